@@ -1,0 +1,16 @@
+//! netplug: plugs a network namespace into an Open vSwitch or Linux bridge
+//! with a static IPv4 address, all or nothing. It knows nothing of Docker or
+//! gRPC: it takes a process id or a netns path and a [`PlugSpec`].
+
+pub mod arp;
+pub mod netlink;
+pub mod netns;
+pub mod ovs;
+pub mod plug;
+
+pub use netns::NetnsTarget;
+pub use ovs::{Ovs, PortOwner};
+pub use plug::{
+    BridgeKind, Observed, Owner, PlugError, PlugSpec, Plugged, Plugger, Step, UnplugError,
+    format_mac, host_ifname, mac_from_ip, parse_mac,
+};

@@ -1,0 +1,341 @@
+//! A thin verb layer over rtnetlink: links, addresses and routes in one
+//! network namespace (the one the socket was opened in).
+
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+
+use futures::TryStreamExt;
+use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope};
+use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use crate::netns::{NetnsError, run_in_netns};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    #[error("{op}: {source}")]
+    Request {
+        op: String,
+        #[source]
+        source: rtnetlink::Error,
+    },
+    #[error("cannot open a netlink socket: {0}")]
+    Socket(std::io::Error),
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+}
+
+impl NetlinkError {
+    /// The kernel's errno, when the kernel refused the request.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            NetlinkError::Request {
+                source: rtnetlink::Error::NetlinkError(msg),
+                ..
+            } => msg.code.map(|c| -c.get()),
+            _ => None,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, NetlinkError>;
+
+fn request(op: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetlinkError {
+    let op = op.into();
+    move |source| NetlinkError::Request { op, source }
+}
+
+/// What a link is, as far as plugging cares.
+#[derive(Debug, Clone)]
+pub struct LinkInfoSummary {
+    pub index: u32,
+    pub name: String,
+    pub kind: Option<InfoKind>,
+    pub mac: Option<[u8; 6]>,
+    pub mtu: Option<u32>,
+    pub up: bool,
+    /// For a veth: the peer's ifindex (in the peer's namespace).
+    pub peer_index: Option<u32>,
+    /// The bridge this link is a port of (Linux bridges only).
+    pub controller: Option<u32>,
+}
+
+impl LinkInfoSummary {
+    fn from_message(msg: &LinkMessage) -> Self {
+        let mut s = LinkInfoSummary {
+            index: msg.header.index,
+            name: String::new(),
+            kind: None,
+            mac: None,
+            mtu: None,
+            up: msg.header.flags.contains(LinkFlags::Up),
+            peer_index: None,
+            controller: None,
+        };
+        for attr in &msg.attributes {
+            match attr {
+                LinkAttribute::IfName(n) => s.name = n.clone(),
+                LinkAttribute::Mtu(m) => s.mtu = Some(*m),
+                LinkAttribute::Link(i) => s.peer_index = Some(*i),
+                LinkAttribute::Controller(i) => s.controller = Some(*i),
+                LinkAttribute::Address(a) if a.len() == 6 => {
+                    let mut mac = [0u8; 6];
+                    mac.copy_from_slice(a);
+                    s.mac = Some(mac);
+                }
+                LinkAttribute::LinkInfo(infos) => {
+                    for info in infos {
+                        if let LinkInfo::Kind(k) = info {
+                            s.kind = Some(k.clone());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+/// A netlink connection bound to one network namespace.
+pub struct Netlink {
+    handle: Handle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Netlink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Netlink {
+    /// A connection in the caller's own namespace.
+    pub fn current() -> Result<Self> {
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
+        let task = tokio::spawn(conn);
+        Ok(Netlink { handle, task })
+    }
+
+    /// A connection whose socket lives in `netns`.
+    pub async fn in_netns(netns: &File) -> Result<Self> {
+        let (conn, handle, _) = run_in_netns(netns, rtnetlink::new_connection)
+            .await?
+            .map_err(NetlinkError::Socket)?;
+        let task = tokio::spawn(conn);
+        Ok(Netlink { handle, task })
+    }
+
+    pub async fn link_by_name(&self, name: &str) -> Result<Option<LinkInfoSummary>> {
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
+        match links.try_next().await {
+            Ok(Some(msg)) => Ok(Some(LinkInfoSummary::from_message(&msg))),
+            Ok(None) => Ok(None),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
+            Err(e) => Err(request(format!("get link {name}"))(e)),
+        }
+    }
+
+    pub async fn link_by_index(&self, index: u32) -> Result<Option<LinkInfoSummary>> {
+        let mut links = self.handle.link().get().match_index(index).execute();
+        match links.try_next().await {
+            Ok(Some(msg)) => Ok(Some(LinkInfoSummary::from_message(&msg))),
+            Ok(None) => Ok(None),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
+            Err(e) => Err(request(format!("get link #{index}"))(e)),
+        }
+    }
+
+    pub async fn links(&self) -> Result<Vec<LinkInfoSummary>> {
+        let msgs: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(request("list links"))?;
+        Ok(msgs.iter().map(LinkInfoSummary::from_message).collect())
+    }
+
+    pub async fn create_veth(&self, name: &str, peer: &str) -> Result<()> {
+        self.handle
+            .link()
+            .add(LinkVeth::new(name, peer).build())
+            .execute()
+            .await
+            .map_err(request(format!("create veth {name}/{peer}")))
+    }
+
+    /// Moves a link into the namespace open at `netns`.
+    pub async fn set_ns(&self, index: u32, netns: &File) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index)
+            .setns_by_fd(netns.as_raw_fd())
+            .build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(request("move link into the container's netns"))
+    }
+
+    pub async fn rename(&self, index: u32, name: &str) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index)
+            .name(name.to_string())
+            .build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(request(format!("rename link to {name}")))
+    }
+
+    pub async fn set_mac(&self, index: u32, mac: [u8; 6]) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index)
+            .address(mac.to_vec())
+            .build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(request("set MAC address"))
+    }
+
+    pub async fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).mtu(mtu).build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(request(format!("set MTU {mtu}")))
+    }
+
+    pub async fn set_up(&self, index: u32) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).up().build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(request("set link up"))
+    }
+
+    /// Makes the link a port of a Linux bridge.
+    pub async fn set_controller(&self, index: u32, bridge_index: u32) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index)
+            .controller(bridge_index)
+            .build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(request("attach to Linux bridge"))
+    }
+
+    pub async fn del_link(&self, index: u32) -> Result<()> {
+        self.handle
+            .link()
+            .del(index)
+            .execute()
+            .await
+            .map_err(request(format!("delete link #{index}")))
+    }
+
+    pub async fn add_addr(&self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> Result<()> {
+        self.handle
+            .address()
+            .add(index, addr.into(), prefix_len)
+            .execute()
+            .await
+            .map_err(request(format!("add address {addr}/{prefix_len}")))
+    }
+
+    /// IPv4 addresses with prefix length on a link.
+    pub async fn addrs(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
+        let msgs: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(request("list addresses"))?;
+        let mut out = Vec::new();
+        for msg in msgs {
+            if msg.header.index != index {
+                continue;
+            }
+            for attr in &msg.attributes {
+                if let AddressAttribute::Address(std::net::IpAddr::V4(a)) = attr {
+                    out.push((*a, msg.header.prefix_len));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A link-scope route to one host, for a gateway outside the subnet.
+    pub async fn add_link_route(&self, index: u32, dest: Ipv4Addr) -> Result<()> {
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(dest, 32)
+            .output_interface(index)
+            .scope(RouteScope::Link)
+            .build();
+        self.handle
+            .route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(request(format!("add link route to {dest}")))
+    }
+
+    pub async fn add_default_route(&self, index: u32, gateway: Ipv4Addr) -> Result<()> {
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gateway)
+            .output_interface(index)
+            .build();
+        self.handle
+            .route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(request(format!("add default route via {gateway}")))
+    }
+
+    /// The gateway of the IPv4 default route, if any.
+    pub async fn default_gateway(&self) -> Result<Option<Ipv4Addr>> {
+        let filter = RouteMessageBuilder::<Ipv4Addr>::new().build();
+        let routes: Vec<RouteMessage> = self
+            .handle
+            .route()
+            .get(filter)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(request("list routes"))?;
+        for r in routes {
+            if r.header.destination_prefix_length != 0 {
+                continue;
+            }
+            for attr in &r.attributes {
+                if let RouteAttribute::Gateway(RouteAddress::Inet(gw)) = attr {
+                    return Ok(Some(*gw));
+                }
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,692 @@
+//! Plugging a container's network namespace into a bridge, all or nothing,
+//! and unplugging it again.
+
+use std::fmt;
+use std::fs::File;
+use std::net::Ipv4Addr;
+
+use ipnetwork::Ipv4Network;
+use rtnetlink::packet_route::link::InfoKind;
+use sha2::{Digest, Sha256};
+
+use crate::arp;
+use crate::netlink::{Netlink, NetlinkError};
+use crate::netns::{NetnsError, NetnsTarget, run_in_netns};
+use crate::ovs::{Ovs, OvsError, PortOwner};
+
+/// Linux allows interface names of at most 15 bytes.
+pub const IFNAMSIZ_MAX: usize = 15;
+
+/// Who a plug belongs to: written into OVS `external_ids`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The container's name (ovs-docker's `container_id`).
+    pub name: String,
+    /// The container's full Docker id, when there is one.
+    pub full_id: Option<String>,
+}
+
+/// Everything that defines a plug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlugSpec {
+    pub bridge: String,
+    /// The interface name inside the container, usually `eth0`.
+    pub iface: String,
+    pub address: Ipv4Network,
+    pub gateway: Option<Ipv4Addr>,
+    /// `None`: derived from the address, see [`mac_from_ip`].
+    pub mac: Option<[u8; 6]>,
+    pub mtu: Option<u32>,
+    /// OVS access VLAN tag.
+    pub vlan: Option<u16>,
+    pub owner: Owner,
+}
+
+impl PlugSpec {
+    pub fn effective_mac(&self) -> [u8; 6] {
+        self.mac.unwrap_or_else(|| mac_from_ip(self.address.ip()))
+    }
+
+    pub fn host_ifname(&self) -> String {
+        host_ifname(&self.owner.name, &self.iface)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeKind {
+    Ovs,
+    Linux,
+}
+
+/// The result of a plug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plugged {
+    pub host_ifname: String,
+    pub mac: [u8; 6],
+    pub bridge_kind: BridgeKind,
+    /// `false` when the container was already plugged with the same spec.
+    pub changed: bool,
+}
+
+/// A locally administered MAC built from the IPv4 address: `02:d5:a.b.c.d`.
+/// The same address always gets the same MAC, so neighbours' caches stay
+/// right across restarts.
+pub fn mac_from_ip(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0xd5, o[0], o[1], o[2], o[3]]
+}
+
+pub fn format_mac(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (i, p) in parts.iter().enumerate() {
+        if p.len() != 2 {
+            return None;
+        }
+        mac[i] = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(mac)
+}
+
+/// The host end's name: `ds`, up to six characters of the container's name,
+/// and six hex digits of a hash of name and interface, so it is readable,
+/// stable across restarts, unique in practice and at most 14 bytes.
+pub fn host_ifname(container: &str, iface: &str) -> String {
+    let readable: String = container
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(6)
+        .collect();
+    let digest = Sha256::digest(format!("{container}\0{iface}").as_bytes());
+    let hash: String = digest[..3].iter().map(|b| format!("{b:02x}")).collect();
+    format!("ds{readable}{hash}")
+}
+
+/// The peer's name while it is still in the host's namespace.
+fn temp_peer_ifname(host_ifname: &str) -> String {
+    format!("dp{}", &host_ifname[2..])
+}
+
+/// The step of a plug that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    FindBridge,
+    OpenNetns,
+    RemoveStale,
+    CreateVeth,
+    ConfigureHostEnd,
+    MoveIntoNetns,
+    ConfigureContainerEnd,
+    AddAddress,
+    AddRoute,
+    AttachToBridge,
+    Announce,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::FindBridge => "find bridge",
+            Step::OpenNetns => "open network namespace",
+            Step::RemoveStale => "remove stale plug",
+            Step::CreateVeth => "create veth pair",
+            Step::ConfigureHostEnd => "configure host end",
+            Step::MoveIntoNetns => "move peer into the container",
+            Step::ConfigureContainerEnd => "configure container end",
+            Step::AddAddress => "add address",
+            Step::AddRoute => "add route",
+            Step::AttachToBridge => "attach to bridge",
+            Step::Announce => "announce address",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    #[error(transparent)]
+    Ovs(#[from] OvsError),
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlugError {
+    #[error("bridge {bridge} not found (neither an Open vSwitch nor a Linux bridge)")]
+    NoBridge { bridge: String },
+    #[error("plug {container}: {step}: {source}")]
+    Step {
+        container: String,
+        step: Step,
+        #[source]
+        source: StepError,
+    },
+    #[error("plug {container}: {step}: {source}; and the rollback failed too: {rollback}")]
+    RollbackFailed {
+        container: String,
+        step: Step,
+        #[source]
+        source: StepError,
+        rollback: String,
+    },
+}
+
+impl PlugError {
+    /// The failing step, if the error came from one.
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            PlugError::NoBridge { .. } => Some(Step::FindBridge),
+            PlugError::Step { step, .. } | PlugError::RollbackFailed { step, .. } => Some(*step),
+        }
+    }
+}
+
+/// Every error of a teardown, not just the first.
+#[derive(Debug, thiserror::Error)]
+#[error("unplug {container}: {}", .errors.join("; "))]
+pub struct UnplugError {
+    pub container: String,
+    pub errors: Vec<String>,
+}
+
+/// What was found on a container's interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub addresses: Vec<Ipv4Network>,
+    pub mac: Option<[u8; 6]>,
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// Plugs and unplugs containers on one host: its own namespace and its OVS.
+pub struct Plugger {
+    ovs: Ovs,
+}
+
+impl Plugger {
+    pub fn new(ovs: Ovs) -> Self {
+        Plugger { ovs }
+    }
+
+    pub fn ovs(&self) -> &Ovs {
+        &self.ovs
+    }
+
+    pub async fn bridge_kind(&self, host: &Netlink, bridge: &str) -> Result<BridgeKind, PlugError> {
+        let step_err = |source: StepError| PlugError::Step {
+            container: String::new(),
+            step: Step::FindBridge,
+            source,
+        };
+        if let Some(link) = host
+            .link_by_name(bridge)
+            .await
+            .map_err(|e| step_err(e.into()))?
+            && link.kind == Some(InfoKind::Bridge)
+        {
+            return Ok(BridgeKind::Linux);
+        }
+        match self.ovs.bridge_exists(bridge).await {
+            Ok(true) => Ok(BridgeKind::Ovs),
+            Ok(false) => Err(PlugError::NoBridge {
+                bridge: bridge.to_string(),
+            }),
+            Err(e) => Err(step_err(e.into())),
+        }
+    }
+
+    /// Plugs `spec.iface` into the namespace of `target`. On any failure
+    /// everything this call created is removed again.
+    pub async fn plug(&self, target: &NetnsTarget, spec: &PlugSpec) -> Result<Plugged, PlugError> {
+        let container = spec.owner.name.clone();
+        let fail = |step: Step| {
+            let container = container.clone();
+            move |e: StepError| PlugError::Step {
+                container,
+                step,
+                source: e,
+            }
+        };
+        let host = Netlink::current().map_err(|e| fail(Step::ConfigureHostEnd)(e.into()))?;
+        let kind = self
+            .bridge_kind(&host, &spec.bridge)
+            .await
+            .map_err(|e| match e {
+                PlugError::Step { step, source, .. } => PlugError::Step {
+                    container: container.clone(),
+                    step,
+                    source,
+                },
+                other => other,
+            })?;
+        let netns = target.open().map_err(|e| fail(Step::OpenNetns)(e.into()))?;
+        let inner = Netlink::in_netns(&netns)
+            .await
+            .map_err(|e| fail(Step::OpenNetns)(e.into()))?;
+
+        let host_name = spec.host_ifname();
+        if let Some(existing) = host
+            .link_by_name(&host_name)
+            .await
+            .map_err(|e| fail(Step::RemoveStale)(e.into()))?
+        {
+            if self
+                .matches(&host, &inner, existing.index, kind, spec)
+                .await
+                .unwrap_or(false)
+            {
+                self.announce(&netns, &inner, spec).await.ok();
+                return Ok(Plugged {
+                    host_ifname: host_name,
+                    mac: spec.effective_mac(),
+                    bridge_kind: kind,
+                    changed: false,
+                });
+            }
+            tracing::info!(container = %container, port = %host_name, "replacing stale or different plug");
+        }
+        // A leftover from an earlier run (the container's old netns is gone,
+        // or the spec changed): remove it before plugging anew.
+        self.remove_host_side(&host, &host_name)
+            .await
+            .map_err(|errs| fail(Step::RemoveStale)(StepError::Other(errs.join("; "))))?;
+        if let Some(old) = inner
+            .link_by_name(&spec.iface)
+            .await
+            .map_err(|e| fail(Step::RemoveStale)(e.into()))?
+            && old.kind == Some(InfoKind::Veth)
+        {
+            inner
+                .del_link(old.index)
+                .await
+                .map_err(|e| fail(Step::RemoveStale)(e.into()))?;
+        }
+
+        let mut attached = false;
+        let result = self
+            .plug_fresh(&host, &inner, &netns, kind, spec, &host_name, &mut attached)
+            .await;
+        match result {
+            Ok(()) => Ok(Plugged {
+                host_ifname: host_name,
+                mac: spec.effective_mac(),
+                bridge_kind: kind,
+                changed: true,
+            }),
+            Err((step, source)) => {
+                let mut rollback = Vec::new();
+                if attached && kind == BridgeKind::Ovs {
+                    if let Err(e) = self.ovs.del_port(&host_name).await {
+                        rollback.push(e.to_string());
+                    }
+                }
+                for name in [host_name.clone(), temp_peer_ifname(&host_name)] {
+                    match host.link_by_name(&name).await {
+                        Ok(Some(link)) => {
+                            if let Err(e) = host.del_link(link.index).await {
+                                rollback.push(e.to_string());
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => rollback.push(e.to_string()),
+                    }
+                }
+                if rollback.is_empty() {
+                    Err(PlugError::Step {
+                        container,
+                        step,
+                        source,
+                    })
+                } else {
+                    Err(PlugError::RollbackFailed {
+                        container,
+                        step,
+                        source,
+                        rollback: rollback.join("; "),
+                    })
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn plug_fresh(
+        &self,
+        host: &Netlink,
+        inner: &Netlink,
+        netns: &File,
+        kind: BridgeKind,
+        spec: &PlugSpec,
+        host_name: &str,
+        attached: &mut bool,
+    ) -> Result<(), (Step, StepError)> {
+        let at = |step: Step| move |e: NetlinkError| (step, StepError::from(e));
+        let peer_tmp = temp_peer_ifname(host_name);
+        host.create_veth(host_name, &peer_tmp)
+            .await
+            .map_err(at(Step::CreateVeth))?;
+        let host_end = host
+            .link_by_name(host_name)
+            .await
+            .map_err(at(Step::CreateVeth))?
+            .ok_or((
+                Step::CreateVeth,
+                StepError::Other("host end vanished".into()),
+            ))?;
+        let peer = host
+            .link_by_name(&peer_tmp)
+            .await
+            .map_err(at(Step::CreateVeth))?
+            .ok_or((Step::CreateVeth, StepError::Other("peer vanished".into())))?;
+        if let Some(mtu) = spec.mtu {
+            host.set_mtu(host_end.index, mtu)
+                .await
+                .map_err(at(Step::ConfigureHostEnd))?;
+            host.set_mtu(peer.index, mtu)
+                .await
+                .map_err(at(Step::ConfigureHostEnd))?;
+        }
+        host.set_ns(peer.index, netns)
+            .await
+            .map_err(at(Step::MoveIntoNetns))?;
+
+        let moved = inner
+            .link_by_name(&peer_tmp)
+            .await
+            .map_err(at(Step::ConfigureContainerEnd))?
+            .ok_or((
+                Step::ConfigureContainerEnd,
+                StepError::Other("peer not found in the container's netns".into()),
+            ))?;
+        if let Some(lo) = inner
+            .link_by_name("lo")
+            .await
+            .map_err(at(Step::ConfigureContainerEnd))?
+        {
+            inner
+                .set_up(lo.index)
+                .await
+                .map_err(at(Step::ConfigureContainerEnd))?;
+        }
+        inner
+            .rename(moved.index, &spec.iface)
+            .await
+            .map_err(at(Step::ConfigureContainerEnd))?;
+        inner
+            .set_mac(moved.index, spec.effective_mac())
+            .await
+            .map_err(at(Step::ConfigureContainerEnd))?;
+        inner
+            .set_up(moved.index)
+            .await
+            .map_err(at(Step::ConfigureContainerEnd))?;
+        inner
+            .add_addr(moved.index, spec.address.ip(), spec.address.prefix())
+            .await
+            .map_err(at(Step::AddAddress))?;
+        if let Some(gw) = spec.gateway {
+            if !spec.address.contains(gw) {
+                inner
+                    .add_link_route(moved.index, gw)
+                    .await
+                    .map_err(at(Step::AddRoute))?;
+            }
+            inner
+                .add_default_route(moved.index, gw)
+                .await
+                .map_err(at(Step::AddRoute))?;
+        }
+
+        match kind {
+            BridgeKind::Ovs => {
+                *attached = true;
+                let owner = PortOwner {
+                    container: spec.owner.name.clone(),
+                    iface: spec.iface.clone(),
+                    full_id: spec.owner.full_id.clone(),
+                };
+                self.ovs
+                    .add_port(&spec.bridge, host_name, &owner, spec.vlan)
+                    .await
+                    .map_err(|e| (Step::AttachToBridge, e.into()))?;
+            }
+            BridgeKind::Linux => {
+                let bridge = host
+                    .link_by_name(&spec.bridge)
+                    .await
+                    .map_err(at(Step::AttachToBridge))?
+                    .ok_or((
+                        Step::AttachToBridge,
+                        StepError::Other(format!("bridge {} vanished", spec.bridge)),
+                    ))?;
+                host.set_controller(host_end.index, bridge.index)
+                    .await
+                    .map_err(at(Step::AttachToBridge))?;
+            }
+        }
+        host.set_up(host_end.index)
+            .await
+            .map_err(at(Step::ConfigureHostEnd))?;
+        self.announce(netns, inner, spec)
+            .await
+            .map_err(|e| (Step::Announce, e))?;
+        Ok(())
+    }
+
+    async fn announce(
+        &self,
+        netns: &File,
+        inner: &Netlink,
+        spec: &PlugSpec,
+    ) -> Result<(), StepError> {
+        let link = inner
+            .link_by_name(&spec.iface)
+            .await?
+            .ok_or_else(|| StepError::Other(format!("{} not found", spec.iface)))?;
+        let socket = run_in_netns(netns, arp::open_packet_socket).await??;
+        arp::announce(&socket, link.index, spec.effective_mac(), spec.address.ip())?;
+        Ok(())
+    }
+
+    /// True when the existing host end `host_index` is the peer of the
+    /// container's interface and everything matches `spec`.
+    async fn matches(
+        &self,
+        host: &Netlink,
+        inner: &Netlink,
+        host_index: u32,
+        kind: BridgeKind,
+        spec: &PlugSpec,
+    ) -> Result<bool, StepError> {
+        let Some(eth) = inner.link_by_name(&spec.iface).await? else {
+            return Ok(false);
+        };
+        let Some(host_end) = host.link_by_index(host_index).await? else {
+            return Ok(false);
+        };
+        if eth.peer_index != Some(host_index) || host_end.peer_index != Some(eth.index) {
+            return Ok(false);
+        }
+        if eth.mac != Some(spec.effective_mac()) || !eth.up || !host_end.up {
+            return Ok(false);
+        }
+        if let Some(mtu) = spec.mtu
+            && eth.mtu != Some(mtu)
+        {
+            return Ok(false);
+        }
+        let addrs = inner.addrs(eth.index).await?;
+        if addrs != vec![(spec.address.ip(), spec.address.prefix())] {
+            return Ok(false);
+        }
+        if spec.gateway.is_some() && inner.default_gateway().await? != spec.gateway {
+            return Ok(false);
+        }
+        let on_bridge = match kind {
+            BridgeKind::Ovs => {
+                self.ovs.port_bridge(&host_end.name).await?.as_deref() == Some(&spec.bridge)
+            }
+            BridgeKind::Linux => {
+                let br = host.link_by_name(&spec.bridge).await?;
+                br.map(|b| Some(b.index) == host_end.controller)
+                    .unwrap_or(false)
+            }
+        };
+        Ok(on_bridge)
+    }
+
+    /// Removes the OVS port and the host end of veth `host_name`, gathering
+    /// every error.
+    async fn remove_host_side(&self, host: &Netlink, host_name: &str) -> Result<(), Vec<String>> {
+        let mut errors = Vec::new();
+        if let Err(e) = self.ovs.del_port(host_name).await
+            && !matches!(e, OvsError::Spawn(_))
+        {
+            errors.push(e.to_string());
+        }
+        match host.link_by_name(host_name).await {
+            Ok(Some(link)) => {
+                if let Err(e) = host.del_link(link.index).await {
+                    errors.push(e.to_string());
+                }
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(e.to_string()),
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Removes a container's plug: its OVS port (found by owner as ovs-docker
+    /// does, and by name) and its veth. Deleting the host end also removes
+    /// the peer inside the container. Missing pieces are not errors.
+    pub async fn unplug(&self, container: &str, iface: &str) -> Result<(), UnplugError> {
+        let mut errors = Vec::new();
+        let host_name = host_ifname(container, iface);
+        match self.ovs.find_port(container, iface).await {
+            Ok(Some(port)) if port != host_name => {
+                if let Err(e) = self.ovs.del_port(&port).await {
+                    errors.push(e.to_string());
+                }
+            }
+            Ok(_) => {}
+            Err(OvsError::Spawn(_)) => {}
+            Err(e) => errors.push(e.to_string()),
+        }
+        match Netlink::current() {
+            Ok(host) => {
+                if let Err(mut errs) = self.remove_host_side(&host, &host_name).await {
+                    errors.append(&mut errs);
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(UnplugError {
+                container: container.to_string(),
+                errors,
+            })
+        }
+    }
+
+    /// Removes every OVS port whose owner `is_alive` says is gone, with its
+    /// veth. Returns the ports removed; errors are gathered, not fatal.
+    pub async fn gc(&self, is_alive: impl Fn(&PortOwner) -> bool) -> (Vec<String>, Vec<String>) {
+        let mut removed = Vec::new();
+        let mut errors = Vec::new();
+        let ports = match self.ovs.owned_ports().await {
+            Ok(p) => p,
+            Err(e) => return (removed, vec![e.to_string()]),
+        };
+        let host = match Netlink::current() {
+            Ok(h) => h,
+            Err(e) => return (removed, vec![e.to_string()]),
+        };
+        for (port, owner) in ports {
+            if is_alive(&owner) {
+                continue;
+            }
+            match self.remove_host_side(&host, &port).await {
+                Ok(()) => removed.push(port),
+                Err(mut errs) => errors.append(&mut errs),
+            }
+        }
+        (removed, errors)
+    }
+
+    /// Reads what is actually configured on the container's interface.
+    pub async fn observe(&self, target: &NetnsTarget, iface: &str) -> Result<Observed, StepError> {
+        let netns = target.open()?;
+        let inner = Netlink::in_netns(&netns).await?;
+        let Some(link) = inner.link_by_name(iface).await? else {
+            return Ok(Observed::default());
+        };
+        let addresses = inner
+            .addrs(link.index)
+            .await?
+            .into_iter()
+            .filter_map(|(ip, len)| Ipv4Network::new(ip, len).ok())
+            .collect();
+        Ok(Observed {
+            addresses,
+            mac: link.mac,
+            gateway: inner.default_gateway().await?,
+        })
+    }
+
+    /// True when the host end of `container`'s interface exists here.
+    pub async fn is_plugged(&self, container: &str, iface: &str) -> bool {
+        match Netlink::current() {
+            Ok(host) => matches!(
+                host.link_by_name(&host_ifname(container, iface)).await,
+                Ok(Some(_))
+            ),
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_ifname_is_short_stable_and_distinct() {
+        let a = host_ifname("haproxy1", "eth0");
+        assert!(a.len() <= IFNAMSIZ_MAX, "{a}");
+        assert_eq!(a, host_ifname("haproxy1", "eth0"));
+        assert_ne!(a, host_ifname("haproxy2", "eth0"));
+        assert_ne!(a, host_ifname("haproxy1", "eth1"));
+        let long = host_ifname("a-very-long-container-name-indeed", "eth0");
+        assert!(long.len() <= IFNAMSIZ_MAX, "{long}");
+        assert!(temp_peer_ifname(&long).len() <= IFNAMSIZ_MAX);
+    }
+
+    #[test]
+    fn mac_is_derived_from_ip_and_round_trips() {
+        let mac = mac_from_ip(Ipv4Addr::new(10, 0, 0, 3));
+        assert_eq!(format_mac(mac), "02:d5:0a:00:00:03");
+        assert_eq!(parse_mac("02:d5:0a:00:00:03"), Some(mac));
+        assert_eq!(parse_mac("02:d5:0a:00:00"), None);
+        assert_eq!(parse_mac("zz:d5:0a:00:00:03"), None);
+    }
+}
