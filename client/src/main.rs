@@ -1,1 +1,495 @@
-fn main() {}
+//! `dockstack`: reads environment.yaml and drives run / destroy / start /
+//! stop on the right container hosts, in the 2015 client's form.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use dockstack::certs;
+use dockstack::connect::{Connector, Security};
+use dockstack::environment::{self, Container, Environment};
+use dockstack::ops::{self, Action, HostOverride, Outcome, Printer};
+
+/// Exit codes scripts can rely on.
+mod exit {
+    /// Something the user asked for failed (a container, a host).
+    pub const FAILED: u8 = 1;
+    /// The command line or the environment file is wrong; nothing was done.
+    pub const INVALID: u8 = 2;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "dockstack",
+    version,
+    about = "Run containers with fixed IP addresses across container hosts",
+    after_help = "Exit status: 0 success, 1 an operation failed, 2 invalid command line or environment file."
+)]
+struct Cli {
+    /// The environment file.
+    #[arg(short = 'f', long = "file", global = true, default_value = "environment.yaml")]
+    file: PathBuf,
+    /// Only this container (default: every container of the file).
+    #[arg(short = 'c', long = "container", global = true)]
+    container: Option<String>,
+    /// The property `get` prints.
+    #[arg(short = 'p', long = "property", global = true)]
+    property: Option<String>,
+    /// Directory with ca.pem, client.pem and client.key.
+    #[arg(long, global = true, env = "DOCKSTACK_TLS_DIR", default_value = certs::DEFAULT_TLS_DIR)]
+    tls_dir: PathBuf,
+    /// Talk plaintext to servers started with --insecure.
+    #[arg(long, global = true)]
+    insecure: bool,
+    /// Send every request to this address instead of the file's host ip.
+    #[arg(long, global = true)]
+    hostip: Option<String>,
+    /// Send every request to this port instead of the file's host port.
+    #[arg(long, global = true)]
+    hostport: Option<u16>,
+    /// Containers handled at once on each host.
+    #[arg(long, short = 'j', global = true, default_value_t = 4)]
+    jobs: usize,
+    /// Seconds to wait for a host to accept a connection.
+    #[arg(long, global = true, default_value_t = 5)]
+    connect_timeout: u64,
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    output: OutputFormat,
+    #[command(subcommand)]
+    action: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create, start and plug containers (precreation and postcreation hooks run).
+    Run,
+    /// Stop, unplug and remove containers (postdestroy hooks run).
+    Destroy,
+    /// Start stopped containers and plug them again.
+    Start,
+    /// Unplug and stop containers.
+    Stop,
+    /// Show containers as their hosts see them.
+    Show,
+    /// List the containers of the environment file (no host is asked).
+    List,
+    /// Print one property (-p) of containers from the environment file.
+    Get,
+    /// A live table of every container across all hosts.
+    Status,
+    /// Make the cluster's TLS certificates.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// A CA, a server certificate per container host, and a client certificate.
+    Init {
+        #[arg(long)]
+        force: bool,
+    },
+    /// A server certificate for one more host of the environment file.
+    AddHost {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+struct LinePrinter {
+    width: usize,
+}
+
+impl Printer for LinePrinter {
+    fn line(&self, container: &str, text: &str) {
+        println!("{container:>w$} | {text}", w = self.width);
+    }
+}
+
+fn load(cli: &Cli) -> Result<Environment, ExitCode> {
+    environment::load(&cli.file).map_err(|e| {
+        eprintln!("dockstack: {e}");
+        ExitCode::from(exit::INVALID)
+    })
+}
+
+fn selected(cli: &Cli, env: &Environment) -> Result<Vec<Container>, ExitCode> {
+    match &cli.container {
+        None => Ok(env.containers.clone()),
+        Some(name) => match env.container(name) {
+            Some(c) => Ok(vec![c.clone()]),
+            None => {
+                eprintln!(
+                    "dockstack: {}: no container {name} in this file",
+                    cli.file.display()
+                );
+                Err(ExitCode::from(exit::INVALID))
+            }
+        },
+    }
+}
+
+fn connector(cli: &Cli) -> Result<Connector, ExitCode> {
+    let security = if cli.insecure {
+        eprintln!("dockstack: warning: --insecure: talking plaintext, without certificates");
+        Security::Insecure
+    } else {
+        Security::Tls(cli.tls_dir.clone())
+    };
+    Connector::new(security, Duration::from_secs(cli.connect_timeout)).map_err(|e| {
+        eprintln!("dockstack: {e}");
+        ExitCode::from(exit::INVALID)
+    })
+}
+
+fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
+    let list = |v: &[String]| v.join(" ");
+    Some(match p {
+        "name" => c.name.clone(),
+        "image" => c.image.clone(),
+        "ip" => c.ip.to_string(),
+        "mask" => c.mask.to_string(),
+        "gateway" => c.gateway.map(|g| g.to_string()).unwrap_or_default(),
+        "dns" => c
+            .dns
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
+        "domain" => c.domain.clone().unwrap_or_default(),
+        "fqdn" => c.fqdn(),
+        "bridge" => c.bridge.clone(),
+        "host" => c.host.clone(),
+        "hostip" => env.host(&c.host).map(|h| h.ip.clone()).unwrap_or_default(),
+        "hostport" => env
+            .host(&c.host)
+            .map(|h| h.port.to_string())
+            .unwrap_or_default(),
+        "volumes" => list(&c.volumes),
+        "state" => c.state.to_string(),
+        "mac" => c.mac.clone().unwrap_or_else(|| {
+            let o = c.ip.octets();
+            format!("02:d5:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+        }),
+        "mtu" => c.mtu.map(|m| m.to_string()).unwrap_or_default(),
+        "vlan" => c.vlan.map(|v| v.to_string()).unwrap_or_default(),
+        "service" => c.service.clone().unwrap_or_default(),
+        "restart" => c.restart.clone().unwrap_or_default(),
+        "precreation" => c.precreation.join("\n"),
+        "postcreation" => c.postcreation.join("\n"),
+        "postdestroy" => c.postdestroy.join("\n"),
+        _ => return None,
+    })
+}
+
+fn info_json(i: &dockstack_proto::ContainerInfo) -> serde_json::Value {
+    serde_json::json!({
+        "name": i.name, "id": i.id, "image": i.image, "host": i.host, "state": i.state,
+        "pid": i.pid, "ip": i.ip, "gateway": i.gateway, "actual_addresses": i.actual_addresses,
+        "mac": i.mac, "bridge": i.bridge, "port": i.port, "plugged": i.plugged,
+        "started_at": i.started_at,
+    })
+}
+
+fn summarize(outcomes: &[Outcome], action: Action, json: bool) -> ExitCode {
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.result.is_err()).collect();
+    if json {
+        let items: Vec<_> = outcomes
+            .iter()
+            .map(|o| match &o.result {
+                Ok(Some(i)) => serde_json::json!({"container": o.container, "host": o.host, "ok": true, "info": info_json(i)}),
+                Ok(None) => serde_json::json!({"container": o.container, "host": o.host, "ok": true}),
+                Err(e) => serde_json::json!({"container": o.container, "host": o.host, "ok": false, "error": e}),
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(items));
+    } else {
+        for o in outcomes {
+            match &o.result {
+                Ok(Some(i)) => println!(
+                    "{:<16} {:<12} {:<18} {:<10} {}",
+                    o.container,
+                    o.host,
+                    i.ip,
+                    i.state,
+                    if i.plugged { "plugged" } else { "unplugged" }
+                ),
+                Ok(None) => println!("{:<16} {:<12} {}", o.container, o.host, action.name()),
+                Err(_) => {}
+            }
+        }
+        for o in &failed {
+            if let Err(e) = &o.result {
+                eprintln!("FAILED {} on {}: {e}", o.container, o.host);
+            }
+        }
+        eprintln!(
+            "{}: {} succeeded, {} failed",
+            action.name(),
+            outcomes.len() - failed.len(),
+            failed.len()
+        );
+    }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::FAILED)
+    }
+}
+
+fn uptime(started_at: &str) -> String {
+    let Ok(t) = time::OffsetDateTime::parse(started_at, &time::format_description::well_known::Rfc3339)
+    else {
+        return "-".into();
+    };
+    let secs = (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+async fn real_main(cli: Cli) -> Result<ExitCode> {
+    let json = cli.output == OutputFormat::Json;
+    let overrides = HostOverride {
+        ip: cli.hostip.clone(),
+        port: cli.hostport,
+    };
+    let action = match &cli.action {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "dockstack", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Certs { command } => {
+            let env = match load(&cli) {
+                Ok(e) => e,
+                Err(code) => return Ok(code),
+            };
+            let written = match command {
+                CertsCommand::Init { force } => certs::init(&cli.tls_dir, &env.hosts, *force)?,
+                CertsCommand::AddHost { name, force } => {
+                    let host = env.host(name).ok_or_else(|| {
+                        anyhow!("{}: no host {name} in containerhosts", cli.file.display())
+                    })?;
+                    certs::add_host(&cli.tls_dir, host, *force)?
+                }
+            };
+            for p in written {
+                println!("wrote {}", p.display());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::List => {
+            let env = match load(&cli) {
+                Ok(e) => e,
+                Err(code) => return Ok(code),
+            };
+            let containers = match selected(&cli, &env) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            if json {
+                let items: Vec<_> = containers
+                    .iter()
+                    .map(|c| serde_json::json!({"name": c.name, "host": c.host, "ip": c.ip.to_string(), "mask": c.mask, "image": c.image, "state": c.state}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(items));
+            } else {
+                use std::io::Write;
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                for c in &containers {
+                    writeln!(
+                        out,
+                        "{:<16} {:<12} {:<18} {}",
+                        c.name,
+                        c.host,
+                        format!("{}/{}", c.ip, c.mask),
+                        c.image
+                    )?;
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Get => {
+            let env = match load(&cli) {
+                Ok(e) => e,
+                Err(code) => return Ok(code),
+            };
+            let containers = match selected(&cli, &env) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let Some(p) = &cli.property else {
+                eprintln!("dockstack: get needs -p PROPERTY");
+                return Ok(ExitCode::from(exit::INVALID));
+            };
+            for c in &containers {
+                let Some(v) = property(&env, c, p) else {
+                    eprintln!("dockstack: unknown property {p}");
+                    return Ok(ExitCode::from(exit::INVALID));
+                };
+                if containers.len() == 1 {
+                    println!("{v}");
+                } else {
+                    println!("{} {v}", c.name);
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Status => {
+            let env = match load(&cli) {
+                Ok(e) => e,
+                Err(code) => return Ok(code),
+            };
+            let connector = match connector(&cli) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let (infos, failed) = ops::list_all(Arc::new(env.clone()), connector, overrides).await;
+            if json {
+                let items: Vec<_> = infos.iter().map(info_json).collect();
+                println!("{}", serde_json::Value::Array(items));
+            } else {
+                println!(
+                    "{:<16} {:<12} {:<24} {:<18} {:<10} {:<8} UPTIME",
+                    "NAME", "HOST", "IMAGE", "IP", "STATE", "PLUGGED"
+                );
+                for c in &env.containers {
+                    let info = infos.iter().find(|i| i.name == c.name);
+                    let (state, plugged, up) = match info {
+                        Some(i) => (
+                            i.state.clone(),
+                            if i.plugged { "yes" } else { "no" },
+                            uptime(&i.started_at),
+                        ),
+                        None if failed.iter().any(|(h, _)| *h == c.host) => {
+                            ("unknown".into(), "-", "-".into())
+                        }
+                        None => ("absent".into(), "-", "-".into()),
+                    };
+                    println!(
+                        "{:<16} {:<12} {:<24} {:<18} {:<10} {:<8} {}",
+                        c.name,
+                        c.host,
+                        c.image,
+                        format!("{}/{}", c.ip, c.mask),
+                        state,
+                        plugged,
+                        up
+                    );
+                }
+            }
+            for (h, e) in &failed {
+                eprintln!("FAILED host {h}: {e}");
+            }
+            return Ok(if failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(exit::FAILED)
+            });
+        }
+        Command::Run => Action::Run,
+        Command::Destroy => Action::Destroy,
+        Command::Start => Action::Start,
+        Command::Stop => Action::Stop,
+        Command::Show => Action::Show,
+    };
+    let env = match load(&cli) {
+        Ok(e) => e,
+        Err(code) => return Ok(code),
+    };
+    let containers = match selected(&cli, &env) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let connector = match connector(&cli) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let width = containers.iter().map(|c| c.name.len()).max().unwrap_or(8);
+    let printer: Arc<dyn Printer> = Arc::new(LinePrinter { width });
+    let outcomes = ops::apply(
+        Arc::new(env),
+        containers,
+        action,
+        connector,
+        overrides,
+        cli.jobs,
+        printer,
+    )
+    .await;
+    if action == Action::Show && !json {
+        for o in &outcomes {
+            if let Ok(Some(i)) = &o.result {
+                println!("{}:", i.name);
+                for (k, v) in [
+                    ("host", i.host.clone()),
+                    ("id", i.id.chars().take(12).collect()),
+                    ("image", i.image.clone()),
+                    ("state", i.state.clone()),
+                    ("pid", i.pid.to_string()),
+                    ("ip", i.ip.clone()),
+                    ("eth0", i.actual_addresses.join(" ")),
+                    ("gateway", i.gateway.clone()),
+                    ("mac", i.mac.clone()),
+                    ("bridge", i.bridge.clone()),
+                    ("port", i.port.clone()),
+                    ("plugged", i.plugged.to_string()),
+                    ("started", i.started_at.clone()),
+                ] {
+                    println!("  {k:<8} {v}");
+                }
+            }
+        }
+        let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
+        for o in &failed {
+            if let Err(e) = &o.result {
+                eprintln!("FAILED {} on {}: {e}", o.container, o.host);
+            }
+        }
+        return Ok(if failed.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(exit::FAILED)
+        });
+    }
+    Ok(summarize(&outcomes, action, json))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dockstack: cannot start runtime: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    match runtime.block_on(real_main(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("dockstack: {e:#}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}

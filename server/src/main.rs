@@ -1,1 +1,208 @@
-fn main() {}
+//! `dockstack-server`: listens for the dockstack client and keeps this
+//! host's containers plugged.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Parser, Subcommand, ValueEnum};
+use dockstack_proto::container_host_server::ContainerHostServer;
+use dockstack_server::docker::DockerClient;
+use dockstack_server::host::{Host, HostConfig};
+use dockstack_server::service::HostService;
+use netplug::Ovs;
+use netplug::netlink::Netlink;
+use tonic::transport::Server;
+
+#[derive(Parser)]
+#[command(name = "dockstack-server", version, about = "dockstack container host daemon")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the ContainerHost API.
+    Listen {
+        /// Address to listen on.
+        #[arg(long, conflicts_with = "interface")]
+        ipaddress: Option<IpAddr>,
+        /// Listen on this interface's IPv4 address (as the 2015 server did).
+        #[arg(long, default_value = "eth0")]
+        interface: String,
+        #[arg(long, default_value_t = 3288)]
+        port: u16,
+        /// This server's name in `containerhosts` (default: the hostname).
+        #[arg(long)]
+        host_id: Option<String>,
+        /// OVSDB socket, `unix:PATH` (default: $OVS_RUNDIR/db.sock, or the standard socket).
+        #[arg(long)]
+        ovsdb: Option<String>,
+        /// Docker endpoint (default: unix:///var/run/docker.sock).
+        #[arg(long)]
+        docker: Option<String>,
+        /// Directory with ca.pem, HOST_ID.pem and HOST_ID.key.
+        #[arg(long, env = "DOCKSTACK_TLS_DIR", default_value = "/etc/dockstack/tls")]
+        tls_dir: PathBuf,
+        /// Serve plaintext without client authentication. Anyone who can
+        /// reach the port then owns this host.
+        #[arg(long)]
+        insecure: bool,
+        /// Timeout of each hook command, in seconds.
+        #[arg(long, default_value_t = 300)]
+        hook_timeout: u64,
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn hostname() -> Result<String> {
+    Ok(nix::unistd::gethostname()?.to_string_lossy().into_owned())
+}
+
+async fn interface_address(interface: &str) -> Result<IpAddr> {
+    let nl = Netlink::current()?;
+    let link = nl
+        .link_by_name(interface)
+        .await?
+        .ok_or_else(|| anyhow!("interface {interface} not found: give --ipaddress or --interface"))?;
+    let (ip, _) = nl
+        .addrs(link.index)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("interface {interface} has no IPv4 address"))?;
+    Ok(IpAddr::V4(ip))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn listen(
+    ipaddress: Option<IpAddr>,
+    interface: String,
+    port: u16,
+    host_id: Option<String>,
+    ovsdb: Option<String>,
+    docker: Option<String>,
+    tls_dir: PathBuf,
+    insecure: bool,
+    hook_timeout: u64,
+) -> Result<()> {
+    let host_id = match host_id {
+        Some(h) => h,
+        None => hostname()?,
+    };
+    let ip = match ipaddress {
+        Some(ip) => ip,
+        None => interface_address(&interface).await?,
+    };
+    let addr = SocketAddr::new(ip, port);
+    let ovs = match ovsdb {
+        Some(db) => Ovs::new(Some(db)),
+        None => Ovs::from_env(),
+    };
+    let docker = DockerClient::connect(docker.as_deref(), &host_id)
+        .await
+        .with_context(|| format!("host {host_id}"))?;
+    let host = Arc::new(Host::new(
+        HostConfig {
+            host_id: host_id.clone(),
+            hook_timeout: Duration::from_secs(hook_timeout),
+        },
+        docker,
+        ovs,
+    ));
+    if let Err(e) = host.reconcile().await {
+        tracing::error!("start-up reconcile failed: {e}");
+    }
+    tokio::spawn(Arc::clone(&host).follow_events());
+
+    let mut server = Server::builder();
+    if insecure {
+        tracing::warn!(
+            "--insecure: serving plaintext gRPC without client authentication; anyone who can reach {addr} controls this host"
+        );
+    } else {
+        let tls = dockstack_server::tls::server_config(&tls_dir, &host_id)?;
+        server = server.tls_config(tls).context("TLS configuration")?;
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(host = %host_id, %addr, tls = !insecure, "listening");
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    server
+        .add_service(ContainerHostServer::new(HostService::new(host)))
+        .serve_with_incoming_shutdown(incoming, shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Listen {
+            ipaddress,
+            interface,
+            port,
+            host_id,
+            ovsdb,
+            docker,
+            tls_dir,
+            insecure,
+            hook_timeout,
+            log_format,
+        } => {
+            init_tracing(log_format);
+            listen(
+                ipaddress,
+                interface,
+                port,
+                host_id,
+                ovsdb,
+                docker,
+                tls_dir,
+                insecure,
+                hook_timeout,
+            )
+            .await
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dockstack-server: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+

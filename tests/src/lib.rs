@@ -1,1 +1,3 @@
+//! dockstack's end-to-end test support: the test bed of simulated container hosts ([`testbed`]).
 
+pub mod testbed;

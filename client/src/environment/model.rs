@@ -1,0 +1,112 @@
+//! The validated environment: what the rest of the client works with.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// A container host from `containerhosts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerHost {
+    pub name: String,
+    pub ip: String,
+    /// 3288 when absent.
+    pub port: u16,
+}
+
+/// `registration.dns` of the environment file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsRegistration {
+    /// The dnsmasq container.
+    pub container: String,
+    /// Its addn-hosts file, a path on that container's host.
+    pub hostsfile: PathBuf,
+    /// Command line run inside the DNS container; default `pkill -HUP -x dnsmasq`.
+    pub reload: String,
+}
+
+/// `registration.puppet` of the environment file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PuppetRegistration {
+    pub master: String,
+    pub hieradata: PathBuf,
+    pub sitepp: PathBuf,
+    /// Default `puppet cert clean {fqdn}`.
+    pub certclean: String,
+    /// Default `puppet agent -t`.
+    pub agent: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Registration {
+    pub dns: Option<DnsRegistration>,
+    pub puppet: Option<PuppetRegistration>,
+}
+
+/// One container with every default merged in, as the 2015 client saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub name: String,
+    pub image: String,
+    pub ip: Ipv4Addr,
+    /// Prefix length, 0..=32 (the file's `mask`).
+    pub mask: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub domain: Option<String>,
+    pub bridge: String,
+    /// Name of the host in `containerhosts`.
+    pub host: String,
+    /// `HOST_PATH:CONTAINER_PATH[:ro]`.
+    pub volumes: Vec<String>,
+    /// `state`: true = running, false = created but stopped. Default true.
+    pub state: bool,
+    pub precreation: Vec<String>,
+    pub postcreation: Vec<String>,
+    pub postdestroy: Vec<String>,
+    pub mac: Option<String>,
+    pub mtu: Option<u32>,
+    pub vlan: Option<u16>,
+    pub env: BTreeMap<String, String>,
+    pub command: Vec<String>,
+    /// Default true.
+    pub privileged: bool,
+    /// Default `["NET_ADMIN"]`.
+    pub cap_add: Vec<String>,
+    pub restart: Option<String>,
+    pub service: Option<String>,
+    pub after: Vec<String>,
+}
+
+impl Container {
+    /// `name.domain`, or the name alone when there is no domain.
+    pub fn fqdn(&self) -> String {
+        match &self.domain {
+            Some(d) if !d.is_empty() => format!("{}.{}", self.name, d),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+/// A whole, validated environment file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Environment {
+    pub path: PathBuf,
+    /// `common`, kept as it is (free-form site settings), as YAML text re-rendered
+    /// as `key: value` pairs of its top level.
+    pub common: BTreeMap<String, String>,
+    /// In file order.
+    pub hosts: Vec<ContainerHost>,
+    /// In file order.
+    pub containers: Vec<Container>,
+    pub registration: Registration,
+}
+
+impl Environment {
+    pub fn container(&self, name: &str) -> Option<&Container> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+
+    pub fn host(&self, name: &str) -> Option<&ContainerHost> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+}

@@ -1,0 +1,297 @@
+//! The Docker side of the server through bollard: create, start, stop,
+//! remove, inspect and list the containers this host manages.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
+use bollard::query_parameters::{
+    CreateContainerOptions, EventsOptions, ListContainersOptions, RemoveContainerOptions,
+    StopContainerOptions,
+};
+use futures::Stream;
+
+use crate::spec::{ContainerSpec, LABEL_HOST, LABEL_MANAGED};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("cannot reach dockerd at {uri}: {source}")]
+    Connect {
+        uri: String,
+        #[source]
+        source: BollardError,
+    },
+    #[error("image {image} not found on host {host} (no registry is used: build or load it there)")]
+    NoImage { image: String, host: String },
+    #[error("container {0} not found")]
+    NotFound(String),
+    #[error("container name {name} is taken by a container that dockstack does not manage")]
+    NameTaken { name: String },
+    #[error("docker {op} {container}: {source}")]
+    Api {
+        op: &'static str,
+        container: String,
+        #[source]
+        source: BollardError,
+    },
+}
+
+/// What the server needs to know of one container.
+#[derive(Debug, Clone, Default)]
+pub struct Inspected {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub running: bool,
+    pub status: String,
+    pub pid: u32,
+    pub started_at: String,
+    pub labels: HashMap<String, String>,
+}
+
+impl Inspected {
+    pub fn is_managed(&self) -> bool {
+        self.labels.get(LABEL_MANAGED).map(String::as_str) == Some("true")
+    }
+
+    pub fn host(&self) -> Option<&str> {
+        self.labels.get(LABEL_HOST).map(String::as_str)
+    }
+}
+
+fn status_code(e: &BollardError) -> Option<u16> {
+    match e {
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+#[derive(Clone)]
+pub struct DockerClient {
+    docker: Docker,
+    host_id: String,
+}
+
+impl DockerClient {
+    /// Connects to `uri` (`unix:///var/run/docker.sock` when `None`) and
+    /// negotiates the API version with the daemon.
+    pub async fn connect(uri: Option<&str>, host_id: &str) -> Result<Self, DockerError> {
+        let shown = uri.unwrap_or("unix:///var/run/docker.sock").to_string();
+        let connect_err = |source| DockerError::Connect {
+            uri: shown.clone(),
+            source,
+        };
+        let docker = match uri {
+            None => Docker::connect_with_local_defaults(),
+            Some(u) if u.starts_with("unix://") || u.starts_with('/') => {
+                Docker::connect_with_unix(u, 120, bollard::API_DEFAULT_VERSION)
+            }
+            Some(u) => Docker::connect_with_http(u, 120, bollard::API_DEFAULT_VERSION),
+        }
+        .map_err(connect_err)?;
+        let docker = docker.negotiate_version().await.map_err(connect_err)?;
+        Ok(DockerClient {
+            docker,
+            host_id: host_id.to_string(),
+        })
+    }
+
+    pub async fn image_exists(&self, image: &str) -> Result<bool, DockerError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if status_code(&e) == Some(404) => Ok(false),
+            Err(source) => Err(DockerError::Api {
+                op: "inspect image",
+                container: image.to_string(),
+                source,
+            }),
+        }
+    }
+
+    pub async fn inspect(&self, name: &str) -> Result<Option<Inspected>, DockerError> {
+        let resp = match self.docker.inspect_container(name, None).await {
+            Ok(r) => r,
+            Err(e) if status_code(&e) == Some(404) => return Ok(None),
+            Err(source) => {
+                return Err(DockerError::Api {
+                    op: "inspect",
+                    container: name.to_string(),
+                    source,
+                });
+            }
+        };
+        let state = resp.state.unwrap_or_default();
+        let config = resp.config.unwrap_or_default();
+        Ok(Some(Inspected {
+            id: resp.id.unwrap_or_default(),
+            name: resp
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+            image: config.image.unwrap_or_default(),
+            running: state.running.unwrap_or(false),
+            status: state.status.map(|s| s.to_string()).unwrap_or_default(),
+            pid: state.pid.unwrap_or(0).try_into().unwrap_or(0),
+            started_at: state.started_at.unwrap_or_default(),
+            labels: config.labels.unwrap_or_default(),
+        }))
+    }
+
+    /// Creates the container with network `none`; dockstack plugs eth0 itself.
+    pub async fn create(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
+        let restart_policy = match spec.restart.as_str() {
+            "" | "no" => None,
+            "always" => Some(RestartPolicyNameEnum::ALWAYS),
+            "unless-stopped" => Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            "on-failure" => Some(RestartPolicyNameEnum::ON_FAILURE),
+            _ => None,
+        };
+        let host_config = HostConfig {
+            network_mode: Some("none".into()),
+            binds: (!spec.volumes.is_empty()).then(|| spec.volumes.clone()),
+            privileged: Some(spec.privileged),
+            cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+            dns: (!spec.dns.is_empty()).then(|| spec.dns.clone()),
+            dns_search: (!spec.domain.is_empty()).then(|| vec![spec.domain.clone()]),
+            restart_policy: restart_policy.map(|name| RestartPolicy {
+                name: Some(name),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            hostname: Some(spec.name.clone()),
+            domainname: (!spec.domain.is_empty()).then(|| spec.domain.clone()),
+            env: (!spec.env.is_empty())
+                .then(|| spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
+            labels: Some(spec.labels(&self.host_id).into_iter().collect()),
+            network_disabled: None,
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions {
+            name: Some(spec.name.clone()),
+            ..Default::default()
+        };
+        match self.docker.create_container(Some(options), body).await {
+            Ok(r) => Ok(r.id),
+            Err(e) if status_code(&e) == Some(404) => Err(DockerError::NoImage {
+                image: spec.image.clone(),
+                host: self.host_id.clone(),
+            }),
+            Err(e) if status_code(&e) == Some(409) => Err(DockerError::NameTaken {
+                name: spec.name.clone(),
+            }),
+            Err(source) => Err(DockerError::Api {
+                op: "create",
+                container: spec.name.clone(),
+                source,
+            }),
+        }
+    }
+
+    pub async fn start(&self, name: &str) -> Result<(), DockerError> {
+        match self.docker.start_container(name, None).await {
+            Ok(()) => Ok(()),
+            // 304: already running.
+            Err(e) if status_code(&e) == Some(304) => Ok(()),
+            Err(e) if status_code(&e) == Some(404) => Err(DockerError::NotFound(name.into())),
+            Err(source) => Err(DockerError::Api {
+                op: "start",
+                container: name.to_string(),
+                source,
+            }),
+        }
+    }
+
+    pub async fn stop(&self, name: &str) -> Result<(), DockerError> {
+        let options = StopContainerOptions {
+            t: Some(10),
+            signal: None,
+        };
+        match self.docker.stop_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_code(&e) == Some(304) => Ok(()),
+            Err(e) if status_code(&e) == Some(404) => Err(DockerError::NotFound(name.into())),
+            Err(source) => Err(DockerError::Api {
+                op: "stop",
+                container: name.to_string(),
+                source,
+            }),
+        }
+    }
+
+    pub async fn remove(&self, name: &str) -> Result<(), DockerError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: false,
+            link: false,
+        };
+        match self.docker.remove_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_code(&e) == Some(404) => Ok(()),
+            Err(source) => Err(DockerError::Api {
+                op: "remove",
+                container: name.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Names of every container of this host that dockstack manages.
+    pub async fn list_managed(&self) -> Result<Vec<String>, DockerError> {
+        let mut filters = HashMap::new();
+        filters.insert(
+            "label".to_string(),
+            vec![
+                format!("{LABEL_MANAGED}=true"),
+                format!("{LABEL_HOST}={}", self.host_id),
+            ],
+        );
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let list = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|source| DockerError::Api {
+                op: "list",
+                container: String::new(),
+                source,
+            })?;
+        let mut names: Vec<String> = list
+            .into_iter()
+            .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
+            .map(|n| n.trim_start_matches('/').to_string())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Start events of this host's managed containers, as (id, name) pairs.
+    pub fn start_events(
+        &self,
+    ) -> impl Stream<Item = Result<bollard::models::EventMessage, BollardError>> + use<> {
+        let mut filters = HashMap::new();
+        filters.insert("type".to_string(), vec!["container".to_string()]);
+        filters.insert("event".to_string(), vec!["start".to_string()]);
+        filters.insert(
+            "label".to_string(),
+            vec![
+                format!("{LABEL_MANAGED}=true"),
+                format!("{LABEL_HOST}={}", self.host_id),
+            ],
+        );
+        self.docker.events(Some(EventsOptions {
+            filters: Some(filters),
+            ..Default::default()
+        }))
+    }
+}

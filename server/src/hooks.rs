@@ -1,0 +1,226 @@
+//! Running a container's hook command lines on the host: split like a shell
+//! splits words, run without a shell, with a timeout, output streamed.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::progress::{Progress, Reporter};
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{phase} hook {hook:?} of {container}: cannot parse command line: {message}")]
+    Parse {
+        phase: &'static str,
+        container: String,
+        hook: String,
+        message: String,
+    },
+    #[error("{phase} hook {hook:?} of {container}: cannot start: {source}")]
+    Spawn {
+        phase: &'static str,
+        container: String,
+        hook: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{phase} hook {hook:?} of {container} exited with status {code}")]
+    Failed {
+        phase: &'static str,
+        container: String,
+        hook: String,
+        code: i32,
+    },
+    #[error("{phase} hook {hook:?} of {container} timed out after {}s", .timeout.as_secs())]
+    Timeout {
+        phase: &'static str,
+        container: String,
+        hook: String,
+        timeout: Duration,
+    },
+}
+
+/// What a hook gets to know about the container it runs for.
+#[derive(Debug, Clone)]
+pub struct HookContext {
+    pub container: String,
+    pub ip: String,
+    pub host: String,
+    pub action: &'static str,
+    pub timeout: Duration,
+}
+
+/// Runs `hooks` in order and stops at the first failure.
+pub async fn run_hooks(
+    phase: &'static str,
+    hooks: &[String],
+    ctx: &HookContext,
+    reporter: &Reporter,
+) -> Result<(), HookError> {
+    for hook in hooks {
+        run_hook(phase, hook, ctx, reporter).await?;
+    }
+    Ok(())
+}
+
+async fn run_hook(
+    phase: &'static str,
+    hook: &str,
+    ctx: &HookContext,
+    reporter: &Reporter,
+) -> Result<(), HookError> {
+    let argv = shell_words::split(hook).map_err(|e| HookError::Parse {
+        phase,
+        container: ctx.container.clone(),
+        hook: hook.to_string(),
+        message: e.to_string(),
+    })?;
+    let Some((program, args)) = argv.split_first() else {
+        return Ok(());
+    };
+    reporter.step(format!("{phase} hook: {hook}"));
+    let started = Instant::now();
+    let mut child = Command::new(program)
+        .args(args)
+        .env("DOCKSTACK_CONTAINER", &ctx.container)
+        .env("DOCKSTACK_IP", &ctx.ip)
+        .env("DOCKSTACK_HOST", &ctx.host)
+        .env("DOCKSTACK_ACTION", ctx.action)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| HookError::Spawn {
+            phase,
+            container: ctx.container.clone(),
+            hook: hook.to_string(),
+            source,
+        })?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let out = forward_lines(stdout, false, hook, reporter);
+    let err = forward_lines(stderr, true, hook, reporter);
+    let work = async {
+        let (_, _, status) = tokio::join!(out, err, child.wait());
+        status
+    };
+    let status = match tokio::time::timeout(ctx.timeout, work).await {
+        Ok(Ok(status)) => status,
+        Ok(Err(source)) => {
+            return Err(HookError::Spawn {
+                phase,
+                container: ctx.container.clone(),
+                hook: hook.to_string(),
+                source,
+            });
+        }
+        Err(_) => {
+            return Err(HookError::Timeout {
+                phase,
+                container: ctx.container.clone(),
+                hook: hook.to_string(),
+                timeout: ctx.timeout,
+            });
+        }
+    };
+    let code = status.code().unwrap_or(-1);
+    reporter.send(Progress::HookExit {
+        hook: hook.to_string(),
+        code,
+        duration: started.elapsed(),
+    });
+    if status.success() {
+        Ok(())
+    } else {
+        Err(HookError::Failed {
+            phase,
+            container: ctx.container.clone(),
+            hook: hook.to_string(),
+            code,
+        })
+    }
+}
+
+/// Sends each line of a hook's output to the client as it comes.
+async fn forward_lines<R: tokio::io::AsyncRead + Unpin>(
+    pipe: Option<R>,
+    stderr: bool,
+    hook: &str,
+    reporter: &Reporter,
+) {
+    let Some(pipe) = pipe else { return };
+    let mut lines = BufReader::new(pipe).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        reporter.send(Progress::HookOutput {
+            hook: hook.to_string(),
+            stderr,
+            line,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> HookContext {
+        HookContext {
+            container: "web1".into(),
+            ip: "10.0.0.3".into(),
+            host: "host1".into(),
+            action: "run",
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn hooks_get_their_environment_and_quoted_words() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let hooks = vec![
+            r#"/bin/sh -c 'echo "$DOCKSTACK_CONTAINER $DOCKSTACK_IP $DOCKSTACK_HOST $DOCKSTACK_ACTION $0"' 'two words'"#
+                .to_string(),
+        ];
+        run_hooks(
+            "postcreation",
+            &hooks,
+            &ctx(),
+            &Reporter::new(move |p| {
+                let _ = tx.send(p);
+            }),
+        )
+            .await
+            .unwrap();
+        let mut lines = Vec::new();
+        while let Ok(p) = rx.try_recv() {
+            if let Progress::HookOutput { line, .. } = p {
+                lines.push(line);
+            }
+        }
+        assert_eq!(lines, vec!["web1 10.0.0.3 host1 run two words"]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_hook_stops_the_rest_and_names_itself() {
+        let hooks = vec!["/bin/false".to_string(), "/bin/touch /nonexistent/x".to_string()];
+        let err = run_hooks("precreation", &hooks, &ctx(), &Reporter::silent())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HookError::Failed { code: 1, .. }), "{err}");
+        assert!(err.to_string().contains("/bin/false"));
+    }
+
+    #[tokio::test]
+    async fn a_slow_hook_times_out() {
+        let mut c = ctx();
+        c.timeout = Duration::from_millis(200);
+        let err = run_hooks("precreation", &["/bin/sleep 5".to_string()], &c, &Reporter::silent())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HookError::Timeout { .. }), "{err}");
+    }
+}

@@ -1,0 +1,299 @@
+//! The gRPC face of a host: converts messages to domain types, calls
+//! [`Host`], and maps every domain error to one gRPC status.
+
+use std::net::Ipv4Addr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use dockstack_proto as pb;
+use futures::Stream;
+use ipnetwork::Ipv4Network;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::docker::DockerError;
+use crate::host::{ContainerStatus, Host, HostError};
+use crate::progress::{Progress, Reporter};
+use crate::spec::ContainerSpec;
+
+impl From<HostError> for Status {
+    fn from(e: HostError) -> Status {
+        let msg = e.to_string();
+        match e {
+            HostError::WrongHost { .. } => Status::failed_precondition(msg),
+            HostError::NotFound { .. } => Status::not_found(msg),
+            HostError::NotManaged { .. } | HostError::SpecDiffers { .. } => {
+                Status::already_exists(msg)
+            }
+            HostError::Docker { source, .. } => match source {
+                DockerError::NoImage { .. } | DockerError::NotFound(_) => Status::not_found(msg),
+                DockerError::NameTaken { .. } => Status::already_exists(msg),
+                DockerError::Connect { .. } => Status::unavailable(msg),
+                DockerError::Api { .. } => Status::internal(msg),
+            },
+            HostError::Spec(_) => Status::invalid_argument(msg),
+            HostError::Plug { source, .. } => match source {
+                netplug::PlugError::NoBridge { .. } => Status::failed_precondition(msg),
+                _ => Status::internal(msg),
+            },
+            HostError::Hook { .. } => Status::aborted(msg),
+            HostError::NotRunning { .. } => Status::failed_precondition(msg),
+            HostError::Unplug { .. } | HostError::Volume { .. } => Status::internal(msg),
+        }
+    }
+}
+
+fn status_to_pb(s: ContainerStatus) -> pb::ContainerInfo {
+    pb::ContainerInfo {
+        name: s.name,
+        id: s.id,
+        image: s.image,
+        host: s.host,
+        state: s.state,
+        pid: s.pid,
+        ip: s.ip,
+        actual_addresses: s.actual_addresses,
+        mac: s.mac,
+        bridge: s.bridge,
+        port: s.port,
+        plugged: s.plugged,
+        started_at: s.started_at,
+        gateway: s.gateway,
+    }
+}
+
+fn progress_to_pb(p: Progress) -> pb::Event {
+    use pb::event::Kind;
+    let kind = match p {
+        Progress::Step(s) => Kind::Step(s),
+        Progress::Warning(s) => Kind::Warning(s),
+        Progress::HookOutput { hook, stderr, line } => {
+            Kind::HookOutput(pb::HookOutput { hook, stderr, line })
+        }
+        Progress::HookExit {
+            hook,
+            code,
+            duration,
+        } => Kind::HookExit(pb::HookExit {
+            hook,
+            code,
+            duration_ms: duration.as_millis() as u64,
+        }),
+    };
+    pb::Event { kind: Some(kind) }
+}
+
+/// Converts a spec message, naming the container in every error.
+pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, Status> {
+    let bad = |what: &str| Status::invalid_argument(format!("container {}: {what}", s.name));
+    let ip: Ipv4Addr = s
+        .ip
+        .parse()
+        .map_err(|_| bad(&format!("invalid IP address {:?}", s.ip)))?;
+    let prefix = u8::try_from(s.prefix_len)
+        .ok()
+        .filter(|p| *p <= 32)
+        .ok_or_else(|| bad(&format!("mask {} out of range 0..32", s.prefix_len)))?;
+    let address = Ipv4Network::new(ip, prefix).map_err(|e| bad(&e.to_string()))?;
+    let gateway = if s.gateway.is_empty() {
+        None
+    } else {
+        Some(
+            s.gateway
+                .parse()
+                .map_err(|_| bad(&format!("invalid gateway {:?}", s.gateway)))?,
+        )
+    };
+    let mac = if s.mac.is_empty() {
+        None
+    } else {
+        Some(netplug::parse_mac(&s.mac).ok_or_else(|| bad(&format!("invalid MAC {:?}", s.mac)))?)
+    };
+    let vlan = match s.vlan {
+        0 => None,
+        v => Some(
+            u16::try_from(v)
+                .ok()
+                .filter(|v| *v < 4095)
+                .ok_or_else(|| bad(&format!("vlan {v} out of range 1..4094")))?,
+        ),
+    };
+    Ok(ContainerSpec {
+        address: Some(address),
+        gateway,
+        mac,
+        mtu: (s.mtu != 0).then_some(s.mtu),
+        vlan,
+        dns: s.dns,
+        domain: s.domain,
+        bridge: s.bridge,
+        volumes: s.volumes,
+        running: s.running,
+        precreation: s.precreation,
+        postcreation: s.postcreation,
+        postdestroy: s.postdestroy,
+        env: s.env.into_iter().collect(),
+        command: s.command,
+        privileged: s.privileged,
+        cap_add: s.cap_add,
+        restart: s.restart,
+        name: s.name,
+        image: s.image,
+    })
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+/// The tonic service over one [`Host`].
+pub struct HostService {
+    host: Arc<Host>,
+}
+
+impl HostService {
+    pub fn new(host: Arc<Host>) -> Self {
+        HostService { host }
+    }
+
+    /// Runs `op` in its own task, so a client that goes away does not
+    /// cancel it halfway, and streams its progress and result.
+    fn stream_op<F, Fut>(
+        &self,
+        client: String,
+        action: &'static str,
+        container: String,
+        op: F,
+    ) -> EventStream
+    where
+        F: FnOnce(Arc<Host>, Reporter) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Option<ContainerStatus>, HostError>> + Send,
+    {
+        let (tx, rx) = mpsc::unbounded_channel::<Result<pb::Event, Status>>();
+        let host = Arc::clone(&self.host);
+        let progress_tx = tx.clone();
+        let reporter = Reporter::new(move |p| {
+            let _ = progress_tx.send(Ok(progress_to_pb(p)));
+        });
+        tokio::spawn(async move {
+            let began = Instant::now();
+            let result = op(host, reporter).await;
+            let duration_ms = began.elapsed().as_secs_f64() * 1e3;
+            match result {
+                Ok(status) => {
+                    tracing::info!(%client, %container, action, duration_ms, result = "ok", "operation");
+                    if let Some(s) = status {
+                        let _ = tx.send(Ok(pb::Event {
+                            kind: Some(pb::event::Kind::Done(status_to_pb(s))),
+                        }));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%client, %container, action, duration_ms, result = "error", error = %e, "operation");
+                    let _ = tx.send(Err(e.into()));
+                }
+            }
+        });
+        Box::pin(UnboundedReceiverStream::new(rx))
+    }
+}
+
+/// Who called, for the audit line: the client certificate's subject when
+/// there is one, else the peer address.
+fn caller<T>(req: &Request<T>) -> String {
+    crate::tls::peer_subject(req)
+        .or_else(|| req.remote_addr().map(|a| a.to_string()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[tonic::async_trait]
+impl pb::container_host_server::ContainerHost for HostService {
+    type RunStream = EventStream;
+    type StartStream = EventStream;
+    type StopStream = EventStream;
+    type DestroyStream = EventStream;
+
+    async fn run(&self, req: Request<pb::RunRequest>) -> Result<Response<EventStream>, Status> {
+        let client = caller(&req);
+        let req = req.into_inner();
+        self.host.check_host(&req.host)?;
+        let spec = spec_from_pb(req.spec.ok_or_else(|| Status::invalid_argument("no spec"))?)?;
+        let name = spec.name.clone();
+        Ok(Response::new(self.stream_op(
+            client,
+            "run",
+            name,
+            |host, reporter| async move { host.run(&spec, &reporter).await.map(Some) },
+        )))
+    }
+
+    async fn start(&self, req: Request<pb::ContainerRef>) -> Result<Response<EventStream>, Status> {
+        let client = caller(&req);
+        let req = req.into_inner();
+        self.host.check_host(&req.host)?;
+        let name = req.name;
+        Ok(Response::new(self.stream_op(
+            client,
+            "start",
+            name.clone(),
+            |host, reporter| async move { host.start(&name, &reporter).await.map(Some) },
+        )))
+    }
+
+    async fn stop(&self, req: Request<pb::ContainerRef>) -> Result<Response<EventStream>, Status> {
+        let client = caller(&req);
+        let req = req.into_inner();
+        self.host.check_host(&req.host)?;
+        let name = req.name;
+        Ok(Response::new(self.stream_op(
+            client,
+            "stop",
+            name.clone(),
+            |host, reporter| async move { host.stop(&name, &reporter).await.map(Some) },
+        )))
+    }
+
+    async fn destroy(
+        &self,
+        req: Request<pb::DestroyRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let client = caller(&req);
+        let req = req.into_inner();
+        self.host.check_host(&req.host)?;
+        let name = req.name;
+        let hooks = req.postdestroy;
+        Ok(Response::new(self.stream_op(
+            client,
+            "destroy",
+            name.clone(),
+            |host, reporter| async move {
+                host.destroy(&name, &hooks, &reporter).await.map(|()| None)
+            },
+        )))
+    }
+
+    async fn show(
+        &self,
+        req: Request<pb::ContainerRef>,
+    ) -> Result<Response<pb::ContainerInfo>, Status> {
+        let req = req.into_inner();
+        self.host.check_host(&req.host)?;
+        Ok(Response::new(status_to_pb(self.host.show(&req.name).await?)))
+    }
+
+    async fn list(
+        &self,
+        req: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::ListResponse>, Status> {
+        let req = req.into_inner();
+        self.host.check_host(&req.host)?;
+        let containers = self
+            .host
+            .list()
+            .await?
+            .into_iter()
+            .map(status_to_pb)
+            .collect();
+        Ok(Response::new(pb::ListResponse { containers }))
+    }
+}
