@@ -123,7 +123,10 @@ pub fn explain_transport_error(e: &(dyn std::error::Error + 'static), tls: bool)
         source = s.source();
     }
     let lower = chain.to_lowercase();
-    let hint = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+    let hint = if lower.contains("unknownissuer")
+        || lower.contains("unknown issuer")
+        || lower.contains("badsignature")
+    {
         " (the server's certificate is not signed by our CA: are client and server using the same `dockstack certs init` output?)"
     } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
         " (the server's certificate does not name this address: re-issue it with `dockstack certs add-host --force`)"
@@ -131,6 +134,18 @@ pub fn explain_transport_error(e: &(dyn std::error::Error + 'static), tls: bool)
         " (a certificate has expired: re-issue with `dockstack certs init --force`)"
     } else if tls && (lower.contains("corrupt message") || lower.contains("invalidcontenttype")) {
         " (the server does not speak TLS: is it running with --insecure?)"
+    } else if lower.contains("certificate required")
+        || lower.contains("certificaterequired")
+        || lower.contains("handshake")
+    {
+        " (the server refused our certificate: is it signed by the server's CA, and not expired?)"
+    } else if !tls
+        && (lower.contains("h2 protocol error")
+            || lower.contains("broken pipe")
+            || lower.contains("connection reset")
+            || lower.contains("frame"))
+    {
+        " (the server speaks TLS: drop --insecure and pass --tls-dir with the cluster's certificates)"
     } else if lower.contains("refused") {
         " (is dockstack-server running there?)"
     } else if lower.contains("timed out") || lower.contains("deadline") {

@@ -30,7 +30,12 @@ mod exit {
 )]
 struct Cli {
     /// The environment file.
-    #[arg(short = 'f', long = "file", global = true, default_value = "environment.yaml")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "environment.yaml"
+    )]
     file: PathBuf,
     /// Only this container (default: every container of the file).
     #[arg(short = 'c', long = "container", global = true)]
@@ -122,7 +127,9 @@ impl Printer for LinePrinter {
 
 fn load(cli: &Cli) -> Result<Environment, ExitCode> {
     environment::load(&cli.file).map_err(|e| {
-        eprintln!("dockstack: {e}");
+        for line in e.to_string().lines() {
+            eprintln!("dockstack: {line}");
+        }
         ExitCode::from(exit::INVALID)
     })
 }
@@ -252,7 +259,8 @@ fn summarize(outcomes: &[Outcome], action: Action, json: bool) -> ExitCode {
 }
 
 fn uptime(started_at: &str) -> String {
-    let Ok(t) = time::OffsetDateTime::parse(started_at, &time::format_description::well_known::Rfc3339)
+    let Ok(t) =
+        time::OffsetDateTime::parse(started_at, &time::format_description::well_known::Rfc3339)
     else {
         return "-".into();
     };
@@ -273,7 +281,12 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
     };
     let action = match &cli.action {
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "dockstack", &mut std::io::stdout());
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "dockstack",
+                &mut std::io::stdout(),
+            );
             return Ok(ExitCode::SUCCESS);
         }
         Command::Certs { command } => {

@@ -164,6 +164,7 @@ pub fn explain_status(s: &tonic::Status, insecure: bool) -> String {
         if let Some(src) = s.source() {
             return crate::connect::explain_transport_error(src, !insecure);
         }
+        return crate::connect::explain_transport_error(s, !insecure);
     }
     s.message().to_string()
 }

@@ -329,10 +329,11 @@ impl Plugger {
             }),
             Err((step, source)) => {
                 let mut rollback = Vec::new();
-                if attached && kind == BridgeKind::Ovs {
-                    if let Err(e) = self.ovs.del_port(&host_name).await {
-                        rollback.push(e.to_string());
-                    }
+                if attached
+                    && kind == BridgeKind::Ovs
+                    && let Err(e) = self.ovs.del_port(&host_name).await
+                {
+                    rollback.push(e.to_string());
                 }
                 for name in [host_name.clone(), temp_peer_ifname(&host_name)] {
                     match host.link_by_name(&name).await {

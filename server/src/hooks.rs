@@ -193,8 +193,8 @@ mod tests {
                 let _ = tx.send(p);
             }),
         )
-            .await
-            .unwrap();
+        .await
+        .unwrap();
         let mut lines = Vec::new();
         while let Ok(p) = rx.try_recv() {
             if let Progress::HookOutput { line, .. } = p {
@@ -206,7 +206,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_hook_stops_the_rest_and_names_itself() {
-        let hooks = vec!["/bin/false".to_string(), "/bin/touch /nonexistent/x".to_string()];
+        let hooks = vec![
+            "/bin/false".to_string(),
+            "/bin/touch /nonexistent/x".to_string(),
+        ];
         let err = run_hooks("precreation", &hooks, &ctx(), &Reporter::silent())
             .await
             .unwrap_err();
@@ -218,9 +221,14 @@ mod tests {
     async fn a_slow_hook_times_out() {
         let mut c = ctx();
         c.timeout = Duration::from_millis(200);
-        let err = run_hooks("precreation", &["/bin/sleep 5".to_string()], &c, &Reporter::silent())
-            .await
-            .unwrap_err();
+        let err = run_hooks(
+            "precreation",
+            &["/bin/sleep 5".to_string()],
+            &c,
+            &Reporter::silent(),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, HookError::Timeout { .. }), "{err}");
     }
 }

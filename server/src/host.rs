@@ -16,7 +16,9 @@ use crate::spec::{ContainerSpec, IFACE, LABEL_HASH, SpecError, plug_spec_from_la
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    #[error("request for host {asked} reached host {me}: check containerhosts in the environment file")]
+    #[error(
+        "request for host {asked} reached host {me}: check containerhosts in the environment file"
+    )]
     WrongHost { asked: String, me: String },
     #[error("container {name} not found on host {host}")]
     NotFound { name: String, host: String },
@@ -40,7 +42,7 @@ pub enum HostError {
     Plug {
         host: String,
         #[source]
-        source: PlugError,
+        source: Box<PlugError>,
     },
     #[error("host {host}: {source}")]
     Unplug {
@@ -189,7 +191,7 @@ impl Host {
             .await
             .map_err(|source| HostError::Plug {
                 host: self.config.host_id.clone(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(())
     }
@@ -326,7 +328,11 @@ impl Host {
     }
 
     /// Starts a stopped container and plugs it from its labels.
-    pub async fn start(&self, name: &str, reporter: &Reporter) -> Result<ContainerStatus, HostError> {
+    pub async fn start(
+        &self,
+        name: &str,
+        reporter: &Reporter,
+    ) -> Result<ContainerStatus, HostError> {
         let _guard = self.lock(name).await;
         let c = self
             .inspect_managed(name)
@@ -339,7 +345,11 @@ impl Host {
     }
 
     /// Unplugs and stops.
-    pub async fn stop(&self, name: &str, reporter: &Reporter) -> Result<ContainerStatus, HostError> {
+    pub async fn stop(
+        &self,
+        name: &str,
+        reporter: &Reporter,
+    ) -> Result<ContainerStatus, HostError> {
         let _guard = self.lock(name).await;
         self.inspect_managed(name)
             .await?
@@ -443,11 +453,7 @@ impl Host {
             ..Default::default()
         };
         if c.running && c.pid != 0 {
-            if let Ok(observed) = self
-                .plugger
-                .observe(&NetnsTarget::Pid(c.pid), IFACE)
-                .await
-            {
+            if let Ok(observed) = self.plugger.observe(&NetnsTarget::Pid(c.pid), IFACE).await {
                 status.actual_addresses =
                     observed.addresses.iter().map(ToString::to_string).collect();
                 if let Some(mac) = observed.mac {
@@ -552,7 +558,9 @@ impl Host {
                             );
                         }
                         Ok(false) => {}
-                        Err(e) => tracing::error!(container = %name, action = "replug", result = "error", "{e}"),
+                        Err(e) => {
+                            tracing::error!(container = %name, action = "replug", result = "error", "{e}")
+                        }
                     }
                 });
             }

@@ -17,7 +17,11 @@ use netplug::netlink::Netlink;
 use tonic::transport::Server;
 
 #[derive(Parser)]
-#[command(name = "dockstack-server", version, about = "dockstack container host daemon")]
+#[command(
+    name = "dockstack-server",
+    version,
+    about = "dockstack container host daemon"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -81,10 +85,9 @@ fn hostname() -> Result<String> {
 
 async fn interface_address(interface: &str) -> Result<IpAddr> {
     let nl = Netlink::current()?;
-    let link = nl
-        .link_by_name(interface)
-        .await?
-        .ok_or_else(|| anyhow!("interface {interface} not found: give --ipaddress or --interface"))?;
+    let link = nl.link_by_name(interface).await?.ok_or_else(|| {
+        anyhow!("interface {interface} not found: give --ipaddress or --interface")
+    })?;
     let (ip, _) = nl
         .addrs(link.index)
         .await?
@@ -145,24 +148,38 @@ async fn listen(
     }
     tokio::spawn(Arc::clone(&host).follow_events());
 
-    let mut server = Server::builder();
-    if insecure {
+    // Load certificates before binding, so a missing file fails fast.
+    let tls = if insecure {
         tracing::warn!(
             "--insecure: serving plaintext gRPC without client authentication; anyone who can reach {addr} controls this host"
         );
+        None
     } else {
-        let tls = dockstack_server::tls::server_config(&tls_dir, &host_id)?;
-        server = server.tls_config(tls).context("TLS configuration")?;
-    }
+        Some(dockstack_server::tls::server_config(&tls_dir, &host_id)?)
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(host = %host_id, %addr, tls = !insecure, "listening");
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    server
-        .add_service(ContainerHostServer::new(HostService::new(host)))
-        .serve_with_incoming_shutdown(incoming, shutdown_signal())
-        .await?;
+    let service = ContainerHostServer::new(HostService::new(host));
+    let mut server = Server::builder().tcp_nodelay(true);
+    let router = server.add_service(service);
+    match tls {
+        Some(config) => {
+            router
+                .serve_with_incoming_shutdown(
+                    dockstack_server::tls::incoming(listener, config),
+                    shutdown_signal(),
+                )
+                .await?
+        }
+        None => {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown_signal())
+                .await?
+        }
+    }
     Ok(())
 }
 
@@ -205,4 +222,3 @@ async fn main() -> std::process::ExitCode {
         }
     }
 }
-

@@ -34,7 +34,7 @@ impl From<HostError> for Status {
                 DockerError::Api { .. } => Status::internal(msg),
             },
             HostError::Spec(_) => Status::invalid_argument(msg),
-            HostError::Plug { source, .. } => match source {
+            HostError::Plug { source, .. } => match *source {
                 netplug::PlugError::NoBridge { .. } => Status::failed_precondition(msg),
                 _ => Status::internal(msg),
             },
@@ -88,10 +88,9 @@ fn progress_to_pb(p: Progress) -> pb::Event {
 /// Converts a spec message, naming the container in every error.
 pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, Status> {
     let bad = |what: &str| Status::invalid_argument(format!("container {}: {what}", s.name));
-    let ip: Ipv4Addr = s
-        .ip
-        .parse()
-        .map_err(|_| bad(&format!("invalid IP address {:?}", s.ip)))?;
+    let ip: Ipv4Addr =
+        s.ip.parse()
+            .map_err(|_| bad(&format!("invalid IP address {:?}", s.ip)))?;
     let prefix = u8::try_from(s.prefix_len)
         .ok()
         .filter(|p| *p <= 32)
@@ -198,13 +197,7 @@ impl HostService {
     }
 }
 
-/// Who called, for the audit line: the client certificate's subject when
-/// there is one, else the peer address.
-fn caller<T>(req: &Request<T>) -> String {
-    crate::tls::peer_subject(req)
-        .or_else(|| req.remote_addr().map(|a| a.to_string()))
-        .unwrap_or_else(|| "unknown".into())
-}
+use crate::tls::caller;
 
 #[tonic::async_trait]
 impl pb::container_host_server::ContainerHost for HostService {
@@ -217,7 +210,10 @@ impl pb::container_host_server::ContainerHost for HostService {
         let client = caller(&req);
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
-        let spec = spec_from_pb(req.spec.ok_or_else(|| Status::invalid_argument("no spec"))?)?;
+        let spec = spec_from_pb(
+            req.spec
+                .ok_or_else(|| Status::invalid_argument("no spec"))?,
+        )?;
         let name = spec.name.clone();
         Ok(Response::new(self.stream_op(
             client,
@@ -262,14 +258,16 @@ impl pb::container_host_server::ContainerHost for HostService {
         self.host.check_host(&req.host)?;
         let name = req.name;
         let hooks = req.postdestroy;
-        Ok(Response::new(self.stream_op(
-            client,
-            "destroy",
-            name.clone(),
-            |host, reporter| async move {
-                host.destroy(&name, &hooks, &reporter).await.map(|()| None)
-            },
-        )))
+        Ok(Response::new(
+            self.stream_op(
+                client,
+                "destroy",
+                name.clone(),
+                |host, reporter| async move {
+                    host.destroy(&name, &hooks, &reporter).await.map(|()| None)
+                },
+            ),
+        ))
     }
 
     async fn show(
@@ -278,7 +276,9 @@ impl pb::container_host_server::ContainerHost for HostService {
     ) -> Result<Response<pb::ContainerInfo>, Status> {
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
-        Ok(Response::new(status_to_pb(self.host.show(&req.name).await?)))
+        Ok(Response::new(status_to_pb(
+            self.host.show(&req.name).await?,
+        )))
     }
 
     async fn list(

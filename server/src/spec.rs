@@ -297,7 +297,13 @@ mod tests {
 
     #[test]
     fn relative_and_dotdot_volumes_are_refused() {
-        for bad in ["srv:/data", "/srv/../etc:/data", "/srv:data", "/srv", "/a:/b:rx"] {
+        for bad in [
+            "srv:/data",
+            "/srv/../etc:/data",
+            "/srv:data",
+            "/srv",
+            "/a:/b:rx",
+        ] {
             let mut s = spec();
             s.volumes = vec![bad.into()];
             let err = s.check().unwrap_err().to_string();

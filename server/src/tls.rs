@@ -1,40 +1,208 @@
-//! Mutual TLS for the server: its identity and the cluster CA that every
-//! client certificate must be signed by, and who the caller is.
+//! Mutual TLS for the server: the server's identity, the cluster CA every
+//! client certificate must chain to, a handshake that logs why it refused
+//! someone, and who the caller is.
 
+use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::Request;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use tonic::transport::server::{Connected, TcpConnectInfo};
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {}: {source} (make the certificates with `dockstack certs init`)", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot read {}: {message} (make the certificates with `dockstack certs init`)", .path.display())]
+    Read { path: PathBuf, message: String },
+    #[error("TLS configuration: {0}")]
+    Config(String),
 }
 
-fn read(path: PathBuf) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(&path).map_err(|source| TlsError::Read { path, source })
+fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let err = |message: String| TlsError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| err(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(err("no certificate in file".into()));
+    }
+    Ok(certs)
 }
 
-/// The server's TLS settings from `dir`: `ca.pem`, and `<host_id>.pem` with
-/// `<host_id>.key`. A client must present a certificate signed by the CA.
-pub fn server_config(dir: &Path, host_id: &str) -> Result<ServerTlsConfig, TlsError> {
-    let ca = read(dir.join("ca.pem"))?;
-    let cert = read(dir.join(format!("{host_id}.pem")))?;
-    let key = read(dir.join(format!("{host_id}.key")))?;
-    Ok(ServerTlsConfig::new()
-        .identity(Identity::from_pem(cert, key))
-        .client_ca_root(Certificate::from_pem(ca)))
+/// The rustls settings from `dir`: `ca.pem`, `<host_id>.pem` and
+/// `<host_id>.key`. Clients must present a certificate signed by the CA.
+pub fn server_config(dir: &Path, host_id: &str) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for ca in certs(&dir.join("ca.pem"))? {
+        roots
+            .add(ca)
+            .map_err(|e| TlsError::Config(format!("ca.pem: {e}")))?;
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let chain = certs(&dir.join(format!("{host_id}.pem")))?;
+    let key_path = dir.join(format!("{host_id}.key"));
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| TlsError::Read {
+        path: key_path,
+        message: e.to_string(),
+    })?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
 }
 
-/// The subject of the client's certificate, for the audit line.
-pub fn peer_subject<T>(req: &Request<T>) -> Option<String> {
-    let certs = req.peer_certs()?;
-    let der = certs.first()?;
-    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, Default)]
+pub struct PeerInfo {
+    pub addr: Option<SocketAddr>,
+    /// The subject of the client certificate.
+    pub subject: Option<String>,
+}
+
+/// A TLS connection that tells tonic who the peer is.
+pub struct TlsConn {
+    stream: TlsStream<TcpStream>,
+    info: PeerInfo,
+}
+
+impl Connected for TlsConn {
+    type ConnectInfo = PeerInfo;
+
+    fn connect_info(&self) -> PeerInfo {
+        self.info.clone()
+    }
+}
+
+impl AsyncRead for TlsConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+fn subject_of(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
     Some(cert.subject().to_string())
+}
+
+/// Accepts connections on `listener` and completes the TLS handshake of
+/// each on its own task; a refused handshake is logged with the reason.
+pub fn incoming(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+) -> ReceiverStream<Result<TlsConn, io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let acceptor = TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, addr) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        let subject = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .and_then(subject_of);
+                        let info = PeerInfo {
+                            addr: Some(addr),
+                            subject,
+                        };
+                        let _ = tx.send(Ok(TlsConn { stream, info })).await;
+                    }
+                    Ok(Err(e)) => {
+                        let text = e.to_string();
+                        let why = if text.contains("InvalidContentType") {
+                            format!("{text} (a plaintext client: was it started with --insecure?)")
+                        } else if text.contains("CertificateRequired")
+                            || text.contains("NoCertificatesPresented")
+                        {
+                            format!("{text} (the client sent no certificate)")
+                        } else {
+                            text
+                        };
+                        tracing::warn!(peer = %addr, "refused connection: TLS handshake failed: {why}");
+                    }
+                    Err(_) => {
+                        tracing::warn!(peer = %addr, "refused connection: no TLS handshake within {}s", HANDSHAKE_TIMEOUT.as_secs());
+                    }
+                }
+            });
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+/// The caller for the audit line: the client certificate's subject and
+/// address under TLS, the address alone in plaintext.
+pub fn caller<T>(req: &Request<T>) -> String {
+    if let Some(info) = req.extensions().get::<PeerInfo>() {
+        let addr = info.addr.map(|a| a.to_string()).unwrap_or_default();
+        return match &info.subject {
+            Some(s) => format!("{s} ({addr})"),
+            None => addr,
+        };
+    }
+    req.extensions()
+        .get::<TcpConnectInfo>()
+        .and_then(|i| i.remote_addr())
+        .map(|a| format!("{a} (insecure)"))
+        .unwrap_or_else(|| "unknown".into())
 }

@@ -425,10 +425,10 @@ impl TestBed {
                 "-n", &ns0, "link", "add", &here, "type", "veth", "peer", "name", &there, "netns",
                 &netns,
             ])?;
-            self.ovs_vsctl(0, &["add-port", &br, &here])?;
             ip(&["-n", &ns0, "link", "set", &here, "up"])?;
-            self.ovs_vsctl(i, &["add-port", &br, &there])?;
             ip(&["-n", &netns, "link", "set", &there, "up"])?;
+            self.ovs_vsctl(0, &["add-port", &br, &here])?;
+            self.ovs_vsctl(i, &["add-port", &br, &there])?;
         }
 
         if self.server_bin.is_some() {
@@ -721,11 +721,12 @@ impl TestBed {
     }
 
     /// A command for the `dockstack` client (`$DOCKSTACK_BIN`, else beside
-    /// the test executable), run in [`TestBed::dir`], without arguments.
+    /// the test executable), run in [`TestBed::dir`], with `--insecure` (the
+    /// bed's servers are) as its only argument yet.
     pub fn client_command(&self) -> Command {
         let bin = find_binary("dockstack", "DOCKSTACK_BIN").unwrap_or_else(|e| panic!("{e:#}"));
         let mut cmd = Command::new(bin);
-        cmd.current_dir(self.dir());
+        cmd.current_dir(self.dir()).arg("--insecure");
         cmd
     }
 
@@ -791,14 +792,25 @@ impl TestBed {
         y
     }
 
-    /// veth links in the root namespace whose names start with `ds`, but the
-    /// management links of test beds (`dsm<slot>h<i>`, of this bed and of the
-    /// beds of tests running in parallel): what a test may have leaked.
+    /// veth links in the root namespace whose names start with `ds`: what a
+    /// test may have leaked. Left out, as they belong to someone else running
+    /// in parallel: the management links of test beds (`dsm<slot>h<i>`, this
+    /// bed's and other beds'), and veths whose peer is in a named network
+    /// namespace that is not this bed's (netplug's own tests make those).
     pub fn root_veths(&self) -> Vec<String> {
-        link_names(&["-o", "link", "show", "type", "veth"])
-            .unwrap_or_else(|e| panic!("{e:#}"))
-            .into_iter()
-            .filter(|n| n.starts_with("ds") && !is_bed_mgmt_link(n))
+        let out = ip(&["-o", "link", "show", "type", "veth"]).unwrap_or_else(|e| panic!("{e:#}"));
+        out.lines()
+            .filter_map(|line| {
+                let name = line.split(": ").nth(1)?;
+                let name = name.split('@').next().unwrap_or(name);
+                let peer_ns = line
+                    .split_whitespace()
+                    .skip_while(|w| *w != "link-netns")
+                    .nth(1);
+                let foreign = peer_ns.is_some_and(|ns| !self.hosts.iter().any(|h| h.netns == ns));
+                (name.starts_with("ds") && !is_bed_mgmt_link(name) && !foreign)
+                    .then(|| name.to_string())
+            })
             .collect()
     }
 
@@ -1470,6 +1482,77 @@ fn yaml_str(s: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------
+// Interfaces
+
+/// Turns TX checksum offload of interface `ifname` in the network namespace
+/// `netns_file` (`/proc/<pid>/ns/net`, `/run/netns/<name>`) on or off
+/// (`ethtool -K IFNAME tx off`, without ethtool).
+///
+/// With OVS's userspace datapath (`datapath_type=netdev`, as on the bed), a
+/// veth that offloads TX checksums sends TCP and UDP with unfinished
+/// checksums that OVS forwards as they are, so the receiver drops them: a
+/// container's `eth0` on such a bridge needs `tx off` (ICMP works either way).
+pub fn set_tx_checksum_offload(netns_file: &Path, ifname: &str, enabled: bool) -> Result<()> {
+    const ETHTOOL_STXCSUM: u32 = 0x17;
+    const SIOCETHTOOL: libc::c_ulong = 0x8946;
+    #[repr(C)]
+    struct EthtoolValue {
+        cmd: u32,
+        data: u32,
+    }
+    #[repr(C)]
+    struct IfReq {
+        name: [u8; libc::IFNAMSIZ],
+        data: *mut EthtoolValue,
+        _pad: [u8; 16],
+    }
+    ensure!(
+        !ifname.is_empty() && ifname.len() < libc::IFNAMSIZ,
+        "bad interface name {ifname:?}"
+    );
+    let ns = File::open(netns_file).with_context(|| format!("opening {}", netns_file.display()))?;
+    let ifname = ifname.to_string();
+    // The thread enters the namespace and ends there; no other code runs on it.
+    std::thread::spawn(move || -> Result<()> {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .context("entering the network namespace")?;
+        // SAFETY: socket() takes no pointers; the result is checked below.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        ensure!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        // SAFETY: fd is a new socket that nothing else owns.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let mut value = EthtoolValue {
+            cmd: ETHTOOL_STXCSUM,
+            data: u32::from(enabled),
+        };
+        let mut req = IfReq {
+            name: [0; libc::IFNAMSIZ],
+            data: &mut value,
+            _pad: [0; 16],
+        };
+        req.name[..ifname.len()].copy_from_slice(ifname.as_bytes());
+        // SAFETY: req is a struct ifreq whose ifr_data points to a live
+        // struct ethtool_value, as SIOCETHTOOL expects; both outlive the call.
+        let rc = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                SIOCETHTOOL as _,
+                &mut req as *mut IfReq,
+            )
+        };
+        ensure!(
+            rc == 0,
+            "ethtool -K {ifname} tx {}: {}",
+            if enabled { "on" } else { "off" },
+            std::io::Error::last_os_error()
+        );
+        Ok(())
+    })
+    .join()
+    .map_err(|_| anyhow!("the ethtool thread panicked"))?
+}
+
+// ---------------------------------------------------------------------------
 // Test images
 
 /// Builds (once, serialised across processes) [`TEST_IMAGE`]: a static
@@ -1498,7 +1581,7 @@ pub fn ensure_test_image() -> Result<&'static str> {
 }
 
 /// Builds (once) [`DNSMASQ_IMAGE`]: the busybox image plus the machine's
-/// `/usr/sbin/dnsmasq` with its shared libraries, serving
+/// `/usr/sbin/dnsmasq` and `/usr/bin/pkill` with their shared libraries, serving
 /// `/etc/dnsmasq.d/dockstack.dns` (empty in the image) as extra hosts.
 pub fn ensure_dnsmasq_image() -> Result<&'static str> {
     static BUILT: OnceLock<()> = OnceLock::new();
@@ -1510,9 +1593,19 @@ pub fn ensure_dnsmasq_image() -> Result<&'static str> {
                 dnsmasq.is_file(),
                 "/usr/sbin/dnsmasq not found: apt-get install -y dnsmasq-base"
             );
+            // busybox has no pkill, and the default DNS reload is `pkill -HUP -x dnsmasq`.
+            let pkill = Path::new("/usr/bin/pkill");
+            ensure!(
+                pkill.exists(),
+                "/usr/bin/pkill not found (the DNS image needs it for the reload): apt-get install -y procps"
+            );
             let root = ctx.join("rootfs");
-            copy_at(&root, dnsmasq)?;
-            for lib in shared_libraries(dnsmasq)? {
+            let mut libs = BTreeSet::new();
+            for bin in [dnsmasq, pkill] {
+                copy_at(&root, bin)?;
+                libs.extend(shared_libraries(bin)?);
+            }
+            for lib in libs {
                 copy_at(&root, &lib)?;
             }
             let files = [

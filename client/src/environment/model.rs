@@ -68,7 +68,7 @@ pub struct Container {
     pub vlan: Option<u16>,
     pub env: BTreeMap<String, String>,
     pub command: Vec<String>,
-    /// Default true.
+    /// Default false: dockstack needs no privilege inside the container.
     pub privileged: bool,
     /// Default `["NET_ADMIN"]`.
     pub cap_add: Vec<String>,

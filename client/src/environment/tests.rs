@@ -1,32 +1,659 @@
+//! Tests of loading and validating environment files: the 2015 fixture, and one
+//! test per kind of problem with its exact place.
+
+use std::net::Ipv4Addr;
+
 use super::*;
 
-fn show(text: &str) {
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/fixtures/dockstack-2015/environment.yaml"
+);
+
+/// A small valid file; tests change one part of it. Line numbers are in the margin.
+const BASE: &str = "\
+containerhosts:
+  host1: &host1
+    ip: 192.168.1.48
+    port: 3288
+  host2:
+    ip: 192.168.1.49
+containerdefault: &containerdefault
+  mask: 16
+  gateway: 10.0.0.100
+  dns: 10.0.0.1
+  domain: endor.lab
+  bridge: br0
+  host: *host1
+  volumes:
+containers:
+  dns1:
+    <<: *containerdefault
+    ip: 10.0.0.1
+    image: dns
+  web1:
+    <<: *containerdefault
+    ip: 10.0.0.2
+    image: web
+";
+// 1  containerhosts:          13   host: *host1
+// 2    host1: &host1          14   volumes:
+// 3      ip: 192.168.1.48     15 containers:
+// 4      port: 3288           16   dns1:
+// 5    host2:                 17     <<: *containerdefault
+// 6      ip: 192.168.1.49     18     ip: 10.0.0.1
+// 7  containerdefault: &...   19     image: dns
+// 8    mask: 16               20   web1:
+// 9    gateway: 10.0.0.100    21     <<: *containerdefault
+// 10   dns: 10.0.0.1          22     ip: 10.0.0.2
+// 11   domain: endor.lab      23     image: web
+// 12   bridge: br0
+
+fn edit(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "BASE has no {from:?}");
+    BASE.replacen(from, to, 1)
+}
+
+fn ok(text: &str) -> Environment {
     match parse(Path::new("env.yaml"), text) {
-        Ok(env) => println!(
-            "OK {:?}",
-            env.containers
-                .iter()
-                .map(|c| (&c.name, &c.host))
-                .collect::<Vec<_>>()
-        ),
-        Err(e) => println!("{e}"),
+        Ok(environment) => environment,
+        Err(e) => panic!("expected a valid file, got:\n{e}"),
     }
-    println!("-----");
+}
+
+fn problems(text: &str) -> Vec<Problem> {
+    match parse(Path::new("env.yaml"), text) {
+        Ok(_) => panic!("expected problems, the file was valid:\n{text}"),
+        Err(EnvError::Invalid(problems)) => problems.0,
+        Err(e) => panic!("expected problems, got {e}"),
+    }
+}
+
+/// The only problem of `text`, as `LINE:COLUMN: KEY_PATH: message`.
+fn only(text: &str) -> String {
+    let problems = problems(text);
+    assert_eq!(problems.len(), 1, "expected one problem, got {problems:#?}");
+    let p = &problems[0];
+    assert_eq!(p.file, Path::new("env.yaml"));
+    format!("{}:{}: {}: {}", p.line, p.column, p.key_path, p.message)
 }
 
 #[test]
-fn explore() {
-    show("containers:\n  a1: {image: x\n");
-    show("containers:\n  a1:\n    image: x\n   ip: 1\n");
-    show(
-        "containerhosts:\n  host1: &host1\n    ip: 192.168.1.48\n    port: 3288\n  host2:\n    ip: 192.168.1.49\ncontainerdefault: &containerdefault\n  mask: 16\n  gateway: 10.1.0.100\n  dns: 10.0.0.1\n  domain: endor.lab\n  bridge: br0\n  host: *host1\n  volums:\ncontainers:\n  dns1:\n    <<: *containerdefault\n    ip: 10.0.0.1\n    image: dns\n  web1:\n    <<: *containerdefault\n    ip: 10.0.0.1\n    image: web\n    mask: 33\n    host: host3\n    volumes:\n    - rel:/x\n    - /a/../b:/x:ro\n    - /a\n    bridge: averyveryverylongbridge\n    after: [nope, web1]\n  dns1:\n    image: x\nfoo: 1\n",
+fn fixture_parses_unchanged() {
+    let environment = load(Path::new(FIXTURE)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(environment.path, Path::new(FIXTURE));
+
+    let names: Vec<&str> = environment
+        .containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "dns1",
+            "puppet1",
+            "haproxy1",
+            "galera1",
+            "rabbitmq1",
+            "keystone1",
+            "glance1",
+            "cinder1",
+            "nova1",
+            "neutron1",
+            "dashboard1",
+            "cassandra1",
+            "config1",
+            "control1",
+            "analytics1",
+            "webui1"
+        ]
     );
-    show(
-        "containerhosts:\n  host1: {ip: 1.2.3.4}\n  host2: {ip: 1.2.3.5, port: 3288}\ncontainers:\n  a1: {image: x, ip: 10.0.0.1, mask: 8, bridge: br0, host: {ip: 1.2.3.5}}\n  a2: {image: x, ip: 10.0.0.2, mask: 8, bridge: br0, host: {ip: 1.2.3.6}}\n",
+    for (i, c) in environment.containers.iter().enumerate() {
+        let n = u8::try_from(i + 1).unwrap();
+        assert_eq!(c.ip, Ipv4Addr::new(10, 0, 0, n), "{}", c.name);
+        assert_eq!(c.image, c.name.trim_end_matches('1'), "{}", c.name);
+        assert_eq!(c.mask, 16, "{}", c.name);
+        assert_eq!(c.gateway, Some(Ipv4Addr::new(10, 0, 0, 100)), "{}", c.name);
+        assert_eq!(c.dns, [Ipv4Addr::new(10, 0, 0, 1)], "{}", c.name);
+        assert_eq!(c.domain.as_deref(), Some("endor.lab"), "{}", c.name);
+        assert_eq!(c.bridge, "br0", "{}", c.name);
+        assert_eq!(c.host, "host1", "{}", c.name);
+        assert!(c.state, "{}", c.name);
+        assert!(!c.privileged, "{}", c.name);
+        assert_eq!(c.cap_add, ["NET_ADMIN"], "{}", c.name);
+        assert!(c.command.is_empty() && c.env.is_empty() && c.after.is_empty());
+        assert_eq!(c.fqdn(), format!("{}.endor.lab", c.name));
+    }
+
+    assert_eq!(
+        environment.hosts,
+        [
+            ContainerHost {
+                name: "host1".into(),
+                ip: "192.168.1.48".into(),
+                port: 3288
+            },
+            ContainerHost {
+                name: "host2".into(),
+                ip: "192.168.1.49".into(),
+                port: 3288
+            },
+        ]
     );
-    show("");
-    show("- a\n");
-    show("a: *x\n");
-    show("a: &x [*x]\n");
-    panic!();
+    assert_eq!(environment.common.len(), 10);
+    assert_eq!(environment.common["vip"], "10.0.0.254");
+    assert_eq!(environment.common["vip_mask"], "16");
+    assert_eq!(environment.common["haproxy_user"], "birdman");
+    assert_eq!(environment.registration, Registration::default());
+
+    let dns1 = environment.container("dns1").unwrap();
+    assert_eq!(
+        dns1.volumes,
+        ["/dockervolumes/dns1/dnsmasq.d:/etc/dnsmasq.d"]
+    );
+    assert!(dns1.precreation.is_empty() && dns1.postcreation.is_empty());
+    assert!(dns1.postdestroy.is_empty());
+
+    let haproxy1 = environment.container("haproxy1").unwrap();
+    assert_eq!(
+        haproxy1.volumes,
+        [
+            "/dockervolumes/default/supervisor.conf:/etc/supervisor/supervisor.conf",
+            "/dockervolumes/default/puppet.conf:/etc/puppet/puppet.conf",
+            "/dockervolumes/haproxy1/etc/supervisor/conf.d:/etc/supervisor/conf.d",
+        ]
+    );
+    assert_eq!(haproxy1.precreation.len(), 1);
+    assert_eq!(haproxy1.postcreation.len(), 4);
+    assert_eq!(haproxy1.postdestroy.len(), 3);
+    // A plain scalar folded over two lines is one command line.
+    assert_eq!(
+        haproxy1.precreation[0],
+        "/dockervolumes/default/registerService.py delcert --container haproxy1 --domain \
+         endor.lab --master puppet1"
+    );
+    assert_eq!(
+        haproxy1.postcreation[3],
+        "/dockervolumes/default/registerService.py getconfig --container haproxy1"
+    );
+
+    let puppet1 = environment.container("puppet1").unwrap();
+    assert_eq!(puppet1.volumes.len(), 8);
+    assert!(puppet1.precreation.is_empty());
+    assert_eq!(
+        puppet1.postcreation[0],
+        "/dockervolumes/puppet1/createcert.sh"
+    );
+
+    // Its only entry is a comment line: the list is empty.
+    let cassandra1 = environment.container("cassandra1").unwrap();
+    assert!(cassandra1.postcreation.is_empty());
+    assert_eq!(cassandra1.precreation.len(), 1);
+    assert_eq!(cassandra1.postdestroy.len(), 1);
+    assert_eq!(cassandra1.volumes.len(), 2);
+
+    let galera1 = environment.container("galera1").unwrap();
+    assert_eq!(
+        (galera1.precreation.len(), galera1.postcreation.len()),
+        (5, 1)
+    );
+    assert_eq!(galera1.postdestroy.len(), 4);
+}
+
+#[test]
+fn fixture_typo_is_found_on_its_line() {
+    let text = std::fs::read_to_string(FIXTURE).unwrap();
+    let text = text.replacen(
+        "    image: haproxy\n    volumes:",
+        "    image: haproxy\n    volums:",
+        1,
+    );
+    let problems = problems(&text);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(
+        problems[0].to_string(),
+        "env.yaml:67:5: containers.haproxy1.volums: unknown key `volums` (did you mean `volumes`?)"
+    );
+}
+
+#[test]
+fn missing_file_is_a_read_error() {
+    let err = load(Path::new("/nonexistent/environment.yaml")).unwrap_err();
+    assert!(matches!(err, EnvError::Read { .. }), "{err:?}");
+    assert!(err.to_string().contains("/nonexistent/environment.yaml"));
+}
+
+#[test]
+fn host_by_alias_by_name_and_by_address() {
+    let environment = ok(&edit(
+        "    image: web\n",
+        "    image: web\n    host: host2\n",
+    ));
+    assert_eq!(environment.container("dns1").unwrap().host, "host1");
+    assert_eq!(environment.container("web1").unwrap().host, "host2");
+    assert_eq!(environment.host("host2").unwrap().port, DEFAULT_PORT);
+
+    let environment = ok(&edit(
+        "    image: web\n",
+        "    image: web\n    host: *host1\n",
+    ));
+    assert_eq!(environment.container("web1").unwrap().host, "host1");
+
+    // A mapping written out, not an alias, is matched by its address.
+    let environment = ok(&edit(
+        "    image: web\n",
+        "    image: web\n    host: {ip: 192.168.1.49, port: 3288}\n",
+    ));
+    assert_eq!(environment.container("web1").unwrap().host, "host2");
+}
+
+#[test]
+fn new_keys_and_their_defaults() {
+    let environment = ok(&edit(
+        "    image: web\n",
+        "    image: web
+    dns: [10.0.0.1, 10.0.0.254]
+    mac: 02:42:0A:00:00:02
+    mtu: 1450
+    vlan: 12
+    env: {MODE: fast, EMPTY: , N: 3}
+    command: sh -c 'sleep 1000'
+    privileged: false
+    cap_add: [NET_ADMIN, SYS_ADMIN]
+    restart: on-failure:3
+    service: haproxy
+    state: false
+    after: [dns1]
+",
+    ));
+    let web1 = environment.container("web1").unwrap();
+    assert_eq!(
+        web1.dns,
+        [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 254)]
+    );
+    assert_eq!(web1.mac.as_deref(), Some("02:42:0a:00:00:02"));
+    assert_eq!(web1.mtu, Some(1450));
+    assert_eq!(web1.vlan, Some(12));
+    assert_eq!(web1.env["MODE"], "fast");
+    assert_eq!(web1.env["EMPTY"], "");
+    assert_eq!(web1.env["N"], "3");
+    assert_eq!(web1.command, ["sh", "-c", "sleep 1000"]);
+    assert!(!web1.privileged);
+    assert_eq!(web1.cap_add, ["NET_ADMIN", "SYS_ADMIN"]);
+    assert_eq!(web1.restart.as_deref(), Some("on-failure:3"));
+    assert_eq!(web1.service.as_deref(), Some("haproxy"));
+    assert!(!web1.state);
+    assert_eq!(web1.after, ["dns1"]);
+
+    let dns1 = environment.container("dns1").unwrap();
+    assert_eq!(dns1.mac, None);
+    assert_eq!((dns1.mtu, dns1.vlan), (None, None));
+    assert!(!dns1.privileged && dns1.state);
+    assert_eq!(dns1.cap_add, ["NET_ADMIN"]);
+    assert!(dns1.command.is_empty());
+
+    let environment = ok(&edit(
+        "    image: web\n",
+        "    image: web\n    command: [sh, -c, 'sleep 1000']\n",
+    ));
+    assert_eq!(
+        environment.container("web1").unwrap().command,
+        ["sh", "-c", "sleep 1000"]
+    );
+}
+
+#[test]
+fn registration_with_defaults() {
+    let environment = ok(&format!(
+        "{BASE}registration:
+  dns:
+    container: dns1
+    hostsfile: /dockervolumes/dns1/hosts
+  puppet:
+    master: web1
+    hieradata: /dockervolumes/puppet1/common.yaml
+    sitepp: /dockervolumes/puppet1/site.pp
+    certclean: puppetserver ca clean --certname {{fqdn}}
+"
+    ));
+    let dns = environment.registration.dns.unwrap();
+    assert_eq!(dns.container, "dns1");
+    assert_eq!(dns.hostsfile, Path::new("/dockervolumes/dns1/hosts"));
+    assert_eq!(dns.reload, "pkill -HUP -x dnsmasq");
+    let puppet = environment.registration.puppet.unwrap();
+    assert_eq!(puppet.master, "web1");
+    assert_eq!(puppet.sitepp, Path::new("/dockervolumes/puppet1/site.pp"));
+    assert_eq!(puppet.certclean, "puppetserver ca clean --certname {fqdn}");
+    assert_eq!(puppet.agent, "puppet agent -t");
+    assert_eq!(DEFAULT_CERTCLEAN, "puppet cert clean {fqdn}");
+}
+
+#[test]
+fn yaml_syntax_error_has_its_position() {
+    assert_eq!(
+        only(&edit("    image: web\n", "    image: [web\n")),
+        "23:12: containers.web1.image[0]: yaml syntax error: unclosed bracket '['"
+    );
+}
+
+#[test]
+fn unknown_key_suggests_the_closest() {
+    assert_eq!(
+        only(&edit(
+            "    image: web\n",
+            "    image: web\n    volums: []\n"
+        )),
+        "24:5: containers.web1.volums: unknown key `volums` (did you mean `volumes`?)"
+    );
+    // In the defaults, it is reported once, where it is written.
+    assert_eq!(
+        only(&edit("  volumes:\n", "  volums:\n")),
+        "14:3: containerdefault.volums: unknown key `volums` (did you mean `volumes`?)"
+    );
+}
+
+#[test]
+fn unknown_top_level_key() {
+    assert_eq!(
+        only(&format!("{BASE}contaners:\n")),
+        "24:1: contaners: unknown key `contaners` (did you mean `containers`?)"
+    );
+    // The 2015 file's trailing key is known and ignored.
+    ok(&format!("{BASE}registered_services:\n  - dns1\n"));
+}
+
+#[test]
+fn wrong_types() {
+    assert_eq!(
+        only(&edit(
+            "    image: web\n",
+            "    image: web\n    state: maybe\n"
+        )),
+        "24:12: containers.web1.state: expected true or false, found `maybe`"
+    );
+    assert_eq!(
+        only(&edit("    ip: 10.0.0.2\n", "    ip: [10.0.0.2]\n")),
+        "22:9: containers.web1.ip: expected an ipv4 address, found a list"
+    );
+    assert_eq!(
+        only(&edit(
+            "    image: web\n",
+            "    image: web\n    volumes: {a: b}\n"
+        )),
+        "24:14: containers.web1.volumes: expected a list of volumes, found a mapping"
+    );
+    assert_eq!(
+        only(&edit("    port: 3288\n", "    port: http\n")),
+        "4:11: containerhosts.host1.port: expected an integer (port), found `http`"
+    );
+}
+
+#[test]
+fn missing_required_fields() {
+    assert_eq!(
+        only(&edit("    image: web\n", "")),
+        "20:3: containers.web1: missing required key `image`"
+    );
+    let text = format!("{BASE}  bare1:\n    image:\n");
+    let problems = problems(&text);
+    let seen: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}:{}: {}: {}", p.line, p.column, p.key_path, p.message))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "24:3: containers.bare1: missing required key `ip`",
+            "24:3: containers.bare1: missing required key `mask`",
+            "24:3: containers.bare1: missing required key `bridge`",
+            "24:3: containers.bare1: missing required key `host`",
+            "25:5: containers.bare1.image: required key `image` has no value",
+        ]
+    );
+}
+
+#[test]
+fn mask_out_of_range() {
+    assert_eq!(
+        only(&edit("    image: web\n", "    image: web\n    mask: 33\n")),
+        "24:11: containers.web1.mask: mask 33 is out of range 0..=32"
+    );
+}
+
+#[test]
+fn ip_and_gateway_outside_the_subnet() {
+    assert_eq!(
+        only(&edit("    ip: 10.0.0.2\n", "    ip: 10.0.255.255\n")),
+        "22:9: containers.web1.ip: ip 10.0.255.255 is the broadcast address of 10.0.0.0/16"
+    );
+    assert_eq!(
+        only(&edit(
+            "    image: web\n",
+            "    image: web\n    gateway: 10.1.0.1\n"
+        )),
+        "24:14: containers.web1.gateway: gateway 10.1.0.1 is outside the subnet 10.0.0.0/16"
+    );
+    // A wrong default is reported once, at the line of the default.
+    assert_eq!(
+        only(&edit("  gateway: 10.0.0.100\n", "  gateway: 10.1.0.100\n")),
+        "9:12: containers.dns1.gateway: gateway 10.1.0.100 is outside the subnet 10.0.0.0/16"
+    );
+}
+
+#[test]
+fn two_containers_with_one_ip() {
+    assert_eq!(
+        only(&edit("    ip: 10.0.0.2\n", "    ip: 10.0.0.1\n")),
+        "22:9: containers.web1.ip: ip 10.0.0.1 is used by both `dns1` (line 18) and `web1`"
+    );
+    // Across hosts too.
+    assert_eq!(
+        only(&edit(
+            "    ip: 10.0.0.2\n",
+            "    ip: 10.0.0.1\n    host: host2\n"
+        )),
+        "22:9: containers.web1.ip: ip 10.0.0.1 is used by both `dns1` (line 18) and `web1`"
+    );
+}
+
+#[test]
+fn host_not_in_containerhosts() {
+    assert_eq!(
+        only(&edit(
+            "    image: web\n",
+            "    image: web\n    host: host3\n"
+        )),
+        "24:11: containers.web1.host: host `host3` is not in containerhosts (did you mean `host1`?)"
+    );
+    assert_eq!(
+        only(&edit(
+            "    image: web\n",
+            "    image: web\n    host: {ip: 192.168.1.50}\n"
+        )),
+        "24:11: containers.web1.host: host {ip: 192.168.1.50} is not in containerhosts"
+    );
+}
+
+#[test]
+fn host_mapping_that_is_ambiguous() {
+    // Two entries with one address make any mapping of that address ambiguous; the
+    // second entry is the mistake.
+    assert_eq!(
+        only(&edit("    ip: 192.168.1.49\n", "    ip: 192.168.1.48\n")),
+        "5:3: containerhosts.host2: host `host2` has the address 192.168.1.48:3288 of host `host1`"
+    );
+}
+
+#[test]
+fn volume_problems() {
+    let text = edit(
+        "    image: web\n",
+        "    image: web
+    volumes:
+    - /srv/web
+    - srv/web:/var/www
+    - /srv/web:var/www
+    - /srv/../etc:/etc
+    - /srv/web:/var/www:rx
+    - /srv/web:/var/www:ro
+",
+    );
+    let seen: Vec<String> = problems(&text)
+        .iter()
+        .map(|p| format!("{}:{}: {}: {}", p.line, p.column, p.key_path, p.message))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "25:7: containers.web1.volumes[0]: volume `/srv/web` is not HOST:CONTAINER[:ro|:rw]",
+            "26:7: containers.web1.volumes[1]: volume `srv/web:/var/www`: host path `srv/web` is not absolute",
+            "27:7: containers.web1.volumes[2]: volume `/srv/web:var/www`: container path `var/www` is not absolute",
+            "28:7: containers.web1.volumes[3]: volume `/srv/../etc:/etc`: host path `/srv/../etc` has a `..` component",
+            "29:7: containers.web1.volumes[4]: volume `/srv/web:/var/www:rx` is not HOST:CONTAINER[:ro|:rw]",
+        ]
+    );
+}
+
+#[test]
+fn bridge_names() {
+    assert_eq!(
+        only(&edit(
+            "    image: web\n",
+            "    image: web\n    bridge: br-sixteen-bytes\n"
+        )),
+        "24:13: containers.web1.bridge: bridge name `br-sixteen-bytes` is 16 bytes long; linux allows at most 15"
+    );
+    ok(&edit(
+        "    image: web\n",
+        "    image: web\n    bridge: br-fifteen-byte\n",
+    ));
+    assert_eq!(
+        only(&edit(
+            "    image: web\n",
+            "    image: web\n    bridge: ''\n"
+        )),
+        "24:13: containers.web1.bridge: `bridge` is empty"
+    );
+}
+
+#[test]
+fn references_to_unknown_containers() {
+    assert_eq!(
+        only(&edit(
+            "    image: web\n",
+            "    image: web\n    after: [dns2]\n"
+        )),
+        "24:13: containers.web1.after[0]: `after` names container `dns2`, which is not in containers (did you mean `dns1`?)"
+    );
+    let text = format!(
+        "{BASE}registration:
+  dns: {{container: dnsmasq, hostsfile: /srv/hosts}}
+  puppet:
+    master: puppet1
+    hieradata: etc/common.yaml
+    sitepp: /srv/site.pp
+"
+    );
+    let seen: Vec<String> = problems(&text)
+        .iter()
+        .map(|p| format!("{}:{}: {}: {}", p.line, p.column, p.key_path, p.message))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "25:20: registration.dns.container: dns container `dnsmasq`, which is not in containers",
+            "27:13: registration.puppet.master: puppet master `puppet1`, which is not in containers",
+            "28:16: registration.puppet.hieradata: path `etc/common.yaml` is not absolute",
+        ]
+    );
+}
+
+#[test]
+fn after_cycle_is_reported_once() {
+    let text = edit("    image: dns\n", "    image: dns\n    after: [web1]\n").replacen(
+        "    image: web\n",
+        "    image: web\n    after: [dns1]\n",
+        1,
+    );
+    assert_eq!(
+        only(&text),
+        "20:12: containers.dns1.after: `after` forms a cycle: dns1 → web1 → dns1"
+    );
+}
+
+#[test]
+fn duplicate_container_names() {
+    assert_eq!(
+        only(&format!(
+            "{BASE}  dns1:\n    <<: *containerdefault\n    ip: 10.0.0.3\n    image: dns\n"
+        )),
+        "24:3: containers.dns1: duplicate key `dns1` (first at line 16)"
+    );
+}
+
+#[test]
+fn hook_with_unbalanced_quote() {
+    assert_eq!(
+        only(&edit(
+            "    image: web\n",
+            "    image: web\n    postcreation:\n    - echo 'hi\n"
+        )),
+        "25:7: containers.web1.postcreation[0]: cannot split the command line: missing closing quote"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = edit("  gateway: 10.0.0.100\n", "  gateway: 10.1.0.100\n")
+        .replacen("    ip: 10.0.0.2\n", "    ip: 10.0.0.1\n", 1)
+        .replacen(
+            "    image: web\n",
+            "    image: web\n    volums: []\n    mask: 40\n    host: host9\n",
+            1,
+        );
+    let err = parse(Path::new("env.yaml"), &text).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "\
+env.yaml:9:12: containers.dns1.gateway: gateway 10.1.0.100 is outside the subnet 10.0.0.0/16
+env.yaml:22:9: containers.web1.ip: ip 10.0.0.1 is used by both `dns1` (line 18) and `web1`
+env.yaml:24:5: containers.web1.volums: unknown key `volums` (did you mean `volumes`?)
+env.yaml:25:11: containers.web1.mask: mask 40 is out of range 0..=32
+env.yaml:26:11: containers.web1.host: host `host9` is not in containerhosts (did you mean `host1`?)"
+    );
+}
+
+#[test]
+fn merge_lists_and_precedence() {
+    // Keys written in the container win; among merged mappings, the first one wins.
+    let environment = ok("\
+containerhosts: {h1: {ip: 192.168.1.48}}
+registered_services: [&a {mask: 8, bridge: br0}, &b {host: h1, mask: 9, dns: 10.9.9.9}]
+containers:
+  a1:
+    !!merge <<: [*a, *b]
+    ip: 10.0.0.1
+    image: x
+    dns: [10.1.1.1]
+");
+    let a1 = environment.container("a1").unwrap();
+    assert_eq!((a1.mask, a1.bridge.as_str()), (8, "br0"));
+    assert_eq!(a1.host, "h1");
+    assert_eq!(a1.dns, [Ipv4Addr::new(10, 1, 1, 1)]);
+
+    // The defaults did not come in, so the required keys are missing too.
+    let problems = problems(&edit(
+        "    <<: *containerdefault\n    ip: 10.0.0.2\n",
+        "    <<: 5\n    ip: 10.0.0.2\n",
+    ));
+    let merge = problems.iter().find(|p| p.key_path == "containers.web1.<<");
+    assert_eq!(
+        merge.map(|p| (p.line, p.column, p.message.as_str())),
+        Some((
+            21,
+            9,
+            "a merge key (`<<`) takes a mapping or a list of mappings, found `5`"
+        ))
+    );
 }

@@ -108,7 +108,9 @@ struct Reference {
     name: String,
     pos: Pos,
     path: String,
+    /// How the message names the reference, such as "puppet master".
     what: &'static str,
+    /// The container whose `after` it is: naming itself is a mistake of its own.
     from: Option<String>,
 }
 
@@ -128,6 +130,9 @@ struct Checker {
     found: Vec<Found>,
     hosts: Vec<KnownHost>,
     references: Vec<Reference>,
+    /// Entries of `containerhosts` with a problem already reported: a container on one
+    /// of them is not reported again.
+    broken_hosts: Vec<(String, Rc<Node>)>,
     /// Every container's address, valid container or not, for the one-ip-one-container
     /// check.
     ips: Vec<(Ipv4Addr, Pos, String)>,
@@ -445,47 +450,46 @@ impl Checker {
                 self.wrong_type(&host.key, path, "a host name");
                 continue;
             };
-            let host_path = join(path, name);
-            let Some(fields) = self.fields(
-                &host.value,
-                host.key.pos,
-                &host_path,
-                HOST_KEYS,
-                "{ip, port}",
-            ) else {
-                continue;
-            };
-            let ip = self.host_address(&fields);
-            let port = match self.value(&fields, "port", false) {
-                Some((node, path)) => self
-                    .integer(node, &path, "port", 1, 65535)
-                    .and_then(|p| u16::try_from(p).ok()),
-                None => Some(DEFAULT_PORT),
-            };
-            let (Some(ip), Some(port)) = (ip, port) else {
-                continue;
-            };
-            if let Some(same) = self
-                .hosts
-                .iter()
-                .find(|h| h.host.ip == ip && h.host.port == port)
-            {
-                let message = format!(
-                    "host `{name}` has the address {ip}:{port} of host `{}`",
-                    same.host.name
-                );
-                self.report(host.key.pos, &host_path, message);
-                continue;
+            match self.known_host(name, host) {
+                Some(known) => self.hosts.push(KnownHost {
+                    host: known,
+                    node: Rc::clone(&host.value),
+                }),
+                None => self
+                    .broken_hosts
+                    .push((name.to_owned(), Rc::clone(&host.value))),
             }
-            self.hosts.push(KnownHost {
-                host: ContainerHost {
-                    name: name.to_owned(),
-                    ip,
-                    port,
-                },
-                node: Rc::clone(&host.value),
-            });
         }
+    }
+
+    fn known_host(&mut self, name: &str, host: &Entry) -> Option<ContainerHost> {
+        let path = join("containerhosts", name);
+        let fields = self.fields(&host.value, host.key.pos, &path, HOST_KEYS, "{ip, port}")?;
+        let ip = self.host_address(&fields);
+        let port = match self.value(&fields, "port", false) {
+            Some((node, path)) => self
+                .integer(node, &path, "port", 1, 65535)
+                .and_then(|p| u16::try_from(p).ok()),
+            None => Some(DEFAULT_PORT),
+        };
+        let (ip, port) = (ip?, port?);
+        if let Some(same) = self
+            .hosts
+            .iter()
+            .find(|h| h.host.ip == ip && h.host.port == port)
+        {
+            let message = format!(
+                "host `{name}` has the address {ip}:{port} of host `{}`",
+                same.host.name
+            );
+            self.report(host.key.pos, &path, message);
+            return None;
+        }
+        Some(ContainerHost {
+            name: name.to_owned(),
+            ip,
+            port,
+        })
     }
 
     fn host_address(&mut self, fields: &Fields<'_>) -> Option<String> {
@@ -636,7 +640,10 @@ impl Checker {
             .and_then(|v| u16::try_from(v).ok());
         let env = self.env(&fields);
         let command = self.command(&fields);
-        let privileged = self.boolean(&fields, "privileged", true);
+        // Not privileged unless asked: dockstack plugs the network from the
+        // host, so containers need no privilege for it, and a privileged
+        // container is root on the host (some Docker hosts refuse it too).
+        let privileged = self.boolean(&fields, "privileged", false);
         let cap_add = match fields.get("cap_add") {
             Some(_) => self
                 .string_list(&fields, "cap_add", "capability")
@@ -769,6 +776,9 @@ impl Checker {
             if self.hosts.iter().any(|h| h.host.name == name) {
                 return Some(name.to_owned());
             }
+            if self.broken_hosts.iter().any(|(n, _)| n == name) {
+                return None;
+            }
             let hint = match closest(name, self.hosts.iter().map(|h| h.host.name.as_str())) {
                 Some(near) => format!(" (did you mean `{near}`?)"),
                 None => String::new(),
@@ -790,6 +800,13 @@ impl Checker {
             .find(|h| std::ptr::eq(h.node.target(), node.target()))
         {
             return Some(known.host.name.clone());
+        }
+        if self
+            .broken_hosts
+            .iter()
+            .any(|(_, n)| std::ptr::eq(n.target(), node.target()))
+        {
+            return None;
         }
         let get = |key: &str| {
             entries

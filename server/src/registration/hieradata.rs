@@ -647,6 +647,30 @@ mod tests {
     }
 
     #[test]
+    fn keeps_comments_markers_and_line_endings() {
+        let text = "---\n# hiera\nregistered_services:   # map\n  # services\n  web:\n  - a  # first\n\n  # end\nother: 1";
+        let (out, _) = add(text, "web", "b").unwrap();
+        assert_eq!(out, text.replace("# first\n", "# first\n  - b\n"));
+        let (out, _) = add(text, "db", "d").unwrap();
+        assert_eq!(out, text.replace("# first\n", "# first\n  db:\n  - d\n"));
+        let (out, _) = remove(text, "web", "a").unwrap();
+        assert_eq!(out, text.replace("  - a  # first\n", ""));
+
+        let text = "registered_services:\n  web:\n  - a";
+        let (out, _) = add(text, "web", "b").unwrap();
+        assert_eq!(out, "registered_services:\n  web:\n  - a\n  - b\n");
+        let (out, _) = add("x: 1\r\nregistered_services:\r\n  web:\r\n", "web", "b").unwrap();
+        assert_eq!(out, "x: 1\r\nregistered_services:\r\n  web:\r\n  - b\r\n");
+        let (out, _) = add(
+            "\"registered_services\":\n  'web': null # none\n",
+            "web",
+            "b",
+        )
+        .unwrap();
+        assert_eq!(out, "\"registered_services\":\n  'web': # none\n  - b\n");
+    }
+
+    #[test]
     fn refuses_to_append_after_a_document_end() {
         let err = add("a: 1\n...\n", "web", "web1").unwrap_err();
         assert!(

@@ -93,7 +93,7 @@ fn strip_alias(line: &str, entry: &Entry, fqdn: &str) -> String {
 /// replaced where it stands, duplicates are dropped, and the host is taken
 /// out of other lines that list it as an alias (it would resolve twice).
 pub fn add(text: &str, ip: Ipv4Addr, fqdn: &str) -> Result<(String, Change), RegistrationError> {
-    let mut lines = lines_of(text);
+    let lines = lines_of(text);
     let entries = parse_all(&lines)?;
     let ip = IpAddr::V4(ip);
     let mentions: Vec<usize> = (0..lines.len())
@@ -132,13 +132,12 @@ pub fn add(text: &str, ip: Ipv4Addr, fqdn: &str) -> Result<(String, Change), Reg
         terminate_last(&mut out, eol);
         out.push(format!("{new_line}{eol}"));
     }
-    lines = out;
     let change = if mentions.is_empty() {
         Change::Added
     } else {
         Change::Replaced
     };
-    Ok((lines.concat(), change))
+    Ok((out.concat(), change))
 }
 
 /// Deletes the host's lines and takes it out of lines where it is an alias.

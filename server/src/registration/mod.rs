@@ -233,8 +233,8 @@ pub fn sitepp_remove(
     })
 }
 
-/// The result of a text edit: `None` when the text stays as it is.
-pub(crate) trait Outcome {
+/// What a text edit reports, so the file layer knows whether to write.
+pub trait Outcome {
     fn is_change(&self) -> bool;
 }
 
