@@ -274,14 +274,18 @@ impl TestBed {
         fs::create_dir_all(BED_ROOT).with_context(|| format!("creating {BED_ROOT}"))?;
         let (slot, lock) = match opts.slot {
             Some(slot) => {
-                ensure!(slot <= MAX_SLOT, "test bed slots are 0..={MAX_SLOT}, not {slot}");
+                ensure!(
+                    slot <= MAX_SLOT,
+                    "test bed slots are 0..={MAX_SLOT}, not {slot}"
+                );
                 let lock = lock_slot(slot)?.ok_or_else(|| slot_busy(slot))?;
                 (slot, lock)
             }
             None => allocate_slot()?,
         };
-        cleanup_slot_unlocked(slot, &[])
-            .with_context(|| format!("cleaning up what an earlier user of test bed slot {slot} left"))?;
+        cleanup_slot_unlocked(slot, &[]).with_context(|| {
+            format!("cleaning up what an earlier user of test bed slot {slot} left")
+        })?;
 
         let gateway = match opts.gateway {
             Some(gw) => gw,
@@ -325,9 +329,9 @@ impl TestBed {
             bed.torn_down = true;
             return Err(match bed.cleanup() {
                 Ok(()) => err,
-                Err(cleanup) => anyhow!(
-                    "{err:#}\n(and the cleanup after that failure failed too: {cleanup:#})"
-                ),
+                Err(cleanup) => {
+                    anyhow!("{err:#}\n(and the cleanup after that failure failed too: {cleanup:#})")
+                }
             });
         }
         Ok(bed)
@@ -389,7 +393,15 @@ impl TestBed {
         ])?;
         ip(&["addr", "add", &format!("{root_ip}/30"), "dev", &link])?;
         ip(&["link", "set", &link, "up"])?;
-        ip(&["-n", &netns, "addr", "add", &format!("{mgmt_ip}/30"), "dev", "mgmt0"])?;
+        ip(&[
+            "-n",
+            &netns,
+            "addr",
+            "add",
+            &format!("{mgmt_ip}/30"),
+            "dev",
+            "mgmt0",
+        ])?;
         ip(&["-n", &netns, "link", "set", "mgmt0", "up"])?;
 
         // Its own Open vSwitch and bridge.
@@ -397,7 +409,15 @@ impl TestBed {
         let br = self.opts.bridge.clone();
         self.ovs_vsctl(
             i,
-            &["add-br", &br, "--", "set", "bridge", &br, "datapath_type=netdev"],
+            &[
+                "add-br",
+                &br,
+                "--",
+                "set",
+                "bridge",
+                &br,
+                "datapath_type=netdev",
+            ],
         )?;
         retry(Duration::from_secs(5), || {
             ip(&["-n", &netns, "link", "set", &br, "up"])
@@ -918,7 +938,9 @@ fn lock_slot(slot: u8) -> Result<Option<File>> {
             Ok(Some(file))
         }
         Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+        Err(TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
     }
 }
 
@@ -944,7 +966,10 @@ fn allocate_slot() -> Result<(u8, File)> {
 /// links, routes, run dirs), as `Drop` does, from the slot number alone.
 /// Fails if a running process holds the slot.
 pub fn cleanup_slot(slot: u8) -> Result<()> {
-    ensure!(slot <= MAX_SLOT, "test bed slots are 0..={MAX_SLOT}, not {slot}");
+    ensure!(
+        slot <= MAX_SLOT,
+        "test bed slots are 0..={MAX_SLOT}, not {slot}"
+    );
     check_root()?;
     fs::create_dir_all(BED_ROOT)?;
     let _lock = lock_slot(slot)?.ok_or_else(|| slot_busy(slot))?;
@@ -1390,7 +1415,11 @@ fn run(cmd: &mut Command) -> Result<String> {
             "`{}` failed ({}): {}",
             show(cmd),
             out.status,
-            if stderr.trim().is_empty() { stdout.trim() } else { stderr.trim() }
+            if stderr.trim().is_empty() {
+                stdout.trim()
+            } else {
+                stderr.trim()
+            }
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -1563,8 +1592,7 @@ pub fn ensure_test_image() -> Result<&'static str> {
         build_image_once(TEST_IMAGE, |ctx| {
             let busybox = static_busybox()?;
             let dest = ctx.join("busybox");
-            fs::copy(&busybox, &dest)
-                .with_context(|| format!("copying {}", busybox.display()))?;
+            fs::copy(&busybox, &dest).with_context(|| format!("copying {}", busybox.display()))?;
             fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))?;
             fs::write(
                 ctx.join("Dockerfile"),
@@ -1729,7 +1757,11 @@ fn shared_libraries(bin: &Path) -> Result<Vec<PathBuf>> {
             libs.push(PathBuf::from(p));
         }
     }
-    ensure!(!libs.is_empty(), "ldd found no libraries of {}", bin.display());
+    ensure!(
+        !libs.is_empty(),
+        "ldd found no libraries of {}",
+        bin.display()
+    );
     Ok(libs)
 }
 

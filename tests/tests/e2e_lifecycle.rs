@@ -30,7 +30,11 @@ fn docker_exec(container: &str, argv: &[&str]) -> String {
         .args(argv)
         .output()
         .expect("docker exec");
-    assert!(out.status.success(), "docker exec {container} {argv:?}: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "docker exec {container} {argv:?}: {}",
+        text(&out)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -47,9 +51,21 @@ fn host_veths(bed: &TestBed, i: usize) -> Vec<String> {
 
 fn assert_nothing_left(bed: &TestBed, hosts: usize) {
     for i in 0..hosts {
-        assert_eq!(bed.managed_containers(i), Vec::<String>::new(), "containers left on host {i}");
-        assert_eq!(bed.ovs_ports(i), Vec::<String>::new(), "OVS ports left on host {i}");
-        assert_eq!(host_veths(bed, i), Vec::<String>::new(), "veths left on host {i}");
+        assert_eq!(
+            bed.managed_containers(i),
+            Vec::<String>::new(),
+            "containers left on host {i}"
+        );
+        assert_eq!(
+            bed.ovs_ports(i),
+            Vec::<String>::new(),
+            "OVS ports left on host {i}"
+        );
+        assert_eq!(
+            host_veths(bed, i),
+            Vec::<String>::new(),
+            "veths left on host {i}"
+        );
     }
 }
 
@@ -68,19 +84,31 @@ fn run_plugs_eth0_with_ip_and_route_then_destroy_leaves_nothing() {
     assert!(addr.contains(&want), "eth0 has {addr:?}, want {want}");
     let routes = docker_exec(&name, &["ip", "route"]);
     let want_route = format!("default via {} dev eth0", bed.gateway().ip());
-    assert!(routes.contains(&want_route), "routes {routes:?}, want {want_route}");
+    assert!(
+        routes.contains(&want_route),
+        "routes {routes:?}, want {want_route}"
+    );
     let mac = docker_exec(&name, &["cat", "/sys/class/net/eth0/address"]);
     let o = ip.octets();
-    assert_eq!(mac.trim(), format!("02:d5:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3]));
+    assert_eq!(
+        mac.trim(),
+        format!("02:d5:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+    );
     let hostname = docker_exec(&name, &["hostname"]);
     assert_eq!(hostname.trim(), name);
-    assert!(bed.ping_from_host(0, ip), "{ip} does not answer from the gateway");
+    assert!(
+        bed.ping_from_host(0, ip),
+        "{ip} does not answer from the gateway"
+    );
     assert_eq!(bed.ovs_ports(0).len(), 1, "one OVS port for the container");
 
     let out = dockstack(&bed, &env, &["-c", &name, "destroy"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_nothing_left(&bed, 1);
-    assert!(!bed.ping_from_host(0, ip), "{ip} still answers after destroy");
+    assert!(
+        !bed.ping_from_host(0, ip),
+        "{ip} still answers after destroy"
+    );
 }
 
 #[test]
@@ -119,8 +147,14 @@ fn a_missing_image_is_named_and_nothing_is_left() {
     let out = dockstack(&bed, &env, &["-c", &name, "run"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&image), "error does not name the image: {stderr}");
-    assert!(stderr.contains(bed.host(0).name()), "error does not name the host: {stderr}");
+    assert!(
+        stderr.contains(&image),
+        "error does not name the image: {stderr}"
+    );
+    assert!(
+        stderr.contains(bed.host(0).name()),
+        "error does not name the host: {stderr}"
+    );
     assert_nothing_left(&bed, 1);
 }
 
@@ -135,7 +169,10 @@ fn an_unreachable_server_is_named_and_nothing_is_left() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let host = bed.host(0);
-    assert!(stderr.contains(host.name()), "error does not name the host: {stderr}");
+    assert!(
+        stderr.contains(host.name()),
+        "error does not name the host: {stderr}"
+    );
     assert!(
         stderr.contains(&host.mgmt_ip().to_string()),
         "error does not name the address: {stderr}"

@@ -45,8 +45,8 @@ fn value<'a>(flag: &str, it: &mut impl Iterator<Item = &'a String>) -> Result<&'
 }
 
 fn up(args: &[String]) -> Result<()> {
+    let mut hosts = None;
     let mut opts = BedOptions {
-        hosts: 0,
         slot: Some(DEMO_SLOT),
         detach_servers: true,
         ..BedOptions::default()
@@ -55,10 +55,8 @@ fn up(args: &[String]) -> Result<()> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--slot" => opts.slot = Some(value(arg, &mut it)?.parse().context("--slot")?),
-            "--hosts" => opts.hosts = value(arg, &mut it)?.parse().context("--hosts")?,
-            "--gateway" => {
-                opts.gateway = Some(value(arg, &mut it)?.parse().context("--gateway")?)
-            }
+            "--hosts" => hosts = Some(value(arg, &mut it)?.parse().context("--hosts")?),
+            "--gateway" => opts.gateway = Some(value(arg, &mut it)?.parse().context("--gateway")?),
             "--bridge" => opts.bridge = value(arg, &mut it)?.clone(),
             "--host-names" => {
                 opts.host_names = value(arg, &mut it)?
@@ -75,9 +73,7 @@ fn up(args: &[String]) -> Result<()> {
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
-    if opts.hosts == 0 {
-        opts.hosts = opts.host_names.len().max(2);
-    }
+    opts.hosts = hosts.unwrap_or(opts.host_names.len().max(2));
     let bed = TestBed::new(opts)?;
     println!(
         "test bed slot {}: {} hosts, gateway {}, bridge {}, files in {}",
