@@ -2,7 +2,8 @@
 //! persistent connection, one request at a time, `transact` on
 //! `Open_vSwitch`, and the few value encodings that needs.
 
-use std::io::{Read, Write};
+use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -80,7 +81,9 @@ type Result<T> = std::result::Result<T, OvsdbError>;
 /// stream; a blocking request always runs to its end, so neither can happen.
 #[derive(Clone)]
 pub struct Client {
-    path: PathBuf,
+    /// `Err` holds an address this client cannot use, reported on first use
+    /// so that building a client never fails.
+    path: std::result::Result<PathBuf, String>,
     conn: Arc<Mutex<Option<Conn>>>,
 }
 
@@ -100,23 +103,26 @@ pub fn default_socket() -> PathBuf {
 
 impl Client {
     /// `db` is `unix:PATH` (or a bare path); `None` is ovs-vsctl's default.
-    pub fn new(db: Option<&str>) -> Result<Self> {
+    pub fn new(db: Option<&str>) -> Self {
         let path = match db {
-            None => default_socket(),
+            None => Ok(default_socket()),
             Some(s) => match s.strip_prefix("unix:") {
-                Some(p) => PathBuf::from(p),
-                None if s.starts_with('/') => PathBuf::from(s),
-                None => return Err(OvsdbError::Address(s.to_string())),
+                Some(p) => Ok(PathBuf::from(p)),
+                None if s.starts_with('/') => Ok(PathBuf::from(s)),
+                None => Err(s.to_string()),
             },
         };
-        Ok(Client {
+        Client {
             path,
             conn: Arc::new(Mutex::new(None)),
-        })
+        }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The socket's path, or the unusable address.
+    pub fn path(&self) -> Result<&Path> {
+        self.path
+            .as_deref()
+            .map_err(|a| OvsdbError::Address(a.clone()))
     }
 
     /// Runs `ops` as one transaction on [`DATABASE`] and returns one result
@@ -144,12 +150,13 @@ impl Client {
     fn call(&self, method: &str, params: Value, timeout: Duration) -> Result<Value> {
         // A poisoned lock only means another request panicked; the
         // connection itself is dropped below on any error, so it is sound.
+        let path = self.path()?;
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let reused = guard.is_some();
             let conn = match guard.as_mut() {
                 Some(c) => c,
-                None => guard.insert(Conn::connect(&self.path)?),
+                None => guard.insert(Conn::connect(path)?),
             };
             match conn.request(method, &params, timeout) {
                 Ok(v) => return Ok(v),
@@ -285,7 +292,16 @@ impl Conn {
             .map_err(SendError::Nothing)?;
         let mut sent = 0;
         while sent < bytes.len() {
-            match self.stream.write(&bytes[sent..]) {
+            // MSG_NOSIGNAL: a peer that went away must be an EPIPE error to
+            // reconnect on, not a SIGPIPE that kills a process which did
+            // not ignore it.
+            match nix::sys::socket::send(
+                self.stream.as_raw_fd(),
+                &bytes[sent..],
+                nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+            )
+            .map_err(std::io::Error::from)
+            {
                 Ok(0) => {
                     let e = std::io::ErrorKind::WriteZero.into();
                     return Err(if sent == 0 {
@@ -464,9 +480,9 @@ mod tests {
     #[test]
     fn addresses_are_unix_paths() {
         assert_eq!(
-            Client::new(Some("unix:/x/db.sock")).unwrap().path(),
+            Client::new(Some("unix:/x/db.sock")).path().unwrap(),
             Path::new("/x/db.sock")
         );
-        assert!(Client::new(Some("tcp:1.2.3.4:6640")).is_err());
+        assert!(Client::new(Some("tcp:1.2.3.4:6640")).path().is_err());
     }
 }

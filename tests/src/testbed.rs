@@ -97,6 +97,10 @@ pub struct BedOptions {
     /// Start the servers in their own process groups, so that they outlive
     /// the creating process and its terminal (for `dockstack-testbed up`).
     pub detach_servers: bool,
+    /// Run servers and client in plaintext (`--insecure`). Off by default:
+    /// the bed makes its own CA and certificates, as `dockstack certs init`
+    /// does for a real cluster, and everything talks mutual TLS.
+    pub insecure: bool,
 }
 
 impl Default for BedOptions {
@@ -111,6 +115,7 @@ impl Default for BedOptions {
             host_names: Vec::new(),
             server_bin: None,
             detach_servers: false,
+            insecure: false,
         }
     }
 }
@@ -515,6 +520,38 @@ impl TestBed {
     }
 
     /// Starts host `i`'s server (after [`TestBed::kill_server`]) and waits until it accepts connections.
+    /// Where the bed's CA, server and client certificates are.
+    pub fn tls_dir(&self) -> PathBuf {
+        slot_dir(self.slot).join("tls")
+    }
+
+    /// Whether servers and client talk plaintext.
+    pub fn insecure(&self) -> bool {
+        self.opts.insecure
+    }
+
+    /// Makes the bed's CA and client certificate with `dockstack certs init`
+    /// on first use, and host `i`'s server certificate with `certs add-host`.
+    fn ensure_certificates(&self, i: usize) -> Result<()> {
+        let dir = self.tls_dir();
+        let env = slot_dir(self.slot).join("hosts.yaml");
+        fs::create_dir_all(slot_dir(self.slot))?;
+        fs::write(&env, self.environment_yaml(&[]))
+            .with_context(|| format!("writing {}", env.display()))?;
+        let bin = find_binary("dockstack", "DOCKSTACK_BIN")?;
+        let name = &self.hosts[i].name;
+        let mut cmd = Command::new(&bin);
+        cmd.arg("-f").arg(&env).arg("--tls-dir").arg(&dir);
+        if !dir.join("ca.pem").exists() {
+            cmd.args(["certs", "init", "--force"]);
+        } else if !dir.join(format!("{name}.pem")).exists() {
+            cmd.args(["certs", "add-host", name, "--force"]);
+        } else {
+            return Ok(());
+        }
+        run(&mut cmd).map(drop)
+    }
+
     pub fn start_server(&mut self, i: usize) -> Result<()> {
         let bin = self
             .server_bin
@@ -525,6 +562,14 @@ impl TestBed {
             "the server of {} is already running",
             self.hosts[i].name
         );
+        if !self.opts.insecure {
+            self.ensure_certificates(i)?;
+        }
+        let security: Vec<String> = if self.opts.insecure {
+            vec!["--insecure".into()]
+        } else {
+            vec!["--tls-dir".into(), self.tls_dir().display().to_string()]
+        };
         let h = &self.hosts[i];
         let log_path = h.server_log();
         let mut log = OpenOptions::new()
@@ -540,7 +585,8 @@ impl TestBed {
             .arg(h.mgmt_ip.to_string())
             .arg("--port")
             .arg(h.port.to_string())
-            .args(["--host-id", &h.name, "--ovsdb", &h.ovsdb(), "--insecure"])
+            .args(["--host-id", &h.name, "--ovsdb", &h.ovsdb()])
+            .args(&security)
             .args(&self.opts.server_args)
             .stdin(Stdio::null());
         writeln!(log, "==== test bed: {}", show(&cmd))?;
@@ -741,12 +787,17 @@ impl TestBed {
     }
 
     /// A command for the `dockstack` client (`$DOCKSTACK_BIN`, else beside
-    /// the test executable), run in [`TestBed::dir`], with `--insecure` (the
-    /// bed's servers are) as its only argument yet.
+    /// the test executable), run in [`TestBed::dir`], with the bed's
+    /// `--tls-dir` (or `--insecure`) as its only argument yet.
     pub fn client_command(&self) -> Command {
         let bin = find_binary("dockstack", "DOCKSTACK_BIN").unwrap_or_else(|e| panic!("{e:#}"));
         let mut cmd = Command::new(bin);
-        cmd.current_dir(self.dir()).arg("--insecure");
+        cmd.current_dir(self.dir());
+        if self.opts.insecure {
+            cmd.arg("--insecure");
+        } else {
+            cmd.arg("--tls-dir").arg(self.tls_dir());
+        }
         cmd
     }
 

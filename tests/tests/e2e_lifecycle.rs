@@ -3,7 +3,12 @@
 
 use std::process::Output;
 
-use dockstack_tests::testbed::{BedContainer, BedOptions, TestBed};
+use dockstack_tests::testbed::{BedContainer, BedOptions, TestBed, ensure_test_image};
+
+fn bed(hosts: usize) -> TestBed {
+    ensure_test_image().expect("test image");
+    TestBed::new(BedOptions::hosts(hosts)).expect("test bed")
+}
 
 fn dockstack(bed: &TestBed, env: &std::path::Path, args: &[&str]) -> Output {
     bed.client_command()
@@ -71,7 +76,7 @@ fn assert_nothing_left(bed: &TestBed, hosts: usize) {
 
 #[test]
 fn run_plugs_eth0_with_ip_and_route_then_destroy_leaves_nothing() {
-    let bed = TestBed::new(BedOptions::hosts(1)).expect("test bed");
+    let bed = bed(1);
     let name = bed.container_name("web");
     let ip = bed.subnet_ip(10);
     let env = bed.write_environment(&[BedContainer::new(&name, 0, ip)]);
@@ -113,7 +118,7 @@ fn run_plugs_eth0_with_ip_and_route_then_destroy_leaves_nothing() {
 
 #[test]
 fn containers_on_two_hosts_ping_each_other() {
-    let bed = TestBed::new(BedOptions::hosts(2)).expect("test bed");
+    let bed = bed(2);
     let a = bed.container_name("a");
     let b = bed.container_name("b");
     let (ip_a, ip_b) = (bed.subnet_ip(11), bed.subnet_ip(12));
@@ -137,7 +142,7 @@ fn containers_on_two_hosts_ping_each_other() {
 
 #[test]
 fn a_missing_image_is_named_and_nothing_is_left() {
-    let bed = TestBed::new(BedOptions::hosts(1)).expect("test bed");
+    let bed = bed(1);
     let name = bed.container_name("noimg");
     let image = format!("dockstack-no-such-image-{}", bed.slot());
     let mut c = BedContainer::new(&name, 0, bed.subnet_ip(13));
@@ -160,7 +165,7 @@ fn a_missing_image_is_named_and_nothing_is_left() {
 
 #[test]
 fn an_unreachable_server_is_named_and_nothing_is_left() {
-    let mut bed = TestBed::new(BedOptions::hosts(1)).expect("test bed");
+    let mut bed = bed(1);
     let name = bed.container_name("unreach");
     let env = bed.write_environment(&[BedContainer::new(&name, 0, bed.subnet_ip(14))]);
     bed.kill_server(0).expect("kill server");

@@ -209,9 +209,18 @@ fn servers_are_started_killed_restarted_and_cut_off() -> Result<()> {
     let h1 = bed.host(1);
     let log = bed.server_log(1);
     let expected = format!(
-        "stub listen --ipaddress 10.231.{slot}.6 --port 3288 --host-id bed{slot}-h1 --ovsdb unix:/tmp/dockstack-testbed/{slot}/h1/db.sock --insecure --extra OVS_RUNDIR=/tmp/dockstack-testbed/{slot}/h1"
+        "stub listen --ipaddress 10.231.{slot}.6 --port 3288 --host-id bed{slot}-h1 --ovsdb unix:/tmp/dockstack-testbed/{slot}/h1/db.sock --tls-dir /tmp/dockstack-testbed/{slot}/tls --extra OVS_RUNDIR=/tmp/dockstack-testbed/{slot}/h1"
     );
     assert!(log.contains(&expected), "{log}");
+    for file in [
+        "ca.pem",
+        "client.pem",
+        "client.key",
+        &format!("bed{slot}-h0.pem"),
+        &format!("bed{slot}-h1.key"),
+    ] {
+        assert!(bed.tls_dir().join(file).exists(), "the bed made no {file}");
+    }
     let (a0, a1) = (bed.host(0).addr(), h1.addr());
     assert!(connects(a0) && connects(a1));
 

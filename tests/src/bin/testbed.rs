@@ -8,7 +8,8 @@ use dockstack_tests::testbed::{BedOptions, DEMO_SLOT, TestBed, cleanup_all, clea
 const USAGE: &str = "\
 usage:
   dockstack-testbed up [--slot N] [--hosts N] [--gateway IP/LEN] [--bridge NAME]
-                       [--host-names NAME,NAME...] [--no-servers] [-- SERVER_ARGS...]
+                       [--host-names NAME,NAME...] [--no-servers] [--insecure]
+                       [-- SERVER_ARGS...]
   dockstack-testbed down (--slot N | --all)
 
 up    makes the hosts (slot 0, 2 hosts and the servers by default) and leaves them up
@@ -67,6 +68,7 @@ fn up(args: &[String]) -> Result<()> {
                     .collect()
             }
             "--no-servers" => opts.start_servers = false,
+            "--insecure" => opts.insecure = true,
             "--" => {
                 opts.server_args = it.by_ref().cloned().collect();
             }
@@ -83,6 +85,14 @@ fn up(args: &[String]) -> Result<()> {
         bed.bridge(),
         bed.dir().display()
     );
+    if bed.insecure() {
+        println!("servers run --insecure (plaintext)");
+    } else {
+        println!(
+            "certificates (CA, servers, client) in {}",
+            bed.tls_dir().display()
+        );
+    }
     println!("# name netns mgmt-address bridge-address ovsdb rundir");
     for h in bed.hosts() {
         println!(
