@@ -4,3 +4,4 @@ pub mod certs;
 pub mod connect;
 pub mod environment;
 pub mod ops;
+pub mod progress;

@@ -12,6 +12,8 @@ use dockstack::certs;
 use dockstack::connect::{Connector, Security};
 use dockstack::environment::{self, Container, Environment};
 use dockstack::ops::{self, Action, HostOverride, Outcome, Printer};
+use dockstack::progress::{LinePrinter, LivePrinter};
+use std::io::IsTerminal;
 
 /// Exit codes scripts can rely on.
 mod exit {
@@ -85,6 +87,10 @@ enum Command {
     Stop,
     /// Show containers as their hosts see them.
     Show,
+    /// Put containers in DNS and Puppet's files again, as run does (a repair: no cert clean, no agent).
+    Register,
+    /// Take containers out of DNS and Puppet's files, as destroy does, leaving them be.
+    Deregister,
     /// List the containers of the environment file (no host is asked).
     List,
     /// Print one property (-p) of containers from the environment file.
@@ -113,16 +119,6 @@ enum CertsCommand {
         #[arg(long)]
         force: bool,
     },
-}
-
-struct LinePrinter {
-    width: usize,
-}
-
-impl Printer for LinePrinter {
-    fn line(&self, container: &str, text: &str) {
-        println!("{container:>w$} | {text}", w = self.width);
-    }
 }
 
 fn load(cli: &Cli) -> Result<Environment, ExitCode> {
@@ -422,6 +418,8 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
         Command::Start => Action::Start,
         Command::Stop => Action::Stop,
         Command::Show => Action::Show,
+        Command::Register => Action::Register,
+        Command::Deregister => Action::Deregister,
     };
     let env = match load(&cli) {
         Ok(e) => e,
@@ -436,7 +434,13 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let width = containers.iter().map(|c| c.name.len()).max().unwrap_or(8);
-    let printer: Arc<dyn Printer> = Arc::new(LinePrinter { width });
+    let live = std::io::stderr().is_terminal() && !json && action != Action::Show;
+    let printer: Arc<dyn Printer> = if live {
+        let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
+        Arc::new(LivePrinter::new(&names))
+    } else {
+        Arc::new(LinePrinter { width })
+    };
     let outcomes = ops::apply(
         Arc::new(env),
         containers,
@@ -504,5 +508,61 @@ fn main() -> ExitCode {
             eprintln!("dockstack: {e:#}");
             ExitCode::from(exit::FAILED)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("dockstack").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_2015_form_parses() {
+        let cli = parse(&["-f", "env.yaml", "-c", "haproxy1", "run"]).unwrap();
+        assert_eq!(cli.file, PathBuf::from("env.yaml"));
+        assert_eq!(cli.container.as_deref(), Some("haproxy1"));
+        assert!(matches!(cli.action, Command::Run));
+        let cli = parse(&["-c", "haproxy1", "-p", "ip", "get"]).unwrap();
+        assert_eq!(cli.property.as_deref(), Some("ip"));
+        assert!(matches!(cli.action, Command::Get));
+        let cli = parse(&["--hostip", "10.0.0.9", "--hostport", "4000", "destroy"]).unwrap();
+        assert_eq!(cli.hostip.as_deref(), Some("10.0.0.9"));
+        assert_eq!(cli.hostport, Some(4000));
+    }
+
+    #[test]
+    fn defaults_and_options_after_the_action() {
+        let cli = parse(&["status"]).unwrap();
+        assert_eq!(cli.file, PathBuf::from("environment.yaml"));
+        assert_eq!(cli.jobs, 4);
+        assert_eq!(cli.connect_timeout, 5);
+        assert!(!cli.insecure);
+        let cli = parse(&["show", "-c", "web1", "--output", "json", "--jobs", "8"]).unwrap();
+        assert!(cli.output == OutputFormat::Json);
+        assert_eq!(cli.jobs, 8);
+        let cli = parse(&["certs", "add-host", "host3", "--force"]).unwrap();
+        assert!(matches!(
+            cli.action,
+            Command::Certs {
+                command: CertsCommand::AddHost { ref name, force: true }
+            } if name == "host3"
+        ));
+    }
+
+    #[test]
+    fn mistakes_are_refused() {
+        assert!(parse(&["launch"]).is_err());
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["--output", "xml", "list"]).is_err());
+        assert!(parse(&["--hostport", "99999", "run"]).is_err());
+        assert!(parse(&["completions", "klingon"]).is_err());
     }
 }

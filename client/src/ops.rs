@@ -12,6 +12,8 @@ use tonic::transport::Channel;
 use crate::connect::{ConnectError, Connector};
 use crate::environment::{Container, Environment};
 
+mod registration;
+
 type Client = pb::container_host_client::ContainerHostClient<Channel>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +23,9 @@ pub enum Action {
     Start,
     Stop,
     Show,
+    /// DNS and Puppet registration alone, without touching the container.
+    Register,
+    Deregister,
 }
 
 impl Action {
@@ -31,6 +36,8 @@ impl Action {
             Action::Start => "start",
             Action::Stop => "stop",
             Action::Show => "show",
+            Action::Register => "register",
+            Action::Deregister => "deregister",
         }
     }
 }
@@ -53,6 +60,8 @@ pub struct HostOverride {
 /// Receives progress lines as they come.
 pub trait Printer: Send + Sync {
     fn line(&self, container: &str, text: &str);
+    /// A container's action has ended.
+    fn done(&self, _container: &str, _ok: bool, _text: &str) {}
 }
 
 /// The request message for one container of the environment.
@@ -83,7 +92,8 @@ pub fn spec_of(c: &Container) -> pb::ContainerSpec {
 }
 
 /// Orders containers into levels: a container comes after the registration
-/// containers and everything in its `after` list. Returns level per name.
+/// containers and everything in its `after` list, and the Puppet master after
+/// the DNS container (it registers there). Returns level per name.
 pub fn levels(env: &Environment) -> HashMap<String, usize> {
     let mut deps: HashMap<&str, Vec<&str>> = HashMap::new();
     let registry: Vec<&str> = [
@@ -97,6 +107,11 @@ pub fn levels(env: &Environment) -> HashMap<String, usize> {
         let mut d: Vec<&str> = c.after.iter().map(String::as_str).collect();
         if !registry.contains(&c.name.as_str()) {
             d.extend(registry.iter().copied());
+        } else if let (Some(dns), Some(p)) = (&env.registration.dns, &env.registration.puppet)
+            && c.name == p.master
+            && p.master != dns.container
+        {
+            d.push(dns.container.as_str());
         }
         deps.insert(c.name.as_str(), d);
     }
@@ -178,7 +193,7 @@ async fn one(
 ) -> Result<Option<pb::ContainerInfo>, String> {
     let host = c.host.clone();
     let explain = |s: tonic::Status| explain_status(&s, insecure);
-    let mut stream = match action {
+    let stream = match action {
         Action::Show => {
             let info = client
                 .show(pb::ContainerRef {
@@ -222,17 +237,30 @@ async fn one(
             .await
             .map_err(explain)?
             .into_inner(),
+        // Registration alone: nothing to do on the container's host.
+        Action::Register | Action::Deregister => return Ok(None),
     };
+    follow(stream, &c.name, printer, insecure).await
+}
+
+/// Prints the progress of one streamed operation under `container`'s name;
+/// the container's state if the operation ends with one.
+async fn follow(
+    mut stream: tonic::Streaming<pb::Event>,
+    container: &str,
+    printer: &dyn Printer,
+    insecure: bool,
+) -> Result<Option<pb::ContainerInfo>, String> {
     let mut done = None;
     while let Some(ev) = stream.next().await {
-        let ev = ev.map_err(explain)?;
+        let ev = ev.map_err(|s| explain_status(&s, insecure))?;
         use pb::event::Kind;
         match ev.kind {
-            Some(Kind::Step(s)) => printer.line(&c.name, &s),
-            Some(Kind::Warning(s)) => printer.line(&c.name, &format!("warning: {s}")),
-            Some(Kind::HookOutput(o)) => printer.line(&c.name, &format!("| {}", o.line)),
+            Some(Kind::Step(s)) => printer.line(container, &s),
+            Some(Kind::Warning(s)) => printer.line(container, &format!("warning: {s}")),
+            Some(Kind::HookOutput(o)) => printer.line(container, &format!("| {}", o.line)),
             Some(Kind::HookExit(x)) => printer.line(
-                &c.name,
+                container,
                 &format!("hook exited {} after {} ms", x.code, x.duration_ms),
             ),
             Some(Kind::Done(info)) => done = Some(info),
@@ -269,7 +297,7 @@ pub async fn apply(
             .push(c);
     }
     let mut order: Vec<Vec<Container>> = by_level.into_values().collect();
-    if action == Action::Destroy || action == Action::Stop {
+    if matches!(action, Action::Destroy | Action::Stop | Action::Deregister) {
         order.reverse();
     }
     let mut outcomes = Vec::new();
@@ -288,17 +316,25 @@ pub async fn apply(
                 let mut inner = Vec::new();
                 for c in containers {
                     let client = client.clone();
+                    let clients = Arc::clone(&clients);
                     let printer = Arc::clone(&printer);
                     let limit = Arc::clone(&limit);
                     let host = host.clone();
                     inner.push(tokio::spawn(async move {
                         let _permit = limit.acquire_owned().await;
-                        let result = match client {
-                            Ok(mut cl) => {
-                                one(&mut cl, action, &c, printer.as_ref(), insecure).await
-                            }
-                            Err(e) => Err(e),
-                        };
+                        let result = registration::act(
+                            &clients,
+                            client,
+                            action,
+                            &c,
+                            printer.as_ref(),
+                            insecure,
+                        )
+                        .await;
+                        match &result {
+                            Ok(_) => printer.done(&c.name, true, action.name()),
+                            Err(e) => printer.done(&c.name, false, e),
+                        }
                         Outcome {
                             container: c.name.clone(),
                             host,

@@ -6,10 +6,11 @@ pub mod arp;
 pub mod netlink;
 pub mod netns;
 pub mod ovs;
+pub mod ovsdb;
 pub mod plug;
 
 pub use netns::NetnsTarget;
-pub use ovs::{Ovs, PortOwner};
+pub use ovs::{Ovs, PortInfo, PortOwner, Settle};
 pub use plug::{
     BridgeKind, Observed, Owner, PlugError, PlugSpec, Plugged, Plugger, Step, UnplugError,
     format_mac, host_ifname, mac_from_ip, parse_mac,

@@ -287,6 +287,27 @@ impl Netlink {
         Ok(out)
     }
 
+    /// Every IPv4 address of the namespace, as `(ifindex, address, prefix)`.
+    pub async fn all_addrs(&self) -> Result<Vec<(u32, Ipv4Addr, u8)>> {
+        let msgs: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(request("list addresses"))?;
+        let mut out = Vec::new();
+        for msg in msgs {
+            for attr in &msg.attributes {
+                if let AddressAttribute::Address(std::net::IpAddr::V4(a)) = attr {
+                    out.push((msg.header.index, *a, msg.header.prefix_len));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// A link-scope route to one host, for a gateway outside the subnet.
     pub async fn add_link_route(&self, index: u32, dest: Ipv4Addr) -> Result<()> {
         let route = RouteMessageBuilder::<Ipv4Addr>::new()

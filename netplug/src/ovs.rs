@@ -171,8 +171,10 @@ impl Ovs {
 
     /// The operations that ask ovs-vswitchd to report when it has applied
     /// this transaction, and whose results give `(next_cfg, cur_cfg)`.
-    fn bump_cfg_ops(&self) -> Vec<Value> {
-        if self.settle == Settle::None {
+    /// `adds`: the change adds a port, which [`Settle::Ofport`] waits for
+    /// without `next_cfg`.
+    fn bump_cfg_ops(&self, adds: bool) -> Vec<Value> {
+        if self.settle == Settle::None || (self.settle == Settle::Ofport && adds) {
             return Vec::new();
         }
         vec![
@@ -314,7 +316,7 @@ impl Ovs {
                    "mutations": [["ports", "insert", set([named_uuid("np_port")])]]}),
         ];
         let cfg_at = ops.len() + 1;
-        ops.extend(self.bump_cfg_ops());
+        ops.extend(self.bump_cfg_ops(true));
         match self.transact(ops).await {
             Ok(res) => self.settle_after(Some(port), Self::cfgs(res.get(cfg_at))).await,
             Err(OvsError::Db(e)) if e.is_timed_out_op(1) => Err(OvsError::NoBridge(bridge.into())),
@@ -354,7 +356,7 @@ impl Ovs {
                    "row": {"tag": tag}}),
         ];
         let cfg_at = ops.len() + 1;
-        ops.extend(self.bump_cfg_ops());
+        ops.extend(self.bump_cfg_ops(true));
         let res = self.transact(ops).await?;
         self.settle_after(Some(port), Self::cfgs(res.get(cfg_at)))
             .await
@@ -392,7 +394,7 @@ impl Ovs {
             }
         }
         let cfg_at = ops.len() + 1;
-        ops.extend(self.bump_cfg_ops());
+        ops.extend(self.bump_cfg_ops(false));
         match self.transact(ops).await {
             Ok(res) => self.settle_after(None, Self::cfgs(res.get(cfg_at))).await,
             Err(OvsError::Db(e)) if e.is_timed_out_op(1) => Ok(()),
@@ -424,6 +426,29 @@ impl Ovs {
         Ok(self.find_ports(container, Some(iface)).await?.into_iter().next())
     }
 
+    /// The ports a plug of `container`'s `iface` must replace: those its
+    /// owner ids name (ovs-docker's too) and the one called `name`, read in
+    /// one transaction.
+    pub async fn ports_for(&self, container: &str, iface: &str, name: &str) -> Result<Vec<String>> {
+        let ids = [(KEY_CONTAINER, container), (KEY_IFACE, iface)];
+        let res = self
+            .transact(vec![
+                json!({"op": "select", "table": "Interface",
+                       "where": [["external_ids", "includes", map(ids)]], "columns": ["name"]}),
+                json!({"op": "select", "table": "Port", "where": [eq("name", name)],
+                       "columns": ["name"]}),
+            ])
+            .await?;
+        let mut names: Vec<String> = rows(&res[0])
+            .iter()
+            .chain(rows(&res[1]))
+            .filter_map(|r| r["name"].as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
     /// Every port of `container`, or of one of its interfaces.
     pub async fn find_ports(&self, container: &str, iface: Option<&str>) -> Result<Vec<String>> {
         let mut ids = vec![(KEY_CONTAINER, container)];
@@ -448,7 +473,7 @@ impl Ovs {
         let mut ops = vec![json!({"op": "update", "table": "Port",
                                   "where": [eq("name", port)], "row": {"tag": vlan}})];
         let cfg_at = ops.len() + 1;
-        ops.extend(self.bump_cfg_ops());
+        ops.extend(self.bump_cfg_ops(false));
         let res = self.transact(ops).await?;
         if res[0]["count"].as_u64() == Some(0) {
             return Err(OvsError::NoPort(port.into()));

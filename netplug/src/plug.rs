@@ -161,8 +161,24 @@ pub enum StepError {
     Netns(#[from] NetnsError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("address {addr} is already in use on {iface} in the container")]
+    AddressInUse { addr: Ipv4Addr, iface: String },
     #[error("{0}")]
     Other(String),
+}
+
+impl StepError {
+    /// The errno behind the failure, when there is one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            StepError::Netlink(e) => e.errno(),
+            StepError::Io(e) => e.raw_os_error(),
+            StepError::Netns(NetnsError::Open { source, .. }) => source.raw_os_error(),
+            StepError::Netns(NetnsError::Enter(e) | NetnsError::Return(e)) => Some(*e as i32),
+            StepError::AddressInUse { .. } => Some(libc::EADDRINUSE),
+            StepError::Ovs(_) | StepError::Netns(_) | StepError::Other(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +210,16 @@ impl PlugError {
             PlugError::Step { step, .. } | PlugError::RollbackFailed { step, .. } => Some(*step),
         }
     }
+
+    /// The errno of the failing step, when the kernel gave one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            PlugError::NoBridge { .. } => None,
+            PlugError::Step { source, .. } | PlugError::RollbackFailed { source, .. } => {
+                source.errno()
+            }
+        }
+    }
 }
 
 /// Every error of a teardown, not just the first.
@@ -210,6 +236,15 @@ pub struct Observed {
     pub addresses: Vec<Ipv4Network>,
     pub mac: Option<[u8; 6]>,
     pub gateway: Option<Ipv4Addr>,
+}
+
+/// What a plug attempt has made so far, which is what its rollback removes.
+#[derive(Debug, Default)]
+struct Created {
+    /// The host end's ifindex.
+    veth: Option<u32>,
+    /// The OVS port (named after the host end).
+    port: bool,
 }
 
 /// Plugs and unplugs containers on one host: its own namespace and its OVS.
@@ -299,11 +334,33 @@ impl Plugger {
             }
             tracing::info!(container = %container, port = %host_name, "replacing stale or different plug");
         }
-        // A leftover from an earlier run (the container's old netns is gone,
-        // or the spec changed): remove it before plugging anew.
-        self.remove_host_side(&host, &host_name)
+        // Leftovers of an earlier run (the container's old netns is gone, the
+        // spec changed, or ovs-docker plugged it): remove them before
+        // plugging anew, or they would block the name or keep an OVS port
+        // that forwards nowhere.
+        let mut stale = match self
+            .ovs
+            .ports_for(&spec.owner.name, &spec.iface, &host_name)
             .await
-            .map_err(|errs| fail(Step::RemoveStale)(StepError::Other(errs.join("; "))))?;
+        {
+            Ok(ports) => ports,
+            Err(e) if kind == BridgeKind::Linux && e.is_unreachable() => Vec::new(),
+            Err(e) => return Err(fail(Step::RemoveStale)(e.into())),
+        };
+        if !stale.contains(&host_name) {
+            stale.push(host_name.clone());
+        }
+        let mut errors = Vec::new();
+        for port in &stale {
+            if let Err(mut errs) = self.remove_host_side(&host, port).await {
+                errors.append(&mut errs);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(fail(Step::RemoveStale)(StepError::Other(
+                errors.join("; "),
+            )));
+        }
         if let Some(old) = inner
             .link_by_name(&spec.iface)
             .await
@@ -316,9 +373,9 @@ impl Plugger {
                 .map_err(|e| fail(Step::RemoveStale)(e.into()))?;
         }
 
-        let mut attached = false;
+        let mut created = Created::default();
         let result = self
-            .plug_fresh(&host, &inner, &netns, kind, spec, &host_name, &mut attached)
+            .plug_fresh(&host, &inner, &netns, kind, spec, &host_name, &mut created)
             .await;
         match result {
             Ok(()) => Ok(Plugged {
@@ -329,22 +386,20 @@ impl Plugger {
             }),
             Err((step, source)) => {
                 let mut rollback = Vec::new();
-                if attached
-                    && kind == BridgeKind::Ovs
+                if created.port
                     && let Err(e) = self.ovs.del_port(&host_name).await
                 {
                     rollback.push(e.to_string());
                 }
-                for name in [host_name.clone(), temp_peer_ifname(&host_name)] {
-                    match host.link_by_name(&name).await {
-                        Ok(Some(link)) => {
-                            if let Err(e) = host.del_link(link.index).await {
-                                rollback.push(e.to_string());
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => rollback.push(e.to_string()),
-                    }
+                // Only the veth this attempt made goes, by index: a link that
+                // merely has one of our names (say, the one that made
+                // create_veth fail) is not ours. Deleting the host end takes
+                // the peer with it, wherever the peer is by now.
+                if let Some(index) = created.veth
+                    && let Err(e) = host.del_link(index).await
+                    && e.errno() != Some(libc::ENODEV)
+                {
+                    rollback.push(e.to_string());
                 }
                 if rollback.is_empty() {
                     Err(PlugError::Step {
@@ -373,7 +428,7 @@ impl Plugger {
         kind: BridgeKind,
         spec: &PlugSpec,
         host_name: &str,
-        attached: &mut bool,
+        created: &mut Created,
     ) -> Result<(), (Step, StepError)> {
         let at = |step: Step| move |e: NetlinkError| (step, StepError::from(e));
         let peer_tmp = temp_peer_ifname(host_name);
@@ -388,6 +443,7 @@ impl Plugger {
                 Step::CreateVeth,
                 StepError::Other("host end vanished".into()),
             ))?;
+        created.veth = Some(host_end.index);
         let peer = host
             .link_by_name(&peer_tmp)
             .await
@@ -435,6 +491,21 @@ impl Plugger {
             .set_up(moved.index)
             .await
             .map_err(at(Step::ConfigureContainerEnd))?;
+        // The kernel would happily put the address on a second interface;
+        // two interfaces answering for one address is never what a static
+        // plan means, so it is refused.
+        for (index, ip, _) in inner.all_addrs().await.map_err(at(Step::AddAddress))? {
+            if ip == spec.address.ip() && index != moved.index {
+                let iface = match inner.link_by_index(index).await {
+                    Ok(Some(link)) => link.name,
+                    _ => format!("#{index}"),
+                };
+                return Err((
+                    Step::AddAddress,
+                    StepError::AddressInUse { addr: ip, iface },
+                ));
+            }
+        }
         inner
             .add_addr(moved.index, spec.address.ip(), spec.address.prefix())
             .await
@@ -454,7 +525,9 @@ impl Plugger {
 
         match kind {
             BridgeKind::Ovs => {
-                *attached = true;
+                // Before the call: a transaction that committed but whose
+                // wait for ovs-vswitchd failed has still made the port.
+                created.port = true;
                 let owner = PortOwner {
                     container: spec.owner.name.clone(),
                     iface: spec.iface.clone(),
@@ -539,7 +612,17 @@ impl Plugger {
         }
         let on_bridge = match kind {
             BridgeKind::Ovs => {
-                self.ovs.port_bridge(&host_end.name).await?.as_deref() == Some(&spec.bridge)
+                let want = PortOwner {
+                    container: spec.owner.name.clone(),
+                    iface: spec.iface.clone(),
+                    full_id: spec.owner.full_id.clone(),
+                };
+                self.ovs.port_info(&host_end.name).await?.is_some_and(|p| {
+                    p.bridge.as_deref() == Some(&spec.bridge)
+                        && p.tag == spec.vlan
+                        && p.owner.as_ref() == Some(&want)
+                        && p.ofport.is_some_and(|n| n > 0)
+                })
             }
             BridgeKind::Linux => {
                 let br = host.link_by_name(&spec.bridge).await?;
@@ -551,21 +634,27 @@ impl Plugger {
     }
 
     /// Removes the OVS port and the host end of veth `host_name`, gathering
-    /// every error.
+    /// every error. The OVS port goes first, so that ovs-vswitchd has let go
+    /// of the veth before it disappears. A link of that name that is not a
+    /// veth is left alone: it is not a plug.
     async fn remove_host_side(&self, host: &Netlink, host_name: &str) -> Result<(), Vec<String>> {
         let mut errors = Vec::new();
         if let Err(e) = self.ovs.del_port(host_name).await
-            && !matches!(e, OvsError::Spawn(_))
+            && !e.is_unreachable()
         {
             errors.push(e.to_string());
         }
         match host.link_by_name(host_name).await {
-            Ok(Some(link)) => {
-                if let Err(e) = host.del_link(link.index).await {
+            Ok(Some(link)) if link.kind == Some(InfoKind::Veth) => {
+                // ENODEV: the kernel got there first, tearing down the
+                // peer's namespace.
+                if let Err(e) = host.del_link(link.index).await
+                    && e.errno() != Some(libc::ENODEV)
+                {
                     errors.push(e.to_string());
                 }
             }
-            Ok(None) => {}
+            Ok(_) => {}
             Err(e) => errors.push(e.to_string()),
         }
         if errors.is_empty() {
@@ -581,20 +670,24 @@ impl Plugger {
     pub async fn unplug(&self, container: &str, iface: &str) -> Result<(), UnplugError> {
         let mut errors = Vec::new();
         let host_name = host_ifname(container, iface);
-        match self.ovs.find_port(container, iface).await {
-            Ok(Some(port)) if port != host_name => {
-                if let Err(e) = self.ovs.del_port(&port).await {
-                    errors.push(e.to_string());
-                }
+        let mut ports = match self.ovs.ports_for(container, iface, &host_name).await {
+            Ok(p) => p,
+            Err(e) if e.is_unreachable() => Vec::new(),
+            Err(e) => {
+                errors.push(e.to_string());
+                Vec::new()
             }
-            Ok(_) => {}
-            Err(OvsError::Spawn(_)) => {}
-            Err(e) => errors.push(e.to_string()),
+        };
+        if !ports.contains(&host_name) {
+            ports.push(host_name);
         }
         match Netlink::current() {
             Ok(host) => {
-                if let Err(mut errs) = self.remove_host_side(&host, &host_name).await {
-                    errors.append(&mut errs);
+                // A port ovs-docker made is named after its veth too.
+                for port in &ports {
+                    if let Err(mut errs) = self.remove_host_side(&host, port).await {
+                        errors.append(&mut errs);
+                    }
                 }
             }
             Err(e) => errors.push(e.to_string()),

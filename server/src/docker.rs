@@ -10,7 +10,7 @@ use bollard::query_parameters::{
     CreateContainerOptions, EventsOptions, ListContainersOptions, RemoveContainerOptions,
     StopContainerOptions,
 };
-use futures::Stream;
+use futures::{Stream, StreamExt};
 
 use crate::spec::{ContainerSpec, LABEL_HOST, LABEL_MANAGED};
 
@@ -293,5 +293,93 @@ impl DockerClient {
             filters: Some(filters),
             ..Default::default()
         }))
+    }
+}
+
+/// Commands inside running containers (`docker exec`), for the registration
+/// commands: dnsmasq's reload, Puppet's cert clean and agent.
+impl DockerClient {
+    /// Runs `argv` in the running container `name`, without a TTY or stdin,
+    /// handing each line of its output to `on_line` (with `true` for stderr)
+    /// as it comes; returns the exit code.
+    pub async fn exec(
+        &self,
+        name: &str,
+        argv: &[String],
+        mut on_line: impl FnMut(bool, String),
+    ) -> Result<i64, DockerError> {
+        let api = |op, source| DockerError::Api {
+            op,
+            container: name.to_string(),
+            source,
+        };
+        let config = bollard::models::ExecConfig {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(argv.to_vec()),
+            ..Default::default()
+        };
+        let created = match self.docker.create_exec(name, config).await {
+            Ok(c) => c,
+            Err(e) if status_code(&e) == Some(404) => {
+                return Err(DockerError::NotFound(name.into()));
+            }
+            Err(e) => return Err(api("exec", e)),
+        };
+        let mut output = match self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(|e| api("exec", e))?
+        {
+            bollard::exec::StartExecResults::Attached { output, .. } => output,
+            bollard::exec::StartExecResults::Detached => Box::pin(futures::stream::empty()),
+        };
+        // Docker frames output in chunks, not lines: lines are cut here.
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        while let Some(chunk) = output.next().await {
+            use bollard::container::LogOutput;
+            match chunk.map_err(|e| api("exec", e))? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    split_lines(&mut out, &message, |l| on_line(false, l))
+                }
+                LogOutput::StdErr { message } => {
+                    split_lines(&mut err, &message, |l| on_line(true, l))
+                }
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+        for (rest, stderr) in [(out, false), (err, true)] {
+            if !rest.is_empty() {
+                on_line(stderr, String::from_utf8_lossy(&rest).into_owned());
+            }
+        }
+        // The output ends when the process does; its exit code can show up
+        // in the exec's state a moment later.
+        for _ in 0..50 {
+            let state = self
+                .docker
+                .inspect_exec(&created.id)
+                .await
+                .map_err(|e| api("exec inspect", e))?;
+            if state.running != Some(true)
+                && let Some(code) = state.exit_code
+            {
+                return Ok(code);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Ok(-1)
+    }
+}
+
+/// Appends `chunk` to `pending` and hands every complete line to `emit`.
+fn split_lines(pending: &mut Vec<u8>, chunk: &[u8], mut emit: impl FnMut(String)) {
+    pending.extend_from_slice(chunk);
+    while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+        let line: Vec<u8> = pending.drain(..=end).collect();
+        let line = line.strip_suffix(b"\n").unwrap_or(&line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        emit(String::from_utf8_lossy(line).into_owned());
     }
 }

@@ -35,6 +35,13 @@ pub enum HookError {
         hook: String,
         code: i32,
     },
+    #[error("{phase} hook {hook:?} of {container} refused: {reason}")]
+    NotAllowed {
+        phase: &'static str,
+        container: String,
+        hook: String,
+        reason: String,
+    },
     #[error("{phase} hook {hook:?} of {container} timed out after {}s", .timeout.as_secs())]
     Timeout {
         phase: &'static str,
@@ -52,6 +59,51 @@ pub struct HookContext {
     pub host: String,
     pub action: &'static str,
     pub timeout: Duration,
+}
+
+/// Checks hook command lines before anything runs: each program must be an
+/// absolute path without `..` and, with `allow_dir`, inside that directory.
+/// A server runs hooks as root, so a client must not be able to name any
+/// program it likes by a relative path or `$PATH` lookup.
+pub fn check_hooks(
+    phase: &'static str,
+    container: &str,
+    hooks: &[String],
+    allow_dir: Option<&std::path::Path>,
+) -> Result<(), HookError> {
+    use std::path::{Component, Path};
+    for hook in hooks {
+        let refuse = |reason: String| HookError::NotAllowed {
+            phase,
+            container: container.to_string(),
+            hook: hook.clone(),
+            reason,
+        };
+        let argv = shell_words::split(hook).map_err(|e| HookError::Parse {
+            phase,
+            container: container.to_string(),
+            hook: hook.clone(),
+            message: e.to_string(),
+        })?;
+        let Some(program) = argv.first() else {
+            continue;
+        };
+        let path = Path::new(program);
+        if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
+            return Err(refuse(format!(
+                "the program {program:?} must be an absolute path without '..'"
+            )));
+        }
+        if let Some(dir) = allow_dir
+            && !path.starts_with(dir)
+        {
+            return Err(refuse(format!(
+                "the program {program:?} is outside the allowed hook directory {}",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Runs `hooks` in order and stops at the first failure.
@@ -215,6 +267,19 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, HookError::Failed { code: 1, .. }), "{err}");
         assert!(err.to_string().contains("/bin/false"));
+    }
+
+    #[test]
+    fn relative_dotdot_and_outside_hooks_are_refused() {
+        let allow = std::path::Path::new("/etc/dockstack/hooks");
+        for bad in ["echo hi", "bin/true", "/etc/dockstack/hooks/../../../bin/sh -c id"] {
+            let err = check_hooks("precreation", "web1", &[bad.to_string()], None).unwrap_err();
+            assert!(matches!(err, HookError::NotAllowed { .. }), "{bad}: {err}");
+        }
+        let err = check_hooks("postcreation", "web1", &["/bin/true".into()], Some(allow)).unwrap_err();
+        assert!(err.to_string().contains("/etc/dockstack/hooks"), "{err}");
+        check_hooks("postcreation", "web1", &["/etc/dockstack/hooks/register web1".into()], Some(allow)).unwrap();
+        check_hooks("postcreation", "web1", &["/bin/echo 'a b'".into()], None).unwrap();
     }
 
     #[tokio::test]

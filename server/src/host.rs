@@ -10,7 +10,7 @@ use futures::StreamExt;
 use netplug::{NetnsTarget, Ovs, PlugError, Plugger, UnplugError, format_mac};
 
 use crate::docker::{DockerClient, DockerError, Inspected};
-use crate::hooks::{HookContext, HookError, run_hooks};
+use crate::hooks::{HookContext, HookError, check_hooks, run_hooks};
 use crate::progress::Reporter;
 use crate::spec::{ContainerSpec, IFACE, LABEL_HASH, SpecError, plug_spec_from_labels};
 
@@ -65,6 +65,40 @@ pub enum HostError {
     },
     #[error("container {name} is not running on host {host}")]
     NotRunning { name: String, host: String },
+    #[error("host {host}: {source}")]
+    Registration {
+        host: String,
+        #[source]
+        source: crate::registration::RegistrationError,
+    },
+    /// The DNS container or Puppet master a registration needs.
+    #[error("{role} {name} is not running on host {host} ({state})")]
+    RegistryDown {
+        role: &'static str,
+        name: String,
+        host: String,
+        state: String,
+    },
+    #[error("container {container}: cannot run {command:?}: {message}")]
+    BadCommand {
+        container: String,
+        command: String,
+        message: String,
+    },
+    #[error("{command:?} in container {container} on host {host} exited with status {code}")]
+    ExecFailed {
+        host: String,
+        container: String,
+        command: String,
+        code: i64,
+    },
+    #[error("{command:?} in container {container} on host {host} timed out after {}s", .timeout.as_secs())]
+    ExecTimeout {
+        host: String,
+        container: String,
+        command: String,
+        timeout: Duration,
+    },
 }
 
 /// What a client sees of one container.
@@ -90,12 +124,14 @@ pub struct ContainerStatus {
 pub struct HostConfig {
     pub host_id: String,
     pub hook_timeout: Duration,
+    /// When set, hook programs must live in this directory.
+    pub allow_hooks: Option<PathBuf>,
 }
 
 /// One container host.
 pub struct Host {
-    config: HostConfig,
-    docker: DockerClient,
+    pub(crate) config: HostConfig,
+    pub(crate) docker: DockerClient,
     plugger: Plugger,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -135,7 +171,7 @@ impl Host {
         lock.lock_owned().await
     }
 
-    fn docker_err(&self, source: DockerError) -> HostError {
+    pub(crate) fn docker_err(&self, source: DockerError) -> HostError {
         HostError::Docker {
             host: self.config.host_id.clone(),
             source,
@@ -161,7 +197,7 @@ impl Host {
 
     /// The container if it exists and is ours; an error if it belongs to
     /// someone else.
-    async fn inspect_managed(&self, name: &str) -> Result<Option<Inspected>, HostError> {
+    pub(crate) async fn inspect_managed(&self, name: &str) -> Result<Option<Inspected>, HostError> {
         let Some(c) = self
             .docker
             .inspect(name)
@@ -213,6 +249,14 @@ impl Host {
         reporter: &Reporter,
     ) -> Result<ContainerStatus, HostError> {
         spec.check()?;
+        let allow = self.config.allow_hooks.as_deref();
+        for (phase, hooks) in [
+            ("precreation", &spec.precreation),
+            ("postcreation", &spec.postcreation),
+            ("postdestroy", &spec.postdestroy),
+        ] {
+            check_hooks(phase, &spec.name, hooks, allow).map_err(|e| self.hook_err(e))?;
+        }
         let _guard = self.lock(&spec.name).await;
         let ip = spec.address.map(|a| a.ip().to_string()).unwrap_or_default();
 
@@ -372,6 +416,8 @@ impl Host {
         postdestroy: &[String],
         reporter: &Reporter,
     ) -> Result<(), HostError> {
+        check_hooks("postdestroy", name, postdestroy, self.config.allow_hooks.as_deref())
+            .map_err(|e| self.hook_err(e))?;
         let _guard = self.lock(name).await;
         let Some(c) = self.inspect_managed(name).await? else {
             reporter.warn(format!(

@@ -7,6 +7,7 @@ pub mod hooks;
 pub mod host;
 pub mod progress;
 pub mod registration;
+pub mod registry;
 pub mod service;
 pub mod spec;
 pub mod tls;

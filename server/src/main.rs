@@ -64,6 +64,9 @@ enum Command {
         /// Timeout of each hook command, in seconds.
         #[arg(long, default_value_t = 300)]
         hook_timeout: u64,
+        /// Only run hook programs from this directory.
+        #[arg(long)]
+        allow_hooks: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
@@ -118,6 +121,7 @@ async fn listen(
     tls_dir: PathBuf,
     insecure: bool,
     hook_timeout: u64,
+    allow_hooks: Option<PathBuf>,
 ) -> Result<()> {
     let host_id = match host_id {
         Some(h) => h,
@@ -139,6 +143,7 @@ async fn listen(
         HostConfig {
             host_id: host_id.clone(),
             hook_timeout: Duration::from_secs(hook_timeout),
+            allow_hooks,
         },
         docker,
         ovs,
@@ -197,6 +202,7 @@ async fn main() -> std::process::ExitCode {
             tls_dir,
             insecure,
             hook_timeout,
+            allow_hooks,
             log_format,
         } => {
             init_tracing(log_format);
@@ -210,6 +216,7 @@ async fn main() -> std::process::ExitCode {
                 tls_dir,
                 insecure,
                 hook_timeout,
+                allow_hooks,
             )
             .await
         }

@@ -16,6 +16,8 @@ use tonic::{Request, Response, Status};
 use crate::docker::DockerError;
 use crate::host::{ContainerStatus, Host, HostError};
 use crate::progress::{Progress, Reporter};
+use crate::registration::RegistrationError;
+use crate::registry::{DnsTarget, PuppetTarget, Registration};
 use crate::spec::ContainerSpec;
 
 impl From<HostError> for Status {
@@ -38,9 +40,26 @@ impl From<HostError> for Status {
                 netplug::PlugError::NoBridge { .. } => Status::failed_precondition(msg),
                 _ => Status::internal(msg),
             },
+            HostError::Hook {
+                source: crate::hooks::HookError::NotAllowed { .. },
+                ..
+            } => Status::permission_denied(msg),
             HostError::Hook { .. } => Status::aborted(msg),
             HostError::NotRunning { .. } => Status::failed_precondition(msg),
             HostError::Unplug { .. } | HostError::Volume { .. } => Status::internal(msg),
+            HostError::Registration { source, .. } => match source {
+                RegistrationError::InvalidName { .. } => Status::invalid_argument(msg),
+                RegistrationError::Malformed { .. }
+                | RegistrationError::Unsupported { .. }
+                | RegistrationError::Conflict { .. } => Status::failed_precondition(msg),
+                RegistrationError::Io { .. } | RegistrationError::Lock { .. } => {
+                    Status::internal(msg)
+                }
+            },
+            HostError::RegistryDown { .. } => Status::failed_precondition(msg),
+            HostError::BadCommand { .. } => Status::invalid_argument(msg),
+            HostError::ExecFailed { .. } => Status::aborted(msg),
+            HostError::ExecTimeout { .. } => Status::deadline_exceeded(msg),
         }
     }
 }
@@ -143,6 +162,60 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, Status> {
     })
 }
 
+/// Converts a registration message, naming the container in every error.
+pub fn registration_from_pb(r: pb::RegisterRequest) -> Result<Registration, Status> {
+    let bad = |what: String| Status::invalid_argument(format!("container {}: {what}", r.name));
+    let ip: Ipv4Addr =
+        r.ip.parse()
+            .map_err(|_| bad(format!("invalid IP address {:?}", r.ip)))?;
+    let absolute = |what: &str, p: String| {
+        let path = std::path::PathBuf::from(&p);
+        if path.is_absolute() {
+            Ok(path)
+        } else {
+            Err(bad(format!("{what} {p:?} is not an absolute path")))
+        }
+    };
+    let dns = match r.dns {
+        Some(d) => Some(DnsTarget {
+            hostsfile: absolute("hosts file", d.hostsfile)?,
+            container: d.container,
+            reload: d.reload,
+        }),
+        None => None,
+    };
+    let puppet = match r.puppet {
+        Some(p) => Some(PuppetTarget {
+            hieradata: absolute("hieradata", p.hieradata)?,
+            sitepp: absolute("site.pp", p.sitepp)?,
+            master: p.master,
+        }),
+        None => None,
+    };
+    Ok(Registration {
+        fqdn: if r.fqdn.is_empty() {
+            r.name.clone()
+        } else {
+            r.fqdn
+        },
+        service: (!r.service.is_empty()).then_some(r.service),
+        name: r.name,
+        ip,
+        dns,
+        puppet,
+    })
+}
+
+/// The audit line of a quick (non-streaming) operation.
+fn audit<T>(client: &str, container: &str, action: &str, result: &Result<T, HostError>) {
+    match result {
+        Ok(_) => tracing::info!(%client, %container, action, result = "ok", "operation"),
+        Err(e) => {
+            tracing::warn!(%client, %container, action, result = "error", error = %e, "operation")
+        }
+    }
+}
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
 
 /// The tonic service over one [`Host`].
@@ -205,6 +278,9 @@ impl pb::container_host_server::ContainerHost for HostService {
     type StartStream = EventStream;
     type StopStream = EventStream;
     type DestroyStream = EventStream;
+    type RegisterStream = EventStream;
+    type DeregisterStream = EventStream;
+    type ExecStream = EventStream;
 
     async fn run(&self, req: Request<pb::RunRequest>) -> Result<Response<EventStream>, Status> {
         let client = caller(&req);
@@ -270,30 +346,78 @@ impl pb::container_host_server::ContainerHost for HostService {
         ))
     }
 
+    async fn register(
+        &self,
+        req: Request<pb::RegisterRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let client = caller(&req);
+        let req = req.into_inner();
+        self.host.check_host(&req.host)?;
+        let r = registration_from_pb(req)?;
+        Ok(Response::new(self.stream_op(
+            client,
+            "register",
+            r.name.clone(),
+            |host, reporter| async move { host.register(&r, &reporter).await.map(|()| None) },
+        )))
+    }
+
+    async fn deregister(
+        &self,
+        req: Request<pb::RegisterRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let client = caller(&req);
+        let req = req.into_inner();
+        self.host.check_host(&req.host)?;
+        let r = registration_from_pb(req)?;
+        Ok(Response::new(self.stream_op(
+            client,
+            "deregister",
+            r.name.clone(),
+            |host, reporter| async move { host.deregister(&r, &reporter).await.map(|()| None) },
+        )))
+    }
+
+    async fn exec(&self, req: Request<pb::ExecRequest>) -> Result<Response<EventStream>, Status> {
+        let client = caller(&req);
+        let req = req.into_inner();
+        self.host.check_host(&req.host)?;
+        let name = req.container;
+        let (command, success) = (req.command, req.success_codes);
+        Ok(Response::new(self.stream_op(
+            client,
+            "exec",
+            name.clone(),
+            |host, reporter| async move {
+                host.exec(&name, &command, &success, &reporter)
+                    .await
+                    .map(|()| None)
+            },
+        )))
+    }
+
     async fn show(
         &self,
         req: Request<pb::ContainerRef>,
     ) -> Result<Response<pb::ContainerInfo>, Status> {
+        let client = caller(&req);
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
-        Ok(Response::new(status_to_pb(
-            self.host.show(&req.name).await?,
-        )))
+        let result = self.host.show(&req.name).await;
+        audit(&client, &req.name, "show", &result);
+        Ok(Response::new(status_to_pb(result?)))
     }
 
     async fn list(
         &self,
         req: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListResponse>, Status> {
+        let client = caller(&req);
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
-        let containers = self
-            .host
-            .list()
-            .await?
-            .into_iter()
-            .map(status_to_pb)
-            .collect();
+        let result = self.host.list().await;
+        audit(&client, "", "list", &result);
+        let containers = result?.into_iter().map(status_to_pb).collect();
         Ok(Response::new(pb::ListResponse { containers }))
     }
 }

@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use dockstack_tests::testbed::{BedOptions, DEMO_SLOT, TestBed, cleanup_all, cleanup_slot};
+use dockstack_tests::testbed::{
+    BedOptions, DEMO_SLOT, TestBed, cleanup_all, cleanup_slot, ensure_dnsmasq_image,
+    ensure_test_image,
+};
 
 const USAGE: &str = "\
 usage:
@@ -11,9 +14,11 @@ usage:
                        [--host-names NAME,NAME...] [--no-servers] [--insecure]
                        [-- SERVER_ARGS...]
   dockstack-testbed down (--slot N | --all)
+  dockstack-testbed images
 
 up    makes the hosts (slot 0, 2 hosts and the servers by default) and leaves them up
-down  removes everything of a slot: servers, their containers, OVS, namespaces, links";
+down  removes everything of a slot: servers, their containers, OVS, namespaces, links
+images builds the busybox and dnsmasq images (FROM scratch, no registry needed)";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -32,6 +37,12 @@ fn run(args: Vec<String>) -> Result<()> {
     match command.as_str() {
         "up" => up(rest),
         "down" => down(rest),
+        "images" => {
+            for image in [ensure_test_image()?, ensure_dnsmasq_image()?] {
+                println!("image {image} ready");
+            }
+            Ok(())
+        }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

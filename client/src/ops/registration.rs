@@ -1,0 +1,254 @@
+//! DNS and Puppet registration around `run` and `destroy`, and the
+//! `register` / `deregister` actions that repair it alone.
+//!
+//! The client never touches a registry file: it asks the server of the host
+//! that runs the DNS container (or the Puppet master) to edit its own files,
+//! and the servers to run the commands inside containers. On `run`: cert
+//! clean in the master (for a new container), the run, registration, then
+//! the Puppet agent in the container. On `destroy`: the destroy, then
+//! deregistration and cert clean.
+
+use std::collections::BTreeMap;
+
+use dockstack_proto as pb;
+
+use super::{Action, Client, Clients, Printer, explain_status, follow, one};
+use crate::environment::{Container, Environment, PuppetRegistration};
+
+/// Exit codes of `puppet agent -t` that mean success: it implies
+/// `--detailed-exitcodes`, where 2 says changes were applied.
+const AGENT_SUCCESS: [i32; 2] = [0, 2];
+
+/// Applies `action` to `c`, with its registration. `client` is the
+/// connection to `c`'s host (or why there is none).
+pub(super) async fn act(
+    clients: &Clients,
+    client: Result<Client, String>,
+    action: Action,
+    c: &Container,
+    printer: &dyn Printer,
+    insecure: bool,
+) -> Result<Option<pb::ContainerInfo>, String> {
+    let env = &clients.env;
+    let ctx = Ctx {
+        clients,
+        c,
+        printer,
+        insecure,
+    };
+    match action {
+        Action::Register => ctx.registration(true).await.map(|()| None),
+        Action::Deregister => ctx.registration(false).await.map(|()| None),
+        Action::Run => {
+            let mut client = client?;
+            let node = puppet_node(env, c);
+            if let Some(p) = node
+                && !exists(&mut client, c, insecure).await?
+            {
+                ctx.cert_clean(p).await;
+            }
+            let info = one(&mut client, action, c, printer, insecure).await?;
+            let state = if c.state { "running" } else { "created" };
+            ctx.registration(true)
+                .await
+                .map_err(|e| format!("{} is {state}, but its registration failed: {e}", c.name))?;
+            match node {
+                Some(p) if c.state => {
+                    let agent = substitute(&p.agent, c);
+                    ctx.exec(&c.host, &c.name, &agent, &AGENT_SUCCESS)
+                        .await
+                        .map_err(|e| {
+                            format!(
+                                "{} is running and registered, but the Puppet agent failed: {e}",
+                                c.name
+                            )
+                        })?;
+                }
+                Some(_) => printer.line(&c.name, "puppet: not running: no agent run"),
+                None => {}
+            }
+            Ok(info)
+        }
+        Action::Destroy => {
+            let mut client = client?;
+            let done = one(&mut client, action, c, printer, insecure).await?;
+            let deregistered = ctx.registration(false).await;
+            if let Some(p) = puppet_node(env, c) {
+                ctx.cert_clean(p).await;
+            }
+            deregistered.map_err(|e| {
+                format!(
+                    "{} is destroyed, but its deregistration failed: {e}",
+                    c.name
+                )
+            })?;
+            Ok(done)
+        }
+        Action::Start | Action::Stop | Action::Show => {
+            one(&mut client?, action, c, printer, insecure).await
+        }
+    }
+}
+
+/// The Puppet registration of `c` when it is a Puppet node: it has a
+/// service and is not the master itself (whose cert is its CA's).
+fn puppet_node<'e>(env: &'e Environment, c: &Container) -> Option<&'e PuppetRegistration> {
+    env.registration
+        .puppet
+        .as_ref()
+        .filter(|p| c.service.is_some() && p.master != c.name)
+}
+
+/// Whether `c` exists on its host already: a run that only checks an
+/// existing container must not clean the certificate it is using.
+async fn exists(client: &mut Client, c: &Container, insecure: bool) -> Result<bool, String> {
+    let asked = client
+        .show(pb::ContainerRef {
+            host: c.host.clone(),
+            name: c.name.clone(),
+        })
+        .await;
+    match asked {
+        Ok(_) => Ok(true),
+        Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
+        Err(s) => Err(explain_status(&s, insecure)),
+    }
+}
+
+/// `{name}`, `{fqdn}` and `{ip}` of a registration command line.
+fn substitute(command: &str, c: &Container) -> String {
+    command
+        .replace("{name}", &c.name)
+        .replace("{fqdn}", &c.fqdn())
+        .replace("{ip}", &c.ip.to_string())
+}
+
+/// The host that runs a registry container of the environment.
+fn host_of(env: &Environment, container: &str) -> Result<String, String> {
+    env.container(container)
+        .map(|r| r.host.clone())
+        .ok_or_else(|| format!("container {container} is not in the environment file"))
+}
+
+struct Ctx<'a> {
+    clients: &'a Clients,
+    c: &'a Container,
+    printer: &'a dyn Printer,
+    insecure: bool,
+}
+
+impl Ctx<'_> {
+    /// Registers (`add`) or deregisters `c` on the DNS container's host and
+    /// on the master's host (one request when they are the same host). Every
+    /// host is asked even when one fails, so a deregistration removes what
+    /// it can; the errors are joined.
+    async fn registration(&self, add: bool) -> Result<(), String> {
+        let env = &self.clients.env;
+        let c = self.c;
+        let mut requests: BTreeMap<String, pb::RegisterRequest> = BTreeMap::new();
+        let request = |host: &String| pb::RegisterRequest {
+            host: host.clone(),
+            name: c.name.clone(),
+            fqdn: c.fqdn(),
+            ip: c.ip.to_string(),
+            service: c.service.clone().unwrap_or_default(),
+            dns: None,
+            puppet: None,
+        };
+        if let Some(dns) = &env.registration.dns {
+            let host = host_of(env, &dns.container)?;
+            requests
+                .entry(host.clone())
+                .or_insert_with(|| request(&host))
+                .dns = Some(pb::DnsTarget {
+                container: dns.container.clone(),
+                hostsfile: dns.hostsfile.display().to_string(),
+                reload: substitute(&dns.reload, c),
+            });
+        }
+        if let Some(p) = &env.registration.puppet
+            && c.service.is_some()
+        {
+            let host = host_of(env, &p.master)?;
+            requests
+                .entry(host.clone())
+                .or_insert_with(|| request(&host))
+                .puppet = Some(pb::PuppetTarget {
+                master: p.master.clone(),
+                hieradata: p.hieradata.display().to_string(),
+                sitepp: p.sitepp.display().to_string(),
+            });
+        }
+        let mut errors = Vec::new();
+        for (host, req) in requests {
+            let what = match (&req.dns, &req.puppet) {
+                (Some(_), Some(_)) => "dns and puppet",
+                (Some(_), None) => "dns",
+                _ => "puppet",
+            };
+            let done = async {
+                let mut client = self.clients.get(&host).await?;
+                let explain = |s: tonic::Status| explain_status(&s, self.insecure);
+                let stream = if add {
+                    client.register(req).await
+                } else {
+                    client.deregister(req).await
+                }
+                .map_err(explain)?
+                .into_inner();
+                follow(stream, &c.name, self.printer, self.insecure).await
+            }
+            .await;
+            if let Err(e) = done {
+                errors.push(format!("{what} on host {host}: {e}"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// Runs `command` inside `container` on `host`, its output under `c`'s name.
+    async fn exec(
+        &self,
+        host: &str,
+        container: &str,
+        command: &str,
+        success: &[i32],
+    ) -> Result<(), String> {
+        let mut client = self.clients.get(host).await?;
+        let stream = client
+            .exec(pb::ExecRequest {
+                host: host.to_string(),
+                container: container.to_string(),
+                command: command.to_string(),
+                success_codes: success.to_vec(),
+            })
+            .await
+            .map_err(|s| explain_status(&s, self.insecure))?
+            .into_inner();
+        follow(stream, &self.c.name, self.printer, self.insecure)
+            .await
+            .map(drop)
+    }
+
+    /// Cleans `c`'s certificate in the master. A failure is a warning: the
+    /// master has no certificate for a node that never ran (Puppet's
+    /// `cert clean` then fails), and a stale one is what the next run's
+    /// clean is for.
+    async fn cert_clean(&self, p: &PuppetRegistration) {
+        let command = substitute(&p.certclean, self.c);
+        let done = match host_of(&self.clients.env, &p.master) {
+            Ok(host) => self.exec(&host, &p.master, &command, &[]).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            self.printer.line(
+                &self.c.name,
+                &format!("warning: cert clean in {}: {e}", p.master),
+            );
+        }
+    }
+}

@@ -1,0 +1,509 @@
+//! Privileged tests of the netplug library against a real OVS (netdev
+//! datapath) and a real Linux bridge, each in namespaces of its own.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{BRIDGE, GATEWAY, LINUX_BRIDGE, LINUX_GATEWAY, Netns, OvsHost};
+use netplug::netlink::Netlink;
+use netplug::{
+    BridgeKind, NetnsTarget, Ovs, Owner, PlugError, PlugSpec, Plugger, Settle, Step, host_ifname,
+};
+
+fn spec(owner: &str, address: &str, bridge: &str, gateway: &str) -> PlugSpec {
+    PlugSpec {
+        bridge: bridge.into(),
+        iface: "eth0".into(),
+        address: address.parse().unwrap(),
+        gateway: Some(gateway.parse().unwrap()),
+        mac: None,
+        mtu: None,
+        vlan: None,
+        owner: Owner {
+            name: owner.into(),
+            full_id: Some(format!("{owner}-full-id")),
+        },
+    }
+}
+
+fn ovs_spec(owner: &str, address: &str) -> PlugSpec {
+    spec(owner, address, BRIDGE, GATEWAY)
+}
+
+/// Plugs on a thread in `host`'s namespace.
+fn plug(host: &OvsHost, target: &NetnsTarget, spec: &PlugSpec) -> Result<netplug::Plugged, PlugError> {
+    let plugger = host.plugger();
+    host.block_on(|| async move { plugger.plug(target, spec).await })
+}
+
+fn unplug(host: &OvsHost, owner: &str) {
+    let plugger = host.plugger();
+    host.block_on(|| async move { plugger.unplug(owner, "eth0").await })
+        .expect("unplug");
+}
+
+/// `(ifindex of the host end, ifindex of eth0)`.
+fn indexes(host: &OvsHost, c: &Netns, owner: &str) -> (u32, u32) {
+    let name = host_ifname(owner, "eth0");
+    let target = c.target();
+    host.block_on(|| async move {
+        let h = Netlink::current().unwrap();
+        let host_end = h.link_by_name(&name).await.unwrap().expect("host end");
+        let ns = target.open().unwrap();
+        let inner = Netlink::in_netns(&ns).await.unwrap();
+        let eth0 = inner.link_by_name("eth0").await.unwrap().expect("eth0");
+        (host_end.index, eth0.index)
+    })
+}
+
+fn assert_error_step(err: &PlugError, step: Step, errno: Option<i32>) {
+    assert_eq!(err.step(), Some(step), "wrong step in: {err}");
+    assert_eq!(err.errno(), errno, "wrong errno in: {err}");
+    assert!(
+        matches!(err, PlugError::Step { .. } | PlugError::NoBridge { .. }),
+        "rollback must succeed: {err}"
+    );
+}
+
+#[test]
+fn ovs_plug_forwards_and_unplug_removes_everything() {
+    let host = OvsHost::start();
+    let c = Netns::new("npc");
+    let before = host.counts(&[&c]);
+    let mut s = ovs_spec("web1", "10.240.0.2/24");
+    s.mtu = Some(1400);
+
+    let plugged = plug(&host, &c.target(), &s).expect("plug");
+    assert!(plugged.changed);
+    assert_eq!(plugged.bridge_kind, BridgeKind::Ovs);
+    assert_eq!(plugged.host_ifname, host_ifname("web1", "eth0"));
+    assert!(plugged.host_ifname.len() <= 15);
+    assert!(c.ping(GATEWAY), "no ping from the container to the gateway");
+
+    // The rows ovs-docker writes, plus the full id.
+    let ids = host.interface_ids(&plugged.host_ifname);
+    assert!(ids.contains("container_id=web1"), "{ids}");
+    assert!(ids.contains("container_iface=eth0"), "{ids}");
+    assert!(ids.contains("dockstack_container_id=web1-full-id"), "{ids}");
+    assert_eq!(
+        host.vsctl(&["port-to-br", &plugged.host_ifname]).trim(),
+        BRIDGE
+    );
+    // Inside: lo up, eth0 with derived MAC, MTU, address, default route.
+    let link = c.ip(&["-o", "link", "show", "eth0"]);
+    assert!(link.contains("02:d5:0a:f0:00:02"), "{link}");
+    assert!(link.contains("mtu 1400"), "{link}");
+    assert!(c.ip(&["-o", "link", "show", "lo"]).contains("UP"));
+    assert!(c.ip(&["-o", "addr", "show", "eth0"]).contains("10.240.0.2/24"));
+    let routes = c.ip(&["route", "show", "default"]);
+    assert!(routes.contains(&format!("via {GATEWAY} dev eth0")), "{routes}");
+
+    unplug(&host, "web1");
+    assert!(!c.link_names().contains(&"eth0".to_string()));
+    assert_eq!(host.counts(&[&c]), before);
+    // Unplugging what is not plugged is fine.
+    unplug(&host, "web1");
+}
+
+#[test]
+fn linux_bridge_plug_forwards_and_unplug_removes_everything() {
+    let host = OvsHost::start();
+    host.add_linux_bridge();
+    let c = Netns::new("npc");
+    let before = host.counts(&[&c]);
+    let s = spec("lb1", "10.240.1.2/24", LINUX_BRIDGE, LINUX_GATEWAY);
+
+    let plugged = plug(&host, &c.target(), &s).expect("plug");
+    assert!(plugged.changed);
+    assert_eq!(plugged.bridge_kind, BridgeKind::Linux);
+    assert!(c.ping(LINUX_GATEWAY), "no ping through the Linux bridge");
+    let master = host.ns.ip(&["-o", "link", "show", &plugged.host_ifname]);
+    assert!(master.contains(&format!("master {LINUX_BRIDGE}")), "{master}");
+    // Nothing in OVS for a Linux bridge plug.
+    assert_eq!(host.counts(&[&c]).ports, before.ports);
+
+    let again = plug(&host, &c.target(), &s).expect("second plug");
+    assert!(!again.changed);
+
+    unplug(&host, "lb1");
+    assert_eq!(host.counts(&[&c]), before);
+}
+
+#[test]
+fn same_spec_twice_changes_nothing() {
+    let host = OvsHost::start();
+    let c = Netns::new("npc");
+    let before = host.counts(&[&c]);
+    let mut s = ovs_spec("idem", "10.240.0.3/24");
+    s.vlan = Some(0);
+    assert!(plug(&host, &c.target(), &s).unwrap().changed);
+    let first = indexes(&host, &c, "idem");
+    let port_uuid = host.vsctl(&["get", "Port", &s.host_ifname(), "_uuid"]);
+
+    let again = plug(&host, &c.target(), &s).expect("second plug");
+    assert!(!again.changed, "the same spec must change nothing");
+    assert_eq!(indexes(&host, &c, "idem"), first, "the veth was recreated");
+    assert_eq!(
+        host.vsctl(&["get", "Port", &s.host_ifname(), "_uuid"]),
+        port_uuid,
+        "the OVS port was recreated"
+    );
+    assert!(c.ping(GATEWAY));
+
+    unplug(&host, "idem");
+    assert_eq!(host.counts(&[&c]), before);
+}
+
+#[test]
+fn different_spec_replaces_the_old_plug() {
+    let host = OvsHost::start();
+    let c = Netns::new("npc");
+    let before = host.counts(&[&c]);
+    let old = ovs_spec("repl", "10.240.0.4/24");
+    plug(&host, &c.target(), &old).expect("first plug");
+    let first = indexes(&host, &c, "repl");
+
+    // A new address and a VLAN: both must take effect.
+    let mut new = ovs_spec("repl", "10.240.0.5/24");
+    new.vlan = Some(0);
+    let plugged = plug(&host, &c.target(), &new).expect("replacing plug");
+    assert!(plugged.changed);
+    assert_ne!(indexes(&host, &c, "repl"), first);
+    let addrs = c.ip(&["-o", "addr", "show", "eth0"]);
+    assert!(addrs.contains("10.240.0.5/24") && !addrs.contains("10.240.0.4"), "{addrs}");
+    assert_eq!(host.vsctl(&["get", "Port", &new.host_ifname(), "tag"]).trim(), "0");
+    assert!(c.ping(GATEWAY), "no ping after the replacing plug");
+    assert_eq!(host.counts(&[&c]).ports.len(), before.ports.len() + 1);
+
+    // And the MAC follows an explicit value.
+    let mut mac = new.clone();
+    mac.mac = Some([0x02, 0, 0, 0, 0, 0x42]);
+    assert!(plug(&host, &c.target(), &mac).unwrap().changed);
+    assert!(c.ip(&["-o", "link", "show", "eth0"]).contains("02:00:00:00:00:42"));
+    assert!(c.ping(GATEWAY));
+
+    unplug(&host, "repl");
+    assert_eq!(host.counts(&[&c]), before);
+}
+
+#[test]
+fn eth0_name_clash_in_the_netns_rolls_back() {
+    let host = OvsHost::start();
+    let c = Netns::new("npc");
+    c.ip(&["link", "add", "eth0", "type", "bridge"]);
+    let before = host.counts(&[&c]);
+    let links = c.link_names();
+
+    let err = plug(&host, &c.target(), &ovs_spec("clash", "10.240.0.6/24")).unwrap_err();
+    assert_error_step(&err, Step::ConfigureContainerEnd, Some(libc::EEXIST));
+    assert!(err.to_string().contains("clash"), "{err}");
+    assert_eq!(host.counts(&[&c]), before);
+    assert_eq!(c.link_names(), links, "a link was left in the container");
+}
+
+#[test]
+fn host_side_name_clash_rolls_back_and_keeps_the_other_link() {
+    let host = OvsHost::start();
+    let c = Netns::new("npc");
+    // The temporary name of the peer is taken by somebody else's link.
+    let temp = format!("dp{}", &host_ifname("hclash", "eth0")[2..]);
+    host.ns.ip(&["link", "add", &temp, "type", "bridge"]);
+    let before = host.counts(&[&c]);
+    let host_links = host.ns.link_names();
+
+    let err = plug(&host, &c.target(), &ovs_spec("hclash", "10.240.0.7/24")).unwrap_err();
+    assert_error_step(&err, Step::CreateVeth, Some(libc::EEXIST));
+    assert_eq!(host.counts(&[&c]), before);
+    assert_eq!(host.ns.link_names(), host_links, "rollback touched links not its own");
+}
+
+#[test]
+fn missing_bridge_is_named_and_nothing_is_made() {
+    let host = OvsHost::start();
+    let c = Netns::new("npc");
+    let before = host.counts(&[&c]);
+    let links = host.ns.link_names();
+
+    let s = spec("nobr", "10.240.0.8/24", "nosuchbr7", GATEWAY);
+    let err = plug(&host, &c.target(), &s).unwrap_err();
+    assert!(matches!(err, PlugError::NoBridge { .. }), "{err:?}");
+    assert!(err.to_string().contains("nosuchbr7"), "{err}");
+    assert_eq!(host.counts(&[&c]), before);
+    assert_eq!(host.ns.link_names(), links);
+}
+
+#[test]
+fn address_in_use_in_the_netns_rolls_back() {
+    let host = OvsHost::start();
+    let c = Netns::new("npc");
+    c.ip(&["link", "add", "other0", "type", "bridge"]);
+    c.ip(&["addr", "add", "10.240.0.9/24", "dev", "other0"]);
+    let before = host.counts(&[&c]);
+    let links = c.link_names();
+
+    let err = plug(&host, &c.target(), &ovs_spec("inuse", "10.240.0.9/24")).unwrap_err();
+    assert_error_step(&err, Step::AddAddress, Some(libc::EADDRINUSE));
+    assert!(err.to_string().contains("other0"), "{err}");
+    assert_eq!(host.counts(&[&c]), before);
+    assert_eq!(c.link_names(), links);
+}
+
+#[test]
+fn ovs_refusing_the_port_rolls_back() {
+    let host = OvsHost::start();
+    let c = Netns::new("npc");
+    let before = host.counts(&[&c]);
+    // OVSDB's schema allows tags up to 4095: the transaction fails after
+    // the veth was made and configured.
+    let mut s = ovs_spec("badtag", "10.240.0.10/24");
+    s.vlan = Some(5000);
+    let err = plug(&host, &c.target(), &s).unwrap_err();
+    assert_error_step(&err, Step::AttachToBridge, None);
+    assert!(err.to_string().contains("constraint"), "{err}");
+    assert_eq!(host.counts(&[&c]), before);
+    assert_eq!(c.link_names(), vec!["lo".to_string()]);
+}
+
+#[test]
+fn restarted_target_gets_its_stale_port_removed_and_replugs() {
+    let host = OvsHost::start();
+    let name = common::unique("npr");
+    let mut c = Netns::named(&name);
+    let before = host.counts(&[]);
+    let s = ovs_spec("restart", "10.240.0.11/24");
+    plug(&host, &c.target(), &s).expect("first plug");
+    assert!(c.ping(GATEWAY));
+
+    // The container restarts: its netns goes (with the veth), a new one
+    // comes at the same place; the OVS port is now stale.
+    c.delete();
+    let c = Netns::named(&name);
+    assert!(host.ports().contains(&s.host_ifname()), "the stale port should still be there");
+
+    let plugged = plug(&host, &c.target(), &s).expect("plug after restart");
+    assert!(plugged.changed);
+    assert!(c.ping(GATEWAY), "no ping after the re-plug");
+    assert_eq!(host.counts(&[]).ports.len(), before.ports.len() + 1);
+
+    unplug(&host, "restart");
+    assert_eq!(host.counts(&[]), before);
+}
+
+#[test]
+fn gc_removes_the_ports_of_dead_owners_only() {
+    let host = OvsHost::start();
+    let mut dead = Netns::new("npd");
+    let alive = Netns::new("npa");
+    let before = host.counts(&[&alive]);
+    plug(&host, &dead.target(), &ovs_spec("dead1", "10.240.0.12/24")).unwrap();
+    plug(&host, &alive.target(), &ovs_spec("alive1", "10.240.0.13/24")).unwrap();
+    dead.delete();
+
+    let plugger = host.plugger();
+    let (removed, errors) =
+        host.block_on(|| async move { plugger.gc(|o| o.container == "alive1").await });
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(removed, vec![host_ifname("dead1", "eth0")]);
+    assert!(alive.ping(GATEWAY), "gc broke a live plug");
+
+    unplug(&host, "alive1");
+    assert_eq!(host.counts(&[&alive]), before);
+}
+
+#[test]
+fn off_link_gateway_gets_a_link_route() {
+    let host = OvsHost::start();
+    let c = Netns::new("npc");
+    let before = host.counts(&[&c]);
+    // A /32: the gateway is outside the container's subnet.
+    let s = ovs_spec("offlink", "10.240.0.14/32");
+    plug(&host, &c.target(), &s).expect("plug");
+    let routes = c.ip(&["-o", "route", "show"]);
+    let has = |prefix: &str, word: &str| {
+        routes
+            .lines()
+            .any(|l| l.starts_with(prefix) && l.contains(word))
+    };
+    assert!(has(&format!("{GATEWAY} dev eth0"), "scope link"), "{routes}");
+    assert!(has(&format!("default via {GATEWAY} dev eth0"), ""), "{routes}");
+    assert!(c.ping(GATEWAY));
+    assert!(!plug(&host, &c.target(), &s).unwrap().changed);
+
+    unplug(&host, "offlink");
+    assert_eq!(host.counts(&[&c]), before);
+}
+
+#[test]
+fn many_containers_on_one_bridge_reach_each_other() {
+    let host = OvsHost::start();
+    let cs: Vec<Netns> = (0..4).map(|_| Netns::new("npm")).collect();
+    let refs: Vec<&Netns> = cs.iter().collect();
+    let before = host.counts(&refs);
+    for (i, c) in cs.iter().enumerate() {
+        let s = ovs_spec(&format!("many{i}"), &format!("10.240.0.{}/24", 20 + i));
+        plug(&host, &c.target(), &s).expect("plug");
+    }
+    for (i, c) in cs.iter().enumerate() {
+        let next = format!("10.240.0.{}", 20 + (i + 1) % cs.len());
+        assert!(c.ping(&next), "many{i} cannot reach {next}");
+    }
+    for i in 0..cs.len() {
+        unplug(&host, &format!("many{i}"));
+    }
+    assert_eq!(host.counts(&refs), before);
+}
+
+#[test]
+fn every_settle_mode_forwards_at_once_after_a_quick_replug() {
+    let host = OvsHost::start();
+    let c = Netns::new("npc");
+    let before = host.counts(&[&c]);
+    for settle in [Settle::Ofport, Settle::NextCfg] {
+        let plugger = Plugger::new(host.ovs().with_settle(settle));
+        let target = c.target();
+        for round in 0..3 {
+            let s = ovs_spec("settle", "10.240.0.15/24");
+            let plugger = &plugger;
+            let target = &target;
+            host.block_on(|| async move {
+                plugger.plug(target, &s).await.expect("plug");
+            });
+            // One ARP, one echo, no retry: the port forwards when plug returns.
+            let out = c.exec(&["ping", "-c", "1", "-W", "1", "-q", GATEWAY]);
+            assert!(out.status.success(), "{settle:?} round {round}: no forwarding at return");
+            host.block_on(|| async move {
+                plugger.unplug("settle", "eth0").await.expect("unplug");
+            });
+        }
+    }
+    assert_eq!(host.counts(&[&c]), before);
+}
+
+#[test]
+fn ovsdb_connection_survives_a_server_restart() {
+    let mut host = OvsHost::start();
+    let ovs = host.ovs();
+    let o = ovs.clone();
+    assert!(host.block_on(|| async move { o.bridge_exists(BRIDGE).await.unwrap() }));
+    host.restart_ovsdb_server();
+    let o = ovs.clone();
+    assert!(
+        host.block_on(|| async move { o.bridge_exists(BRIDGE).await.unwrap() }),
+        "no reconnect after the restart"
+    );
+    let o = ovs.clone();
+    assert!(!host.block_on(|| async move { o.bridge_exists("nosuchbr").await.unwrap() }));
+}
+
+#[test]
+fn ovs_verbs_keep_ovs_vsctl_semantics() {
+    let host = OvsHost::start();
+    let ovs = host.ovs();
+    let owner = netplug::PortOwner {
+        container: "verbs".into(),
+        iface: "eth1".into(),
+        full_id: None,
+    };
+    host.vsctl(&["add-br", "br1", "--", "set", "bridge", "br1", "datapath_type=netdev"]);
+    host.ns.ip(&["link", "add", "vb0", "type", "bridge"]);
+    let (o, w) = (ovs.clone(), owner.clone());
+    host.block_on(|| async move {
+        o.add_port(BRIDGE, "vb0", &w, Some(7)).await.expect("add");
+        // --may-exist: the same again is fine, and converges the tag.
+        o.add_port(BRIDGE, "vb0", &w, None).await.expect("may-exist add");
+        let info = o.port_info("vb0").await.unwrap().expect("port");
+        assert_eq!(info.bridge.as_deref(), Some(BRIDGE));
+        assert_eq!(info.tag, None);
+        assert_eq!(info.owner.as_ref(), Some(&w));
+        assert!(info.ofport.is_some_and(|n| n > 0), "{info:?}");
+        // On another bridge it is an error.
+        let err = o.add_port("br1", "vb0", &w, None).await.unwrap_err();
+        assert!(err.to_string().contains("already exists on bridge br0"), "{err}");
+        let err = o.add_port("nosuchbr", "vb1", &w, None).await.unwrap_err();
+        assert!(err.to_string().contains("nosuchbr"), "{err}");
+        o.set_vlan("vb0", 9).await.expect("set-vlan");
+        assert_eq!(o.find_port("verbs", "eth1").await.unwrap().as_deref(), Some("vb0"));
+        assert_eq!(o.find_port("verbs", "eth0").await.unwrap(), None);
+        assert_eq!(o.owned_ports().await.unwrap(), vec![("vb0".to_string(), w.clone())]);
+        assert!(o.bridge_ports(BRIDGE).await.unwrap().contains(&"vb0".to_string()));
+        // --if-exists.
+        o.del_port("vb0").await.expect("del");
+        o.del_port("vb0").await.expect("del of a missing port");
+        assert_eq!(o.port_info("vb0").await.unwrap(), None);
+    });
+    assert_eq!(host.vsctl(&["list-ports", BRIDGE]).trim(), "");
+    // Rows as ovs-vsctl sees them: no Interface left behind.
+    assert!(!host.vsctl(&["--bare", "--columns=name", "list", "Interface"]).contains("vb0"));
+}
+
+#[test]
+fn settle_timeout_is_reported_when_vswitchd_is_missing() {
+    let host = OvsHost::start();
+    // A second database that no ovs-vswitchd serves.
+    let dir = host.dir.join("lonely");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("conf.db");
+    common::run(&mut common::cmd(
+        "ovsdb-tool",
+        &["create", db.to_str().unwrap(), "/usr/share/openvswitch/vswitch.ovsschema"],
+    ));
+    let sock = dir.join("db.sock");
+    let mut server = std::process::Command::new(common::which("ovsdb-server").unwrap())
+        .args([
+            db.to_str().unwrap(),
+            &format!("--remote=punix:{}", sock.display()),
+            &format!("--unixctl={}/ctl", dir.display()),
+        ])
+        .env("OVS_RUNDIR", &dir)
+        .env("OVS_LOGDIR", &dir)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !sock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let db = format!("unix:{}", sock.display());
+    common::run(&mut common::cmd("ovs-vsctl", &[&format!("--db={db}"), "--no-wait", "init"]));
+    common::run(&mut common::cmd(
+        "ovs-vsctl",
+        &[&format!("--db={db}"), "--no-wait", "add-br", "brx"],
+    ));
+    let ovs = Ovs::new(Some(db)).with_settle_timeout(Duration::from_millis(300));
+    let owner = netplug::PortOwner {
+        container: "x".into(),
+        iface: "eth0".into(),
+        full_id: None,
+    };
+    let err = host
+        .block_on(|| async move { ovs.add_port("brx", "px0", &owner, None).await })
+        .unwrap_err();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(err.to_string().contains("ovs-vswitchd did not apply"), "{err}");
+}
+
+#[test]
+fn namespace_threads_return_home() {
+    common::require_root_and_ovs();
+    let c = Netns::new("npn");
+    let own = std::fs::metadata("/proc/thread-self/ns/net").unwrap();
+    let target = std::fs::File::open(c.path()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let inside = rt
+        .block_on(netplug::netns::run_in_netns(&target, || {
+            std::fs::read_link("/proc/thread-self/ns/net").unwrap()
+        }))
+        .unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let target_ino = std::fs::metadata(c.path()).unwrap().ino();
+    assert_eq!(inside.to_string_lossy(), format!("net:[{target_ino}]"));
+    assert_eq!(
+        std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino(),
+        own.ino()
+    );
+}

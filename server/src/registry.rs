@@ -1,0 +1,325 @@
+//! Registration of a container in DNS and Puppet, done by the host that runs
+//! the DNS container or the Puppet master, and commands run inside managed
+//! containers (dnsmasq's reload, Puppet's cert clean and agent).
+//!
+//! The file edits are the `registration` library's (locked, atomic); this
+//! module checks that the registry container is this host's, reloads
+//! dnsmasq, and reports what changed. The client decides what goes where:
+//! a request carries only the targets this host is responsible for.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::docker::DockerError;
+use crate::host::{Host, HostError};
+use crate::progress::{Progress, Reporter};
+use crate::registration::{self, Change, RegistrationError, SiteChange};
+
+/// A container to register, and the registries of this host to register it in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub name: String,
+    /// `name.domain`, or the name alone.
+    pub fqdn: String,
+    pub ip: Ipv4Addr,
+    /// The Puppet service; without one, Puppet's files are left alone.
+    pub service: Option<String>,
+    pub dns: Option<DnsTarget>,
+    pub puppet: Option<PuppetTarget>,
+}
+
+/// The dnsmasq container of this host and its addn-hosts file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsTarget {
+    pub container: String,
+    pub hostsfile: PathBuf,
+    /// Run inside the DNS container after an edit; empty: no reload.
+    pub reload: String,
+}
+
+/// The Puppet master container of this host and its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PuppetTarget {
+    pub master: String,
+    pub hieradata: PathBuf,
+    pub sitepp: PathBuf,
+}
+
+/// What a registry container is to a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presence {
+    Running,
+    /// Absent, or there but not running: its state for messages.
+    Down(&'static str),
+}
+
+impl Host {
+    /// Adds the container's DNS line (then reloads dnsmasq) and its Puppet
+    /// entries. Refuses, before touching anything, when the DNS container is
+    /// not this host's running container or the master is not this host's.
+    pub async fn register(&self, r: &Registration, reporter: &Reporter) -> Result<(), HostError> {
+        if let Some(dns) = &r.dns {
+            if let Presence::Down(state) = self.registry("dns container", &dns.container).await? {
+                return Err(self.registry_down("dns container", &dns.container, state));
+            }
+            let (ip, fqdn, file) = (r.ip, r.fqdn.clone(), dns.hostsfile.clone());
+            let change = self
+                .edit(move || registration::dns_add(&file, ip, &fqdn))
+                .await?;
+            reporter.step(format!(
+                "dns: {} {} {} {}",
+                r.ip,
+                r.fqdn,
+                said(change, "to"),
+                dns.hostsfile.display()
+            ));
+            // Also when nothing changed: a repair must leave dnsmasq serving
+            // what the file says, even after a hand edit without a reload.
+            self.reload(dns, reporter).await?;
+        }
+        if let (Some(puppet), Some(service)) = (&r.puppet, &r.service) {
+            if self.registry("puppet master", &puppet.master).await? == Presence::Down("absent") {
+                return Err(self.registry_down("puppet master", &puppet.master, "absent"));
+            }
+            let (file, svc, name) = (puppet.hieradata.clone(), service.clone(), r.name.clone());
+            let change = self
+                .edit(move || registration::hiera_add(&file, &svc, &name))
+                .await?;
+            reporter.step(format!(
+                "puppet: {} {} registered_services.{service} in {}",
+                r.name,
+                said(change, "to"),
+                puppet.hieradata.display()
+            ));
+            let (file, svc, fqdn) = (puppet.sitepp.clone(), service.clone(), r.fqdn.clone());
+            let change = self
+                .edit(move || registration::sitepp_add(&file, &svc, &fqdn))
+                .await?;
+            self.report_site(change, r, service, &puppet.sitepp, "to", reporter);
+        }
+        Ok(())
+    }
+
+    /// Takes the container's DNS line and Puppet entries out again. The
+    /// files are edited even when the registry container is down, so they
+    /// are right when it comes back; dnsmasq that is not running cannot be
+    /// reloaded, which is an error unless it is the container going away.
+    pub async fn deregister(&self, r: &Registration, reporter: &Reporter) -> Result<(), HostError> {
+        if let Some(dns) = &r.dns {
+            let presence = self.registry("dns container", &dns.container).await?;
+            let (file, fqdn) = (dns.hostsfile.clone(), r.fqdn.clone());
+            let change = self
+                .edit(move || registration::dns_remove(&file, &fqdn))
+                .await?;
+            reporter.step(format!(
+                "dns: {} {} {}",
+                r.fqdn,
+                said(change, "from"),
+                dns.hostsfile.display()
+            ));
+            match presence {
+                Presence::Running => self.reload(dns, reporter).await?,
+                Presence::Down(_) if dns.container == r.name => {
+                    reporter.step(format!("dns: {} is gone: no reload", dns.container));
+                }
+                Presence::Down(state) => {
+                    return Err(self.registry_down("dns container", &dns.container, state));
+                }
+            }
+        }
+        if let (Some(puppet), Some(service)) = (&r.puppet, &r.service) {
+            // Only a master of another host is refused: the files stay on
+            // this host when the master is gone.
+            self.registry("puppet master", &puppet.master).await?;
+            let (file, svc, name) = (puppet.hieradata.clone(), service.clone(), r.name.clone());
+            let change = self
+                .edit(move || registration::hiera_remove(&file, &svc, &name))
+                .await?;
+            reporter.step(format!(
+                "puppet: {} {} registered_services.{service} in {}",
+                r.name,
+                said(change, "from"),
+                puppet.hieradata.display()
+            ));
+            let (file, svc, fqdn) = (puppet.sitepp.clone(), service.clone(), r.fqdn.clone());
+            let change = self
+                .edit(move || registration::sitepp_remove(&file, &svc, &fqdn))
+                .await?;
+            self.report_site(change, r, service, &puppet.sitepp, "from", reporter);
+        }
+        Ok(())
+    }
+
+    /// Runs `command` (split like a hook line) inside the running managed
+    /// container `name`, streaming its output; fails unless it exits with
+    /// one of `success` (0 when empty). Takes no container lock: a command
+    /// such as `puppet agent -t` may run for minutes, and a stop or destroy
+    /// meanwhile only makes it fail.
+    pub async fn exec(
+        &self,
+        name: &str,
+        command: &str,
+        success: &[i32],
+        reporter: &Reporter,
+    ) -> Result<(), HostError> {
+        let bad = |message: String| HostError::BadCommand {
+            container: name.to_string(),
+            command: command.to_string(),
+            message,
+        };
+        let argv = shell_words::split(command).map_err(|e| bad(e.to_string()))?;
+        if argv.is_empty() {
+            return Err(bad("the command line is empty".into()));
+        }
+        let c = self
+            .inspect_managed(name)
+            .await?
+            .ok_or_else(|| HostError::NotFound {
+                name: name.to_string(),
+                host: self.id().to_string(),
+            })?;
+        if !c.running {
+            return Err(HostError::NotRunning {
+                name: name.to_string(),
+                host: self.id().to_string(),
+            });
+        }
+        reporter.step(format!("exec in {name}: {command}"));
+        let started = Instant::now();
+        let run = self.docker.exec(name, &argv, |stderr, line| {
+            reporter.send(Progress::HookOutput {
+                hook: command.to_string(),
+                stderr,
+                line,
+            })
+        });
+        let code = match tokio::time::timeout(self.config.hook_timeout, run).await {
+            Ok(Ok(code)) => code,
+            Ok(Err(DockerError::NotFound(_))) => {
+                return Err(HostError::NotFound {
+                    name: name.to_string(),
+                    host: self.id().to_string(),
+                });
+            }
+            Ok(Err(e)) => return Err(self.docker_err(e)),
+            Err(_) => {
+                return Err(HostError::ExecTimeout {
+                    host: self.id().to_string(),
+                    container: name.to_string(),
+                    command: command.to_string(),
+                    timeout: self.config.hook_timeout,
+                });
+            }
+        };
+        reporter.send(Progress::HookExit {
+            hook: command.to_string(),
+            code: i32::try_from(code).unwrap_or(-1),
+            duration: started.elapsed(),
+        });
+        let ok = if success.is_empty() {
+            code == 0
+        } else {
+            success.iter().any(|s| i64::from(*s) == code)
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(HostError::ExecFailed {
+                host: self.id().to_string(),
+                container: name.to_string(),
+                command: command.to_string(),
+                code,
+            })
+        }
+    }
+
+    /// Whether the registry container `name` runs here. A container of
+    /// another host, or not managed by dockstack, is an error: the request
+    /// reached the wrong host and must not edit this host's files.
+    async fn registry(&self, role: &'static str, name: &str) -> Result<Presence, HostError> {
+        Ok(match self.inspect_managed(name).await {
+            Ok(Some(c)) if c.running => Presence::Running,
+            Ok(Some(_)) => Presence::Down("stopped"),
+            Ok(None) => Presence::Down("absent"),
+            Err(HostError::NotManaged { owner, .. }) => {
+                let state = match owner {
+                    Some(o) => format!("it belongs to {o}"),
+                    None => "it is not managed by dockstack".to_string(),
+                };
+                return Err(HostError::RegistryDown {
+                    role,
+                    name: name.to_string(),
+                    host: self.id().to_string(),
+                    state,
+                });
+            }
+            Err(e) => return Err(e),
+        })
+    }
+
+    fn registry_down(&self, role: &'static str, name: &str, state: &str) -> HostError {
+        HostError::RegistryDown {
+            role,
+            name: name.to_string(),
+            host: self.id().to_string(),
+            state: state.to_string(),
+        }
+    }
+
+    async fn reload(&self, dns: &DnsTarget, reporter: &Reporter) -> Result<(), HostError> {
+        if dns.reload.trim().is_empty() {
+            return Ok(());
+        }
+        self.exec(&dns.container, &dns.reload, &[], reporter).await
+    }
+
+    /// Runs a file edit off the async workers: it may wait on another
+    /// writer's lock.
+    async fn edit<T: Send + 'static>(
+        &self,
+        edit: impl FnOnce() -> Result<T, RegistrationError> + Send + 'static,
+    ) -> Result<T, HostError> {
+        let host = self.id().to_string();
+        match tokio::task::spawn_blocking(edit).await {
+            Ok(result) => result.map_err(|source| HostError::Registration { host, source }),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    fn report_site(
+        &self,
+        change: SiteChange,
+        r: &Registration,
+        service: &str,
+        sitepp: &Path,
+        direction: &str,
+        reporter: &Reporter,
+    ) {
+        match change {
+            SiteChange::Changed(c) => reporter.step(format!(
+                "puppet: '{}' {} node '{service}' in {}",
+                r.fqdn,
+                said(c, direction),
+                sitepp.display()
+            )),
+            SiteChange::NoNodeLine => reporter.warn(format!(
+                "{}: no node '{service}' line: '{}' of service {service} is not in site.pp on host {}",
+                sitepp.display(),
+                r.fqdn,
+                self.id()
+            )),
+        }
+    }
+}
+
+/// "added to", "removed from", "already in", ... for progress lines.
+fn said(change: Change, direction: &str) -> String {
+    match change {
+        Change::Added => format!("added {direction}"),
+        Change::Replaced => format!("replaced {direction}"),
+        Change::Removed => format!("removed {direction}"),
+        Change::Unchanged if direction == "from" => "already absent from".to_string(),
+        Change::Unchanged => "already in".to_string(),
+    }
+}

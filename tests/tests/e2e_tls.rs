@@ -1,0 +1,267 @@
+//! Mutual TLS between client and server, seen from both sides: a valid
+//! client works and is audited; plaintext, no certificate, another CA's
+//! certificate and an expired one are each refused, and both ends say why.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use dockstack_proto::container_host_client::ContainerHostClient;
+use dockstack_tests::testbed::{BedOptions, TestBed};
+use rcgen::{CertificateParams, DistinguishedName, DnType, Issuer, KeyPair};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+
+fn status(bed: &TestBed, extra: &[&str]) -> Output {
+    let env = bed.write_environment(&[]);
+    let bin = bed.client_command().get_program().to_owned();
+    // Not client_command(): these tests choose the security flags themselves.
+    std::process::Command::new(bin)
+        .arg("-f")
+        .arg(env)
+        .args(extra)
+        .arg("status")
+        .output()
+        .expect("run dockstack")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Waits until the server's log contains `needle` (log lines are written
+/// a moment after the connection ends).
+fn log_contains(bed: &TestBed, needle: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if bed.server_log(0).contains(needle) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A TLS dir with the bed's CA (so the client trusts the server) and the
+/// client certificate and key given.
+fn mixed_dir(bed: &TestBed, name: &str, cert_pem: &str, key_pem: &str) -> PathBuf {
+    let dir = bed.dir().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(bed.tls_dir().join("ca.pem"), dir.join("ca.pem")).unwrap();
+    std::fs::write(dir.join("client.pem"), cert_pem).unwrap();
+    std::fs::write(dir.join("client.key"), key_pem).unwrap();
+    dir
+}
+
+fn client_params(
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> CertificateParams {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "test-client");
+    p.distinguished_name = dn;
+    p.not_before = not_before;
+    p.not_after = not_after;
+    p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    p
+}
+
+fn bed_issuer(dir: &Path) -> Issuer<'static, KeyPair> {
+    let key = KeyPair::from_pem(&std::fs::read_to_string(dir.join("ca.key")).unwrap()).unwrap();
+    Issuer::from_ca_cert_pem(&std::fs::read_to_string(dir.join("ca.pem")).unwrap(), key).unwrap()
+}
+
+#[test]
+fn a_client_with_the_cluster_certificate_works_and_is_audited() {
+    let bed = TestBed::new(BedOptions::hosts(1)).expect("test bed");
+    let tls = bed.tls_dir();
+    let out = status(&bed, &["--tls-dir", tls.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let show = bed
+        .client_command()
+        .arg("-f")
+        .arg(bed.write_environment(&[]))
+        .args(["-c", "nothing"])
+        .arg("show")
+        .output()
+        .unwrap();
+    // Asking for a container the file does not have fails before any request.
+    assert_eq!(show.status.code(), Some(2), "{}", text(&show));
+    assert!(
+        bed.server_log(0).contains("tls=true"),
+        "{}",
+        bed.server_log(0)
+    );
+    assert!(
+        log_contains(&bed, "CN=dockstack-client"),
+        "no audit line with the client's subject: {}",
+        bed.server_log(0)
+    );
+}
+
+#[test]
+fn plaintext_is_refused_and_both_sides_say_why() {
+    let bed = TestBed::new(BedOptions::hosts(1)).expect("test bed");
+    let out = status(&bed, &["--insecure"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--insecure"),
+        "the client does not say what to fix: {stderr}"
+    );
+    assert!(
+        log_contains(&bed, "plaintext client"),
+        "the server does not log why: {}",
+        bed.server_log(0)
+    );
+}
+
+#[test]
+fn a_certificate_of_another_ca_is_refused_and_both_sides_say_why() {
+    let bed = TestBed::new(BedOptions::hosts(1)).expect("test bed");
+    let other = bed.dir().join("other-ca");
+    let init = std::process::Command::new(bed.client_command().get_program())
+        .arg("-f")
+        .arg(bed.write_environment(&[]))
+        .arg("--tls-dir")
+        .arg(&other)
+        .args(["certs", "init"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", text(&init));
+
+    // The other CA's whole set: the client does not trust the server either.
+    let out = status(&bed, &["--tls-dir", other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not signed by our CA"), "{stderr}");
+
+    // Our CA, but a client certificate of the other CA: the server refuses.
+    let dir = mixed_dir(
+        &bed,
+        "foreign-client",
+        &std::fs::read_to_string(other.join("client.pem")).unwrap(),
+        &std::fs::read_to_string(other.join("client.key")).unwrap(),
+    );
+    let out = status(&bed, &["--tls-dir", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused our certificate"), "{stderr}");
+    assert!(
+        log_contains(&bed, "TLS handshake failed: invalid peer certificate"),
+        "{}",
+        bed.server_log(0)
+    );
+}
+
+#[test]
+fn an_expired_certificate_is_refused_and_both_sides_say_why() {
+    let bed = TestBed::new(BedOptions::hosts(1)).expect("test bed");
+    let issuer = bed_issuer(&bed.tls_dir());
+    let key = KeyPair::generate().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let cert = client_params(
+        now - time::Duration::days(30),
+        now - time::Duration::days(1),
+    )
+    .signed_by(&key, &issuer)
+    .unwrap();
+    let dir = mixed_dir(&bed, "expired", &cert.pem(), &key.serialize_pem());
+    let out = status(&bed, &["--tls-dir", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused our certificate"), "{stderr}");
+    assert!(log_contains(&bed, "Expired"), "{}", bed.server_log(0));
+
+    // The same CA and a valid date works: the refusal was the date.
+    let cert = client_params(now - time::Duration::days(1), now + time::Duration::days(1))
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let dir = mixed_dir(&bed, "valid", &cert.pem(), &key.serialize_pem());
+    let out = status(&bed, &["--tls-dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        log_contains(&bed, "CN=test-client"),
+        "no audit line with the subject"
+    );
+}
+
+#[tokio::test]
+async fn a_client_without_a_certificate_is_refused() {
+    let bed = TestBed::new(BedOptions::hosts(1)).expect("test bed");
+    let h = bed.host(0);
+    let ca = std::fs::read(bed.tls_dir().join("ca.pem")).unwrap();
+    let endpoint = Endpoint::from_shared(format!("https://{}", h.addr()))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ca)))
+        .unwrap();
+    let result = match endpoint.connect().await {
+        Ok(channel) => ContainerHostClient::new(channel)
+            .list(dockstack_proto::ListRequest {
+                host: h.name().to_string(),
+            })
+            .await
+            .map(drop)
+            .map_err(|s| s.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    assert!(result.is_err(), "a client without a certificate was served");
+    assert!(
+        log_contains(&bed, "the client sent no certificate"),
+        "{}",
+        bed.server_log(0)
+    );
+
+    // With the bed's client identity the same call is served.
+    let cert = std::fs::read(bed.tls_dir().join("client.pem")).unwrap();
+    let key = std::fs::read(bed.tls_dir().join("client.key")).unwrap();
+    let channel = Endpoint::from_shared(format!("https://{}", h.addr()))
+        .unwrap()
+        .tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(&ca))
+                .identity(Identity::from_pem(cert, key)),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect with the client certificate");
+    ContainerHostClient::new(channel)
+        .list(dockstack_proto::ListRequest {
+            host: h.name().to_string(),
+        })
+        .await
+        .expect("list with the client certificate");
+}
+
+#[test]
+fn insecure_on_both_sides_works_and_warns_every_time() {
+    let bed = TestBed::new(BedOptions {
+        insecure: true,
+        ..BedOptions::hosts(1)
+    })
+    .expect("test bed");
+    let out = status(&bed, &["--insecure"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: --insecure"));
+    assert!(bed.server_log(0).contains("--insecure: serving plaintext"));
+    // A client that expects TLS does not fall back to plaintext.
+    let out = status(
+        &bed,
+        &["--tls-dir", bed.dir().join("none").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("certs init"),
+        "{}",
+        text(&out)
+    );
+}
