@@ -123,22 +123,28 @@ pub fn explain_transport_error(e: &(dyn std::error::Error + 'static), tls: bool)
         source = s.source();
     }
     let lower = chain.to_lowercase();
-    let hint = if lower.contains("unknownissuer")
-        || lower.contains("unknown issuer")
-        || lower.contains("badsignature")
-    {
+    // Our own check of the server's certificate says "invalid peer
+    // certificate"; the server refusing ours shows as an alert it sent, or
+    // as the connection closing right after the handshake (TLS 1.3).
+    let ours = lower.contains("invalid peer certificate");
+    let hint = if ours && (lower.contains("unknownissuer") || lower.contains("badsignature")) {
         " (the server's certificate is not signed by our CA: are client and server using the same `dockstack certs init` output?)"
-    } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+    } else if ours && lower.contains("notvalidforname") {
         " (the server's certificate does not name this address: re-issue it with `dockstack certs add-host --force`)"
-    } else if lower.contains("expired") {
-        " (a certificate has expired: re-issue with `dockstack certs init --force`)"
+    } else if ours && lower.contains("expired") {
+        " (the server's certificate has expired: re-issue it with `dockstack certs add-host --force`)"
+    } else if lower.contains("certificateexpired") {
+        " (the server refused our certificate: it has expired; re-issue it with `dockstack certs init --force`)"
+    } else if tls && lower.contains("fatal alert") {
+        " (the server refused our certificate: is it signed by the server's CA?)"
+    } else if tls
+        && (lower.contains("broken pipe")
+            || lower.contains("connection reset")
+            || lower.contains("canceled"))
+    {
+        " (the server closed the connection after the TLS handshake: it probably refused our certificate; is it signed by the server's CA, and not expired?)"
     } else if tls && (lower.contains("corrupt message") || lower.contains("invalidcontenttype")) {
         " (the server does not speak TLS: is it running with --insecure?)"
-    } else if lower.contains("certificate required")
-        || lower.contains("certificaterequired")
-        || lower.contains("handshake")
-    {
-        " (the server refused our certificate: is it signed by the server's CA, and not expired?)"
     } else if !tls
         && (lower.contains("h2 protocol error")
             || lower.contains("broken pipe")

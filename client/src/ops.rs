@@ -175,7 +175,10 @@ impl Clients {
 /// Explains a gRPC status from a server, with TLS hints.
 pub fn explain_status(s: &tonic::Status, insecure: bool) -> String {
     use std::error::Error as _;
-    if s.code() == tonic::Code::Unavailable || s.code() == tonic::Code::Unknown {
+    if matches!(
+        s.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+    ) {
         if let Some(src) = s.source() {
             return crate::connect::explain_transport_error(src, !insecure);
         }

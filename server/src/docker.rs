@@ -2,6 +2,7 @@
 //! remove, inspect and list the containers this host manages.
 
 use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
@@ -275,13 +276,28 @@ impl DockerClient {
         Ok(names)
     }
 
-    /// Start events of this host's managed containers, as (id, name) pairs.
-    pub fn start_events(
+    /// Whether dockerd answers.
+    pub async fn ping(&self) -> Result<(), BollardError> {
+        self.docker.ping().await.map(drop)
+    }
+
+    /// Start, die and destroy events of this host's managed containers,
+    /// from `since` on: Docker replays what it still has of the past, so
+    /// nothing that happened while nobody listened is missed.
+    pub fn container_events(
         &self,
+        since: SystemTime,
     ) -> impl Stream<Item = Result<bollard::models::EventMessage, BollardError>> + use<> {
         let mut filters = HashMap::new();
         filters.insert("type".to_string(), vec!["container".to_string()]);
-        filters.insert("event".to_string(), vec!["start".to_string()]);
+        filters.insert(
+            "event".to_string(),
+            vec![
+                "start".to_string(),
+                "die".to_string(),
+                "destroy".to_string(),
+            ],
+        );
         filters.insert(
             "label".to_string(),
             vec![
@@ -289,7 +305,9 @@ impl DockerClient {
                 format!("{LABEL_HOST}={}", self.host_id),
             ],
         );
+        let since = since.duration_since(UNIX_EPOCH).unwrap_or_default();
         self.docker.events(Some(EventsOptions {
+            since: Some(format!("{}.{:09}", since.as_secs(), since.subsec_nanos())),
             filters: Some(filters),
             ..Default::default()
         }))
@@ -381,5 +399,21 @@ fn split_lines(pending: &mut Vec<u8>, chunk: &[u8], mut emit: impl FnMut(String)
         let line = line.strip_suffix(b"\n").unwrap_or(&line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         emit(String::from_utf8_lossy(line).into_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_lines;
+
+    #[test]
+    fn exec_output_is_cut_into_lines_across_chunks() {
+        let mut pending = Vec::new();
+        let mut lines = Vec::new();
+        for chunk in ["one\ntw", "o\r\n", "", "thr", "ee\nfour"] {
+            split_lines(&mut pending, chunk.as_bytes(), |l| lines.push(l));
+        }
+        assert_eq!(lines, ["one", "two", "three"]);
+        assert_eq!(pending, b"four");
     }
 }

@@ -272,13 +272,24 @@ mod tests {
     #[test]
     fn relative_dotdot_and_outside_hooks_are_refused() {
         let allow = std::path::Path::new("/etc/dockstack/hooks");
-        for bad in ["echo hi", "bin/true", "/etc/dockstack/hooks/../../../bin/sh -c id"] {
+        for bad in [
+            "echo hi",
+            "bin/true",
+            "/etc/dockstack/hooks/../../../bin/sh -c id",
+        ] {
             let err = check_hooks("precreation", "web1", &[bad.to_string()], None).unwrap_err();
             assert!(matches!(err, HookError::NotAllowed { .. }), "{bad}: {err}");
         }
-        let err = check_hooks("postcreation", "web1", &["/bin/true".into()], Some(allow)).unwrap_err();
+        let err =
+            check_hooks("postcreation", "web1", &["/bin/true".into()], Some(allow)).unwrap_err();
         assert!(err.to_string().contains("/etc/dockstack/hooks"), "{err}");
-        check_hooks("postcreation", "web1", &["/etc/dockstack/hooks/register web1".into()], Some(allow)).unwrap();
+        check_hooks(
+            "postcreation",
+            "web1",
+            &["/etc/dockstack/hooks/register web1".into()],
+            Some(allow),
+        )
+        .unwrap();
         check_hooks("postcreation", "web1", &["/bin/echo 'a b'".into()], None).unwrap();
     }
 

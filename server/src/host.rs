@@ -134,6 +134,10 @@ pub struct Host {
     pub(crate) docker: DockerClient,
     plugger: Plugger,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// When the host was made, before its start-up reconcile: Docker's
+    /// events are followed from here, so a container started while the
+    /// reconcile ran is plugged too.
+    created: SystemTime,
 }
 
 impl Host {
@@ -143,6 +147,7 @@ impl Host {
             docker,
             plugger: Plugger::new(ovs),
             locks: Mutex::new(HashMap::new()),
+            created: SystemTime::now(),
         }
     }
 
@@ -416,8 +421,13 @@ impl Host {
         postdestroy: &[String],
         reporter: &Reporter,
     ) -> Result<(), HostError> {
-        check_hooks("postdestroy", name, postdestroy, self.config.allow_hooks.as_deref())
-            .map_err(|e| self.hook_err(e))?;
+        check_hooks(
+            "postdestroy",
+            name,
+            postdestroy,
+            self.config.allow_hooks.as_deref(),
+        )
+        .map_err(|e| self.hook_err(e))?;
         let _guard = self.lock(name).await;
         let Some(c) = self.inspect_managed(name).await? else {
             reporter.warn(format!(
@@ -527,6 +537,32 @@ impl Host {
         Ok(true)
     }
 
+    /// After a Docker event: plugs the container if it runs, and otherwise
+    /// removes its plug. A container that died or was removed behind the
+    /// server's back leaves an OVS port whose veth went with its netns;
+    /// that port goes. Deciding from the state Docker reports now, under the
+    /// container's lock, makes the outcome right whatever order the events
+    /// of one container are handled in (a die, then a restart policy's start).
+    pub async fn sync_plug(&self, name: &str) -> Result<Synced, HostError> {
+        let _guard = self.lock(name).await;
+        let c = match self.inspect_managed(name).await {
+            Ok(c) => c,
+            // The name went to a container we do not manage: our port is stale all the same.
+            Err(HostError::NotManaged { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        match c {
+            Some(c) if c.running && c.pid != 0 => {
+                self.plug(&c, &Reporter::silent()).await?;
+                Ok(Synced::Plugged)
+            }
+            _ => {
+                self.unplug(name).await?;
+                Ok(Synced::Unplugged)
+            }
+        }
+    }
+
     /// At start-up: plug every running managed container, and remove OVS
     /// ports whose container is gone.
     pub async fn reconcile(&self) -> Result<(), HostError> {
@@ -560,11 +596,26 @@ impl Host {
         Ok(())
     }
 
-    /// Follows Docker's start events for this host's containers and plugs
-    /// each one again, for as long as the server runs.
+    /// Follows Docker's events for this host's containers, for as long as
+    /// the server runs: a container that starts is plugged again, one that
+    /// dies or is removed loses its port. When dockerd goes away, waits for
+    /// it, then catches up from the last event seen and reconciles.
     pub async fn follow_events(self: Arc<Self>) {
+        let mut since = self.created;
+        let mut first = true;
         loop {
-            let mut events = self.docker.start_events();
+            if !first {
+                while let Err(e) = self.docker.ping().await {
+                    tracing::warn!("waiting for dockerd: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                // Docker forgets its events when it restarts.
+                if let Err(e) = self.reconcile().await {
+                    tracing::error!("reconcile after reconnecting to dockerd failed: {e}");
+                }
+            }
+            first = false;
+            let mut events = self.docker.container_events(since);
             while let Some(ev) = events.next().await {
                 let ev = match ev {
                     Ok(ev) => ev,
@@ -573,6 +624,13 @@ impl Host {
                         break;
                     }
                 };
+                let event_ns = ev.time_nano.unwrap_or(0);
+                if let Ok(ns) = u64::try_from(event_ns)
+                    && ns > 0
+                {
+                    since = UNIX_EPOCH + Duration::from_nanos(ns);
+                }
+                let action = ev.action.unwrap_or_default();
                 let Some(name) = ev
                     .actor
                     .and_then(|a| a.attributes)
@@ -580,39 +638,61 @@ impl Host {
                 else {
                     continue;
                 };
-                let event_ns = ev.time_nano.unwrap_or(0);
                 let host = Arc::clone(&self);
                 tokio::spawn(async move {
-                    let began = Instant::now();
-                    match host.replug(&name).await {
-                        Ok(true) => {
-                            let latency_ms = SystemTime::now()
-                                .duration_since(UNIX_EPOCH)
-                                .ok()
-                                .and_then(|now| {
-                                    i64::try_from(now.as_nanos()).ok().map(|n| n - event_ns)
-                                })
-                                .filter(|_| event_ns > 0)
-                                .map(|ns| ns as f64 / 1e6);
-                            tracing::info!(
-                                container = %name,
-                                action = "replug",
-                                duration_ms = began.elapsed().as_secs_f64() * 1e3,
-                                since_event_ms = latency_ms,
-                                result = "ok",
-                                "re-plugged after start event"
-                            );
-                        }
-                        Ok(false) => {}
-                        Err(e) => {
-                            tracing::error!(container = %name, action = "replug", result = "error", "{e}")
-                        }
-                    }
+                    host.on_event(&name, &action, event_ns).await;
                 });
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+
+    async fn on_event(&self, name: &str, action: &str, event_ns: i64) {
+        let began = Instant::now();
+        let result = self.sync_plug(name).await;
+        let duration_ms = began.elapsed().as_secs_f64() * 1e3;
+        match result {
+            Ok(Synced::Plugged) if action == "start" => {
+                let latency_ms = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .ok()
+                    .and_then(|now| i64::try_from(now.as_nanos()).ok().map(|n| n - event_ns))
+                    .filter(|_| event_ns > 0)
+                    .map(|ns| ns as f64 / 1e6);
+                tracing::info!(
+                    container = %name,
+                    action = "replug",
+                    duration_ms,
+                    since_event_ms = latency_ms,
+                    result = "ok",
+                    "re-plugged after start event"
+                );
+            }
+            Ok(Synced::Plugged) => {
+                tracing::debug!(container = %name, event = action, "running again: plugged");
+            }
+            Ok(Synced::Unplugged) if action == "start" => {}
+            Ok(Synced::Unplugged) => {
+                tracing::info!(
+                    container = %name,
+                    action = "unplug",
+                    duration_ms,
+                    result = "ok",
+                    "unplugged after {action} event"
+                );
+            }
+            Err(e) => {
+                tracing::error!(container = %name, event = action, result = "error", "{e}")
+            }
+        }
+    }
+}
+
+/// What [`Host::sync_plug`] made of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synced {
+    Plugged,
+    Unplugged,
 }
 
 /// Names the fields that differ between a spec and an existing container,

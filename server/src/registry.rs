@@ -304,10 +304,15 @@ impl Host {
                 sitepp.display()
             )),
             SiteChange::NoNodeLine => reporter.warn(format!(
-                "{}: no node '{service}' line: '{}' of service {service} is not in site.pp on host {}",
+                "{} on host {} has no node '{service}' line: {} of service {service} {}",
                 sitepp.display(),
+                self.id(),
                 r.fqdn,
-                self.id()
+                if direction == "to" {
+                    "is not added"
+                } else {
+                    "has nothing to remove"
+                }
             )),
         }
     }

@@ -173,8 +173,11 @@ pub fn incoming(
                             format!("{text} (a plaintext client: was it started with --insecure?)")
                         } else if text.contains("CertificateRequired")
                             || text.contains("NoCertificatesPresented")
+                            || text.contains("no certificates")
                         {
                             format!("{text} (the client sent no certificate)")
+                        } else if text.contains("handshake eof") {
+                            format!("{text} (the client gave up: does it trust this server's CA?)")
                         } else {
                             text
                         };

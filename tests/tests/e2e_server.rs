@@ -735,8 +735,22 @@ fn docker_restart_and_stop_start_behind_the_servers_back_bring_the_address_back(
     assert_eq!(eth0_mac(&web), derived_mac(ip));
 
     docker(&["stop", "-t", "0", &web]).expect("docker stop");
-    assert!(!bed.ping_from_host(0, ip), "{ip} answers while stopped");
+    // The kernel tears a dead netns down in the background: give it a moment.
+    assert!(
+        wait_until(Duration::from_secs(5), || !bed
+            .exec_in_host(0, &["ping", "-n", "-c1", "-W1", &ip.to_string()])
+            .status
+            .success()),
+        "{ip} answers while stopped"
+    );
     assert_eq!(show(&bed, &env, &web)["plugged"], false);
+    // The veth died with the container's netns; its OVS port must not stay.
+    assert!(
+        wait_until(Duration::from_secs(5), || bed.ovs_ports(0).is_empty()),
+        "the port of stopped {web} stays: {:?}\n{}",
+        bed.ovs_ports(0),
+        bed.server_log(0)
+    );
     docker(&["start", &web]).expect("docker start");
     assert!(
         answers_within(&bed, 0, ip, Duration::from_secs(5)),
@@ -829,6 +843,23 @@ fn a_killed_server_leaves_plugs_and_on_restart_replugs_and_removes_stale_ports()
     ok(&bed, &env, &["-c", &bounce, "destroy"]);
     // Destroying what is already gone only clears leftovers.
     ok(&bed, &env, &["-c", &gone, "destroy"]);
+    assert_nothing_left(&bed, 0);
+}
+
+#[test]
+fn a_container_removed_behind_the_servers_back_leaves_no_port() {
+    let bed = bed(1);
+    let web = bed.container_name("web");
+    let env = bed.write_environment(&[BedContainer::new(&web, 0, bed.subnet_ip(55))]);
+    ok(&bed, &env, &["-c", &web, "run"]);
+    assert_eq!(bed.ovs_ports(0).len(), 1);
+    docker(&["rm", "-f", &web]).expect("docker rm");
+    assert!(
+        wait_until(Duration::from_secs(5), || bed.ovs_ports(0).is_empty()),
+        "the port of removed {web} stays: {:?}\n{}",
+        bed.ovs_ports(0),
+        bed.server_log(0)
+    );
     assert_nothing_left(&bed, 0);
 }
 

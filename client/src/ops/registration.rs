@@ -252,3 +252,57 @@ impl Ctx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::ops::levels;
+
+    fn env() -> Environment {
+        let text = "\
+containerhosts:
+  h1: {ip: 10.1.0.1}
+  h2: {ip: 10.1.0.2}
+containers:
+  web1: {image: web, ip: 10.0.0.3, mask: 16, bridge: br0, host: h2, domain: endor.lab, service: haproxy}
+  plain1: {image: web, ip: 10.0.0.4, mask: 16, bridge: br0, host: h2}
+  puppet1: {image: puppet, ip: 10.0.0.2, mask: 16, bridge: br0, host: h1, service: puppet}
+  dns1: {image: dns, ip: 10.0.0.1, mask: 16, bridge: br0, host: h1}
+registration:
+  dns: {container: dns1, hostsfile: /srv/dns/dockstack.dns}
+  puppet: {master: puppet1, hieradata: /srv/common.yaml, sitepp: /srv/site.pp}
+";
+        crate::environment::parse(Path::new("environment.yaml"), text).unwrap()
+    }
+
+    #[test]
+    fn placeholders_are_the_containers() {
+        let env = env();
+        let web = env.container("web1").unwrap();
+        assert_eq!(
+            substitute("puppet cert clean {fqdn} # {name} {ip} {fqdn}", web),
+            "puppet cert clean web1.endor.lab # web1 10.0.0.3 web1.endor.lab"
+        );
+    }
+
+    #[test]
+    fn puppet_nodes_have_a_service_and_are_not_the_master() {
+        let env = env();
+        let node = |n| puppet_node(&env, env.container(n).unwrap()).is_some();
+        assert!(node("web1"));
+        assert!(!node("plain1"), "no service");
+        assert!(!node("puppet1"), "the master itself");
+        assert_eq!(host_of(&env, "puppet1").unwrap(), "h1");
+    }
+
+    #[test]
+    fn dns_comes_first_then_the_master_then_the_rest() {
+        let level = levels(&env());
+        assert_eq!(level["dns1"], 0);
+        assert_eq!(level["puppet1"], 1);
+        assert_eq!(level["web1"], 2);
+        assert_eq!(level["plain1"], 2);
+    }
+}

@@ -1,0 +1,162 @@
+//! Privileged tests of the `netplug` command against `/usr/bin/ovs-docker`
+//! on a real Docker container: each removes the other's ports.
+
+mod common;
+
+use std::process::Output;
+
+use common::{BRIDGE, Container, GATEWAY, OvsHost};
+use netplug::host_ifname;
+
+fn ok(what: &str, out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn start() -> (OvsHost, Container) {
+    common::require_docker();
+    (OvsHost::start(), Container::start())
+}
+
+/// Nothing of a plug is left: no port, no veth on the host, no eth0 inside.
+fn assert_clean(host: &OvsHost, c: &Container, before: &common::Counts) {
+    assert_eq!(&host.counts(&[]), before);
+    assert_eq!(c.veths(), Vec::<String>::new());
+    assert!(!c.link_names().contains(&"eth0".to_string()));
+}
+
+#[test]
+fn netplug_add_port_is_removed_by_ovs_docker_del_port() {
+    let (host, c) = start();
+    let before = host.counts(&[]);
+    let out = ok(
+        "netplug add-port",
+        host.netplug_cli(&[
+            "add-port",
+            BRIDGE,
+            "eth0",
+            &c.name,
+            "--ipaddress=10.240.0.30/24",
+            &format!("--gateway={GATEWAY}"),
+        ]),
+    );
+    let port = host_ifname(&c.name, "eth0");
+    assert!(out.starts_with(&port), "{out}");
+    assert!(c.ping(GATEWAY), "no ping after netplug add-port");
+    // The owner as ovs-docker writes it, plus the full id.
+    let ids = host.interface_ids(&port);
+    assert!(ids.contains(&format!("container_id={:?}", c.name)) || ids.contains(&format!("container_id={}", c.name)), "{ids}");
+    assert!(ids.contains("container_iface=eth0"), "{ids}");
+    assert!(ids.contains(&c.id), "{ids}");
+
+    ok(
+        "ovs-docker del-port",
+        host.ovs_docker(&["del-port", BRIDGE, "eth0", &c.name]),
+    );
+    assert_clean(&host, &c, &before);
+}
+
+#[test]
+fn ovs_docker_add_port_is_removed_by_netplug_del_port() {
+    let (host, c) = start();
+    let before = host.counts(&[]);
+    ok(
+        "ovs-docker add-port",
+        host.ovs_docker(&[
+            "add-port",
+            BRIDGE,
+            "eth0",
+            &c.name,
+            "--ipaddress=10.240.0.31/24",
+            &format!("--gateway={GATEWAY}"),
+        ]),
+    );
+    assert!(c.ping(GATEWAY), "no ping after ovs-docker add-port");
+    assert_eq!(host.counts(&[]).ports.len(), before.ports.len() + 1);
+
+    ok(
+        "netplug del-port",
+        host.netplug_cli(&["del-port", BRIDGE, "eth0", &c.name]),
+    );
+    assert_clean(&host, &c, &before);
+}
+
+#[test]
+fn netplug_add_port_replaces_an_ovs_docker_port() {
+    let (host, c) = start();
+    let before = host.counts(&[]);
+    ok(
+        "ovs-docker add-port",
+        host.ovs_docker(&["add-port", BRIDGE, "eth0", &c.name, "--ipaddress=10.240.0.32/24"]),
+    );
+    // ovs-docker itself refuses a second attach; netplug replaces it.
+    assert!(!host
+        .ovs_docker(&["add-port", BRIDGE, "eth0", &c.name, "--ipaddress=10.240.0.32/24"])
+        .status
+        .success());
+    ok(
+        "netplug add-port",
+        host.netplug_cli(&[
+            "add-port",
+            BRIDGE,
+            "eth0",
+            &c.name,
+            "--ipaddress=10.240.0.33/24",
+            &format!("--gateway={GATEWAY}"),
+        ]),
+    );
+    let counts = host.counts(&[]);
+    assert_eq!(counts.ports.len(), before.ports.len() + 1, "{counts:?}");
+    assert!(counts.ports.contains(&host_ifname(&c.name, "eth0")));
+    assert!(c.ping(GATEWAY), "no ping after the replacing plug");
+
+    ok(
+        "netplug del-ports",
+        host.netplug_cli(&["del-ports", BRIDGE, &c.name]),
+    );
+    assert_clean(&host, &c, &before);
+}
+
+#[test]
+fn cli_set_vlan_and_idempotent_add_port() {
+    let (host, c) = start();
+    let before = host.counts(&[]);
+    let args = [
+        "add-port",
+        BRIDGE,
+        "eth0",
+        &c.name,
+        "--ipaddress=10.240.0.34/24",
+    ];
+    assert!(ok("add-port", host.netplug_cli(&args)).contains("plugged"));
+    assert!(ok("add-port again", host.netplug_cli(&args)).contains("unchanged"));
+    let port = host_ifname(&c.name, "eth0");
+    ok("set-vlan", host.netplug_cli(&["set-vlan", BRIDGE, "eth0", &c.name, "12"]));
+    assert_eq!(host.vsctl(&["get", "Port", &port, "tag"]).trim(), "12");
+    // ovs-docker finds netplug's port for its own set-vlan too.
+    ok("ovs-docker set-vlan", host.ovs_docker(&["set-vlan", BRIDGE, "eth0", &c.name, "13"]));
+    assert_eq!(host.vsctl(&["get", "Port", &port, "tag"]).trim(), "13");
+
+    ok("del-port", host.netplug_cli(&["del-port", BRIDGE, "eth0", &c.name]));
+    assert_clean(&host, &c, &before);
+}
+
+#[test]
+fn cli_reports_a_missing_bridge_and_an_unknown_container() {
+    let (host, c) = start();
+    let before = host.counts(&[]);
+    let out = host.netplug_cli(&["add-port", "nosuchbr3", "eth0", &c.name, "--ipaddress=10.240.0.35/24"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nosuchbr3"), "{err}");
+    let out = host.netplug_cli(&["add-port", BRIDGE, "eth0", "netplug-no-such-container", "--ipaddress=10.240.0.35/24"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("netplug-no-such-container"));
+    assert_clean(&host, &c, &before);
+}
