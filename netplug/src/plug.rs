@@ -112,10 +112,8 @@ pub fn host_ifname(container: &str, iface: &str) -> String {
     format!("ds{readable}{hash}")
 }
 
-/// The peer's name while it is still in the host's namespace.
-fn temp_peer_ifname(host_ifname: &str) -> String {
-    format!("dp{}", &host_ifname[2..])
-}
+/// The loopback device has this index in every network namespace.
+const LOOPBACK_IFINDEX: u32 = 1;
 
 /// The step of a plug that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -350,12 +348,7 @@ impl Plugger {
         if !stale.contains(&host_name) {
             stale.push(host_name.clone());
         }
-        let mut errors = Vec::new();
-        for port in &stale {
-            if let Err(mut errs) = self.remove_host_side(&host, port).await {
-                errors.append(&mut errs);
-            }
-        }
+        let errors = self.remove_all(&host, &stale).await;
         if !errors.is_empty() {
             return Err(fail(Step::RemoveStale)(StepError::Other(
                 errors.join("; "),
@@ -431,10 +424,15 @@ impl Plugger {
         created: &mut Created,
     ) -> Result<(), (Step, StepError)> {
         let at = |step: Step| move |e: NetlinkError| (step, StepError::from(e));
-        let peer_tmp = temp_peer_ifname(host_name);
-        host.create_veth(host_name, &peer_tmp)
-            .await
-            .map_err(at(Step::CreateVeth))?;
+        host.create_veth_into(
+            host_name,
+            &spec.iface,
+            netns,
+            spec.effective_mac(),
+            spec.mtu,
+        )
+        .await
+        .map_err(at(Step::CreateVeth))?;
         let host_end = host
             .link_by_name(host_name)
             .await
@@ -444,85 +442,39 @@ impl Plugger {
                 StepError::Other("host end vanished".into()),
             ))?;
         created.veth = Some(host_end.index);
-        let peer = host
-            .link_by_name(&peer_tmp)
-            .await
-            .map_err(at(Step::CreateVeth))?
-            .ok_or((Step::CreateVeth, StepError::Other("peer vanished".into())))?;
-        if let Some(mtu) = spec.mtu {
-            host.set_mtu(host_end.index, mtu)
-                .await
-                .map_err(at(Step::ConfigureHostEnd))?;
-            host.set_mtu(peer.index, mtu)
-                .await
-                .map_err(at(Step::ConfigureHostEnd))?;
-        }
-        host.set_ns(peer.index, netns)
-            .await
-            .map_err(at(Step::MoveIntoNetns))?;
 
-        let moved = inner
-            .link_by_name(&peer_tmp)
+        // The bridge side and the container side are independent: the
+        // wait for ovs-vswitchd (the longest step) overlaps the container's
+        // configuration.
+        let (bridge_side, container_side) = tokio::join!(
+            self.attach(host, kind, spec, host_name, host_end.index, created),
+            self.configure_container(inner, spec),
+        );
+        // Both ran to their end; the container's failure is reported first,
+        // as it is the earlier step.
+        container_side?;
+        bridge_side?;
+        host.set_up(host_end.index)
             .await
-            .map_err(at(Step::ConfigureContainerEnd))?
-            .ok_or((
-                Step::ConfigureContainerEnd,
-                StepError::Other("peer not found in the container's netns".into()),
-            ))?;
-        if let Some(lo) = inner
-            .link_by_name("lo")
+            .map_err(at(Step::ConfigureHostEnd))?;
+        self.announce(netns, inner, spec)
             .await
-            .map_err(at(Step::ConfigureContainerEnd))?
-        {
-            inner
-                .set_up(lo.index)
-                .await
-                .map_err(at(Step::ConfigureContainerEnd))?;
-        }
-        inner
-            .rename(moved.index, &spec.iface)
-            .await
-            .map_err(at(Step::ConfigureContainerEnd))?;
-        inner
-            .set_mac(moved.index, spec.effective_mac())
-            .await
-            .map_err(at(Step::ConfigureContainerEnd))?;
-        inner
-            .set_up(moved.index)
-            .await
-            .map_err(at(Step::ConfigureContainerEnd))?;
-        // The kernel would happily put the address on a second interface;
-        // two interfaces answering for one address is never what a static
-        // plan means, so it is refused.
-        for (index, ip, _) in inner.all_addrs().await.map_err(at(Step::AddAddress))? {
-            if ip == spec.address.ip() && index != moved.index {
-                let iface = match inner.link_by_index(index).await {
-                    Ok(Some(link)) => link.name,
-                    _ => format!("#{index}"),
-                };
-                return Err((
-                    Step::AddAddress,
-                    StepError::AddressInUse { addr: ip, iface },
-                ));
-            }
-        }
-        inner
-            .add_addr(moved.index, spec.address.ip(), spec.address.prefix())
-            .await
-            .map_err(at(Step::AddAddress))?;
-        if let Some(gw) = spec.gateway {
-            if !spec.address.contains(gw) {
-                inner
-                    .add_link_route(moved.index, gw)
-                    .await
-                    .map_err(at(Step::AddRoute))?;
-            }
-            inner
-                .add_default_route(moved.index, gw)
-                .await
-                .map_err(at(Step::AddRoute))?;
-        }
+            .map_err(|e| (Step::Announce, e))?;
+        Ok(())
+    }
 
+    /// Puts the host end on the bridge; `created.port` says whether an OVS
+    /// port may exist now.
+    async fn attach(
+        &self,
+        host: &Netlink,
+        kind: BridgeKind,
+        spec: &PlugSpec,
+        host_name: &str,
+        host_index: u32,
+        created: &mut Created,
+    ) -> Result<(), (Step, StepError)> {
+        let at = |e: NetlinkError| (Step::AttachToBridge, StepError::from(e));
         match kind {
             BridgeKind::Ovs => {
                 // Before the call: a transaction that committed but whose
@@ -536,28 +488,74 @@ impl Plugger {
                 self.ovs
                     .add_port(&spec.bridge, host_name, &owner, spec.vlan)
                     .await
-                    .map_err(|e| (Step::AttachToBridge, e.into()))?;
+                    .map_err(|e| (Step::AttachToBridge, e.into()))
             }
             BridgeKind::Linux => {
-                let bridge = host
-                    .link_by_name(&spec.bridge)
+                let bridge = host.link_by_name(&spec.bridge).await.map_err(at)?.ok_or((
+                    Step::AttachToBridge,
+                    StepError::Other(format!("bridge {} vanished", spec.bridge)),
+                ))?;
+                host.set_controller(host_index, bridge.index)
                     .await
-                    .map_err(at(Step::AttachToBridge))?
-                    .ok_or((
-                        Step::AttachToBridge,
-                        StepError::Other(format!("bridge {} vanished", spec.bridge)),
-                    ))?;
-                host.set_controller(host_end.index, bridge.index)
-                    .await
-                    .map_err(at(Step::AttachToBridge))?;
+                    .map_err(at)
             }
         }
-        host.set_up(host_end.index)
+    }
+
+    /// lo up, the interface up, its address and routes.
+    async fn configure_container(
+        &self,
+        inner: &Netlink,
+        spec: &PlugSpec,
+    ) -> Result<(), (Step, StepError)> {
+        let at = |step: Step| move |e: NetlinkError| (step, StepError::from(e));
+        let eth = inner
+            .link_by_name(&spec.iface)
             .await
-            .map_err(at(Step::ConfigureHostEnd))?;
-        self.announce(netns, inner, spec)
+            .map_err(at(Step::ConfigureContainerEnd))?
+            .ok_or((
+                Step::ConfigureContainerEnd,
+                StepError::Other(format!("{} not found in the container", spec.iface)),
+            ))?;
+        inner
+            .set_up(LOOPBACK_IFINDEX)
             .await
-            .map_err(|e| (Step::Announce, e))?;
+            .map_err(at(Step::ConfigureContainerEnd))?;
+        inner
+            .set_up(eth.index)
+            .await
+            .map_err(at(Step::ConfigureContainerEnd))?;
+        // The kernel would happily put the address on a second interface;
+        // two interfaces answering for one address is never what a static
+        // plan means, so it is refused.
+        for (index, ip, _) in inner.all_addrs().await.map_err(at(Step::AddAddress))? {
+            if ip == spec.address.ip() && index != eth.index {
+                let iface = match inner.link_by_index(index).await {
+                    Ok(Some(link)) => link.name,
+                    _ => format!("#{index}"),
+                };
+                return Err((
+                    Step::AddAddress,
+                    StepError::AddressInUse { addr: ip, iface },
+                ));
+            }
+        }
+        inner
+            .add_addr(eth.index, spec.address.ip(), spec.address.prefix())
+            .await
+            .map_err(at(Step::AddAddress))?;
+        if let Some(gw) = spec.gateway {
+            if !spec.address.contains(gw) {
+                inner
+                    .add_link_route(eth.index, gw)
+                    .await
+                    .map_err(at(Step::AddRoute))?;
+            }
+            inner
+                .add_default_route(eth.index, gw)
+                .await
+                .map_err(at(Step::AddRoute))?;
+        }
         Ok(())
     }
 
@@ -634,34 +632,48 @@ impl Plugger {
     }
 
     /// Removes the OVS port and the host end of veth `host_name`, gathering
-    /// every error. The OVS port goes first, so that ovs-vswitchd has let go
-    /// of the veth before it disappears. A link of that name that is not a
-    /// veth is left alone: it is not a plug.
+    /// every error. Both go at once: ovs-vswitchd copes with a port whose
+    /// device vanished (a container that died does just that), and the two
+    /// waits, for ovs-vswitchd and for the kernel, overlap. A link of that
+    /// name that is not a veth is left alone: it is not a plug.
     async fn remove_host_side(&self, host: &Netlink, host_name: &str) -> Result<(), Vec<String>> {
-        let mut errors = Vec::new();
-        if let Err(e) = self.ovs.del_port(host_name).await
-            && !e.is_unreachable()
-        {
-            errors.push(e.to_string());
-        }
-        match host.link_by_name(host_name).await {
-            Ok(Some(link)) if link.kind == Some(InfoKind::Veth) => {
-                // ENODEV: the kernel got there first, tearing down the
-                // peer's namespace.
-                if let Err(e) = host.del_link(link.index).await
-                    && e.errno() != Some(libc::ENODEV)
-                {
-                    errors.push(e.to_string());
-                }
+        let port = async {
+            match self.ovs.del_port(host_name).await {
+                Err(e) if !e.is_unreachable() => Some(e.to_string()),
+                _ => None,
             }
-            Ok(_) => {}
-            Err(e) => errors.push(e.to_string()),
-        }
+        };
+        let link = async {
+            match host.link_by_name(host_name).await {
+                Ok(Some(link)) if link.kind == Some(InfoKind::Veth) => {
+                    // ENODEV: the kernel got there first, tearing down the
+                    // peer's namespace.
+                    match host.del_link(link.index).await {
+                        Err(e) if e.errno() != Some(libc::ENODEV) => Some(e.to_string()),
+                        _ => None,
+                    }
+                }
+                Ok(_) => None,
+                Err(e) => Some(e.to_string()),
+            }
+        };
+        let (port, link) = tokio::join!(port, link);
+        let errors: Vec<String> = port.into_iter().chain(link).collect();
         if errors.is_empty() {
             Ok(())
         } else {
             Err(errors)
         }
+    }
+
+    /// [`Self::remove_host_side`] of every port at once; all errors.
+    async fn remove_all(&self, host: &Netlink, ports: &[String]) -> Vec<String> {
+        futures::future::join_all(ports.iter().map(|p| self.remove_host_side(host, p)))
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .flatten()
+            .collect()
     }
 
     /// Removes a container's plug: its OVS port (found by owner as ovs-docker
@@ -682,14 +694,8 @@ impl Plugger {
             ports.push(host_name);
         }
         match Netlink::current() {
-            Ok(host) => {
-                // A port ovs-docker made is named after its veth too.
-                for port in &ports {
-                    if let Err(mut errs) = self.remove_host_side(&host, port).await {
-                        errors.append(&mut errs);
-                    }
-                }
-            }
+            // A port ovs-docker made is named after its veth too.
+            Ok(host) => errors.extend(self.remove_all(&host, &ports).await),
             Err(e) => errors.push(e.to_string()),
         }
         if errors.is_empty() {
@@ -772,7 +778,6 @@ mod tests {
         assert_ne!(a, host_ifname("haproxy1", "eth1"));
         let long = host_ifname("a-very-long-container-name-indeed", "eth0");
         assert!(long.len() <= IFNAMSIZ_MAX, "{long}");
-        assert!(temp_peer_ifname(&long).len() <= IFNAMSIZ_MAX);
     }
 
     #[test]

@@ -196,7 +196,9 @@ fn eth0_name_clash_in_the_netns_rolls_back() {
     let links = c.link_names();
 
     let err = plug(&host, &c.target(), &ovs_spec("clash", "10.240.0.6/24")).unwrap_err();
-    assert_error_step(&err, Step::ConfigureContainerEnd, Some(libc::EEXIST));
+    // The peer is created in the container under its final name, so the
+    // clash stops the plug before anything exists.
+    assert_error_step(&err, Step::CreateVeth, Some(libc::EEXIST));
     assert!(err.to_string().contains("clash"), "{err}");
     assert_eq!(host.counts(&[&c]), before);
     assert_eq!(c.link_names(), links, "a link was left in the container");
@@ -206,9 +208,10 @@ fn eth0_name_clash_in_the_netns_rolls_back() {
 fn host_side_name_clash_rolls_back_and_keeps_the_other_link() {
     let host = OvsHost::start();
     let c = Netns::new("npc");
-    // The temporary name of the peer is taken by somebody else's link.
-    let temp = format!("dp{}", &host_ifname("hclash", "eth0")[2..]);
-    host.ns.ip(&["link", "add", &temp, "type", "bridge"]);
+    // The host end's name is taken by somebody else's link, which is no
+    // veth, so no stale plug to replace either.
+    let taken = host_ifname("hclash", "eth0");
+    host.ns.ip(&["link", "add", &taken, "type", "bridge"]);
     let before = host.counts(&[&c]);
     let host_links = host.ns.link_names();
 

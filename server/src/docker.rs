@@ -49,6 +49,8 @@ pub struct Inspected {
     pub pid: u32,
     pub started_at: String,
     pub labels: HashMap<String, String>,
+    /// Host-side sources of the container's mounts (binds and volumes).
+    pub mounts: Vec<std::path::PathBuf>,
 }
 
 impl Inspected {
@@ -124,6 +126,12 @@ impl DockerClient {
         };
         let state = resp.state.unwrap_or_default();
         let config = resp.config.unwrap_or_default();
+        let mounts = resp
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| m.source.filter(|s| !s.is_empty()).map(Into::into))
+            .collect();
         Ok(Some(Inspected {
             id: resp.id.unwrap_or_default(),
             name: resp
@@ -137,6 +145,7 @@ impl DockerClient {
             pid: state.pid.unwrap_or(0).try_into().unwrap_or(0),
             started_at: state.started_at.unwrap_or_default(),
             labels: config.labels.unwrap_or_default(),
+            mounts,
         }))
     }
 

@@ -79,6 +79,13 @@ pub enum HostError {
         host: String,
         state: String,
     },
+    #[error("{} is in no volume of {role} {container} on host {host}: it would not see the change", .file.display())]
+    NotInVolume {
+        role: &'static str,
+        container: String,
+        host: String,
+        file: PathBuf,
+    },
     #[error("container {container}: cannot run {command:?}: {message}")]
     BadCommand {
         container: String,

@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::docker::DockerError;
+use crate::docker::{DockerError, Inspected};
 use crate::host::{Host, HostError};
 use crate::progress::{Progress, Reporter};
 use crate::registration::{self, Change, RegistrationError, SiteChange};
@@ -46,12 +46,29 @@ pub struct PuppetTarget {
     pub sitepp: PathBuf,
 }
 
-/// What a registry container is to a registration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A registry container of this host, as a registration finds it.
+#[derive(Debug)]
 enum Presence {
-    Running,
-    /// Absent, or there but not running: its state for messages.
-    Down(&'static str),
+    Running(Inspected),
+    Stopped(Inspected),
+    Absent,
+}
+
+impl Presence {
+    fn container(&self) -> Option<&Inspected> {
+        match self {
+            Presence::Running(c) | Presence::Stopped(c) => Some(c),
+            Presence::Absent => None,
+        }
+    }
+
+    fn state(&self) -> &'static str {
+        match self {
+            Presence::Running(_) => "running",
+            Presence::Stopped(_) => "stopped",
+            Presence::Absent => "absent",
+        }
+    }
 }
 
 impl Host {
@@ -60,9 +77,13 @@ impl Host {
     /// not this host's running container or the master is not this host's.
     pub async fn register(&self, r: &Registration, reporter: &Reporter) -> Result<(), HostError> {
         if let Some(dns) = &r.dns {
-            if let Presence::Down(state) = self.registry("dns container", &dns.container).await? {
-                return Err(self.registry_down("dns container", &dns.container, state));
-            }
+            let c = match self.registry("dns container", &dns.container).await? {
+                Presence::Running(c) => c,
+                other => {
+                    return Err(self.registry_down("dns container", &dns.container, other.state()));
+                }
+            };
+            self.check_visible("dns container", &c, &dns.hostsfile, reporter)?;
             let (ip, fqdn, file) = (r.ip, r.fqdn.clone(), dns.hostsfile.clone());
             let change = self
                 .edit(move || registration::dns_add(&file, ip, &fqdn))
@@ -79,9 +100,13 @@ impl Host {
             self.reload(dns, reporter).await?;
         }
         if let (Some(puppet), Some(service)) = (&r.puppet, &r.service) {
-            if self.registry("puppet master", &puppet.master).await? == Presence::Down("absent") {
+            // The files are edited whether the master runs or not.
+            let presence = self.registry("puppet master", &puppet.master).await?;
+            let Some(master) = presence.container() else {
                 return Err(self.registry_down("puppet master", &puppet.master, "absent"));
-            }
+            };
+            self.check_visible("puppet master", master, &puppet.hieradata, reporter)?;
+            self.check_visible("puppet master", master, &puppet.sitepp, reporter)?;
             let (file, svc, name) = (puppet.hieradata.clone(), service.clone(), r.name.clone());
             let change = self
                 .edit(move || registration::hiera_add(&file, &svc, &name))
@@ -108,6 +133,9 @@ impl Host {
     pub async fn deregister(&self, r: &Registration, reporter: &Reporter) -> Result<(), HostError> {
         if let Some(dns) = &r.dns {
             let presence = self.registry("dns container", &dns.container).await?;
+            if let Some(c) = presence.container() {
+                self.check_visible("dns container", c, &dns.hostsfile, reporter)?;
+            }
             let (file, fqdn) = (dns.hostsfile.clone(), r.fqdn.clone());
             let change = self
                 .edit(move || registration::dns_remove(&file, &fqdn))
@@ -119,19 +147,23 @@ impl Host {
                 dns.hostsfile.display()
             ));
             match presence {
-                Presence::Running => self.reload(dns, reporter).await?,
-                Presence::Down(_) if dns.container == r.name => {
-                    reporter.step(format!("dns: {} is gone: no reload", dns.container));
+                Presence::Running(_) => self.reload(dns, reporter).await?,
+                _ if dns.container == r.name => {
+                    reporter.step(format!("dns: {} is going away: no reload", dns.container));
                 }
-                Presence::Down(state) => {
-                    return Err(self.registry_down("dns container", &dns.container, state));
+                other => {
+                    return Err(self.registry_down("dns container", &dns.container, other.state()));
                 }
             }
         }
         if let (Some(puppet), Some(service)) = (&r.puppet, &r.service) {
             // Only a master of another host is refused: the files stay on
             // this host when the master is gone.
-            self.registry("puppet master", &puppet.master).await?;
+            let presence = self.registry("puppet master", &puppet.master).await?;
+            if let Some(master) = presence.container() {
+                self.check_visible("puppet master", master, &puppet.hieradata, reporter)?;
+                self.check_visible("puppet master", master, &puppet.sitepp, reporter)?;
+            }
             let (file, svc, name) = (puppet.hieradata.clone(), service.clone(), r.name.clone());
             let change = self
                 .edit(move || registration::hiera_remove(&file, &svc, &name))
@@ -234,14 +266,14 @@ impl Host {
         }
     }
 
-    /// Whether the registry container `name` runs here. A container of
-    /// another host, or not managed by dockstack, is an error: the request
-    /// reached the wrong host and must not edit this host's files.
+    /// The registry container `name` of this host. A container of another
+    /// host, or not managed by dockstack, is an error: the request reached
+    /// the wrong host and must not edit this host's files.
     async fn registry(&self, role: &'static str, name: &str) -> Result<Presence, HostError> {
         Ok(match self.inspect_managed(name).await {
-            Ok(Some(c)) if c.running => Presence::Running,
-            Ok(Some(_)) => Presence::Down("stopped"),
-            Ok(None) => Presence::Down("absent"),
+            Ok(Some(c)) if c.running => Presence::Running(c),
+            Ok(Some(c)) => Presence::Stopped(c),
+            Ok(None) => Presence::Absent,
             Err(HostError::NotManaged { owner, .. }) => {
                 let state = match owner {
                     Some(o) => format!("it belongs to {o}"),
@@ -256,6 +288,40 @@ impl Host {
             }
             Err(e) => return Err(e),
         })
+    }
+
+    /// Refuses a file that is in none of the registry container's volumes:
+    /// the container would never see the edit, and a server running as root
+    /// must not edit whatever host file a request names. A file mounted on
+    /// its own is a warning: the container keeps the old file open after an
+    /// edit, which replaces the file (atomically, by rename).
+    fn check_visible(
+        &self,
+        role: &'static str,
+        c: &Inspected,
+        file: &Path,
+        reporter: &Reporter,
+    ) -> Result<(), HostError> {
+        let file = resolved(file);
+        let mut sources = c.mounts.iter().map(|m| resolved(m));
+        let Some(source) = sources.find(|m| file.starts_with(m)) else {
+            return Err(HostError::NotInVolume {
+                role,
+                container: c.name.clone(),
+                host: self.id().to_string(),
+                file,
+            });
+        };
+        if source == file {
+            reporter.warn(format!(
+                "{} is mounted into {role} {} on host {} as a file: the container goes on seeing \
+                 the file as it was before an edit; mount its directory instead",
+                file.display(),
+                c.name,
+                self.id()
+            ));
+        }
+        Ok(())
     }
 
     fn registry_down(&self, role: &'static str, name: &str, state: &str) -> HostError {
@@ -315,6 +381,18 @@ impl Host {
                 }
             )),
         }
+    }
+}
+
+/// `path` with its directory's symlinks resolved, as Docker reports mounts;
+/// as it is when the directory does not exist.
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(p) = path.canonicalize() {
+        return p;
+    }
+    match (path.parent().map(Path::canonicalize), path.file_name()) {
+        (Some(Ok(dir)), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
     }
 }
 

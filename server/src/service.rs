@@ -56,7 +56,9 @@ impl From<HostError> for Status {
                     Status::internal(msg)
                 }
             },
-            HostError::RegistryDown { .. } => Status::failed_precondition(msg),
+            HostError::RegistryDown { .. } | HostError::NotInVolume { .. } => {
+                Status::failed_precondition(msg)
+            }
             HostError::BadCommand { .. } => Status::invalid_argument(msg),
             HostError::ExecFailed { .. } => Status::aborted(msg),
             HostError::ExecTimeout { .. } => Status::deadline_exceeded(msg),

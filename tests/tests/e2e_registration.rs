@@ -296,7 +296,9 @@ fn registration_in_puppet_edits_the_masters_files_and_runs_its_commands() {
     fs::write(&sitepp, &site_0).expect("site.pp");
 
     let containers = [
-        BedContainer::new(&master, 0, bed.subnet_ip(30)),
+        // The master sees its files through a volume, as a real one would.
+        BedContainer::new(&master, 0, bed.subnet_ip(30))
+            .with_yaml(&format!("volumes:\n- {}:/etc/puppet", dir.display())),
         BedContainer::new(&web, 1, bed.subnet_ip(31))
             .with_yaml(&format!("domain: {domain}\nservice: haproxy")),
         // A service in hieradata without a node line in site.pp.
@@ -376,6 +378,29 @@ fn registration_in_puppet_edits_the_masters_files_and_runs_its_commands() {
     );
     assert_eq!(read(&hieradata), broken);
     fs::write(&hieradata, &hiera_1).expect("hieradata");
+
+    // A file the master cannot see is refused, and left alone.
+    let elsewhere = bed.dir().join("elsewhere.pp");
+    fs::write(&elsewhere, &site_0).expect("site.pp elsewhere");
+    let registration_elsewhere = registration.replace(
+        &sitepp.display().to_string(),
+        &elsewhere.display().to_string(),
+    );
+    let env_elsewhere =
+        write_environment(&bed, "elsewhere.yaml", &containers, &registration_elsewhere);
+    let out = dockstack(&bed, &env_elsewhere, &["-c", &web, "register"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "{} is in no volume of puppet master {master} on host {}",
+            elsewhere.display(),
+            bed.host(0).name()
+        )),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(read(&elsewhere), site_0);
+    assert_eq!(read(&hieradata), hiera_1);
 
     // Destroying everything gives the 2015 files back byte for byte.
     let out = ok(&bed, &env, &["destroy"]);
