@@ -439,7 +439,10 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
         let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
         Arc::new(LivePrinter::new(&names))
     } else {
-        Arc::new(LinePrinter { width })
+        Arc::new(LinePrinter {
+            width,
+            to_stderr: json,
+        })
     };
     let outcomes = ops::apply(
         Arc::new(env),

@@ -12,11 +12,17 @@ use crate::ops::Printer;
 /// Plain lines, prefixed with the container's name.
 pub struct LinePrinter {
     pub width: usize,
+    /// Progress to stderr, so stdout holds only the result (`--output json`).
+    pub to_stderr: bool,
 }
 
 impl Printer for LinePrinter {
     fn line(&self, container: &str, text: &str) {
-        println!("{container:>w$} | {text}", w = self.width);
+        if self.to_stderr {
+            eprintln!("{container:>w$} | {text}", w = self.width);
+        } else {
+            println!("{container:>w$} | {text}", w = self.width);
+        }
     }
 }
 
