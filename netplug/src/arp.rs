@@ -1,7 +1,9 @@
-//! Gratuitous ARP, so neighbours replace a MAC they cached for the address.
+//! Gratuitous ARP, so neighbours replace a MAC they cached for the address;
+//! and plain ARP requests, to see that a plug forwards.
 
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 const ETH_P_ARP: u16 = 0x0806;
 
@@ -24,6 +26,12 @@ pub fn open_packet_socket() -> std::io::Result<OwnedFd> {
 
 /// The Ethernet frame of a gratuitous ARP request for `ip` from `mac`.
 pub fn gratuitous_arp_frame(mac: [u8; 6], ip: Ipv4Addr) -> [u8; 42] {
+    request_frame(mac, ip, ip)
+}
+
+/// The Ethernet frame of a broadcast ARP request for `target` from
+/// `mac`/`ip`.
+pub fn request_frame(mac: [u8; 6], ip: Ipv4Addr, target: Ipv4Addr) -> [u8; 42] {
     let mut f = [0u8; 42];
     f[0..6].copy_from_slice(&[0xff; 6]);
     f[6..12].copy_from_slice(&mac);
@@ -35,14 +43,93 @@ pub fn gratuitous_arp_frame(mac: [u8; 6], ip: Ipv4Addr) -> [u8; 42] {
     f[20..22].copy_from_slice(&1u16.to_be_bytes()); // request
     f[22..28].copy_from_slice(&mac);
     f[28..32].copy_from_slice(&ip.octets());
-    // Target hardware address stays zero; target protocol address is our own.
-    f[38..42].copy_from_slice(&ip.octets());
+    // The target hardware address stays zero.
+    f[38..42].copy_from_slice(&target.octets());
     f
 }
 
 /// Broadcasts a gratuitous ARP on `ifindex` through `socket`.
 pub fn announce(socket: &OwnedFd, ifindex: u32, mac: [u8; 6], ip: Ipv4Addr) -> std::io::Result<()> {
-    let frame = gratuitous_arp_frame(mac, ip);
+    send_frame(socket, ifindex, &gratuitous_arp_frame(mac, ip))
+}
+
+/// Broadcasts an ARP request for `target` on `ifindex` through `socket`.
+pub fn request(
+    socket: &OwnedFd,
+    ifindex: u32,
+    mac: [u8; 6],
+    ip: Ipv4Addr,
+    target: Ipv4Addr,
+) -> std::io::Result<()> {
+    send_frame(socket, ifindex, &request_frame(mac, ip, target))
+}
+
+/// Waits up to `timeout` for an ARP reply from `target` on `socket`, and
+/// returns the MAC it gave.
+pub fn await_reply(
+    socket: &OwnedFd,
+    target: Ipv4Addr,
+    timeout: Duration,
+) -> std::io::Result<Option<[u8; 6]>> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 128];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let mut pfd = libc::pollfd {
+            fd: socket.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
+        // SAFETY: pfd is one valid pollfd that lives across the call.
+        let n = unsafe { libc::poll(&raw mut pfd, 1, ms) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        // SAFETY: buf is valid for writes of its length during the call.
+        let len = unsafe {
+            libc::recv(
+                socket.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if len < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                continue;
+            }
+            return Err(e);
+        }
+        if let Some(mac) = reply_from(&buf[..len as usize], target) {
+            return Ok(Some(mac));
+        }
+    }
+}
+
+/// The sender's MAC when `frame` is an ARP reply from `target`.
+fn reply_from(frame: &[u8], target: Ipv4Addr) -> Option<[u8; 6]> {
+    if frame.len() < 42 || frame[12..14] != ETH_P_ARP.to_be_bytes() || frame[20..22] != [0, 2] {
+        return None;
+    }
+    if frame[28..32] != target.octets() {
+        return None;
+    }
+    frame[22..28].try_into().ok()
+}
+
+fn send_frame(socket: &OwnedFd, ifindex: u32, frame: &[u8; 42]) -> std::io::Result<()> {
     // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     addr.sll_family = libc::AF_PACKET as u16;
@@ -78,5 +165,15 @@ mod tests {
         assert_eq!(&f[12..14], &[0x08, 0x06]);
         assert_eq!(&f[28..32], &[10, 0, 0, 3]);
         assert_eq!(&f[38..42], &[10, 0, 0, 3]);
+    }
+
+    #[test]
+    fn replies_are_recognised_by_sender() {
+        let gw = Ipv4Addr::new(10, 0, 0, 1);
+        let mut f = request_frame([2, 0, 0, 0, 0, 1], gw, Ipv4Addr::new(10, 0, 0, 3));
+        assert_eq!(reply_from(&f, gw), None, "a request is no reply");
+        f[20..22].copy_from_slice(&[0, 2]);
+        assert_eq!(reply_from(&f, gw), Some([2, 0, 0, 0, 0, 1]));
+        assert_eq!(reply_from(&f, Ipv4Addr::new(10, 0, 0, 9)), None);
     }
 }

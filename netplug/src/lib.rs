@@ -3,6 +3,7 @@
 //! gRPC: it takes a process id or a netns path and a [`PlugSpec`].
 
 pub mod arp;
+pub mod ethtool;
 pub mod netlink;
 pub mod netns;
 pub mod ovs;

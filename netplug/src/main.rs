@@ -16,7 +16,7 @@ use netplug::{NetnsTarget, Ovs, Owner, PlugSpec, Plugger, parse_mac};
     about = "Plug containers into OVS or Linux bridges with static IPs"
 )]
 struct Cli {
-    /// OVSDB to talk to, e.g. unix:/run/openvswitch/db.sock (default: $OVS_RUNDIR/db.sock or ovs-vsctl's default).
+    /// OVSDB to talk to, e.g. unix:/run/openvswitch/db.sock (default: $OVS_RUNDIR/db.sock, else /var/run/openvswitch/db.sock).
     #[arg(long, global = true)]
     ovsdb: Option<String>,
     #[command(subcommand)]
@@ -202,6 +202,10 @@ async fn run(cli: Cli) -> Result<()> {
             ovs.set_vlan(&port, vlan).await?;
         }
     }
+    // Deletes return before ovs-vswitchd has applied them (see
+    // netplug::Settle); whoever plugs next may be another process, which
+    // cannot know, so a process waits for them before it exits.
+    ovs.settle_pending().await?;
     Ok(())
 }
 

@@ -2,6 +2,9 @@
 //! rows and `external_ids` that `ovs-docker` writes, so either tool can
 //! remove the other's ports.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -46,12 +49,7 @@ pub struct PortOwner {
 
 impl PortOwner {
     fn from_external_ids(pairs: &[(String, String)]) -> Option<Self> {
-        let get = |key: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone())
-        };
+        let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
         let container = get(KEY_CONTAINER).filter(|c| !c.is_empty())?;
         Some(PortOwner {
             container,
@@ -79,31 +77,60 @@ pub struct PortInfo {
     pub error: Option<String>,
 }
 
-/// How long a change waits for ovs-vswitchd before returning.
+/// What a change waits for before it returns.
 ///
-/// Measured on this project's machines (OVS 3.1, netdev datapath; see
-/// `benches/plug.rs`): the OVSDB transaction itself takes ~0.2 ms and
-/// ovs-vswitchd applies a change ~1–3 ms later, so waiting is cheap next to
-/// the ~160 ms of an ovs-docker cycle, while not waiting is wrong twice
-/// over. A plug that returns before the datapath has the port drops the
-/// gratuitous ARP and the first packets; and an unplug that returns before
-/// ovs-vswitchd has dropped the port lets a quick re-plug of the same name
-/// (a replaced spec, a restarted container) reach ovs-vswitchd as "port
-/// still there", so it keeps the datapath port bound to the deleted veth
-/// and the new one never forwards.
+/// Measured on this project's VMs (OVS 3.1, netdev datapath; see
+/// `benches/plug.rs`): an OVSDB transaction takes ~0.3 ms; ovs-vswitchd
+/// adds a port to the datapath ~2–5 ms later, but needs ~15–18 ms to drop
+/// one (its log shows the time spent in the datapath's port_del, waiting
+/// for RCU). Two hazards decide what must wait:
+///
+/// - A plug that returns before the datapath has the port loses its
+///   gratuitous ARP and first packets: adding a port waits, always.
+/// - A delete and a re-add of the same name (a replaced spec, a restarted
+///   container, an unplug and plug in a row) that reach ovs-vswitchd in one
+///   reconfiguration look to it like "port unchanged": it may keep its
+///   packet socket on the deleted veth, and then the new port never
+///   forwards (seen with `ovs-vsctl --no-wait` del-port, veth re-created,
+///   add-port, while ovs-vswitchd was held: 100% loss, every time; and in
+///   the benchmark, when a fresh handle did not know of the delete: one
+///   plug in 20 never forwarded). So a re-add must wait until ovs-vswitchd
+///   has applied the delete, but the delete itself need not.
+///
+/// Hence the default, [`Settle::Ofport`]: deletes return once committed and
+/// remember the `next_cfg` that will show them applied; an add of a name
+/// with such a pending delete first waits for it, then waits for the
+/// interface's `ofport`, which ovs-vswitchd writes in the reconfiguration
+/// that puts the port in the datapath. Pending deletes are known to every
+/// handle on the same database in the process; a process that deletes and
+/// exits calls [`Ovs::settle_pending`] first (the CLI does), since other
+/// processes cannot know of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Settle {
-    /// Return as soon as OVSDB has committed (`ovs-vsctl --no-wait`).
+    /// Nothing waits (`ovs-vsctl --no-wait`): unsafe, for measurements.
     None,
-    /// An added port waits until ovs-vswitchd has written the interface's
-    /// `ofport`, which it does in the same reconfiguration that puts the
-    /// port in the datapath; other changes wait as for [`Settle::NextCfg`].
-    /// One round trip whatever else ovs-vswitchd is doing; the default.
+    /// Adds wait for `ofport` and for pending deletes of their name;
+    /// deletes do not wait; other changes wait as for [`Settle::NextCfg`].
     #[default]
     Ofport,
     /// Every change bumps `next_cfg` and waits until ovs-vswitchd reports
     /// it in `cur_cfg`, as `ovs-vsctl` does.
     NextCfg,
+}
+
+/// The pending deletes of the database at `client`'s socket. One map per
+/// database, not per handle: a handle that re-adds a port must know of a
+/// delete that another handle made (a fresh `Plugger`, say), or it brings
+/// back the hazard that [`Settle`] describes.
+fn pending_for(client: &Client) -> Arc<Mutex<HashMap<String, i64>>> {
+    type Registry = Mutex<HashMap<PathBuf, Arc<Mutex<HashMap<String, i64>>>>>;
+    static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::default);
+    let Ok(path) = client.path() else {
+        // Unusable address: no delete can ever be pending there.
+        return Arc::default();
+    };
+    let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    registry.entry(path.to_path_buf()).or_default().clone()
 }
 
 /// A connection to one OVSDB (one host's Open vSwitch). Clones share the
@@ -113,6 +140,32 @@ pub struct Ovs {
     client: Client,
     settle: Settle,
     settle_timeout: Duration,
+    /// Deleted ports whose delete ovs-vswitchd may not have applied yet:
+    /// name to the `cur_cfg` that shows it applied. Shared by every handle
+    /// on the same database in this process (see [`pending_for`]).
+    pending: Arc<Mutex<HashMap<String, i64>>>,
+    /// The rows of ports this handle made or looked up, by port name; a
+    /// hint only, checked by every transaction that uses it.
+    rows: Arc<Mutex<HashMap<String, PortRows>>>,
+}
+
+/// The uuids of a port's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PortRows {
+    port: String,
+    interfaces: Vec<String>,
+}
+
+impl PortRows {
+    fn from_row(row: &Value) -> Option<Self> {
+        Some(PortRows {
+            port: ovsdb::as_uuid(&row["_uuid"])?.to_string(),
+            interfaces: ovsdb::set_members(&row["interfaces"])
+                .into_iter()
+                .filter_map(|u| ovsdb::as_uuid(u).map(str::to_string))
+                .collect(),
+        })
+    }
 }
 
 impl Default for Ovs {
@@ -125,10 +178,13 @@ impl Ovs {
     /// `db` is `unix:PATH`; `None` is ovs-vsctl's default socket,
     /// `$OVS_RUNDIR/db.sock` or `/var/run/openvswitch/db.sock`.
     pub fn new(db: Option<String>) -> Self {
+        let client = Client::new(db.as_deref());
         Ovs {
-            client: Client::new(db.as_deref()),
+            pending: pending_for(&client),
+            client,
             settle: Settle::default(),
             settle_timeout: Duration::from_secs(10),
+            rows: Arc::default(),
         }
     }
 
@@ -190,7 +246,8 @@ impl Ovs {
         Some((row["next_cfg"].as_i64()?, row["cur_cfg"].as_i64()?))
     }
 
-    /// Waits until ovs-vswitchd's `cur_cfg` reaches `target`. A `wait` for
+    /// Waits until ovs-vswitchd's `cur_cfg` reaches `target`; `cur` is the
+    /// last value seen (`i64::MIN`: none). A `wait` for
     /// "cur_cfg == target" could hang when another client bumps `next_cfg`
     /// too and cur_cfg skips our value, so this waits for "cur_cfg changed"
     /// and looks again.
@@ -255,6 +312,40 @@ impl Ovs {
         }
     }
 
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        // The map holds plain values: a panic elsewhere leaves it sound.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn rows_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, PortRows>> {
+        self.rows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until ovs-vswitchd has applied every delete this handle (or a
+    /// clone) made without waiting. A process that exits after deleting
+    /// calls this, so that nobody re-adds a name too early.
+    pub async fn settle_pending(&self) -> Result<()> {
+        let target = self.pending().values().copied().max();
+        if let Some(target) = target {
+            self.wait_cfg((target, i64::MIN)).await?;
+            self.pending().retain(|_, t| *t > target);
+        }
+        Ok(())
+    }
+
+    /// Before `port` is added again: waits for a pending delete of it.
+    async fn settle_pending_delete(&self, port: &str) -> Result<()> {
+        if self.settle == Settle::None {
+            return Ok(());
+        }
+        let target = self.pending().get(port).copied();
+        if let Some(target) = target {
+            self.wait_cfg((target, i64::MIN)).await?;
+            self.pending().retain(|name, t| name != port || *t > target);
+        }
+        Ok(())
+    }
+
     /// Waits as [`Settle`] says after a change of `port` (when given).
     async fn settle_after(&self, added: Option<&str>, cfgs: Option<(i64, i64)>) -> Result<()> {
         match (self.settle, added) {
@@ -293,6 +384,7 @@ impl Ovs {
         owner: &PortOwner,
         vlan: Option<u16>,
     ) -> Result<()> {
+        self.settle_pending_delete(port).await?;
         let mut external_ids = vec![(KEY_CONTAINER, owner.container.as_str())];
         external_ids.push((KEY_IFACE, owner.iface.as_str()));
         if let Some(id) = &owner.full_id {
@@ -318,7 +410,24 @@ impl Ovs {
         let cfg_at = ops.len() + 1;
         ops.extend(self.bump_cfg_ops(true));
         match self.transact(ops).await {
-            Ok(res) => self.settle_after(Some(port), Self::cfgs(res.get(cfg_at))).await,
+            Ok(res) => {
+                let new_uuid = |i: usize| {
+                    res.get(i)
+                        .and_then(|r| ovsdb::as_uuid(&r["uuid"]))
+                        .map(str::to_string)
+                };
+                if let (Some(iface), Some(port_uuid)) = (new_uuid(3), new_uuid(4)) {
+                    self.rows_cache().insert(
+                        port.to_string(),
+                        PortRows {
+                            port: port_uuid,
+                            interfaces: vec![iface],
+                        },
+                    );
+                }
+                self.settle_after(Some(port), Self::cfgs(res.get(cfg_at)))
+                    .await
+            }
             Err(OvsError::Db(e)) if e.is_timed_out_op(1) => Err(OvsError::NoBridge(bridge.into())),
             Err(OvsError::Db(e)) if e.is_timed_out_op(2) => {
                 self.update_existing(bridge, port, &external_ids, vlan)
@@ -364,49 +473,80 @@ impl Ovs {
 
     /// Removes `port` from whatever bridge has it, with its interfaces, like
     /// `ovs-vsctl --if-exists del-port PORT`: a missing port is no error.
+    /// Under [`Settle::Ofport`] it returns once committed; see [`Settle`].
     pub async fn del_port(&self, port: &str) -> Result<()> {
+        // The rows' uuids, when this handle made or saw the port, save the
+        // select: a delete is then one transaction, which starts
+        // ovs-vswitchd's (slow) work on it sooner.
+        let cached = self.rows_cache().get(port).cloned();
+        if let Some(row) = cached
+            && self.delete_rows(port, &row).await?
+        {
+            return Ok(());
+        }
         let res = self
             .transact(vec![json!({"op": "select", "table": "Port",
                                    "where": [eq("name", port)],
                                    "columns": ["_uuid", "interfaces"]})])
             .await?;
         let Some(row) = rows(&res[0]).first() else {
+            self.rows_cache().remove(port);
             return Ok(());
         };
-        let port_uuid = ovsdb::as_uuid(&row["_uuid"])
-            .ok_or_else(|| unexpected("Port _uuid", row))?
-            .to_string();
+        let row = PortRows::from_row(row).ok_or_else(|| unexpected("Port row", row))?;
+        self.delete_rows(port, &row).await.map(drop)
+    }
+
+    /// Deletes the rows of `port`; `false` when they were gone already (or
+    /// are other rows by now), and nothing changed.
+    async fn delete_rows(&self, port: &str, row: &PortRows) -> Result<bool> {
         let mut ops = vec![
             json!({"op": "comment", "comment": format!("netplug: del-port {port}")}),
-            // The row may have gone since the select; then there is
-            // nothing left to do, and no transaction to fail half-way.
-            json!({"op": "wait", "table": "Port", "where": [eq("_uuid", uuid(&port_uuid))],
+            // The row may have gone, or been replaced, since its uuid was
+            // learnt; then nothing changes, and no transaction fails
+            // half-way.
+            json!({"op": "wait", "table": "Port", "where": [eq("_uuid", uuid(&row.port))],
                    "columns": ["name"], "until": "==", "rows": [{"name": port}],
                    "timeout": 0}),
             json!({"op": "mutate", "table": "Bridge", "where": [],
-                   "mutations": [["ports", "delete", set([uuid(&port_uuid)])]]}),
-            json!({"op": "delete", "table": "Port", "where": [eq("_uuid", uuid(&port_uuid))]}),
+                   "mutations": [["ports", "delete", set([uuid(&row.port)])]]}),
+            json!({"op": "delete", "table": "Port", "where": [eq("_uuid", uuid(&row.port))]}),
         ];
-        for iface in ovsdb::set_members(&row["interfaces"]) {
-            if let Some(u) = ovsdb::as_uuid(iface) {
-                ops.push(json!({"op": "delete", "table": "Interface",
-                                "where": [eq("_uuid", uuid(u))]}));
-            }
+        for u in &row.interfaces {
+            ops.push(
+                json!({"op": "delete", "table": "Interface", "where": [eq("_uuid", uuid(u))]}),
+            );
         }
         let cfg_at = ops.len() + 1;
         ops.extend(self.bump_cfg_ops(false));
-        match self.transact(ops).await {
-            Ok(res) => self.settle_after(None, Self::cfgs(res.get(cfg_at))).await,
-            Err(OvsError::Db(e)) if e.is_timed_out_op(1) => Ok(()),
-            Err(e) => Err(e),
+        let res = match self.transact(ops).await {
+            Ok(res) => res,
+            Err(OvsError::Db(e)) if e.is_timed_out_op(1) => {
+                self.rows_cache().remove(port);
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        self.rows_cache().remove(port);
+        if self.settle == Settle::Ofport {
+            let (target, cur) =
+                Self::cfgs(res.get(cfg_at)).ok_or_else(|| unexpected("next_cfg", &Value::Null))?;
+            let mut pending = self.pending();
+            pending.retain(|_, t| *t > cur);
+            pending.insert(port.to_string(), target);
+        } else {
+            self.settle_after(None, Self::cfgs(res.get(cfg_at))).await?;
         }
+        Ok(true)
     }
 
     /// Ports whose interface carries a `container_id`, with their owners.
     pub async fn owned_ports(&self) -> Result<Vec<(String, PortOwner)>> {
         let res = self
-            .transact(vec![json!({"op": "select", "table": "Interface", "where": [],
-                                   "columns": ["name", "external_ids"]})])
+            .transact(vec![
+                json!({"op": "select", "table": "Interface", "where": [],
+                                   "columns": ["name", "external_ids"]}),
+            ])
             .await?;
         let mut out: Vec<(String, PortOwner)> = rows(&res[0])
             .iter()
@@ -423,7 +563,11 @@ impl Ovs {
     /// does (`find interface external_ids:container_id=C
     /// external_ids:container_iface=I`).
     pub async fn find_port(&self, container: &str, iface: &str) -> Result<Option<String>> {
-        Ok(self.find_ports(container, Some(iface)).await?.into_iter().next())
+        Ok(self
+            .find_ports(container, Some(iface))
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// The ports a plug of `container`'s `iface` must replace: those its
@@ -436,9 +580,12 @@ impl Ovs {
                 json!({"op": "select", "table": "Interface",
                        "where": [["external_ids", "includes", map(ids)]], "columns": ["name"]}),
                 json!({"op": "select", "table": "Port", "where": [eq("name", name)],
-                       "columns": ["name"]}),
+                       "columns": ["_uuid", "name", "interfaces"]}),
             ])
             .await?;
+        if let Some(row) = rows(&res[1]).first().and_then(PortRows::from_row) {
+            self.rows_cache().insert(name.to_string(), row);
+        }
         let mut names: Vec<String> = rows(&res[0])
             .iter()
             .chain(rows(&res[1]))
@@ -515,9 +662,8 @@ impl Ovs {
         Ok(Some(PortInfo {
             bridge,
             tag: ovsdb::optional_int(&port_row["tag"]).and_then(|t| u16::try_from(t).ok()),
-            owner: iface.and_then(|i| {
-                PortOwner::from_external_ids(&ovsdb::map_pairs(&i["external_ids"]))
-            }),
+            owner: iface
+                .and_then(|i| PortOwner::from_external_ids(&ovsdb::map_pairs(&i["external_ids"]))),
             ofport: iface.and_then(|i| ovsdb::optional_int(&i["ofport"])),
             error: iface.and_then(|i| ovsdb::optional_str(&i["error"]).map(str::to_string)),
         }))
@@ -562,9 +708,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ovs_is_shareable_across_tasks() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<Ovs>();
+    }
+
+    #[test]
     fn owners_are_read_from_ovs_docker_and_dockstack_ids() {
         let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-            v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
         };
         let owner = PortOwner::from_external_ids(&pairs(&[
             ("container_iface", "eth0"),

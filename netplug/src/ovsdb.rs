@@ -191,15 +191,9 @@ fn check_transact(result: Value, names: &[String]) -> Result<Vec<Value>> {
         if let Some(error) = r.get("error").filter(|e| !e.is_null()) {
             return Err(OvsdbError::Op {
                 index,
-                op: names
-                    .get(index)
-                    .cloned()
-                    .unwrap_or_else(|| "commit".into()),
+                op: names.get(index).cloned().unwrap_or_else(|| "commit".into()),
                 error: error.as_str().unwrap_or_default().to_string(),
-                details: r
-                    .get("details")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                details: r.get("details").and_then(Value::as_str).map(str::to_string),
             });
         }
     }
@@ -324,7 +318,8 @@ impl Conn {
     fn receive(&mut self, deadline: Instant) -> Result<Value> {
         loop {
             if !self.buf.is_empty() {
-                let mut stream = serde_json::Deserializer::from_slice(&self.buf).into_iter::<Value>();
+                let mut stream =
+                    serde_json::Deserializer::from_slice(&self.buf).into_iter::<Value>();
                 match stream.next() {
                     Some(Ok(value)) => {
                         let used = stream.byte_offset();

@@ -10,6 +10,7 @@ use rtnetlink::packet_route::link::InfoKind;
 use sha2::{Digest, Sha256};
 
 use crate::arp;
+use crate::ethtool;
 use crate::netlink::{Netlink, NetlinkError};
 use crate::netns::{NetnsError, NetnsTarget, run_in_netns};
 use crate::ovs::{Ovs, OvsError, PortOwner};
@@ -110,6 +111,25 @@ pub fn host_ifname(container: &str, iface: &str) -> String {
     let digest = Sha256::digest(format!("{container}\0{iface}").as_bytes());
     let hash: String = digest[..3].iter().map(|b| format!("{b:02x}")).collect();
     format!("ds{readable}{hash}")
+}
+
+/// Sends the gratuitous ARP of `spec` on `ifindex`, then lets `socket` go.
+fn send_announcement(
+    socket: std::os::fd::OwnedFd,
+    ifindex: u32,
+    spec: &PlugSpec,
+) -> std::io::Result<()> {
+    let sent = arp::announce(&socket, ifindex, spec.effective_mac(), spec.address.ip());
+    // Closing a packet socket waits for an RCU grace period (~10 ms here):
+    // a throwaway thread waits for it instead of the plug.
+    if std::thread::Builder::new()
+        .name("netplug-close".into())
+        .spawn(move || drop(socket))
+        .is_err()
+    {
+        tracing::debug!("no thread to close the ARP socket on; closed it in line");
+    }
+    sent
 }
 
 /// The loopback device has this index in every network namespace.
@@ -265,20 +285,25 @@ impl Plugger {
             step: Step::FindBridge,
             source,
         };
-        if let Some(link) = host
-            .link_by_name(bridge)
-            .await
-            .map_err(|e| step_err(e.into()))?
+        // Both asked at once; OVS's answer is wasted on a Linux bridge, but
+        // costs less than waiting for the kernel's first.
+        let (link, in_ovs) =
+            tokio::join!(host.link_by_name(bridge), self.ovs.bridge_exists(bridge));
+        if let Some(link) = link.map_err(|e| step_err(e.into()))?
             && link.kind == Some(InfoKind::Bridge)
         {
             return Ok(BridgeKind::Linux);
         }
-        match self.ovs.bridge_exists(bridge).await {
+        match in_ovs {
             Ok(true) => Ok(BridgeKind::Ovs),
             Ok(false) => Err(PlugError::NoBridge {
                 bridge: bridge.to_string(),
             }),
-            Err(e) => Err(step_err(e.into())),
+            // Not a Linux bridge, and OVS cannot say: the cause is kept, as
+            // "not found" would hide an OVS that is down.
+            Err(e) => Err(step_err(StepError::Other(format!(
+                "bridge {bridge} is no Linux bridge, and Open vSwitch cannot be asked: {e}"
+            )))),
         }
     }
 
@@ -295,28 +320,29 @@ impl Plugger {
             }
         };
         let host = Netlink::current().map_err(|e| fail(Step::ConfigureHostEnd)(e.into()))?;
-        let kind = self
-            .bridge_kind(&host, &spec.bridge)
-            .await
-            .map_err(|e| match e {
-                PlugError::Step { step, source, .. } => PlugError::Step {
-                    container: container.clone(),
-                    step,
-                    source,
-                },
-                other => other,
-            })?;
         let netns = target.open().map_err(|e| fail(Step::OpenNetns)(e.into()))?;
-        let inner = Netlink::in_netns(&netns)
-            .await
-            .map_err(|e| fail(Step::OpenNetns)(e.into()))?;
-
         let host_name = spec.host_ifname();
-        if let Some(existing) = host
-            .link_by_name(&host_name)
-            .await
-            .map_err(|e| fail(Step::RemoveStale)(e.into()))?
-        {
+        // Independent look-ups, each a round trip to the kernel, a thread
+        // or ovsdb-server: all at once.
+        let (kind, inner, existing, stale) = tokio::join!(
+            self.bridge_kind(&host, &spec.bridge),
+            Netlink::in_netns(&netns),
+            host.link_by_name(&host_name),
+            self.ovs
+                .ports_for(&spec.owner.name, &spec.iface, &host_name),
+        );
+        let kind = kind.map_err(|e| match e {
+            PlugError::Step { step, source, .. } => PlugError::Step {
+                container: container.clone(),
+                step,
+                source,
+            },
+            other => other,
+        })?;
+        let inner = inner.map_err(|e| fail(Step::OpenNetns)(e.into()))?;
+        let existing = existing.map_err(|e| fail(Step::RemoveStale)(e.into()))?;
+
+        if let Some(existing) = &existing {
             if self
                 .matches(&host, &inner, existing.index, kind, spec)
                 .await
@@ -335,35 +361,18 @@ impl Plugger {
         // Leftovers of an earlier run (the container's old netns is gone, the
         // spec changed, or ovs-docker plugged it): remove them before
         // plugging anew, or they would block the name or keep an OVS port
-        // that forwards nowhere.
-        let mut stale = match self
-            .ovs
-            .ports_for(&spec.owner.name, &spec.iface, &host_name)
-            .await
-        {
+        // that forwards nowhere. ovs-docker names its veth like its port.
+        let mut stale = match stale {
             Ok(ports) => ports,
             Err(e) if kind == BridgeKind::Linux && e.is_unreachable() => Vec::new(),
             Err(e) => return Err(fail(Step::RemoveStale)(e.into())),
         };
-        if !stale.contains(&host_name) {
+        if existing.is_some() && !stale.contains(&host_name) {
             stale.push(host_name.clone());
         }
         let errors = self.remove_all(&host, &stale).await;
         if !errors.is_empty() {
-            return Err(fail(Step::RemoveStale)(StepError::Other(
-                errors.join("; "),
-            )));
-        }
-        if let Some(old) = inner
-            .link_by_name(&spec.iface)
-            .await
-            .map_err(|e| fail(Step::RemoveStale)(e.into()))?
-            && old.kind == Some(InfoKind::Veth)
-        {
-            inner
-                .del_link(old.index)
-                .await
-                .map_err(|e| fail(Step::RemoveStale)(e.into()))?;
+            return Err(fail(Step::RemoveStale)(StepError::Other(errors.join("; "))));
         }
 
         let mut created = Created::default();
@@ -424,15 +433,35 @@ impl Plugger {
         created: &mut Created,
     ) -> Result<(), (Step, StepError)> {
         let at = |step: Step| move |e: NetlinkError| (step, StepError::from(e));
-        host.create_veth_into(
-            host_name,
-            &spec.iface,
-            netns,
-            spec.effective_mac(),
-            spec.mtu,
-        )
-        .await
-        .map_err(at(Step::CreateVeth))?;
+        let create = || {
+            host.create_veth_into(
+                host_name,
+                &spec.iface,
+                netns,
+                spec.effective_mac(),
+                spec.mtu,
+            )
+        };
+        match create().await {
+            Ok(()) => {}
+            // The container's end of an earlier plug (ours or ovs-docker's)
+            // holds the name: a veth there is a leftover, anything else is
+            // not ours to remove. Looked at only now, to spare the common
+            // case a round trip.
+            Err(e) if e.errno() == Some(libc::EEXIST) => {
+                match inner.link_by_name(&spec.iface).await {
+                    Ok(Some(old)) if old.kind == Some(InfoKind::Veth) => {
+                        inner
+                            .del_link(old.index)
+                            .await
+                            .map_err(at(Step::RemoveStale))?;
+                        create().await.map_err(at(Step::CreateVeth))?;
+                    }
+                    _ => return Err(at(Step::CreateVeth)(e)),
+                }
+            }
+            Err(e) => return Err(at(Step::CreateVeth)(e)),
+        }
         let host_end = host
             .link_by_name(host_name)
             .await
@@ -442,25 +471,39 @@ impl Plugger {
                 StepError::Other("host end vanished".into()),
             ))?;
         created.veth = Some(host_end.index);
-
         // The bridge side and the container side are independent: the
         // wait for ovs-vswitchd (the longest step) overlaps the container's
-        // configuration.
-        let (bridge_side, container_side) = tokio::join!(
+        // configuration, and the socket for the announcement is opened
+        // meanwhile.
+        let (bridge_side, container_side, socket) = tokio::join!(
             self.attach(host, kind, spec, host_name, host_end.index, created),
-            self.configure_container(inner, spec),
+            async {
+                let eth = self.configure_container(inner, spec).await?;
+                host.set_up(host_end.index)
+                    .await
+                    .map_err(at(Step::ConfigureHostEnd))?;
+                Ok::<_, (Step, StepError)>(eth)
+            },
+            run_in_netns(netns, || {
+                Ok::<_, std::io::Error>((
+                    arp::open_packet_socket()?,
+                    ethtool::open_control_socket()?,
+                ))
+            }),
         );
-        // Both ran to their end; the container's failure is reported first,
+        // All ran to their end; the container's failure is reported first,
         // as it is the earlier step.
-        container_side?;
+        let eth = container_side?;
         bridge_side?;
-        host.set_up(host_end.index)
-            .await
-            .map_err(at(Step::ConfigureHostEnd))?;
-        self.announce(netns, inner, spec)
-            .await
-            .map_err(|e| (Step::Announce, e))?;
-        Ok(())
+        let (socket, control) = socket
+            .map_err(StepError::from)
+            .and_then(|s| s.map_err(StepError::from))
+            .map_err(|e| (Step::ConfigureContainerEnd, e))?;
+        // See `ethtool`: without this, TCP and UDP from the container are
+        // dropped on an OVS userspace datapath.
+        ethtool::set_tx_checksum(&control, &spec.iface, false)
+            .map_err(|e| (Step::ConfigureContainerEnd, e.into()))?;
+        send_announcement(socket, eth, spec).map_err(|e| (Step::Announce, e.into()))
     }
 
     /// Puts the host end on the bridge; `created.port` says whether an OVS
@@ -502,12 +545,13 @@ impl Plugger {
         }
     }
 
-    /// lo up, the interface up, its address and routes.
+    /// lo up, the interface up, its address and routes; returns the
+    /// interface's index.
     async fn configure_container(
         &self,
         inner: &Netlink,
         spec: &PlugSpec,
-    ) -> Result<(), (Step, StepError)> {
+    ) -> Result<u32, (Step, StepError)> {
         let at = |step: Step| move |e: NetlinkError| (step, StepError::from(e));
         let eth = inner
             .link_by_name(&spec.iface)
@@ -556,7 +600,7 @@ impl Plugger {
                 .await
                 .map_err(at(Step::AddRoute))?;
         }
-        Ok(())
+        Ok(eth.index)
     }
 
     async fn announce(
@@ -565,13 +609,12 @@ impl Plugger {
         inner: &Netlink,
         spec: &PlugSpec,
     ) -> Result<(), StepError> {
-        let link = inner
-            .link_by_name(&spec.iface)
-            .await?
-            .ok_or_else(|| StepError::Other(format!("{} not found", spec.iface)))?;
-        let socket = run_in_netns(netns, arp::open_packet_socket).await??;
-        arp::announce(&socket, link.index, spec.effective_mac(), spec.address.ip())?;
-        Ok(())
+        let (link, socket) = tokio::join!(
+            inner.link_by_name(&spec.iface),
+            run_in_netns(netns, arp::open_packet_socket)
+        );
+        let link = link?.ok_or_else(|| StepError::Other(format!("{} not found", spec.iface)))?;
+        Ok(send_announcement(socket??, link.index, spec)?)
     }
 
     /// True when the existing host end `host_index` is the peer of the

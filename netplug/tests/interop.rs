@@ -51,7 +51,11 @@ fn netplug_add_port_is_removed_by_ovs_docker_del_port() {
     assert!(c.ping(GATEWAY), "no ping after netplug add-port");
     // The owner as ovs-docker writes it, plus the full id.
     let ids = host.interface_ids(&port);
-    assert!(ids.contains(&format!("container_id={:?}", c.name)) || ids.contains(&format!("container_id={}", c.name)), "{ids}");
+    assert!(
+        ids.contains(&format!("container_id={:?}", c.name))
+            || ids.contains(&format!("container_id={}", c.name)),
+        "{ids}"
+    );
     assert!(ids.contains("container_iface=eth0"), "{ids}");
     assert!(ids.contains(&c.id), "{ids}");
 
@@ -93,13 +97,27 @@ fn netplug_add_port_replaces_an_ovs_docker_port() {
     let before = host.counts(&[]);
     ok(
         "ovs-docker add-port",
-        host.ovs_docker(&["add-port", BRIDGE, "eth0", &c.name, "--ipaddress=10.240.0.32/24"]),
+        host.ovs_docker(&[
+            "add-port",
+            BRIDGE,
+            "eth0",
+            &c.name,
+            "--ipaddress=10.240.0.32/24",
+        ]),
     );
     // ovs-docker itself refuses a second attach; netplug replaces it.
-    assert!(!host
-        .ovs_docker(&["add-port", BRIDGE, "eth0", &c.name, "--ipaddress=10.240.0.32/24"])
-        .status
-        .success());
+    assert!(
+        !host
+            .ovs_docker(&[
+                "add-port",
+                BRIDGE,
+                "eth0",
+                &c.name,
+                "--ipaddress=10.240.0.32/24"
+            ])
+            .status
+            .success()
+    );
     ok(
         "netplug add-port",
         host.netplug_cli(&[
@@ -137,13 +155,22 @@ fn cli_set_vlan_and_idempotent_add_port() {
     assert!(ok("add-port", host.netplug_cli(&args)).contains("plugged"));
     assert!(ok("add-port again", host.netplug_cli(&args)).contains("unchanged"));
     let port = host_ifname(&c.name, "eth0");
-    ok("set-vlan", host.netplug_cli(&["set-vlan", BRIDGE, "eth0", &c.name, "12"]));
+    ok(
+        "set-vlan",
+        host.netplug_cli(&["set-vlan", BRIDGE, "eth0", &c.name, "12"]),
+    );
     assert_eq!(host.vsctl(&["get", "Port", &port, "tag"]).trim(), "12");
     // ovs-docker finds netplug's port for its own set-vlan too.
-    ok("ovs-docker set-vlan", host.ovs_docker(&["set-vlan", BRIDGE, "eth0", &c.name, "13"]));
+    ok(
+        "ovs-docker set-vlan",
+        host.ovs_docker(&["set-vlan", BRIDGE, "eth0", &c.name, "13"]),
+    );
     assert_eq!(host.vsctl(&["get", "Port", &port, "tag"]).trim(), "13");
 
-    ok("del-port", host.netplug_cli(&["del-port", BRIDGE, "eth0", &c.name]));
+    ok(
+        "del-port",
+        host.netplug_cli(&["del-port", BRIDGE, "eth0", &c.name]),
+    );
     assert_clean(&host, &c, &before);
 }
 
@@ -151,11 +178,23 @@ fn cli_set_vlan_and_idempotent_add_port() {
 fn cli_reports_a_missing_bridge_and_an_unknown_container() {
     let (host, c) = start();
     let before = host.counts(&[]);
-    let out = host.netplug_cli(&["add-port", "nosuchbr3", "eth0", &c.name, "--ipaddress=10.240.0.35/24"]);
+    let out = host.netplug_cli(&[
+        "add-port",
+        "nosuchbr3",
+        "eth0",
+        &c.name,
+        "--ipaddress=10.240.0.35/24",
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nosuchbr3"), "{err}");
-    let out = host.netplug_cli(&["add-port", BRIDGE, "eth0", "netplug-no-such-container", "--ipaddress=10.240.0.35/24"]);
+    let out = host.netplug_cli(&[
+        "add-port",
+        BRIDGE,
+        "eth0",
+        "netplug-no-such-container",
+        "--ipaddress=10.240.0.35/24",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("netplug-no-such-container"));
     assert_clean(&host, &c, &before);

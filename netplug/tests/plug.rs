@@ -32,7 +32,13 @@ fn ovs_spec(owner: &str, address: &str) -> PlugSpec {
 }
 
 /// Plugs on a thread in `host`'s namespace.
-fn plug(host: &OvsHost, target: &NetnsTarget, spec: &PlugSpec) -> Result<netplug::Plugged, PlugError> {
+// PlugError is the library's own, large because it keeps the kernel's error.
+#[allow(clippy::result_large_err)]
+fn plug(
+    host: &OvsHost,
+    target: &NetnsTarget,
+    spec: &PlugSpec,
+) -> Result<netplug::Plugged, PlugError> {
     let plugger = host.plugger();
     host.block_on(|| async move { plugger.plug(target, spec).await })
 }
@@ -95,9 +101,15 @@ fn ovs_plug_forwards_and_unplug_removes_everything() {
     assert!(link.contains("02:d5:0a:f0:00:02"), "{link}");
     assert!(link.contains("mtu 1400"), "{link}");
     assert!(c.ip(&["-o", "link", "show", "lo"]).contains("UP"));
-    assert!(c.ip(&["-o", "addr", "show", "eth0"]).contains("10.240.0.2/24"));
+    assert!(
+        c.ip(&["-o", "addr", "show", "eth0"])
+            .contains("10.240.0.2/24")
+    );
     let routes = c.ip(&["route", "show", "default"]);
-    assert!(routes.contains(&format!("via {GATEWAY} dev eth0")), "{routes}");
+    assert!(
+        routes.contains(&format!("via {GATEWAY} dev eth0")),
+        "{routes}"
+    );
 
     unplug(&host, "web1");
     assert!(!c.link_names().contains(&"eth0".to_string()));
@@ -119,7 +131,10 @@ fn linux_bridge_plug_forwards_and_unplug_removes_everything() {
     assert_eq!(plugged.bridge_kind, BridgeKind::Linux);
     assert!(c.ping(LINUX_GATEWAY), "no ping through the Linux bridge");
     let master = host.ns.ip(&["-o", "link", "show", &plugged.host_ifname]);
-    assert!(master.contains(&format!("master {LINUX_BRIDGE}")), "{master}");
+    assert!(
+        master.contains(&format!("master {LINUX_BRIDGE}")),
+        "{master}"
+    );
     // Nothing in OVS for a Linux bridge plug.
     assert_eq!(host.counts(&[&c]).ports, before.ports);
 
@@ -127,6 +142,33 @@ fn linux_bridge_plug_forwards_and_unplug_removes_everything() {
     assert!(!again.changed);
 
     unplug(&host, "lb1");
+    assert_eq!(host.counts(&[&c]), before);
+}
+
+#[test]
+fn linux_bridge_plugs_need_no_open_vswitch() {
+    let host = OvsHost::start();
+    host.add_linux_bridge();
+    let c = Netns::new("npc");
+    let before = host.counts(&[&c]);
+    let plugger = Plugger::new(Ovs::new(Some(format!(
+        "unix:{}/no-such-db.sock",
+        host.dir.display()
+    ))));
+    let target = c.target();
+    let s = spec("noovs", "10.240.1.3/24", LINUX_BRIDGE, LINUX_GATEWAY);
+    let (plugged, missing) = host.block_on(|| async {
+        let plugged = plugger.plug(&target, &s).await;
+        let mut other = s.clone();
+        other.bridge = "nosuchbr5".into();
+        (plugged, plugger.plug(&target, &other).await)
+    });
+    assert!(plugged.expect("plug without OVS").changed);
+    assert!(c.ping(LINUX_GATEWAY));
+    let err = missing.unwrap_err();
+    assert!(err.to_string().contains("nosuchbr5"), "{err}");
+    host.block_on(|| async { plugger.unplug("noovs", "eth0").await })
+        .expect("unplug without OVS");
     assert_eq!(host.counts(&[&c]), before);
 }
 
@@ -171,8 +213,15 @@ fn different_spec_replaces_the_old_plug() {
     assert!(plugged.changed);
     assert_ne!(indexes(&host, &c, "repl"), first);
     let addrs = c.ip(&["-o", "addr", "show", "eth0"]);
-    assert!(addrs.contains("10.240.0.5/24") && !addrs.contains("10.240.0.4"), "{addrs}");
-    assert_eq!(host.vsctl(&["get", "Port", &new.host_ifname(), "tag"]).trim(), "0");
+    assert!(
+        addrs.contains("10.240.0.5/24") && !addrs.contains("10.240.0.4"),
+        "{addrs}"
+    );
+    assert_eq!(
+        host.vsctl(&["get", "Port", &new.host_ifname(), "tag"])
+            .trim(),
+        "0"
+    );
     assert!(c.ping(GATEWAY), "no ping after the replacing plug");
     assert_eq!(host.counts(&[&c]).ports.len(), before.ports.len() + 1);
 
@@ -180,7 +229,10 @@ fn different_spec_replaces_the_old_plug() {
     let mut mac = new.clone();
     mac.mac = Some([0x02, 0, 0, 0, 0, 0x42]);
     assert!(plug(&host, &c.target(), &mac).unwrap().changed);
-    assert!(c.ip(&["-o", "link", "show", "eth0"]).contains("02:00:00:00:00:42"));
+    assert!(
+        c.ip(&["-o", "link", "show", "eth0"])
+            .contains("02:00:00:00:00:42")
+    );
     assert!(c.ping(GATEWAY));
 
     unplug(&host, "repl");
@@ -218,7 +270,11 @@ fn host_side_name_clash_rolls_back_and_keeps_the_other_link() {
     let err = plug(&host, &c.target(), &ovs_spec("hclash", "10.240.0.7/24")).unwrap_err();
     assert_error_step(&err, Step::CreateVeth, Some(libc::EEXIST));
     assert_eq!(host.counts(&[&c]), before);
-    assert_eq!(host.ns.link_names(), host_links, "rollback touched links not its own");
+    assert_eq!(
+        host.ns.link_names(),
+        host_links,
+        "rollback touched links not its own"
+    );
 }
 
 #[test]
@@ -282,7 +338,10 @@ fn restarted_target_gets_its_stale_port_removed_and_replugs() {
     // comes at the same place; the OVS port is now stale.
     c.delete();
     let c = Netns::named(&name);
-    assert!(host.ports().contains(&s.host_ifname()), "the stale port should still be there");
+    assert!(
+        host.ports().contains(&s.host_ifname()),
+        "the stale port should still be there"
+    );
 
     let plugged = plug(&host, &c.target(), &s).expect("plug after restart");
     assert!(plugged.changed);
@@ -300,7 +359,12 @@ fn gc_removes_the_ports_of_dead_owners_only() {
     let alive = Netns::new("npa");
     let before = host.counts(&[&alive]);
     plug(&host, &dead.target(), &ovs_spec("dead1", "10.240.0.12/24")).unwrap();
-    plug(&host, &alive.target(), &ovs_spec("alive1", "10.240.0.13/24")).unwrap();
+    plug(
+        &host,
+        &alive.target(),
+        &ovs_spec("alive1", "10.240.0.13/24"),
+    )
+    .unwrap();
     dead.delete();
 
     let plugger = host.plugger();
@@ -328,8 +392,14 @@ fn off_link_gateway_gets_a_link_route() {
             .lines()
             .any(|l| l.starts_with(prefix) && l.contains(word))
     };
-    assert!(has(&format!("{GATEWAY} dev eth0"), "scope link"), "{routes}");
-    assert!(has(&format!("default via {GATEWAY} dev eth0"), ""), "{routes}");
+    assert!(
+        has(&format!("{GATEWAY} dev eth0"), "scope link"),
+        "{routes}"
+    );
+    assert!(
+        has(&format!("default via {GATEWAY} dev eth0"), ""),
+        "{routes}"
+    );
     assert!(c.ping(GATEWAY));
     assert!(!plug(&host, &c.target(), &s).unwrap().changed);
 
@@ -374,12 +444,55 @@ fn every_settle_mode_forwards_at_once_after_a_quick_replug() {
             });
             // One ARP, one echo, no retry: the port forwards when plug returns.
             let out = c.exec(&["ping", "-c", "1", "-W", "1", "-q", GATEWAY]);
-            assert!(out.status.success(), "{settle:?} round {round}: no forwarding at return");
+            assert!(
+                out.status.success(),
+                "{settle:?} round {round}: no forwarding at return"
+            );
             host.block_on(|| async move {
                 plugger.unplug("settle", "eth0").await.expect("unplug");
             });
         }
     }
+    assert_eq!(host.counts(&[&c]), before);
+}
+
+#[test]
+fn a_quick_replug_waits_until_vswitchd_has_dropped_the_old_port() {
+    let host = OvsHost::start();
+    let c = Netns::new("npc");
+    let before = host.counts(&[&c]);
+    let s = ovs_spec("quick", "10.240.0.16/24");
+    let plugger = host.plugger();
+    let target = c.target();
+    host.block_on(|| async { plugger.plug(&target, &s).await.expect("plug") });
+    assert!(c.ping(GATEWAY));
+
+    // A held ovs-vswitchd sees the delete and the re-add together, as a
+    // busy one may.
+    host.pause_vswitchd(true);
+    // The unplug does not wait for ovs-vswitchd...
+    host.block_on(|| async { plugger.unplug("quick", "eth0").await.expect("unplug") });
+    // ...but the re-plug of the same name does, even through another
+    // handle on the same database.
+    let other = host.plugger();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let r = host.block_on(|| async { other.plug(&target, &s).await });
+            tx.send(r).unwrap();
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let early = rx.try_recv();
+        host.pause_vswitchd(false);
+        assert!(
+            early.is_err(),
+            "the re-plug returned before ovs-vswitchd dropped the old port"
+        );
+    });
+    rx.recv().unwrap().expect("re-plug");
+    assert!(c.ping(GATEWAY), "no ping after the quick re-plug");
+
+    host.block_on(|| async { plugger.unplug("quick", "eth0").await.expect("unplug") });
     assert_eq!(host.counts(&[&c]), before);
 }
 
@@ -408,13 +521,23 @@ fn ovs_verbs_keep_ovs_vsctl_semantics() {
         iface: "eth1".into(),
         full_id: None,
     };
-    host.vsctl(&["add-br", "br1", "--", "set", "bridge", "br1", "datapath_type=netdev"]);
+    host.vsctl(&[
+        "add-br",
+        "br1",
+        "--",
+        "set",
+        "bridge",
+        "br1",
+        "datapath_type=netdev",
+    ]);
     host.ns.ip(&["link", "add", "vb0", "type", "bridge"]);
     let (o, w) = (ovs.clone(), owner.clone());
     host.block_on(|| async move {
         o.add_port(BRIDGE, "vb0", &w, Some(7)).await.expect("add");
         // --may-exist: the same again is fine, and converges the tag.
-        o.add_port(BRIDGE, "vb0", &w, None).await.expect("may-exist add");
+        o.add_port(BRIDGE, "vb0", &w, None)
+            .await
+            .expect("may-exist add");
         let info = o.port_info("vb0").await.unwrap().expect("port");
         assert_eq!(info.bridge.as_deref(), Some(BRIDGE));
         assert_eq!(info.tag, None);
@@ -422,14 +545,28 @@ fn ovs_verbs_keep_ovs_vsctl_semantics() {
         assert!(info.ofport.is_some_and(|n| n > 0), "{info:?}");
         // On another bridge it is an error.
         let err = o.add_port("br1", "vb0", &w, None).await.unwrap_err();
-        assert!(err.to_string().contains("already exists on bridge br0"), "{err}");
+        assert!(
+            err.to_string().contains("already exists on bridge br0"),
+            "{err}"
+        );
         let err = o.add_port("nosuchbr", "vb1", &w, None).await.unwrap_err();
         assert!(err.to_string().contains("nosuchbr"), "{err}");
         o.set_vlan("vb0", 9).await.expect("set-vlan");
-        assert_eq!(o.find_port("verbs", "eth1").await.unwrap().as_deref(), Some("vb0"));
+        assert_eq!(
+            o.find_port("verbs", "eth1").await.unwrap().as_deref(),
+            Some("vb0")
+        );
         assert_eq!(o.find_port("verbs", "eth0").await.unwrap(), None);
-        assert_eq!(o.owned_ports().await.unwrap(), vec![("vb0".to_string(), w.clone())]);
-        assert!(o.bridge_ports(BRIDGE).await.unwrap().contains(&"vb0".to_string()));
+        assert_eq!(
+            o.owned_ports().await.unwrap(),
+            vec![("vb0".to_string(), w.clone())]
+        );
+        assert!(
+            o.bridge_ports(BRIDGE)
+                .await
+                .unwrap()
+                .contains(&"vb0".to_string())
+        );
         // --if-exists.
         o.del_port("vb0").await.expect("del");
         o.del_port("vb0").await.expect("del of a missing port");
@@ -437,7 +574,11 @@ fn ovs_verbs_keep_ovs_vsctl_semantics() {
     });
     assert_eq!(host.vsctl(&["list-ports", BRIDGE]).trim(), "");
     // Rows as ovs-vsctl sees them: no Interface left behind.
-    assert!(!host.vsctl(&["--bare", "--columns=name", "list", "Interface"]).contains("vb0"));
+    assert!(
+        !host
+            .vsctl(&["--bare", "--columns=name", "list", "Interface"])
+            .contains("vb0")
+    );
 }
 
 #[test]
@@ -449,7 +590,11 @@ fn settle_timeout_is_reported_when_vswitchd_is_missing() {
     let db = dir.join("conf.db");
     common::run(&mut common::cmd(
         "ovsdb-tool",
-        &["create", db.to_str().unwrap(), "/usr/share/openvswitch/vswitch.ovsschema"],
+        &[
+            "create",
+            db.to_str().unwrap(),
+            "/usr/share/openvswitch/vswitch.ovsschema",
+        ],
     ));
     let sock = dir.join("db.sock");
     let mut server = std::process::Command::new(common::which("ovsdb-server").unwrap())
@@ -468,7 +613,10 @@ fn settle_timeout_is_reported_when_vswitchd_is_missing() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let db = format!("unix:{}", sock.display());
-    common::run(&mut common::cmd("ovs-vsctl", &[&format!("--db={db}"), "--no-wait", "init"]));
+    common::run(&mut common::cmd(
+        "ovs-vsctl",
+        &[&format!("--db={db}"), "--no-wait", "init"],
+    ));
     common::run(&mut common::cmd(
         "ovs-vsctl",
         &[&format!("--db={db}"), "--no-wait", "add-br", "brx"],
@@ -484,7 +632,10 @@ fn settle_timeout_is_reported_when_vswitchd_is_missing() {
         .unwrap_err();
     let _ = server.kill();
     let _ = server.wait();
-    assert!(err.to_string().contains("ovs-vswitchd did not apply"), "{err}");
+    assert!(
+        err.to_string().contains("ovs-vswitchd did not apply"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -145,6 +145,11 @@ pub struct Host {
     /// events are followed from here, so a container started while the
     /// reconcile ran is plugged too.
     created: SystemTime,
+    /// Per container, the `StartedAt` of the process this server last
+    /// plugged. Docker's start event for a container that `run` or `start`
+    /// has just plugged needs no second plug: skipping it spares every run
+    /// a second round of netlink and OVSDB requests.
+    plugged: Mutex<HashMap<String, String>>,
 }
 
 impl Host {
@@ -155,6 +160,7 @@ impl Host {
             plugger: Plugger::new(ovs),
             locks: Mutex::new(HashMap::new()),
             created: SystemTime::now(),
+            plugged: Mutex::new(HashMap::new()),
         }
     }
 
@@ -241,10 +247,22 @@ impl Host {
                 host: self.config.host_id.clone(),
                 source: Box::new(source),
             })?;
+        self.plugged_table()
+            .insert(c.name.clone(), c.started_at.clone());
         Ok(())
     }
 
+    fn plugged_table(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.plugged.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether this very process of `c` (same start time) was plugged here.
+    fn plugged_already(&self, c: &Inspected) -> bool {
+        !c.started_at.is_empty() && self.plugged_table().get(&c.name) == Some(&c.started_at)
+    }
+
     async fn unplug(&self, name: &str) -> Result<(), HostError> {
+        self.plugged_table().remove(name);
         self.plugger
             .unplug(name, IFACE)
             .await
@@ -550,7 +568,11 @@ impl Host {
     /// that port goes. Deciding from the state Docker reports now, under the
     /// container's lock, makes the outcome right whatever order the events
     /// of one container are handled in (a die, then a restart policy's start).
-    pub async fn sync_plug(&self, name: &str) -> Result<Synced, HostError> {
+    ///
+    /// `started`: the event is a start. A die or destroy event that finds the
+    /// container running again leaves it to the start event Docker sends for
+    /// every start, so each process is plugged once, timed from its start.
+    pub async fn sync_plug(&self, name: &str, started: bool) -> Result<Synced, HostError> {
         let _guard = self.lock(name).await;
         let c = match self.inspect_managed(name).await {
             Ok(c) => c,
@@ -559,6 +581,10 @@ impl Host {
             Err(e) => return Err(e),
         };
         match c {
+            Some(c) if c.running && c.pid != 0 && !started => Ok(Synced::StartPending),
+            Some(c) if c.running && c.pid != 0 && self.plugged_already(&c) => {
+                Ok(Synced::AlreadyPlugged)
+            }
             Some(c) if c.running && c.pid != 0 => {
                 self.plug(&c, &Reporter::silent()).await?;
                 Ok(Synced::Plugged)
@@ -654,12 +680,14 @@ impl Host {
         }
     }
 
+    /// Brings one container in line after one of its events, and logs
+    /// what that took (`since_event_ms`: from Docker's event to the plug).
     async fn on_event(&self, name: &str, action: &str, event_ns: i64) {
         let began = Instant::now();
-        let result = self.sync_plug(name).await;
+        let result = self.sync_plug(name, action == "start").await;
         let duration_ms = began.elapsed().as_secs_f64() * 1e3;
         match result {
-            Ok(Synced::Plugged) if action == "start" => {
+            Ok(Synced::Plugged) => {
                 let latency_ms = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .ok()
@@ -675,8 +703,11 @@ impl Host {
                     "re-plugged after start event"
                 );
             }
-            Ok(Synced::Plugged) => {
-                tracing::debug!(container = %name, event = action, "running again: plugged");
+            Ok(Synced::AlreadyPlugged) => {
+                tracing::debug!(container = %name, event = action, "plugged already");
+            }
+            Ok(Synced::StartPending) => {
+                tracing::debug!(container = %name, event = action, "running again: left to its start event");
             }
             Ok(Synced::Unplugged) if action == "start" => {}
             Ok(Synced::Unplugged) => {
@@ -699,6 +730,10 @@ impl Host {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synced {
     Plugged,
+    /// The server plugged this very process already (in `run` or `start`).
+    AlreadyPlugged,
+    /// Running again after a die: left to the start event that follows.
+    StartPending,
     Unplugged,
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use dockstack_tests::testbed::{
     BedContainer, BedOptions, DNSMASQ_IMAGE, TestBed, docker, ensure_dnsmasq_image,
-    ensure_test_image, set_tx_checksum_offload,
+    ensure_test_image,
 };
 
 /// The 2015 project's files, as the registration library's own tests read them.
@@ -136,16 +136,6 @@ fn nxdomain(bed: &TestBed, server: Ipv4Addr, name: &str) {
     });
 }
 
-/// Turns TX checksum offload off on `container`'s eth0, so that dnsmasq's
-/// UDP answers survive OVS's userspace datapath (see
-/// [`set_tx_checksum_offload`]). A stopgap in the test until netplug does
-/// it on every plug; needed again after each re-plug.
-fn tx_checksum_off(container: &str) {
-    let pid = docker(&["inspect", "-f", "{{.State.Pid}}", container]).expect("docker inspect");
-    let netns = PathBuf::from(format!("/proc/{}/ns/net", pid.trim()));
-    set_tx_checksum_offload(&netns, "eth0", false).expect("tx checksum offload off");
-}
-
 /// Lines of the hosts file that name `fqdn`.
 fn lines_naming(hostsfile: &Path, fqdn: &str) -> Vec<String> {
     let text = fs::read_to_string(hostsfile).unwrap_or_default();
@@ -195,7 +185,6 @@ fn registration_in_dnsmasq_follows_run_destroy_register_and_deregister() {
     // Run everything: the DNS container first (it registers itself in the
     // hosts file, which does not exist yet), then the web container.
     let out = ok(&bed, &env, &["run"]);
-    tx_checksum_off(&dns);
     assert_eq!(
         lines_naming(&hostsfile, &web_fqdn),
         vec![format!("{web_ip} {web_fqdn}")],
@@ -264,7 +253,6 @@ fn registration_in_dnsmasq_follows_run_destroy_register_and_deregister() {
 
     // Back up: register repairs; destroying everything empties the file.
     ok(&bed, &env2, &["-c", &dns, "start"]);
-    tx_checksum_off(&dns);
     ok(&bed, &env2, &["-c", &web2, "register"]);
     resolves(&bed, dns_ip, &format!("{web2}.{domain}"), web2_ip);
     ok(&bed, &env2, &["destroy"]);

@@ -847,6 +847,28 @@ fn a_killed_server_leaves_plugs_and_on_restart_replugs_and_removes_stale_ports()
 }
 
 #[test]
+fn every_one_of_ten_quick_restarts_brings_the_address_back() {
+    // Each restart sends a die and a start event at once; whichever the
+    // server handles first, the new process must end up plugged.
+    let bed = bed(1);
+    let web = bed.container_name("web");
+    let ip = bed.subnet_ip(52);
+    let env = bed.write_environment(&[BedContainer::new(&web, 0, ip)]);
+    ok(&bed, &env, &["-c", &web, "run"]);
+    for round in 0..10 {
+        docker(&["restart", "-t", "0", &web]).expect("docker restart");
+        assert!(
+            answers_within(&bed, 0, ip, Duration::from_secs(5)),
+            "{ip} is not back after restart {round}:\n{}",
+            bed.server_log(0)
+        );
+    }
+    assert_eq!(bed.ovs_ports(0).len(), 1);
+    ok(&bed, &env, &["-c", &web, "destroy"]);
+    assert_nothing_left(&bed, 0);
+}
+
+#[test]
 fn a_container_removed_behind_the_servers_back_leaves_no_port() {
     let bed = bed(1);
     let web = bed.container_name("web");

@@ -15,8 +15,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::sched::{CloneFlags, setns};
 use netplug::{Ovs, Plugger};
+use nix::sched::{CloneFlags, setns};
 
 /// The bridge every [`OvsHost`] has.
 pub const BRIDGE: &str = "br0";
@@ -309,6 +309,8 @@ impl OvsHost {
         self.daemons.retain(|d| *d != name);
         let Some(pid) = self.pid(name) else { return };
         let pid = nix::unistd::Pid::from_raw(pid);
+        // A paused daemon would not act on SIGTERM.
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);
         while alive(pid.as_raw()) {
@@ -318,6 +320,18 @@ impl OvsHost {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Stops (SIGSTOP) or resumes (SIGCONT) our ovs-vswitchd, to make it
+    /// see several database changes at once, as a busy one does.
+    pub fn pause_vswitchd(&self, pause: bool) {
+        let pid = nix::unistd::Pid::from_raw(self.pid("ovs-vswitchd").expect("ovs-vswitchd pid"));
+        let signal = if pause {
+            nix::sys::signal::Signal::SIGSTOP
+        } else {
+            nix::sys::signal::Signal::SIGCONT
+        };
+        nix::sys::signal::kill(pid, signal).expect("signal ovs-vswitchd");
     }
 
     /// Restarts ovsdb-server, breaking every client connection.
@@ -379,8 +393,7 @@ impl OvsHost {
 
     /// A Linux bridge [`LINUX_BRIDGE`] holding [`LINUX_GATEWAY`]/24.
     pub fn add_linux_bridge(&self) {
-        self.ns
-            .ip(&["link", "add", LINUX_BRIDGE, "type", "bridge"]);
+        self.ns.ip(&["link", "add", LINUX_BRIDGE, "type", "bridge"]);
         self.ns.ip(&[
             "addr",
             "add",
@@ -394,7 +407,13 @@ impl OvsHost {
     /// `netplug ARGS` (the CLI built with these tests) in this host.
     pub fn netplug_cli(&self, args: &[&str]) -> Output {
         let db = format!("--ovsdb={}", self.db());
-        let mut all = vec!["netns", "exec", &self.ns.name, env!("CARGO_BIN_EXE_netplug"), &db];
+        let mut all = vec![
+            "netns",
+            "exec",
+            &self.ns.name,
+            env!("CARGO_BIN_EXE_netplug"),
+            &db,
+        ];
         all.extend_from_slice(args);
         output(self.env(&mut cmd("ip", &all)))
     }

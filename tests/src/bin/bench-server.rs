@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use dockstack_tests::testbed::{
-    BedContainer, BedOptions, TEST_IMAGE, TestBed, docker, ensure_test_image,
+    BedContainer, BedOptions, TEST_IMAGE, TestBed, docker, ensure_test_image, tail,
 };
 
 /// Containers per phase.
@@ -225,16 +225,19 @@ fn bench() -> Result<()> {
             .success();
         ensure!(
             answered,
-            "{} did not answer within 5 s of its restart",
-            ip(0)
+            "{} did not answer within 5 s of its restart; last lines of {}:\n{}",
+            ip(0),
+            log_path.display(),
+            tail(&log_path, 30)
         );
         client_ms.push(restarted.elapsed().as_secs_f64() * 1e3);
         let deadline = Instant::now() + Duration::from_secs(5);
         while replug_latencies(&read(&log_path), target).len() <= seen {
             if Instant::now() > deadline {
                 bail!(
-                    "no {LOG_LINE:?} line for {target} in {}",
-                    log_path.display()
+                    "no {LOG_LINE:?} line for {target}; last lines of {}:\n{}",
+                    log_path.display(),
+                    tail(&log_path, 30)
                 );
             }
             sleep(Duration::from_millis(20));
