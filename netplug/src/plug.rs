@@ -475,15 +475,15 @@ impl Plugger {
         // wait for ovs-vswitchd (the longest step) overlaps the container's
         // configuration, and the socket for the announcement is opened
         // meanwhile.
+        // The host end goes up before OVS attaches it: ovs-vswitchd sets
+        // promiscuous mode by writing back the flags it cached, and an "up"
+        // that lands in between is lost (seen under load: port DOWN).
+        host.set_up(host_end.index)
+            .await
+            .map_err(at(Step::ConfigureHostEnd))?;
         let (bridge_side, container_side, socket) = tokio::join!(
             self.attach(host, kind, spec, host_name, host_end.index, created),
-            async {
-                let eth = self.configure_container(inner, spec).await?;
-                host.set_up(host_end.index)
-                    .await
-                    .map_err(at(Step::ConfigureHostEnd))?;
-                Ok::<_, (Step, StepError)>(eth)
-            },
+            self.configure_container(inner, spec),
             run_in_netns(netns, || {
                 Ok::<_, std::io::Error>((
                     arp::open_packet_socket()?,

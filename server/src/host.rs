@@ -541,9 +541,17 @@ impl Host {
                     status.mac = format_mac(mac);
                 }
             }
-            if self.plugger.is_plugged(name, IFACE).await {
-                status.port = netplug::host_ifname(name, IFACE);
-                status.plugged = !status.actual_addresses.is_empty();
+            // Plugged means traffic can flow: the host end exists and is up
+            // (a host end that is down leaves the address unreachable while
+            // eth0 still has it), and eth0 has an address.
+            let port = netplug::host_ifname(name, IFACE);
+            let host_end = match netplug::netlink::Netlink::current() {
+                Ok(nl) => nl.link_by_name(&port).await.ok().flatten(),
+                Err(_) => None,
+            };
+            if let Some(link) = host_end {
+                status.port = port;
+                status.plugged = link.up && !status.actual_addresses.is_empty();
             }
         }
         Ok(status)

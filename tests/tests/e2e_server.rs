@@ -473,6 +473,19 @@ fn run_again_ensures_running_and_plugged_and_refuses_another_spec() {
         "{ip} does not answer after re-run"
     );
 
+    // Its host end taken down: show says it is not plugged, and run repairs it.
+    bed.run_in_host(0, &["ip", "link", "set", &port, "down"])
+        .expect("take the host end down");
+    let info = show(&bed, &env, &web);
+    assert_eq!(info["plugged"], false, "a host end that is down: {info}");
+    assert_eq!(info["port"], port.as_str());
+    ok(&bed, &env, &["-c", &web, "run"]);
+    assert_eq!(show(&bed, &env, &web)["plugged"], true);
+    assert!(
+        bed.ping_from_host(0, ip),
+        "{ip} does not answer after re-run"
+    );
+
     // Stopped behind the server's back: run starts it (the same container).
     docker(&["stop", "-t", "0", &web]).expect("docker stop");
     ok(&bed, &env, &["-c", &web, "run"]);
