@@ -1573,63 +1573,18 @@ fn yaml_str(s: &str) -> String {
 /// checksums that OVS forwards as they are, so the receiver drops them: a
 /// container's `eth0` on such a bridge needs `tx off` (ICMP works either way).
 pub fn set_tx_checksum_offload(netns_file: &Path, ifname: &str, enabled: bool) -> Result<()> {
-    const ETHTOOL_STXCSUM: u32 = 0x17;
-    const SIOCETHTOOL: libc::c_ulong = 0x8946;
-    #[repr(C)]
-    struct EthtoolValue {
-        cmd: u32,
-        data: u32,
-    }
-    #[repr(C)]
-    struct IfReq {
-        name: [u8; libc::IFNAMSIZ],
-        data: *mut EthtoolValue,
-        _pad: [u8; 16],
-    }
-    ensure!(
-        !ifname.is_empty() && ifname.len() < libc::IFNAMSIZ,
-        "bad interface name {ifname:?}"
-    );
     let ns = File::open(netns_file).with_context(|| format!("opening {}", netns_file.display()))?;
-    let ifname = ifname.to_string();
-    // The thread enters the namespace and ends there; no other code runs on it.
-    std::thread::spawn(move || -> Result<()> {
+    // The thread enters the namespace only to open a socket there, and ends
+    // there; the ioctl acts in the socket's namespace from any thread.
+    let socket = std::thread::spawn(move || -> Result<std::os::fd::OwnedFd> {
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
             .context("entering the network namespace")?;
-        // SAFETY: socket() takes no pointers; the result is checked below.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        ensure!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-        // SAFETY: fd is a new socket that nothing else owns.
-        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        let mut value = EthtoolValue {
-            cmd: ETHTOOL_STXCSUM,
-            data: u32::from(enabled),
-        };
-        let mut req = IfReq {
-            name: [0; libc::IFNAMSIZ],
-            data: &mut value,
-            _pad: [0; 16],
-        };
-        req.name[..ifname.len()].copy_from_slice(ifname.as_bytes());
-        // SAFETY: req is a struct ifreq whose ifr_data points to a live
-        // struct ethtool_value, as SIOCETHTOOL expects; both outlive the call.
-        let rc = unsafe {
-            libc::ioctl(
-                std::os::fd::AsRawFd::as_raw_fd(&fd),
-                SIOCETHTOOL as _,
-                &mut req as *mut IfReq,
-            )
-        };
-        ensure!(
-            rc == 0,
-            "ethtool -K {ifname} tx {}: {}",
-            if enabled { "on" } else { "off" },
-            std::io::Error::last_os_error()
-        );
-        Ok(())
+        Ok(netplug::ethtool::open_control_socket()?)
     })
     .join()
-    .map_err(|_| anyhow!("the ethtool thread panicked"))?
+    .map_err(|_| anyhow!("namespace thread panicked"))??;
+    netplug::ethtool::set_tx_checksum(&socket, ifname, enabled)
+        .with_context(|| format!("ethtool tx {enabled} on {ifname}"))
 }
 
 // ---------------------------------------------------------------------------

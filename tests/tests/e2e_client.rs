@@ -1,19 +1,10 @@
 //! The client across hosts: one host down while the other completes, JSON
 //! output, and the live status table.
 
-use std::process::Output;
+use dockstack_tests::support::text;
 use std::time::{Duration, Instant};
 
 use dockstack_tests::testbed::{BedContainer, BedOptions, TestBed, ensure_test_image};
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[test]
 fn one_host_down_fails_fast_while_the_other_completes() {

@@ -2,16 +2,15 @@
 //! container or the Puppet master, through client and servers on the test
 //! bed, with a real dnsmasq answering real queries.
 
+use dockstack_tests::support::{bed, dockstack, ok, text};
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use dockstack_tests::testbed::{
-    BedContainer, BedOptions, DNSMASQ_IMAGE, TestBed, docker, ensure_dnsmasq_image,
-    ensure_test_image,
+    BedContainer, DNSMASQ_IMAGE, TestBed, docker, ensure_dnsmasq_image,
 };
 
 /// The 2015 project's files, as the registration library's own tests read them.
@@ -19,35 +18,6 @@ const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../shared/fixtures/dockstack-2015/"
 );
-
-fn bed(hosts: usize) -> TestBed {
-    ensure_test_image().expect("test image");
-    TestBed::new(BedOptions::hosts(hosts)).expect("test bed")
-}
-
-fn dockstack(bed: &TestBed, env: &Path, args: &[&str]) -> Output {
-    bed.client_command()
-        .arg("-f")
-        .arg(env)
-        .args(args)
-        .output()
-        .expect("run dockstack")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(bed: &TestBed, env: &Path, args: &[&str]) -> Output {
-    let out = dockstack(bed, env, args);
-    assert!(out.status.success(), "dockstack {args:?}: {}", text(&out));
-    out
-}
 
 /// The bed's environment file for `containers`, with a `registration` section.
 fn write_environment(

@@ -1,5 +1,8 @@
 //! End to end against `dockstack-server` on the test bed: every RPC, idempotent and refused runs, hooks, addresses that come back after restarts of containers, of the server and by Docker, parallel runs, and a clean SIGTERM.
 
+use dockstack_tests::support::{
+    assert_nothing_left, bed, docker_exec, dockstack, host_veths, ok, text,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::Ipv4Addr;
@@ -12,9 +15,7 @@ use std::time::{Duration, Instant};
 use dockstack::connect::{Connector, Security};
 use dockstack_proto as pb;
 use dockstack_proto::container_host_client::ContainerHostClient;
-use dockstack_tests::testbed::{
-    BedContainer, BedOptions, TEST_IMAGE, TestBed, docker, ensure_test_image,
-};
+use dockstack_tests::testbed::{BedContainer, TEST_IMAGE, TestBed, docker};
 use serde_json::Value;
 use tonic::transport::Channel;
 
@@ -22,42 +23,12 @@ use tonic::transport::Channel;
 /// PID 1 ignores it, and every `stop` would wait Docker's 10 s for nothing.
 const STOPPABLE: &str = r#"command: [/bin/sh, -c, "trap 'exit 0' TERM; sleep 1000000 & wait"]"#;
 
-fn bed(hosts: usize) -> TestBed {
-    ensure_test_image().expect("test image");
-    TestBed::new(BedOptions::hosts(hosts)).expect("test bed")
-}
-
-fn dockstack(bed: &TestBed, env: &Path, args: &[&str]) -> Output {
-    bed.client_command()
-        .arg("-f")
-        .arg(env)
-        .args(args)
-        .output()
-        .expect("run dockstack")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// `dockstack ARGS` that must succeed; its output.
-fn ok(bed: &TestBed, env: &Path, args: &[&str]) -> Output {
-    let out = dockstack(bed, env, args);
-    assert!(out.status.success(), "dockstack {args:?}: {}", text(&out));
-    out
 }
 
 /// `dockstack ARGS` that must fail with exit status 1; its output.
@@ -92,12 +63,6 @@ fn status(bed: &TestBed, env: &Path) -> BTreeMap<String, Value> {
         .iter()
         .map(|i| (i["name"].as_str().expect("a name").to_string(), i.clone()))
         .collect()
-}
-
-fn docker_exec(container: &str, argv: &[&str]) -> String {
-    let mut args = vec!["exec", container];
-    args.extend(argv);
-    docker(&args).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 fn inspect(container: &str, format: &str) -> String {
@@ -135,35 +100,6 @@ fn eth0_mac(container: &str) -> String {
 fn derived_mac(ip: Ipv4Addr) -> String {
     let o = ip.octets();
     format!("02:d5:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
-}
-
-/// Veth links inside host `i`'s namespace, but the bed's own.
-fn host_veths(bed: &TestBed, i: usize) -> Vec<String> {
-    let out = bed.exec_in_host(i, &["ip", "-o", "link", "show", "type", "veth"]);
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split(':').nth(1))
-        .map(|n| n.trim().split('@').next().unwrap_or_default().to_string())
-        .filter(|n| n != "mgmt0" && !bed.host(i).wire_ports().contains(n))
-        .collect()
-}
-
-fn assert_nothing_left(bed: &TestBed, i: usize) {
-    assert_eq!(
-        bed.managed_containers(i),
-        Vec::<String>::new(),
-        "containers left on host {i}"
-    );
-    assert_eq!(
-        bed.ovs_ports(i),
-        Vec::<String>::new(),
-        "OVS ports left on host {i}"
-    );
-    assert_eq!(
-        host_veths(bed, i),
-        Vec::<String>::new(),
-        "veths left on host {i}"
-    );
 }
 
 /// Polls `f` every 50 ms until it holds or `timeout` has passed.

@@ -2,6 +2,7 @@
 //! client works and is audited; plaintext, no certificate, another CA's
 //! certificate and an expired one are each refused, and both ends say why.
 
+use dockstack_tests::support::text;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -22,15 +23,6 @@ fn status(bed: &TestBed, extra: &[&str]) -> Output {
         .arg("status")
         .output()
         .expect("run dockstack")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Waits until the server's log contains `needle` (log lines are written
