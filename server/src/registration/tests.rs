@@ -5,7 +5,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 
@@ -489,21 +489,11 @@ fn concurrent_registrations_lose_no_entry() {
     assert!(dir.leftovers().is_empty());
 }
 
-const WRITER_ENV: &str = "DOCKSTACK_REGISTRATION_TEST_WRITER";
-
-/// The body of one writer process for `concurrent_processes_lose_no_entry`;
-/// does nothing when run on its own.
-#[test]
-#[ignore = "run as a child process by concurrent_processes_lose_no_entry"]
-fn writer_process() {
-    let Ok(spec) = std::env::var(WRITER_ENV) else {
-        return;
-    };
-    let (dir, id) = spec.rsplit_once(':').unwrap();
-    let dir = Path::new(dir);
+/// One writer of `concurrent_processes_lose_no_entry`, in a child process.
+fn write_entries(dir: &Path, id: u8) {
     for k in 0..10u8 {
         let name = format!("p{id}x{k}");
-        let ip = Ipv4Addr::new(10, 2, id.parse().unwrap(), k + 1);
+        let ip = Ipv4Addr::new(10, 2, id, k + 1);
         dns_add(&dir.join("hosts"), ip, &format!("{name}.lab")).unwrap();
         hiera_add(&dir.join("common.yaml"), "web", &name).unwrap();
     }
@@ -511,41 +501,40 @@ fn writer_process() {
 
 #[test]
 fn concurrent_processes_lose_no_entry() {
-    const PROCS: usize = 5;
+    use nix::sys::wait::{WaitStatus, waitpid};
+    use nix::unistd::{ForkResult, fork};
+    const PROCS: u8 = 5;
     let dir = Scratch::new("procs");
     let hiera = dir.file("common.yaml", "registered_services:\n  web:\n");
-    let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = (0..PROCS)
-        .map(|id| {
-            Command::new(&exe)
-                .args([
-                    "registration::tests::writer_process",
-                    "--exact",
-                    "--ignored",
-                    "--quiet",
-                ])
-                .env(WRITER_ENV, format!("{}:{id}", dir.0.display()))
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    // Their output is captured so their test summaries do not mix with ours.
+    let mut children = Vec::new();
+    for id in 0..PROCS {
+        // SAFETY: the child only does file I/O through the library and then
+        // leaves with _exit, never returning into the test harness; glibc's
+        // allocator is safe to use after fork.
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                let ok = std::panic::catch_unwind(|| write_entries(&dir.0, id)).is_ok();
+                // SAFETY: _exit ends the child without running the parent's
+                // destructors or atexit handlers a second time.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            ForkResult::Parent { child } => children.push(child),
+        }
+    }
     for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "writer process failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let status = waitpid(child, None).expect("waitpid");
+        assert_eq!(
+            status,
+            WaitStatus::Exited(child, 0),
+            "a writer process failed"
         );
     }
+    let procs = usize::from(PROCS);
     let text = read(&dir.0.join("hosts"));
     let reg = hieradata::registered(&read(&hiera)).unwrap().unwrap();
-    assert_eq!(text.lines().count(), PROCS * 10);
-    assert_eq!(reg["web"].len(), PROCS * 10);
-    for id in 0..PROCS {
+    assert_eq!(text.lines().count(), procs * 10);
+    assert_eq!(reg["web"].len(), procs * 10);
+    for id in 0..procs {
         for k in 0..10 {
             assert!(reg["web"].contains(&format!("p{id}x{k}")));
             assert!(
