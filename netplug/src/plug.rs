@@ -4,6 +4,7 @@
 use std::fmt;
 use std::fs::File;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
 use rtnetlink::packet_route::link::InfoKind;
@@ -119,15 +120,26 @@ fn send_announcement(
     ifindex: u32,
     spec: &PlugSpec,
 ) -> std::io::Result<()> {
-    let sent = arp::announce(&socket, ifindex, spec.effective_mac(), spec.address.ip());
-    // Closing a packet socket waits for an RCU grace period (~10 ms here):
-    // a throwaway thread waits for it instead of the plug.
+    let (mac, ip) = (spec.effective_mac(), spec.address.ip());
+    let sent = arp::announce(&socket, ifindex, mac, ip);
+    // One announcement can be lost while a freshly added port settles in the
+    // datapath, and a neighbour that keeps the old MAC of a re-plugged
+    // address cannot reach it; so, like arping -U and keepalived, announce
+    // twice more, a little later. Closing a packet socket also waits for an
+    // RCU grace period (~10 ms here): the same throwaway thread does both,
+    // instead of the plug.
     if std::thread::Builder::new()
-        .name("netplug-close".into())
-        .spawn(move || drop(socket))
+        .name("netplug-garp".into())
+        .spawn(move || {
+            for pause in [Duration::from_millis(50), Duration::from_millis(200)] {
+                std::thread::sleep(pause);
+                let _ = arp::announce(&socket, ifindex, mac, ip);
+            }
+            drop(socket);
+        })
         .is_err()
     {
-        tracing::debug!("no thread to close the ARP socket on; closed it in line");
+        tracing::debug!("no thread for the repeated announcements; closed the ARP socket in line");
     }
     sent
 }
