@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use dockstack::certs;
 use dockstack::connect::{Connector, Security};
@@ -121,42 +121,46 @@ enum CertsCommand {
     },
 }
 
-fn load(cli: &Cli) -> Result<Environment, ExitCode> {
-    environment::load(&cli.file).map_err(|e| {
-        for line in e.to_string().lines() {
-            eprintln!("dockstack: {line}");
-        }
-        ExitCode::from(exit::INVALID)
-    })
+/// Bad input: the command line or the environment file. Nothing was done;
+/// the exit status is 2.
+#[derive(Debug)]
+struct Invalid(String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
-fn selected(cli: &Cli, env: &Environment) -> Result<Vec<Container>, ExitCode> {
+impl std::error::Error for Invalid {}
+
+fn load(cli: &Cli) -> Result<Environment> {
+    environment::load(&cli.file).map_err(|e| Invalid(e.to_string()).into())
+}
+
+fn selected(cli: &Cli, env: &Environment) -> Result<Vec<Container>> {
     match &cli.container {
         None => Ok(env.containers.clone()),
         Some(name) => match env.container(name) {
             Some(c) => Ok(vec![c.clone()]),
-            None => {
-                eprintln!(
-                    "dockstack: {}: no container {name} in this file",
-                    cli.file.display()
-                );
-                Err(ExitCode::from(exit::INVALID))
-            }
+            None => Err(Invalid(format!(
+                "{}: no container {name} in this file",
+                cli.file.display()
+            ))
+            .into()),
         },
     }
 }
 
-fn connector(cli: &Cli) -> Result<Connector, ExitCode> {
+fn connector(cli: &Cli) -> Result<Connector> {
     let security = if cli.insecure {
         eprintln!("dockstack: warning: --insecure: talking plaintext, without certificates");
         Security::Insecure
     } else {
         Security::Tls(cli.tls_dir.clone())
     };
-    Connector::new(security, Duration::from_secs(cli.connect_timeout)).map_err(|e| {
-        eprintln!("dockstack: {e}");
-        ExitCode::from(exit::INVALID)
-    })
+    Connector::new(security, Duration::from_secs(cli.connect_timeout))
+        .map_err(|e| Invalid(e.to_string()).into())
 }
 
 fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
@@ -286,15 +290,15 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Certs { command } => {
-            let env = match load(&cli) {
-                Ok(e) => e,
-                Err(code) => return Ok(code),
-            };
+            let env = load(&cli)?;
             let written = match command {
                 CertsCommand::Init { force } => certs::init(&cli.tls_dir, &env.hosts, *force)?,
                 CertsCommand::AddHost { name, force } => {
                     let host = env.host(name).ok_or_else(|| {
-                        anyhow!("{}: no host {name} in containerhosts", cli.file.display())
+                        Invalid(format!(
+                            "{}: no host {name} in containerhosts",
+                            cli.file.display()
+                        ))
                     })?;
                     certs::add_host(&cli.tls_dir, host, *force)?
                 }
@@ -305,14 +309,8 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::List => {
-            let env = match load(&cli) {
-                Ok(e) => e,
-                Err(code) => return Ok(code),
-            };
-            let containers = match selected(&cli, &env) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
+            let env = load(&cli)?;
+            let containers = selected(&cli, &env)?;
             if json {
                 let items: Vec<_> = containers
                     .iter()
@@ -336,14 +334,8 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Get => {
-            let env = match load(&cli) {
-                Ok(e) => e,
-                Err(code) => return Ok(code),
-            };
-            let containers = match selected(&cli, &env) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
+            let env = load(&cli)?;
+            let containers = selected(&cli, &env)?;
             let Some(p) = &cli.property else {
                 eprintln!("dockstack: get needs -p PROPERTY");
                 return Ok(ExitCode::from(exit::INVALID));
@@ -362,14 +354,8 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Status => {
-            let env = match load(&cli) {
-                Ok(e) => e,
-                Err(code) => return Ok(code),
-            };
-            let connector = match connector(&cli) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
+            let env = load(&cli)?;
+            let connector = connector(&cli)?;
             let (infos, failed) = ops::list_all(Arc::new(env.clone()), connector, overrides).await;
             if json {
                 let items: Vec<_> = infos.iter().map(info_json).collect();
@@ -421,18 +407,9 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
         Command::Register => Action::Register,
         Command::Deregister => Action::Deregister,
     };
-    let env = match load(&cli) {
-        Ok(e) => e,
-        Err(code) => return Ok(code),
-    };
-    let containers = match selected(&cli, &env) {
-        Ok(c) => c,
-        Err(code) => return Ok(code),
-    };
-    let connector = match connector(&cli) {
-        Ok(c) => c,
-        Err(code) => return Ok(code),
-    };
+    let env = load(&cli)?;
+    let containers = selected(&cli, &env)?;
+    let connector = connector(&cli)?;
     let width = containers.iter().map(|c| c.name.len()).max().unwrap_or(8);
     let live = std::io::stderr().is_terminal() && !json && action != Action::Show;
     let printer: Arc<dyn Printer> = if live {
@@ -507,10 +484,19 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(real_main(cli)) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("dockstack: {e:#}");
-            ExitCode::from(exit::FAILED)
-        }
+        Err(e) => match e.downcast_ref::<Invalid>() {
+            // An environment file's problems: one per line, each prefixed.
+            Some(invalid) => {
+                for line in invalid.0.lines() {
+                    eprintln!("dockstack: {line}");
+                }
+                ExitCode::from(exit::INVALID)
+            }
+            None => {
+                eprintln!("dockstack: {e:#}");
+                ExitCode::from(exit::FAILED)
+            }
+        },
     }
 }
 
