@@ -14,5 +14,5 @@ pub use netns::NetnsTarget;
 pub use ovs::{Ovs, PortInfo, PortOwner, Settle};
 pub use plug::{
     BridgeKind, Observed, Owner, PlugError, PlugSpec, Plugged, Plugger, Step, UnplugError,
-    format_mac, host_ifname, mac_from_ip, parse_mac,
+    format_mac, host_ifname, host_ifname_candidates, mac_from_ip, owner_alias, parse_mac,
 };

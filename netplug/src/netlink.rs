@@ -105,6 +105,8 @@ pub struct LinkInfoSummary {
     pub peer_index: Option<u32>,
     /// The bridge this link is a port of (Linux bridges only).
     pub controller: Option<u32>,
+    /// `ip link set DEV alias ...`: netplug records a plug's owner there.
+    pub alias: Option<String>,
 }
 
 impl LinkInfoSummary {
@@ -118,6 +120,7 @@ impl LinkInfoSummary {
             up: msg.header.flags.contains(LinkFlags::Up),
             peer_index: None,
             controller: None,
+            alias: None,
         };
         for attr in &msg.attributes {
             match attr {
@@ -125,6 +128,7 @@ impl LinkInfoSummary {
                 LinkAttribute::Mtu(m) => s.mtu = Some(*m),
                 LinkAttribute::Link(i) => s.peer_index = Some(*i),
                 LinkAttribute::Controller(i) => s.controller = Some(*i),
+                LinkAttribute::IfAlias(a) => s.alias = Some(a.clone()),
                 LinkAttribute::Address(a) if a.len() == 6 => {
                     let mut mac = [0u8; 6];
                     mac.copy_from_slice(a);
@@ -326,6 +330,17 @@ impl Netlink {
             .execute()
             .await
             .map_err(request("set link up"))
+    }
+
+    /// Sets the link up and its alias, in one request.
+    pub async fn set_up_with_alias(&self, index: u32, alias: &str) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).up().alias(alias).build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(request("set link up with its alias"))
     }
 
     /// Makes the link a port of a Linux bridge.

@@ -570,30 +570,51 @@ impl Ovs {
             .next())
     }
 
-    /// The ports a plug of `container`'s `iface` must replace: those its
-    /// owner ids name (ovs-docker's too) and the one called `name`, read in
-    /// one transaction.
-    pub async fn ports_for(&self, container: &str, iface: &str, name: &str) -> Result<Vec<String>> {
+    /// The ports that concern a plug of `container`'s `iface`, each with
+    /// the owner its interface names: those its owner ids name (ovs-docker's
+    /// too), and those called one of `names`, whoever owns them; read in one
+    /// transaction.
+    pub async fn ports_for(
+        &self,
+        container: &str,
+        iface: &str,
+        names: &[String],
+    ) -> Result<Vec<(String, Option<PortOwner>)>> {
         let ids = [(KEY_CONTAINER, container), (KEY_IFACE, iface)];
-        let res = self
-            .transact(vec![
-                json!({"op": "select", "table": "Interface",
-                       "where": [["external_ids", "includes", map(ids)]], "columns": ["name"]}),
-                json!({"op": "select", "table": "Port", "where": [eq("name", name)],
-                       "columns": ["_uuid", "name", "interfaces"]}),
-            ])
-            .await?;
-        if let Some(row) = rows(&res[1]).first().and_then(PortRows::from_row) {
-            self.rows_cache().insert(name.to_string(), row);
+        let mut ops = vec![json!({"op": "select", "table": "Interface",
+                                  "where": [["external_ids", "includes", map(ids)]],
+                                  "columns": ["name", "external_ids"]})];
+        for name in names {
+            ops.push(
+                json!({"op": "select", "table": "Port", "where": [eq("name", name.as_str())],
+                            "columns": ["_uuid", "name", "interfaces"]}),
+            );
+            ops.push(
+                json!({"op": "select", "table": "Interface", "where": [eq("name", name.as_str())],
+                            "columns": ["external_ids"]}),
+            );
         }
-        let mut names: Vec<String> = rows(&res[0])
+        let res = self.transact(ops).await?;
+        let owner_of =
+            |row: &Value| PortOwner::from_external_ids(&ovsdb::map_pairs(&row["external_ids"]));
+        let mut found: Vec<(String, Option<PortOwner>)> = rows(&res[0])
             .iter()
-            .chain(rows(&res[1]))
-            .filter_map(|r| r["name"].as_str().map(str::to_string))
+            .filter_map(|r| Some((r["name"].as_str()?.to_string(), owner_of(r))))
             .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
+        for (i, name) in names.iter().enumerate() {
+            let (port, iface) = (&res[1 + 2 * i], &res[2 + 2 * i]);
+            let Some(row) = rows(port).first() else {
+                continue;
+            };
+            if let Some(port_rows) = PortRows::from_row(row) {
+                self.rows_cache().insert(name.clone(), port_rows);
+            }
+            if !found.iter().any(|(n, _)| n == name) {
+                found.push((name.clone(), rows(iface).first().and_then(owner_of)));
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found)
     }
 
     /// Every port of `container`, or of one of its interfaces.

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::arp;
 use crate::ethtool;
-use crate::netlink::{Netlink, NetlinkError};
+use crate::netlink::{LinkInfoSummary, Netlink, NetlinkError};
 use crate::netns::{NetnsError, NetnsTarget, run_in_netns};
 use crate::ovs::{Ovs, OvsError, PortOwner};
 
@@ -100,18 +100,169 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     Some(mac)
 }
 
-/// The host end's name: `ds`, up to six characters of the container's name,
-/// and six hex digits of a hash of name and interface, so it is readable,
-/// stable across restarts, unique in practice and at most 14 bytes.
+/// The host end's usual name: `ds`, up to six characters of the
+/// container's name, and six hex digits of a hash of name and interface, so
+/// it is readable, stable across restarts and at most 14 bytes. A hash can
+/// collide, so a plug may take the next of [`host_ifname_candidates`].
 pub fn host_ifname(container: &str, iface: &str) -> String {
+    host_ifname_nth(container, iface, 0)
+}
+
+/// How many names the host end of one container interface may take.
+const HOST_NAME_CANDIDATES: u32 = 4;
+
+/// The names the host end may have, in order of preference. A plug takes
+/// the first one that is free or already its own: the owner is recorded in
+/// the link's alias (see [`owner_alias`]), so two containers whose names
+/// hash alike each get a name of their own, and neither plug nor unplug
+/// ever touches the other's link. The order is fixed, so a container gets
+/// the same name again as long as the same names are taken.
+pub fn host_ifname_candidates(container: &str, iface: &str) -> Vec<String> {
+    (0..HOST_NAME_CANDIDATES)
+        .map(|n| host_ifname_nth(container, iface, n))
+        .collect()
+}
+
+fn host_ifname_nth(container: &str, iface: &str, n: u32) -> String {
     let readable: String = container
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .take(6)
         .collect();
-    let digest = Sha256::digest(format!("{container}\0{iface}").as_bytes());
+    // The first name hashes as it always did, so plugs made before there
+    // were alternatives keep their names.
+    let digest = if n == 0 {
+        Sha256::digest(format!("{container}\0{iface}").as_bytes())
+    } else {
+        Sha256::digest(format!("{container}\0{iface}\0{n}").as_bytes())
+    };
     let hash: String = digest[..3].iter().map(|b| format!("{b:02x}")).collect();
     format!("ds{readable}{hash}")
+}
+
+/// What every owner alias starts with.
+const ALIAS_PREFIX: &str = "netplug ";
+/// The kernel keeps at most this many bytes of an alias (IFALIASZ - 1).
+const ALIAS_MAX: usize = 255;
+
+/// The alias of a host end that records whose plug it is:
+/// `netplug CONTAINER/IFACE` (`ip link` shows it), or a hash of the two
+/// where that would not fit.
+pub fn owner_alias(container: &str, iface: &str) -> String {
+    let readable = format!("{ALIAS_PREFIX}{container}/{iface}");
+    if readable.len() <= ALIAS_MAX {
+        return readable;
+    }
+    let digest = Sha256::digest(format!("{container}\0{iface}").as_bytes());
+    let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{ALIAS_PREFIX}sha256:{hash}")
+}
+
+/// Whose a host link with one of a plug's candidate names is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Holder {
+    Ours,
+    /// Somebody else's, described for an error message.
+    Other(String),
+}
+
+/// `first`: the link has the first candidate name.
+fn holder(link: &LinkInfoSummary, first: bool, alias: &str) -> Holder {
+    match link.alias.as_deref() {
+        Some(a) if a == alias => Holder::Ours,
+        Some(a) if a.starts_with(ALIAS_PREFIX) => Holder::Other(format!(
+            "{} (the plug of {})",
+            link.name,
+            &a[ALIAS_PREFIX.len()..]
+        )),
+        // A veth with the first name and no owner recorded is a plug of an
+        // earlier netplug, which wrote no alias; anything else is not ours.
+        _ if first && link.kind == Some(InfoKind::Veth) => Holder::Ours,
+        _ => Holder::Other(format!(
+            "{} (a {} link that is no plug of netplug)",
+            link.name,
+            link.kind
+                .as_ref()
+                .map_or_else(|| "kernel".to_string(), |k| format!("{k:?}").to_lowercase())
+        )),
+    }
+}
+
+/// True when an OVS port's recorded owner is `container`'s `iface`.
+fn is_owner(owner: Option<&PortOwner>, container: &str, iface: &str) -> bool {
+    owner.is_some_and(|o| o.container == container && o.iface == iface)
+}
+
+/// The host end's name chosen for a plug.
+#[derive(Debug)]
+struct HostName {
+    name: String,
+    /// Our link of that name, when there is one already.
+    existing: Option<LinkInfoSummary>,
+    /// Further links of ours under other candidate names: leftovers.
+    leftovers: Vec<String>,
+    /// Names held by others, which nothing may touch.
+    others: Vec<String>,
+}
+
+/// Picks the host end's name from the candidates and the links found under
+/// them (in candidate order): our own link if there is one, else the first
+/// free name. `Err` describes every holder when all are taken.
+fn choose_host_name(
+    found: &[(String, Option<LinkInfoSummary>)],
+    alias: &str,
+) -> Result<HostName, String> {
+    let mut ours = Vec::new();
+    let mut others = Vec::new();
+    let mut free = None;
+    for (i, (name, link)) in found.iter().enumerate() {
+        match link {
+            None => {
+                free.get_or_insert(name);
+            }
+            Some(link) => match holder(link, i == 0, alias) {
+                Holder::Ours => ours.push(link.clone()),
+                Holder::Other(what) => others.push((name.clone(), what)),
+            },
+        }
+    }
+    let other_names = others.iter().map(|(n, _)| n.clone()).collect();
+    let mut ours = ours.into_iter();
+    if let Some(existing) = ours.next() {
+        return Ok(HostName {
+            name: existing.name.clone(),
+            existing: Some(existing),
+            leftovers: ours.map(|l| l.name).collect(),
+            others: other_names,
+        });
+    }
+    match free {
+        Some(name) => Ok(HostName {
+            name: name.clone(),
+            existing: None,
+            leftovers: Vec::new(),
+            others: other_names,
+        }),
+        None => Err(others
+            .into_iter()
+            .map(|(_, what)| what)
+            .collect::<Vec<_>>()
+            .join(", ")),
+    }
+}
+
+/// The host's links under each of `names`, in that order.
+async fn links_named(
+    host: &Netlink,
+    names: &[String],
+) -> Result<Vec<(String, Option<LinkInfoSummary>)>, NetlinkError> {
+    let links = futures::future::join_all(names.iter().map(|n| host.link_by_name(n))).await;
+    names
+        .iter()
+        .cloned()
+        .zip(links)
+        .map(|(name, link)| Ok((name, link?)))
+        .collect()
 }
 
 /// Sends the gratuitous ARP of `spec` on `ifindex`, then lets `socket` go.
@@ -152,6 +303,7 @@ const LOOPBACK_IFINDEX: u32 = 1;
 pub enum Step {
     FindBridge,
     OpenNetns,
+    NameHostEnd,
     RemoveStale,
     CreateVeth,
     ConfigureHostEnd,
@@ -168,6 +320,7 @@ impl fmt::Display for Step {
         f.write_str(match self {
             Step::FindBridge => "find bridge",
             Step::OpenNetns => "open network namespace",
+            Step::NameHostEnd => "name the host end",
             Step::RemoveStale => "remove stale plug",
             Step::CreateVeth => "create veth pair",
             Step::ConfigureHostEnd => "configure host end",
@@ -191,6 +344,8 @@ pub enum StepError {
     Netns(#[from] NetnsError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("every name the host end may have is taken: {0}")]
+    NamesTaken(String),
     #[error("address {addr} is already in use on {iface} in the container")]
     AddressInUse { addr: Ipv4Addr, iface: String },
     #[error("{0}")]
@@ -206,6 +361,7 @@ impl StepError {
             StepError::Netns(NetnsError::Open { source, .. }) => source.raw_os_error(),
             StepError::Netns(NetnsError::Enter(e) | NetnsError::Return(e)) => Some(*e as i32),
             StepError::AddressInUse { .. } => Some(libc::EADDRINUSE),
+            StepError::NamesTaken(_) => Some(libc::EEXIST),
             StepError::Ovs(_) | StepError::Netns(_) | StepError::Other(_) => None,
         }
     }
@@ -333,15 +489,16 @@ impl Plugger {
         };
         let host = Netlink::current().map_err(|e| fail(Step::ConfigureHostEnd)(e.into()))?;
         let netns = target.open().map_err(|e| fail(Step::OpenNetns)(e.into()))?;
-        let host_name = spec.host_ifname();
+        let candidates = host_ifname_candidates(&spec.owner.name, &spec.iface);
+        let alias = owner_alias(&spec.owner.name, &spec.iface);
         // Independent look-ups, each a round trip to the kernel, a thread
         // or ovsdb-server: all at once.
-        let (kind, inner, existing, stale) = tokio::join!(
+        let (kind, inner, found, ports) = tokio::join!(
             self.bridge_kind(&host, &spec.bridge),
             Netlink::in_netns(&netns),
-            host.link_by_name(&host_name),
+            links_named(&host, &candidates),
             self.ovs
-                .ports_for(&spec.owner.name, &spec.iface, &host_name),
+                .ports_for(&spec.owner.name, &spec.iface, &candidates),
         );
         let kind = kind.map_err(|e| match e {
             PlugError::Step { step, source, .. } => PlugError::Step {
@@ -352,13 +509,17 @@ impl Plugger {
             other => other,
         })?;
         let inner = inner.map_err(|e| fail(Step::OpenNetns)(e.into()))?;
-        let existing = existing.map_err(|e| fail(Step::RemoveStale)(e.into()))?;
+        let found = found.map_err(|e| fail(Step::NameHostEnd)(e.into()))?;
+        let chosen = choose_host_name(&found, &alias)
+            .map_err(|holders| fail(Step::NameHostEnd)(StepError::NamesTaken(holders)))?;
+        let host_name = chosen.name.clone();
 
-        if let Some(existing) = &existing {
-            if self
-                .matches(&host, &inner, existing.index, kind, spec)
-                .await
-                .unwrap_or(false)
+        if let Some(existing) = &chosen.existing {
+            if chosen.leftovers.is_empty()
+                && self
+                    .matches(&host, &inner, existing.index, kind, spec)
+                    .await
+                    .unwrap_or(false)
             {
                 self.announce(&netns, &inner, spec).await.ok();
                 return Ok(Plugged {
@@ -373,15 +534,29 @@ impl Plugger {
         // Leftovers of an earlier run (the container's old netns is gone, the
         // spec changed, or ovs-docker plugged it): remove them before
         // plugging anew, or they would block the name or keep an OVS port
-        // that forwards nowhere. ovs-docker names its veth like its port.
-        let mut stale = match stale {
+        // that forwards nowhere. ovs-docker names its veth like its port. A
+        // port of the chosen name goes whoever owns it, as no live link has
+        // that name but ours; names held by others are never touched.
+        let ports = match ports {
             Ok(ports) => ports,
             Err(e) if kind == BridgeKind::Linux && e.is_unreachable() => Vec::new(),
             Err(e) => return Err(fail(Step::RemoveStale)(e.into())),
         };
-        if existing.is_some() && !stale.contains(&host_name) {
+        let mut stale: Vec<String> = ports
+            .into_iter()
+            .filter(|(name, owner)| {
+                !chosen.others.contains(name)
+                    && (*name == host_name
+                        || is_owner(owner.as_ref(), &spec.owner.name, &spec.iface))
+            })
+            .map(|(name, _)| name)
+            .collect();
+        stale.extend(chosen.leftovers.iter().cloned());
+        if chosen.existing.is_some() {
             stale.push(host_name.clone());
         }
+        stale.sort();
+        stale.dedup();
         let errors = self.remove_all(&host, &stale).await;
         if !errors.is_empty() {
             return Err(fail(Step::RemoveStale)(StepError::Other(errors.join("; "))));
@@ -389,7 +564,15 @@ impl Plugger {
 
         let mut created = Created::default();
         let result = self
-            .plug_fresh(&host, &inner, &netns, kind, spec, &host_name, &mut created)
+            .plug_fresh(
+                &host,
+                &inner,
+                &netns,
+                kind,
+                spec,
+                (&host_name, &alias),
+                &mut created,
+            )
             .await;
         match result {
             Ok(()) => Ok(Plugged {
@@ -441,7 +624,7 @@ impl Plugger {
         netns: &File,
         kind: BridgeKind,
         spec: &PlugSpec,
-        host_name: &str,
+        (host_name, alias): (&str, &str),
         created: &mut Created,
     ) -> Result<(), (Step, StepError)> {
         let at = |step: Step| move |e: NetlinkError| (step, StepError::from(e));
@@ -490,7 +673,8 @@ impl Plugger {
         // The host end goes up before OVS attaches it: ovs-vswitchd sets
         // promiscuous mode by writing back the flags it cached, and an "up"
         // that lands in between is lost (seen under load: port DOWN).
-        host.set_up(host_end.index)
+        // The alias records whose plug this is (see `host_ifname_candidates`).
+        host.set_up_with_alias(host_end.index, alias)
             .await
             .map_err(at(Step::ConfigureHostEnd))?;
         let (bridge_side, container_side, socket) = tokio::join!(
@@ -733,26 +917,59 @@ impl Plugger {
 
     /// Removes a container's plug: its OVS port (found by owner as ovs-docker
     /// does, and by name) and its veth. Deleting the host end also removes
-    /// the peer inside the container. Missing pieces are not errors.
+    /// the peer inside the container. Missing pieces are not errors, and
+    /// links and ports of other owners that happen to have one of its
+    /// names are left alone.
     pub async fn unplug(&self, container: &str, iface: &str) -> Result<(), UnplugError> {
         let mut errors = Vec::new();
-        let host_name = host_ifname(container, iface);
-        let mut ports = match self.ovs.ports_for(container, iface, &host_name).await {
-            Ok(p) => p,
-            Err(e) if e.is_unreachable() => Vec::new(),
+        let candidates = host_ifname_candidates(container, iface);
+        let alias = owner_alias(container, iface);
+        let host = match Netlink::current() {
+            Ok(host) => host,
             Err(e) => {
-                errors.push(e.to_string());
-                Vec::new()
+                return Err(UnplugError {
+                    container: container.to_string(),
+                    errors: vec![e.to_string()],
+                });
             }
         };
-        if !ports.contains(&host_name) {
-            ports.push(host_name);
-        }
-        match Netlink::current() {
-            // A port ovs-docker made is named after its veth too.
-            Ok(host) => errors.extend(self.remove_all(&host, &ports).await),
+        let (found, ports) = tokio::join!(
+            links_named(&host, &candidates),
+            self.ovs.ports_for(container, iface, &candidates)
+        );
+        let (mut ours, mut others) = (Vec::new(), Vec::new());
+        match found {
+            Ok(found) => {
+                for (i, (name, link)) in found.into_iter().enumerate() {
+                    match link.map(|l| holder(&l, i == 0, &alias)) {
+                        Some(Holder::Ours) => ours.push(name),
+                        Some(Holder::Other(_)) => others.push(name),
+                        None => {}
+                    }
+                }
+            }
             Err(e) => errors.push(e.to_string()),
         }
+        match ports {
+            // A port ovs-docker made is named after its veth too. A port of
+            // our first name that records no owner is taken to be ours, as
+            // ports made by hand or by old tools carry none.
+            Ok(ports) => ours.extend(
+                ports
+                    .into_iter()
+                    .filter(|(name, owner)| {
+                        !others.contains(name)
+                            && (is_owner(owner.as_ref(), container, iface)
+                                || (owner.is_none() && *name == candidates[0]))
+                    })
+                    .map(|(name, _)| name),
+            ),
+            Err(e) if e.is_unreachable() => {}
+            Err(e) => errors.push(e.to_string()),
+        }
+        ours.sort();
+        ours.dedup();
+        errors.extend(self.remove_all(&host, &ours).await);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -808,15 +1025,25 @@ impl Plugger {
         })
     }
 
+    /// The host end of `container`'s `iface`, if it is plugged here, under
+    /// whichever of its names it has.
+    pub async fn host_end(
+        &self,
+        container: &str,
+        iface: &str,
+    ) -> Result<Option<LinkInfoSummary>, NetlinkError> {
+        let host = Netlink::current()?;
+        let alias = owner_alias(container, iface);
+        let found = links_named(&host, &host_ifname_candidates(container, iface)).await?;
+        Ok(found
+            .into_iter()
+            .enumerate()
+            .find_map(|(i, (_, link))| link.filter(|l| holder(l, i == 0, &alias) == Holder::Ours)))
+    }
+
     /// True when the host end of `container`'s interface exists here.
     pub async fn is_plugged(&self, container: &str, iface: &str) -> bool {
-        match Netlink::current() {
-            Ok(host) => matches!(
-                host.link_by_name(&host_ifname(container, iface)).await,
-                Ok(Some(_))
-            ),
-            Err(_) => false,
-        }
+        matches!(self.host_end(container, iface).await, Ok(Some(_)))
     }
 }
 
@@ -833,6 +1060,111 @@ mod tests {
         assert_ne!(a, host_ifname("haproxy1", "eth1"));
         let long = host_ifname("a-very-long-container-name-indeed", "eth0");
         assert!(long.len() <= IFNAMSIZ_MAX, "{long}");
+    }
+
+    #[test]
+    fn candidates_start_with_the_usual_name_and_are_distinct() {
+        let names = host_ifname_candidates("haproxy1", "eth0");
+        assert_eq!(names.len(), HOST_NAME_CANDIDATES as usize);
+        assert_eq!(names[0], host_ifname("haproxy1", "eth0"));
+        for (i, a) in names.iter().enumerate() {
+            assert!(a.len() <= IFNAMSIZ_MAX, "{a}");
+            assert!(a.starts_with("dshaprox"), "{a}");
+            assert!(!names[i + 1..].contains(a), "{names:?}");
+        }
+        assert_eq!(names, host_ifname_candidates("haproxy1", "eth0"));
+    }
+
+    #[test]
+    fn owner_alias_is_readable_and_always_fits() {
+        assert_eq!(owner_alias("web1", "eth0"), "netplug web1/eth0");
+        let long = "x".repeat(400);
+        let alias = owner_alias(&long, "eth0");
+        assert!(alias.len() <= ALIAS_MAX, "{}", alias.len());
+        assert!(alias.starts_with("netplug sha256:"), "{alias}");
+        assert_ne!(alias, owner_alias(&"y".repeat(400), "eth0"));
+    }
+
+    fn link(name: &str, kind: InfoKind, alias: Option<&str>) -> LinkInfoSummary {
+        LinkInfoSummary {
+            index: 7,
+            name: name.into(),
+            kind: Some(kind),
+            mac: None,
+            mtu: None,
+            up: true,
+            peer_index: None,
+            controller: None,
+            alias: alias.map(str::to_string),
+        }
+    }
+
+    fn found(links: [Option<LinkInfoSummary>; 3]) -> Vec<(String, Option<LinkInfoSummary>)> {
+        ["n0", "n1", "n2"]
+            .into_iter()
+            .map(str::to_string)
+            .zip(links)
+            .collect()
+    }
+
+    const OURS: &str = "netplug web1/eth0";
+
+    #[test]
+    fn a_plug_takes_its_own_link_or_the_first_free_name() {
+        let chosen = choose_host_name(&found([None, None, None]), OURS).unwrap();
+        assert_eq!(
+            (chosen.name.as_str(), chosen.existing.is_none()),
+            ("n0", true)
+        );
+
+        // Another container's plug holds the first name: the next is ours.
+        let other = link("n0", InfoKind::Veth, Some("netplug web7/eth0"));
+        let chosen = choose_host_name(&found([Some(other.clone()), None, None]), OURS).unwrap();
+        assert_eq!(chosen.name, "n1");
+        assert_eq!(chosen.others, ["n0"]);
+
+        // Our plug under the second name stays ours, though the first is
+        // free again by now.
+        let ours = link("n1", InfoKind::Veth, Some(OURS));
+        let chosen = choose_host_name(&found([None, Some(ours), None]), OURS).unwrap();
+        assert_eq!(chosen.name, "n1");
+        assert!(chosen.existing.is_some());
+
+        // A veth of the first name with no alias is an older netplug's plug;
+        // a bridge of that name is nobody's plug, and not ours to take.
+        let legacy = link("n0", InfoKind::Veth, None);
+        let chosen = choose_host_name(&found([Some(legacy), None, None]), OURS).unwrap();
+        assert_eq!(
+            (chosen.name.as_str(), chosen.existing.is_some()),
+            ("n0", true)
+        );
+        let bridge = link("n0", InfoKind::Bridge, None);
+        let chosen = choose_host_name(&found([Some(bridge), None, None]), OURS).unwrap();
+        assert_eq!(chosen.name, "n1");
+
+        // Two of ours: the first is used, the other is a leftover.
+        let (a, b) = (
+            link("n0", InfoKind::Veth, Some(OURS)),
+            link("n2", InfoKind::Veth, Some(OURS)),
+        );
+        let chosen = choose_host_name(&found([Some(a), None, Some(b)]), OURS).unwrap();
+        assert_eq!(
+            (chosen.name.as_str(), chosen.leftovers),
+            ("n0", vec!["n2".to_string()])
+        );
+    }
+
+    #[test]
+    fn all_names_taken_names_every_holder() {
+        let taken = found([
+            Some(link("n0", InfoKind::Veth, Some("netplug web7/eth0"))),
+            Some(link("n1", InfoKind::Bridge, None)),
+            Some(link("n2", InfoKind::Veth, Some("netplug db2/eth0"))),
+        ]);
+        let err = choose_host_name(&taken, OURS).unwrap_err();
+        assert!(err.contains("n0 (the plug of web7/eth0)"), "{err}");
+        assert!(err.contains("n1 (a bridge link"), "{err}");
+        assert!(err.contains("n2 (the plug of db2/eth0)"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use common::{BRIDGE, GATEWAY, LINUX_BRIDGE, LINUX_GATEWAY, Netns, OvsHost};
 use netplug::netlink::Netlink;
 use netplug::{
     BridgeKind, NetnsTarget, Ovs, Owner, PlugError, PlugSpec, Plugger, Settle, Step, host_ifname,
+    host_ifname_candidates,
 };
 
 fn spec(owner: &str, address: &str, bridge: &str, gateway: &str) -> PlugSpec {
@@ -257,24 +258,140 @@ fn eth0_name_clash_in_the_netns_rolls_back() {
 }
 
 #[test]
-fn host_side_name_clash_rolls_back_and_keeps_the_other_link() {
+fn a_link_holding_the_host_name_moves_the_plug_to_the_next_name() {
     let host = OvsHost::start();
     let c = Netns::new("npc");
-    // The host end's name is taken by somebody else's link, which is no
-    // veth, so no stale plug to replace either.
+    // The host end's usual name is taken by somebody else's link, which is
+    // no plug: the plug takes the next name and leaves that link alone.
     let taken = host_ifname("hclash", "eth0");
     host.ns.ip(&["link", "add", &taken, "type", "bridge"]);
     let before = host.counts(&[&c]);
     let host_links = host.ns.link_names();
 
-    let err = plug(&host, &c.target(), &ovs_spec("hclash", "10.240.0.7/24")).unwrap_err();
-    assert_error_step(&err, Step::CreateVeth, Some(libc::EEXIST));
+    let plugged = plug(&host, &c.target(), &ovs_spec("hclash", "10.240.0.7/24")).expect("plug");
+    assert_eq!(
+        plugged.host_ifname,
+        host_ifname_candidates("hclash", "eth0")[1]
+    );
+    assert!(c.ping(GATEWAY), "no ping through the second name");
+    let alias = host.ns.ip(&["-d", "link", "show", &plugged.host_ifname]);
+    assert!(alias.contains("alias netplug hclash/eth0"), "{alias}");
+    // Plugging again finds it under that name and changes nothing.
+    let again = plug(&host, &c.target(), &ovs_spec("hclash", "10.240.0.7/24")).expect("plug");
+    assert!(!again.changed);
+    assert_eq!(again.host_ifname, plugged.host_ifname);
+
+    unplug(&host, "hclash");
     assert_eq!(host.counts(&[&c]), before);
     assert_eq!(
         host.ns.link_names(),
         host_links,
-        "rollback touched links not its own"
+        "unplug touched links not its own"
     );
+}
+
+#[test]
+fn every_host_name_taken_is_a_clear_error_and_nothing_is_made() {
+    let host = OvsHost::start();
+    let c = Netns::new("npc");
+    for name in host_ifname_candidates("full", "eth0") {
+        host.ns.ip(&["link", "add", &name, "type", "bridge"]);
+    }
+    let before = host.counts(&[&c]);
+    let host_links = host.ns.link_names();
+
+    let err = plug(&host, &c.target(), &ovs_spec("full", "10.240.0.23/24")).unwrap_err();
+    assert_error_step(&err, Step::NameHostEnd, Some(libc::EEXIST));
+    let text = err.to_string();
+    assert!(text.contains("plug full: name the host end"), "{text}");
+    assert!(text.contains("no plug of netplug"), "{text}");
+    assert_eq!(host.counts(&[&c]), before);
+    assert_eq!(host.ns.link_names(), host_links);
+}
+
+/// Two container names whose usual host-end names are the same: the hash
+/// has 24 bits, so some thousands of names with one readable part give a
+/// pair.
+fn colliding_names() -> (String, String) {
+    let mut seen = std::collections::HashMap::new();
+    for n in 0..1_000_000 {
+        let name = format!("twin{n}");
+        // Equal names mean an equal readable part too.
+        if let Some(first) = seen.insert(host_ifname(&name, "eth0"), name.clone()) {
+            return (first, name);
+        }
+    }
+    panic!("no colliding pair of names found");
+}
+
+/// Runs `test` for two containers whose names collide, each plugged on the
+/// bridge `bridge` (OVS or Linux) in a namespace of its own.
+fn with_colliding_plugs(bridge: &str, gateway: &str, net: &str) {
+    let host = OvsHost::start();
+    if bridge == LINUX_BRIDGE {
+        host.add_linux_bridge();
+    }
+    let (a, b) = colliding_names();
+    assert_eq!(host_ifname(&a, "eth0"), host_ifname(&b, "eth0"));
+    let (ca, cb) = (Netns::new("npc"), Netns::new("npc"));
+    let before = host.counts(&[&ca, &cb]);
+    let spec_a = spec(&a, &format!("{net}.21/24"), bridge, gateway);
+    let spec_b = spec(&b, &format!("{net}.22/24"), bridge, gateway);
+
+    let pa = plug(&host, &ca.target(), &spec_a).expect("plug a");
+    let pb = plug(&host, &cb.target(), &spec_b).expect("plug b");
+    assert_eq!(pa.host_ifname, host_ifname(&a, "eth0"));
+    assert_eq!(pb.host_ifname, host_ifname_candidates(&b, "eth0")[1]);
+    assert!(ca.ping(gateway) && cb.ping(gateway), "both must forward");
+    assert!(
+        ca.ping(&format!("{net}.22")),
+        "the twins must reach each other"
+    );
+
+    // Each finds its own plug again: same spec, nothing changes, and the
+    // other keeps forwarding.
+    assert!(!plug(&host, &cb.target(), &spec_b).expect("b again").changed);
+    assert!(!plug(&host, &ca.target(), &spec_a).expect("a again").changed);
+    let plugger = host.plugger();
+    let (a2, b2) = (a.clone(), b.clone());
+    let (end_a, end_b) = host.block_on(|| async move {
+        (
+            plugger
+                .host_end(&a2, "eth0")
+                .await
+                .unwrap()
+                .expect("a's end"),
+            plugger
+                .host_end(&b2, "eth0")
+                .await
+                .unwrap()
+                .expect("b's end"),
+        )
+    });
+    assert_eq!(
+        (end_a.name, end_b.name),
+        (pa.host_ifname, pb.host_ifname.clone())
+    );
+
+    // Unplugging b leaves a alone, and the other way round.
+    unplug(&host, &b);
+    assert!(ca.ping(gateway), "unplugging b broke a");
+    assert!(!cb.link_names().contains(&"eth0".to_string()));
+    plug(&host, &cb.target(), &spec_b).expect("plug b again");
+    unplug(&host, &a);
+    assert!(cb.ping(gateway), "unplugging a broke b");
+    unplug(&host, &b);
+    assert_eq!(host.counts(&[&ca, &cb]), before);
+}
+
+#[test]
+fn containers_whose_names_hash_alike_get_a_host_end_each_on_ovs() {
+    with_colliding_plugs(BRIDGE, GATEWAY, "10.240.0");
+}
+
+#[test]
+fn containers_whose_names_hash_alike_get_a_host_end_each_on_a_linux_bridge() {
+    with_colliding_plugs(LINUX_BRIDGE, LINUX_GATEWAY, "10.240.1");
 }
 
 #[test]

@@ -544,13 +544,9 @@ impl Host {
             // Plugged means traffic can flow: the host end exists and is up
             // (a host end that is down leaves the address unreachable while
             // eth0 still has it), and eth0 has an address.
-            let port = netplug::host_ifname(name, IFACE);
-            let host_end = match netplug::netlink::Netlink::current() {
-                Ok(nl) => nl.link_by_name(&port).await.ok().flatten(),
-                Err(_) => None,
-            };
+            let host_end = self.plugger.host_end(name, IFACE).await.ok().flatten();
             if let Some(link) = host_end {
-                status.port = port;
+                status.port = link.name;
                 status.plugged = link.up && !status.actual_addresses.is_empty();
             }
         }
