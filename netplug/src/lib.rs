@@ -9,6 +9,7 @@ pub mod netns;
 pub mod ovs;
 pub mod ovsdb;
 pub mod plug;
+pub mod sysctl;
 
 pub use netns::NetnsTarget;
 pub use ovs::{Ovs, PortInfo, PortOwner, Settle};

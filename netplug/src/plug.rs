@@ -15,6 +15,7 @@ use crate::ethtool;
 use crate::netlink::{LinkInfoSummary, Netlink, NetlinkError};
 use crate::netns::{NetnsError, NetnsTarget, run_in_netns};
 use crate::ovs::{Ovs, OvsError, PortOwner};
+use crate::sysctl;
 
 /// Linux allows interface names of at most 15 bytes.
 pub const IFNAMSIZ_MAX: usize = 15;
@@ -673,6 +674,15 @@ impl Plugger {
         // The host end goes up before OVS attaches it: ovs-vswitchd sets
         // promiscuous mode by writing back the flags it cached, and an "up"
         // that lands in between is lost (seen under load: port DOWN).
+        // Before it goes up, so the host's stack never treats it as one of
+        // its interfaces. Only a safeguard: where /proc/sys is read-only
+        // (a server in a container) the plug goes on without it.
+        if let Err(e) = sysctl::isolate_host_end(host_name) {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(error = %e, "cannot keep host ends out of the host's IP stack");
+            });
+        }
         // The alias records whose plug this is (see `host_ifname_candidates`).
         host.set_up_with_alias(host_end.index, alias)
             .await

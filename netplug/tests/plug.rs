@@ -87,6 +87,24 @@ fn ovs_plug_forwards_and_unplug_removes_everything() {
     assert_eq!(plugged.host_ifname, host_ifname("web1", "eth0"));
     assert!(plugged.host_ifname.len() <= 15);
     assert!(c.ping(GATEWAY), "no ping from the container to the gateway");
+    // The host end is no IP interface of the host: the userspace datapath
+    // lets the host's stack see its frames, and it must not answer them.
+    let bridge_mac = netplug::format_mac(common::link_mac(&host.ns.name, BRIDGE));
+    let neigh = c.ip(&["neigh", "show", GATEWAY]);
+    assert!(
+        neigh.contains(&bridge_mac),
+        "gateway not via {bridge_mac}: {neigh}"
+    );
+    let sysctl = |path: String| host.ns.exec(&["cat", &path]).stdout;
+    let end = &plugged.host_ifname;
+    assert_eq!(
+        sysctl(format!("/proc/sys/net/ipv4/conf/{end}/arp_ignore")),
+        b"8\n"
+    );
+    assert_eq!(
+        sysctl(format!("/proc/sys/net/ipv6/conf/{end}/disable_ipv6")),
+        b"1\n"
+    );
 
     // The rows ovs-docker writes, plus the full id.
     let ids = host.interface_ids(&plugged.host_ifname);
@@ -549,6 +567,7 @@ fn every_settle_mode_forwards_at_once_after_a_quick_replug() {
     let host = OvsHost::start();
     let c = Netns::new("npc");
     let before = host.counts(&[&c]);
+    let bridge_mac = common::link_mac(&host.ns.name, BRIDGE);
     for settle in [Settle::Ofport, Settle::NextCfg] {
         let plugger = Plugger::new(host.ovs().with_settle(settle));
         let target = c.target();
@@ -556,14 +575,30 @@ fn every_settle_mode_forwards_at_once_after_a_quick_replug() {
             let s = ovs_spec("settle", "10.240.0.15/24");
             let plugger = &plugger;
             let target = &target;
+            let mac_ip = (s.effective_mac(), s.address.ip());
             host.block_on(|| async move {
                 plugger.plug(target, &s).await.expect("plug");
             });
-            // One ARP, one echo, no retry: the port forwards when plug returns.
+            // At return the port is in the datapath. A re-plugged MAC may
+            // meet flows that OVS cached while it had no port, for the few
+            // ms until its revalidators catch up (see `Settle`); a port that
+            // never forwards, or only after a long settle, fails here.
+            let forwarded = common::time_to_forward(
+                &c.path(),
+                "eth0",
+                mac_ip,
+                GATEWAY.parse().unwrap(),
+                bridge_mac,
+                Duration::from_millis(200),
+            );
+            assert!(
+                forwarded.is_some(),
+                "{settle:?} round {round}: no ARP answer through the bridge within 200 ms of return"
+            );
             let out = c.exec(&["ping", "-c", "1", "-W", "1", "-q", GATEWAY]);
             assert!(
                 out.status.success(),
-                "{settle:?} round {round}: no forwarding at return"
+                "{settle:?} round {round}: no ping through the bridge"
             );
             host.block_on(|| async move {
                 plugger.unplug("settle", "eth0").await.expect("unplug");

@@ -134,6 +134,51 @@ pub fn in_netns<T: Send>(path: &Path, f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+/// How long after the call frames first go both ways through the bridge
+/// between the interface `iface` in the namespace at `netns` (`mac`, `ip`)
+/// and the bridge's own port, whose MAC is `bridge_mac` and which holds
+/// `gateway`: ARP requests for the gateway, one every millisecond, until
+/// one is answered by the bridge's port. Answers with any other MAC do not
+/// count: on the userspace datapath the host end's own kernel stack would
+/// answer for the host's addresses, bypassing the bridge. `None` when no
+/// answer came within `limit`.
+pub fn time_to_forward(
+    netns: &Path,
+    iface: &str,
+    (mac, ip): ([u8; 6], std::net::Ipv4Addr),
+    gateway: std::net::Ipv4Addr,
+    bridge_mac: [u8; 6],
+    limit: Duration,
+) -> Option<Duration> {
+    in_netns(netns, || {
+        let sock = netplug::arp::open_packet_socket().expect("packet socket");
+        let index = nix::net::if_::if_nametoindex(iface).expect("interface index");
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            netplug::arp::request(&sock, index, mac, ip, gateway).expect("send ARP request");
+            let sent = Instant::now();
+            while sent.elapsed() < Duration::from_millis(1) {
+                let reply = netplug::arp::await_reply(&sock, gateway, Duration::from_micros(200))
+                    .expect("read ARP reply");
+                if reply == Some(bridge_mac) {
+                    return Some(start.elapsed());
+                }
+            }
+        }
+        None
+    })
+}
+
+/// The MAC of `link` in the namespace called `netns`.
+pub fn link_mac(netns: &str, link: &str) -> [u8; 6] {
+    let out = run(&mut cmd("ip", &["-n", netns, "-o", "link", "show", link]));
+    out.split("link/ether ")
+        .nth(1)
+        .and_then(|rest| rest.get(..17))
+        .and_then(netplug::parse_mac)
+        .unwrap_or_else(|| panic!("no MAC for {link} in: {out}"))
+}
+
 /// A network namespace made with `ip netns add`, deleted on drop.
 pub struct Netns {
     pub name: String,
@@ -391,9 +436,20 @@ impl OvsHost {
         })
     }
 
-    /// A Linux bridge [`LINUX_BRIDGE`] holding [`LINUX_GATEWAY`]/24.
+    /// A Linux bridge [`LINUX_BRIDGE`] holding [`LINUX_GATEWAY`]/24. Its
+    /// MAC is set, as a real gateway bridge's should be: otherwise Linux
+    /// gives the bridge the lowest MAC of its ports, and unplugging that
+    /// port changes the gateway's MAC under every other container.
     pub fn add_linux_bridge(&self) {
-        self.ns.ip(&["link", "add", LINUX_BRIDGE, "type", "bridge"]);
+        self.ns.ip(&[
+            "link",
+            "add",
+            LINUX_BRIDGE,
+            "address",
+            "02:00:0a:f0:01:01",
+            "type",
+            "bridge",
+        ]);
         self.ns.ip(&[
             "addr",
             "add",
