@@ -81,9 +81,11 @@ pub struct PortInfo {
 ///
 /// Measured on this project's VMs (OVS 3.1, netdev datapath; see
 /// `benches/plug.rs`): an OVSDB transaction takes ~0.3 ms; ovs-vswitchd
-/// adds a port to the datapath ~2–5 ms later, but needs ~15–18 ms to drop
-/// one (its log shows the time spent in the datapath's port_del, waiting
-/// for RCU). Two hazards decide what must wait:
+/// adds a port to the datapath ~2–5 ms later, but needs ~6–19 ms to drop
+/// one: it closes the port's packet socket, and the kernel's
+/// `packet_release` waits for an RCU grace period (strace shows that one
+/// `close` taking the time; with `/sys/kernel/rcu_expedited` set it takes
+/// microseconds). Two hazards decide what must wait:
 ///
 /// - A plug that returns before the datapath has the port loses its
 ///   gratuitous ARP and first packets: adding a port waits, always.
@@ -96,6 +98,15 @@ pub struct PortInfo {
 ///   the benchmark, when a fresh handle did not know of the delete: one
 ///   plug in 20 never forwarded). So a re-add must wait until ovs-vswitchd
 ///   has applied the delete, but the delete itself need not.
+///
+/// What no wait here covers: datapath flows that OVS cached for the
+/// container's MAC while it had no port (its revalidators turn them into
+/// drops once the old port goes). A re-plug with the same MAC, which
+/// netplug's MACs derived from the address make the rule, meets them
+/// until the revalidators have run again after the add, a few ms after
+/// `ofport` is set (the benchmark measures it). OVS offers no cheap way to
+/// wait for that: `revalidator/wait` returns at the end of the next round,
+/// up to 500 ms away.
 ///
 /// Hence the default, [`Settle::Ofport`]: deletes return once committed and
 /// remember the `next_cfg` that will show them applied; an add of a name
