@@ -3,7 +3,7 @@
 //! same OVS bridge and the same Docker container. Needs root, OVS and
 //! Docker; run with `cargo bench -p netplug`.
 //!
-//! `cargo bench -p netplug -- --expedited-rcu` also measures both tools
+//! `cargo bench -p netplug --bench plug -- --expedited-rcu` also measures both tools
 //! back to back with the kernel's RCU grace periods expedited
 //! (`/sys/kernel/rcu_expedited`, restored afterwards): ovs-vswitchd's
 //! removal of a port waits for one grace period when it closes the port's
