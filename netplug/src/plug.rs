@@ -671,19 +671,19 @@ impl Plugger {
         // wait for ovs-vswitchd (the longest step) overlaps the container's
         // configuration, and the socket for the announcement is opened
         // meanwhile.
-        // The host end goes up before OVS attaches it: ovs-vswitchd sets
-        // promiscuous mode by writing back the flags it cached, and an "up"
-        // that lands in between is lost (seen under load: port DOWN).
-        // Before it goes up, so the host's stack never treats it as one of
-        // its interfaces. Only a safeguard: where /proc/sys is read-only
-        // (a server in a container) the plug goes on without it.
+        // Before the link goes up, so the host's stack never treats it as
+        // one of its interfaces. Only a safeguard: where /proc/sys is
+        // read-only (a server in a container) the plug goes on without it.
         if let Err(e) = sysctl::isolate_host_end(host_name) {
             static WARNED: std::sync::Once = std::sync::Once::new();
             WARNED.call_once(|| {
                 tracing::warn!(error = %e, "cannot keep host ends out of the host's IP stack");
             });
         }
-        // The alias records whose plug this is (see `host_ifname_candidates`).
+        // The host end goes up before OVS attaches it: ovs-vswitchd sets
+        // promiscuous mode by writing back the flags it cached, and an "up"
+        // that lands in between is lost (seen under load: port DOWN). The
+        // alias records whose plug this is (see `host_ifname_candidates`).
         host.set_up_with_alias(host_end.index, alias)
             .await
             .map_err(at(Step::ConfigureHostEnd))?;
