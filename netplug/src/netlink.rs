@@ -19,9 +19,95 @@ use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::netns::{NetnsError, run_in_netns};
 
-/// How often [`Netlink::del_link`] looks whether the link is gone; tokio's
-/// timer rounds it up to 1 ms.
-const DELETE_POLL: Duration = Duration::from_micros(500);
+/// How long [`Netlink::del_link`] waits for the kernel at the most.
+const DELETE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `RTMGRP_LINK`: the multicast group of link notifications.
+const RTMGRP_LINK: u32 = 1;
+
+/// Deletes link `index` of the calling thread's namespace and returns once
+/// the kernel has unlisted it (or refused).
+///
+/// The kernel unlists a deleted link at once but answers the request only
+/// after an RCU barrier, ~10 ms later on the project's VMs, and the request
+/// blocks its sender all that time. So the request goes out on a thread of
+/// its own, which ends when the kernel answers, and this one returns on the
+/// RTM_DELLINK notification the kernel sends as it unlists the link. The
+/// name is free again from then on, which is all a re-plug needs.
+fn delete_link_until_unlisted(index: u32) -> std::io::Result<()> {
+    use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+    // Subscribed before the request, so the notification cannot be missed.
+    let mut watch = Socket::new(NETLINK_ROUTE)?;
+    watch.bind(&SocketAddr::new(0, RTMGRP_LINK))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    // A thread spawned here is in this thread's namespace too.
+    std::thread::Builder::new()
+        .name("netplug-dellink".into())
+        .spawn(move || {
+            let _ = tx.send(delete_link_blocking(index));
+        })?;
+    let deadline = std::time::Instant::now() + DELETE_TIMEOUT;
+    let mut watching = true;
+    loop {
+        match rx.try_recv() {
+            Ok(answer) => return answer,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                return Err(std::io::Error::other(
+                    "the deleting thread ended unanswered",
+                ));
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the kernel did not delete link #{index} within {DELETE_TIMEOUT:?}"),
+            ));
+        }
+        if !watching {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        let mut pfd = libc::pollfd {
+            fd: watch.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: pfd is one valid pollfd that lives across the call.
+        if unsafe { libc::poll(&raw mut pfd, 1, 1) } <= 0 {
+            continue;
+        }
+        match watch.recv_from_full() {
+            Ok((data, _)) if announces_deletion(&data, index) => return Ok(()),
+            Ok(_) => {}
+            // ENOBUFS: notifications were lost, perhaps ours; the kernel's
+            // answer to the request still tells.
+            Err(_) => watching = false,
+        }
+    }
+}
+
+/// True when the netlink messages in `data` include RTM_DELLINK of `index`.
+fn announces_deletion(data: &[u8], index: u32) -> bool {
+    let mut offset = 0;
+    while offset < data.len() {
+        let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..]) else {
+            return false;
+        };
+        if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) = &msg.payload
+            && link.header.index == index
+        {
+            return true;
+        }
+        let len = msg.header.length as usize;
+        if len == 0 {
+            return false;
+        }
+        // Messages are aligned to 4 bytes.
+        offset += (len + 3) & !3;
+    }
+    false
+}
 
 /// Sends RTM_DELLINK for `index` on a fresh socket of the calling thread's
 /// namespace and waits for the kernel's answer.
@@ -357,30 +443,13 @@ impl Netlink {
     }
 
     /// Deletes a link and returns once it is gone from the namespace (a
-    /// veth's peer goes with it, wherever it is).
-    ///
-    /// The kernel unlists a deleted link at once but answers the request
-    /// only after an RCU barrier, ~18 ms later on the project's VMs, and
-    /// the netlink request blocks its sender all that time. So the request
-    /// goes out on a helper thread with a socket of its own, and this
-    /// returns when the link has left the list (or the kernel refused).
-    /// The name is free again from then on, which is all a re-plug needs.
+    /// veth's peer goes with it, wherever it is); see
+    /// [`delete_link_until_unlisted`].
     pub async fn del_link(&self, index: u32) -> Result<()> {
         let op = format!("delete link #{index}");
-        let deletion = run_in_netns(&self.netns, move || delete_link_blocking(index));
-        tokio::pin!(deletion);
-        loop {
-            tokio::select! {
-                done = &mut deletion => {
-                    return done?.map_err(|source| NetlinkError::Os { op, source });
-                }
-                () = tokio::time::sleep(DELETE_POLL) => {
-                    if self.link_by_index(index).await?.is_none() {
-                        return Ok(());
-                    }
-                }
-            }
-        }
+        run_in_netns(&self.netns, move || delete_link_until_unlisted(index))
+            .await?
+            .map_err(|source| NetlinkError::Os { op, source })
     }
 
     pub async fn add_addr(&self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> Result<()> {
