@@ -972,3 +972,59 @@ fn sigterm_shuts_the_server_down_cleanly_and_leaves_plugs() {
     ok(&bed, &env, &["-c", &web, "destroy"]);
     assert_nothing_left(&bed, 0);
 }
+
+/// Two names of the bed whose host ends would have the same usual name.
+fn colliding_names(bed: &TestBed) -> (String, String) {
+    let mut seen = BTreeMap::new();
+    for n in 0..1_000_000 {
+        let name = bed.container_name(&format!("twin{n}"));
+        if let Some(first) = seen.insert(netplug::host_ifname(&name, "eth0"), name.clone()) {
+            return (first, name);
+        }
+    }
+    panic!("no colliding pair of names found");
+}
+
+#[test]
+fn containers_whose_names_hash_alike_each_keep_their_own_plug() {
+    let bed = bed(1);
+    let (a, b) = colliding_names(&bed);
+    let (ip_a, ip_b) = (bed.subnet_ip(60), bed.subnet_ip(61));
+    let env = bed.write_environment(&[
+        BedContainer::new(&a, 0, ip_a).with_yaml(STOPPABLE),
+        BedContainer::new(&b, 0, ip_b).with_yaml(STOPPABLE),
+    ]);
+    ok(&bed, &env, &["run"]);
+    let (port_a, port_b) = (
+        show(&bed, &env, &a)["port"].as_str().unwrap().to_string(),
+        show(&bed, &env, &b)["port"].as_str().unwrap().to_string(),
+    );
+    assert_ne!(port_a, port_b, "{a} and {b} share a host end");
+    let all = status(&bed, &env);
+    assert_eq!(all[&a]["plugged"], true, "{:?}", all[&a]);
+    assert_eq!(all[&b]["plugged"], true, "{:?}", all[&b]);
+    for ip in [ip_a, ip_b] {
+        assert!(answers_within(&bed, 0, ip, Duration::from_secs(5)), "{ip}");
+    }
+
+    // A restart of one re-plugs it under its own name and leaves the other.
+    docker(&["restart", "-t", "0", &b]).expect("docker restart");
+    assert!(
+        answers_within(&bed, 0, ip_b, Duration::from_secs(5)),
+        "{ip_b} is not back after docker restart:\n{}",
+        bed.server_log(0)
+    );
+    assert_eq!(show(&bed, &env, &b)["port"], port_b.as_str());
+    assert!(answers_within(&bed, 0, ip_a, Duration::from_secs(5)));
+
+    // Destroying one leaves the other plugged.
+    ok(&bed, &env, &["-c", &a, "destroy"]);
+    assert!(
+        answers_within(&bed, 0, ip_b, Duration::from_secs(5)),
+        "destroying {a} cut off {b}:\n{}",
+        bed.server_log(0)
+    );
+    assert_eq!(bed.ovs_ports(0), vec![port_b.clone()]);
+    ok(&bed, &env, &["-c", &b, "destroy"]);
+    assert_nothing_left(&bed, 0);
+}
