@@ -10,6 +10,7 @@ pub mod ovs;
 pub mod ovsdb;
 pub mod plug;
 pub mod sysctl;
+pub mod unixctl;
 
 pub use netns::NetnsTarget;
 pub use ovs::{Ovs, PortInfo, PortOwner, Settle};

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::ovsdb::{self, Client, OvsdbError, eq, map, named_uuid, rows, set, uuid};
+use crate::unixctl::{self, UnixctlError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OvsError {
@@ -25,6 +26,8 @@ pub enum OvsError {
     NotApplied(Duration),
     #[error("ovs-vswitchd could not add interface {port}: {error}")]
     Interface { port: String, error: String },
+    #[error(transparent)]
+    Unixctl(#[from] UnixctlError),
 }
 
 impl OvsError {
@@ -102,11 +105,11 @@ pub struct PortInfo {
 /// What no wait here covers: datapath flows that OVS cached for the
 /// container's MAC while it had no port (its revalidators turn them into
 /// drops once the old port goes). A re-plug with the same MAC, which
-/// netplug's MACs derived from the address make the rule, meets them
-/// until the revalidators have run again after the add, a few ms after
-/// `ofport` is set (the benchmark measures it). OVS offers no cheap way to
-/// wait for that: `revalidator/wait` returns at the end of the next round,
-/// up to 500 ms away.
+/// netplug's MACs derived from the address make the rule, would meet them
+/// until the revalidators have run again after the add, 2–5 ms after
+/// `ofport` is set; OVS offers no cheap way to wait for that
+/// (`revalidator/wait` returns at the end of the next round, up to 500 ms
+/// away). So a plug deletes them instead: [`Ovs::forget_flows_to`].
 ///
 /// Hence the default, [`Settle::Ofport`]: deletes return once committed and
 /// remember the `next_cfg` that will show them applied; an add of a name
@@ -549,6 +552,57 @@ impl Ovs {
             self.settle_after(None, Self::cfgs(res.get(cfg_at))).await?;
         }
         Ok(true)
+    }
+
+    /// Deletes the flows that the datapath of `bridge` has cached for
+    /// frames to `mac`, through ovs-vswitchd's control socket beside the
+    /// database's; returns how many went.
+    ///
+    /// When a port goes, OVS's revalidators turn the flows cached toward its
+    /// MAC into drops. A port added again for the same MAC (a restarted
+    /// container: netplug's MACs follow the address) meets those drops
+    /// until the revalidators have run again after the add, 2–5 ms later on
+    /// this project's VMs, and what is sent to the container meanwhile is
+    /// lost. Deleted, the next frame to the MAC is looked up afresh and
+    /// finds the new port. Run once the new port is in the datapath.
+    pub async fn forget_flows_to(&self, bridge: &str, mac: [u8; 6]) -> Result<usize> {
+        let db = self.client.path()?.to_path_buf();
+        let res = self
+            .transact(vec![json!({"op": "select", "table": "Bridge",
+                                   "where": [eq("name", bridge)],
+                                   "columns": ["datapath_type"]})])
+            .await?;
+        let kind = rows(&res[0])
+            .first()
+            .and_then(|r| r["datapath_type"].as_str())
+            .filter(|t| !t.is_empty())
+            .unwrap_or("system")
+            .to_string();
+        let mac = crate::plug::format_mac(mac);
+        let forget = move || -> std::result::Result<usize, UnixctlError> {
+            let datapath = format!("{kind}@ovs-{kind}");
+            let mut session = unixctl::Session::connect(&unixctl::vswitchd_socket(&db)?)?;
+            let filter = format!("filter=dl_dst={mac}");
+            let dump = session.call("dpctl/dump-flows", &["-m", &datapath, &filter])?;
+            let mut forgotten = 0;
+            for ufid in unixctl::dumped_ufids(&dump) {
+                match session.call("dpctl/del-flow", &[&datapath, &format!("ufid:{ufid}")]) {
+                    Ok(_) => forgotten += 1,
+                    // Gone already: expired, or revalidated away meanwhile.
+                    Err(UnixctlError::Command { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(forgotten)
+        };
+        let forgotten =
+            tokio::task::spawn_blocking(forget)
+                .await
+                .map_err(|e| UnixctlError::Command {
+                    command: "dpctl/del-flow".into(),
+                    error: format!("the task ended: {e}"),
+                })??;
+        Ok(forgotten)
     }
 
     /// Ports whose interface carries a `container_id`, with their owners.

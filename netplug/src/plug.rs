@@ -14,7 +14,7 @@ use crate::arp;
 use crate::ethtool;
 use crate::netlink::{LinkInfoSummary, Netlink, NetlinkError};
 use crate::netns::{NetnsError, NetnsTarget, run_in_netns};
-use crate::ovs::{Ovs, OvsError, PortOwner};
+use crate::ovs::{Ovs, OvsError, PortOwner, Settle};
 use crate::sysctl;
 
 /// Linux allows interface names of at most 15 bytes.
@@ -709,7 +709,34 @@ impl Plugger {
         // dropped on an OVS userspace datapath.
         ethtool::set_tx_checksum(&control, &spec.iface, false)
             .map_err(|e| (Step::ConfigureContainerEnd, e.into()))?;
-        send_announcement(socket, eth, spec).map_err(|e| (Step::Announce, e.into()))
+        send_announcement(socket, eth, spec).map_err(|e| (Step::Announce, e.into()))?;
+        if kind == BridgeKind::Ovs && self.ovs.settle() != Settle::None {
+            self.forget_stale_flows(spec).await;
+        }
+        Ok(())
+    }
+
+    /// Drops what OVS cached for frames to the container's MAC while it had
+    /// no port (see [`Ovs::forget_flows_to`]). Without it a re-plugged
+    /// container misses what is sent to it for a few ms; that is all a
+    /// failure costs, so it is logged, never fatal.
+    async fn forget_stale_flows(&self, spec: &PlugSpec) {
+        match self
+            .ovs
+            .forget_flows_to(&spec.bridge, spec.effective_mac())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::debug!(container = %spec.owner.name, flows = n, "forgot flows cached for the old port");
+            }
+            Err(e) => {
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| {
+                    tracing::warn!(error = %e, "cannot clear the flows OVS cached for re-plugged containers; they may miss a few ms of traffic");
+                });
+            }
+        }
     }
 
     /// Puts the host end on the bridge; `created.port` says whether an OVS

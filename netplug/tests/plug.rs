@@ -567,7 +567,6 @@ fn every_settle_mode_forwards_at_once_after_a_quick_replug() {
     let host = OvsHost::start();
     let c = Netns::new("npc");
     let before = host.counts(&[&c]);
-    let bridge_mac = common::link_mac(&host.ns.name, BRIDGE);
     for settle in [Settle::Ofport, Settle::NextCfg] {
         let plugger = Plugger::new(host.ovs().with_settle(settle));
         let target = c.target();
@@ -575,30 +574,16 @@ fn every_settle_mode_forwards_at_once_after_a_quick_replug() {
             let s = ovs_spec("settle", "10.240.0.15/24");
             let plugger = &plugger;
             let target = &target;
-            let mac_ip = (s.effective_mac(), s.address.ip());
             host.block_on(|| async move {
                 plugger.plug(target, &s).await.expect("plug");
             });
-            // At return the port is in the datapath. A re-plugged MAC may
-            // meet flows that OVS cached while it had no port, for the few
-            // ms until its revalidators catch up (see `Settle`); a port that
-            // never forwards, or only after a long settle, fails here.
-            let forwarded = common::time_to_forward(
-                &c.path(),
-                "eth0",
-                mac_ip,
-                GATEWAY.parse().unwrap(),
-                bridge_mac,
-                Duration::from_millis(200),
-            );
-            assert!(
-                forwarded.is_some(),
-                "{settle:?} round {round}: no ARP answer through the bridge within 200 ms of return"
-            );
+            // One ARP, one echo, no retry: the port forwards when plug
+            // returns, though OVS cached drops for this MAC while it had no
+            // port (see `Ovs::forget_flows_to`).
             let out = c.exec(&["ping", "-c", "1", "-W", "1", "-q", GATEWAY]);
             assert!(
                 out.status.success(),
-                "{settle:?} round {round}: no ping through the bridge"
+                "{settle:?} round {round}: no forwarding at return"
             );
             host.block_on(|| async move {
                 plugger.unplug("settle", "eth0").await.expect("unplug");
@@ -645,6 +630,26 @@ fn a_quick_replug_waits_until_vswitchd_has_dropped_the_old_port() {
     assert!(c.ping(GATEWAY), "no ping after the quick re-plug");
 
     host.block_on(|| async { plugger.unplug("quick", "eth0").await.expect("unplug") });
+    assert_eq!(host.counts(&[&c]), before);
+}
+
+#[test]
+fn a_plug_goes_on_without_the_vswitchd_control_socket() {
+    let host = OvsHost::start();
+    let c = Netns::new("npc");
+    let before = host.counts(&[&c]);
+    // The control socket serves only to drop cached flows after a re-plug;
+    // where it cannot be reached (OVS in another container, say) plugging
+    // works all the same.
+    let ctl = host.dir.join("ovs-vswitchd.ctl");
+    let hidden = host.dir.join("hidden.ctl");
+    std::fs::rename(&ctl, &hidden).expect("hide the control socket");
+    let s = ovs_spec("noctl", "10.240.0.24/24");
+    let result = plug(&host, &c.target(), &s);
+    std::fs::rename(&hidden, &ctl).expect("restore the control socket");
+    assert!(result.expect("plug").changed);
+    assert!(c.ping(GATEWAY));
+    unplug(&host, "noctl");
     assert_eq!(host.counts(&[&c]), before);
 }
 
