@@ -161,6 +161,17 @@ pub struct Ovs {
     /// The rows of ports this handle made or looked up, by port name; a
     /// hint only, checked by every transaction that uses it.
     rows: Arc<Mutex<HashMap<String, PortRows>>>,
+    /// Each bridge's datapath, for [`Ovs::forget_flows_to`].
+    datapaths: Arc<Mutex<HashMap<String, String>>>,
+}
+
+/// The datapath name of a Bridge row (`datapath_type` empty: the kernel's).
+fn datapath_name(row: &Value) -> String {
+    let kind = row["datapath_type"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .unwrap_or("system");
+    format!("{kind}@ovs-{kind}")
 }
 
 /// The uuids of a port's rows.
@@ -199,6 +210,7 @@ impl Ovs {
             settle: Settle::default(),
             settle_timeout: Duration::from_secs(10),
             rows: Arc::default(),
+            datapaths: Arc::default(),
         }
     }
 
@@ -381,9 +393,38 @@ impl Ovs {
     pub async fn bridge_exists(&self, bridge: &str) -> Result<bool> {
         let res = self
             .transact(vec![json!({"op": "select", "table": "Bridge",
-                                   "where": [eq("name", bridge)], "columns": ["name"]})])
+                                   "where": [eq("name", bridge)],
+                                   "columns": ["name", "datapath_type"]})])
             .await?;
-        Ok(!rows(&res[0]).is_empty())
+        let Some(row) = rows(&res[0]).first() else {
+            return Ok(false);
+        };
+        self.datapaths()
+            .insert(bridge.to_string(), datapath_name(row));
+        Ok(true)
+    }
+
+    fn datapaths(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.datapaths.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The name of `bridge`'s datapath (`netdev@ovs-netdev`), known from
+    /// [`Ovs::bridge_exists`] or looked up.
+    async fn datapath_of(&self, bridge: &str) -> Result<String> {
+        if let Some(name) = self.datapaths().get(bridge) {
+            return Ok(name.clone());
+        }
+        let res = self
+            .transact(vec![json!({"op": "select", "table": "Bridge",
+                                   "where": [eq("name", bridge)],
+                                   "columns": ["datapath_type"]})])
+            .await?;
+        let row = rows(&res[0])
+            .first()
+            .ok_or_else(|| OvsError::NoBridge(bridge.into()))?;
+        let name = datapath_name(row);
+        self.datapaths().insert(bridge.to_string(), name.clone());
+        Ok(name)
     }
 
     /// Adds `port` to `bridge` with its owner and, when given, an access VLAN
@@ -567,20 +608,9 @@ impl Ovs {
     /// finds the new port. Run once the new port is in the datapath.
     pub async fn forget_flows_to(&self, bridge: &str, mac: [u8; 6]) -> Result<usize> {
         let db = self.client.path()?.to_path_buf();
-        let res = self
-            .transact(vec![json!({"op": "select", "table": "Bridge",
-                                   "where": [eq("name", bridge)],
-                                   "columns": ["datapath_type"]})])
-            .await?;
-        let kind = rows(&res[0])
-            .first()
-            .and_then(|r| r["datapath_type"].as_str())
-            .filter(|t| !t.is_empty())
-            .unwrap_or("system")
-            .to_string();
+        let datapath = self.datapath_of(bridge).await?;
         let mac = crate::plug::format_mac(mac);
         let forget = move || -> std::result::Result<usize, UnixctlError> {
-            let datapath = format!("{kind}@ovs-{kind}");
             let mut session = unixctl::Session::connect(&unixctl::vswitchd_socket(&db)?)?;
             let filter = format!("filter=dl_dst={mac}");
             let dump = session.call("dpctl/dump-flows", &["-m", &datapath, &filter])?;
@@ -599,10 +629,14 @@ impl Ovs {
             tokio::task::spawn_blocking(forget)
                 .await
                 .map_err(|e| UnixctlError::Command {
-                    command: "dpctl/del-flow".into(),
+                    command: "dpctl/dump-flows".into(),
                     error: format!("the task ended: {e}"),
-                })??;
-        Ok(forgotten)
+                })?;
+        if forgotten.is_err() {
+            // The bridge may have been made anew with another datapath.
+            self.datapaths().remove(bridge);
+        }
+        Ok(forgotten?)
     }
 
     /// Ports whose interface carries a `container_id`, with their owners.
