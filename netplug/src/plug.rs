@@ -167,8 +167,9 @@ enum Holder {
     Other(String),
 }
 
-/// `first`: the link has the first candidate name.
-fn holder(link: &LinkInfoSummary, first: bool, alias: &str) -> Holder {
+/// `unmarked_veth_is_ours`: a veth without an owner alias here counts as
+/// ours (see the callers).
+fn holder(link: &LinkInfoSummary, unmarked_veth_is_ours: bool, alias: &str) -> Holder {
     match link.alias.as_deref() {
         Some(a) if a == alias => Holder::Ours,
         Some(a) if a.starts_with(ALIAS_PREFIX) => Holder::Other(format!(
@@ -176,9 +177,9 @@ fn holder(link: &LinkInfoSummary, first: bool, alias: &str) -> Holder {
             link.name,
             &a[ALIAS_PREFIX.len()..]
         )),
-        // A veth with the first name and no owner recorded is a plug of an
-        // earlier netplug, which wrote no alias; anything else is not ours.
-        _ if first && link.kind == Some(InfoKind::Veth) => Holder::Ours,
+        // A plug of an earlier netplug, which wrote no alias, or one made a
+        // moment ago whose alias is not set yet: the caller tells which.
+        _ if unmarked_veth_is_ours && link.kind == Some(InfoKind::Veth) => Holder::Ours,
         _ => Holder::Other(format!(
             "{} (a {} link that is no plug of netplug)",
             link.name,
@@ -209,9 +210,12 @@ struct HostName {
 /// Picks the host end's name from the candidates and the links found under
 /// them (in candidate order): our own link if there is one, else the first
 /// free name. `Err` describes every holder when all are taken.
+/// `unmarked_first_is_ours`: a veth without an alias under the first name
+/// is ours.
 fn choose_host_name(
     found: &[(String, Option<LinkInfoSummary>)],
     alias: &str,
+    unmarked_first_is_ours: bool,
 ) -> Result<HostName, String> {
     let mut ours = Vec::new();
     let mut others = Vec::new();
@@ -221,7 +225,7 @@ fn choose_host_name(
             None => {
                 free.get_or_insert(name);
             }
-            Some(link) => match holder(link, i == 0, alias) {
+            Some(link) => match holder(link, i == 0 && unmarked_first_is_ours, alias) {
                 Holder::Ours => ours.push(link.clone()),
                 Holder::Other(what) => others.push((name.clone(), what)),
             },
@@ -347,6 +351,8 @@ pub enum StepError {
     Io(#[from] std::io::Error),
     #[error("every name the host end may have is taken: {0}")]
     NamesTaken(String),
+    #[error("host end name {0} is taken by a link made meanwhile")]
+    NameTakenMeanwhile(String),
     #[error("address {addr} is already in use on {iface} in the container")]
     AddressInUse { addr: Ipv4Addr, iface: String },
     #[error("{0}")]
@@ -362,7 +368,7 @@ impl StepError {
             StepError::Netns(NetnsError::Open { source, .. }) => source.raw_os_error(),
             StepError::Netns(NetnsError::Enter(e) | NetnsError::Return(e)) => Some(*e as i32),
             StepError::AddressInUse { .. } => Some(libc::EADDRINUSE),
-            StepError::NamesTaken(_) => Some(libc::EEXIST),
+            StepError::NamesTaken(_) | StepError::NameTakenMeanwhile(_) => Some(libc::EEXIST),
             StepError::Ovs(_) | StepError::Netns(_) | StepError::Other(_) => None,
         }
     }
@@ -494,12 +500,10 @@ impl Plugger {
         let alias = owner_alias(&spec.owner.name, &spec.iface);
         // Independent look-ups, each a round trip to the kernel, a thread
         // or ovsdb-server: all at once.
-        let (kind, inner, found, ports) = tokio::join!(
+        let (kind, inner, mut names) = tokio::join!(
             self.bridge_kind(&host, &spec.bridge),
             Netlink::in_netns(&netns),
-            links_named(&host, &candidates),
-            self.ovs
-                .ports_for(&spec.owner.name, &spec.iface, &candidates),
+            self.names_in_use(&host, spec, &candidates),
         );
         let kind = kind.map_err(|e| match e {
             PlugError::Step { step, source, .. } => PlugError::Step {
@@ -510,109 +514,186 @@ impl Plugger {
             other => other,
         })?;
         let inner = inner.map_err(|e| fail(Step::OpenNetns)(e.into()))?;
-        let found = found.map_err(|e| fail(Step::NameHostEnd)(e.into()))?;
-        let chosen = choose_host_name(&found, &alias)
-            .map_err(|holders| fail(Step::NameHostEnd)(StepError::NamesTaken(holders)))?;
-        let host_name = chosen.name.clone();
+        // Two containers whose names hash alike, plugged at once, may both
+        // pick the same free name; the one that finds it taken when it
+        // creates its veth picks again.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (found, ports) = names;
+            let found = found.map_err(|e| fail(Step::NameHostEnd)(e.into()))?;
+            let unmarked_first_is_ours = self
+                .unmarked_first_is_ours(&inner, spec, &found)
+                .await
+                .map_err(|e| fail(Step::NameHostEnd)(e))?;
+            let chosen = choose_host_name(&found, &alias, unmarked_first_is_ours)
+                .map_err(|holders| fail(Step::NameHostEnd)(StepError::NamesTaken(holders)))?;
+            let host_name = chosen.name.clone();
 
-        if let Some(existing) = &chosen.existing {
-            if chosen.leftovers.is_empty()
-                && self
-                    .matches(&host, &inner, existing.index, kind, spec)
-                    .await
-                    .unwrap_or(false)
-            {
-                self.announce(&netns, &inner, spec).await.ok();
-                return Ok(Plugged {
-                    host_ifname: host_name,
-                    mac: spec.effective_mac(),
-                    bridge_kind: kind,
-                    changed: false,
-                });
+            if let Some(existing) = &chosen.existing {
+                if chosen.leftovers.is_empty()
+                    && self
+                        .matches(&host, &inner, existing.index, kind, spec)
+                        .await
+                        .unwrap_or(false)
+                {
+                    self.announce(&netns, &inner, spec).await.ok();
+                    return Ok(Plugged {
+                        host_ifname: host_name,
+                        mac: spec.effective_mac(),
+                        bridge_kind: kind,
+                        changed: false,
+                    });
+                }
+                tracing::info!(container = %container, port = %host_name, "replacing stale or different plug");
             }
-            tracing::info!(container = %container, port = %host_name, "replacing stale or different plug");
-        }
-        // Leftovers of an earlier run (the container's old netns is gone, the
-        // spec changed, or ovs-docker plugged it): remove them before
-        // plugging anew, or they would block the name or keep an OVS port
-        // that forwards nowhere. ovs-docker names its veth like its port. A
-        // port of the chosen name goes whoever owns it, as no live link has
-        // that name but ours; names held by others are never touched.
-        let ports = match ports {
-            Ok(ports) => ports,
-            Err(e) if kind == BridgeKind::Linux && e.is_unreachable() => Vec::new(),
-            Err(e) => return Err(fail(Step::RemoveStale)(e.into())),
-        };
-        let mut stale: Vec<String> = ports
-            .into_iter()
-            .filter(|(name, owner)| {
-                !chosen.others.contains(name)
-                    && (*name == host_name
-                        || is_owner(owner.as_ref(), &spec.owner.name, &spec.iface))
-            })
-            .map(|(name, _)| name)
-            .collect();
-        stale.extend(chosen.leftovers.iter().cloned());
-        if chosen.existing.is_some() {
-            stale.push(host_name.clone());
-        }
-        stale.sort();
-        stale.dedup();
-        let errors = self.remove_all(&host, &stale).await;
-        if !errors.is_empty() {
-            return Err(fail(Step::RemoveStale)(StepError::Other(errors.join("; "))));
-        }
+            // Leftovers of an earlier run (the container's old netns is gone,
+            // the spec changed, or ovs-docker plugged it): remove them before
+            // plugging anew, or they would block the name or keep an OVS port
+            // that forwards nowhere. ovs-docker names its veth like its port.
+            // A port of the chosen name goes whoever owns it, as no live link
+            // has that name but ours; names held by others are never touched.
+            let ports = match ports {
+                Ok(ports) => ports,
+                Err(e) if kind == BridgeKind::Linux && e.is_unreachable() => Vec::new(),
+                Err(e) => return Err(fail(Step::RemoveStale)(e.into())),
+            };
+            let mut stale: Vec<String> = ports
+                .into_iter()
+                .filter(|(name, owner)| {
+                    !chosen.others.contains(name)
+                        && (*name == host_name
+                            || is_owner(owner.as_ref(), &spec.owner.name, &spec.iface))
+                })
+                .map(|(name, _)| name)
+                .collect();
+            stale.extend(chosen.leftovers.iter().cloned());
+            if chosen.existing.is_some() {
+                stale.push(host_name.clone());
+            }
+            stale.sort();
+            stale.dedup();
+            let errors = self.remove_all(&host, &stale).await;
+            if !errors.is_empty() {
+                return Err(fail(Step::RemoveStale)(StepError::Other(errors.join("; "))));
+            }
 
-        let mut created = Created::default();
-        let result = self
-            .plug_fresh(
-                &host,
-                &inner,
-                &netns,
-                kind,
-                spec,
-                (&host_name, &alias),
-                &mut created,
-            )
-            .await;
-        match result {
-            Ok(()) => Ok(Plugged {
-                host_ifname: host_name,
-                mac: spec.effective_mac(),
-                bridge_kind: kind,
-                changed: true,
-            }),
-            Err((step, source)) => {
-                let mut rollback = Vec::new();
-                if created.port
-                    && let Err(e) = self.ovs.del_port(&host_name).await
+            let mut created = Created::default();
+            let result = self
+                .plug_fresh(
+                    &host,
+                    &inner,
+                    &netns,
+                    kind,
+                    spec,
+                    (&host_name, &alias),
+                    &mut created,
+                )
+                .await;
+            match result {
+                Ok(()) => {
+                    return Ok(Plugged {
+                        host_ifname: host_name,
+                        mac: spec.effective_mac(),
+                        bridge_kind: kind,
+                        changed: true,
+                    });
+                }
+                // Nothing was made yet: the veth was what failed.
+                Err((Step::CreateVeth, StepError::NameTakenMeanwhile(_)))
+                    if attempts < HOST_NAME_CANDIDATES =>
                 {
-                    rollback.push(e.to_string());
+                    tracing::info!(container = %container, port = %host_name, "host end name taken meanwhile; picking again");
+                    names = self.names_in_use(&host, spec, &candidates).await;
                 }
-                // Only the veth this attempt made goes, by index: a link that
-                // merely has one of our names (say, the one that made
-                // create_veth fail) is not ours. Deleting the host end takes
-                // the peer with it, wherever the peer is by now.
-                if let Some(index) = created.veth
-                    && let Err(e) = host.del_link(index).await
-                    && e.errno() != Some(libc::ENODEV)
-                {
-                    rollback.push(e.to_string());
+                Err((step, source)) => {
+                    return Err(self
+                        .roll_back(&host, &container, &host_name, created, step, source)
+                        .await);
                 }
-                if rollback.is_empty() {
-                    Err(PlugError::Step {
-                        container,
-                        step,
-                        source,
-                    })
-                } else {
-                    Err(PlugError::RollbackFailed {
-                        container,
-                        step,
-                        source,
-                        rollback: rollback.join("; "),
-                    })
-                }
+            }
+        }
+    }
+
+    /// The host's links under each candidate name, and the OVS ports that
+    /// concern the plug, looked up at once.
+    async fn names_in_use(
+        &self,
+        host: &Netlink,
+        spec: &PlugSpec,
+        candidates: &[String],
+    ) -> (
+        Result<Vec<(String, Option<LinkInfoSummary>)>, NetlinkError>,
+        Result<Vec<(String, Option<PortOwner>)>, OvsError>,
+    ) {
+        tokio::join!(
+            links_named(host, candidates),
+            self.ovs
+                .ports_for(&spec.owner.name, &spec.iface, candidates),
+        )
+    }
+
+    /// Whether a veth without an owner alias under the first candidate name
+    /// is this container's: only if its peer is the container's interface.
+    /// It may be a plug of an earlier netplug, which wrote no alias, or the
+    /// veth that a plug of another container whose name hashes alike made a
+    /// moment ago, before its alias was set.
+    async fn unmarked_first_is_ours(
+        &self,
+        inner: &Netlink,
+        spec: &PlugSpec,
+        found: &[(String, Option<LinkInfoSummary>)],
+    ) -> Result<bool, StepError> {
+        let Some((_, Some(first))) = found.first() else {
+            return Ok(false);
+        };
+        if first.alias.is_some() || first.kind != Some(InfoKind::Veth) {
+            return Ok(false);
+        }
+        Ok(inner.link_by_name(&spec.iface).await?.is_some_and(|eth| {
+            eth.peer_index == Some(first.index) && first.peer_index == Some(eth.index)
+        }))
+    }
+
+    /// Removes what a failed plug attempt made, and says what failed.
+    async fn roll_back(
+        &self,
+        host: &Netlink,
+        container: &str,
+        host_name: &str,
+        created: Created,
+        step: Step,
+        source: StepError,
+    ) -> PlugError {
+        let mut rollback = Vec::new();
+        if created.port
+            && let Err(e) = self.ovs.del_port(host_name).await
+        {
+            rollback.push(e.to_string());
+        }
+        // Only the veth this attempt made goes, by index: a link that merely
+        // has one of our names (say, the one that made create_veth fail) is
+        // not ours. Deleting the host end takes the peer with it, wherever
+        // the peer is by now.
+        if let Some(index) = created.veth
+            && let Err(e) = host.del_link(index).await
+            && e.errno() != Some(libc::ENODEV)
+        {
+            rollback.push(e.to_string());
+        }
+        let container = container.to_string();
+        if rollback.is_empty() {
+            PlugError::Step {
+                container,
+                step,
+                source,
+            }
+        } else {
+            PlugError::RollbackFailed {
+                container,
+                step,
+                source,
+                rollback: rollback.join("; "),
             }
         }
     }
@@ -645,6 +726,18 @@ impl Plugger {
             // not ours to remove. Looked at only now, to spare the common
             // case a round trip.
             Err(e) if e.errno() == Some(libc::EEXIST) => {
+                // The host end's name, free when it was chosen, is taken.
+                if host
+                    .link_by_name(host_name)
+                    .await
+                    .map_err(at(Step::CreateVeth))?
+                    .is_some()
+                {
+                    return Err((
+                        Step::CreateVeth,
+                        StepError::NameTakenMeanwhile(host_name.to_string()),
+                    ));
+                }
                 match inner.link_by_name(&spec.iface).await {
                     Ok(Some(old)) if old.kind == Some(InfoKind::Veth) => {
                         inner
@@ -1148,7 +1241,7 @@ mod tests {
 
     #[test]
     fn a_plug_takes_its_own_link_or_the_first_free_name() {
-        let chosen = choose_host_name(&found([None, None, None]), OURS).unwrap();
+        let chosen = choose_host_name(&found([None, None, None]), OURS, true).unwrap();
         assert_eq!(
             (chosen.name.as_str(), chosen.existing.is_none()),
             ("n0", true)
@@ -1156,27 +1249,36 @@ mod tests {
 
         // Another container's plug holds the first name: the next is ours.
         let other = link("n0", InfoKind::Veth, Some("netplug web7/eth0"));
-        let chosen = choose_host_name(&found([Some(other.clone()), None, None]), OURS).unwrap();
+        let chosen =
+            choose_host_name(&found([Some(other.clone()), None, None]), OURS, true).unwrap();
         assert_eq!(chosen.name, "n1");
         assert_eq!(chosen.others, ["n0"]);
 
         // Our plug under the second name stays ours, though the first is
         // free again by now.
         let ours = link("n1", InfoKind::Veth, Some(OURS));
-        let chosen = choose_host_name(&found([None, Some(ours), None]), OURS).unwrap();
+        let chosen = choose_host_name(&found([None, Some(ours), None]), OURS, true).unwrap();
         assert_eq!(chosen.name, "n1");
         assert!(chosen.existing.is_some());
 
         // A veth of the first name with no alias is an older netplug's plug;
         // a bridge of that name is nobody's plug, and not ours to take.
         let legacy = link("n0", InfoKind::Veth, None);
-        let chosen = choose_host_name(&found([Some(legacy), None, None]), OURS).unwrap();
+        let chosen =
+            choose_host_name(&found([Some(legacy.clone()), None, None]), OURS, true).unwrap();
         assert_eq!(
             (chosen.name.as_str(), chosen.existing.is_some()),
             ("n0", true)
         );
+        // Unless its peer is not our interface: then it is a colliding
+        // container's, made a moment ago.
+        let chosen = choose_host_name(&found([Some(legacy), None, None]), OURS, false).unwrap();
+        assert_eq!(
+            (chosen.name.as_str(), chosen.others),
+            ("n1", vec!["n0".to_string()])
+        );
         let bridge = link("n0", InfoKind::Bridge, None);
-        let chosen = choose_host_name(&found([Some(bridge), None, None]), OURS).unwrap();
+        let chosen = choose_host_name(&found([Some(bridge), None, None]), OURS, true).unwrap();
         assert_eq!(chosen.name, "n1");
 
         // Two of ours: the first is used, the other is a leftover.
@@ -1184,7 +1286,7 @@ mod tests {
             link("n0", InfoKind::Veth, Some(OURS)),
             link("n2", InfoKind::Veth, Some(OURS)),
         );
-        let chosen = choose_host_name(&found([Some(a), None, Some(b)]), OURS).unwrap();
+        let chosen = choose_host_name(&found([Some(a), None, Some(b)]), OURS, true).unwrap();
         assert_eq!(
             (chosen.name.as_str(), chosen.leftovers),
             ("n0", vec!["n2".to_string()])
@@ -1198,7 +1300,7 @@ mod tests {
             Some(link("n1", InfoKind::Bridge, None)),
             Some(link("n2", InfoKind::Veth, Some("netplug db2/eth0"))),
         ]);
-        let err = choose_host_name(&taken, OURS).unwrap_err();
+        let err = choose_host_name(&taken, OURS, true).unwrap_err();
         assert!(err.contains("n0 (the plug of web7/eth0)"), "{err}");
         assert!(err.contains("n1 (a bridge link"), "{err}");
         assert!(err.contains("n2 (the plug of db2/eth0)"), "{err}");

@@ -403,6 +403,31 @@ fn with_colliding_plugs(bridge: &str, gateway: &str, net: &str) {
 }
 
 #[test]
+fn containers_whose_names_hash_alike_plugged_at_once_get_a_host_end_each() {
+    let host = OvsHost::start();
+    let (a, b) = colliding_names();
+    let (ca, cb) = (Netns::new("npc"), Netns::new("npc"));
+    let before = host.counts(&[&ca, &cb]);
+    let spec_a = ovs_spec(&a, "10.240.0.25/24");
+    let spec_b = ovs_spec(&b, "10.240.0.26/24");
+    for round in 0..5 {
+        // Both find the usual name free and race for it; the loser picks
+        // again instead of failing.
+        let (pa, pb) = std::thread::scope(|scope| {
+            let ta = scope.spawn(|| plug(&host, &ca.target(), &spec_a).map_err(|e| e.to_string()));
+            let tb = scope.spawn(|| plug(&host, &cb.target(), &spec_b).map_err(|e| e.to_string()));
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        let (pa, pb) = (pa.expect("plug a"), pb.expect("plug b"));
+        assert_ne!(pa.host_ifname, pb.host_ifname, "round {round}");
+        assert!(ca.ping(GATEWAY) && cb.ping(GATEWAY), "round {round}");
+        unplug(&host, &a);
+        unplug(&host, &b);
+        assert_eq!(host.counts(&[&ca, &cb]), before, "round {round}");
+    }
+}
+
+#[test]
 fn containers_whose_names_hash_alike_get_a_host_end_each_on_ovs() {
     with_colliding_plugs(BRIDGE, GATEWAY, "10.240.0");
 }
