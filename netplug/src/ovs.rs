@@ -629,7 +629,7 @@ impl Ovs {
             tokio::task::spawn_blocking(forget)
                 .await
                 .map_err(|e| UnixctlError::Command {
-                    command: "dpctl/dump-flows".into(),
+                    command: "dpctl/del-flow".into(),
                     error: format!("the task ended: {e}"),
                 })?;
         if forgotten.is_err() {
@@ -684,12 +684,11 @@ impl Ovs {
                                   "where": [["external_ids", "includes", map(ids)]],
                                   "columns": ["name", "external_ids"]})];
         for name in names {
+            let by_name = [eq("name", name.as_str())];
+            ops.push(json!({"op": "select", "table": "Port", "where": by_name,
+                            "columns": ["_uuid", "name", "interfaces"]}));
             ops.push(
-                json!({"op": "select", "table": "Port", "where": [eq("name", name.as_str())],
-                            "columns": ["_uuid", "name", "interfaces"]}),
-            );
-            ops.push(
-                json!({"op": "select", "table": "Interface", "where": [eq("name", name.as_str())],
+                json!({"op": "select", "table": "Interface", "where": by_name,
                             "columns": ["external_ids"]}),
             );
         }

@@ -1070,6 +1070,10 @@ impl Plugger {
         let (mut ours, mut others) = (Vec::new(), Vec::new());
         match found {
             Ok(found) => {
+                // An unmarked veth under the first name is taken to be an
+                // earlier netplug's plug of this container. (A colliding
+                // container's plug leaves its veth unmarked only for the
+                // ~0.1 ms before its alias is set.)
                 for (i, (name, link)) in found.into_iter().enumerate() {
                     match link.map(|l| holder(&l, i == 0, &alias)) {
                         Some(Holder::Ours) => ours.push(name),
