@@ -391,40 +391,40 @@ impl Ovs {
     }
 
     pub async fn bridge_exists(&self, bridge: &str) -> Result<bool> {
-        let res = self
-            .transact(vec![json!({"op": "select", "table": "Bridge",
-                                   "where": [eq("name", bridge)],
-                                   "columns": ["name", "datapath_type"]})])
-            .await?;
-        let Some(row) = rows(&res[0]).first() else {
-            return Ok(false);
-        };
-        self.datapaths()
-            .insert(bridge.to_string(), datapath_name(row));
-        Ok(true)
+        Ok(self.look_up_datapath(bridge).await?.is_some())
     }
 
     fn datapaths(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         self.datapaths.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The name of `bridge`'s datapath (`netdev@ovs-netdev`), known from
-    /// [`Ovs::bridge_exists`] or looked up.
-    async fn datapath_of(&self, bridge: &str) -> Result<String> {
-        if let Some(name) = self.datapaths().get(bridge) {
-            return Ok(name.clone());
-        }
+    /// The name of `bridge`'s datapath (`netdev@ovs-netdev`), remembered;
+    /// `None` when there is no such bridge.
+    async fn look_up_datapath(&self, bridge: &str) -> Result<Option<String>> {
         let res = self
             .transact(vec![json!({"op": "select", "table": "Bridge",
                                    "where": [eq("name", bridge)],
                                    "columns": ["datapath_type"]})])
             .await?;
-        let row = rows(&res[0])
-            .first()
-            .ok_or_else(|| OvsError::NoBridge(bridge.into()))?;
+        let Some(row) = rows(&res[0]).first() else {
+            return Ok(None);
+        };
         let name = datapath_name(row);
         self.datapaths().insert(bridge.to_string(), name.clone());
-        Ok(name)
+        Ok(Some(name))
+    }
+
+    /// The name of `bridge`'s datapath, as [`Ovs::bridge_exists`] saw it
+    /// or looked up now.
+    async fn datapath_of(&self, bridge: &str) -> Result<String> {
+        let known = self.datapaths().get(bridge).cloned();
+        match known {
+            Some(name) => Ok(name),
+            None => self
+                .look_up_datapath(bridge)
+                .await?
+                .ok_or_else(|| OvsError::NoBridge(bridge.into())),
+        }
     }
 
     /// Adds `port` to `bridge` with its owner and, when given, an access VLAN

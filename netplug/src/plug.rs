@@ -207,30 +207,49 @@ struct HostName {
     others: Vec<String>,
 }
 
-/// Picks the host end's name from the candidates and the links found under
-/// them (in candidate order): our own link if there is one, else the first
-/// free name. `Err` describes every holder when all are taken.
+/// The links found under a plug's candidate names, by whose they are.
+#[derive(Debug, Default)]
+struct Holders {
+    /// Our links, in candidate order.
+    ours: Vec<LinkInfoSummary>,
+    /// Names held by others, each with a description for an error message.
+    others: Vec<(String, String)>,
+    /// The first name that no link has.
+    free: Option<String>,
+}
+
+/// Sorts the links found under the candidates (in candidate order).
 /// `unmarked_first_is_ours`: a veth without an alias under the first name
 /// is ours.
+fn sort_holders(
+    found: &[(String, Option<LinkInfoSummary>)],
+    alias: &str,
+    unmarked_first_is_ours: bool,
+) -> Holders {
+    let mut holders = Holders::default();
+    for (i, (name, link)) in found.iter().enumerate() {
+        match link {
+            None => {
+                holders.free.get_or_insert_with(|| name.clone());
+            }
+            Some(link) => match holder(link, i == 0 && unmarked_first_is_ours, alias) {
+                Holder::Ours => holders.ours.push(link.clone()),
+                Holder::Other(what) => holders.others.push((name.clone(), what)),
+            },
+        }
+    }
+    holders
+}
+
+/// Picks the host end's name from the candidates and the links found under
+/// them (see [`sort_holders`]): our own link if there is one, else the first
+/// free name. `Err` describes every holder when all are taken.
 fn choose_host_name(
     found: &[(String, Option<LinkInfoSummary>)],
     alias: &str,
     unmarked_first_is_ours: bool,
 ) -> Result<HostName, String> {
-    let mut ours = Vec::new();
-    let mut others = Vec::new();
-    let mut free = None;
-    for (i, (name, link)) in found.iter().enumerate() {
-        match link {
-            None => {
-                free.get_or_insert(name);
-            }
-            Some(link) => match holder(link, i == 0 && unmarked_first_is_ours, alias) {
-                Holder::Ours => ours.push(link.clone()),
-                Holder::Other(what) => others.push((name.clone(), what)),
-            },
-        }
-    }
+    let Holders { ours, others, free } = sort_holders(found, alias, unmarked_first_is_ours);
     let other_names = others.iter().map(|(n, _)| n.clone()).collect();
     let mut ours = ours.into_iter();
     if let Some(existing) = ours.next() {
@@ -243,7 +262,7 @@ fn choose_host_name(
     }
     match free {
         Some(name) => Ok(HostName {
-            name: name.clone(),
+            name,
             existing: None,
             leftovers: Vec::new(),
             others: other_names,
@@ -1074,13 +1093,9 @@ impl Plugger {
                 // earlier netplug's plug of this container. (A colliding
                 // container's plug leaves its veth unmarked only for the
                 // ~0.1 ms before its alias is set.)
-                for (i, (name, link)) in found.into_iter().enumerate() {
-                    match link.map(|l| holder(&l, i == 0, &alias)) {
-                        Some(Holder::Ours) => ours.push(name),
-                        Some(Holder::Other(_)) => others.push(name),
-                        None => {}
-                    }
-                }
+                let holders = sort_holders(&found, &alias, true);
+                ours.extend(holders.ours.into_iter().map(|l| l.name));
+                others.extend(holders.others.into_iter().map(|(name, _)| name));
             }
             Err(e) => errors.push(e.to_string()),
         }
@@ -1169,10 +1184,7 @@ impl Plugger {
         let host = Netlink::current()?;
         let alias = owner_alias(container, iface);
         let found = links_named(&host, &host_ifname_candidates(container, iface)).await?;
-        Ok(found
-            .into_iter()
-            .enumerate()
-            .find_map(|(i, (_, link))| link.filter(|l| holder(l, i == 0, &alias) == Holder::Ours)))
+        Ok(sort_holders(&found, &alias, true).ours.into_iter().next())
     }
 
     /// True when the host end of `container`'s interface exists here.
