@@ -924,17 +924,27 @@ impl TestBed {
         join_errors(errors)
     }
 
+    /// What a failed test needs to be understood afterwards: each host's
+    /// server and ovs-vswitchd logs, and its links as they are now.
     fn dump_logs(&self) {
         for h in &self.hosts {
-            let log = h.server_log();
-            if log.exists() {
-                eprintln!(
-                    "---- test bed slot {}: last lines of {} ({}) ----\n{}",
-                    self.slot,
-                    log.display(),
-                    h.name,
-                    tail(&log, 40)
-                );
+            for log in [h.server_log(), h.rundir.join("ovs-vswitchd.log")] {
+                if log.exists() {
+                    eprintln!(
+                        "---- test bed slot {}: last lines of {} ({}) ----\n{}",
+                        self.slot,
+                        log.display(),
+                        h.name,
+                        tail(&log, 40)
+                    );
+                }
+            }
+            match ip(&["-n", &h.netns, "-d", "-o", "link", "show"]) {
+                Ok(links) => eprintln!(
+                    "---- test bed slot {}: links of {} ----\n{links}",
+                    self.slot, h.name
+                ),
+                Err(e) => eprintln!("links of {}: {e:#}", h.name),
             }
         }
     }
