@@ -185,7 +185,7 @@ fn readiness(host: &OvsHost, c: &Container, settle: Settle) -> Ready {
         let forwarded = common::time_to_forward(
             &netns,
             "eth0",
-            (spec.effective_mac(), spec.address.ip()),
+            (spec.effective_mac().octets(), spec.address.ip()),
             gw,
             bridge_mac,
             Duration::from_millis(500),

@@ -4,6 +4,7 @@
 
 pub mod arp;
 pub mod ethtool;
+pub mod mac;
 pub mod netlink;
 pub mod netns;
 pub mod ovs;
@@ -12,9 +13,10 @@ pub mod plug;
 pub mod sysctl;
 pub mod unixctl;
 
+pub use mac::{Mac, MacError};
 pub use netns::NetnsTarget;
 pub use ovs::{Ovs, PortInfo, PortOwner, Settle};
 pub use plug::{
     BridgeKind, Observed, Owner, PlugError, PlugSpec, Plugged, Plugger, Step, UnplugError,
-    format_mac, host_ifname, host_ifname_candidates, mac_from_ip, owner_alias, parse_mac,
+    host_ifname, host_ifname_candidates, owner_alias,
 };

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use ipnetwork::Ipv4Network;
-use netplug::{NetnsTarget, Ovs, Owner, PlugSpec, Plugger, parse_mac};
+use netplug::{Mac, NetnsTarget, Ovs, Owner, PlugSpec, Plugger};
 
 #[derive(Parser)]
 #[command(
@@ -141,9 +141,7 @@ async fn run(cli: Cli) -> Result<()> {
             vlan,
         } => {
             let (target, owner) = resolve(&container).await?;
-            let mac = macaddress
-                .map(|m| parse_mac(&m).ok_or_else(|| anyhow!("invalid MAC address {m}")))
-                .transpose()?;
+            let mac = macaddress.map(|m| m.parse::<Mac>()).transpose()?;
             let spec = PlugSpec {
                 bridge,
                 iface: interface,
@@ -158,7 +156,7 @@ async fn run(cli: Cli) -> Result<()> {
             println!(
                 "{} {} {}",
                 plugged.host_ifname,
-                netplug::format_mac(plugged.mac),
+                plugged.mac,
                 if plugged.changed {
                     "plugged"
                 } else {

@@ -606,10 +606,9 @@ impl Ovs {
     /// this project's VMs, and what is sent to the container meanwhile is
     /// lost. Deleted, the next frame to the MAC is looked up afresh and
     /// finds the new port. Run once the new port is in the datapath.
-    pub async fn forget_flows_to(&self, bridge: &str, mac: [u8; 6]) -> Result<usize> {
+    pub async fn forget_flows_to(&self, bridge: &str, mac: crate::mac::Mac) -> Result<usize> {
         let db = self.client.path()?.to_path_buf();
         let datapath = self.datapath_of(bridge).await?;
-        let mac = crate::plug::format_mac(mac);
         let forget = move || -> std::result::Result<usize, UnixctlError> {
             let mut session = unixctl::Session::connect(&unixctl::vswitchd_socket(&db)?)?;
             let filter = format!("filter=dl_dst={mac}");

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::arp;
 use crate::ethtool;
+use crate::mac::Mac;
 use crate::netlink::{LinkInfoSummary, Netlink, NetlinkError};
 use crate::netns::{NetnsError, NetnsTarget, run_in_netns};
 use crate::ovs::{Ovs, OvsError, PortOwner, Settle};
@@ -37,8 +38,8 @@ pub struct PlugSpec {
     pub iface: String,
     pub address: Ipv4Network,
     pub gateway: Option<Ipv4Addr>,
-    /// `None`: derived from the address, see [`mac_from_ip`].
-    pub mac: Option<[u8; 6]>,
+    /// `None`: derived from the address, see [`Mac::from_ip`].
+    pub mac: Option<Mac>,
     pub mtu: Option<u32>,
     /// OVS access VLAN tag.
     pub vlan: Option<u16>,
@@ -46,8 +47,8 @@ pub struct PlugSpec {
 }
 
 impl PlugSpec {
-    pub fn effective_mac(&self) -> [u8; 6] {
-        self.mac.unwrap_or_else(|| mac_from_ip(self.address.ip()))
+    pub fn effective_mac(&self) -> Mac {
+        self.mac.unwrap_or_else(|| Mac::from_ip(self.address.ip()))
     }
 
     pub fn host_ifname(&self) -> String {
@@ -65,40 +66,10 @@ pub enum BridgeKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plugged {
     pub host_ifname: String,
-    pub mac: [u8; 6],
+    pub mac: Mac,
     pub bridge_kind: BridgeKind,
     /// `false` when the container was already plugged with the same spec.
     pub changed: bool,
-}
-
-/// A locally administered MAC built from the IPv4 address: `02:d5:a.b.c.d`.
-/// The same address always gets the same MAC, so neighbours' caches stay
-/// right across restarts.
-pub fn mac_from_ip(ip: Ipv4Addr) -> [u8; 6] {
-    let o = ip.octets();
-    [0x02, 0xd5, o[0], o[1], o[2], o[3]]
-}
-
-pub fn format_mac(mac: [u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    let mut mac = [0u8; 6];
-    for (i, p) in parts.iter().enumerate() {
-        if p.len() != 2 {
-            return None;
-        }
-        mac[i] = u8::from_str_radix(p, 16).ok()?;
-    }
-    Some(mac)
 }
 
 /// The host end's usual name: `ds`, up to six characters of the
@@ -295,7 +266,7 @@ fn send_announcement(
     ifindex: u32,
     spec: &PlugSpec,
 ) -> std::io::Result<()> {
-    let (mac, ip) = (spec.effective_mac(), spec.address.ip());
+    let (mac, ip) = (spec.effective_mac().octets(), spec.address.ip());
     let sent = arp::announce(&socket, ifindex, mac, ip);
     // One announcement can be lost while a freshly added port settles in the
     // datapath, and a neighbour that keeps the old MAC of a re-plugged
@@ -446,7 +417,7 @@ pub struct UnplugError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     pub addresses: Vec<Ipv4Network>,
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     pub gateway: Option<Ipv4Addr>,
 }
 
@@ -734,7 +705,7 @@ impl Plugger {
                 host_name,
                 &spec.iface,
                 netns,
-                spec.effective_mac(),
+                spec.effective_mac().octets(),
                 spec.mtu,
             )
         };
@@ -981,7 +952,7 @@ impl Plugger {
         if eth.peer_index != Some(host_index) || host_end.peer_index != Some(eth.index) {
             return Ok(false);
         }
-        if eth.mac != Some(spec.effective_mac()) || !eth.up || !host_end.up {
+        if eth.mac != Some(spec.effective_mac().octets()) || !eth.up || !host_end.up {
             return Ok(false);
         }
         if let Some(mtu) = spec.mtu
@@ -1169,7 +1140,7 @@ impl Plugger {
             .collect();
         Ok(Observed {
             addresses,
-            mac: link.mac,
+            mac: link.mac.map(Mac::from),
             gateway: inner.default_gateway().await?,
         })
     }
@@ -1320,14 +1291,5 @@ mod tests {
         assert!(err.contains("n0 (the plug of web7/eth0)"), "{err}");
         assert!(err.contains("n1 (a bridge link"), "{err}");
         assert!(err.contains("n2 (the plug of db2/eth0)"), "{err}");
-    }
-
-    #[test]
-    fn mac_is_derived_from_ip_and_round_trips() {
-        let mac = mac_from_ip(Ipv4Addr::new(10, 0, 0, 3));
-        assert_eq!(format_mac(mac), "02:d5:0a:00:00:03");
-        assert_eq!(parse_mac("02:d5:0a:00:00:03"), Some(mac));
-        assert_eq!(parse_mac("02:d5:0a:00:00"), None);
-        assert_eq!(parse_mac("zz:d5:0a:00:00:03"), None);
     }
 }

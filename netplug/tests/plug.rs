@@ -89,7 +89,7 @@ fn ovs_plug_forwards_and_unplug_removes_everything() {
     assert!(c.ping(GATEWAY), "no ping from the container to the gateway");
     // The host end is no IP interface of the host: the userspace datapath
     // lets the host's stack see its frames, and it must not answer them.
-    let bridge_mac = netplug::format_mac(common::link_mac(&host.ns.name, BRIDGE));
+    let bridge_mac = netplug::Mac::from(common::link_mac(&host.ns.name, BRIDGE)).to_string();
     let neigh = c.ip(&["neigh", "show", GATEWAY]);
     assert!(
         neigh.contains(&bridge_mac),
@@ -246,7 +246,7 @@ fn different_spec_replaces_the_old_plug() {
 
     // And the MAC follows an explicit value.
     let mut mac = new.clone();
-    mac.mac = Some([0x02, 0, 0, 0, 0, 0x42]);
+    mac.mac = Some(netplug::Mac::new([0x02, 0, 0, 0, 0, 0x42]));
     assert!(plug(&host, &c.target(), &mac).unwrap().changed);
     assert!(
         c.ip(&["-o", "link", "show", "eth0"])

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
-use netplug::{NetnsTarget, Ovs, PlugError, Plugger, UnplugError, format_mac};
+use netplug::{NetnsTarget, Ovs, PlugError, Plugger, UnplugError};
 
 use crate::docker::{DockerClient, DockerError, Inspected};
 use crate::hooks::{HookContext, HookError, check_hooks, run_hooks};
@@ -538,7 +538,7 @@ impl Host {
                 status.actual_addresses =
                     observed.addresses.iter().map(ToString::to_string).collect();
                 if let Some(mac) = observed.mac {
-                    status.mac = format_mac(mac);
+                    status.mac = mac.to_string();
                 }
             }
             // Plugged means traffic can flow: the host end exists and is up

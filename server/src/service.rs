@@ -129,7 +129,11 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, Status> {
     let mac = if s.mac.is_empty() {
         None
     } else {
-        Some(netplug::parse_mac(&s.mac).ok_or_else(|| bad(&format!("invalid MAC {:?}", s.mac)))?)
+        Some(
+            s.mac
+                .parse()
+                .map_err(|e: netplug::MacError| bad(&e.to_string()))?,
+        )
     };
     let vlan = match s.vlan {
         0 => None,

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::path::{Component, Path};
 
 use ipnetwork::Ipv4Network;
-use netplug::{Owner, PlugSpec, format_mac, parse_mac};
+use netplug::{Mac, Owner, PlugSpec};
 use sha2::{Digest, Sha256};
 
 /// The interface every container gets.
@@ -47,7 +47,7 @@ pub struct ContainerSpec {
     pub precreation: Vec<String>,
     pub postcreation: Vec<String>,
     pub postdestroy: Vec<String>,
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     pub mtu: Option<u32>,
     pub vlan: Option<u16>,
     pub env: BTreeMap<String, String>,
@@ -111,9 +111,9 @@ impl ContainerSpec {
         Ok(())
     }
 
-    pub fn effective_mac(&self) -> Option<[u8; 6]> {
+    pub fn effective_mac(&self) -> Option<Mac> {
         self.mac
-            .or_else(|| self.address.map(|a| netplug::mac_from_ip(a.ip())))
+            .or_else(|| self.address.map(|a| Mac::from_ip(a.ip())))
     }
 
     /// A hash of everything that shapes the container; hooks and the
@@ -153,7 +153,9 @@ impl ContainerSpec {
             ("volumes", self.volumes.join(",")),
             (
                 "mac",
-                self.effective_mac().map(format_mac).unwrap_or_default(),
+                self.effective_mac()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
             ),
             ("mtu", self.mtu.map(|m| m.to_string()).unwrap_or_default()),
             ("vlan", self.vlan.map(|v| v.to_string()).unwrap_or_default()),
@@ -187,7 +189,7 @@ impl ContainerSpec {
         }
         l.insert(LABEL_BRIDGE.into(), self.bridge.clone());
         if let Some(m) = self.effective_mac() {
-            l.insert(LABEL_MAC.into(), format_mac(m));
+            l.insert(LABEL_MAC.into(), m.to_string());
         }
         if let Some(m) = self.mtu {
             l.insert(LABEL_MTU.into(), m.to_string());
@@ -226,7 +228,7 @@ pub fn plug_spec_from_labels(
         None => None,
     };
     let mac = match get(LABEL_MAC) {
-        Some(m) => Some(parse_mac(m).ok_or_else(|| missing(LABEL_MAC))?),
+        Some(m) => Some(m.parse().map_err(|_| missing(LABEL_MAC))?),
         None => None,
     };
     let mtu = match get(LABEL_MTU) {

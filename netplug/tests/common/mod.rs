@@ -175,7 +175,8 @@ pub fn link_mac(netns: &str, link: &str) -> [u8; 6] {
     out.split("link/ether ")
         .nth(1)
         .and_then(|rest| rest.get(..17))
-        .and_then(netplug::parse_mac)
+        .and_then(|s| s.parse::<netplug::Mac>().ok())
+        .map(netplug::Mac::octets)
         .unwrap_or_else(|| panic!("no MAC for {link} in: {out}"))
 }
 
