@@ -307,7 +307,7 @@ impl TestBed {
         );
         for i in 1..opts.hosts {
             ensure!(
-                nth_address(gateway, 250 - i as u32) != gateway.ip(),
+                nth_address(gateway, 250 - host_number(i)) != gateway.ip(),
                 "the gateway {gateway} collides with host {i}'s bridge address"
             );
         }
@@ -370,7 +370,7 @@ impl TestBed {
         let bridge_ip = if i == 0 {
             self.gateway.ip()
         } else {
-            nth_address(self.gateway, 250 - i as u32)
+            nth_address(self.gateway, 250 - host_number(i))
         };
         let host = Host {
             index: i,
@@ -1207,11 +1207,16 @@ fn safety_nets(slot: u8, with_containers: bool) -> Vec<String> {
 }
 
 fn mgmt_addresses(slot: u8, i: usize) -> (Ipv4Addr, Ipv4Addr) {
-    let base = 4 * i as u8;
+    let base = 4 * u8::try_from(i).expect("a bed has at most 63 hosts");
     (
         Ipv4Addr::new(10, 231, slot, base + 1),
         Ipv4Addr::new(10, 231, slot, base + 2),
     )
+}
+
+/// Host `i`'s number in address arithmetic; a bed has a handful of hosts.
+fn host_number(i: usize) -> u32 {
+    u32::try_from(i).expect("a bed has few hosts")
 }
 
 fn nth_address(net: Ipv4Network, n: u32) -> Ipv4Addr {
@@ -1244,7 +1249,7 @@ fn stop_child(child: &mut Child) -> Result<()> {
     if child.try_wait()?.is_some() {
         return Ok(());
     }
-    let pid = Pid::from_raw(child.id() as i32);
+    let pid = Pid::from_raw(child.id().cast_signed());
     let _ = kill(pid, Signal::SIGTERM);
     let deadline = Instant::now() + STOP_GRACE;
     while Instant::now() < deadline {
@@ -1740,7 +1745,9 @@ fn is_static_elf(path: &Path) -> Result<bool> {
         return Ok(false);
     }
     let u16_at = |o: usize| u16::from_le_bytes([raw[o], raw[o + 1]]) as usize;
-    let phoff = u64::from_le_bytes(raw[0x20..0x28].try_into().expect("8 bytes")) as usize;
+    let phoff = usize::try_from(u64::from_le_bytes(
+        raw[0x20..0x28].try_into().expect("8 bytes"),
+    ))?;
     let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
     for k in 0..phnum {
         let at = phoff + k * phentsize;

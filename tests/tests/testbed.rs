@@ -271,7 +271,7 @@ fn containers_on_two_hosts_talk_over_the_wire() -> Result<()> {
         let (pid, port, addr) = (
             pid.trim(),
             format!("t{slot}w{i}"),
-            bed.subnet_ip(10 + i as u32),
+            bed.subnet_ip(10 + u32::try_from(i)?),
         );
         let netns = bed.host(i).netns();
         ip(&[

@@ -114,7 +114,7 @@ fn bench() -> Result<()> {
             .map(|k| bed.container_name(&format!("{tag}{k:02}")))
             .collect()
     };
-    let ip = |k: usize| bed.subnet_ip(100 + k as u32);
+    let ip = |k: usize| bed.subnet_ip(100 + u32::try_from(k).expect("few containers"));
     // Warm dockerd's caches for the image, so the first phase pays no more than the others.
     let warm = bed.container_name("warm");
     docker(&["run", "-d", "--net=none", "--name", &warm, TEST_IMAGE])?;
