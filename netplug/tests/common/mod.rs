@@ -1,4 +1,5 @@
-//! Fixtures for netplug's privileged tests and benchmark: a private "host"
+//! Fixtures for the privileged tests and benchmark of netplug (and of
+//! netplug-cli, whose interop tests include this file): a private "host"
 //! network namespace running its own ovsdb-server and ovs-vswitchd (netdev
 //! datapath, bridge `br0` with the gateway address), fresh "container"
 //! namespaces, and Docker containers for interop with ovs-docker. Every
@@ -459,20 +460,6 @@ impl OvsHost {
             LINUX_BRIDGE,
         ]);
         self.ns.ip(&["link", "set", LINUX_BRIDGE, "up"]);
-    }
-
-    /// `netplug ARGS` (the CLI built with these tests) in this host.
-    pub fn netplug_cli(&self, args: &[&str]) -> Output {
-        let db = format!("--ovsdb={}", self.db());
-        let mut all = vec![
-            "netns",
-            "exec",
-            &self.ns.name,
-            env!("CARGO_BIN_EXE_netplug"),
-            &db,
-        ];
-        all.extend_from_slice(args);
-        output(self.env(&mut cmd("ip", &all)))
     }
 
     /// `ovs-docker ARGS` in this host, talking to this host's OVS.

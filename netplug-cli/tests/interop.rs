@@ -1,12 +1,37 @@
 //! Privileged tests of the `netplug` command against `/usr/bin/ovs-docker`
 //! on a real Docker container: each removes the other's ports.
 
+// The library's fixtures, shared rather than copied: these tests need the
+// binary of this crate, the library's tests the rest.
+#[path = "../../netplug/tests/common/mod.rs"]
 mod common;
 
 use std::process::Output;
 
 use common::{BRIDGE, Container, GATEWAY, OvsHost};
 use netplug::host_ifname;
+
+/// The CLI of this crate, run in a test host. Here, not in the shared
+/// fixtures: only this crate's tests know where cargo put the binary.
+trait NetplugCli {
+    /// `netplug ARGS` (the CLI built with these tests) in this host.
+    fn netplug_cli(&self, args: &[&str]) -> Output;
+}
+
+impl NetplugCli for OvsHost {
+    fn netplug_cli(&self, args: &[&str]) -> Output {
+        let db = format!("--ovsdb={}", self.db());
+        let mut all = vec![
+            "netns",
+            "exec",
+            &self.ns.name,
+            env!("CARGO_BIN_EXE_netplug"),
+            &db,
+        ];
+        all.extend_from_slice(args);
+        common::output(self.env(&mut common::cmd("ip", &all)))
+    }
+}
 
 fn ok(what: &str, out: Output) -> String {
     assert!(
