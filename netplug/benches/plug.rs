@@ -382,7 +382,7 @@ fn main() {
     println!(
         "{IN_A_ROW} netplug plug+unplug cycles in a row (back to back): {} total, {} per cycle (median {}, max {})",
         ms(total_100),
-        ms(total_100 / IN_A_ROW as u32),
+        ms(total_100 / u32::try_from(IN_A_ROW).expect("IN_A_ROW fits u32")),
         ms(median(&row_of_100.cycles())),
         ms(row_of_100.cycles().into_iter().max().unwrap_or_default())
     );

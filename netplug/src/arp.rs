@@ -105,14 +105,15 @@ pub fn await_reply(
                 libc::MSG_DONTWAIT,
             )
         };
-        if len < 0 {
+        // Negative (-1) exactly when recv failed.
+        let Ok(len) = usize::try_from(len) else {
             let e = std::io::Error::last_os_error();
             if e.kind() == std::io::ErrorKind::WouldBlock {
                 continue;
             }
             return Err(e);
-        }
-        if let Some(mac) = reply_from(&buf[..len as usize], target) {
+        };
+        if let Some(mac) = reply_from(&buf[..len], target) {
             return Ok(Some(mac));
         }
     }
@@ -130,11 +131,21 @@ fn reply_from(frame: &[u8], target: Ipv4Addr) -> Option<[u8; 6]> {
 }
 
 fn send_frame(socket: &OwnedFd, ifindex: u32, frame: &[u8; 42]) -> std::io::Result<()> {
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+    // The kernel's ifindexes are positive ints; a larger one names no link.
+    let ifindex =
+        i32::try_from(ifindex).map_err(|_| invalid(format!("no such interface #{ifindex}")))?;
+    // Constants, in range on every Linux; checked all the same rather than
+    // truncated.
+    let family = libc::sa_family_t::try_from(libc::AF_PACKET)
+        .map_err(|_| invalid("AF_PACKET out of range".into()))?;
+    let addr_len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_ll>())
+        .map_err(|_| invalid("sockaddr_ll out of range".into()))?;
     // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_family = family;
     addr.sll_protocol = ETH_P_ARP.to_be();
-    addr.sll_ifindex = ifindex as i32;
+    addr.sll_ifindex = ifindex;
     addr.sll_halen = 6;
     addr.sll_addr[..6].copy_from_slice(&[0xff; 6]);
     // SAFETY: frame and addr are valid for the lengths passed, and live across the call.
@@ -145,7 +156,7 @@ fn send_frame(socket: &OwnedFd, ifindex: u32, frame: &[u8; 42]) -> std::io::Resu
             frame.len(),
             0,
             (&raw const addr).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            addr_len,
         )
     };
     if n < 0 {

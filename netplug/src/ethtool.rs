@@ -10,7 +10,6 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-const SIOCETHTOOL: libc::c_ulong = 0x8946;
 const ETHTOOL_STXCSUM: u32 = 0x17;
 
 #[repr(C)]
@@ -59,7 +58,9 @@ pub fn set_tx_checksum(socket: &OwnedFd, ifname: &str, enabled: bool) -> std::io
     req.name[..ifname.len()].copy_from_slice(ifname.as_bytes());
     // SAFETY: req is a struct ifreq whose ifr_data points to a live struct
     // ethtool_value, as SIOCETHTOOL expects; both outlive the call.
-    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), SIOCETHTOOL as _, &mut req) };
+    // `as _`: glibc's ioctl takes the request as an unsigned long, musl's as
+    // an int; 0x8946 fits either.
+    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCETHTOOL as _, &mut req) };
     if rc < 0 {
         return Err(std::io::Error::last_os_error());
     }

@@ -3,7 +3,9 @@
 //! gRPC: it takes a process id or a netns path and a [`PlugSpec`].
 
 pub mod arp;
+pub mod error;
 pub mod ethtool;
+pub mod hostend;
 pub mod mac;
 pub mod netlink;
 pub mod netns;
@@ -13,10 +15,9 @@ pub mod plug;
 pub mod sysctl;
 pub mod unixctl;
 
+pub use error::{PlugError, Step, StepError, TeardownError, UnplugError};
+pub use hostend::{IFNAMSIZ_MAX, host_ifname, host_ifname_candidates, owner_alias};
 pub use mac::{Mac, MacError};
 pub use netns::NetnsTarget;
 pub use ovs::{Ovs, PortInfo, PortOwner, Settle};
-pub use plug::{
-    BridgeKind, Observed, Owner, PlugError, PlugSpec, Plugged, Plugger, Step, UnplugError,
-    host_ifname, host_ifname_candidates, owner_alias,
-};
+pub use plug::{BridgeKind, Observed, Owner, PlugSpec, Plugged, Plugger};

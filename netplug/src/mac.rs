@@ -58,7 +58,8 @@ impl FromStr for Mac {
         let mut parts = s.split(':');
         for byte in &mut mac {
             let p = parts.next().ok_or_else(bad)?;
-            if p.len() != 2 {
+            // from_str_radix takes a sign too ("+2"): two hex digits only.
+            if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(bad());
             }
             *byte = u8::from_str_radix(p, 16).map_err(|_| bad())?;

@@ -235,6 +235,7 @@ impl LinkInfoSummary {
 }
 
 /// A netlink connection bound to one network namespace.
+#[derive(Debug)]
 pub struct Netlink {
     handle: Handle,
     task: tokio::task::JoinHandle<()>,
@@ -299,27 +300,6 @@ impl Netlink {
         }
     }
 
-    pub async fn links(&self) -> Result<Vec<LinkInfoSummary>> {
-        let msgs: Vec<LinkMessage> = self
-            .handle
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(request("list links"))?;
-        Ok(msgs.iter().map(LinkInfoSummary::from_message).collect())
-    }
-
-    pub async fn create_veth(&self, name: &str, peer: &str) -> Result<()> {
-        self.handle
-            .link()
-            .add(LinkVeth::new(name, peer).build())
-            .execute()
-            .await
-            .map_err(request(format!("create veth {name}/{peer}")))
-    }
-
     /// Creates a veth pair whose peer is born inside `netns`, already named,
     /// addressed and sized. Moving a link between namespaces afterwards
     /// costs an RCU grace period (~18 ms on the project's VMs) where
@@ -359,53 +339,6 @@ impl Netlink {
             .map_err(request(format!(
                 "create veth {name} with peer {peer} in the container"
             )))
-    }
-
-    /// Moves a link into the namespace open at `netns`.
-    pub async fn set_ns(&self, index: u32, netns: &File) -> Result<()> {
-        let msg = LinkUnspec::new_with_index(index)
-            .setns_by_fd(netns.as_raw_fd())
-            .build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(request("move link into the container's netns"))
-    }
-
-    pub async fn rename(&self, index: u32, name: &str) -> Result<()> {
-        let msg = LinkUnspec::new_with_index(index)
-            .name(name.to_string())
-            .build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(request(format!("rename link to {name}")))
-    }
-
-    pub async fn set_mac(&self, index: u32, mac: [u8; 6]) -> Result<()> {
-        let msg = LinkUnspec::new_with_index(index)
-            .address(mac.to_vec())
-            .build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(request("set MAC address"))
-    }
-
-    pub async fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
-        let msg = LinkUnspec::new_with_index(index).mtu(mtu).build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(request(format!("set MTU {mtu}")))
     }
 
     pub async fn set_up(&self, index: u32) -> Result<()> {

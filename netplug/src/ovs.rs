@@ -239,10 +239,6 @@ impl Ovs {
         self.settle
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     async fn transact(&self, ops: Vec<Value>) -> Result<Vec<Value>> {
         Ok(self.client.transact(ops, Duration::ZERO).await?)
     }
@@ -661,11 +657,17 @@ impl Ovs {
     /// does (`find interface external_ids:container_id=C
     /// external_ids:container_iface=I`).
     pub async fn find_port(&self, container: &str, iface: &str) -> Result<Option<String>> {
-        Ok(self
-            .find_ports(container, Some(iface))
-            .await?
-            .into_iter()
-            .next())
+        let ids = [(KEY_CONTAINER, container), (KEY_IFACE, iface)];
+        let res = self
+            .transact(vec![json!({"op": "select", "table": "Interface",
+                                   "where": [["external_ids", "includes", map(ids)]],
+                                   "columns": ["name"]})])
+            .await?;
+        Ok(rows(&res[0])
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .min()
+            .map(str::to_string))
     }
 
     /// The ports that concern a plug of `container`'s `iface`, each with
@@ -714,25 +716,6 @@ impl Ovs {
         Ok(found)
     }
 
-    /// Every port of `container`, or of one of its interfaces.
-    pub async fn find_ports(&self, container: &str, iface: Option<&str>) -> Result<Vec<String>> {
-        let mut ids = vec![(KEY_CONTAINER, container)];
-        if let Some(i) = iface {
-            ids.push((KEY_IFACE, i));
-        }
-        let res = self
-            .transact(vec![json!({"op": "select", "table": "Interface",
-                                   "where": [["external_ids", "includes", map(ids)]],
-                                   "columns": ["name"]})])
-            .await?;
-        let mut names: Vec<String> = rows(&res[0])
-            .iter()
-            .filter_map(|r| r["name"].as_str().map(str::to_string))
-            .collect();
-        names.sort();
-        Ok(names)
-    }
-
     /// Makes `port` an access port of `vlan`.
     pub async fn set_vlan(&self, port: &str, vlan: u16) -> Result<()> {
         let mut ops = vec![json!({"op": "update", "table": "Port",
@@ -744,11 +727,6 @@ impl Ovs {
             return Err(OvsError::NoPort(port.into()));
         }
         self.settle_after(None, Self::cfgs(res.get(cfg_at))).await
-    }
-
-    /// The bridge a port belongs to, if the port exists.
-    pub async fn port_bridge(&self, port: &str) -> Result<Option<String>> {
-        Ok(self.port_info(port).await?.and_then(|i| i.bridge))
     }
 
     /// Everything about `port` (and its interface of the same name), read in

@@ -1,25 +1,26 @@
-//! Plugging a container's network namespace into a bridge, all or nothing,
-//! and unplugging it again.
+//! What a plug is (its spec, its owner, its result, the kinds of bridge)
+//! and the [`Plugger`] that plugs a container's network namespace into a
+//! bridge, all or nothing, and unplugs it again.
 
-use std::fmt;
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
 use rtnetlink::packet_route::link::InfoKind;
-use sha2::{Digest, Sha256};
 
 use crate::arp;
+use crate::error::{PlugError, Step, StepError, TeardownError, UnplugError};
 use crate::ethtool;
+use crate::hostend::{
+    HOST_NAME_CANDIDATES, choose_host_name, host_ifname, host_ifname_candidates, is_owner,
+    links_named, owner_alias, sort_holders, unmarked_first_is_ours,
+};
 use crate::mac::Mac;
 use crate::netlink::{LinkInfoSummary, Netlink, NetlinkError};
-use crate::netns::{NetnsError, NetnsTarget, run_in_netns};
+use crate::netns::{NetnsTarget, run_in_netns};
 use crate::ovs::{Ovs, OvsError, PortOwner, Settle};
 use crate::sysctl;
-
-/// Linux allows interface names of at most 15 bytes.
-pub const IFNAMSIZ_MAX: usize = 15;
 
 /// Who a plug belongs to: written into OVS `external_ids`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,194 +73,6 @@ pub struct Plugged {
     pub changed: bool,
 }
 
-/// The host end's usual name: `ds`, up to six characters of the
-/// container's name, and six hex digits of a hash of name and interface, so
-/// it is readable, stable across restarts and at most 14 bytes. A hash can
-/// collide, so a plug may take the next of [`host_ifname_candidates`].
-pub fn host_ifname(container: &str, iface: &str) -> String {
-    host_ifname_nth(container, iface, 0)
-}
-
-/// How many names the host end of one container interface may take.
-const HOST_NAME_CANDIDATES: u32 = 4;
-
-/// The names the host end may have, in order of preference. A plug takes
-/// the first one that is free or already its own: the owner is recorded in
-/// the link's alias (see [`owner_alias`]), so two containers whose names
-/// hash alike each get a name of their own, and neither plug nor unplug
-/// ever touches the other's link. The order is fixed, so a container gets
-/// the same name again as long as the same names are taken.
-pub fn host_ifname_candidates(container: &str, iface: &str) -> Vec<String> {
-    (0..HOST_NAME_CANDIDATES)
-        .map(|n| host_ifname_nth(container, iface, n))
-        .collect()
-}
-
-fn host_ifname_nth(container: &str, iface: &str, n: u32) -> String {
-    let readable: String = container
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(6)
-        .collect();
-    // The first name hashes as it always did, so plugs made before there
-    // were alternatives keep their names.
-    let digest = if n == 0 {
-        Sha256::digest(format!("{container}\0{iface}").as_bytes())
-    } else {
-        Sha256::digest(format!("{container}\0{iface}\0{n}").as_bytes())
-    };
-    let hash: String = digest[..3].iter().map(|b| format!("{b:02x}")).collect();
-    format!("ds{readable}{hash}")
-}
-
-/// What every owner alias starts with.
-const ALIAS_PREFIX: &str = "netplug ";
-/// The kernel keeps at most this many bytes of an alias (IFALIASZ - 1).
-const ALIAS_MAX: usize = 255;
-
-/// The alias of a host end that records whose plug it is:
-/// `netplug CONTAINER/IFACE` (`ip link` shows it), or a hash of the two
-/// where that would not fit.
-pub fn owner_alias(container: &str, iface: &str) -> String {
-    let readable = format!("{ALIAS_PREFIX}{container}/{iface}");
-    if readable.len() <= ALIAS_MAX {
-        return readable;
-    }
-    let digest = Sha256::digest(format!("{container}\0{iface}").as_bytes());
-    let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{ALIAS_PREFIX}sha256:{hash}")
-}
-
-/// Whose a host link with one of a plug's candidate names is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Holder {
-    Ours,
-    /// Somebody else's, described for an error message.
-    Other(String),
-}
-
-/// `unmarked_veth_is_ours`: a veth without an owner alias here counts as
-/// ours (see the callers).
-fn holder(link: &LinkInfoSummary, unmarked_veth_is_ours: bool, alias: &str) -> Holder {
-    match link.alias.as_deref() {
-        Some(a) if a == alias => Holder::Ours,
-        Some(a) if a.starts_with(ALIAS_PREFIX) => Holder::Other(format!(
-            "{} (the plug of {})",
-            link.name,
-            &a[ALIAS_PREFIX.len()..]
-        )),
-        // A plug of an earlier netplug, which wrote no alias, or one made a
-        // moment ago whose alias is not set yet: the caller tells which.
-        _ if unmarked_veth_is_ours && link.kind == Some(InfoKind::Veth) => Holder::Ours,
-        _ => Holder::Other(format!(
-            "{} (a {} link that is no plug of netplug)",
-            link.name,
-            link.kind
-                .as_ref()
-                .map_or_else(|| "kernel".to_string(), |k| format!("{k:?}").to_lowercase())
-        )),
-    }
-}
-
-/// True when an OVS port's recorded owner is `container`'s `iface`.
-fn is_owner(owner: Option<&PortOwner>, container: &str, iface: &str) -> bool {
-    owner.is_some_and(|o| o.container == container && o.iface == iface)
-}
-
-/// The host end's name chosen for a plug.
-#[derive(Debug)]
-struct HostName {
-    name: String,
-    /// Our link of that name, when there is one already.
-    existing: Option<LinkInfoSummary>,
-    /// Further links of ours under other candidate names: leftovers.
-    leftovers: Vec<String>,
-    /// Names held by others, which nothing may touch.
-    others: Vec<String>,
-}
-
-/// The links found under a plug's candidate names, by whose they are.
-#[derive(Debug, Default)]
-struct Holders {
-    /// Our links, in candidate order.
-    ours: Vec<LinkInfoSummary>,
-    /// Names held by others, each with a description for an error message.
-    others: Vec<(String, String)>,
-    /// The first name that no link has.
-    free: Option<String>,
-}
-
-/// Sorts the links found under the candidates (in candidate order).
-/// `unmarked_first_is_ours`: a veth without an alias under the first name
-/// is ours.
-fn sort_holders(
-    found: &[(String, Option<LinkInfoSummary>)],
-    alias: &str,
-    unmarked_first_is_ours: bool,
-) -> Holders {
-    let mut holders = Holders::default();
-    for (i, (name, link)) in found.iter().enumerate() {
-        match link {
-            None => {
-                holders.free.get_or_insert_with(|| name.clone());
-            }
-            Some(link) => match holder(link, i == 0 && unmarked_first_is_ours, alias) {
-                Holder::Ours => holders.ours.push(link.clone()),
-                Holder::Other(what) => holders.others.push((name.clone(), what)),
-            },
-        }
-    }
-    holders
-}
-
-/// Picks the host end's name from the candidates and the links found under
-/// them (see [`sort_holders`]): our own link if there is one, else the first
-/// free name. `Err` describes every holder when all are taken.
-fn choose_host_name(
-    found: &[(String, Option<LinkInfoSummary>)],
-    alias: &str,
-    unmarked_first_is_ours: bool,
-) -> Result<HostName, String> {
-    let Holders { ours, others, free } = sort_holders(found, alias, unmarked_first_is_ours);
-    let other_names = others.iter().map(|(n, _)| n.clone()).collect();
-    let mut ours = ours.into_iter();
-    if let Some(existing) = ours.next() {
-        return Ok(HostName {
-            name: existing.name.clone(),
-            existing: Some(existing),
-            leftovers: ours.map(|l| l.name).collect(),
-            others: other_names,
-        });
-    }
-    match free {
-        Some(name) => Ok(HostName {
-            name,
-            existing: None,
-            leftovers: Vec::new(),
-            others: other_names,
-        }),
-        None => Err(others
-            .into_iter()
-            .map(|(_, what)| what)
-            .collect::<Vec<_>>()
-            .join(", ")),
-    }
-}
-
-/// The host's links under each of `names`, in that order.
-async fn links_named(
-    host: &Netlink,
-    names: &[String],
-) -> Result<Vec<(String, Option<LinkInfoSummary>)>, NetlinkError> {
-    let links = futures::future::join_all(names.iter().map(|n| host.link_by_name(n))).await;
-    names
-        .iter()
-        .cloned()
-        .zip(links)
-        .map(|(name, link)| Ok((name, link?)))
-        .collect()
-}
-
 /// Sends the gratuitous ARP of `spec` on `ifindex`, then lets `socket` go.
 fn send_announcement(
     socket: std::os::fd::OwnedFd,
@@ -293,126 +106,6 @@ fn send_announcement(
 /// The loopback device has this index in every network namespace.
 const LOOPBACK_IFINDEX: u32 = 1;
 
-/// The step of a plug that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    FindBridge,
-    OpenNetns,
-    NameHostEnd,
-    RemoveStale,
-    CreateVeth,
-    ConfigureHostEnd,
-    MoveIntoNetns,
-    ConfigureContainerEnd,
-    AddAddress,
-    AddRoute,
-    AttachToBridge,
-    Announce,
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Step::FindBridge => "find bridge",
-            Step::OpenNetns => "open network namespace",
-            Step::NameHostEnd => "name the host end",
-            Step::RemoveStale => "remove stale plug",
-            Step::CreateVeth => "create veth pair",
-            Step::ConfigureHostEnd => "configure host end",
-            Step::MoveIntoNetns => "move peer into the container",
-            Step::ConfigureContainerEnd => "configure container end",
-            Step::AddAddress => "add address",
-            Step::AddRoute => "add route",
-            Step::AttachToBridge => "attach to bridge",
-            Step::Announce => "announce address",
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StepError {
-    #[error(transparent)]
-    Netlink(#[from] NetlinkError),
-    #[error(transparent)]
-    Ovs(#[from] OvsError),
-    #[error(transparent)]
-    Netns(#[from] NetnsError),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("every name the host end may have is taken: {0}")]
-    NamesTaken(String),
-    #[error("host end name {0} is taken by a link made meanwhile")]
-    NameTakenMeanwhile(String),
-    #[error("address {addr} is already in use on {iface} in the container")]
-    AddressInUse { addr: Ipv4Addr, iface: String },
-    #[error("{0}")]
-    Other(String),
-}
-
-impl StepError {
-    /// The errno behind the failure, when there is one.
-    pub fn errno(&self) -> Option<i32> {
-        match self {
-            StepError::Netlink(e) => e.errno(),
-            StepError::Io(e) => e.raw_os_error(),
-            StepError::Netns(NetnsError::Open { source, .. }) => source.raw_os_error(),
-            StepError::Netns(NetnsError::Enter(e) | NetnsError::Return(e)) => Some(*e as i32),
-            StepError::AddressInUse { .. } => Some(libc::EADDRINUSE),
-            StepError::NamesTaken(_) | StepError::NameTakenMeanwhile(_) => Some(libc::EEXIST),
-            StepError::Ovs(_) | StepError::Netns(_) | StepError::Other(_) => None,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PlugError {
-    #[error("bridge {bridge} not found (neither an Open vSwitch nor a Linux bridge)")]
-    NoBridge { bridge: String },
-    #[error("plug {container}: {step}: {source}")]
-    Step {
-        container: String,
-        step: Step,
-        #[source]
-        source: StepError,
-    },
-    #[error("plug {container}: {step}: {source}; and the rollback failed too: {rollback}")]
-    RollbackFailed {
-        container: String,
-        step: Step,
-        #[source]
-        source: StepError,
-        rollback: String,
-    },
-}
-
-impl PlugError {
-    /// The failing step, if the error came from one.
-    pub fn step(&self) -> Option<Step> {
-        match self {
-            PlugError::NoBridge { .. } => Some(Step::FindBridge),
-            PlugError::Step { step, .. } | PlugError::RollbackFailed { step, .. } => Some(*step),
-        }
-    }
-
-    /// The errno of the failing step, when the kernel gave one.
-    pub fn errno(&self) -> Option<i32> {
-        match self {
-            PlugError::NoBridge { .. } => None,
-            PlugError::Step { source, .. } | PlugError::RollbackFailed { source, .. } => {
-                source.errno()
-            }
-        }
-    }
-}
-
-/// Every error of a teardown, not just the first.
-#[derive(Debug, thiserror::Error)]
-#[error("unplug {container}: {}", .errors.join("; "))]
-pub struct UnplugError {
-    pub container: String,
-    pub errors: Vec<String>,
-}
-
 /// What was found on a container's interface.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
@@ -430,7 +123,24 @@ struct Created {
     port: bool,
 }
 
+/// What every step of one attempt at a plug works with, in one place
+/// rather than passed along argument by argument.
+#[derive(Debug, Clone, Copy)]
+struct Attempt<'a> {
+    /// The host's namespace.
+    host: &'a Netlink,
+    /// The container's namespace, and the file that keeps it.
+    inner: &'a Netlink,
+    netns: &'a File,
+    kind: BridgeKind,
+    spec: &'a PlugSpec,
+    /// The host end's name, and the alias that records its owner.
+    host_name: &'a str,
+    alias: &'a str,
+}
+
 /// Plugs and unplugs containers on one host: its own namespace and its OVS.
+#[derive(Debug)]
 pub struct Plugger {
     ovs: Ovs,
 }
@@ -512,10 +222,9 @@ impl Plugger {
             attempts += 1;
             let (found, ports) = names;
             let found = found.map_err(|e| fail(Step::NameHostEnd)(e.into()))?;
-            let unmarked_first_is_ours = self
-                .unmarked_first_is_ours(&inner, spec, &found)
+            let unmarked_first_is_ours = unmarked_first_is_ours(&inner, &spec.iface, &found)
                 .await
-                .map_err(|e| fail(Step::NameHostEnd)(e))?;
+                .map_err(|e| fail(Step::NameHostEnd)(e.into()))?;
             let chosen = choose_host_name(&found, &alias, unmarked_first_is_ours)
                 .map_err(|holders| fail(Step::NameHostEnd)(StepError::NamesTaken(holders)))?;
             let host_name = chosen.name.clone();
@@ -565,21 +274,20 @@ impl Plugger {
             stale.dedup();
             let errors = self.remove_all(&host, &stale).await;
             if !errors.is_empty() {
-                return Err(fail(Step::RemoveStale)(StepError::Other(errors.join("; "))));
+                return Err(fail(Step::RemoveStale)(StepError::Teardown(errors)));
             }
 
             let mut created = Created::default();
-            let result = self
-                .plug_fresh(
-                    &host,
-                    &inner,
-                    &netns,
-                    kind,
-                    spec,
-                    (&host_name, &alias),
-                    &mut created,
-                )
-                .await;
+            let attempt = Attempt {
+                host: &host,
+                inner: &inner,
+                netns: &netns,
+                kind,
+                spec,
+                host_name: &host_name,
+                alias: &alias,
+            };
+            let result = self.plug_fresh(attempt, &mut created).await;
             match result {
                 Ok(()) => {
                     return Ok(Plugged {
@@ -623,28 +331,6 @@ impl Plugger {
         )
     }
 
-    /// Whether a veth without an owner alias under the first candidate name
-    /// is this container's: only if its peer is the container's interface.
-    /// It may be a plug of an earlier netplug, which wrote no alias, or the
-    /// veth that a plug of another container whose name hashes alike made a
-    /// moment ago, before its alias was set.
-    async fn unmarked_first_is_ours(
-        &self,
-        inner: &Netlink,
-        spec: &PlugSpec,
-        found: &[(String, Option<LinkInfoSummary>)],
-    ) -> Result<bool, StepError> {
-        let Some((_, Some(first))) = found.first() else {
-            return Ok(false);
-        };
-        if first.alias.is_some() || first.kind != Some(InfoKind::Veth) {
-            return Ok(false);
-        }
-        Ok(inner.link_by_name(&spec.iface).await?.is_some_and(|eth| {
-            eth.peer_index == Some(first.index) && first.peer_index == Some(eth.index)
-        }))
-    }
-
     /// Removes what a failed plug attempt made, and says what failed.
     async fn roll_back(
         &self,
@@ -657,19 +343,25 @@ impl Plugger {
     ) -> PlugError {
         let mut rollback = Vec::new();
         if created.port
-            && let Err(e) = self.ovs.del_port(host_name).await
+            && let Err(source) = self.ovs.del_port(host_name).await
         {
-            rollback.push(e.to_string());
+            rollback.push(TeardownError::DelPort {
+                port: host_name.to_string(),
+                source,
+            });
         }
         // Only the veth this attempt made goes, by index: a link that merely
         // has one of our names (say, the one that made create_veth fail) is
         // not ours. Deleting the host end takes the peer with it, wherever
         // the peer is by now.
         if let Some(index) = created.veth
-            && let Err(e) = host.del_link(index).await
-            && e.errno() != Some(libc::ENODEV)
+            && let Err(source) = host.del_link(index).await
+            && source.errno() != Some(libc::ENODEV)
         {
-            rollback.push(e.to_string());
+            rollback.push(TeardownError::DelLink {
+                name: host_name.to_string(),
+                source,
+            });
         }
         let container = container.to_string();
         if rollback.is_empty() {
@@ -683,22 +375,26 @@ impl Plugger {
                 container,
                 step,
                 source,
-                rollback: rollback.join("; "),
+                rollback,
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Makes the plug anew; `created` keeps what the rollback must remove.
     async fn plug_fresh(
         &self,
-        host: &Netlink,
-        inner: &Netlink,
-        netns: &File,
-        kind: BridgeKind,
-        spec: &PlugSpec,
-        (host_name, alias): (&str, &str),
+        attempt: Attempt<'_>,
         created: &mut Created,
     ) -> Result<(), (Step, StepError)> {
+        let Attempt {
+            host,
+            inner,
+            netns,
+            kind,
+            spec,
+            host_name,
+            alias,
+        } = attempt;
         let at = |step: Step| move |e: NetlinkError| (step, StepError::from(e));
         let create = || {
             host.create_veth_into(
@@ -773,11 +469,11 @@ impl Plugger {
         let (bridge_side, container_side, socket) = tokio::join!(
             self.attach(host, kind, spec, host_name, host_end.index, created),
             self.configure_container(inner, spec),
+            // No `?` in here: the closure runs inside the container's
+            // namespace, and its every path must end where it began.
             run_in_netns(netns, || {
-                Ok::<_, std::io::Error>((
-                    arp::open_packet_socket()?,
-                    ethtool::open_control_socket()?,
-                ))
+                arp::open_packet_socket()
+                    .and_then(|arp| ethtool::open_control_socket().map(|control| (arp, control)))
             }),
         );
         // All ran to their end; the container's failure is reported first,
@@ -995,10 +691,17 @@ impl Plugger {
     /// device vanished (a container that died does just that), and the two
     /// waits, for ovs-vswitchd and for the kernel, overlap. A link of that
     /// name that is not a veth is left alone: it is not a plug.
-    async fn remove_host_side(&self, host: &Netlink, host_name: &str) -> Result<(), Vec<String>> {
+    async fn remove_host_side(
+        &self,
+        host: &Netlink,
+        host_name: &str,
+    ) -> Result<(), Vec<TeardownError>> {
         let port = async {
             match self.ovs.del_port(host_name).await {
-                Err(e) if !e.is_unreachable() => Some(e.to_string()),
+                Err(source) if !source.is_unreachable() => Some(TeardownError::DelPort {
+                    port: host_name.to_string(),
+                    source,
+                }),
                 _ => None,
             }
         };
@@ -1008,16 +711,21 @@ impl Plugger {
                     // ENODEV: the kernel got there first, tearing down the
                     // peer's namespace.
                     match host.del_link(link.index).await {
-                        Err(e) if e.errno() != Some(libc::ENODEV) => Some(e.to_string()),
+                        Err(source) if source.errno() != Some(libc::ENODEV) => {
+                            Some(TeardownError::DelLink {
+                                name: host_name.to_string(),
+                                source,
+                            })
+                        }
                         _ => None,
                     }
                 }
                 Ok(_) => None,
-                Err(e) => Some(e.to_string()),
+                Err(e) => Some(TeardownError::FindLinks(e)),
             }
         };
         let (port, link) = tokio::join!(port, link);
-        let errors: Vec<String> = port.into_iter().chain(link).collect();
+        let errors: Vec<TeardownError> = port.into_iter().chain(link).collect();
         if errors.is_empty() {
             Ok(())
         } else {
@@ -1026,7 +734,7 @@ impl Plugger {
     }
 
     /// [`Self::remove_host_side`] of every port at once; all errors.
-    async fn remove_all(&self, host: &Netlink, ports: &[String]) -> Vec<String> {
+    async fn remove_all(&self, host: &Netlink, ports: &[String]) -> Vec<TeardownError> {
         futures::future::join_all(ports.iter().map(|p| self.remove_host_side(host, p)))
             .await
             .into_iter()
@@ -1049,7 +757,7 @@ impl Plugger {
             Err(e) => {
                 return Err(UnplugError {
                     container: container.to_string(),
-                    errors: vec![e.to_string()],
+                    errors: vec![TeardownError::Connect(e)],
                 });
             }
         };
@@ -1068,7 +776,7 @@ impl Plugger {
                 ours.extend(holders.ours.into_iter().map(|l| l.name));
                 others.extend(holders.others.into_iter().map(|(name, _)| name));
             }
-            Err(e) => errors.push(e.to_string()),
+            Err(e) => errors.push(TeardownError::FindLinks(e)),
         }
         match ports {
             // A port ovs-docker made is named after its veth too. A port of
@@ -1085,7 +793,7 @@ impl Plugger {
                     .map(|(name, _)| name),
             ),
             Err(e) if e.is_unreachable() => {}
-            Err(e) => errors.push(e.to_string()),
+            Err(e) => errors.push(TeardownError::ListPorts(e)),
         }
         ours.sort();
         ours.dedup();
@@ -1101,17 +809,21 @@ impl Plugger {
     }
 
     /// Removes every OVS port whose owner `is_alive` says is gone, with its
-    /// veth. Returns the ports removed; errors are gathered, not fatal.
-    pub async fn gc(&self, is_alive: impl Fn(&PortOwner) -> bool) -> (Vec<String>, Vec<String>) {
+    /// veth. Returns the ports removed and every error; one port that
+    /// cannot be removed does not keep the others.
+    pub async fn gc(
+        &self,
+        is_alive: impl Fn(&PortOwner) -> bool,
+    ) -> (Vec<String>, Vec<TeardownError>) {
         let mut removed = Vec::new();
         let mut errors = Vec::new();
         let ports = match self.ovs.owned_ports().await {
             Ok(p) => p,
-            Err(e) => return (removed, vec![e.to_string()]),
+            Err(e) => return (removed, vec![TeardownError::ListPorts(e)]),
         };
         let host = match Netlink::current() {
             Ok(h) => h,
-            Err(e) => return (removed, vec![e.to_string()]),
+            Err(e) => return (removed, vec![TeardownError::Connect(e)]),
         };
         for (port, owner) in ports {
             if is_alive(&owner) {
@@ -1156,140 +868,5 @@ impl Plugger {
         let alias = owner_alias(container, iface);
         let found = links_named(&host, &host_ifname_candidates(container, iface)).await?;
         Ok(sort_holders(&found, &alias, true).ours.into_iter().next())
-    }
-
-    /// True when the host end of `container`'s interface exists here.
-    pub async fn is_plugged(&self, container: &str, iface: &str) -> bool {
-        matches!(self.host_end(container, iface).await, Ok(Some(_)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_ifname_is_short_stable_and_distinct() {
-        let a = host_ifname("haproxy1", "eth0");
-        assert!(a.len() <= IFNAMSIZ_MAX, "{a}");
-        assert_eq!(a, host_ifname("haproxy1", "eth0"));
-        assert_ne!(a, host_ifname("haproxy2", "eth0"));
-        assert_ne!(a, host_ifname("haproxy1", "eth1"));
-        let long = host_ifname("a-very-long-container-name-indeed", "eth0");
-        assert!(long.len() <= IFNAMSIZ_MAX, "{long}");
-    }
-
-    #[test]
-    fn candidates_start_with_the_usual_name_and_are_distinct() {
-        let names = host_ifname_candidates("haproxy1", "eth0");
-        assert_eq!(names.len(), HOST_NAME_CANDIDATES as usize);
-        assert_eq!(names[0], host_ifname("haproxy1", "eth0"));
-        for (i, a) in names.iter().enumerate() {
-            assert!(a.len() <= IFNAMSIZ_MAX, "{a}");
-            assert!(a.starts_with("dshaprox"), "{a}");
-            assert!(!names[i + 1..].contains(a), "{names:?}");
-        }
-        assert_eq!(names, host_ifname_candidates("haproxy1", "eth0"));
-    }
-
-    #[test]
-    fn owner_alias_is_readable_and_always_fits() {
-        assert_eq!(owner_alias("web1", "eth0"), "netplug web1/eth0");
-        let long = "x".repeat(400);
-        let alias = owner_alias(&long, "eth0");
-        assert!(alias.len() <= ALIAS_MAX, "{}", alias.len());
-        assert!(alias.starts_with("netplug sha256:"), "{alias}");
-        assert_ne!(alias, owner_alias(&"y".repeat(400), "eth0"));
-    }
-
-    fn link(name: &str, kind: InfoKind, alias: Option<&str>) -> LinkInfoSummary {
-        LinkInfoSummary {
-            index: 7,
-            name: name.into(),
-            kind: Some(kind),
-            mac: None,
-            mtu: None,
-            up: true,
-            peer_index: None,
-            controller: None,
-            alias: alias.map(str::to_string),
-        }
-    }
-
-    fn found(links: [Option<LinkInfoSummary>; 3]) -> Vec<(String, Option<LinkInfoSummary>)> {
-        ["n0", "n1", "n2"]
-            .into_iter()
-            .map(str::to_string)
-            .zip(links)
-            .collect()
-    }
-
-    const OURS: &str = "netplug web1/eth0";
-
-    #[test]
-    fn a_plug_takes_its_own_link_or_the_first_free_name() {
-        let chosen = choose_host_name(&found([None, None, None]), OURS, true).unwrap();
-        assert_eq!(
-            (chosen.name.as_str(), chosen.existing.is_none()),
-            ("n0", true)
-        );
-
-        // Another container's plug holds the first name: the next is ours.
-        let other = link("n0", InfoKind::Veth, Some("netplug web7/eth0"));
-        let chosen =
-            choose_host_name(&found([Some(other.clone()), None, None]), OURS, true).unwrap();
-        assert_eq!(chosen.name, "n1");
-        assert_eq!(chosen.others, ["n0"]);
-
-        // Our plug under the second name stays ours, though the first is
-        // free again by now.
-        let ours = link("n1", InfoKind::Veth, Some(OURS));
-        let chosen = choose_host_name(&found([None, Some(ours), None]), OURS, true).unwrap();
-        assert_eq!(chosen.name, "n1");
-        assert!(chosen.existing.is_some());
-
-        // A veth of the first name with no alias is an older netplug's plug;
-        // a bridge of that name is nobody's plug, and not ours to take.
-        let legacy = link("n0", InfoKind::Veth, None);
-        let chosen =
-            choose_host_name(&found([Some(legacy.clone()), None, None]), OURS, true).unwrap();
-        assert_eq!(
-            (chosen.name.as_str(), chosen.existing.is_some()),
-            ("n0", true)
-        );
-        // Unless its peer is not our interface: then it is a colliding
-        // container's, made a moment ago.
-        let chosen = choose_host_name(&found([Some(legacy), None, None]), OURS, false).unwrap();
-        assert_eq!(
-            (chosen.name.as_str(), chosen.others),
-            ("n1", vec!["n0".to_string()])
-        );
-        let bridge = link("n0", InfoKind::Bridge, None);
-        let chosen = choose_host_name(&found([Some(bridge), None, None]), OURS, true).unwrap();
-        assert_eq!(chosen.name, "n1");
-
-        // Two of ours: the first is used, the other is a leftover.
-        let (a, b) = (
-            link("n0", InfoKind::Veth, Some(OURS)),
-            link("n2", InfoKind::Veth, Some(OURS)),
-        );
-        let chosen = choose_host_name(&found([Some(a), None, Some(b)]), OURS, true).unwrap();
-        assert_eq!(
-            (chosen.name.as_str(), chosen.leftovers),
-            ("n0", vec!["n2".to_string()])
-        );
-    }
-
-    #[test]
-    fn all_names_taken_names_every_holder() {
-        let taken = found([
-            Some(link("n0", InfoKind::Veth, Some("netplug web7/eth0"))),
-            Some(link("n1", InfoKind::Bridge, None)),
-            Some(link("n2", InfoKind::Veth, Some("netplug db2/eth0"))),
-        ]);
-        let err = choose_host_name(&taken, OURS, true).unwrap_err();
-        assert!(err.contains("n0 (the plug of web7/eth0)"), "{err}");
-        assert!(err.contains("n1 (a bridge link"), "{err}");
-        assert!(err.contains("n2 (the plug of db2/eth0)"), "{err}");
     }
 }

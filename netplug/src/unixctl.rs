@@ -47,6 +47,7 @@ pub fn vswitchd_socket(db_socket: &Path) -> Result<PathBuf> {
 }
 
 /// One connection to a control socket; commands run one after another.
+#[derive(Debug)]
 pub struct Session {
     path: PathBuf,
     stream: UnixStream,
