@@ -377,7 +377,7 @@ impl Netlink {
 
     /// Deletes a link and returns once it is gone from the namespace (a
     /// veth's peer goes with it, wherever it is); see
-    /// [`delete_link_until_unlisted`].
+    /// `delete_link_until_unlisted` in this module.
     pub async fn del_link(&self, index: u32) -> Result<()> {
         let op = format!("delete link #{index}");
         run_in_netns(&self.netns, move || delete_link_until_unlisted(index))
