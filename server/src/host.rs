@@ -278,6 +278,7 @@ impl Host {
         spec: &ContainerSpec,
         reporter: &Reporter,
     ) -> Result<ContainerStatus, HostError> {
+        crate::fault::point("run", &spec.name);
         spec.check()?;
         let allow = self.config.allow_hooks.as_deref();
         for (phase, hooks) in [
@@ -407,6 +408,7 @@ impl Host {
         name: &str,
         reporter: &Reporter,
     ) -> Result<ContainerStatus, HostError> {
+        crate::fault::point("start", name);
         let _guard = self.lock(name).await;
         let c = self
             .inspect_managed(name)
@@ -424,6 +426,7 @@ impl Host {
         name: &str,
         reporter: &Reporter,
     ) -> Result<ContainerStatus, HostError> {
+        crate::fault::point("stop", name);
         let _guard = self.lock(name).await;
         self.inspect_managed(name)
             .await?
@@ -446,6 +449,7 @@ impl Host {
         postdestroy: &[String],
         reporter: &Reporter,
     ) -> Result<(), HostError> {
+        crate::fault::point("destroy", name);
         check_hooks(
             "postdestroy",
             name,

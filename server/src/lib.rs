@@ -3,6 +3,7 @@
 //! hooks and registration files.
 
 pub mod docker;
+pub mod fault;
 pub mod hooks;
 pub mod host;
 pub mod progress;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dockstack_proto as pb;
-use futures::Stream;
+use std::panic::AssertUnwindSafe;
+
+use futures::{FutureExt, Stream};
 use ipnetwork::Ipv4Network;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -245,35 +247,70 @@ impl HostService {
     ) -> EventStream
     where
         F: FnOnce(Arc<Host>, Reporter) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Option<ContainerStatus>, HostError>> + Send,
+        Fut: Future<Output = Result<Option<ContainerStatus>, HostError>> + Send + 'static,
     {
-        let (tx, rx) = mpsc::unbounded_channel::<Result<pb::Event, Status>>();
         let host = Arc::clone(&self.host);
-        let progress_tx = tx.clone();
-        let reporter = Reporter::new(move |p| {
-            let _ = progress_tx.send(Ok(progress_to_pb(p)));
-        });
-        tokio::spawn(async move {
-            let began = Instant::now();
-            let result = op(host, reporter).await;
-            let duration_ms = began.elapsed().as_secs_f64() * 1e3;
-            match result {
-                Ok(status) => {
-                    tracing::info!(%client, %container, action, duration_ms, result = "ok", "operation");
-                    if let Some(s) = status {
-                        let _ = tx.send(Ok(pb::Event {
-                            kind: Some(pb::event::Kind::Done(status_to_pb(s))),
-                        }));
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(%client, %container, action, duration_ms, result = "error", error = %e, "operation");
-                    let _ = tx.send(Err(e.into()));
+        spawn_op(client, action, container, move |reporter| {
+            op(host, reporter)
+        })
+    }
+}
+
+/// The message of a panic's payload, as `panic!` formatted it.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// Spawns the operation and turns its progress and outcome into a stream.
+/// A panic is caught and ends the stream with `internal`: without that the
+/// dropped sender would end it as if all went well, with no result.
+fn spawn_op<F, Fut>(client: String, action: &'static str, container: String, op: F) -> EventStream
+where
+    F: FnOnce(Reporter) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Option<ContainerStatus>, HostError>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel::<Result<pb::Event, Status>>();
+    let progress_tx = tx.clone();
+    let reporter = Reporter::new(move |p| {
+        let _ = progress_tx.send(Ok(progress_to_pb(p)));
+    });
+    tokio::spawn(async move {
+        let began = Instant::now();
+        // Unwind safety holds: the future owns what it touches, and nothing
+        // of it is used after a panic (the container lock is a tokio mutex,
+        // which a panic does not poison).
+        let result = AssertUnwindSafe(async move { op(reporter).await })
+            .catch_unwind()
+            .await;
+        let duration_ms = began.elapsed().as_secs_f64() * 1e3;
+        match result {
+            Ok(Ok(status)) => {
+                tracing::info!(%client, %container, action, duration_ms, result = "ok", "operation");
+                if let Some(s) = status {
+                    let _ = tx.send(Ok(pb::Event {
+                        kind: Some(pb::event::Kind::Done(status_to_pb(s))),
+                    }));
                 }
             }
-        });
-        Box::pin(UnboundedReceiverStream::new(rx))
-    }
+            Ok(Err(e)) => {
+                tracing::warn!(%client, %container, action, duration_ms, result = "error", error = %e, "operation");
+                let _ = tx.send(Err(e.into()));
+            }
+            Err(payload) => {
+                let msg = format!(
+                    "internal error: {action} of {container} panicked: {}",
+                    panic_message(payload.as_ref())
+                );
+                tracing::error!(%client, %container, action, duration_ms, result = "panic", "{msg}");
+                let _ = tx.send(Err(Status::internal(msg)));
+            }
+        }
+    });
+    Box::pin(UnboundedReceiverStream::new(rx))
 }
 
 use crate::tls::caller;
@@ -425,5 +462,27 @@ impl pb::container_host_server::ContainerHost for HostService {
         audit(&client, "", "list", &result);
         let containers = result?.into_iter().map(status_to_pb).collect();
         Ok(Response::new(pb::ListResponse { containers }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_operation_ends_its_stream_with_internal_naming_the_container() {
+        let mut stream = spawn_op("test".into(), "run", "web1".into(), |reporter| async move {
+            reporter.step("about to fail".to_string());
+            crate::fault::point("run", "web1");
+            panic!("boom");
+        });
+        let first = stream.next().await.unwrap().unwrap();
+        assert!(matches!(first.kind, Some(pb::event::Kind::Step(_))));
+        let err = stream.next().await.unwrap().unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Internal);
+        assert_eq!(err.message(), "internal error: run of web1 panicked: boom");
+        assert!(stream.next().await.is_none());
     }
 }
