@@ -11,8 +11,8 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use dockstack::certs;
 use dockstack::connect::{Connector, Security};
 use dockstack::environment::{self, Container, Environment};
-use dockstack::ops::{self, Action, HostOverride, Outcome, Printer};
-use dockstack::progress::{LinePrinter, LivePrinter};
+use dockstack::ops::{self, Action, HostOverride, Outcome};
+use dockstack::progress::{LinePrinter, LivePrinter, Printer};
 use std::io::IsTerminal;
 
 /// Exit codes scripts can rely on.
@@ -220,7 +220,13 @@ fn summarize(outcomes: &[Outcome], action: Action, json: bool) -> ExitCode {
             .map(|o| match &o.result {
                 Ok(Some(i)) => serde_json::json!({"container": o.container, "host": o.host, "ok": true, "info": info_json(i)}),
                 Ok(None) => serde_json::json!({"container": o.container, "host": o.host, "ok": true}),
-                Err(e) => serde_json::json!({"container": o.container, "host": o.host, "ok": false, "error": e}),
+                Err(e) => {
+                    let mut item = serde_json::json!({"container": o.container, "host": o.host, "ok": false, "error": e.message});
+                    if let Some(code) = e.code {
+                        item["code"] = serde_json::json!(format!("{code:?}"));
+                    }
+                    item
+                }
             })
             .collect();
         println!("{}", serde_json::Value::Array(items));

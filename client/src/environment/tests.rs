@@ -338,6 +338,26 @@ fn yaml_syntax_error_has_its_position() {
 }
 
 #[test]
+fn unknown_alias_is_named_with_its_position() {
+    let text = BASE.replace(
+        "  web1:\n    <<: *containerdefault\n",
+        "  web1:\n    <<: *webdefault\n",
+    );
+    assert!(text.contains("*webdefault"));
+    // What the missing defaults leave out is reported too; the alias is
+    // named at its own place.
+    let problems = problems(&text);
+    let shown: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}:{}: {}: {}", p.line, p.column, p.key_path, p.message))
+        .collect();
+    assert!(
+        shown.contains(&"21:9: containers.web1.<<: unknown alias `*webdefault`".to_string()),
+        "{shown:#?}"
+    );
+}
+
+#[test]
 fn unknown_key_suggests_the_closest() {
     assert_eq!(
         only(&edit(

@@ -164,6 +164,9 @@ pub(super) fn parse(text: &str) -> Document {
     let mut options = Options::default();
     // Comments carry no data; without them the event stream is only nodes.
     options.set_emit_comments(false);
+    // Otherwise the parser stops at an unknown alias with an error that
+    // does not say which; as an event, the builder reports it by name.
+    options.emit_unresolved_aliases = true;
     let mut builder = Builder::default();
     let mut syntax_error = false;
     for next in Parser::new_from_str_with_options(text, options) {

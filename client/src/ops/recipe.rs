@@ -1,3 +1,4 @@
+//! What each action is made of: the call on the container's host and the
 //! DNS and Puppet registration around `run` and `destroy`, and the
 //! `register` / `deregister` actions that repair it alone.
 //!
@@ -12,8 +13,10 @@ use std::collections::BTreeMap;
 
 use dockstack_proto as pb;
 
-use super::{Action, Client, Clients, Printer, explain_status, follow, one};
+use super::rpc::{self, Client, Clients, Failure};
+use super::{Action, OpError};
 use crate::environment::{Container, Environment, PuppetRegistration};
+use crate::progress::{Printer, Progress};
 
 /// Exit codes of `puppet agent -t` that mean success: it implies
 /// `--detailed-exitcodes`, where 2 says changes were applied.
@@ -23,71 +26,23 @@ const AGENT_SUCCESS: [i32; 2] = [0, 2];
 /// connection to `c`'s host (or why there is none).
 pub(super) async fn act(
     clients: &Clients,
-    client: Result<Client, String>,
+    client: Result<Client, Failure>,
     action: Action,
     c: &Container,
     printer: &dyn Printer,
-    insecure: bool,
-) -> Result<Option<pb::ContainerInfo>, String> {
-    let env = &clients.env;
+) -> Result<Option<pb::ContainerInfo>, OpError> {
     let ctx = Ctx {
         clients,
         c,
         printer,
-        insecure,
+        insecure: clients.insecure(),
     };
-    match action {
-        Action::Register => ctx.registration(true).await.map(|()| None),
-        Action::Deregister => ctx.registration(false).await.map(|()| None),
-        Action::Run => {
-            let mut client = client?;
-            let node = puppet_node(env, c);
-            if let Some(p) = node
-                && !exists(&mut client, c, insecure).await?
-            {
-                ctx.cert_clean(p).await;
-            }
-            let info = one(&mut client, action, c, printer, insecure).await?;
-            let state = if c.state { "running" } else { "created" };
-            ctx.registration(true)
-                .await
-                .map_err(|e| format!("{} is {state}, but its registration failed: {e}", c.name))?;
-            match node {
-                Some(p) if c.state => {
-                    let agent = substitute(&p.agent, c);
-                    ctx.exec(&c.host, &c.name, &agent, &AGENT_SUCCESS)
-                        .await
-                        .map_err(|e| {
-                            format!(
-                                "{} is running and registered, but the Puppet agent failed: {e}",
-                                c.name
-                            )
-                        })?;
-                }
-                Some(_) => printer.line(&c.name, "puppet: not running: no agent run"),
-                None => {}
-            }
-            Ok(info)
-        }
-        Action::Destroy => {
-            let mut client = client?;
-            let done = one(&mut client, action, c, printer, insecure).await?;
-            let deregistered = ctx.registration(false).await;
-            if let Some(p) = puppet_node(env, c) {
-                ctx.cert_clean(p).await;
-            }
-            deregistered.map_err(|e| {
-                format!(
-                    "{} is destroyed, but its deregistration failed: {e}",
-                    c.name
-                )
-            })?;
-            Ok(done)
-        }
-        Action::Start | Action::Stop | Action::Show => {
-            one(&mut client?, action, c, printer, insecure).await
-        }
-    }
+    ctx.recipe(client, action).await.map_err(|f| OpError {
+        host: c.host.clone(),
+        container: c.name.clone(),
+        code: f.code,
+        message: f.message,
+    })
 }
 
 /// The Puppet registration of `c` when it is a Puppet node: it has a
@@ -99,22 +54,6 @@ fn puppet_node<'e>(env: &'e Environment, c: &Container) -> Option<&'e PuppetRegi
         .filter(|p| c.service.is_some() && p.master != c.name)
 }
 
-/// Whether `c` exists on its host already: a run that only checks an
-/// existing container must not clean the certificate it is using.
-async fn exists(client: &mut Client, c: &Container, insecure: bool) -> Result<bool, String> {
-    let asked = client
-        .show(pb::ContainerRef {
-            host: c.host.clone(),
-            name: c.name.clone(),
-        })
-        .await;
-    match asked {
-        Ok(_) => Ok(true),
-        Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
-        Err(s) => Err(explain_status(&s, insecure)),
-    }
-}
-
 /// `{name}`, `{fqdn}` and `{ip}` of a registration command line.
 fn substitute(command: &str, c: &Container) -> String {
     command
@@ -124,10 +63,14 @@ fn substitute(command: &str, c: &Container) -> String {
 }
 
 /// The host that runs a registry container of the environment.
-fn host_of(env: &Environment, container: &str) -> Result<String, String> {
+fn host_of(env: &Environment, container: &str) -> Result<String, Failure> {
     env.container(container)
         .map(|r| r.host.clone())
-        .ok_or_else(|| format!("container {container} is not in the environment file"))
+        .ok_or_else(|| {
+            Failure::new(format!(
+                "container {container} is not in the environment file"
+            ))
+        })
 }
 
 struct Ctx<'a> {
@@ -138,11 +81,81 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    async fn recipe(
+        &self,
+        client: Result<Client, Failure>,
+        action: Action,
+    ) -> Result<Option<pb::ContainerInfo>, Failure> {
+        let (env, c, insecure) = (&self.clients.env, self.c, self.insecure);
+        match action {
+            Action::Register => self.registration(true).await.map(|()| None),
+            Action::Deregister => self.registration(false).await.map(|()| None),
+            Action::Run => {
+                let mut client = client?;
+                let node = puppet_node(env, c);
+                // A run that only checks an existing container must not
+                // clean the certificate it is using.
+                if let Some(p) = node
+                    && !rpc::exists(&mut client, c, insecure).await?
+                {
+                    self.cert_clean(p).await;
+                }
+                let info = rpc::operate(&mut client, action, c, self.printer, insecure).await?;
+                let state = if c.state { "running" } else { "created" };
+                self.registration(true).await.map_err(|f| {
+                    f.context(|e| {
+                        format!("{} is {state}, but its registration failed: {e}", c.name)
+                    })
+                })?;
+                match node {
+                    Some(p) if c.state => {
+                        let agent = substitute(&p.agent, c);
+                        self.exec(&c.host, &c.name, &agent, &AGENT_SUCCESS)
+                            .await
+                            .map_err(|f| {
+                                f.context(|e| {
+                                    format!(
+                                        "{} is running and registered, but the Puppet agent failed: {e}",
+                                        c.name
+                                    )
+                                })
+                            })?;
+                    }
+                    Some(_) => self
+                        .printer
+                        .progress(&c.name, Progress::Step("puppet: not running: no agent run")),
+                    None => {}
+                }
+                Ok(info)
+            }
+            Action::Destroy => {
+                let mut client = client?;
+                let done = rpc::operate(&mut client, action, c, self.printer, insecure).await?;
+                let deregistered = self.registration(false).await;
+                if let Some(p) = puppet_node(env, c) {
+                    self.cert_clean(p).await;
+                }
+                deregistered.map_err(|f| {
+                    f.context(|e| {
+                        format!(
+                            "{} is destroyed, but its deregistration failed: {e}",
+                            c.name
+                        )
+                    })
+                })?;
+                Ok(done)
+            }
+            Action::Start | Action::Stop | Action::Show => {
+                rpc::operate(&mut client?, action, c, self.printer, insecure).await
+            }
+        }
+    }
+
     /// Registers (`add`) or deregisters `c` on the DNS container's host and
     /// on the master's host (one request when they are the same host). Every
     /// host is asked even when one fails, so a deregistration removes what
-    /// it can; the errors are joined.
-    async fn registration(&self, add: bool) -> Result<(), String> {
+    /// it can; the errors are joined, with the first one's code.
+    async fn registration(&self, add: bool) -> Result<(), Failure> {
         let env = &self.clients.env;
         let c = self.c;
         let mut requests: BTreeMap<String, pb::RegisterRequest> = BTreeMap::new();
@@ -179,7 +192,7 @@ impl Ctx<'_> {
                 sitepp: p.sitepp.display().to_string(),
             });
         }
-        let mut errors = Vec::new();
+        let mut errors: Vec<Failure> = Vec::new();
         for (host, req) in requests {
             let what = match (&req.dns, &req.puppet) {
                 (Some(_), Some(_)) => "dns and puppet",
@@ -188,25 +201,23 @@ impl Ctx<'_> {
             };
             let done = async {
                 let mut client = self.clients.get(&host).await?;
-                let explain = |s: tonic::Status| explain_status(&s, self.insecure);
-                let stream = if add {
-                    client.register(req).await
-                } else {
-                    client.deregister(req).await
-                }
-                .map_err(explain)?
-                .into_inner();
-                follow(stream, &c.name, self.printer, self.insecure).await
+                rpc::register(&mut client, add, req, &c.name, self.printer, self.insecure).await
             }
             .await;
-            if let Err(e) = done {
-                errors.push(format!("{what} on host {host}: {e}"));
+            if let Err(f) = done {
+                errors.push(f.context(|e| format!("{what} on host {host}: {e}")));
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("; "))
+        match errors.first() {
+            None => Ok(()),
+            Some(first) => Err(Failure {
+                code: first.code,
+                message: errors
+                    .iter()
+                    .map(|f| f.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }),
         }
     }
 
@@ -217,21 +228,15 @@ impl Ctx<'_> {
         container: &str,
         command: &str,
         success: &[i32],
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let mut client = self.clients.get(host).await?;
-        let stream = client
-            .exec(pb::ExecRequest {
-                host: host.to_string(),
-                container: container.to_string(),
-                command: command.to_string(),
-                success_codes: success.to_vec(),
-            })
-            .await
-            .map_err(|s| explain_status(&s, self.insecure))?
-            .into_inner();
-        follow(stream, &self.c.name, self.printer, self.insecure)
-            .await
-            .map(drop)
+        let req = pb::ExecRequest {
+            host: host.to_string(),
+            container: container.to_string(),
+            command: command.to_string(),
+            success_codes: success.to_vec(),
+        };
+        rpc::exec(&mut client, req, &self.c.name, self.printer, self.insecure).await
     }
 
     /// Cleans `c`'s certificate in the master. A failure is a warning: the
@@ -245,14 +250,13 @@ impl Ctx<'_> {
             Err(e) => Err(e),
         };
         if let Err(e) = done {
-            self.printer.line(
+            self.printer.progress(
                 &self.c.name,
-                &format!("warning: cert clean in {}: {e}", p.master),
+                Progress::Warning(&format!("cert clean in {}: {e}", p.master)),
             );
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;

@@ -1,0 +1,301 @@
+//! Asking the servers: one connection per host, made once and shared by
+//! its containers, the calls and their event streams, and what a failed
+//! status means.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dockstack_proto as pb;
+use futures::StreamExt;
+use tokio::sync::OnceCell;
+use tonic::transport::Channel;
+
+use super::{Action, HostOverride};
+use crate::connect::Connector;
+use crate::environment::{Container, Environment};
+use crate::progress::{Printer, Progress};
+
+pub(super) type Client = pb::container_host_client::ContainerHostClient<Channel>;
+
+/// A failed call, before it is told whose action it was.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub(super) struct Failure {
+    pub code: Option<tonic::Code>,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Self {
+        Failure {
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    fn status(s: &tonic::Status, insecure: bool) -> Self {
+        Failure {
+            code: Some(s.code()),
+            message: explain_status(s, insecure),
+        }
+    }
+
+    /// The same failure (and code) with its message put in context.
+    pub fn context(self, f: impl FnOnce(&str) -> String) -> Self {
+        Failure {
+            message: f(&self.message),
+            code: self.code,
+        }
+    }
+}
+
+/// The request message for one container of the environment.
+pub fn spec_of(c: &Container) -> pb::ContainerSpec {
+    pb::ContainerSpec {
+        name: c.name.clone(),
+        image: c.image.clone(),
+        ip: c.ip.to_string(),
+        prefix_len: u32::from(c.mask),
+        gateway: c.gateway.map(|g| g.to_string()).unwrap_or_default(),
+        dns: c.dns.iter().map(ToString::to_string).collect(),
+        domain: c.domain.clone().unwrap_or_default(),
+        bridge: c.bridge.clone(),
+        volumes: c.volumes.clone(),
+        running: c.state,
+        precreation: c.precreation.clone(),
+        postcreation: c.postcreation.clone(),
+        postdestroy: c.postdestroy.clone(),
+        mac: c.mac.clone().unwrap_or_default(),
+        mtu: c.mtu.unwrap_or(0),
+        vlan: c.vlan.map(u32::from).unwrap_or(0),
+        env: c.env.clone().into_iter().collect(),
+        command: c.command.clone(),
+        privileged: c.privileged,
+        cap_add: c.cap_add.clone(),
+        restart: c.restart.clone().unwrap_or_default(),
+    }
+}
+
+/// Explains a gRPC status from a server, with TLS hints.
+pub fn explain_status(s: &tonic::Status, insecure: bool) -> String {
+    use std::error::Error as _;
+    if matches!(
+        s.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+    ) {
+        if let Some(src) = s.source() {
+            return crate::connect::explain_transport_error(src, !insecure);
+        }
+        return crate::connect::explain_transport_error(s, !insecure);
+    }
+    s.message().to_string()
+}
+
+/// Lazily connected clients, one per host. Each host has its own cell, so
+/// hosts connect in parallel (an unreachable one holds up only its own
+/// containers), and a failed connect is remembered so every container of
+/// that host reports it without waiting again.
+pub(super) struct Clients {
+    connector: Connector,
+    overrides: HostOverride,
+    pub env: Arc<Environment>,
+    cells: HashMap<String, OnceCell<Result<Client, Failure>>>,
+}
+
+impl Clients {
+    pub fn new(env: Arc<Environment>, connector: Connector, overrides: HostOverride) -> Self {
+        let cells = env
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), OnceCell::new()))
+            .collect();
+        Clients {
+            connector,
+            overrides,
+            env,
+            cells,
+        }
+    }
+
+    pub fn insecure(&self) -> bool {
+        self.connector.is_insecure()
+    }
+
+    pub async fn get(&self, host: &str) -> Result<Client, Failure> {
+        let (Some(cell), Some(h)) = (self.cells.get(host), self.env.host(host)) else {
+            return Err(Failure::new(format!(
+                "host {host} is not in containerhosts"
+            )));
+        };
+        cell.get_or_init(|| async {
+            let ip = self.overrides.ip.clone().unwrap_or_else(|| h.ip.clone());
+            let port = self.overrides.port.unwrap_or(h.port);
+            self.connector
+                .connect(host, &ip, port)
+                .await
+                .map_err(|e| Failure::new(e.to_string()))
+        })
+        .await
+        .clone()
+    }
+}
+
+/// `action` on `c` alone, on its host: the call and its stream. A run or
+/// start whose stream ends without the container's state has not
+/// finished (the server's task died), so it is a failure.
+pub(super) async fn operate(
+    client: &mut Client,
+    action: Action,
+    c: &Container,
+    printer: &dyn Printer,
+    insecure: bool,
+) -> Result<Option<pb::ContainerInfo>, Failure> {
+    let host = c.host.clone();
+    let explain = |s: tonic::Status| Failure::status(&s, insecure);
+    let reference = || pb::ContainerRef {
+        host: host.clone(),
+        name: c.name.clone(),
+    };
+    let stream = match action {
+        Action::Show => {
+            let info = client.show(reference()).await.map_err(explain)?;
+            return Ok(Some(info.into_inner()));
+        }
+        Action::Run => client
+            .run(pb::RunRequest {
+                host: host.clone(),
+                spec: Some(spec_of(c)),
+            })
+            .await
+            .map_err(explain)?
+            .into_inner(),
+        Action::Start => client
+            .start(reference())
+            .await
+            .map_err(explain)?
+            .into_inner(),
+        Action::Stop => client
+            .stop(reference())
+            .await
+            .map_err(explain)?
+            .into_inner(),
+        Action::Destroy => client
+            .destroy(pb::DestroyRequest {
+                host: host.clone(),
+                name: c.name.clone(),
+                postdestroy: c.postdestroy.clone(),
+            })
+            .await
+            .map_err(explain)?
+            .into_inner(),
+        // Registration alone: nothing to do on the container's host.
+        Action::Register | Action::Deregister => return Ok(None),
+    };
+    let done = follow(stream, &c.name, printer, insecure).await?;
+    if done.is_none() && matches!(action, Action::Run | Action::Start) {
+        return Err(Failure::new(format!(
+            "the server on host {} ended the {} of {} without its result (did its task fail? see the server's log)",
+            c.host,
+            action.name(),
+            c.name
+        )));
+    }
+    Ok(done)
+}
+
+/// Whether `c` exists on its host already.
+pub(super) async fn exists(
+    client: &mut Client,
+    c: &Container,
+    insecure: bool,
+) -> Result<bool, Failure> {
+    let asked = client
+        .show(pb::ContainerRef {
+            host: c.host.clone(),
+            name: c.name.clone(),
+        })
+        .await;
+    match asked {
+        Ok(_) => Ok(true),
+        Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
+        Err(s) => Err(Failure::status(&s, insecure)),
+    }
+}
+
+/// Registers (`add`) or deregisters with `req`, progress under `name`.
+pub(super) async fn register(
+    client: &mut Client,
+    add: bool,
+    req: pb::RegisterRequest,
+    name: &str,
+    printer: &dyn Printer,
+    insecure: bool,
+) -> Result<(), Failure> {
+    let stream = if add {
+        client.register(req).await
+    } else {
+        client.deregister(req).await
+    }
+    .map_err(|s| Failure::status(&s, insecure))?
+    .into_inner();
+    follow(stream, name, printer, insecure).await.map(drop)
+}
+
+/// Runs `req`'s command in its container, progress under `name`.
+pub(super) async fn exec(
+    client: &mut Client,
+    req: pb::ExecRequest,
+    name: &str,
+    printer: &dyn Printer,
+    insecure: bool,
+) -> Result<(), Failure> {
+    let stream = client
+        .exec(req)
+        .await
+        .map_err(|s| Failure::status(&s, insecure))?
+        .into_inner();
+    follow(stream, name, printer, insecure).await.map(drop)
+}
+
+/// Every managed container of `host`.
+pub(super) async fn list(clients: &Clients, host: &str) -> Result<Vec<pb::ContainerInfo>, Failure> {
+    let mut client = clients.get(host).await?;
+    client
+        .list(pb::ListRequest {
+            host: host.to_string(),
+        })
+        .await
+        .map(|r| r.into_inner().containers)
+        .map_err(|s| Failure::status(&s, clients.insecure()))
+}
+
+/// Hands the progress of one streamed operation to the printer under
+/// `container`'s name; the container's state if the operation ends with one.
+async fn follow(
+    mut stream: tonic::Streaming<pb::Event>,
+    container: &str,
+    printer: &dyn Printer,
+    insecure: bool,
+) -> Result<Option<pb::ContainerInfo>, Failure> {
+    let mut done = None;
+    while let Some(ev) = stream.next().await {
+        let ev = ev.map_err(|s| Failure::status(&s, insecure))?;
+        use pb::event::Kind;
+        let event = match &ev.kind {
+            Some(Kind::Step(s)) => Progress::Step(s),
+            Some(Kind::Warning(s)) => Progress::Warning(s),
+            Some(Kind::HookOutput(o)) => Progress::HookOutput(&o.line),
+            Some(Kind::HookExit(x)) => Progress::HookExit {
+                code: x.code,
+                duration_ms: x.duration_ms,
+            },
+            Some(Kind::Done(info)) => {
+                done = Some(info.clone());
+                continue;
+            }
+            None => continue,
+        };
+        printer.progress(container, event);
+    }
+    Ok(done)
+}
