@@ -76,6 +76,15 @@ pub struct DockerClient {
     host_id: String,
 }
 
+// bollard's client is not Debug; the host it serves is what tells clients apart.
+impl std::fmt::Debug for DockerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerClient")
+            .field("host_id", &self.host_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl DockerClient {
     /// Connects to `uri` (`unix:///var/run/docker.sock` when `None`) and
     /// negotiates the API version with the daemon.

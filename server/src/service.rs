@@ -17,9 +17,9 @@ use tonic::{Request, Response, Status};
 
 use crate::docker::DockerError;
 use crate::host::{ContainerStatus, Host, HostError};
+use crate::host::{DnsTarget, PuppetTarget, Registration};
 use crate::progress::{Progress, Reporter};
-use crate::registration::RegistrationError;
-use crate::registry::{DnsTarget, PuppetTarget, Registration};
+use crate::regfiles::RegistrationError;
 use crate::spec::ContainerSpec;
 
 impl From<HostError> for Status {
@@ -102,7 +102,7 @@ fn progress_to_pb(p: Progress) -> pb::Event {
         } => Kind::HookExit(pb::HookExit {
             hook,
             code,
-            duration_ms: duration.as_millis() as u64,
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
         }),
     };
     pb::Event { kind: Some(kind) }
@@ -227,6 +227,7 @@ fn audit<T>(client: &str, container: &str, action: &str, result: &Result<T, Host
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
 
 /// The tonic service over one [`Host`].
+#[derive(Debug)]
 pub struct HostService {
     host: Arc<Host>,
 }

@@ -85,6 +85,7 @@ pub struct PeerInfo {
 }
 
 /// A TLS connection that tells tonic who the peer is.
+#[derive(Debug)]
 pub struct TlsConn {
     stream: TlsStream<TcpStream>,
     info: PeerInfo,

@@ -37,7 +37,9 @@ struct Hiera {
 /// (`None` when the key is absent or null).
 pub fn registered(text: &str) -> Result<Option<Registered>, RegistrationError> {
     let hiera: Hiera = serde_saphyr::from_str(text).map_err(|e| {
-        let line = e.location().map_or(1, |l| l.line() as usize);
+        let line = e
+            .location()
+            .map_or(1, |l| usize::try_from(l.line()).unwrap_or(usize::MAX));
         RegistrationError::malformed(
             line,
             format!(

@@ -444,7 +444,7 @@ fn concurrent_registrations_lose_no_entry() {
                 (hosts.clone(), hiera.clone(), site.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                let ip = Ipv4Addr::new(10, 1, 0, i as u8 + 1);
+                let ip = Ipv4Addr::new(10, 1, 0, u8::try_from(i + 1).unwrap());
                 assert_eq!(
                     dns_add(&hosts, ip, &format!("web{i}.endor.lab")).unwrap(),
                     Change::Added
@@ -478,7 +478,7 @@ fn concurrent_registrations_lose_no_entry() {
         let fqdn = format!("web{i}.endor.lab");
         assert_eq!(
             hosts::lookup(&text, &fqdn).unwrap(),
-            Some(Ipv4Addr::new(10, 1, 0, i as u8 + 1).into())
+            Some(Ipv4Addr::new(10, 1, 0, u8::try_from(i + 1).unwrap()).into())
         );
         assert!(reg["web"].contains(&format!("web{i}")), "web{i} lost");
         assert!(reg["redis"].contains(&format!("redis{i}")), "redis{i} lost");

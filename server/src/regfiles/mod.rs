@@ -1,4 +1,4 @@
-//! Registration of containers in DNS (dnsmasq hosts file) and Puppet (hieradata, site.pp).
+//! The registration file editors: DNS (dnsmasq hosts file) and Puppet (hieradata, site.pp).
 //!
 //! Each file has a pure text→text editor (`hosts`, `hieradata`, `sitepp`) and a
 //! file-level function here that runs it under a lock with an atomic replace

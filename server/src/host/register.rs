@@ -2,19 +2,18 @@
 //! the DNS container or the Puppet master, and commands run inside managed
 //! containers (dnsmasq's reload, Puppet's cert clean and agent).
 //!
-//! The file edits are the `registration` library's (locked, atomic); this
+//! The file edits are the `regfiles` module's (locked, atomic); this
 //! module checks that the registry container is this host's, reloads
 //! dnsmasq, and reports what changed. The client decides what goes where:
 //! a request carries only the targets this host is responsible for.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use crate::docker::{DockerError, Inspected};
-use crate::host::{Host, HostError};
-use crate::progress::{Progress, Reporter};
-use crate::registration::{self, Change, RegistrationError, SiteChange};
+use super::{Host, HostError};
+use crate::docker::Inspected;
+use crate::progress::Reporter;
+use crate::regfiles::{self, Change, RegistrationError, SiteChange};
 
 /// A container to register, and the registries of this host to register it in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +85,7 @@ impl Host {
             self.check_visible("dns container", &c, &dns.hostsfile, reporter)?;
             let (ip, fqdn, file) = (r.ip, r.fqdn.clone(), dns.hostsfile.clone());
             let change = self
-                .edit(move || registration::dns_add(&file, ip, &fqdn))
+                .edit(move || regfiles::dns_add(&file, ip, &fqdn))
                 .await?;
             reporter.step(format!(
                 "dns: {} {} {} {}",
@@ -109,7 +108,7 @@ impl Host {
             self.check_visible("puppet master", master, &puppet.sitepp, reporter)?;
             let (file, svc, name) = (puppet.hieradata.clone(), service.clone(), r.name.clone());
             let change = self
-                .edit(move || registration::hiera_add(&file, &svc, &name))
+                .edit(move || regfiles::hiera_add(&file, &svc, &name))
                 .await?;
             reporter.step(format!(
                 "puppet: {} {} registered_services.{service} in {}",
@@ -119,7 +118,7 @@ impl Host {
             ));
             let (file, svc, fqdn) = (puppet.sitepp.clone(), service.clone(), r.fqdn.clone());
             let change = self
-                .edit(move || registration::sitepp_add(&file, &svc, &fqdn))
+                .edit(move || regfiles::sitepp_add(&file, &svc, &fqdn))
                 .await?;
             self.report_site(change, r, service, &puppet.sitepp, "to", reporter);
         }
@@ -138,7 +137,7 @@ impl Host {
             }
             let (file, fqdn) = (dns.hostsfile.clone(), r.fqdn.clone());
             let change = self
-                .edit(move || registration::dns_remove(&file, &fqdn))
+                .edit(move || regfiles::dns_remove(&file, &fqdn))
                 .await?;
             reporter.step(format!(
                 "dns: {} {} {}",
@@ -166,7 +165,7 @@ impl Host {
             }
             let (file, svc, name) = (puppet.hieradata.clone(), service.clone(), r.name.clone());
             let change = self
-                .edit(move || registration::hiera_remove(&file, &svc, &name))
+                .edit(move || regfiles::hiera_remove(&file, &svc, &name))
                 .await?;
             reporter.step(format!(
                 "puppet: {} {} registered_services.{service} in {}",
@@ -176,94 +175,11 @@ impl Host {
             ));
             let (file, svc, fqdn) = (puppet.sitepp.clone(), service.clone(), r.fqdn.clone());
             let change = self
-                .edit(move || registration::sitepp_remove(&file, &svc, &fqdn))
+                .edit(move || regfiles::sitepp_remove(&file, &svc, &fqdn))
                 .await?;
             self.report_site(change, r, service, &puppet.sitepp, "from", reporter);
         }
         Ok(())
-    }
-
-    /// Runs `command` (split like a hook line) inside the running managed
-    /// container `name`, streaming its output; fails unless it exits with
-    /// one of `success` (0 when empty). Takes no container lock: a command
-    /// such as `puppet agent -t` may run for minutes, and a stop or destroy
-    /// meanwhile only makes it fail.
-    pub async fn exec(
-        &self,
-        name: &str,
-        command: &str,
-        success: &[i32],
-        reporter: &Reporter,
-    ) -> Result<(), HostError> {
-        let bad = |message: String| HostError::BadCommand {
-            container: name.to_string(),
-            command: command.to_string(),
-            message,
-        };
-        let argv = shell_words::split(command).map_err(|e| bad(e.to_string()))?;
-        if argv.is_empty() {
-            return Err(bad("the command line is empty".into()));
-        }
-        let c = self
-            .inspect_managed(name)
-            .await?
-            .ok_or_else(|| HostError::NotFound {
-                name: name.to_string(),
-                host: self.id().to_string(),
-            })?;
-        if !c.running {
-            return Err(HostError::NotRunning {
-                name: name.to_string(),
-                host: self.id().to_string(),
-            });
-        }
-        reporter.step(format!("exec in {name}: {command}"));
-        let started = Instant::now();
-        let run = self.docker.exec(name, &argv, |stderr, line| {
-            reporter.send(Progress::HookOutput {
-                hook: command.to_string(),
-                stderr,
-                line,
-            })
-        });
-        let code = match tokio::time::timeout(self.config.hook_timeout, run).await {
-            Ok(Ok(code)) => code,
-            Ok(Err(DockerError::NotFound(_))) => {
-                return Err(HostError::NotFound {
-                    name: name.to_string(),
-                    host: self.id().to_string(),
-                });
-            }
-            Ok(Err(e)) => return Err(self.docker_err(e)),
-            Err(_) => {
-                return Err(HostError::ExecTimeout {
-                    host: self.id().to_string(),
-                    container: name.to_string(),
-                    command: command.to_string(),
-                    timeout: self.config.hook_timeout,
-                });
-            }
-        };
-        reporter.send(Progress::HookExit {
-            hook: command.to_string(),
-            code: i32::try_from(code).unwrap_or(-1),
-            duration: started.elapsed(),
-        });
-        let ok = if success.is_empty() {
-            code == 0
-        } else {
-            success.iter().any(|s| i64::from(*s) == code)
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(HostError::ExecFailed {
-                host: self.id().to_string(),
-                container: name.to_string(),
-                command: command.to_string(),
-                code,
-            })
-        }
     }
 
     /// The registry container `name` of this host. A container of another

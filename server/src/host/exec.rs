@@ -1,0 +1,93 @@
+//! Commands run inside a managed container (`docker exec`): dnsmasq's
+//! reload, Puppet's cert clean and agent.
+
+use std::time::Instant;
+
+use super::{Host, HostError};
+use crate::docker::DockerError;
+use crate::progress::{Progress, Reporter};
+
+impl Host {
+    /// Runs `command` (split like a hook line) inside the running managed
+    /// container `name`, streaming its output; fails unless it exits with
+    /// one of `success` (0 when empty). Takes no container lock: a command
+    /// such as `puppet agent -t` may run for minutes, and a stop or destroy
+    /// meanwhile only makes it fail.
+    pub async fn exec(
+        &self,
+        name: &str,
+        command: &str,
+        success: &[i32],
+        reporter: &Reporter,
+    ) -> Result<(), HostError> {
+        let bad = |message: String| HostError::BadCommand {
+            container: name.to_string(),
+            command: command.to_string(),
+            message,
+        };
+        let argv = shell_words::split(command).map_err(|e| bad(e.to_string()))?;
+        if argv.is_empty() {
+            return Err(bad("the command line is empty".into()));
+        }
+        let c = self
+            .inspect_managed(name)
+            .await?
+            .ok_or_else(|| HostError::NotFound {
+                name: name.to_string(),
+                host: self.id().to_string(),
+            })?;
+        if !c.running {
+            return Err(HostError::NotRunning {
+                name: name.to_string(),
+                host: self.id().to_string(),
+            });
+        }
+        reporter.step(format!("exec in {name}: {command}"));
+        let started = Instant::now();
+        let run = self.docker.exec(name, &argv, |stderr, line| {
+            reporter.send(Progress::HookOutput {
+                hook: command.to_string(),
+                stderr,
+                line,
+            })
+        });
+        let code = match tokio::time::timeout(self.config.hook_timeout, run).await {
+            Ok(Ok(code)) => code,
+            Ok(Err(DockerError::NotFound(_))) => {
+                return Err(HostError::NotFound {
+                    name: name.to_string(),
+                    host: self.id().to_string(),
+                });
+            }
+            Ok(Err(e)) => return Err(self.docker_err(e)),
+            Err(_) => {
+                return Err(HostError::ExecTimeout {
+                    host: self.id().to_string(),
+                    container: name.to_string(),
+                    command: command.to_string(),
+                    timeout: self.config.hook_timeout,
+                });
+            }
+        };
+        reporter.send(Progress::HookExit {
+            hook: command.to_string(),
+            code: i32::try_from(code).unwrap_or(-1),
+            duration: started.elapsed(),
+        });
+        let ok = if success.is_empty() {
+            code == 0
+        } else {
+            success.iter().any(|s| i64::from(*s) == code)
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(HostError::ExecFailed {
+                host: self.id().to_string(),
+                container: name.to_string(),
+                command: command.to_string(),
+                code,
+            })
+        }
+    }
+}

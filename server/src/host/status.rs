@@ -1,0 +1,98 @@
+//! What a client sees of a container: show, list and the status of one.
+
+use netplug::NetnsTarget;
+
+use super::{Host, HostError};
+use crate::spec::IFACE;
+
+/// What a client sees of one container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerStatus {
+    pub name: String,
+    pub id: String,
+    pub image: String,
+    pub host: String,
+    pub state: String,
+    pub pid: u32,
+    pub ip: String,
+    pub gateway: String,
+    pub actual_addresses: Vec<String>,
+    pub mac: String,
+    pub bridge: String,
+    pub port: String,
+    pub plugged: bool,
+    pub started_at: String,
+}
+
+impl Host {
+    pub async fn show(&self, name: &str) -> Result<ContainerStatus, HostError> {
+        self.inspect_managed(name)
+            .await?
+            .ok_or_else(|| self.not_found(name))?;
+        self.status_of(name).await
+    }
+
+    pub async fn list(&self) -> Result<Vec<ContainerStatus>, HostError> {
+        let names = self
+            .docker
+            .list_managed()
+            .await
+            .map_err(|e| self.docker_err(e))?;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            match self.status_of(&name).await {
+                Ok(s) => out.push(s),
+                // Removed between list and inspect.
+                Err(HostError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn status_of(&self, name: &str) -> Result<ContainerStatus, HostError> {
+        let c = self
+            .docker
+            .inspect(name)
+            .await
+            .map_err(|e| self.docker_err(e))?
+            .ok_or_else(|| self.not_found(name))?;
+        let label = |k: &str| c.labels.get(k).cloned().unwrap_or_default();
+        let mut status = ContainerStatus {
+            name: c.name.clone(),
+            id: c.id.clone(),
+            image: c.image.clone(),
+            host: self.config.host_id.clone(),
+            state: c.status.clone(),
+            pid: c.pid,
+            ip: label("dockstack.ip"),
+            gateway: label("dockstack.gateway"),
+            mac: label("dockstack.mac"),
+            bridge: label("dockstack.bridge"),
+            started_at: if c.running {
+                c.started_at.clone()
+            } else {
+                String::new()
+            },
+            ..Default::default()
+        };
+        if c.running && c.pid != 0 {
+            if let Ok(observed) = self.plugger.observe(&NetnsTarget::Pid(c.pid), IFACE).await {
+                status.actual_addresses =
+                    observed.addresses.iter().map(ToString::to_string).collect();
+                if let Some(mac) = observed.mac {
+                    status.mac = mac.to_string();
+                }
+            }
+            // Plugged means traffic can flow: the host end exists and is up
+            // (a host end that is down leaves the address unreachable while
+            // eth0 still has it), and eth0 has an address.
+            let host_end = self.plugger.host_end(name, IFACE).await.ok().flatten();
+            if let Some(link) = host_end {
+                status.port = link.name;
+                status.plugged = link.up && !status.actual_addresses.is_empty();
+            }
+        }
+        Ok(status)
+    }
+}
