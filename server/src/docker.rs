@@ -13,7 +13,8 @@ use bollard::query_parameters::{
 };
 use futures::{Stream, StreamExt};
 
-use crate::spec::{ContainerSpec, LABEL_HOST, LABEL_MANAGED};
+use crate::record;
+use crate::spec::{self, ContainerSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
@@ -55,11 +56,11 @@ pub struct Inspected {
 
 impl Inspected {
     pub fn is_managed(&self) -> bool {
-        self.labels.get(LABEL_MANAGED).map(String::as_str) == Some("true")
+        record::is_managed(&self.labels)
     }
 
     pub fn host(&self) -> Option<&str> {
-        self.labels.get(LABEL_HOST).map(String::as_str)
+        record::host(&self.labels)
     }
 }
 
@@ -160,12 +161,11 @@ impl DockerClient {
 
     /// Creates the container with network `none`; dockstack plugs eth0 itself.
     pub async fn create(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
-        let restart_policy = match spec.restart.as_str() {
-            "" | "no" => None,
-            "always" => Some(RestartPolicyNameEnum::ALWAYS),
-            "unless-stopped" => Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-            "on-failure" => Some(RestartPolicyNameEnum::ON_FAILURE),
-            _ => None,
+        let restart_policy = match spec.restart {
+            spec::RestartPolicy::No => None,
+            spec::RestartPolicy::Always => Some(RestartPolicyNameEnum::ALWAYS),
+            spec::RestartPolicy::UnlessStopped => Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            spec::RestartPolicy::OnFailure => Some(RestartPolicyNameEnum::ON_FAILURE),
         };
         let host_config = HostConfig {
             network_mode: Some("none".into()),
@@ -187,7 +187,7 @@ impl DockerClient {
             env: (!spec.env.is_empty())
                 .then(|| spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
-            labels: Some(spec.labels(&self.host_id).into_iter().collect()),
+            labels: Some(record::labels(spec, &self.host_id).into_iter().collect()),
             network_disabled: None,
             host_config: Some(host_config),
             ..Default::default()
@@ -264,13 +264,7 @@ impl DockerClient {
     /// Names of every container of this host that dockstack manages.
     pub async fn list_managed(&self) -> Result<Vec<String>, DockerError> {
         let mut filters = HashMap::new();
-        filters.insert(
-            "label".to_string(),
-            vec![
-                format!("{LABEL_MANAGED}=true"),
-                format!("{LABEL_HOST}={}", self.host_id),
-            ],
-        );
+        filters.insert("label".to_string(), record::host_filters(&self.host_id));
         let options = ListContainersOptions {
             all: true,
             filters: Some(filters),
@@ -316,13 +310,7 @@ impl DockerClient {
                 "destroy".to_string(),
             ],
         );
-        filters.insert(
-            "label".to_string(),
-            vec![
-                format!("{LABEL_MANAGED}=true"),
-                format!("{LABEL_HOST}={}", self.host_id),
-            ],
-        );
+        filters.insert("label".to_string(), record::host_filters(&self.host_id));
         let since = since.duration_since(UNIX_EPOCH).unwrap_or_default();
         self.docker.events(Some(EventsOptions {
             since: Some(format!("{}.{:09}", since.as_secs(), since.subsec_nanos())),

@@ -7,6 +7,7 @@ pub mod fault;
 pub mod hooks;
 pub mod host;
 pub mod progress;
+pub mod record;
 pub mod regfiles;
 pub mod service;
 pub mod spec;

@@ -36,40 +36,43 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the ContainerHost API.
-    Listen {
-        /// Address to listen on.
-        #[arg(long, conflicts_with = "interface")]
-        ipaddress: Option<IpAddr>,
-        /// Listen on this interface's IPv4 address (as the 2015 server did).
-        #[arg(long, default_value = "eth0")]
-        interface: String,
-        #[arg(long, default_value_t = 3288)]
-        port: u16,
-        /// This server's name in `containerhosts` (default: the hostname).
-        #[arg(long)]
-        host_id: Option<String>,
-        /// OVSDB socket, `unix:PATH` (default: $OVS_RUNDIR/db.sock, or the standard socket).
-        #[arg(long)]
-        ovsdb: Option<String>,
-        /// Docker endpoint (default: unix:///var/run/docker.sock).
-        #[arg(long)]
-        docker: Option<String>,
-        /// Directory with ca.pem, HOST_ID.pem and HOST_ID.key.
-        #[arg(long, env = "DOCKSTACK_TLS_DIR", default_value = "/etc/dockstack/tls")]
-        tls_dir: PathBuf,
-        /// Serve plaintext without client authentication. Anyone who can
-        /// reach the port then owns this host.
-        #[arg(long)]
-        insecure: bool,
-        /// Timeout of each hook command, in seconds.
-        #[arg(long, default_value_t = 300)]
-        hook_timeout: u64,
-        /// Only run hook programs from this directory.
-        #[arg(long)]
-        allow_hooks: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "text")]
-        log_format: LogFormat,
-    },
+    Listen(ListenArgs),
+}
+
+#[derive(clap::Args)]
+struct ListenArgs {
+    /// Address to listen on.
+    #[arg(long, conflicts_with = "interface")]
+    ipaddress: Option<IpAddr>,
+    /// Listen on this interface's IPv4 address (as the 2015 server did).
+    #[arg(long, default_value = "eth0")]
+    interface: String,
+    #[arg(long, default_value_t = 3288)]
+    port: u16,
+    /// This server's name in `containerhosts` (default: the hostname).
+    #[arg(long)]
+    host_id: Option<String>,
+    /// OVSDB socket, `unix:PATH` (default: $OVS_RUNDIR/db.sock, or the standard socket).
+    #[arg(long)]
+    ovsdb: Option<String>,
+    /// Docker endpoint (default: unix:///var/run/docker.sock).
+    #[arg(long)]
+    docker: Option<String>,
+    /// Directory with ca.pem, HOST_ID.pem and HOST_ID.key.
+    #[arg(long, env = "DOCKSTACK_TLS_DIR", default_value = "/etc/dockstack/tls")]
+    tls_dir: PathBuf,
+    /// Serve plaintext without client authentication. Anyone who can
+    /// reach the port then owns this host.
+    #[arg(long)]
+    insecure: bool,
+    /// Timeout of each hook command, in seconds.
+    #[arg(long, default_value_t = 300)]
+    hook_timeout: u64,
+    /// Only run hook programs from this directory.
+    #[arg(long)]
+    allow_hooks: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
 }
 
 fn init_tracing(format: LogFormat) {
@@ -113,19 +116,20 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn listen(
-    ipaddress: Option<IpAddr>,
-    interface: String,
-    port: u16,
-    host_id: Option<String>,
-    ovsdb: Option<String>,
-    docker: Option<String>,
-    tls_dir: PathBuf,
-    insecure: bool,
-    hook_timeout: u64,
-    allow_hooks: Option<PathBuf>,
-) -> Result<()> {
+async fn listen(args: ListenArgs) -> Result<()> {
+    let ListenArgs {
+        ipaddress,
+        interface,
+        port,
+        host_id,
+        ovsdb,
+        docker,
+        tls_dir,
+        insecure,
+        hook_timeout,
+        allow_hooks,
+        log_format: _,
+    } = args;
     let host_id = match host_id {
         Some(h) => h,
         None => hostname()?,
@@ -195,33 +199,9 @@ async fn listen(
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Listen {
-            ipaddress,
-            interface,
-            port,
-            host_id,
-            ovsdb,
-            docker,
-            tls_dir,
-            insecure,
-            hook_timeout,
-            allow_hooks,
-            log_format,
-        } => {
-            init_tracing(log_format);
-            listen(
-                ipaddress,
-                interface,
-                port,
-                host_id,
-                ovsdb,
-                docker,
-                tls_dir,
-                insecure,
-                hook_timeout,
-                allow_hooks,
-            )
-            .await
+        Command::Listen(args) => {
+            init_tracing(args.log_format);
+            listen(args).await
         }
     };
     match result {

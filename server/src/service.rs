@@ -10,17 +10,28 @@ use dockstack_proto as pb;
 use std::panic::AssertUnwindSafe;
 
 use futures::{FutureExt, Stream};
-use ipnetwork::Ipv4Network;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::docker::DockerError;
+use crate::hooks::HookError;
 use crate::host::{ContainerStatus, Host, HostError};
 use crate::host::{DnsTarget, PuppetTarget, Registration};
 use crate::progress::{Progress, Reporter};
 use crate::regfiles::RegistrationError;
-use crate::spec::ContainerSpec;
+use crate::spec::{ContainerSpec, SpecError};
+
+impl From<SpecError> for Status {
+    fn from(e: SpecError) -> Status {
+        let msg = e.to_string();
+        match e {
+            SpecError::Invalid { .. } => Status::invalid_argument(msg),
+            SpecError::Hook(HookError::NotAllowed { .. }) => Status::permission_denied(msg),
+            SpecError::Hook(_) => Status::aborted(msg),
+        }
+    }
+}
 
 impl From<HostError> for Status {
     fn from(e: HostError) -> Status {
@@ -37,13 +48,14 @@ impl From<HostError> for Status {
                 DockerError::Connect { .. } => Status::unavailable(msg),
                 DockerError::Api { .. } => Status::internal(msg),
             },
-            HostError::Spec(_) => Status::invalid_argument(msg),
+            HostError::Spec(e) => Status::from(e),
+            HostError::Record(_) => Status::invalid_argument(msg),
             HostError::Plug { source, .. } => match *source {
                 netplug::PlugError::NoBridge { .. } => Status::failed_precondition(msg),
                 _ => Status::internal(msg),
             },
             HostError::Hook {
-                source: crate::hooks::HookError::NotAllowed { .. },
+                source: HookError::NotAllowed { .. },
                 ..
             } => Status::permission_denied(msg),
             HostError::Hook { .. } => Status::aborted(msg),
@@ -106,68 +118,6 @@ fn progress_to_pb(p: Progress) -> pb::Event {
         }),
     };
     pb::Event { kind: Some(kind) }
-}
-
-/// Converts a spec message, naming the container in every error.
-pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, Status> {
-    let bad = |what: &str| Status::invalid_argument(format!("container {}: {what}", s.name));
-    let ip: Ipv4Addr =
-        s.ip.parse()
-            .map_err(|_| bad(&format!("invalid IP address {:?}", s.ip)))?;
-    let prefix = u8::try_from(s.prefix_len)
-        .ok()
-        .filter(|p| *p <= 32)
-        .ok_or_else(|| bad(&format!("mask {} out of range 0..32", s.prefix_len)))?;
-    let address = Ipv4Network::new(ip, prefix).map_err(|e| bad(&e.to_string()))?;
-    let gateway = if s.gateway.is_empty() {
-        None
-    } else {
-        Some(
-            s.gateway
-                .parse()
-                .map_err(|_| bad(&format!("invalid gateway {:?}", s.gateway)))?,
-        )
-    };
-    let mac = if s.mac.is_empty() {
-        None
-    } else {
-        Some(
-            s.mac
-                .parse()
-                .map_err(|e: netplug::MacError| bad(&e.to_string()))?,
-        )
-    };
-    let vlan = match s.vlan {
-        0 => None,
-        v => Some(
-            u16::try_from(v)
-                .ok()
-                .filter(|v| *v < 4095)
-                .ok_or_else(|| bad(&format!("vlan {v} out of range 1..4094")))?,
-        ),
-    };
-    Ok(ContainerSpec {
-        address: Some(address),
-        gateway,
-        mac,
-        mtu: (s.mtu != 0).then_some(s.mtu),
-        vlan,
-        dns: s.dns,
-        domain: s.domain,
-        bridge: s.bridge,
-        volumes: s.volumes,
-        running: s.running,
-        precreation: s.precreation,
-        postcreation: s.postcreation,
-        postdestroy: s.postdestroy,
-        env: s.env.into_iter().collect(),
-        command: s.command,
-        privileged: s.privileged,
-        cap_add: s.cap_add,
-        restart: s.restart,
-        name: s.name,
-        image: s.image,
-    })
 }
 
 /// Converts a registration message, naming the container in every error.
@@ -330,7 +280,7 @@ impl pb::container_host_server::ContainerHost for HostService {
         let client = caller(&req);
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
-        let spec = spec_from_pb(
+        let spec = ContainerSpec::try_from(
             req.spec
                 .ok_or_else(|| Status::invalid_argument("no spec"))?,
         )?;

@@ -1,43 +1,70 @@
-//! The domain's container spec: what a client asks for, checked, hashed and
-//! written to and read back from Docker labels.
+//! The domain's container spec: what a client asks for, valid by
+//! construction (every check is in its `TryFrom<pb::ContainerSpec>`), and
+//! hashed. Its Docker labels are the `record` module's.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::{Component, Path};
 
+use dockstack_proto as pb;
 use ipnetwork::Ipv4Network;
-use netplug::{Mac, Owner, PlugSpec};
+use netplug::Mac;
 use sha2::{Digest, Sha256};
+
+use crate::hooks::{HookError, check_hooks};
 
 /// The interface every container gets.
 pub const IFACE: &str = "eth0";
-
-pub const LABEL_PREFIX: &str = "dockstack.";
-pub const LABEL_MANAGED: &str = "dockstack.managed";
-pub const LABEL_HOST: &str = "dockstack.host";
-pub const LABEL_HASH: &str = "dockstack.spec-hash";
-const LABEL_IP: &str = "dockstack.ip";
-const LABEL_GATEWAY: &str = "dockstack.gateway";
-const LABEL_BRIDGE: &str = "dockstack.bridge";
-const LABEL_MAC: &str = "dockstack.mac";
-const LABEL_MTU: &str = "dockstack.mtu";
-const LABEL_VLAN: &str = "dockstack.vlan";
-const LABEL_IFACE: &str = "dockstack.iface";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("container {container}: {message}")]
     Invalid { container: String, message: String },
-    #[error("container {container}: label {label} is missing or invalid")]
-    Label { container: String, label: String },
+    #[error(transparent)]
+    Hook(#[from] HookError),
+}
+
+/// Docker's restart policy of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    Always,
+    UnlessStopped,
+    OnFailure,
+}
+
+impl RestartPolicy {
+    /// The policy named as Docker names it; empty means `no`.
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "" | "no" => RestartPolicy::No,
+            "always" => RestartPolicy::Always,
+            "unless-stopped" => RestartPolicy::UnlessStopped,
+            "on-failure" => RestartPolicy::OnFailure,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::Always => "always",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+            RestartPolicy::OnFailure => "on-failure",
+        })
+    }
 }
 
 /// Everything the server needs to create and plug one container.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerSpec {
     pub name: String,
     pub image: String,
-    pub address: Option<Ipv4Network>,
+    pub address: Ipv4Network,
     pub gateway: Option<Ipv4Addr>,
     pub dns: Vec<String>,
     pub domain: String,
@@ -47,6 +74,7 @@ pub struct ContainerSpec {
     pub precreation: Vec<String>,
     pub postcreation: Vec<String>,
     pub postdestroy: Vec<String>,
+    /// The MAC the client asked for; see [`ContainerSpec::effective_mac`].
     pub mac: Option<Mac>,
     pub mtu: Option<u32>,
     pub vlan: Option<u16>,
@@ -54,66 +82,133 @@ pub struct ContainerSpec {
     pub command: Vec<String>,
     pub privileged: bool,
     pub cap_add: Vec<String>,
-    pub restart: String,
+    pub restart: RestartPolicy,
 }
 
-impl ContainerSpec {
-    fn invalid(&self, message: impl Into<String>) -> SpecError {
-        SpecError::Invalid {
-            container: self.name.clone(),
-            message: message.into(),
-        }
-    }
+impl TryFrom<pb::ContainerSpec> for ContainerSpec {
+    type Error = SpecError;
 
-    /// Checks what a server must never do on a client's word alone.
-    pub fn check(&self) -> Result<(), SpecError> {
-        if self.name.is_empty()
-            || !self
+    /// Checks what a server must never do on a client's word alone, naming
+    /// the container in every error.
+    fn try_from(s: pb::ContainerSpec) -> Result<Self, SpecError> {
+        let name = s.name.clone();
+        let bad = |message: String| SpecError::Invalid {
+            container: name.clone(),
+            message,
+        };
+        if s.name.is_empty()
+            || !s
                 .name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         {
-            return Err(self.invalid(format!("invalid container name {:?}", self.name)));
+            return Err(bad(format!("invalid container name {:?}", s.name)));
         }
-        if self.image.is_empty() {
-            return Err(self.invalid("no image given"));
+        let ip: Ipv4Addr =
+            s.ip.parse()
+                .map_err(|_| bad(format!("invalid IP address {:?}", s.ip)))?;
+        let prefix = u8::try_from(s.prefix_len)
+            .ok()
+            .filter(|p| *p <= 32)
+            .ok_or_else(|| bad(format!("mask {} out of range 0..32", s.prefix_len)))?;
+        let address = Ipv4Network::new(ip, prefix).map_err(|e| bad(e.to_string()))?;
+        let gateway = if s.gateway.is_empty() {
+            None
+        } else {
+            Some(
+                s.gateway
+                    .parse()
+                    .map_err(|_| bad(format!("invalid gateway {:?}", s.gateway)))?,
+            )
+        };
+        let mac = if s.mac.is_empty() {
+            None
+        } else {
+            Some(
+                s.mac
+                    .parse()
+                    .map_err(|e: netplug::MacError| bad(e.to_string()))?,
+            )
+        };
+        let vlan = match s.vlan {
+            0 => None,
+            v => Some(
+                u16::try_from(v)
+                    .ok()
+                    .filter(|v| *v < 4095)
+                    .ok_or_else(|| bad(format!("vlan {v} out of range 1..4094")))?,
+            ),
+        };
+        if s.image.is_empty() {
+            return Err(bad("no image given".into()));
         }
-        if self.address.is_none() {
-            return Err(self.invalid("no IP address given"));
+        if s.bridge.is_empty() || s.bridge.len() > 15 {
+            return Err(bad(format!("invalid bridge name {:?}", s.bridge)));
         }
-        if self.bridge.is_empty() || self.bridge.len() > 15 {
-            return Err(self.invalid(format!("invalid bridge name {:?}", self.bridge)));
+        check_volumes(&s.volumes).map_err(bad)?;
+        let restart = RestartPolicy::parse(&s.restart)
+            .ok_or_else(|| bad(format!("unknown restart policy {:?}", s.restart)))?;
+        for (phase, hooks) in [
+            ("precreation", &s.precreation),
+            ("postcreation", &s.postcreation),
+            ("postdestroy", &s.postdestroy),
+        ] {
+            check_hooks(phase, &s.name, hooks, None)?;
         }
-        for v in &self.volumes {
-            let mut parts = v.split(':');
-            let (Some(src), Some(dst)) = (parts.next(), parts.next()) else {
-                return Err(self.invalid(format!("volume {v:?} is not HOST_PATH:CONTAINER_PATH")));
-            };
-            for p in [src, dst] {
-                if !is_absolute_clean(p) {
-                    return Err(self.invalid(format!(
-                        "volume {v:?}: {p:?} must be an absolute path without '..'"
-                    )));
-                }
-            }
-            if let Some(mode) = parts.next()
-                && !matches!(mode, "ro" | "rw")
-            {
-                return Err(self.invalid(format!("volume {v:?}: unknown mode {mode:?}")));
-            }
-        }
-        if !matches!(
-            self.restart.as_str(),
-            "" | "no" | "always" | "unless-stopped" | "on-failure"
-        ) {
-            return Err(self.invalid(format!("unknown restart policy {:?}", self.restart)));
-        }
-        Ok(())
+        Ok(ContainerSpec {
+            address,
+            gateway,
+            mac,
+            mtu: (s.mtu != 0).then_some(s.mtu),
+            vlan,
+            dns: s.dns,
+            domain: s.domain,
+            bridge: s.bridge,
+            volumes: s.volumes,
+            running: s.running,
+            precreation: s.precreation,
+            postcreation: s.postcreation,
+            postdestroy: s.postdestroy,
+            env: s.env.into_iter().collect(),
+            command: s.command,
+            privileged: s.privileged,
+            cap_add: s.cap_add,
+            restart,
+            name: s.name,
+            image: s.image,
+        })
     }
+}
 
-    pub fn effective_mac(&self) -> Option<Mac> {
-        self.mac
-            .or_else(|| self.address.map(|a| Mac::from_ip(a.ip())))
+/// Binds must be `HOST_PATH:CONTAINER_PATH[:ro|rw]` with absolute paths: a
+/// relative or `..` source could reach anywhere on the host.
+fn check_volumes(volumes: &[String]) -> Result<(), String> {
+    for v in volumes {
+        let mut parts = v.split(':');
+        let (Some(src), Some(dst)) = (parts.next(), parts.next()) else {
+            return Err(format!("volume {v:?} is not HOST_PATH:CONTAINER_PATH"));
+        };
+        for p in [src, dst] {
+            if !is_absolute_clean(p) {
+                return Err(format!(
+                    "volume {v:?}: {p:?} must be an absolute path without '..'"
+                ));
+            }
+        }
+        if let Some(mode) = parts.next()
+            && !matches!(mode, "ro" | "rw")
+        {
+            return Err(format!("volume {v:?}: unknown mode {mode:?}"));
+        }
+    }
+    Ok(())
+}
+
+impl ContainerSpec {
+    /// The MAC of eth0: the one asked for, or one derived from the IP, so
+    /// it is stable across restarts.
+    pub fn effective_mac(&self) -> Mac {
+        self.mac.unwrap_or_else(|| Mac::from_ip(self.address.ip()))
     }
 
     /// A hash of everything that shapes the container; hooks and the
@@ -139,10 +234,7 @@ impl ContainerSpec {
     pub fn describe(&self) -> Vec<(&'static str, String)> {
         vec![
             ("image", self.image.clone()),
-            (
-                "ip",
-                self.address.map(|a| a.to_string()).unwrap_or_default(),
-            ),
+            ("ip", self.address.to_string()),
             (
                 "gateway",
                 self.gateway.map(|g| g.to_string()).unwrap_or_default(),
@@ -151,12 +243,7 @@ impl ContainerSpec {
             ("domain", self.domain.clone()),
             ("bridge", self.bridge.clone()),
             ("volumes", self.volumes.join(",")),
-            (
-                "mac",
-                self.effective_mac()
-                    .map(|m| m.to_string())
-                    .unwrap_or_default(),
-            ),
+            ("mac", self.effective_mac().to_string()),
             ("mtu", self.mtu.map(|m| m.to_string()).unwrap_or_default()),
             ("vlan", self.vlan.map(|v| v.to_string()).unwrap_or_default()),
             (
@@ -170,34 +257,16 @@ impl ContainerSpec {
             ("command", self.command.join(" ")),
             ("privileged", self.privileged.to_string()),
             ("cap_add", self.cap_add.join(",")),
-            ("restart", self.restart.clone()),
+            // The empty string of a default policy keeps the hashes of
+            // containers created before the policy was typed.
+            (
+                "restart",
+                match self.restart {
+                    RestartPolicy::No => String::new(),
+                    r => r.to_string(),
+                },
+            ),
         ]
-    }
-
-    /// The labels that make Docker the record of this container.
-    pub fn labels(&self, host_id: &str) -> BTreeMap<String, String> {
-        let mut l = BTreeMap::new();
-        l.insert(LABEL_MANAGED.into(), "true".into());
-        l.insert(LABEL_HOST.into(), host_id.into());
-        l.insert(LABEL_HASH.into(), self.hash());
-        l.insert(LABEL_IFACE.into(), IFACE.into());
-        if let Some(a) = self.address {
-            l.insert(LABEL_IP.into(), a.to_string());
-        }
-        if let Some(g) = self.gateway {
-            l.insert(LABEL_GATEWAY.into(), g.to_string());
-        }
-        l.insert(LABEL_BRIDGE.into(), self.bridge.clone());
-        if let Some(m) = self.effective_mac() {
-            l.insert(LABEL_MAC.into(), m.to_string());
-        }
-        if let Some(m) = self.mtu {
-            l.insert(LABEL_MTU.into(), m.to_string());
-        }
-        if let Some(v) = self.vlan {
-            l.insert(LABEL_VLAN.into(), v.to_string());
-        }
-        l
     }
 }
 
@@ -206,64 +275,17 @@ fn is_absolute_clean(p: &str) -> bool {
     path.is_absolute() && !path.components().any(|c| c == Component::ParentDir)
 }
 
-/// Rebuilds the network part of a container's spec from its labels.
-pub fn plug_spec_from_labels(
-    container: &str,
-    full_id: &str,
-    labels: &std::collections::HashMap<String, String>,
-) -> Result<PlugSpec, SpecError> {
-    let missing = |label: &str| SpecError::Label {
-        container: container.to_string(),
-        label: label.to_string(),
-    };
-    let get = |label: &str| labels.get(label).filter(|v| !v.is_empty());
-    let address: Ipv4Network = get(LABEL_IP)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| missing(LABEL_IP))?;
-    let bridge = get(LABEL_BRIDGE)
-        .cloned()
-        .ok_or_else(|| missing(LABEL_BRIDGE))?;
-    let gateway = match get(LABEL_GATEWAY) {
-        Some(g) => Some(g.parse().map_err(|_| missing(LABEL_GATEWAY))?),
-        None => None,
-    };
-    let mac = match get(LABEL_MAC) {
-        Some(m) => Some(m.parse().map_err(|_| missing(LABEL_MAC))?),
-        None => None,
-    };
-    let mtu = match get(LABEL_MTU) {
-        Some(m) => Some(m.parse().map_err(|_| missing(LABEL_MTU))?),
-        None => None,
-    };
-    let vlan = match get(LABEL_VLAN) {
-        Some(v) => Some(v.parse().map_err(|_| missing(LABEL_VLAN))?),
-        None => None,
-    };
-    Ok(PlugSpec {
-        bridge,
-        iface: get(LABEL_IFACE).cloned().unwrap_or_else(|| IFACE.into()),
-        address,
-        gateway,
-        mac,
-        mtu,
-        vlan,
-        owner: Owner {
-            name: container.to_string(),
-            full_id: Some(full_id.to_string()),
-        },
-    })
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn spec() -> ContainerSpec {
-        ContainerSpec {
+    fn message() -> pb::ContainerSpec {
+        pb::ContainerSpec {
             name: "web1".into(),
             image: "busybox".into(),
-            address: Some("10.0.0.3/16".parse().unwrap()),
-            gateway: Some("10.0.0.100".parse().unwrap()),
+            ip: "10.0.0.3".into(),
+            prefix_len: 16,
+            gateway: "10.0.0.100".into(),
             bridge: "br0".into(),
             volumes: vec!["/srv/web1:/data:ro".into()],
             running: true,
@@ -273,17 +295,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn labels_round_trip_to_the_plug_spec() {
-        let s = spec();
-        let labels: std::collections::HashMap<_, _> = s.labels("host1").into_iter().collect();
-        let plug = plug_spec_from_labels("web1", "abc", &labels).unwrap();
-        assert_eq!(plug.address, s.address.unwrap());
-        assert_eq!(plug.gateway, s.gateway);
-        assert_eq!(plug.bridge, "br0");
-        assert_eq!(plug.iface, "eth0");
-        assert_eq!(Some(plug.effective_mac()), s.effective_mac());
-        assert_eq!(labels[LABEL_HOST], "host1");
+    pub(crate) fn spec() -> ContainerSpec {
+        ContainerSpec::try_from(message()).unwrap()
     }
 
     #[test]
@@ -293,7 +306,7 @@ mod tests {
         b.postcreation = vec!["/bin/true".into()];
         b.running = false;
         assert_eq!(a.hash(), b.hash());
-        b.address = Some("10.0.0.4/16".parse().unwrap());
+        b.address = "10.0.0.4/16".parse().unwrap();
         assert_ne!(a.hash(), b.hash());
     }
 
@@ -306,11 +319,41 @@ mod tests {
             "/srv",
             "/a:/b:rx",
         ] {
-            let mut s = spec();
+            let mut s = message();
             s.volumes = vec![bad.into()];
-            let err = s.check().unwrap_err().to_string();
+            let err = ContainerSpec::try_from(s).unwrap_err().to_string();
             assert!(err.contains("web1"), "{err}");
         }
-        spec().check().unwrap();
+        ContainerSpec::try_from(message()).unwrap();
+    }
+
+    #[test]
+    fn restart_policies_are_docker_names_and_nothing_else() {
+        for (name, policy) in [
+            ("", RestartPolicy::No),
+            ("no", RestartPolicy::No),
+            ("always", RestartPolicy::Always),
+            ("unless-stopped", RestartPolicy::UnlessStopped),
+            ("on-failure", RestartPolicy::OnFailure),
+        ] {
+            let mut s = message();
+            s.restart = name.into();
+            assert_eq!(ContainerSpec::try_from(s).unwrap().restart, policy);
+        }
+        let mut s = message();
+        s.restart = "sometimes".into();
+        let err = ContainerSpec::try_from(s).unwrap_err().to_string();
+        assert!(err.contains("unknown restart policy"), "{err}");
+    }
+
+    #[test]
+    fn a_relative_hook_is_refused_with_the_spec() {
+        let mut s = message();
+        s.postcreation = vec!["true".into()];
+        let err = ContainerSpec::try_from(s).unwrap_err();
+        assert!(
+            matches!(err, SpecError::Hook(HookError::NotAllowed { .. })),
+            "{err}"
+        );
     }
 }

@@ -7,6 +7,7 @@ use netplug::{PlugError, UnplugError};
 
 use crate::docker::DockerError;
 use crate::hooks::HookError;
+use crate::record::RecordError;
 use crate::spec::SpecError;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,8 @@ pub enum HostError {
     },
     #[error(transparent)]
     Spec(#[from] SpecError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
     #[error("host {host}: {source}")]
     Plug {
         host: String,

@@ -7,7 +7,8 @@ use super::{ContainerStatus, Host, HostError};
 use crate::docker::{DockerError, Inspected};
 use crate::hooks::{check_hooks, run_hooks};
 use crate::progress::Reporter;
-use crate::spec::{ContainerSpec, LABEL_HASH};
+use crate::record;
+use crate::spec::ContainerSpec;
 
 impl Host {
     /// Precreation hooks, create, start, plug, postcreation hooks.
@@ -17,21 +18,22 @@ impl Host {
         reporter: &Reporter,
     ) -> Result<ContainerStatus, HostError> {
         crate::fault::point("run", &spec.name);
-        spec.check()?;
-        let allow = self.config.allow_hooks.as_deref();
-        for (phase, hooks) in [
-            ("precreation", &spec.precreation),
-            ("postcreation", &spec.postcreation),
-            ("postdestroy", &spec.postdestroy),
-        ] {
-            check_hooks(phase, &spec.name, hooks, allow).map_err(|e| self.hook_err(e))?;
+        // The spec checked its hooks' form; where they may come from is
+        // this host's policy.
+        if let Some(allow) = self.config.allow_hooks.as_deref() {
+            for (phase, hooks) in [
+                ("precreation", &spec.precreation),
+                ("postcreation", &spec.postcreation),
+                ("postdestroy", &spec.postdestroy),
+            ] {
+                check_hooks(phase, &spec.name, hooks, Some(allow)).map_err(|e| self.hook_err(e))?;
+            }
         }
         let _guard = self.lock(&spec.name).await;
-        let ip = spec.address.map(|a| a.ip().to_string()).unwrap_or_default();
+        let ip = spec.address.ip().to_string();
 
         if let Some(existing) = self.inspect_managed(&spec.name).await? {
-            let hash = existing.labels.get(LABEL_HASH).cloned().unwrap_or_default();
-            if hash != spec.hash() {
+            if record::hash(&existing.labels) != spec.hash() {
                 return Err(HostError::SpecDiffers {
                     name: spec.name.clone(),
                     differs: describe_difference(spec, &existing),
@@ -72,25 +74,7 @@ impl Host {
         if spec.running {
             let started = async {
                 reporter.step(format!("start {}", spec.name));
-                self.docker
-                    .start(&spec.name)
-                    .await
-                    .map_err(|e| self.docker_err(e))?;
-                let c = self
-                    .docker
-                    .inspect(&spec.name)
-                    .await
-                    .map_err(|e| self.docker_err(e))?
-                    .ok_or_else(|| HostError::NotFound {
-                        name: spec.name.clone(),
-                        host: self.config.host_id.clone(),
-                    })?;
-                if !c.running {
-                    return Err(HostError::NotRunning {
-                        name: spec.name.clone(),
-                        host: self.config.host_id.clone(),
-                    });
-                }
+                let c = self.start_running(&spec.name).await?;
                 self.plug(&c, reporter).await
             }
             .await;
@@ -118,19 +102,29 @@ impl Host {
         if c.running {
             return Ok(c.clone());
         }
+        self.start_running(&c.name).await
+    }
+
+    /// Starts the container and inspects it again: plugging needs the pid
+    /// of the process that now runs.
+    async fn start_running(&self, name: &str) -> Result<Inspected, HostError> {
         self.docker
-            .start(&c.name)
+            .start(name)
             .await
             .map_err(|e| self.docker_err(e))?;
-        self.docker
-            .inspect(&c.name)
+        let c = self
+            .docker
+            .inspect(name)
             .await
             .map_err(|e| self.docker_err(e))?
-            .filter(|c| c.running)
-            .ok_or_else(|| HostError::NotRunning {
-                name: c.name.clone(),
+            .ok_or_else(|| self.not_found(name))?;
+        if !c.running {
+            return Err(HostError::NotRunning {
+                name: name.to_string(),
                 host: self.config.host_id.clone(),
-            })
+            });
+        }
+        Ok(c)
     }
 
     /// Starts a stopped container and plugs it from its labels.
@@ -197,12 +191,7 @@ impl Host {
             self.unplug(name).await?;
             return Ok(());
         };
-        let ip = c
-            .labels
-            .get("dockstack.ip")
-            .and_then(|a| a.split('/').next())
-            .unwrap_or_default()
-            .to_string();
+        let ip = record::ip(&c.labels).to_string();
         reporter.step(format!("unplug {name}"));
         let unplugged = self.unplug(name).await;
         reporter.step(format!("remove {name}"));
@@ -225,16 +214,7 @@ fn describe_difference(spec: &ContainerSpec, existing: &Inspected) -> String {
     if existing.image != spec.image {
         diffs.push(format!("image {} → {}", existing.image, spec.image));
     }
-    for (key, new) in spec.labels("") {
-        if key == LABEL_HASH || key == crate::spec::LABEL_HOST {
-            continue;
-        }
-        let old = existing.labels.get(&key).cloned().unwrap_or_default();
-        if old != new {
-            let field = key.trim_start_matches(crate::spec::LABEL_PREFIX);
-            diffs.push(format!("{field} {old} → {new}"));
-        }
-    }
+    diffs.extend(record::differences(spec, &existing.labels));
     if diffs.is_empty() {
         "volumes, env, command, dns, domain, privileges or restart policy".into()
     } else {

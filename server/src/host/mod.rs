@@ -18,7 +18,8 @@ use netplug::{NetnsTarget, Ovs, Plugger};
 use crate::docker::{DockerClient, DockerError, Inspected};
 use crate::hooks::{HookContext, HookError};
 use crate::progress::Reporter;
-use crate::spec::{IFACE, plug_spec_from_labels};
+use crate::record;
+use crate::spec::IFACE;
 
 pub use error::HostError;
 pub use reconcile::Synced;
@@ -134,7 +135,7 @@ impl Host {
     }
 
     async fn plug(&self, c: &Inspected, reporter: &Reporter) -> Result<(), HostError> {
-        let spec = plug_spec_from_labels(&c.name, &c.id, &c.labels)?;
+        let spec = record::plug_spec(&c.name, &c.id, &c.labels)?;
         reporter.step(format!(
             "plug {}: {} on {} ({})",
             IFACE, spec.address, spec.bridge, c.name

@@ -3,6 +3,7 @@
 use netplug::NetnsTarget;
 
 use super::{Host, HostError};
+use crate::record;
 use crate::spec::IFACE;
 
 /// What a client sees of one container.
@@ -57,7 +58,7 @@ impl Host {
             .await
             .map_err(|e| self.docker_err(e))?
             .ok_or_else(|| self.not_found(name))?;
-        let label = |k: &str| c.labels.get(k).cloned().unwrap_or_default();
+        let shown = record::shown(&c.labels);
         let mut status = ContainerStatus {
             name: c.name.clone(),
             id: c.id.clone(),
@@ -65,10 +66,10 @@ impl Host {
             host: self.config.host_id.clone(),
             state: c.status.clone(),
             pid: c.pid,
-            ip: label("dockstack.ip"),
-            gateway: label("dockstack.gateway"),
-            mac: label("dockstack.mac"),
-            bridge: label("dockstack.bridge"),
+            ip: shown.ip,
+            gateway: shown.gateway,
+            mac: shown.mac,
+            bridge: shown.bridge,
             started_at: if c.running {
                 c.started_at.clone()
             } else {

@@ -1,0 +1,187 @@
+//! The Docker record of a container: the `dockstack.*` labels, written from
+//! a spec and read back into a plug spec or what a client is shown. This is
+//! the only module that knows the label format.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ipnetwork::Ipv4Network;
+use netplug::{Owner, PlugSpec};
+
+use crate::spec::{ContainerSpec, IFACE};
+
+const PREFIX: &str = "dockstack.";
+const MANAGED: &str = "dockstack.managed";
+const HOST: &str = "dockstack.host";
+const HASH: &str = "dockstack.spec-hash";
+const IP: &str = "dockstack.ip";
+const GATEWAY: &str = "dockstack.gateway";
+const BRIDGE: &str = "dockstack.bridge";
+const MAC: &str = "dockstack.mac";
+const MTU: &str = "dockstack.mtu";
+const VLAN: &str = "dockstack.vlan";
+const IFACE_LABEL: &str = "dockstack.iface";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("container {container}: label {label} is missing or invalid")]
+    Label {
+        container: String,
+        label: &'static str,
+    },
+}
+
+/// A container's labels, as Docker reports them.
+pub type Labels = HashMap<String, String>;
+
+/// The labels that make Docker the record of this container.
+pub fn labels(spec: &ContainerSpec, host_id: &str) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::new();
+    l.insert(MANAGED.into(), "true".into());
+    l.insert(HOST.into(), host_id.into());
+    l.insert(HASH.into(), spec.hash());
+    network_labels(spec, &mut l);
+    l
+}
+
+/// The labels of the network spec alone: what a spec change shows up in.
+fn network_labels(spec: &ContainerSpec, l: &mut BTreeMap<String, String>) {
+    l.insert(IFACE_LABEL.into(), IFACE.into());
+    l.insert(IP.into(), spec.address.to_string());
+    if let Some(g) = spec.gateway {
+        l.insert(GATEWAY.into(), g.to_string());
+    }
+    l.insert(BRIDGE.into(), spec.bridge.clone());
+    l.insert(MAC.into(), spec.effective_mac().to_string());
+    if let Some(m) = spec.mtu {
+        l.insert(MTU.into(), m.to_string());
+    }
+    if let Some(v) = spec.vlan {
+        l.insert(VLAN.into(), v.to_string());
+    }
+}
+
+/// Docker label filters that select this host's managed containers.
+pub fn host_filters(host_id: &str) -> Vec<String> {
+    vec![format!("{MANAGED}=true"), format!("{HOST}={host_id}")]
+}
+
+pub fn is_managed(labels: &Labels) -> bool {
+    labels.get(MANAGED).map(String::as_str) == Some("true")
+}
+
+/// The dockstack host the container belongs to.
+pub fn host(labels: &Labels) -> Option<&str> {
+    labels.get(HOST).map(String::as_str)
+}
+
+/// The hash of the spec the container was created from.
+pub fn hash(labels: &Labels) -> &str {
+    labels.get(HASH).map_or("", String::as_str)
+}
+
+/// The container's IP address, without its prefix length.
+pub fn ip(labels: &Labels) -> &str {
+    labels
+        .get(IP)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_default()
+}
+
+/// The network part of the record as a client is shown it, raw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shown {
+    pub ip: String,
+    pub gateway: String,
+    pub mac: String,
+    pub bridge: String,
+}
+
+pub fn shown(labels: &Labels) -> Shown {
+    let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
+    Shown {
+        ip: label(IP),
+        gateway: label(GATEWAY),
+        mac: label(MAC),
+        bridge: label(BRIDGE),
+    }
+}
+
+/// The network fields whose labels differ between `spec` and a container,
+/// as `field old → new`.
+pub fn differences(spec: &ContainerSpec, labels: &Labels) -> Vec<String> {
+    let mut wanted = BTreeMap::new();
+    network_labels(spec, &mut wanted);
+    wanted
+        .into_iter()
+        .filter_map(|(key, new)| {
+            let old = labels.get(&key).cloned().unwrap_or_default();
+            (old != new).then(|| {
+                let field = key.trim_start_matches(PREFIX);
+                format!("{field} {old} → {new}")
+            })
+        })
+        .collect()
+}
+
+/// Rebuilds the network part of a container's spec from its labels.
+pub fn plug_spec(container: &str, full_id: &str, labels: &Labels) -> Result<PlugSpec, RecordError> {
+    let missing = |label: &'static str| RecordError::Label {
+        container: container.to_string(),
+        label,
+    };
+    let get = |label: &str| labels.get(label).filter(|v| !v.is_empty());
+    let address: Ipv4Network = get(IP)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| missing(IP))?;
+    let bridge = get(BRIDGE).cloned().ok_or_else(|| missing(BRIDGE))?;
+    let gateway = match get(GATEWAY) {
+        Some(g) => Some(g.parse().map_err(|_| missing(GATEWAY))?),
+        None => None,
+    };
+    let mac = match get(MAC) {
+        Some(m) => Some(m.parse().map_err(|_| missing(MAC))?),
+        None => None,
+    };
+    let mtu = match get(MTU) {
+        Some(m) => Some(m.parse().map_err(|_| missing(MTU))?),
+        None => None,
+    };
+    let vlan = match get(VLAN) {
+        Some(v) => Some(v.parse().map_err(|_| missing(VLAN))?),
+        None => None,
+    };
+    Ok(PlugSpec {
+        bridge,
+        iface: get(IFACE_LABEL).cloned().unwrap_or_else(|| IFACE.into()),
+        address,
+        gateway,
+        mac,
+        mtu,
+        vlan,
+        owner: Owner {
+            name: container.to_string(),
+            full_id: Some(full_id.to_string()),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::tests::spec;
+
+    #[test]
+    fn labels_round_trip_to_the_plug_spec() {
+        let s = spec();
+        let labels: Labels = labels(&s, "host1").into_iter().collect();
+        let plug = plug_spec("web1", "abc", &labels).unwrap();
+        assert_eq!(plug.address, s.address);
+        assert_eq!(plug.gateway, s.gateway);
+        assert_eq!(plug.bridge, "br0");
+        assert_eq!(plug.iface, "eth0");
+        assert_eq!(plug.effective_mac(), s.effective_mac());
+        assert_eq!(host(&labels), Some("host1"));
+        assert!(is_managed(&labels));
+        assert!(differences(&s, &labels).is_empty());
+    }
+}
