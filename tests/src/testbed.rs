@@ -90,6 +90,9 @@ pub struct BedOptions {
     pub start_servers: bool,
     /// Extra arguments appended to every server's command line.
     pub server_args: Vec<String>,
+    /// Extra environment of every server (`DOCKSTACK_SERVER_PANIC`, ...);
+    /// [`TestBed::set_server_env`] changes it for servers started later.
+    pub server_env: Vec<(String, String)>,
     /// Host names (the servers' `--host-id`); empty: `bed<slot>-h<i>`.
     pub host_names: Vec<String>,
     /// The server binary; `None`: `$DOCKSTACK_SERVER_BIN`, else beside the test executable.
@@ -112,6 +115,7 @@ impl Default for BedOptions {
             bridge: "br0".to_string(),
             start_servers: true,
             server_args: Vec::new(),
+            server_env: Vec::new(),
             host_names: Vec::new(),
             server_bin: None,
             detach_servers: false,
@@ -580,6 +584,7 @@ impl TestBed {
         let mut cmd = Command::new(tool("ip"));
         cmd.args(["netns", "exec", &h.netns, "env"])
             .arg(format!("OVS_RUNDIR={}", h.rundir.display()))
+            .args(self.opts.server_env.iter().map(|(k, v)| format!("{k}={v}")))
             .arg(&bin)
             .args(["listen", "--ipaddress"])
             .arg(h.mgmt_ip.to_string())
@@ -634,6 +639,16 @@ impl TestBed {
         }
     }
 
+    /// Sets `key=value` in the environment of the servers started from now
+    /// on (a restart applies it to a running one); names known only once the
+    /// bed is up (its container names) can be passed this way.
+    pub fn set_server_env(&mut self, key: &str, value: &str) {
+        self.opts.server_env.retain(|(k, _)| k != key);
+        self.opts
+            .server_env
+            .push((key.to_string(), value.to_string()));
+    }
+
     /// Kills host `i`'s server with SIGKILL (a crash), leaving everything else up.
     pub fn kill_server(&mut self, i: usize) -> Result<()> {
         if let Some(mut child) = self.hosts[i].server.take() {
@@ -675,6 +690,24 @@ impl TestBed {
     pub fn stop_host_link(&self, i: usize) -> Result<()> {
         ip(&["-n", &self.hosts[i].netns, "link", "set", "mgmt0", "down"])?;
         Ok(())
+    }
+
+    /// Makes host `i` silently drop the connections to its server (a
+    /// firewall in its own namespace): the host is up, answers ARP, but a
+    /// connect gets no answer and waits its whole timeout, where a link
+    /// down fails after the kernel's ARP attempts (~3 s). Gone with the
+    /// namespace.
+    pub fn drop_server_traffic(&self, i: usize) -> Result<()> {
+        let h = &self.hosts[i];
+        let mut cmd = Command::new(tool("ip"));
+        cmd.args(["netns", "exec", &h.netns])
+            .arg(tool("iptables"))
+            .args(["-A", "INPUT", "-p", "tcp", "-d"])
+            .arg(h.mgmt_ip.to_string())
+            .arg("--dport")
+            .arg(h.port.to_string())
+            .args(["-j", "DROP"]);
+        run(&mut cmd).map(drop)
     }
 
     /// Brings host `i`'s management link back up.

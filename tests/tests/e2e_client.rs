@@ -1,10 +1,148 @@
-//! The client across hosts: one host down while the other completes, JSON
-//! output, and the live status table.
+//! The client across hosts: one host down while the other completes, hosts
+//! connecting in parallel, a panicked task (in the client or the server)
+//! counted as a failure, JSON output, and the live status table.
 
 use dockstack_tests::support::text;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use dockstack_tests::testbed::{BedContainer, BedOptions, TestBed, ensure_test_image};
+use dockstack_tests::testbed::{BedContainer, BedOptions, TestBed, docker, ensure_test_image};
+
+/// When `container` last started, by Docker's clock (the machine's).
+fn started_at(container: &str) -> SystemTime {
+    let text = docker(&["inspect", "-f", "{{.State.StartedAt}}", container])
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let t =
+        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("StartedAt {text:?}: {e}"));
+    SystemTime::UNIX_EPOCH + Duration::from_nanos(u64::try_from(t.unix_timestamp_nanos()).unwrap())
+}
+
+#[test]
+fn unreachable_hosts_do_not_hold_up_the_reachable_one() {
+    // Seconds; long enough that one timeout and two are far apart.
+    const TIMEOUT: u64 = 4;
+    ensure_test_image().expect("test image");
+    let bed = TestBed::new(BedOptions::hosts(3)).expect("test bed");
+    // The reachable host sorts last, behind both unreachable ones: hosts
+    // connecting one after another would start it after two timeouts.
+    let down0 = bed.container_name("pdown0");
+    let down1 = bed.container_name("pdown1");
+    let up = bed.container_name("pup");
+    let env = bed.write_environment(&[
+        BedContainer::new(&down0, 0, bed.subnet_ip(41)),
+        BedContainer::new(&down1, 1, bed.subnet_ip(42)),
+        BedContainer::new(&up, 2, bed.subnet_ip(43)),
+    ]);
+    // The SYN is dropped inside the bed, so each connect waits its whole
+    // timeout (a link down would fail sooner, after ARP gives up).
+    bed.drop_server_traffic(0).expect("firewall host 0");
+    bed.drop_server_traffic(1).expect("firewall host 1");
+
+    let began_at = SystemTime::now();
+    let began = Instant::now();
+    let out = bed
+        .client_command()
+        .arg("-f")
+        .arg(&env)
+        .args(["--connect-timeout", &TIMEOUT.to_string(), "run"])
+        .output()
+        .unwrap();
+    let took = began.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (c, h) in [(&down0, 0), (&down1, 1)] {
+        assert!(
+            stderr.contains(&format!("FAILED {c} on {}", bed.host(h).name())),
+            "{stderr}"
+        );
+    }
+    assert!(stderr.contains("run: 1 succeeded, 2 failed"), "{stderr}");
+    assert!(
+        took >= Duration::from_secs(TIMEOUT),
+        "took {took:?}: the unreachable hosts did not wait their {TIMEOUT} s connect timeout: {stderr}"
+    );
+    assert_eq!(bed.managed_containers(2), vec![up.clone()]);
+    let state = docker(&["inspect", "-f", "{{.State.Status}}", &up]).unwrap();
+    assert_eq!(state.trim(), "running");
+    let started = started_at(&up).duration_since(began_at).unwrap_or_default();
+    eprintln!(
+        "connect timeout {TIMEOUT} s: client returned after {took:?}, the reachable host's container started {started:?} after the client"
+    );
+    assert!(
+        started < Duration::from_secs(TIMEOUT),
+        "the reachable host's container started {started:?} after the client, not within one {TIMEOUT} s connect timeout"
+    );
+    assert!(
+        took < Duration::from_secs(TIMEOUT + 3),
+        "took {took:?}: more than one {TIMEOUT} s connect timeout (two would be {} s)",
+        2 * TIMEOUT
+    );
+}
+
+#[test]
+fn a_panicked_client_task_is_a_named_failure_and_the_others_go_on() {
+    ensure_test_image().expect("test image");
+    let bed = TestBed::new(BedOptions::hosts(1)).expect("test bed");
+    let a = bed.container_name("ka");
+    let boom = bed.container_name("kboom");
+    let c = bed.container_name("kc");
+    let env = bed.write_environment(&[
+        BedContainer::new(&a, 0, bed.subnet_ip(51)),
+        BedContainer::new(&boom, 0, bed.subnet_ip(52)),
+        BedContainer::new(&c, 0, bed.subnet_ip(53)),
+    ]);
+    let out = bed
+        .client_command()
+        .arg("-f")
+        .arg(&env)
+        .arg("run")
+        .env("DOCKSTACK_CLIENT_PANIC", &boom)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let host = bed.host(0).name();
+    assert!(
+        stderr.contains(&format!(
+            "FAILED {boom} on {host}: the client's task for {boom} panicked"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("run: 2 succeeded, 1 failed"), "{stderr}");
+    let mut running = bed.managed_containers(0);
+    running.sort();
+    let mut want = vec![a.clone(), c.clone()];
+    want.sort();
+    assert_eq!(running, want);
+}
+
+#[test]
+fn a_panic_in_the_servers_run_is_a_named_failure() {
+    ensure_test_image().expect("test image");
+    let mut bed = TestBed::new(BedOptions::hosts(1)).expect("test bed");
+    let boom = bed.container_name("sboom");
+    bed.set_server_env("DOCKSTACK_SERVER_PANIC", &format!("run:{boom}"));
+    bed.restart_server(0)
+        .expect("restart the server with the fault");
+    let env = bed.write_environment(&[BedContainer::new(&boom, 0, bed.subnet_ip(61))]);
+    let out = bed
+        .client_command()
+        .arg("-f")
+        .arg(&env)
+        .args(["-c", &boom, "run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let failed = stderr
+        .lines()
+        .find(|l| l.starts_with(&format!("FAILED {boom} on ")))
+        .unwrap_or_else(|| panic!("no failure of {boom}: {stderr}"));
+    // The message itself names the container, not only the summary's prefix.
+    let (_, message) = failed.split_once(": ").expect("a message");
+    assert!(message.contains(&boom), "{failed}");
+    assert!(stderr.contains("run: 0 succeeded, 1 failed"), "{stderr}");
+}
 
 #[test]
 fn one_host_down_fails_fast_while_the_other_completes() {
