@@ -5,7 +5,13 @@
 use dockstack_tests::support::text;
 use std::time::{Duration, Instant, SystemTime};
 
-use dockstack_tests::testbed::{BedContainer, BedOptions, TestBed, docker, ensure_test_image};
+use dockstack_proto as pb;
+use dockstack_tests::testbed::{
+    BedContainer, BedOptions, TestBed, docker, ensure_test_image, find_binary,
+};
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
 
 /// When `container` last started, by Docker's clock (the machine's).
 fn started_at(container: &str) -> SystemTime {
@@ -262,4 +268,118 @@ fn show_and_status_report_what_the_hosts_see() {
         row_b.contains("created"),
         "state: false means created, not running: {row_b}"
     );
+}
+
+/// A server whose run and start streams end after a step, without the
+/// container's state: what a server whose task died used to send.
+struct EndsEarly;
+
+type Events = std::pin::Pin<
+    Box<dyn tonic::codegen::tokio_stream::Stream<Item = Result<pb::Event, Status>> + Send>,
+>;
+
+fn one_step() -> Result<Response<Events>, Status> {
+    let step = pb::Event {
+        kind: Some(pb::event::Kind::Step("creating".into())),
+    };
+    Ok(Response::new(Box::pin(tonic::codegen::tokio_stream::iter(
+        vec![Ok(step)],
+    ))))
+}
+
+#[tonic::async_trait]
+impl pb::container_host_server::ContainerHost for EndsEarly {
+    type RunStream = Events;
+    type StartStream = Events;
+    type StopStream = Events;
+    type DestroyStream = Events;
+    type RegisterStream = Events;
+    type DeregisterStream = Events;
+    type ExecStream = Events;
+
+    async fn run(&self, _: Request<pb::RunRequest>) -> Result<Response<Events>, Status> {
+        one_step()
+    }
+    async fn start(&self, _: Request<pb::ContainerRef>) -> Result<Response<Events>, Status> {
+        one_step()
+    }
+    async fn stop(&self, _: Request<pb::ContainerRef>) -> Result<Response<Events>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+    async fn destroy(&self, _: Request<pb::DestroyRequest>) -> Result<Response<Events>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+    async fn show(
+        &self,
+        _: Request<pb::ContainerRef>,
+    ) -> Result<Response<pb::ContainerInfo>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+    async fn list(
+        &self,
+        _: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::ListResponse>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+    async fn register(&self, _: Request<pb::RegisterRequest>) -> Result<Response<Events>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+    async fn deregister(
+        &self,
+        _: Request<pb::RegisterRequest>,
+    ) -> Result<Response<Events>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+    async fn exec(&self, _: Request<pb::ExecRequest>) -> Result<Response<Events>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+}
+
+#[test]
+fn a_run_or_start_whose_stream_ends_without_its_result_fails() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // Loopback only, plaintext: a fake of this process, no bed needed.
+    let incoming = runtime
+        .block_on(async { TcpIncoming::bind("127.0.0.1:0".parse().unwrap()) })
+        .expect("bind");
+    let port = incoming.local_addr().unwrap().port();
+    runtime.spawn(
+        Server::builder()
+            .add_service(pb::container_host_server::ContainerHostServer::new(
+                EndsEarly,
+            ))
+            .serve_with_incoming(incoming),
+    );
+    let env =
+        std::env::temp_dir().join(format!("dockstack-ends-early-{}.yaml", std::process::id()));
+    std::fs::write(
+        &env,
+        format!(
+            "containerhosts:\n  fake: {{ip: 127.0.0.1, port: {port}}}\ncontainers:\n  early1: {{image: web, ip: 10.0.0.2, mask: 24, bridge: br0, host: fake}}\n"
+        ),
+    )
+    .unwrap();
+    let bin = find_binary("dockstack", "DOCKSTACK_BIN").unwrap();
+    for action in ["run", "start"] {
+        let out = std::process::Command::new(&bin)
+            .arg("--insecure")
+            .arg("-f")
+            .arg(&env)
+            .arg(action)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{action}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "FAILED early1 on fake: the server on host fake ended the {action} of early1 without its result"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("{action}: 0 succeeded, 1 failed")),
+            "{stderr}"
+        );
+    }
+    let _ = std::fs::remove_file(&env);
 }
