@@ -24,8 +24,8 @@ pub enum DockerError {
         #[source]
         source: BollardError,
     },
-    #[error("image {image} not found on host {host} (no registry is used: build or load it there)")]
-    NoImage { image: String, host: String },
+    #[error("image {image} not found (no registry is used: build or load it there)")]
+    NoImage { image: String },
     #[error("container {0} not found")]
     NotFound(String),
     #[error("container name {name} is taken by a container that dockstack does not manage")]
@@ -200,7 +200,6 @@ impl DockerClient {
             Ok(r) => Ok(r.id),
             Err(e) if status_code(&e) == Some(404) => Err(DockerError::NoImage {
                 image: spec.image.clone(),
-                host: self.host_id.clone(),
             }),
             Err(e) if status_code(&e) == Some(409) => Err(DockerError::NameTaken {
                 name: spec.name.clone(),

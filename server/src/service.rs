@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use crate::docker::DockerError;
 use crate::hooks::HookError;
-use crate::host::{ContainerStatus, Host, HostError};
+use crate::host::{ContainerStatus, Host, HostError, HostErrorKind};
 use crate::host::{DnsTarget, PuppetTarget, Registration};
 use crate::progress::{Progress, Reporter};
 use crate::regfiles::RegistrationError;
@@ -35,33 +35,28 @@ impl From<SpecError> for Status {
 
 impl From<HostError> for Status {
     fn from(e: HostError) -> Status {
+        use HostErrorKind as K;
         let msg = e.to_string();
-        match e {
-            HostError::WrongHost { .. } => Status::failed_precondition(msg),
-            HostError::NotFound { .. } => Status::not_found(msg),
-            HostError::NotManaged { .. } | HostError::SpecDiffers { .. } => {
-                Status::already_exists(msg)
-            }
-            HostError::Docker { source, .. } => match source {
+        match *e.kind {
+            K::WrongHost { .. } => Status::failed_precondition(msg),
+            K::NotFound { .. } => Status::not_found(msg),
+            K::NotManaged { .. } | K::SpecDiffers { .. } => Status::already_exists(msg),
+            K::Docker(source) => match source {
                 DockerError::NoImage { .. } | DockerError::NotFound(_) => Status::not_found(msg),
                 DockerError::NameTaken { .. } => Status::already_exists(msg),
                 DockerError::Connect { .. } => Status::unavailable(msg),
                 DockerError::Api { .. } => Status::internal(msg),
             },
-            HostError::Spec(e) => Status::from(e),
-            HostError::Record(_) => Status::invalid_argument(msg),
-            HostError::Plug { source, .. } => match *source {
+            K::Record(_) => Status::invalid_argument(msg),
+            K::Plug(source) => match *source {
                 netplug::PlugError::NoBridge { .. } => Status::failed_precondition(msg),
                 _ => Status::internal(msg),
             },
-            HostError::Hook {
-                source: HookError::NotAllowed { .. },
-                ..
-            } => Status::permission_denied(msg),
-            HostError::Hook { .. } => Status::aborted(msg),
-            HostError::NotRunning { .. } => Status::failed_precondition(msg),
-            HostError::Unplug { .. } | HostError::Volume { .. } => Status::internal(msg),
-            HostError::Registration { source, .. } => match source {
+            K::Hook(HookError::NotAllowed { .. }) => Status::permission_denied(msg),
+            K::Hook(_) => Status::aborted(msg),
+            K::NotRunning { .. } => Status::failed_precondition(msg),
+            K::Unplug(_) | K::Volume { .. } => Status::internal(msg),
+            K::Registration(source) => match source {
                 RegistrationError::InvalidName { .. } => Status::invalid_argument(msg),
                 RegistrationError::Malformed { .. }
                 | RegistrationError::Unsupported { .. }
@@ -70,12 +65,10 @@ impl From<HostError> for Status {
                     Status::internal(msg)
                 }
             },
-            HostError::RegistryDown { .. } | HostError::NotInVolume { .. } => {
-                Status::failed_precondition(msg)
-            }
-            HostError::BadCommand { .. } => Status::invalid_argument(msg),
-            HostError::ExecFailed { .. } => Status::aborted(msg),
-            HostError::ExecTimeout { .. } => Status::deadline_exceeded(msg),
+            K::RegistryDown { .. } | K::NotInVolume { .. } => Status::failed_precondition(msg),
+            K::BadCommand { .. } => Status::invalid_argument(msg),
+            K::ExecFailed { .. } => Status::aborted(msg),
+            K::ExecTimeout { .. } => Status::deadline_exceeded(msg),
         }
     }
 }

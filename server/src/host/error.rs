@@ -1,5 +1,7 @@
-//! What can go wrong on a host, and the one error type its operations return.
+//! What can go wrong on a host: one error that names the host once, and
+//! the kinds of failure, which carry everything else.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,100 +10,225 @@ use netplug::{PlugError, UnplugError};
 use crate::docker::DockerError;
 use crate::hooks::HookError;
 use crate::record::RecordError;
-use crate::spec::SpecError;
+use crate::regfiles::RegistrationError;
 
-#[derive(Debug, thiserror::Error)]
-pub enum HostError {
-    #[error(
-        "request for host {asked} reached host {me}: check containerhosts in the environment file"
-    )]
-    WrongHost { asked: String, me: String },
-    #[error("container {name} not found on host {host}")]
-    NotFound { name: String, host: String },
-    #[error("container {name} on host {host} is not managed by this dockstack host{}", .owner.as_ref().map(|o| format!(" (it belongs to {o})")).unwrap_or_default())]
+/// A failed operation of the host `host`.
+#[derive(Debug)]
+pub struct HostError {
+    pub host: String,
+    /// Boxed: a Docker or registration error is large, and every
+    /// `Result` of the host carries this.
+    pub kind: Box<HostErrorKind>,
+}
+
+impl HostError {
+    pub fn kind(&self) -> &HostErrorKind {
+        &self.kind
+    }
+}
+
+#[derive(Debug)]
+pub enum HostErrorKind {
+    /// A request meant for host `asked`.
+    WrongHost {
+        asked: String,
+    },
+    NotFound {
+        name: String,
+    },
     NotManaged {
         name: String,
-        host: String,
         owner: Option<String>,
     },
-    #[error("container {name} exists with a different spec ({differs}): destroy it first")]
-    SpecDiffers { name: String, differs: String },
-    #[error("host {host}: {source}")]
-    Docker {
-        host: String,
-        #[source]
-        source: DockerError,
+    SpecDiffers {
+        name: String,
+        differs: String,
     },
-    #[error(transparent)]
-    Spec(#[from] SpecError),
-    #[error(transparent)]
-    Record(#[from] RecordError),
-    #[error("host {host}: {source}")]
-    Plug {
-        host: String,
-        #[source]
-        source: Box<PlugError>,
-    },
-    #[error("host {host}: {source}")]
-    Unplug {
-        host: String,
-        #[source]
-        source: UnplugError,
-    },
-    #[error("host {host}: {source}")]
-    Hook {
-        host: String,
-        #[source]
-        source: HookError,
-    },
-    #[error("container {name}: cannot create volume directory {}: {source}", .path.display())]
+    Docker(DockerError),
+    Record(RecordError),
+    Plug(Box<PlugError>),
+    Unplug(UnplugError),
+    Hook(HookError),
     Volume {
         name: String,
         path: PathBuf,
-        #[source]
         source: std::io::Error,
     },
-    #[error("container {name} is not running on host {host}")]
-    NotRunning { name: String, host: String },
-    #[error("host {host}: {source}")]
-    Registration {
-        host: String,
-        #[source]
-        source: crate::regfiles::RegistrationError,
+    NotRunning {
+        name: String,
     },
+    Registration(RegistrationError),
     /// The DNS container or Puppet master a registration needs.
-    #[error("{role} {name} is not running on host {host} ({state})")]
     RegistryDown {
         role: &'static str,
         name: String,
-        host: String,
         state: String,
     },
-    #[error("{} is in no volume of {role} {container} on host {host}: it would not see the change", .file.display())]
     NotInVolume {
         role: &'static str,
         container: String,
-        host: String,
         file: PathBuf,
     },
-    #[error("container {container}: cannot run {command:?}: {message}")]
     BadCommand {
         container: String,
         command: String,
         message: String,
     },
-    #[error("{command:?} in container {container} on host {host} exited with status {code}")]
     ExecFailed {
-        host: String,
         container: String,
         command: String,
         code: i64,
     },
-    #[error("{command:?} in container {container} on host {host} timed out after {}s", .timeout.as_secs())]
     ExecTimeout {
-        host: String,
         container: String,
         command: String,
         timeout: Duration,
     },
+}
+
+impl fmt::Display for HostError {
+    /// Names the host once: where the sentence has a place for it, or else
+    /// in front.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use HostErrorKind as K;
+        let host = &self.host;
+        match self.kind.as_ref() {
+            K::WrongHost { asked } => write!(
+                f,
+                "request for host {asked} reached host {host}: check containerhosts in the environment file"
+            ),
+            K::NotFound { name } => write!(f, "container {name} not found on host {host}"),
+            K::NotManaged { name, owner } => {
+                write!(
+                    f,
+                    "container {name} on host {host} is not managed by this dockstack host"
+                )?;
+                match owner {
+                    Some(o) => write!(f, " (it belongs to {o})"),
+                    None => Ok(()),
+                }
+            }
+            K::SpecDiffers { name, differs } => write!(
+                f,
+                "container {name} exists with a different spec ({differs}): destroy it first"
+            ),
+            K::Docker(e) => write!(f, "host {host}: {e}"),
+            K::Record(e) => write!(f, "host {host}: {e}"),
+            K::Plug(e) => write!(f, "host {host}: {e}"),
+            K::Unplug(e) => write!(f, "host {host}: {e}"),
+            K::Hook(e) => write!(f, "host {host}: {e}"),
+            K::Registration(e) => write!(f, "host {host}: {e}"),
+            K::Volume { name, path, source } => write!(
+                f,
+                "container {name} on host {host}: cannot create volume directory {}: {source}",
+                path.display()
+            ),
+            K::NotRunning { name } => write!(f, "container {name} is not running on host {host}"),
+            K::RegistryDown { role, name, state } => {
+                write!(f, "{role} {name} is not running on host {host} ({state})")
+            }
+            K::NotInVolume {
+                role,
+                container,
+                file,
+            } => write!(
+                f,
+                "{} is in no volume of {role} {container} on host {host}: it would not see the change",
+                file.display()
+            ),
+            K::BadCommand {
+                container,
+                command,
+                message,
+            } => write!(
+                f,
+                "container {container} on host {host}: cannot run {command:?}: {message}"
+            ),
+            K::ExecFailed {
+                container,
+                command,
+                code,
+            } => write!(
+                f,
+                "{command:?} in container {container} on host {host} exited with status {code}"
+            ),
+            K::ExecTimeout {
+                container,
+                command,
+                timeout,
+            } => write!(
+                f,
+                "{command:?} in container {container} on host {host} timed out after {}s",
+                timeout.as_secs()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for HostError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        use HostErrorKind as K;
+        match self.kind.as_ref() {
+            K::Docker(e) => Some(e),
+            K::Record(e) => Some(e),
+            K::Plug(e) => Some(e.as_ref()),
+            K::Unplug(e) => Some(e),
+            K::Hook(e) => Some(e),
+            K::Registration(e) => Some(e),
+            K::Volume { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<DockerError> for HostErrorKind {
+    fn from(e: DockerError) -> Self {
+        HostErrorKind::Docker(e)
+    }
+}
+
+impl From<RecordError> for HostErrorKind {
+    fn from(e: RecordError) -> Self {
+        HostErrorKind::Record(e)
+    }
+}
+
+impl From<PlugError> for HostErrorKind {
+    fn from(e: PlugError) -> Self {
+        HostErrorKind::Plug(Box::new(e))
+    }
+}
+
+impl From<UnplugError> for HostErrorKind {
+    fn from(e: UnplugError) -> Self {
+        HostErrorKind::Unplug(e)
+    }
+}
+
+impl From<HookError> for HostErrorKind {
+    fn from(e: HookError) -> Self {
+        HostErrorKind::Hook(e)
+    }
+}
+
+impl From<RegistrationError> for HostErrorKind {
+    fn from(e: RegistrationError) -> Self {
+        HostErrorKind::Registration(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_is_named_once() {
+        let e = HostError {
+            host: "h1".into(),
+            kind: Box::new(DockerError::NoImage { image: "x".into() }.into()),
+        };
+        let msg = e.to_string();
+        assert_eq!(msg.matches("h1").count(), 1, "{msg}");
+        assert!(msg.starts_with("host h1: image x not found"), "{msg}");
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{Host, HostError};
+use super::{Host, HostError, HostErrorKind};
 use crate::docker::DockerError;
 use crate::progress::{Progress, Reporter};
 
@@ -20,10 +20,12 @@ impl Host {
         success: &[i32],
         reporter: &Reporter,
     ) -> Result<(), HostError> {
-        let bad = |message: String| HostError::BadCommand {
-            container: name.to_string(),
-            command: command.to_string(),
-            message,
+        let bad = |message: String| {
+            self.err(HostErrorKind::BadCommand {
+                container: name.to_string(),
+                command: command.to_string(),
+                message,
+            })
         };
         let argv = shell_words::split(command).map_err(|e| bad(e.to_string()))?;
         if argv.is_empty() {
@@ -32,15 +34,11 @@ impl Host {
         let c = self
             .inspect_managed(name)
             .await?
-            .ok_or_else(|| HostError::NotFound {
-                name: name.to_string(),
-                host: self.id().to_string(),
-            })?;
+            .ok_or_else(|| self.not_found(name))?;
         if !c.running {
-            return Err(HostError::NotRunning {
+            return Err(self.err(HostErrorKind::NotRunning {
                 name: name.to_string(),
-                host: self.id().to_string(),
-            });
+            }));
         }
         reporter.step(format!("exec in {name}: {command}"));
         let started = Instant::now();
@@ -54,19 +52,15 @@ impl Host {
         let code = match tokio::time::timeout(self.config.hook_timeout, run).await {
             Ok(Ok(code)) => code,
             Ok(Err(DockerError::NotFound(_))) => {
-                return Err(HostError::NotFound {
-                    name: name.to_string(),
-                    host: self.id().to_string(),
-                });
+                return Err(self.not_found(name));
             }
-            Ok(Err(e)) => return Err(self.docker_err(e)),
+            Ok(Err(e)) => return Err(self.err(e)),
             Err(_) => {
-                return Err(HostError::ExecTimeout {
-                    host: self.id().to_string(),
+                return Err(self.err(HostErrorKind::ExecTimeout {
                     container: name.to_string(),
                     command: command.to_string(),
                     timeout: self.config.hook_timeout,
-                });
+                }));
             }
         };
         reporter.send(Progress::HookExit {
@@ -82,12 +76,11 @@ impl Host {
         if ok {
             Ok(())
         } else {
-            Err(HostError::ExecFailed {
-                host: self.id().to_string(),
+            Err(self.err(HostErrorKind::ExecFailed {
                 container: name.to_string(),
                 command: command.to_string(),
                 code,
-            })
+            }))
         }
     }
 }

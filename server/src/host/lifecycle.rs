@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{ContainerStatus, Host, HostError};
+use super::{ContainerStatus, Host, HostError, HostErrorKind};
 use crate::docker::{DockerError, Inspected};
 use crate::hooks::{check_hooks, run_hooks};
 use crate::progress::Reporter;
@@ -26,7 +26,7 @@ impl Host {
                 ("postcreation", &spec.postcreation),
                 ("postdestroy", &spec.postdestroy),
             ] {
-                check_hooks(phase, &spec.name, hooks, Some(allow)).map_err(|e| self.hook_err(e))?;
+                check_hooks(phase, &spec.name, hooks, Some(allow)).map_err(|e| self.err(e))?;
             }
         }
         let _guard = self.lock(&spec.name).await;
@@ -34,10 +34,10 @@ impl Host {
 
         if let Some(existing) = self.inspect_managed(&spec.name).await? {
             if record::hash(&existing.labels) != spec.hash() {
-                return Err(HostError::SpecDiffers {
+                return Err(self.err(HostErrorKind::SpecDiffers {
                     name: spec.name.clone(),
                     differs: describe_difference(spec, &existing),
-                });
+                }));
             }
             reporter.step(format!("{} exists with the same spec", spec.name));
             if spec.running {
@@ -51,25 +51,24 @@ impl Host {
             .docker
             .image_exists(&spec.image)
             .await
-            .map_err(|e| self.docker_err(e))?
+            .map_err(|e| self.err(e))?
         {
-            return Err(self.docker_err(DockerError::NoImage {
+            return Err(self.err(DockerError::NoImage {
                 image: spec.image.clone(),
-                host: self.config.host_id.clone(),
             }));
         }
 
         let ctx = self.hook_context(&spec.name, &ip, "run");
         run_hooks("precreation", &spec.precreation, &ctx, reporter)
             .await
-            .map_err(|e| self.hook_err(e))?;
+            .map_err(|e| self.err(e))?;
 
-        let created_dirs = create_volume_dirs(spec)?;
+        let created_dirs = create_volume_dirs(spec).map_err(|e| self.err(e))?;
         reporter.step(format!("create {} from {}", spec.name, spec.image));
         let created = self.docker.create(spec).await;
         if let Err(e) = created {
             remove_dirs(&created_dirs);
-            return Err(self.docker_err(e));
+            return Err(self.err(e));
         }
         if spec.running {
             let started = async {
@@ -94,7 +93,7 @@ impl Host {
         // container running and plugged, so it can be inspected and fixed.
         run_hooks("postcreation", &spec.postcreation, &ctx, reporter)
             .await
-            .map_err(|e| self.hook_err(e))?;
+            .map_err(|e| self.err(e))?;
         self.status_of(&spec.name).await
     }
 
@@ -108,21 +107,17 @@ impl Host {
     /// Starts the container and inspects it again: plugging needs the pid
     /// of the process that now runs.
     async fn start_running(&self, name: &str) -> Result<Inspected, HostError> {
-        self.docker
-            .start(name)
-            .await
-            .map_err(|e| self.docker_err(e))?;
+        self.docker.start(name).await.map_err(|e| self.err(e))?;
         let c = self
             .docker
             .inspect(name)
             .await
-            .map_err(|e| self.docker_err(e))?
+            .map_err(|e| self.err(e))?
             .ok_or_else(|| self.not_found(name))?;
         if !c.running {
-            return Err(HostError::NotRunning {
+            return Err(self.err(HostErrorKind::NotRunning {
                 name: name.to_string(),
-                host: self.config.host_id.clone(),
-            });
+            }));
         }
         Ok(c)
     }
@@ -159,10 +154,7 @@ impl Host {
         reporter.step(format!("unplug {name}"));
         self.unplug(name).await?;
         reporter.step(format!("stop {name}"));
-        self.docker
-            .stop(name)
-            .await
-            .map_err(|e| self.docker_err(e))?;
+        self.docker.stop(name).await.map_err(|e| self.err(e))?;
         self.status_of(name).await
     }
 
@@ -181,7 +173,7 @@ impl Host {
             postdestroy,
             self.config.allow_hooks.as_deref(),
         )
-        .map_err(|e| self.hook_err(e))?;
+        .map_err(|e| self.err(e))?;
         let _guard = self.lock(name).await;
         let Some(c) = self.inspect_managed(name).await? else {
             reporter.warn(format!(
@@ -195,15 +187,12 @@ impl Host {
         reporter.step(format!("unplug {name}"));
         let unplugged = self.unplug(name).await;
         reporter.step(format!("remove {name}"));
-        self.docker
-            .remove(name)
-            .await
-            .map_err(|e| self.docker_err(e))?;
+        self.docker.remove(name).await.map_err(|e| self.err(e))?;
         unplugged?;
         let ctx = self.hook_context(name, &ip, "destroy");
         run_hooks("postdestroy", postdestroy, &ctx, reporter)
             .await
-            .map_err(|e| self.hook_err(e))
+            .map_err(|e| self.err(e))
     }
 }
 
@@ -224,7 +213,7 @@ fn describe_difference(spec: &ContainerSpec, existing: &Inspected) -> String {
 
 /// Creates missing host directories of bind volumes, as the 2015 server
 /// did; returns the ones it created so a failed run can remove them.
-fn create_volume_dirs(spec: &ContainerSpec) -> Result<Vec<PathBuf>, HostError> {
+fn create_volume_dirs(spec: &ContainerSpec) -> Result<Vec<PathBuf>, HostErrorKind> {
     let mut created = Vec::new();
     for v in &spec.volumes {
         let src = Path::new(v.split(':').next().unwrap_or_default());
@@ -240,7 +229,7 @@ fn create_volume_dirs(spec: &ContainerSpec) -> Result<Vec<PathBuf>, HostError> {
         missing.reverse();
         if let Err(source) = std::fs::create_dir_all(src) {
             remove_dirs(&created);
-            return Err(HostError::Volume {
+            return Err(HostErrorKind::Volume {
                 name: spec.name.clone(),
                 path: src.to_path_buf(),
                 source,

@@ -15,13 +15,13 @@ use std::time::{Duration, SystemTime};
 
 use netplug::{NetnsTarget, Ovs, Plugger};
 
-use crate::docker::{DockerClient, DockerError, Inspected};
-use crate::hooks::{HookContext, HookError};
+use crate::docker::{DockerClient, Inspected};
+use crate::hooks::HookContext;
 use crate::progress::Reporter;
 use crate::record;
 use crate::spec::IFACE;
 
-pub use error::HostError;
+pub use error::{HostError, HostErrorKind};
 pub use reconcile::Synced;
 pub use register::{DnsTarget, PuppetTarget, Registration};
 pub use status::ContainerStatus;
@@ -73,10 +73,9 @@ impl Host {
         if asked == self.config.host_id {
             Ok(())
         } else {
-            Err(HostError::WrongHost {
+            Err(self.err(HostErrorKind::WrongHost {
                 asked: asked.to_string(),
-                me: self.config.host_id.clone(),
-            })
+            }))
         }
     }
 
@@ -89,17 +88,11 @@ impl Host {
         lock.lock_owned().await
     }
 
-    fn docker_err(&self, source: DockerError) -> HostError {
-        HostError::Docker {
+    /// An error of this host.
+    fn err(&self, kind: impl Into<HostErrorKind>) -> HostError {
+        HostError {
             host: self.config.host_id.clone(),
-            source,
-        }
-    }
-
-    fn hook_err(&self, source: HookError) -> HostError {
-        HostError::Hook {
-            host: self.config.host_id.clone(),
-            source,
+            kind: Box::new(kind.into()),
         }
     }
 
@@ -116,26 +109,20 @@ impl Host {
     /// The container if it exists and is ours; an error if it belongs to
     /// someone else.
     async fn inspect_managed(&self, name: &str) -> Result<Option<Inspected>, HostError> {
-        let Some(c) = self
-            .docker
-            .inspect(name)
-            .await
-            .map_err(|e| self.docker_err(e))?
-        else {
+        let Some(c) = self.docker.inspect(name).await.map_err(|e| self.err(e))? else {
             return Ok(None);
         };
         if !c.is_managed() || c.host() != Some(self.id()) {
-            return Err(HostError::NotManaged {
+            return Err(self.err(HostErrorKind::NotManaged {
                 name: name.to_string(),
-                host: self.config.host_id.clone(),
                 owner: c.host().map(|h| format!("dockstack host {h}")),
-            });
+            }));
         }
         Ok(Some(c))
     }
 
     async fn plug(&self, c: &Inspected, reporter: &Reporter) -> Result<(), HostError> {
-        let spec = record::plug_spec(&c.name, &c.id, &c.labels)?;
+        let spec = record::plug_spec(&c.name, &c.id, &c.labels).map_err(|e| self.err(e))?;
         reporter.step(format!(
             "plug {}: {} on {} ({})",
             IFACE, spec.address, spec.bridge, c.name
@@ -143,10 +130,7 @@ impl Host {
         self.plugger
             .plug(&NetnsTarget::Pid(c.pid), &spec)
             .await
-            .map_err(|source| HostError::Plug {
-                host: self.config.host_id.clone(),
-                source: Box::new(source),
-            })?;
+            .map_err(|e| self.err(e))?;
         self.plugged_table()
             .insert(c.name.clone(), c.started_at.clone());
         Ok(())
@@ -166,16 +150,12 @@ impl Host {
         self.plugger
             .unplug(name, IFACE)
             .await
-            .map_err(|source| HostError::Unplug {
-                host: self.config.host_id.clone(),
-                source,
-            })
+            .map_err(|e| self.err(e))
     }
 
     fn not_found(&self, name: &str) -> HostError {
-        HostError::NotFound {
+        self.err(HostErrorKind::NotFound {
             name: name.to_string(),
-            host: self.config.host_id.clone(),
-        }
+        })
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 
-use super::{Host, HostError};
+use super::{Host, HostError, HostErrorKind};
 use crate::progress::Reporter;
 
 impl Host {
@@ -38,7 +38,7 @@ impl Host {
         let c = match self.inspect_managed(name).await {
             Ok(c) => c,
             // The name went to a container we do not manage: our port is stale all the same.
-            Err(HostError::NotManaged { .. }) => None,
+            Err(e) if matches!(e.kind(), HostErrorKind::NotManaged { .. }) => None,
             Err(e) => return Err(e),
         };
         match c {
@@ -60,11 +60,7 @@ impl Host {
     /// At start-up: plug every running managed container, and remove OVS
     /// ports whose container is gone.
     pub async fn reconcile(&self) -> Result<(), HostError> {
-        let names = self
-            .docker
-            .list_managed()
-            .await
-            .map_err(|e| self.docker_err(e))?;
+        let names = self.docker.list_managed().await.map_err(|e| self.err(e))?;
         for name in &names {
             match self.replug(name).await {
                 Ok(true) => tracing::info!(container = %name, "re-plugged at start-up"),

@@ -10,7 +10,7 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use super::{Host, HostError};
+use super::{Host, HostError, HostErrorKind};
 use crate::docker::Inspected;
 use crate::progress::Reporter;
 use crate::regfiles::{self, Change, RegistrationError, SiteChange};
@@ -190,19 +190,20 @@ impl Host {
             Ok(Some(c)) if c.running => Presence::Running(c),
             Ok(Some(c)) => Presence::Stopped(c),
             Ok(None) => Presence::Absent,
-            Err(HostError::NotManaged { owner, .. }) => {
+            Err(e) => {
+                let HostErrorKind::NotManaged { owner, .. } = e.kind() else {
+                    return Err(e);
+                };
                 let state = match owner {
                     Some(o) => format!("it belongs to {o}"),
                     None => "it is not managed by dockstack".to_string(),
                 };
-                return Err(HostError::RegistryDown {
+                return Err(self.err(HostErrorKind::RegistryDown {
                     role,
                     name: name.to_string(),
-                    host: self.id().to_string(),
                     state,
-                });
+                }));
             }
-            Err(e) => return Err(e),
         })
     }
 
@@ -221,12 +222,11 @@ impl Host {
         let file = resolved(file);
         let mut sources = c.mounts.iter().map(|m| resolved(m));
         let Some(source) = sources.find(|m| file.starts_with(m)) else {
-            return Err(HostError::NotInVolume {
+            return Err(self.err(HostErrorKind::NotInVolume {
                 role,
                 container: c.name.clone(),
-                host: self.id().to_string(),
                 file,
-            });
+            }));
         };
         if source == file {
             reporter.warn(format!(
@@ -241,12 +241,11 @@ impl Host {
     }
 
     fn registry_down(&self, role: &'static str, name: &str, state: &str) -> HostError {
-        HostError::RegistryDown {
+        self.err(HostErrorKind::RegistryDown {
             role,
             name: name.to_string(),
-            host: self.id().to_string(),
             state: state.to_string(),
-        }
+        })
     }
 
     async fn reload(&self, dns: &DnsTarget, reporter: &Reporter) -> Result<(), HostError> {
@@ -262,9 +261,8 @@ impl Host {
         &self,
         edit: impl FnOnce() -> Result<T, RegistrationError> + Send + 'static,
     ) -> Result<T, HostError> {
-        let host = self.id().to_string();
         match tokio::task::spawn_blocking(edit).await {
-            Ok(result) => result.map_err(|source| HostError::Registration { host, source }),
+            Ok(result) => result.map_err(|e| self.err(e)),
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }

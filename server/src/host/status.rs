@@ -2,7 +2,7 @@
 
 use netplug::NetnsTarget;
 
-use super::{Host, HostError};
+use super::{Host, HostError, HostErrorKind};
 use crate::record;
 use crate::spec::IFACE;
 
@@ -34,17 +34,13 @@ impl Host {
     }
 
     pub async fn list(&self) -> Result<Vec<ContainerStatus>, HostError> {
-        let names = self
-            .docker
-            .list_managed()
-            .await
-            .map_err(|e| self.docker_err(e))?;
+        let names = self.docker.list_managed().await.map_err(|e| self.err(e))?;
         let mut out = Vec::with_capacity(names.len());
         for name in names {
             match self.status_of(&name).await {
                 Ok(s) => out.push(s),
                 // Removed between list and inspect.
-                Err(HostError::NotFound { .. }) => {}
+                Err(e) if matches!(e.kind(), HostErrorKind::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -56,7 +52,7 @@ impl Host {
             .docker
             .inspect(name)
             .await
-            .map_err(|e| self.docker_err(e))?
+            .map_err(|e| self.err(e))?
             .ok_or_else(|| self.not_found(name))?;
         let shown = record::shown(&c.labels);
         let mut status = ContainerStatus {
