@@ -146,6 +146,7 @@ fn a_panic_in_the_servers_run_is_a_named_failure() {
         .unwrap_or_else(|| panic!("no failure of {boom}: {stderr}"));
     // The message itself names the container, not only the summary's prefix.
     let (_, message) = failed.split_once(": ").expect("a message");
+    eprintln!("the client says: {failed}");
     assert!(message.contains(&boom), "{failed}");
     assert!(stderr.contains("run: 0 succeeded, 1 failed"), "{stderr}");
 }

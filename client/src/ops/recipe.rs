@@ -258,13 +258,12 @@ impl Ctx<'_> {
     }
 }
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::ops::levels;
 
-    fn env() -> Environment {
+    pub(in crate::ops) fn env() -> Environment {
         let text = "\
 containerhosts:
   h1: {ip: 10.1.0.1}
@@ -299,14 +298,5 @@ registration:
         assert!(!node("plain1"), "no service");
         assert!(!node("puppet1"), "the master itself");
         assert_eq!(host_of(&env, "puppet1").unwrap(), "h1");
-    }
-
-    #[test]
-    fn dns_comes_first_then_the_master_then_the_rest() {
-        let level = levels(&env());
-        assert_eq!(level["dns1"], 0);
-        assert_eq!(level["puppet1"], 1);
-        assert_eq!(level["web1"], 2);
-        assert_eq!(level["plain1"], 2);
     }
 }

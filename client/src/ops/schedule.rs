@@ -198,3 +198,37 @@ pub async fn list_all(
     }
     (all, failed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Environment {
+        super::super::recipe::tests::env()
+    }
+
+    #[test]
+    fn dns_comes_first_then_the_master_then_the_rest() {
+        let level = levels(&env());
+        assert_eq!(level["dns1"], 0);
+        assert_eq!(level["puppet1"], 1);
+        assert_eq!(level["web1"], 2);
+        assert_eq!(level["plain1"], 2);
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_told_with_its_message() {
+        let e = tokio::spawn(async { panic!("boom {}", 1) })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            panicked(e, "web1"),
+            "the client's task for web1 panicked: boom 1"
+        );
+        let e = tokio::spawn(async { panic!("plain") }).await.unwrap_err();
+        assert_eq!(
+            panicked(e, "web1"),
+            "the client's task for web1 panicked: plain"
+        );
+    }
+}
