@@ -1,6 +1,7 @@
 //! dockstack-server: the per-host daemon. The gRPC layer (`service`) adapts
-//! requests onto the domain API (`host`), which drives Docker, netplug,
-//! hooks and registration files.
+//! requests onto the domain API (`host`), which drives Docker (`docker`, its
+//! labels in `record`), netplug, hooks and the registration file editors
+//! (`regfiles`).
 
 pub mod docker;
 pub mod fault;
