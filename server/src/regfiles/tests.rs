@@ -16,6 +16,10 @@ const FIXTURES: &str = concat!(
     "/../../shared/fixtures/dockstack-2015/"
 );
 
+/// The 2015 project's dnsmasq addn-hosts file, by its original name (a
+/// file name, not a Docker label).
+const HOSTS_FILE: &str = "dockstack.dns";
+
 fn fixture(name: &str) -> String {
     let path = format!("{FIXTURES}{name}");
     fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
@@ -84,9 +88,9 @@ fn ip(s: &str) -> Ipv4Addr {
 
 #[test]
 fn golden_dns_fixture() {
-    let orig = fixture("dockstack.dns");
+    let orig = fixture(HOSTS_FILE);
     let dir = Scratch::new("dns");
-    let path = dir.file("dockstack.dns", &orig);
+    let path = dir.file(HOSTS_FILE, &orig);
 
     assert_eq!(
         dns_add(&path, ip("10.0.0.17"), "memcache1.endor.lab").unwrap(),
@@ -434,7 +438,7 @@ fn edited_sitepp_passes_puppet_parser_validate() {
 fn concurrent_registrations_lose_no_entry() {
     const N: usize = 50;
     let dir = Scratch::new("threads");
-    let hosts = dir.0.join("dockstack.dns");
+    let hosts = dir.0.join(HOSTS_FILE);
     let hiera = dir.file("common.yaml", &fixture("common-registered.yaml"));
     let site = dir.file("site.pp", &fixture("site.pp"));
     let barrier = Arc::new(Barrier::new(N));
@@ -549,7 +553,7 @@ fn concurrent_processes_lose_no_entry() {
 #[test]
 fn malformed_files_are_refused_and_left_untouched() {
     let dir = Scratch::new("malformed");
-    let hosts = dir.file("dockstack.dns", "10.0.0.1 a.lab\n10.0.0.x b.lab\n");
+    let hosts = dir.file(HOSTS_FILE, "10.0.0.1 a.lab\n10.0.0.x b.lab\n");
     let hiera = dir.file(
         "common.yaml",
         &replace_once(
@@ -615,7 +619,7 @@ fn malformed_files_are_refused_and_left_untouched() {
 #[test]
 fn missing_files() {
     let dir = Scratch::new("missing");
-    let hosts = dir.0.join("dockstack.dns");
+    let hosts = dir.0.join(HOSTS_FILE);
     assert_eq!(dns_remove(&hosts, "a.lab").unwrap(), Change::Unchanged);
     assert!(
         !hosts.exists(),
@@ -654,7 +658,7 @@ fn replace_keeps_mode_and_symlinks() {
     let dir = Scratch::new("mode");
     let hosts = dir.file("real.dns", "10.0.0.1 a.lab\n");
     fs::set_permissions(&hosts, fs::Permissions::from_mode(0o640)).unwrap();
-    let link = dir.0.join("dockstack.dns");
+    let link = dir.0.join(HOSTS_FILE);
     std::os::unix::fs::symlink("real.dns", &link).unwrap();
 
     assert_eq!(
@@ -679,7 +683,7 @@ fn replace_keeps_mode_and_symlinks() {
 #[test]
 fn invalid_names_are_refused_before_touching_files() {
     let dir = Scratch::new("names");
-    let hosts = dir.0.join("dockstack.dns");
+    let hosts = dir.0.join(HOSTS_FILE);
     for bad in ["", "a b", "a'b", "-a", "a\n10.0.0.9 evil", "a#b", "a..b"] {
         let err = dns_add(&hosts, ip("10.0.0.1"), bad).unwrap_err();
         assert!(
