@@ -8,8 +8,8 @@ use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::{
-    CreateContainerOptions, EventsOptions, ListContainersOptions, RemoveContainerOptions,
-    StopContainerOptions,
+    BuildImageOptionsBuilder, CreateContainerOptions, EventsOptions, ListContainersOptions,
+    RemoveContainerOptions, StopContainerOptions,
 };
 use futures::{Stream, StreamExt};
 
@@ -30,6 +30,8 @@ pub enum DockerError {
     NotFound(String),
     #[error("container name {name} is taken by a container that dockstack does not manage")]
     NameTaken { name: String },
+    #[error("docker build {image}: {message}")]
+    Build { image: String, message: String },
     #[error("docker {op} {container}: {source}")]
     Api {
         op: &'static str,
@@ -120,6 +122,35 @@ impl DockerClient {
                 source,
             }),
         }
+    }
+
+    /// Builds `context` (a tar stream holding a Dockerfile) with the daemon's
+    /// classic builder and tags the result `image`.
+    pub async fn build_image(&self, image: &str, context: Vec<u8>) -> Result<(), DockerError> {
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(image)
+            .rm(true)
+            .forcerm(true)
+            .build();
+        let mut stream =
+            self.docker
+                .build_image(options, None, Some(bollard::body_full(context.into())));
+        // The daemon reports a failed step in the stream, not in the status.
+        while let Some(info) = stream.next().await {
+            let info = info.map_err(|source| DockerError::Api {
+                op: "build",
+                container: image.to_string(),
+                source,
+            })?;
+            if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                return Err(DockerError::Build {
+                    image: image.to_string(),
+                    message: message.trim_end().to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     pub async fn inspect(&self, name: &str) -> Result<Option<Inspected>, DockerError> {

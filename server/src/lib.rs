@@ -1,12 +1,13 @@
 //! dockstack-server: the per-host daemon. The gRPC layer (`service`) adapts
 //! requests onto the domain API (`host`), which drives Docker (`docker`, its
 //! labels in `record`), netplug, hooks and the registration file editors
-//! (`regfiles`).
+//! (`regfiles`). `pause` owns the image of the sandboxes' pause program.
 
 pub mod docker;
 pub mod fault;
 pub mod hooks;
 pub mod host;
+pub mod pause;
 pub mod progress;
 pub mod record;
 pub mod regfiles;

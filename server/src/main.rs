@@ -146,6 +146,12 @@ async fn listen(args: ListenArgs) -> Result<()> {
     let docker = DockerClient::connect(docker.as_deref(), &host_id)
         .await
         .with_context(|| format!("host {host_id}"))?;
+    // Checked before serving so that a Docker that cannot build it is found
+    // at start-up, not when the first sandbox is wanted.
+    let pause = dockstack_server::pause::ensure_image(&docker)
+        .await
+        .with_context(|| format!("host {host_id}"))?;
+    tracing::debug!(image = %pause, "pause image present");
     let host = Arc::new(Host::new(
         HostConfig {
             host_id: host_id.clone(),

@@ -45,7 +45,7 @@ impl From<HostError> for Status {
                 DockerError::NoImage { .. } | DockerError::NotFound(_) => Status::not_found(msg),
                 DockerError::NameTaken { .. } => Status::already_exists(msg),
                 DockerError::Connect { .. } => Status::unavailable(msg),
-                DockerError::Api { .. } => Status::internal(msg),
+                DockerError::Api { .. } | DockerError::Build { .. } => Status::internal(msg),
             },
             K::Record(_) => Status::invalid_argument(msg),
             K::Plug(source) => match *source {

@@ -1,0 +1,50 @@
+//! Compiles the sandbox's pause program (`pause/pause.c`) into OUT_DIR, where
+//! `pause.rs` embeds it, and names its image tag after its hash.
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+fn main() {
+    let src = "pause/pause.c";
+    println!("cargo:rerun-if-changed={src}");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("pause");
+
+    // cc's own compile step makes objects for a library; the program needs a
+    // link of its own, so only the compiler (with its target flags) is taken.
+    let mut cmd: Command = cc::Build::new()
+        .cargo_metadata(false)
+        .get_compiler()
+        .to_command();
+    // No libc, so the binary is a few KiB and runs in a FROM scratch image.
+    cmd.args([
+        "-static",
+        "-nostdlib",
+        "-ffreestanding",
+        "-fno-stack-protector",
+        "-fno-asynchronous-unwind-tables",
+        "-fno-pie",
+        "-no-pie",
+        "-Os",
+        "-s",
+        // A build ID would change the hash, and so the tag, from build to build.
+        "-Wl,--build-id=none",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-o",
+    ])
+    .arg(&out)
+    .arg(src);
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler for {src}: {e}"));
+    assert!(status.success(), "compiling {src} failed: {status}");
+
+    let bin = std::fs::read(&out).expect("the pause binary was just written");
+    let hash = Sha256::digest(&bin);
+    let tag: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    println!("cargo:rustc-env=DOCKSTACK_PAUSE_TAG={tag}");
+}
