@@ -14,8 +14,13 @@ fn main() {
 
     // cc's own compile step makes objects for a library; the program needs a
     // link of its own, so only the compiler (with its target flags) is taken.
+    // The profile's own flags are pinned so that debug and release servers
+    // embed the same bytes, and so agree on the tag.
     let mut cmd: Command = cc::Build::new()
         .cargo_metadata(false)
+        .opt_level_str("s")
+        .debug(false)
+        .force_frame_pointer(false)
         .get_compiler()
         .to_command();
     // No libc, so the binary is a few KiB and runs in a FROM scratch image.
