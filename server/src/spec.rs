@@ -83,7 +83,14 @@ pub struct ContainerSpec {
     pub privileged: bool,
     pub cap_add: Vec<String>,
     pub restart: RestartPolicy,
+    /// Private, so that outside this module a spec can only be made through
+    /// `TryFrom<pb::ContainerSpec>`, where every check is.
+    checked: Checked,
 }
+
+/// The mark of a spec that went through every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Checked;
 
 impl TryFrom<pb::ContainerSpec> for ContainerSpec {
     type Error = SpecError;
@@ -176,6 +183,7 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
             restart,
             name: s.name,
             image: s.image,
+            checked: Checked,
         })
     }
 }
