@@ -134,22 +134,22 @@ pub fn plug_spec(container: &str, full_id: &str, labels: &Labels) -> Result<Plug
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| missing(IP))?;
     let bridge = get(BRIDGE).cloned().ok_or_else(|| missing(BRIDGE))?;
-    let gateway = match get(GATEWAY) {
-        Some(g) => Some(g.parse().map_err(|_| missing(GATEWAY))?),
-        None => None,
-    };
-    let mac = match get(MAC) {
-        Some(m) => Some(m.parse().map_err(|_| missing(MAC))?),
-        None => None,
-    };
-    let mtu = match get(MTU) {
-        Some(m) => Some(m.parse().map_err(|_| missing(MTU))?),
-        None => None,
-    };
-    let vlan = match get(VLAN) {
-        Some(v) => Some(v.parse().map_err(|_| missing(VLAN))?),
-        None => None,
-    };
+    let gateway = get(GATEWAY)
+        .map(|v| v.parse())
+        .transpose()
+        .map_err(|_| missing(GATEWAY))?;
+    let mac = get(MAC)
+        .map(|v| v.parse())
+        .transpose()
+        .map_err(|_| missing(MAC))?;
+    let mtu = get(MTU)
+        .map(|v| v.parse())
+        .transpose()
+        .map_err(|_| missing(MTU))?;
+    let vlan = get(VLAN)
+        .map(|v| v.parse())
+        .transpose()
+        .map_err(|_| missing(VLAN))?;
     Ok(PlugSpec {
         bridge,
         iface: get(IFACE_LABEL).cloned().unwrap_or_else(|| IFACE.into()),

@@ -31,10 +31,7 @@ impl Host {
         if argv.is_empty() {
             return Err(bad("the command line is empty".into()));
         }
-        let c = self
-            .inspect_managed(name)
-            .await?
-            .ok_or_else(|| self.not_found(name))?;
+        let c = self.managed(name).await?;
         if !c.running {
             return Err(self.err(HostErrorKind::NotRunning {
                 name: name.to_string(),

@@ -108,12 +108,7 @@ impl Host {
     /// of the process that now runs.
     async fn start_running(&self, name: &str) -> Result<Inspected, HostError> {
         self.docker.start(name).await.map_err(|e| self.err(e))?;
-        let c = self
-            .docker
-            .inspect(name)
-            .await
-            .map_err(|e| self.err(e))?
-            .ok_or_else(|| self.not_found(name))?;
+        let c = self.inspect_existing(name).await?;
         if !c.running {
             return Err(self.err(HostErrorKind::NotRunning {
                 name: name.to_string(),
@@ -130,10 +125,7 @@ impl Host {
     ) -> Result<ContainerStatus, HostError> {
         crate::fault::point("start", name);
         let _guard = self.lock(name).await;
-        let c = self
-            .inspect_managed(name)
-            .await?
-            .ok_or_else(|| self.not_found(name))?;
+        let c = self.managed(name).await?;
         reporter.step(format!("start {name}"));
         let c = self.ensure_running(&c).await?;
         self.plug(&c, reporter).await?;
@@ -148,9 +140,7 @@ impl Host {
     ) -> Result<ContainerStatus, HostError> {
         crate::fault::point("stop", name);
         let _guard = self.lock(name).await;
-        self.inspect_managed(name)
-            .await?
-            .ok_or_else(|| self.not_found(name))?;
+        self.managed(name).await?;
         reporter.step(format!("unplug {name}"));
         self.unplug(name).await?;
         reporter.step(format!("stop {name}"));

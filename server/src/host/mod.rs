@@ -121,6 +121,22 @@ impl Host {
         Ok(Some(c))
     }
 
+    /// The container, which must exist and be ours.
+    async fn managed(&self, name: &str) -> Result<Inspected, HostError> {
+        self.inspect_managed(name)
+            .await?
+            .ok_or_else(|| self.not_found(name))
+    }
+
+    /// The container, whoever's it is; not found is an error.
+    async fn inspect_existing(&self, name: &str) -> Result<Inspected, HostError> {
+        self.docker
+            .inspect(name)
+            .await
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| self.not_found(name))
+    }
+
     async fn plug(&self, c: &Inspected, reporter: &Reporter) -> Result<(), HostError> {
         let spec = record::plug_spec(&c.name, &c.id, &c.labels).map_err(|e| self.err(e))?;
         reporter.step(format!(

@@ -3,6 +3,7 @@
 use netplug::NetnsTarget;
 
 use super::{Host, HostError, HostErrorKind};
+use crate::docker::Inspected;
 use crate::record;
 use crate::spec::IFACE;
 
@@ -27,10 +28,8 @@ pub struct ContainerStatus {
 
 impl Host {
     pub async fn show(&self, name: &str) -> Result<ContainerStatus, HostError> {
-        self.inspect_managed(name)
-            .await?
-            .ok_or_else(|| self.not_found(name))?;
-        self.status_of(name).await
+        let c = self.managed(name).await?;
+        self.status_from(c).await
     }
 
     pub async fn list(&self) -> Result<Vec<ContainerStatus>, HostError> {
@@ -48,12 +47,11 @@ impl Host {
     }
 
     pub(super) async fn status_of(&self, name: &str) -> Result<ContainerStatus, HostError> {
-        let c = self
-            .docker
-            .inspect(name)
-            .await
-            .map_err(|e| self.err(e))?
-            .ok_or_else(|| self.not_found(name))?;
+        let c = self.inspect_existing(name).await?;
+        self.status_from(c).await
+    }
+
+    async fn status_from(&self, c: Inspected) -> Result<ContainerStatus, HostError> {
         let shown = record::shown(&c.labels);
         let mut status = ContainerStatus {
             name: c.name.clone(),
@@ -84,7 +82,7 @@ impl Host {
             // Plugged means traffic can flow: the host end exists and is up
             // (a host end that is down leaves the address unreachable while
             // eth0 still has it), and eth0 has an address.
-            let host_end = self.plugger.host_end(name, IFACE).await.ok().flatten();
+            let host_end = self.plugger.host_end(&c.name, IFACE).await.ok().flatten();
             if let Some(link) = host_end {
                 status.port = link.name;
                 status.plugged = link.up && !status.actual_addresses.is_empty();
