@@ -203,12 +203,34 @@ fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
     })
 }
 
+/// How `show` names a container's network: its sandbox, or that it is
+/// plugged directly (made before sandboxes).
+fn network_shown(i: &dockstack_proto::ContainerInfo) -> String {
+    match i.network.as_str() {
+        "sandbox" => format!("sandbox {} ({})", i.sandbox, i.sandbox_state),
+        "direct" => "direct (made before sandboxes: plugged after each start)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// What `status` says of a pair that is not as it should be.
+fn status_note(i: &dockstack_proto::ContainerInfo) -> String {
+    match (i.network.as_str(), i.sandbox_state.as_str()) {
+        ("direct", _) => "direct (no sandbox)".into(),
+        ("sandbox", "missing") => "sandbox missing".into(),
+        ("sandbox", "running") => String::new(),
+        ("sandbox", s) if i.state == "running" => format!("sandbox {s}"),
+        _ => String::new(),
+    }
+}
+
 fn info_json(i: &dockstack_proto::ContainerInfo) -> serde_json::Value {
     serde_json::json!({
         "name": i.name, "id": i.id, "image": i.image, "host": i.host, "state": i.state,
         "pid": i.pid, "ip": i.ip, "gateway": i.gateway, "actual_addresses": i.actual_addresses,
         "mac": i.mac, "bridge": i.bridge, "port": i.port, "plugged": i.plugged,
-        "started_at": i.started_at,
+        "started_at": i.started_at, "network": i.network, "sandbox": i.sandbox,
+        "sandbox_state": i.sandbox_state,
     })
 }
 
@@ -368,31 +390,33 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                 println!("{}", serde_json::Value::Array(items));
             } else {
                 println!(
-                    "{:<16} {:<12} {:<24} {:<18} {:<10} {:<8} UPTIME",
-                    "NAME", "HOST", "IMAGE", "IP", "STATE", "PLUGGED"
+                    "{:<16} {:<12} {:<24} {:<18} {:<10} {:<8} {:<10} NOTE",
+                    "NAME", "HOST", "IMAGE", "IP", "STATE", "PLUGGED", "UPTIME"
                 );
                 for c in &env.containers {
                     let info = infos.iter().find(|i| i.name == c.name);
-                    let (state, plugged, up) = match info {
+                    let (state, plugged, up, note) = match info {
                         Some(i) => (
                             i.state.clone(),
                             if i.plugged { "yes" } else { "no" },
                             uptime(&i.started_at),
+                            status_note(i),
                         ),
                         None if failed.iter().any(|(h, _)| *h == c.host) => {
-                            ("unknown".into(), "-", "-".into())
+                            ("unknown".into(), "-", "-".into(), String::new())
                         }
-                        None => ("absent".into(), "-", "-".into()),
+                        None => ("absent".into(), "-", "-".into(), String::new()),
                     };
                     println!(
-                        "{:<16} {:<12} {:<24} {:<18} {:<10} {:<8} {}",
+                        "{:<16} {:<12} {:<24} {:<18} {:<10} {:<8} {:<10} {}",
                         c.name,
                         c.host,
                         c.image,
                         format!("{}/{}", c.ip, c.mask),
                         state,
                         plugged,
-                        up
+                        up,
+                        note
                     );
                 }
             }
@@ -455,6 +479,7 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                     ("port", i.port.clone()),
                     ("plugged", i.plugged.to_string()),
                     ("started", i.started_at.clone()),
+                    ("network", network_shown(i)),
                 ] {
                     println!("  {k:<8} {v}");
                 }

@@ -1,5 +1,6 @@
 //! The Docker side of the server through bollard: create, start, stop,
-//! remove, inspect and list the containers this host manages.
+//! remove, inspect and list the containers this host manages, sandboxes
+//! and applications.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -54,9 +55,26 @@ pub struct Inspected {
     pub labels: HashMap<String, String>,
     /// Host-side sources of the container's mounts (binds and volumes).
     pub mounts: Vec<std::path::PathBuf>,
+    /// Docker's name of its restart policy; empty for none.
+    pub restart_policy: String,
+    /// Docker is about to start it again (a restart policy's back-off).
+    pub restarting: bool,
+}
+
+/// One container of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct Listed {
+    pub name: String,
+    pub labels: HashMap<String, String>,
 }
 
 impl Inspected {
+    /// Whether Docker brings it back by itself after it exits (restart
+    /// policy other than `no`).
+    pub fn restarts_itself(&self) -> bool {
+        !matches!(self.restart_policy.as_str(), "" | "no")
+    }
+
     pub fn is_managed(&self) -> bool {
         record::is_managed(&self.labels)
     }
@@ -167,6 +185,12 @@ impl DockerClient {
         };
         let state = resp.state.unwrap_or_default();
         let config = resp.config.unwrap_or_default();
+        let restart_policy = resp
+            .host_config
+            .and_then(|h| h.restart_policy)
+            .and_then(|p| p.name)
+            .map(|n| n.to_string())
+            .unwrap_or_default();
         let mounts = resp
             .mounts
             .unwrap_or_default()
@@ -187,57 +211,103 @@ impl DockerClient {
             started_at: state.started_at.unwrap_or_default(),
             labels: config.labels.unwrap_or_default(),
             mounts,
+            restart_policy,
+            restarting: state.restarting.unwrap_or(false),
         }))
     }
 
-    /// Creates the container with network `none`; dockstack plugs eth0 itself.
-    pub async fn create(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
-        let restart_policy = match spec.restart {
-            spec::RestartPolicy::No => None,
-            spec::RestartPolicy::Always => Some(RestartPolicyNameEnum::ALWAYS),
-            spec::RestartPolicy::UnlessStopped => Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-            spec::RestartPolicy::OnFailure => Some(RestartPolicyNameEnum::ON_FAILURE),
+    /// Creates the sandbox of `spec`'s container from the pause image, with
+    /// network `none`: dockstack plugs eth0 into it. What Docker refuses on a
+    /// container that joins another's network goes here: the hostname, its
+    /// FQDN in /etc/hosts, and resolv.conf.
+    pub async fn create_sandbox(
+        &self,
+        spec: &ContainerSpec,
+        pause_image: &str,
+    ) -> Result<String, DockerError> {
+        let name = record::sandbox_name(&spec.name);
+        // With no network Docker writes no line for the container's own
+        // name; this one makes `hostname -f` print the FQDN.
+        let names = if spec.domain.is_empty() {
+            spec.name.clone()
+        } else {
+            format!("{}.{} {}", spec.name, spec.domain, spec.name)
         };
         let host_config = HostConfig {
             network_mode: Some("none".into()),
+            dns: (!spec.dns.is_empty()).then(|| spec.dns.clone()),
+            dns_search: (!spec.domain.is_empty()).then(|| vec![spec.domain.clone()]),
+            extra_hosts: Some(vec![format!("{names}:{}", spec.address.ip())]),
+            restart_policy: restart_policy(spec.sandbox_restart_policy()),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(pause_image.to_string()),
+            hostname: Some(spec.name.clone()),
+            domainname: (!spec.domain.is_empty()).then(|| spec.domain.clone()),
+            labels: Some(
+                record::sandbox_labels(spec, &self.host_id)
+                    .into_iter()
+                    .collect(),
+            ),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        self.create(&name, pause_image, body).await
+    }
+
+    /// Creates the application container, joined to the network namespace
+    /// of its sandbox (already plugged when it is started).
+    pub async fn create_app(
+        &self,
+        spec: &ContainerSpec,
+        sandbox: &str,
+    ) -> Result<String, DockerError> {
+        let host_config = HostConfig {
+            network_mode: Some(format!("container:{sandbox}")),
             binds: (!spec.volumes.is_empty()).then(|| spec.volumes.clone()),
             privileged: Some(spec.privileged),
             cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
-            dns: (!spec.dns.is_empty()).then(|| spec.dns.clone()),
-            dns_search: (!spec.domain.is_empty()).then(|| vec![spec.domain.clone()]),
-            restart_policy: restart_policy.map(|name| RestartPolicy {
-                name: Some(name),
-                maximum_retry_count: None,
-            }),
+            restart_policy: restart_policy(spec.restart_policy()),
             ..Default::default()
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
-            hostname: Some(spec.name.clone()),
-            domainname: (!spec.domain.is_empty()).then(|| spec.domain.clone()),
             env: (!spec.env.is_empty())
                 .then(|| spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
-            labels: Some(record::labels(spec, &self.host_id).into_iter().collect()),
-            network_disabled: None,
+            labels: Some(
+                record::app_labels(spec, &self.host_id, sandbox)
+                    .into_iter()
+                    .collect(),
+            ),
             host_config: Some(host_config),
             ..Default::default()
         };
+        self.create(&spec.name, &spec.image, body).await
+    }
+
+    async fn create(
+        &self,
+        name: &str,
+        image: &str,
+        body: ContainerCreateBody,
+    ) -> Result<String, DockerError> {
         let options = CreateContainerOptions {
-            name: Some(spec.name.clone()),
+            name: Some(name.to_string()),
             ..Default::default()
         };
         match self.docker.create_container(Some(options), body).await {
             Ok(r) => Ok(r.id),
             Err(e) if status_code(&e) == Some(404) => Err(DockerError::NoImage {
-                image: spec.image.clone(),
+                image: image.to_string(),
             }),
             Err(e) if status_code(&e) == Some(409) => Err(DockerError::NameTaken {
-                name: spec.name.clone(),
+                name: name.to_string(),
             }),
             Err(source) => Err(DockerError::Api {
                 op: "create",
-                container: spec.name.clone(),
+                container: name.to_string(),
                 source,
             }),
         }
@@ -274,6 +344,23 @@ impl DockerClient {
         }
     }
 
+    /// Stops (as [`DockerClient::stop`] does) and starts again.
+    pub async fn restart(&self, name: &str) -> Result<(), DockerError> {
+        let options = bollard::query_parameters::RestartContainerOptions {
+            t: Some(10),
+            signal: None,
+        };
+        match self.docker.restart_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_code(&e) == Some(404) => Err(DockerError::NotFound(name.into())),
+            Err(source) => Err(DockerError::Api {
+                op: "restart",
+                container: name.to_string(),
+                source,
+            }),
+        }
+    }
+
     pub async fn remove(&self, name: &str) -> Result<(), DockerError> {
         let options = RemoveContainerOptions {
             force: true,
@@ -291,8 +378,9 @@ impl DockerClient {
         }
     }
 
-    /// Names of every container of this host that dockstack manages.
-    pub async fn list_managed(&self) -> Result<Vec<String>, DockerError> {
+    /// Every container of this host that dockstack manages, applications
+    /// and sandboxes, by name.
+    pub async fn list_managed(&self) -> Result<Vec<Listed>, DockerError> {
         let mut filters = HashMap::new();
         filters.insert("label".to_string(), record::host_filters(&self.host_id));
         let options = ListContainersOptions {
@@ -309,13 +397,18 @@ impl DockerClient {
                 container: String::new(),
                 source,
             })?;
-        let mut names: Vec<String> = list
+        let mut listed: Vec<Listed> = list
             .into_iter()
-            .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
-            .map(|n| n.trim_start_matches('/').to_string())
+            .filter_map(|c| {
+                let name = c.names.and_then(|n| n.into_iter().next())?;
+                Some(Listed {
+                    name: name.trim_start_matches('/').to_string(),
+                    labels: c.labels.unwrap_or_default(),
+                })
+            })
             .collect();
-        names.sort();
-        Ok(names)
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(listed)
     }
 
     /// Whether dockerd answers.
@@ -425,6 +518,19 @@ impl DockerClient {
         }
         Ok(-1)
     }
+}
+
+fn restart_policy(policy: spec::RestartPolicy) -> Option<RestartPolicy> {
+    let name = match policy {
+        spec::RestartPolicy::No => return None,
+        spec::RestartPolicy::Always => RestartPolicyNameEnum::ALWAYS,
+        spec::RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
+        spec::RestartPolicy::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
+    };
+    Some(RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: None,
+    })
 }
 
 /// Appends `chunk` to `pending` and hands every complete line to `emit`.

@@ -20,6 +20,22 @@ const MAC: &str = "dockstack.mac";
 const MTU: &str = "dockstack.mtu";
 const VLAN: &str = "dockstack.vlan";
 const IFACE_LABEL: &str = "dockstack.iface";
+/// On an application: the name of the sandbox that holds its netns.
+const SANDBOX: &str = "dockstack.sandbox";
+/// On a sandbox: the name of the application it holds the netns of.
+const SANDBOX_OF: &str = "dockstack.sandbox-of";
+
+pub use dockstack_proto::SANDBOX_SUFFIX;
+
+/// The name of the sandbox of container `name`.
+pub fn sandbox_name(name: &str) -> String {
+    format!("{name}{SANDBOX_SUFFIX}")
+}
+
+/// The application whose sandbox is named `name`, if it is a sandbox's name.
+pub fn sandbox_owner(name: &str) -> Option<&str> {
+    name.strip_suffix(SANDBOX_SUFFIX).filter(|n| !n.is_empty())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -41,6 +57,53 @@ pub fn labels(spec: &ContainerSpec, host_id: &str) -> BTreeMap<String, String> {
     l.insert(HASH.into(), spec.hash());
     network_labels(spec, &mut l);
     l
+}
+
+/// The labels of a sandbox: managed by this host, holding the netns of
+/// `spec`'s container, with the network spec it is plugged from.
+pub fn sandbox_labels(spec: &ContainerSpec, host_id: &str) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::new();
+    l.insert(MANAGED.into(), "true".into());
+    l.insert(HOST.into(), host_id.into());
+    l.insert(HASH.into(), spec.hash());
+    l.insert(SANDBOX_OF.into(), spec.name.clone());
+    network_labels(spec, &mut l);
+    l
+}
+
+/// The labels of an application that joins the netns of `sandbox`.
+pub fn app_labels(spec: &ContainerSpec, host_id: &str, sandbox: &str) -> BTreeMap<String, String> {
+    let mut l = labels(spec, host_id);
+    l.insert(SANDBOX.into(), sandbox.into());
+    l
+}
+
+/// How a managed container reaches its network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Network {
+    /// It joins the netns of the sandbox of this name.
+    Sandbox(String),
+    /// Made before sandboxes: its own netns is plugged.
+    Direct,
+}
+
+/// What a managed container is, from its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// An application, as the environment file names it.
+    App(Network),
+    /// The sandbox of the application of this name.
+    Sandbox(String),
+}
+
+pub fn role(labels: &Labels) -> Role {
+    if let Some(app) = labels.get(SANDBOX_OF).filter(|v| !v.is_empty()) {
+        return Role::Sandbox(app.clone());
+    }
+    match labels.get(SANDBOX).filter(|v| !v.is_empty()) {
+        Some(sandbox) => Role::App(Network::Sandbox(sandbox.clone())),
+        None => Role::App(Network::Direct),
+    }
 }
 
 /// The labels of the network spec alone: what a spec change shows up in.
@@ -183,5 +246,23 @@ mod tests {
         assert_eq!(host(&labels), Some("host1"));
         assert!(is_managed(&labels));
         assert!(differences(&s, &labels).is_empty());
+        assert_eq!(role(&labels), Role::App(Network::Direct));
+    }
+
+    #[test]
+    fn a_pair_is_told_apart_by_its_labels() {
+        let s = spec();
+        let sandbox = sandbox_name(&s.name);
+        let app: Labels = app_labels(&s, "host1", &sandbox).into_iter().collect();
+        let sb: Labels = sandbox_labels(&s, "host1").into_iter().collect();
+        assert_eq!(role(&app), Role::App(Network::Sandbox(sandbox.clone())));
+        assert_eq!(role(&sb), Role::Sandbox("web1".into()));
+        assert_eq!(sandbox_owner(&sandbox), Some("web1"));
+        assert_eq!(sandbox_owner("web1"), None);
+        assert_eq!(sandbox_owner(SANDBOX_SUFFIX), None);
+        // The sandbox is plugged from its own labels, as its application's owner.
+        let plug = plug_spec("web1", "abc", &sb).unwrap();
+        assert_eq!(plug.address, s.address);
+        assert!(is_managed(&sb) && is_managed(&app));
     }
 }

@@ -54,7 +54,8 @@ impl From<HostError> for Status {
             },
             K::Hook(HookError::NotAllowed { .. }) => Status::permission_denied(msg),
             K::Hook(_) => Status::aborted(msg),
-            K::NotRunning { .. } => Status::failed_precondition(msg),
+            K::NotRunning { .. } | K::SandboxMissing { .. } => Status::failed_precondition(msg),
+            K::Pause(_) => Status::internal(msg),
             K::Unplug(_) | K::Volume { .. } => Status::internal(msg),
             K::Registration(source) => match source {
                 RegistrationError::InvalidName { .. } => Status::invalid_argument(msg),
@@ -89,6 +90,9 @@ fn status_to_pb(s: ContainerStatus) -> pb::ContainerInfo {
         plugged: s.plugged,
         started_at: s.started_at,
         gateway: s.gateway,
+        network: s.network,
+        sandbox: s.sandbox,
+        sandbox_state: s.sandbox_state,
     }
 }
 

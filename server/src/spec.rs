@@ -36,15 +36,16 @@ pub enum RestartPolicy {
 }
 
 impl RestartPolicy {
-    /// The policy named as Docker names it; empty means `no`.
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "" | "no" => RestartPolicy::No,
+    /// The policy named as Docker names it; empty means none was given.
+    fn parse(s: &str) -> Option<Option<Self>> {
+        Some(Some(match s {
+            "" => return Some(None),
+            "no" => RestartPolicy::No,
             "always" => RestartPolicy::Always,
             "unless-stopped" => RestartPolicy::UnlessStopped,
             "on-failure" => RestartPolicy::OnFailure,
             _ => return None,
-        })
+        }))
     }
 }
 
@@ -82,7 +83,8 @@ pub struct ContainerSpec {
     pub command: Vec<String>,
     pub privileged: bool,
     pub cap_add: Vec<String>,
-    pub restart: RestartPolicy,
+    /// The policy the file gives; see [`ContainerSpec::restart_policy`].
+    pub restart: Option<RestartPolicy>,
     /// Private, so that outside this module a spec can only be made through
     /// `TryFrom<pb::ContainerSpec>`, where every check is.
     checked: Checked,
@@ -110,6 +112,13 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
                 .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         {
             return Err(bad(format!("invalid container name {:?}", s.name)));
+        }
+        if s.name.ends_with(crate::record::SANDBOX_SUFFIX) {
+            return Err(bad(format!(
+                "container name {:?} ends with {:?}, which dockstack keeps for its sandboxes",
+                s.name,
+                crate::record::SANDBOX_SUFFIX
+            )));
         }
         let ip: Ipv4Addr =
             s.ip.parse()
@@ -213,6 +222,27 @@ fn check_volumes(volumes: &[String]) -> Result<(), String> {
 }
 
 impl ContainerSpec {
+    /// The application's Docker restart policy. A container the file wants
+    /// running and gives no policy is `unless-stopped`, so that it comes
+    /// back after a dockerd restart or a reboot unless it was stopped.
+    pub fn restart_policy(&self) -> RestartPolicy {
+        match self.restart {
+            Some(r) => r,
+            None if self.running => RestartPolicy::UnlessStopped,
+            None => RestartPolicy::No,
+        }
+    }
+
+    /// The sandbox's policy: it comes back whenever its application may,
+    /// and a `restart: "no"` container stays down after a dockerd restart
+    /// with its sandbox, as Docker would leave it.
+    pub fn sandbox_restart_policy(&self) -> RestartPolicy {
+        match self.restart_policy() {
+            RestartPolicy::No => RestartPolicy::No,
+            _ => RestartPolicy::UnlessStopped,
+        }
+    }
+
     /// The MAC of eth0: the one asked for, or one derived from the IP, so
     /// it is stable across restarts.
     pub fn effective_mac(&self) -> Mac {
@@ -265,14 +295,10 @@ impl ContainerSpec {
             ("command", self.command.join(" ")),
             ("privileged", self.privileged.to_string()),
             ("cap_add", self.cap_add.join(",")),
-            // The empty string of a default policy keeps the hashes of
-            // containers created before the policy was typed.
+            // No policy given hashes as the empty string it always did.
             (
                 "restart",
-                match self.restart {
-                    RestartPolicy::No => String::new(),
-                    r => r.to_string(),
-                },
+                self.restart.map(|r| r.to_string()).unwrap_or_default(),
             ),
         ]
     }
@@ -337,21 +363,35 @@ pub(crate) mod tests {
 
     #[test]
     fn restart_policies_are_docker_names_and_nothing_else() {
-        for (name, policy) in [
-            ("", RestartPolicy::No),
-            ("no", RestartPolicy::No),
-            ("always", RestartPolicy::Always),
-            ("unless-stopped", RestartPolicy::UnlessStopped),
-            ("on-failure", RestartPolicy::OnFailure),
+        for (name, running, policy) in [
+            ("", true, RestartPolicy::UnlessStopped),
+            ("", false, RestartPolicy::No),
+            ("no", true, RestartPolicy::No),
+            ("always", true, RestartPolicy::Always),
+            ("unless-stopped", false, RestartPolicy::UnlessStopped),
+            ("on-failure", true, RestartPolicy::OnFailure),
         ] {
             let mut s = message();
             s.restart = name.into();
-            assert_eq!(ContainerSpec::try_from(s).unwrap().restart, policy);
+            s.running = running;
+            assert_eq!(
+                ContainerSpec::try_from(s).unwrap().restart_policy(),
+                policy,
+                "{name:?} running {running}"
+            );
         }
         let mut s = message();
         s.restart = "sometimes".into();
         let err = ContainerSpec::try_from(s).unwrap_err().to_string();
         assert!(err.contains("unknown restart policy"), "{err}");
+    }
+
+    #[test]
+    fn a_name_in_the_sandboxes_form_is_refused() {
+        let mut s = message();
+        s.name = crate::record::sandbox_name("web1");
+        let err = ContainerSpec::try_from(s).unwrap_err().to_string();
+        assert!(err.contains("keeps for its sandboxes"), "{err}");
     }
 
     #[test]

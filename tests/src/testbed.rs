@@ -59,6 +59,8 @@ pub const MAX_SLOT: u8 = 250;
 pub const MAX_HOSTS: usize = 60;
 /// Set (to anything but `0`) to leave beds up after their tests.
 pub const KEEP_ENV: &str = "DOCKSTACK_TESTBED_KEEP";
+/// What a sandbox's name ends with: its application's name comes first.
+pub const SANDBOX_SUFFIX: &str = ".dockstack-sandbox";
 /// The label by which a server marks the containers of its host.
 pub const HOST_LABEL: &str = "dockstack.host";
 
@@ -928,6 +930,26 @@ impl TestBed {
             .filter(|l| !l.is_empty())
             .map(String::from)
             .collect()
+    }
+
+    /// Names of host `i`'s managed containers as their users know them:
+    /// without the sandboxes, each of which is checked to be there; sorted.
+    pub fn managed_apps(&self, i: usize) -> Vec<String> {
+        let all = self.managed_containers(i);
+        let mut apps: Vec<String> = all
+            .iter()
+            .filter(|n| !n.ends_with(SANDBOX_SUFFIX))
+            .cloned()
+            .collect();
+        for app in &apps {
+            let sandbox = format!("{app}{SANDBOX_SUFFIX}");
+            assert!(
+                all.contains(&sandbox),
+                "container {app} on host {i} has no sandbox {sandbox}: {all:?}"
+            );
+        }
+        apps.sort();
+        apps
     }
 
     /// Removes everything now; the errors of every step.

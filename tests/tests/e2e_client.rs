@@ -67,7 +67,7 @@ fn unreachable_hosts_do_not_hold_up_the_reachable_one() {
         took >= Duration::from_secs(TIMEOUT),
         "took {took:?}: the unreachable hosts did not wait their {TIMEOUT} s connect timeout: {stderr}"
     );
-    assert_eq!(bed.managed_containers(2), vec![up.clone()]);
+    assert_eq!(bed.managed_apps(2), vec![up.clone()]);
     let state = docker(&["inspect", "-f", "{{.State.Status}}", &up]).unwrap();
     assert_eq!(state.trim(), "running");
     let started = started_at(&up).duration_since(began_at).unwrap_or_default();
@@ -115,7 +115,7 @@ fn a_panicked_client_task_is_a_named_failure_and_the_others_go_on() {
         "{stderr}"
     );
     assert!(stderr.contains("run: 2 succeeded, 1 failed"), "{stderr}");
-    let mut running = bed.managed_containers(0);
+    let mut running = bed.managed_apps(0);
     running.sort();
     let mut want = vec![a.clone(), c.clone()];
     want.sort();
@@ -190,7 +190,7 @@ fn one_host_down_fails_fast_while_the_other_completes() {
     );
 
     // The reachable host did its part.
-    assert_eq!(bed.managed_containers(0), vec![up.clone()]);
+    assert_eq!(bed.managed_apps(0), vec![up.clone()]);
     assert!(bed.ping_from_host(0, bed.subnet_ip(21)));
     assert!(bed.managed_containers(1).is_empty());
 

@@ -60,8 +60,8 @@ fn containers_on_two_hosts_ping_each_other() {
     // Without -c: every container of the file.
     let out = dockstack(&bed, &env, &["run"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(bed.managed_containers(0), vec![a.clone()]);
-    assert_eq!(bed.managed_containers(1), vec![b.clone()]);
+    assert_eq!(bed.managed_apps(0), vec![a.clone()]);
+    assert_eq!(bed.managed_apps(1), vec![b.clone()]);
 
     docker_exec(&a, &["ping", "-c1", "-W2", &ip_b.to_string()]);
     docker_exec(&b, &["ping", "-c1", "-W2", &ip_a.to_string()]);

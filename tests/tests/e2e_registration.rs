@@ -181,7 +181,7 @@ fn registration_in_dnsmasq_follows_run_destroy_register_and_deregister() {
     ok(&bed, &env, &["-c", &web, "deregister"]);
     assert_eq!(lines_naming(&hostsfile, &web_fqdn), Vec::<String>::new());
     nxdomain(&bed, dns_ip, &web_fqdn);
-    assert_eq!(bed.managed_containers(1), vec![web.clone()]);
+    assert_eq!(bed.managed_apps(1), vec![web.clone()]);
     ok(&bed, &env, &["-c", &web, "register"]);
     assert_eq!(
         lines_naming(&hostsfile, &web_fqdn),
@@ -215,7 +215,7 @@ fn registration_in_dnsmasq_follows_run_destroy_register_and_deregister() {
         text(&out)
     );
     assert!(stderr.contains("registration failed"), "{}", text(&out));
-    assert_eq!(bed.managed_containers(1), vec![web2.clone()]);
+    assert_eq!(bed.managed_apps(1), vec![web2.clone()]);
     assert_eq!(
         lines_naming(&hostsfile, &format!("{web2}.{domain}")),
         Vec::<String>::new()

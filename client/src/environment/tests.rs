@@ -677,3 +677,12 @@ containers:
         ))
     );
 }
+
+#[test]
+fn a_name_in_the_form_of_a_sandbox_is_refused_on_its_line() {
+    assert_eq!(
+        only(&edit("  web1:\n", "  web1.dockstack-sandbox:\n")),
+        "20:3: containers.web1.dockstack-sandbox: `web1.dockstack-sandbox` ends with \
+         `.dockstack-sandbox`, which dockstack keeps for the network sandboxes it makes"
+    );
+}

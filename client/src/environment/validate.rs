@@ -527,6 +527,15 @@ impl Checker {
                          (at least 2 of letters, digits, `_`, `.`, `-`; a letter or digit first)"
                     ),
                 );
+            } else if name.ends_with(dockstack_proto::SANDBOX_SUFFIX) {
+                self.report(
+                    container.key.pos,
+                    &container_path,
+                    format!(
+                        "`{name}` ends with `{}`, which dockstack keeps for the network sandboxes it makes",
+                        dockstack_proto::SANDBOX_SUFFIX
+                    ),
+                );
             }
             if let Some(built) = self.container(
                 name,

@@ -9,6 +9,7 @@ use netplug::{PlugError, UnplugError};
 
 use crate::docker::DockerError;
 use crate::hooks::HookError;
+use crate::pause::PauseError;
 use crate::record::RecordError;
 use crate::regfiles::RegistrationError;
 
@@ -57,6 +58,12 @@ pub enum HostErrorKind {
     NotRunning {
         name: String,
     },
+    /// The sandbox that holds the container's netns is gone.
+    SandboxMissing {
+        name: String,
+        sandbox: String,
+    },
+    Pause(PauseError),
     Registration(RegistrationError),
     /// The DNS container or Puppet master a registration needs.
     RegistryDown {
@@ -124,6 +131,11 @@ impl fmt::Display for HostError {
                 path.display()
             ),
             K::NotRunning { name } => write!(f, "container {name} is not running on host {host}"),
+            K::SandboxMissing { name, sandbox } => write!(
+                f,
+                "container {name} on host {host} has lost its network sandbox {sandbox}: destroy and run it again"
+            ),
+            K::Pause(e) => write!(f, "host {host}: {e}"),
             K::RegistryDown { role, name, state } => {
                 write!(f, "{role} {name} is not running on host {host} ({state})")
             }
@@ -175,6 +187,7 @@ impl std::error::Error for HostError {
             K::Unplug(e) => Some(e),
             K::Hook(e) => Some(e),
             K::Registration(e) => Some(e),
+            K::Pause(e) => Some(e),
             K::Volume { source, .. } => Some(source),
             _ => None,
         }
@@ -208,6 +221,12 @@ impl From<UnplugError> for HostErrorKind {
 impl From<HookError> for HostErrorKind {
     fn from(e: HookError) -> Self {
         HostErrorKind::Hook(e)
+    }
+}
+
+impl From<PauseError> for HostErrorKind {
+    fn from(e: PauseError) -> Self {
+        HostErrorKind::Pause(e)
     }
 }
 

@@ -31,7 +31,8 @@ impl Host {
         if argv.is_empty() {
             return Err(bad("the command line is empty".into()));
         }
-        let c = self.managed(name).await?;
+        // A sandbox is no container of the user's: only applications are asked.
+        let c = self.managed_pair(name).await?.app;
         if !c.running {
             return Err(self.err(HostErrorKind::NotRunning {
                 name: name.to_string(),

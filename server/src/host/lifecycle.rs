@@ -1,17 +1,19 @@
-//! The life of a container: run, start, stop and destroy, with their hooks
-//! and the volume directories a run creates.
+//! The life of a container and its sandbox: run, start, stop and destroy,
+//! with their hooks and the volume directories a run creates.
 
 use std::path::{Path, PathBuf};
 
-use super::{ContainerStatus, Host, HostError, HostErrorKind};
+use super::{ContainerStatus, Host, HostError, HostErrorKind, Network, Pair, in_other_netns};
 use crate::docker::{DockerError, Inspected};
 use crate::hooks::{check_hooks, run_hooks};
+use crate::pause;
 use crate::progress::Reporter;
 use crate::record;
 use crate::spec::ContainerSpec;
 
 impl Host {
-    /// Precreation hooks, create, start, plug, postcreation hooks.
+    /// Precreation hooks; the sandbox created, started and plugged; the
+    /// application created in its netns and started; postcreation hooks.
     pub async fn run(
         &self,
         spec: &ContainerSpec,
@@ -32,17 +34,16 @@ impl Host {
         let _guard = self.lock(&spec.name).await;
         let ip = spec.address.ip().to_string();
 
-        if let Some(existing) = self.inspect_managed(&spec.name).await? {
-            if record::hash(&existing.labels) != spec.hash() {
+        if let Some(existing) = self.pair(&spec.name).await? {
+            if record::hash(&existing.app.labels) != spec.hash() {
                 return Err(self.err(HostErrorKind::SpecDiffers {
                     name: spec.name.clone(),
-                    differs: describe_difference(spec, &existing),
+                    differs: describe_difference(spec, &existing.app),
                 }));
             }
             reporter.step(format!("{} exists with the same spec", spec.name));
             if spec.running {
-                let c = self.ensure_running(&existing).await?;
-                self.plug(&c, reporter).await?;
+                self.bring_up(&existing, reporter).await?;
             }
             return self.status_of(&spec.name).await;
         }
@@ -57,6 +58,11 @@ impl Host {
                 image: spec.image.clone(),
             }));
         }
+        let pause_image = pause::ensure_image(&self.docker)
+            .await
+            .map_err(|e| self.err(e))?;
+        let sandbox = record::sandbox_name(&spec.name);
+        self.clear_orphan_sandbox(&sandbox).await?;
 
         let ctx = self.hook_context(&spec.name, &ip, "run");
         run_hooks("precreation", &spec.precreation, &ctx, reporter)
@@ -64,29 +70,17 @@ impl Host {
             .map_err(|e| self.err(e))?;
 
         let created_dirs = create_volume_dirs(spec).map_err(|e| self.err(e))?;
-        reporter.step(format!("create {} from {}", spec.name, spec.image));
-        let created = self.docker.create(spec).await;
-        if let Err(e) = created {
+        if let Err(e) = self
+            .create_pair(spec, &sandbox, &pause_image, reporter)
+            .await
+        {
+            // All or nothing: whatever was made of the pair goes again, its
+            // port with it.
+            for rm in self.remove_pair(&spec.name, Some(&sandbox)).await {
+                reporter.warn(format!("rollback: {rm}"));
+            }
             remove_dirs(&created_dirs);
-            return Err(self.err(e));
-        }
-        if spec.running {
-            let started = async {
-                reporter.step(format!("start {}", spec.name));
-                let c = self.start_running(&spec.name).await?;
-                self.plug(&c, reporter).await
-            }
-            .await;
-            if let Err(e) = started {
-                // All or nothing: a container that could not be started and
-                // plugged is removed again, with its port.
-                let _ = self.unplug(&spec.name).await;
-                if let Err(rm) = self.docker.remove(&spec.name).await {
-                    reporter.warn(format!("rollback: {rm}"));
-                }
-                remove_dirs(&created_dirs);
-                return Err(e);
-            }
+            return Err(e);
         }
 
         // A failing postcreation hook fails the run but leaves the
@@ -95,6 +89,131 @@ impl Host {
             .await
             .map_err(|e| self.err(e))?;
         self.status_of(&spec.name).await
+    }
+
+    /// The sandbox first, started and plugged; only then the application,
+    /// so that its first instruction finds eth0 with its address.
+    async fn create_pair(
+        &self,
+        spec: &ContainerSpec,
+        sandbox: &str,
+        pause_image: &str,
+        reporter: &Reporter,
+    ) -> Result<(), HostError> {
+        reporter.step(format!("create sandbox {sandbox}"));
+        self.docker
+            .create_sandbox(spec, pause_image)
+            .await
+            .map_err(|e| self.err(e))?;
+        if spec.running {
+            reporter.step(format!("start sandbox {sandbox}"));
+            let sb = self.start_running(sandbox).await?;
+            self.plug(&spec.name, &sb, reporter).await?;
+        }
+        reporter.step(format!("create {} from {}", spec.name, spec.image));
+        self.docker
+            .create_app(spec, sandbox)
+            .await
+            .map_err(|e| self.err(e))?;
+        if spec.running {
+            reporter.step(format!("start {}", spec.name));
+            self.start_running(&spec.name).await?;
+        }
+        Ok(())
+    }
+
+    /// A sandbox of this name whose application is gone is removed; a
+    /// container of this name that is not a sandbox of ours is an error.
+    pub(super) async fn clear_orphan_sandbox(&self, sandbox: &str) -> Result<(), HostError> {
+        let Some(c) = self
+            .docker
+            .inspect(sandbox)
+            .await
+            .map_err(|e| self.err(e))?
+        else {
+            return Ok(());
+        };
+        let ours = c.is_managed()
+            && c.host() == Some(self.id())
+            && matches!(record::role(&c.labels), record::Role::Sandbox(_));
+        if !ours {
+            return Err(self.err(DockerError::NameTaken {
+                name: sandbox.to_string(),
+            }));
+        }
+        tracing::info!(sandbox, "removing a sandbox whose application is gone");
+        self.docker.remove(sandbox).await.map_err(|e| self.err(e))
+    }
+
+    /// Removes the application, its port and its sandbox, going on past
+    /// failures; every failure is returned.
+    async fn remove_pair(&self, name: &str, sandbox: Option<&str>) -> Vec<HostError> {
+        let mut errors = Vec::new();
+        if let Err(e) = self.docker.remove(name).await {
+            errors.push(self.err(e));
+        }
+        if let Err(e) = self.unplug(name).await {
+            errors.push(e);
+        }
+        if let Some(sb) = sandbox
+            && let Err(e) = self.docker.remove(sb).await
+        {
+            errors.push(self.err(e));
+        }
+        errors
+    }
+
+    /// Brings a pair up: its sandbox running and plugged, then the
+    /// application running in that netns. An application that runs in
+    /// another netns (of a sandbox since replaced), or that started before
+    /// its sandbox was plugged, is restarted into the plugged one.
+    async fn bring_up(&self, pair: &Pair, reporter: &Reporter) -> Result<(), HostError> {
+        let name = &pair.app.name;
+        let Network::Sandbox(sandbox) = &pair.network else {
+            let c = self.ensure_running(&pair.app).await?;
+            self.plug(name, &c, reporter).await?;
+            return Ok(());
+        };
+        let Some(sb) = &pair.sandbox else {
+            return Err(self.err(HostErrorKind::SandboxMissing {
+                name: name.clone(),
+                sandbox: sandbox.clone(),
+            }));
+        };
+        if !sb.running {
+            reporter.step(format!("start sandbox {sandbox}"));
+        }
+        let sb = self.ensure_running(sb).await?;
+        let changed = self.plug(name, &sb, reporter).await?;
+        self.join(pair, &sb, changed, true, reporter).await
+    }
+
+    /// Puts the application into the netns of `sb`, just plugged (`changed`
+    /// if the plug had to make or mend anything). A running application
+    /// that is elsewhere, or that may have started before the plug, is
+    /// restarted. A stopped one is started when `start` is set.
+    pub(super) async fn join(
+        &self,
+        pair: &Pair,
+        sb: &Inspected,
+        changed: bool,
+        start: bool,
+        reporter: &Reporter,
+    ) -> Result<(), HostError> {
+        let name = &pair.app.name;
+        let app = self.inspect_existing(name).await?;
+        if app.running {
+            if changed || in_other_netns(&app, sb) {
+                reporter.step(format!("restart {name} into its plugged sandbox"));
+                self.docker.restart(name).await.map_err(|e| self.err(e))?;
+            }
+            return Ok(());
+        }
+        if start {
+            reporter.step(format!("start {name}"));
+            self.start_running(name).await?;
+        }
+        Ok(())
     }
 
     async fn ensure_running(&self, c: &Inspected) -> Result<Inspected, HostError> {
@@ -117,7 +236,8 @@ impl Host {
         Ok(c)
     }
 
-    /// Starts a stopped container and plugs it from its labels.
+    /// Starts a stopped pair: its sandbox, plugged from its labels, then
+    /// the application.
     pub async fn start(
         &self,
         name: &str,
@@ -125,14 +245,14 @@ impl Host {
     ) -> Result<ContainerStatus, HostError> {
         crate::fault::point("start", name);
         let _guard = self.lock(name).await;
-        let c = self.managed(name).await?;
+        let pair = self.managed_pair(name).await?;
         reporter.step(format!("start {name}"));
-        let c = self.ensure_running(&c).await?;
-        self.plug(&c, reporter).await?;
+        self.bring_up(&pair, reporter).await?;
         self.status_of(name).await
     }
 
-    /// Unplugs and stops.
+    /// Stops the application while its network is still up, then unplugs
+    /// and stops its sandbox.
     pub async fn stop(
         &self,
         name: &str,
@@ -140,16 +260,21 @@ impl Host {
     ) -> Result<ContainerStatus, HostError> {
         crate::fault::point("stop", name);
         let _guard = self.lock(name).await;
-        self.managed(name).await?;
-        reporter.step(format!("unplug {name}"));
-        self.unplug(name).await?;
+        let pair = self.managed_pair(name).await?;
         reporter.step(format!("stop {name}"));
         self.docker.stop(name).await.map_err(|e| self.err(e))?;
+        reporter.step(format!("unplug {name}"));
+        self.unplug(name).await?;
+        if let Some(sb) = &pair.sandbox {
+            reporter.step(format!("stop sandbox {}", sb.name));
+            self.docker.stop(&sb.name).await.map_err(|e| self.err(e))?;
+        }
         self.status_of(name).await
     }
 
-    /// Stops, unplugs, removes, then runs the postdestroy hooks. Destroying
-    /// a container that is not there only clears leftovers.
+    /// Removes the application, its port and its sandbox, then runs the
+    /// postdestroy hooks. Destroying a container that is not there only
+    /// clears leftovers.
     pub async fn destroy(
         &self,
         name: &str,
@@ -165,20 +290,29 @@ impl Host {
         )
         .map_err(|e| self.err(e))?;
         let _guard = self.lock(name).await;
-        let Some(c) = self.inspect_managed(name).await? else {
+        let sandbox = record::sandbox_name(name);
+        let Some(pair) = self.pair(name).await? else {
             reporter.warn(format!(
                 "container {name} does not exist on host {}",
                 self.config.host_id
             ));
+            self.clear_orphan_sandbox(&sandbox).await?;
             self.unplug(name).await?;
             return Ok(());
         };
-        let ip = record::ip(&c.labels).to_string();
-        reporter.step(format!("unplug {name}"));
-        let unplugged = self.unplug(name).await;
+        let ip = record::ip(&pair.app.labels).to_string();
         reporter.step(format!("remove {name}"));
-        self.docker.remove(name).await.map_err(|e| self.err(e))?;
-        unplugged?;
+        let sandbox = match &pair.network {
+            Network::Sandbox(sb) => Some(sb.as_str()),
+            Network::Direct => None,
+        };
+        let mut errors = self.remove_pair(name, sandbox).await.into_iter();
+        if let Some(first) = errors.next() {
+            for e in errors {
+                reporter.warn(e.to_string());
+            }
+            return Err(first);
+        }
         let ctx = self.hook_context(name, &ip, "destroy");
         run_hooks("postdestroy", postdestroy, &ctx, reporter)
             .await

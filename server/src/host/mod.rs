@@ -1,5 +1,6 @@
-//! One container host: the [`Host`], its per-container locks, and plugging
-//! and unplugging a container's eth0. The operations live in the submodules.
+//! One container host: the [`Host`], its per-container locks, the pair a
+//! managed container is (application and sandbox), and plugging and
+//! unplugging its eth0. The operations live in the submodules.
 
 mod error;
 mod exec;
@@ -19,6 +20,7 @@ use crate::docker::{DockerClient, Inspected};
 use crate::hooks::HookContext;
 use crate::progress::Reporter;
 use crate::record;
+use crate::record::Network;
 use crate::spec::IFACE;
 
 pub use error::{HostError, HostErrorKind};
@@ -45,11 +47,53 @@ pub struct Host {
     /// events are followed from here, so a container started while the
     /// reconcile ran is plugged too.
     created: SystemTime,
-    /// Per container, the `StartedAt` of the process this server last
-    /// plugged. Docker's start event for a container that `run` or `start`
-    /// has just plugged needs no second plug: skipping it spares every run
-    /// a second round of netlink and OVSDB requests.
+    /// Per container, the `StartedAt` of the netns holder's process (its
+    /// sandbox, or itself when plugged directly) this server last plugged.
+    /// Docker's start event for a sandbox that `run` or `start` has just
+    /// plugged needs no second plug: skipping it spares every run a second
+    /// round of netlink and OVSDB requests.
     plugged: Mutex<HashMap<String, String>>,
+}
+
+/// A managed container as its user knows it: the application, and what
+/// holds its network namespace.
+#[derive(Debug, Clone)]
+struct Pair {
+    app: Inspected,
+    network: Network,
+    /// The sandbox, when the application has one and it exists.
+    sandbox: Option<Inspected>,
+}
+
+impl Pair {
+    /// The container whose netns is plugged: the sandbox, or the
+    /// application itself when it is plugged directly.
+    fn holder(&self) -> Option<&Inspected> {
+        match self.network {
+            Network::Sandbox(_) => self.sandbox.as_ref(),
+            Network::Direct => Some(&self.app),
+        }
+    }
+}
+
+/// Whether the running application `app` is known to be in another
+/// network namespace than `holder`'s (the netns of a sandbox since
+/// replaced). A process that is not there to look at (Docker reports a
+/// pid of 0 around a start) is not known to be anywhere else.
+fn in_other_netns(app: &Inspected, holder: &Inspected) -> bool {
+    match (netns_of(app.pid), netns_of(holder.pid)) {
+        (Some(a), Some(h)) => a != h,
+        _ => false,
+    }
+}
+
+/// The identity of the network namespace of process `pid`.
+fn netns_of(pid: u32) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    (pid != 0)
+        .then(|| std::fs::metadata(format!("/proc/{pid}/ns/net")).ok())
+        .flatten()
+        .map(|m| m.ino())
 }
 
 impl Host {
@@ -121,13 +165,6 @@ impl Host {
         Ok(Some(c))
     }
 
-    /// The container, which must exist and be ours.
-    async fn managed(&self, name: &str) -> Result<Inspected, HostError> {
-        self.inspect_managed(name)
-            .await?
-            .ok_or_else(|| self.not_found(name))
-    }
-
     /// The container, whoever's it is; not found is an error.
     async fn inspect_existing(&self, name: &str) -> Result<Inspected, HostError> {
         self.docker
@@ -137,28 +174,64 @@ impl Host {
             .ok_or_else(|| self.not_found(name))
     }
 
-    async fn plug(&self, c: &Inspected, reporter: &Reporter) -> Result<(), HostError> {
-        let spec = record::plug_spec(&c.name, &c.id, &c.labels).map_err(|e| self.err(e))?;
+    /// The pair of the managed container `name`, if it exists.
+    async fn pair(&self, name: &str) -> Result<Option<Pair>, HostError> {
+        let Some(app) = self.inspect_managed(name).await? else {
+            return Ok(None);
+        };
+        let network = match record::role(&app.labels) {
+            record::Role::App(network) => network,
+            // A sandbox is no container of the user's.
+            record::Role::Sandbox(_) => return Ok(None),
+        };
+        let sandbox = match &network {
+            Network::Sandbox(sb) => self.inspect_managed(sb).await?,
+            Network::Direct => None,
+        };
+        Ok(Some(Pair {
+            app,
+            network,
+            sandbox,
+        }))
+    }
+
+    /// The pair, which must exist.
+    async fn managed_pair(&self, name: &str) -> Result<Pair, HostError> {
+        self.pair(name).await?.ok_or_else(|| self.not_found(name))
+    }
+
+    /// Plugs eth0 of container `owner` into the netns of `holder` (its
+    /// sandbox, or itself), from `holder`'s labels; whether anything had to
+    /// change.
+    async fn plug(
+        &self,
+        owner: &str,
+        holder: &Inspected,
+        reporter: &Reporter,
+    ) -> Result<bool, HostError> {
+        let spec = record::plug_spec(owner, &holder.id, &holder.labels).map_err(|e| self.err(e))?;
         reporter.step(format!(
             "plug {}: {} on {} ({})",
-            IFACE, spec.address, spec.bridge, c.name
+            IFACE, spec.address, spec.bridge, holder.name
         ));
-        self.plugger
-            .plug(&NetnsTarget::Pid(c.pid), &spec)
+        let plugged = self
+            .plugger
+            .plug(&NetnsTarget::Pid(holder.pid), &spec)
             .await
             .map_err(|e| self.err(e))?;
         self.plugged_table()
-            .insert(c.name.clone(), c.started_at.clone());
-        Ok(())
+            .insert(owner.to_string(), holder.started_at.clone());
+        Ok(plugged.changed)
     }
 
     fn plugged_table(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         self.plugged.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether this very process of `c` (same start time) was plugged here.
-    fn plugged_already(&self, c: &Inspected) -> bool {
-        !c.started_at.is_empty() && self.plugged_table().get(&c.name) == Some(&c.started_at)
+    /// Whether this very process of `holder` (same start time) was plugged
+    /// here for `owner`.
+    fn plugged_already(&self, owner: &str, holder: &Inspected) -> bool {
+        !holder.started_at.is_empty() && self.plugged_table().get(owner) == Some(&holder.started_at)
     }
 
     async fn unplug(&self, name: &str) -> Result<(), HostError> {

@@ -1,79 +1,140 @@
-//! Keeping plugs in line with Docker: following its events, the start-up
-//! reconcile, and removing ports whose container is gone.
+//! Keeping pairs and plugs in line with Docker: following its events, the
+//! start-up reconcile, and removing ports and sandboxes whose container is
+//! gone.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 
-use super::{Host, HostError, HostErrorKind};
+use super::{Host, HostError, HostErrorKind, Network, in_other_netns};
+use crate::docker::DockerError;
 use crate::progress::Reporter;
+use crate::record;
 
 impl Host {
-    /// Plugs a managed container again from its labels, if it runs.
-    pub async fn replug(&self, name: &str) -> Result<bool, HostError> {
-        let _guard = self.lock(name).await;
-        let Some(c) = self.inspect_managed(name).await? else {
-            return Ok(false);
-        };
-        if !c.running || c.pid == 0 {
-            return Ok(false);
-        }
-        self.plug(&c, &Reporter::silent()).await?;
-        Ok(true)
-    }
-
-    /// After a Docker event: plugs the container if it runs, and otherwise
-    /// removes its plug. A container that died or was removed behind the
-    /// server's back leaves an OVS port whose veth went with its netns;
-    /// that port goes. Deciding from the state Docker reports now, under the
-    /// container's lock, makes the outcome right whatever order the events
-    /// of one container are handled in (a die, then a restart policy's start).
+    /// After a Docker event of a container or of its sandbox: brings the
+    /// pair in line with what Docker reports now, under the container's
+    /// lock, so the outcome is right whatever order the events of one pair
+    /// are handled in (a die, then a restart policy's start).
     ///
-    /// `started`: the event is a start. A die or destroy event that finds the
-    /// container running again leaves it to the start event Docker sends for
-    /// every start, so each process is plugged once, timed from its start.
-    pub async fn sync_plug(&self, name: &str, started: bool) -> Result<Synced, HostError> {
+    /// A sandbox that runs is plugged; if that made or mended anything, its
+    /// netns is new, and the application is restarted into it (or started,
+    /// when Docker would bring it back by itself). The application's own
+    /// restarts never touch the network. A pair whose netns is gone, or a
+    /// sandbox whose application is gone, loses its port (and the sandbox).
+    ///
+    /// `started`: the event is a start. A die that finds the container
+    /// running again, or about to be, leaves it to the start event Docker
+    /// sends for every start.
+    pub async fn sync_plug(&self, event_name: &str, started: bool) -> Result<Synced, HostError> {
+        // A sandbox's events are its application's.
+        let name = record::sandbox_owner(event_name).unwrap_or(event_name);
         let _guard = self.lock(name).await;
-        let c = match self.inspect_managed(name).await {
-            Ok(c) => c,
+        let pair = match self.pair(name).await {
+            Ok(p) => p,
             // The name went to a container we do not manage: our port is stale all the same.
             Err(e) if matches!(e.kind(), HostErrorKind::NotManaged { .. }) => None,
             Err(e) => return Err(e),
         };
-        match c {
-            Some(c) if c.running && c.pid != 0 && !started => Ok(Synced::StartPending),
-            Some(c) if c.running && c.pid != 0 && self.plugged_already(&c) => {
-                Ok(Synced::AlreadyPlugged)
+        let Some(pair) = pair else {
+            match self.clear_orphan_sandbox(&record::sandbox_name(name)).await {
+                Ok(()) => {}
+                // Not ours to remove.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        HostErrorKind::Docker(DockerError::NameTaken { .. })
+                    ) => {}
+                Err(e) => return Err(e),
             }
-            Some(c) if c.running && c.pid != 0 => {
-                self.plug(&c, &Reporter::silent()).await?;
-                Ok(Synced::Plugged)
+            self.unplug(name).await?;
+            return Ok(Synced::Unplugged);
+        };
+        let Some(holder) = pair.holder().cloned() else {
+            // The sandbox is gone: nothing holds a netns to plug.
+            self.unplug(name).await?;
+            return Ok(Synced::Unplugged);
+        };
+        let sandboxed = matches!(pair.network, Network::Sandbox(_));
+        if holder.running && holder.pid != 0 {
+            if !sandboxed && !started {
+                return Ok(Synced::StartPending);
             }
-            _ => {
-                self.unplug(name).await?;
-                Ok(Synced::Unplugged)
+            let app_in_place = !sandboxed || !in_other_netns(&pair.app, &holder);
+            if self.plugged_already(name, &holder) && app_in_place {
+                return Ok(Synced::AlreadyPlugged);
             }
+            let reporter = Reporter::silent();
+            let changed = self.plug(name, &holder, &reporter).await?;
+            if sandboxed {
+                let start = changed && pair.app.restarts_itself();
+                self.join(&pair, &holder, changed, start, &reporter).await?;
+            }
+            return Ok(if changed || !app_in_place {
+                Synced::Plugged
+            } else {
+                Synced::AlreadyPlugged
+            });
         }
+        if !started && holder.restarting {
+            return Ok(Synced::StartPending);
+        }
+        if sandboxed && pair.app.running {
+            // The application still holds the old netns, whose eth0 lives
+            // while the port does: it keeps its address until it stops, or
+            // until the sandbox is back and it is restarted into it.
+            return Ok(Synced::SandboxDown);
+        }
+        self.unplug(name).await?;
+        Ok(Synced::Unplugged)
     }
 
-    /// At start-up: plug every running managed container, and remove OVS
-    /// ports whose container is gone.
+    /// At start-up, and when dockerd comes back: every pair brought in line
+    /// (all at once: after a dockerd restart each waits only for its own
+    /// plug), sandboxes whose application is gone removed, and OVS ports
+    /// whose container is gone removed.
     pub async fn reconcile(&self) -> Result<(), HostError> {
-        let names = self.docker.list_managed().await.map_err(|e| self.err(e))?;
-        for name in &names {
-            match self.replug(name).await {
-                Ok(true) => tracing::info!(container = %name, "re-plugged at start-up"),
-                Ok(false) => {}
-                Err(e) => tracing::error!(container = %name, "re-plug at start-up failed: {e}"),
+        let listed = self.docker.list_managed().await.map_err(|e| self.err(e))?;
+        let mut apps = BTreeSet::new();
+        let mut sandboxes = Vec::new();
+        for l in listed {
+            match record::role(&l.labels) {
+                record::Role::App(_) => {
+                    apps.insert(l.name);
+                }
+                record::Role::Sandbox(owner) => sandboxes.push(owner),
+            }
+        }
+        let synced = futures::future::join_all(
+            apps.iter()
+                .map(|name| async move { (name, self.sync_plug(name, true).await) }),
+        )
+        .await;
+        for (name, result) in synced {
+            match result {
+                Ok(Synced::Plugged) => tracing::info!(container = %name, "re-plugged by reconcile"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(container = %name, "reconcile failed: {e}"),
+            }
+        }
+        for owner in sandboxes.iter().filter(|o| !apps.contains(*o)) {
+            if let Err(e) = self.sync_plug(owner, true).await {
+                tracing::error!(container = %owner, "removing its orphan sandbox: {e}");
             }
         }
         let mut alive = std::collections::HashSet::new();
         for (_, owner) in self.plugger.ovs().owned_ports().await.unwrap_or_default() {
-            if let Ok(Some(c)) = self.docker.inspect(&owner.container).await
-                && c.running
-            {
-                alive.insert(owner.container.clone());
+            for holder in [
+                owner.container.clone(),
+                record::sandbox_name(&owner.container),
+            ] {
+                if let Ok(Some(c)) = self.docker.inspect(&holder).await
+                    && c.running
+                {
+                    alive.insert(owner.container.clone());
+                }
             }
         }
         let (removed, errors) = self.plugger.gc(|o| alive.contains(&o.container)).await;
@@ -95,9 +156,14 @@ impl Host {
         let mut first = true;
         loop {
             if !first {
+                // Polled often: every address of the host waits on this.
+                let mut waited = 0u32;
                 while let Err(e) = self.docker.ping().await {
-                    tracing::warn!("waiting for dockerd: {e}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if waited.is_multiple_of(25) {
+                        tracing::warn!("waiting for dockerd: {e}");
+                    }
+                    waited += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 // Docker forgets its events when it restarts.
                 if let Err(e) = self.reconcile().await {
@@ -133,7 +199,7 @@ impl Host {
                     host.on_event(&name, &action, event_ns).await;
                 });
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -166,6 +232,9 @@ impl Host {
             Ok(Synced::StartPending) => {
                 tracing::debug!(container = %name, event = action, "running again: left to its start event");
             }
+            Ok(Synced::SandboxDown) => {
+                tracing::warn!(container = %name, event = action, "its sandbox stopped while it runs: it keeps the old netns until it stops or the sandbox is back");
+            }
             Ok(Synced::Unplugged) if action == "start" => {}
             Ok(Synced::Unplugged) => {
                 tracing::info!(
@@ -191,5 +260,7 @@ pub enum Synced {
     AlreadyPlugged,
     /// Running again after a die: left to the start event that follows.
     StartPending,
+    /// The sandbox stopped while its application runs on in the old netns.
+    SandboxDown,
     Unplugged,
 }

@@ -1,9 +1,9 @@
-//! What a client sees of a container: show, list and the status of one.
+//! What a client sees of a container: show, list and the status of one,
+//! one for each pair of application and sandbox.
 
 use netplug::NetnsTarget;
 
-use super::{Host, HostError, HostErrorKind};
-use crate::docker::Inspected;
+use super::{Host, HostError, HostErrorKind, Network, Pair};
 use crate::record;
 use crate::spec::IFACE;
 
@@ -24,19 +24,27 @@ pub struct ContainerStatus {
     pub port: String,
     pub plugged: bool,
     pub started_at: String,
+    /// `sandbox`, or `direct` for a container made before sandboxes.
+    pub network: String,
+    pub sandbox: String,
+    /// The sandbox's state, `missing` when it is gone.
+    pub sandbox_state: String,
 }
 
 impl Host {
     pub async fn show(&self, name: &str) -> Result<ContainerStatus, HostError> {
-        let c = self.managed(name).await?;
-        self.status_from(c).await
+        let pair = self.managed_pair(name).await?;
+        self.status_from(pair).await
     }
 
     pub async fn list(&self) -> Result<Vec<ContainerStatus>, HostError> {
-        let names = self.docker.list_managed().await.map_err(|e| self.err(e))?;
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            match self.status_of(&name).await {
+        let listed = self.docker.list_managed().await.map_err(|e| self.err(e))?;
+        let apps = listed
+            .into_iter()
+            .filter(|l| matches!(record::role(&l.labels), record::Role::App(_)));
+        let mut out = Vec::new();
+        for l in apps {
+            match self.status_of(&l.name).await {
                 Ok(s) => out.push(s),
                 // Removed between list and inspect.
                 Err(e) if matches!(e.kind(), HostErrorKind::NotFound { .. }) => {}
@@ -47,11 +55,23 @@ impl Host {
     }
 
     pub(super) async fn status_of(&self, name: &str) -> Result<ContainerStatus, HostError> {
-        let c = self.inspect_existing(name).await?;
-        self.status_from(c).await
+        let pair = self.managed_pair(name).await?;
+        self.status_from(pair).await
     }
 
-    async fn status_from(&self, c: Inspected) -> Result<ContainerStatus, HostError> {
+    async fn status_from(&self, pair: Pair) -> Result<ContainerStatus, HostError> {
+        let (network, sandbox, sandbox_state) = match &pair.network {
+            Network::Direct => ("direct", String::new(), String::new()),
+            Network::Sandbox(sb) => (
+                "sandbox",
+                sb.clone(),
+                pair.sandbox
+                    .as_ref()
+                    .map_or_else(|| "missing".to_string(), |s| s.status.clone()),
+            ),
+        };
+        let sandbox_up = pair.holder().is_some_and(|h| h.running);
+        let c = pair.app;
         let shown = record::shown(&c.labels);
         let mut status = ContainerStatus {
             name: c.name.clone(),
@@ -69,8 +89,13 @@ impl Host {
             } else {
                 String::new()
             },
+            network: network.into(),
+            sandbox,
+            sandbox_state,
             ..Default::default()
         };
+        // What the application sees, through its own pid: an application
+        // left in the netns of a sandbox since replaced shows that.
         if c.running && c.pid != 0 {
             if let Ok(observed) = self.plugger.observe(&NetnsTarget::Pid(c.pid), IFACE).await {
                 status.actual_addresses =
@@ -85,7 +110,7 @@ impl Host {
             let host_end = self.plugger.host_end(&c.name, IFACE).await.ok().flatten();
             if let Some(link) = host_end {
                 status.port = link.name;
-                status.plugged = link.up && !status.actual_addresses.is_empty();
+                status.plugged = link.up && !status.actual_addresses.is_empty() && sandbox_up;
             }
         }
         Ok(status)
