@@ -1,8 +1,14 @@
 //! What end-to-end tests share: a bed with the test image, running the
 //! client, showing its output in a failure, and leak checks.
 
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Output;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use crate::testbed::{BedOptions, TestBed, docker, ensure_test_image};
 
@@ -74,4 +80,86 @@ pub fn assert_nothing_left(bed: &TestBed, i: usize) {
         Vec::<String>::new(),
         "veths left on host {i}"
     );
+}
+
+/// What the server shows of one container (`show --output json`).
+pub fn show(bed: &TestBed, env: &Path, name: &str) -> Value {
+    let out = ok(bed, env, &["-c", name, "--output", "json", "show"]);
+    let all: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("show output is not JSON ({e}): {}", text(&out)));
+    let item = &all[0];
+    assert_eq!(item["ok"], true, "{item}");
+    item["info"].clone()
+}
+
+/// Every container every host reports (`status --output json`), by name.
+pub fn status(bed: &TestBed, env: &Path) -> BTreeMap<String, Value> {
+    let out = ok(bed, env, &["--output", "json", "status"]);
+    let all: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("status output is not JSON ({e}): {}", text(&out)));
+    all.as_array()
+        .expect("an array")
+        .iter()
+        .map(|i| (i["name"].as_str().expect("a name").to_string(), i.clone()))
+        .collect()
+}
+
+pub fn inspect(container: &str, format: &str) -> String {
+    docker(&["inspect", "--format", format, container])
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .trim()
+        .to_string()
+}
+
+pub fn exists(container: &str) -> bool {
+    docker(&["inspect", "--format", "{{.Id}}", container]).is_ok()
+}
+
+/// The IPv4 addresses (`IP/LEN`) on the container's eth0; empty without eth0.
+pub fn eth0_addresses(container: &str) -> Vec<String> {
+    let out = docker(&[
+        "exec", container, "ip", "-o", "-4", "addr", "show", "dev", "eth0",
+    ])
+    .unwrap_or_default();
+    out.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == "inet")?;
+            words.next().map(String::from)
+        })
+        .collect()
+}
+
+pub fn eth0_mac(container: &str) -> String {
+    docker_exec(container, &["cat", "/sys/class/net/eth0/address"])
+        .trim()
+        .to_string()
+}
+
+pub fn derived_mac(ip: Ipv4Addr) -> String {
+    let o = ip.octets();
+    format!("02:d5:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+}
+
+/// Polls `f` every 50 ms until it holds or `timeout` has passed.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether `ip` answers from host `i` within `timeout`.
+pub fn answers_within(bed: &TestBed, i: usize, ip: Ipv4Addr, timeout: Duration) -> bool {
+    wait_until(timeout, || {
+        bed.exec_in_host(i, &["ping", "-n", "-c1", "-W1", &ip.to_string()])
+            .status
+            .success()
+    })
 }

@@ -1,16 +1,15 @@
 //! End to end against `dockstack-server` on the test bed: every RPC, idempotent and refused runs, hooks, addresses that come back after restarts of containers, of the server and by Docker, parallel runs, and a clean SIGTERM.
 
 use dockstack_tests::support::{
-    assert_nothing_left, bed, docker_exec, dockstack, host_veths, ok, text,
+    answers_within, assert_nothing_left, bed, derived_mac, docker_exec, dockstack, eth0_addresses,
+    eth0_mac, exists, host_veths, inspect, ok, show, status, text, wait_until,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dockstack::connect::{Connector, Security};
 use dockstack_proto as pb;
@@ -41,88 +40,6 @@ fn fails(bed: &TestBed, env: &Path, args: &[&str]) -> Output {
         text(&out)
     );
     out
-}
-
-/// What the server shows of one container (`show --output json`).
-fn show(bed: &TestBed, env: &Path, name: &str) -> Value {
-    let out = ok(bed, env, &["-c", name, "--output", "json", "show"]);
-    let all: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("show output is not JSON ({e}): {}", text(&out)));
-    let item = &all[0];
-    assert_eq!(item["ok"], true, "{item}");
-    item["info"].clone()
-}
-
-/// Every container every host reports (`status --output json`), by name.
-fn status(bed: &TestBed, env: &Path) -> BTreeMap<String, Value> {
-    let out = ok(bed, env, &["--output", "json", "status"]);
-    let all: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("status output is not JSON ({e}): {}", text(&out)));
-    all.as_array()
-        .expect("an array")
-        .iter()
-        .map(|i| (i["name"].as_str().expect("a name").to_string(), i.clone()))
-        .collect()
-}
-
-fn inspect(container: &str, format: &str) -> String {
-    docker(&["inspect", "--format", format, container])
-        .unwrap_or_else(|e| panic!("{e:#}"))
-        .trim()
-        .to_string()
-}
-
-fn exists(container: &str) -> bool {
-    docker(&["inspect", "--format", "{{.Id}}", container]).is_ok()
-}
-
-/// The IPv4 addresses (`IP/LEN`) on the container's eth0; empty without eth0.
-fn eth0_addresses(container: &str) -> Vec<String> {
-    let out = docker(&[
-        "exec", container, "ip", "-o", "-4", "addr", "show", "dev", "eth0",
-    ])
-    .unwrap_or_default();
-    out.lines()
-        .filter_map(|l| {
-            let mut words = l.split_whitespace();
-            words.find(|w| *w == "inet")?;
-            words.next().map(String::from)
-        })
-        .collect()
-}
-
-fn eth0_mac(container: &str) -> String {
-    docker_exec(container, &["cat", "/sys/class/net/eth0/address"])
-        .trim()
-        .to_string()
-}
-
-fn derived_mac(ip: Ipv4Addr) -> String {
-    let o = ip.octets();
-    format!("02:d5:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
-}
-
-/// Polls `f` every 50 ms until it holds or `timeout` has passed.
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        sleep(Duration::from_millis(50));
-    }
-}
-
-/// Whether `ip` answers from host `i` within `timeout`.
-fn answers_within(bed: &TestBed, i: usize, ip: Ipv4Addr, timeout: Duration) -> bool {
-    wait_until(timeout, || {
-        bed.exec_in_host(i, &["ping", "-n", "-c1", "-W1", &ip.to_string()])
-            .status
-            .success()
-    })
 }
 
 fn server_pid(bed: &TestBed, i: usize) -> i32 {
