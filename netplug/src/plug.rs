@@ -480,6 +480,16 @@ impl Plugger {
         // as it is the earlier step.
         let eth = container_side?;
         bridge_side?;
+        if kind == BridgeKind::Ovs {
+            // Up once more, now that ovs-vswitchd has the port: when it
+            // still held a netdev of this name (a port whose veth vanished
+            // with its netns, as after a dockerd restart), it set
+            // promiscuous mode from the flags cached for that one, which
+            // were down (seen: every re-plug after a dockerd restart DOWN).
+            host.set_up(host_end.index)
+                .await
+                .map_err(at(Step::ConfigureHostEnd))?;
+        }
         let (socket, control) = socket
             .map_err(StepError::from)
             .and_then(|s| s.map_err(StepError::from))

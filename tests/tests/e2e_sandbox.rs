@@ -308,7 +308,6 @@ fn a_sandbox_that_restarts_is_plugged_again_and_its_application_joins_it() {
             .unwrap_or_default()
     };
     for (round, how) in ["killed", "docker restart"].into_iter().enumerate() {
-        let before = netns(&sandbox);
         let app_pid = pid_of(&app);
         match how {
             "killed" => crash(&sandbox),
@@ -326,7 +325,6 @@ fn a_sandbox_that_restarts_is_plugged_again_and_its_application_joins_it() {
             "{app} is not in its new sandbox after its sandbox was {how}:\n{}",
             bed.server_log(0)
         );
-        assert_ne!(netns(&sandbox), before, "the sandbox kept its netns");
         assert!(
             wait_until(Duration::from_secs(5), || bed.ping_from_host(0, ip)),
             "{ip} after the sandbox was {how}"
@@ -338,5 +336,60 @@ fn a_sandbox_that_restarts_is_plugged_again_and_its_application_joins_it() {
     }
     assert_eq!(bed.ovs_ports(0).len(), 1);
     ok(&bed, &env, &["-c", &app, "destroy"]);
+    assert_nothing_left(&bed, 0);
+}
+
+#[test]
+fn a_container_of_the_previous_release_is_still_plugged_directly_on_each_start() {
+    let bed = bed(1);
+    let old = bed.container_name("old");
+    let ip = bed.subnet_ip(95);
+    let prefix = bed.gateway().prefix();
+    let env = bed.write_environment(&[BedContainer::new(&old, 0, ip)]);
+    // As the previous release made it: no network, its labels, no sandbox.
+    let labels = [
+        "dockstack.managed=true".to_string(),
+        format!("dockstack.host={}", bed.host(0).name()),
+        format!("dockstack.ip={ip}/{prefix}"),
+        format!("dockstack.gateway={}", bed.gateway().ip()),
+        format!("dockstack.bridge={}", bed.bridge()),
+        format!("dockstack.mac={}", derived_mac(ip)),
+        "dockstack.iface=eth0".to_string(),
+    ];
+    let mut args = vec!["run", "-d", "--name", &old, "--network", "none"];
+    for l in &labels {
+        args.extend(["--label", l]);
+    }
+    args.extend([
+        TEST_IMAGE,
+        "/bin/sh",
+        "-c",
+        "trap 'exit 0' TERM; sleep 1000000 & wait",
+    ]);
+    docker(&args).expect("docker run as the previous release");
+    // Its start event has the server plug it.
+    assert!(
+        wait_until(Duration::from_secs(5), || bed.ping_from_host(0, ip)),
+        "{old} was not plugged on its start:\n{}",
+        bed.server_log(0)
+    );
+    docker(&["restart", "-t", "1", &old]).expect("docker restart");
+    assert!(
+        wait_until(Duration::from_secs(5), || eth0_addresses(&old)
+            == vec![format!("{ip}/{prefix}")]),
+        "{old} was not re-plugged after docker restart:\n{}",
+        bed.server_log(0)
+    );
+    let info = show(&bed, &env, &old);
+    assert_eq!(info["network"], "direct", "{info}");
+    assert_eq!(info["plugged"], true, "{info}");
+    let out = ok(&bed, &env, &["status"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("direct (no sandbox)"), "{table}");
+    ok(&bed, &env, &["-c", &old, "stop"]);
+    ok(&bed, &env, &["-c", &old, "start"]);
+    assert_eq!(eth0_addresses(&old), vec![format!("{ip}/{prefix}")]);
+
+    ok(&bed, &env, &["-c", &old, "destroy"]);
     assert_nothing_left(&bed, 0);
 }
