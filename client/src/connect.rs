@@ -2,6 +2,7 @@
 //! timeout, and errors that name the host and say what to fix.
 
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use dockstack_proto::container_host_client::ContainerHostClient;
@@ -17,6 +18,14 @@ pub enum ConnectError {
         #[source]
         source: std::io::Error,
     },
+    #[error("--as {name}: {source}")]
+    BadIdentity {
+        name: String,
+        #[source]
+        source: certs::CertError,
+    },
+    #[error("no client certificate {} for --as {name}: make one with `dockstack certs add-client {name} --role admin|operator|viewer` (or pass --tls-dir)", .path.display())]
+    MissingIdentity { name: String, path: PathBuf },
     #[error("host {host} ({addr}): invalid address: {message}")]
     Address {
         host: String,
@@ -44,7 +53,17 @@ pub enum Security {
 pub struct Connector {
     security: Security,
     tls: Option<ClientTlsConfig>,
+    /// The client certificate presented: `<name>.pem` of the TLS directory.
+    identity: String,
     pub timeout: Duration,
+}
+
+/// The client certificate the last TLS connector was made with, for
+/// messages made far from it (a status of a call): a process presents one.
+static IDENTITY: RwLock<Option<String>> = RwLock::new(None);
+
+fn identity_in_use() -> Option<String> {
+    IDENTITY.read().ok().and_then(|g| g.clone())
 }
 
 fn read(path: PathBuf) -> Result<Vec<u8>, ConnectError> {
@@ -52,16 +71,38 @@ fn read(path: PathBuf) -> Result<Vec<u8>, ConnectError> {
 }
 
 impl Connector {
+    /// Presents `client.pem` (with TLS).
     pub fn new(security: Security, timeout: Duration) -> Result<Self, ConnectError> {
+        Self::with_identity(security, certs::DEFAULT_CLIENT, timeout)
+    }
+
+    /// Presents `<identity>.pem` and `<identity>.key` (with TLS): `--as`.
+    pub fn with_identity(
+        security: Security,
+        identity: &str,
+        timeout: Duration,
+    ) -> Result<Self, ConnectError> {
         let tls = match &security {
             Security::Insecure => None,
-            Security::Tls(dir) => Some(tls_config(dir)?),
+            Security::Tls(dir) => {
+                let config = tls_config(dir, identity)?;
+                if let Ok(mut g) = IDENTITY.write() {
+                    *g = Some(identity.to_string());
+                }
+                Some(config)
+            }
         };
         Ok(Connector {
             security,
             tls,
+            identity: identity.to_string(),
             timeout,
         })
+    }
+
+    /// The name of the client certificate presented.
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     pub fn is_insecure(&self) -> bool {
@@ -98,16 +139,32 @@ impl Connector {
             .map_err(|e| ConnectError::Unreachable {
                 host: host.to_string(),
                 addr: addr.clone(),
-                message: explain_transport_error(&e, self.tls.is_some()),
+                message: explain(&e, self.tls.is_some(), Some(&self.identity)),
             })?;
         Ok(ContainerHostClient::new(channel))
     }
 }
 
-fn tls_config(dir: &Path) -> Result<ClientTlsConfig, ConnectError> {
+fn tls_config(dir: &Path, name: &str) -> Result<ClientTlsConfig, ConnectError> {
+    certs::check_name(name).map_err(|source| ConnectError::BadIdentity {
+        name: name.to_string(),
+        source,
+    })?;
     let ca = read(certs::ca_cert(dir))?;
-    let (cert, key) = certs::client_cert(dir);
-    let identity = Identity::from_pem(read(cert)?, read(key)?);
+    let (cert, key) = certs::client_files(dir, name);
+    // `client` is made by `certs init`, whose hint `Read` gives; the
+    // others by `certs add-client`.
+    let read_identity = |path: PathBuf| match std::fs::read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && name != certs::DEFAULT_CLIENT => {
+            Err(ConnectError::MissingIdentity {
+                name: name.to_string(),
+                path,
+            })
+        }
+        Err(source) => Err(ConnectError::Read { path, source }),
+        Ok(b) => Ok(b),
+    };
+    let identity = Identity::from_pem(read_identity(cert)?, read_identity(key)?);
     Ok(ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca))
         .identity(identity))
@@ -115,6 +172,12 @@ fn tls_config(dir: &Path) -> Result<ClientTlsConfig, ConnectError> {
 
 /// The whole chain of a transport error, with a hint for the usual causes.
 pub fn explain_transport_error(e: &(dyn std::error::Error + 'static), tls: bool) -> String {
+    explain(e, tls, identity_in_use().as_deref())
+}
+
+/// The same, naming the client certificate `identity` if known.
+fn explain(e: &(dyn std::error::Error + 'static), tls: bool, identity: Option<&str>) -> String {
+    let name = identity.unwrap_or(certs::DEFAULT_CLIENT);
     let mut chain = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -127,37 +190,200 @@ pub fn explain_transport_error(e: &(dyn std::error::Error + 'static), tls: bool)
     // certificate"; the server refusing ours shows as an alert it sent, or
     // as the connection closing right after the handshake (TLS 1.3).
     let ours = lower.contains("invalid peer certificate");
-    let hint = if ours && (lower.contains("unknownissuer") || lower.contains("badsignature")) {
-        " (the server's certificate is not signed by our CA: are client and server using the same `dockstack certs init` output?)"
+    let hint: std::borrow::Cow<str> = if lower.contains("certificaterevoked") {
+        format!(" (the server refused certificate {name}: it has been revoked)").into()
+    } else if ours && (lower.contains("unknownissuer") || lower.contains("badsignature")) {
+        " (the server's certificate is not signed by our CA: are client and server using the same `dockstack certs init` output?)".into()
     } else if ours && lower.contains("notvalidforname") {
-        " (the server's certificate does not name this address: re-issue it with `dockstack certs add-host --force`)"
+        " (the server's certificate does not name this address: re-issue it with `dockstack certs add-host --force`)".into()
     } else if ours && lower.contains("expired") {
-        " (the server's certificate has expired: re-issue it with `dockstack certs add-host --force`)"
+        " (the server's certificate has expired: re-issue it with `dockstack certs add-host --force`)".into()
     } else if lower.contains("certificateexpired") {
-        " (the server refused our certificate: it has expired; re-issue it with `dockstack certs init --force`)"
+        format!(
+            " (the server refused our certificate {name}: it has expired; renew it with `dockstack certs renew {name}`)"
+        )
+        .into()
     } else if tls && lower.contains("fatal alert") {
-        " (the server refused our certificate: is it signed by the server's CA?)"
+        " (the server refused our certificate: is it signed by the server's CA?)".into()
     } else if tls
         && (lower.contains("broken pipe")
             || lower.contains("connection reset")
             || lower.contains("canceled"))
     {
-        " (the server closed the connection after the TLS handshake: it probably refused our certificate; is it signed by the server's CA, and not expired?)"
+        " (the server closed the connection after the TLS handshake: it probably refused our certificate; is it signed by the server's CA, and not expired?)".into()
     } else if tls && (lower.contains("corrupt message") || lower.contains("invalidcontenttype")) {
-        " (the server does not speak TLS: is it running with --insecure?)"
+        " (the server does not speak TLS: is it running with --insecure?)".into()
     } else if !tls
         && (lower.contains("h2 protocol error")
             || lower.contains("broken pipe")
             || lower.contains("connection reset")
             || lower.contains("frame"))
     {
-        " (the server speaks TLS: drop --insecure and pass --tls-dir with the cluster's certificates)"
+        " (the server speaks TLS: drop --insecure and pass --tls-dir with the cluster's certificates)".into()
     } else if lower.contains("refused") {
-        " (is dockstack-server running there?)"
+        " (is dockstack-server running there?)".into()
     } else if lower.contains("timed out") || lower.contains("deadline") {
-        " (no answer within the connect timeout)"
+        " (no answer within the connect timeout)".into()
     } else {
-        ""
+        "".into()
     };
     format!("{chain}{hint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Tests that make TLS connectors, one at a time: a status's message
+    /// names the certificate of the last one made.
+    static CONNECTORS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+    #[derive(Debug)]
+    struct Text(&'static str);
+    impl std::fmt::Display for Text {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Text {}
+
+    #[test]
+    fn a_revoked_or_expired_certificate_is_said_so_by_name() {
+        // As rustls puts the alert the server sent.
+        let revoked = Text("transport error: received fatal alert: CertificateRevoked");
+        let m = explain(&revoked, true, Some("alice"));
+        assert!(
+            m.ends_with("(the server refused certificate alice: it has been revoked)"),
+            "{m}"
+        );
+        let expired = Text("received fatal alert: CertificateExpired");
+        let m = explain(&expired, true, Some("ci"));
+        assert!(
+            m.contains("refused our certificate ci: it has expired"),
+            "{m}"
+        );
+        assert!(m.contains("`dockstack certs renew ci`"), "{m}");
+        let other = Text("received fatal alert: UnknownCA");
+        let m = explain(&other, true, Some("ci"));
+        assert!(m.contains("refused our certificate: is it signed"), "{m}");
+    }
+
+    #[test]
+    fn as_picks_the_files_and_a_missing_one_says_how_to_make_it() {
+        let _one_at_a_time = CONNECTORS.blocking_lock();
+        let dir = std::env::temp_dir().join(format!("dockstack-connect-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        certs::init(&dir, &[], false).unwrap();
+        let timeout = Duration::from_secs(1);
+        let c = Connector::with_identity(Security::Tls(dir.clone()), "client", timeout).unwrap();
+        assert_eq!(c.identity(), "client");
+        let err =
+            Connector::with_identity(Security::Tls(dir.clone()), "alice", timeout).unwrap_err();
+        let m = err.to_string();
+        assert!(matches!(err, ConnectError::MissingIdentity { .. }), "{m}");
+        assert!(m.contains("alice.pem"), "{m}");
+        assert!(m.contains("dockstack certs add-client alice --role"), "{m}");
+        certs::add_client(&dir, "alice", certs::Role::Viewer, 1, false).unwrap();
+        let c = Connector::with_identity(Security::Tls(dir.clone()), "alice", timeout).unwrap();
+        assert_eq!(c.identity(), "alice");
+        let err =
+            Connector::with_identity(Security::Tls(dir.clone()), "../x", timeout).unwrap_err();
+        assert!(matches!(err, ConnectError::BadIdentity { .. }), "{err}");
+        // Without certificates, no file is read.
+        Connector::with_identity(Security::Insecure, "nobody", timeout).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A server that checks certificates against crl.pem as the real one
+    /// does: what the client then says of a revoked certificate.
+    #[tokio::test]
+    async fn a_server_refusing_a_revoked_certificate_is_understood() {
+        let _one_at_a_time = CONNECTORS.lock().await;
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+
+        let dir = std::env::temp_dir().join(format!("dockstack-revoked-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let host = crate::environment::ContainerHost {
+            name: "h1".into(),
+            ip: "127.0.0.1".into(),
+            port: 0,
+        };
+        certs::init(&dir, &[host], false).unwrap();
+        certs::add_client(&dir, "alice", certs::Role::Viewer, 1, false).unwrap();
+        certs::revoke(&dir, "alice").unwrap();
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap())
+            .unwrap();
+        let crls = CertificateRevocationListDer::pem_file_iter(dir.join("crl.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .with_crls(crls)
+        .only_check_end_entity_revocation()
+        .build()
+        .unwrap();
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                vec![CertificateDer::from_pem_file(dir.join("h1.pem")).unwrap()],
+                PrivateKeyDer::from_pem_file(dir.join("h1.key")).unwrap(),
+            )
+            .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Each handshake's outcome, as the server sees it.
+        let (tx, mut handshakes) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let outcome = acceptor.accept(tcp).await.map(drop);
+                let _ = tx.send(outcome.map_err(|e| e.to_string()));
+            }
+        });
+        // What the client says after its first call as `name`.
+        let call_as = |name: &str| {
+            let connector =
+                Connector::with_identity(Security::Tls(dir.clone()), name, Duration::from_secs(5))
+                    .unwrap();
+            async move {
+                match connector.connect("h1", "127.0.0.1", port).await {
+                    Err(e) => e.to_string(),
+                    Ok(mut client) => {
+                        let status = client
+                            .list(dockstack_proto::ListRequest { host: "h1".into() })
+                            .await
+                            .unwrap_err();
+                        crate::ops::explain_status(&status, false)
+                    }
+                }
+            }
+        };
+
+        // A certificate the list does not name is taken (this server speaks
+        // no gRPC, so the call itself fails all the same).
+        let message = call_as("client").await;
+        assert!(!message.contains("revoked"), "{message}");
+        assert_eq!(handshakes.recv().await.unwrap(), Ok(()));
+
+        let message = call_as("alice").await;
+        assert!(
+            message.contains("the server refused certificate alice: it has been revoked"),
+            "{message}"
+        );
+        let refused = handshakes.recv().await.unwrap().unwrap_err();
+        assert!(refused.contains("Revoked"), "{refused}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -45,9 +45,18 @@ struct Cli {
     /// The property `get` prints.
     #[arg(short = 'p', long = "property", global = true)]
     property: Option<String>,
-    /// Directory with ca.pem, client.pem and client.key.
+    /// Directory with ca.pem and the client certificates (client.pem and client.key, or those of --as).
     #[arg(long, global = true, env = "DOCKSTACK_TLS_DIR", default_value = certs::DEFAULT_TLS_DIR)]
     tls_dir: PathBuf,
+    /// Present the client certificate NAME.pem (and NAME.key) of the TLS directory.
+    #[arg(
+        long = "as",
+        global = true,
+        env = "DOCKSTACK_AS",
+        value_name = "NAME",
+        default_value = certs::DEFAULT_CLIENT
+    )]
+    as_name: String,
     /// Talk plaintext to servers started with --insecure.
     #[arg(long, global = true)]
     insecure: bool,
@@ -97,7 +106,7 @@ enum Command {
     Get,
     /// A live table of every container across all hosts.
     Status,
-    /// Make the cluster's TLS certificates.
+    /// Make, renew, revoke and list the cluster's TLS certificates.
     Certs {
         #[command(subcommand)]
         command: CertsCommand,
@@ -108,7 +117,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CertsCommand {
-    /// A CA, a server certificate per container host, and a client certificate.
+    /// A CA, a server certificate per container host, the admin client certificate (client.pem) and an empty crl.pem.
     Init {
         #[arg(long)]
         force: bool,
@@ -119,6 +128,37 @@ enum CertsCommand {
         #[arg(long)]
         force: bool,
     },
+    /// A client certificate NAME.pem / NAME.key with a role, signed by the CA (use it with --as NAME).
+    AddClient {
+        /// Letters, digits, '_', '.' and '-'; its common name too.
+        name: String,
+        #[arg(long, value_enum)]
+        role: certs::Role,
+        /// How long it is valid.
+        #[arg(long, default_value_t = certs::CLIENT_VALIDITY_DAYS, value_parser = days())]
+        days: u32,
+        /// Replace an existing client certificate of that name.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Add client certificate NAME.pem to crl.pem, the list every server refuses.
+    Revoke { name: String },
+    /// A new key and certificate for client NAME, same name and role.
+    Renew {
+        name: String,
+        #[arg(long, default_value_t = certs::CLIENT_VALIDITY_DAYS, value_parser = days())]
+        days: u32,
+        /// Give it this role instead (needed if the old one has none).
+        #[arg(long, value_enum)]
+        role: Option<certs::Role>,
+    },
+    /// The client certificates of the TLS directory: role, expiry, revoked.
+    List,
+}
+
+/// A client certificate's lifetime: a day to the CA's ten years.
+fn days() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=3650)
 }
 
 /// Bad input: the command line or the environment file. Nothing was done;
@@ -159,8 +199,12 @@ fn connector(cli: &Cli) -> Result<Connector> {
     } else {
         Security::Tls(cli.tls_dir.clone())
     };
-    Connector::new(security, Duration::from_secs(cli.connect_timeout))
-        .map_err(|e| Invalid(e.to_string()).into())
+    Connector::with_identity(
+        security,
+        &cli.as_name,
+        Duration::from_secs(cli.connect_timeout),
+    )
+    .map_err(|e| Invalid(e.to_string()).into())
 }
 
 fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
@@ -301,6 +345,88 @@ fn uptime(started_at: &str) -> String {
     }
 }
 
+fn certs_command(cli: &Cli, command: &CertsCommand) -> Result<ExitCode> {
+    let dir = &cli.tls_dir;
+    let written = match command {
+        CertsCommand::Init { force } => certs::init(dir, &load(cli)?.hosts, *force)?,
+        CertsCommand::AddHost { name, force } => {
+            let env = load(cli)?;
+            let host = env.host(name).ok_or_else(|| {
+                Invalid(format!(
+                    "{}: no host {name} in containerhosts",
+                    cli.file.display()
+                ))
+            })?;
+            certs::add_host(dir, host, *force)?
+        }
+        CertsCommand::AddClient {
+            name,
+            role,
+            days,
+            force,
+        } => {
+            certs::check_name(name).map_err(|e| Invalid(e.to_string()))?;
+            // A host's certificate is NAME.pem too, even before it is made.
+            if let Ok(env) = environment::load(&cli.file)
+                && env.host(name).is_some()
+            {
+                return Err(Invalid(format!(
+                    "{name} is a container host of {}: its certificate is {name}.pem; pick another name",
+                    cli.file.display()
+                ))
+                .into());
+            }
+            let files = certs::add_client(dir, name, *role, *days, *force)?;
+            println!("{name}: role {role}, valid {days} days; use it with --as {name}");
+            files
+        }
+        CertsCommand::Revoke { name } => {
+            let r = certs::revoke(dir, name)?;
+            if r.already {
+                println!(
+                    "{name} (serial {}) was revoked already; {} signed again",
+                    r.serial,
+                    r.crl.display()
+                );
+            } else {
+                println!(
+                    "revoked {name} (serial {}): {} now lists {} certificate{}",
+                    r.serial,
+                    r.crl.display(),
+                    r.count,
+                    if r.count == 1 { "" } else { "s" }
+                );
+            }
+            println!(
+                "copy {} to the TLS directory of every container host, then send each dockstack-server SIGHUP (e.g. `systemctl kill -s HUP dockstack-server`) so it reads it again",
+                r.crl.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        CertsCommand::Renew { name, days, role } => {
+            let r = certs::renew(dir, name, *days, *role)?;
+            println!(
+                "{name}: role {}, valid until {}",
+                r.role,
+                certs::date(r.expires)
+            );
+            r.files
+        }
+        CertsCommand::List => {
+            let list = certs::list(dir)?;
+            print!(
+                "{}",
+                certs::format_list(&list, time::OffsetDateTime::now_utc())
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn real_main(cli: Cli) -> Result<ExitCode> {
     let json = cli.output == OutputFormat::Json;
     let overrides = HostOverride {
@@ -317,25 +443,7 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             );
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Certs { command } => {
-            let env = load(&cli)?;
-            let written = match command {
-                CertsCommand::Init { force } => certs::init(&cli.tls_dir, &env.hosts, *force)?,
-                CertsCommand::AddHost { name, force } => {
-                    let host = env.host(name).ok_or_else(|| {
-                        Invalid(format!(
-                            "{}: no host {name} in containerhosts",
-                            cli.file.display()
-                        ))
-                    })?;
-                    certs::add_host(&cli.tls_dir, host, *force)?
-                }
-            };
-            for p in written {
-                println!("wrote {}", p.display());
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
+        Command::Certs { command } => return certs_command(&cli, command),
         Command::List => {
             let env = load(&cli)?;
             let containers = selected(&cli, &env)?;
@@ -574,6 +682,69 @@ mod tests {
             Command::Certs {
                 command: CertsCommand::AddHost { ref name, force: true }
             } if name == "host3"
+        ));
+    }
+
+    #[test]
+    fn certs_subcommands_and_as() {
+        let cli = parse(&["status"]).unwrap();
+        assert_eq!(cli.as_name, "client");
+        let cli = parse(&["--as", "alice", "status"]).unwrap();
+        assert_eq!(cli.as_name, "alice");
+        let cli = parse(&["run", "--as", "ops"]).unwrap();
+        assert_eq!(cli.as_name, "ops");
+        let cli = parse(&["certs", "add-client", "alice", "--role", "viewer"]).unwrap();
+        assert!(matches!(
+            cli.action,
+            Command::Certs {
+                command: CertsCommand::AddClient { ref name, role: certs::Role::Viewer, days: 365, force: false }
+            } if name == "alice"
+        ));
+        let cli = parse(&[
+            "certs",
+            "add-client",
+            "ci",
+            "--role",
+            "operator",
+            "--days",
+            "30",
+            "--force",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.action,
+            Command::Certs {
+                command: CertsCommand::AddClient {
+                    role: certs::Role::Operator,
+                    days: 30,
+                    force: true,
+                    ..
+                }
+            }
+        ));
+        // The role is required, and one of three; days are a day to ten years.
+        assert!(parse(&["certs", "add-client", "alice"]).is_err());
+        assert!(parse(&["certs", "add-client", "alice", "--role", "root"]).is_err());
+        assert!(parse(&["certs", "add-client", "a", "--role", "admin", "--days", "0"]).is_err());
+        assert!(parse(&["certs", "renew", "a", "--days", "3651"]).is_err());
+        let cli = parse(&["certs", "renew", "client"]).unwrap();
+        assert!(matches!(
+            cli.action,
+            Command::Certs {
+                command: CertsCommand::Renew { ref name, days: 365, role: None }
+            } if name == "client"
+        ));
+        let cli = parse(&["certs", "revoke", "alice"]).unwrap();
+        assert!(matches!(
+            cli.action,
+            Command::Certs { command: CertsCommand::Revoke { ref name } } if name == "alice"
+        ));
+        assert!(parse(&["certs", "revoke"]).is_err());
+        assert!(matches!(
+            parse(&["certs", "list"]).unwrap().action,
+            Command::Certs {
+                command: CertsCommand::List
+            }
         ));
     }
 
