@@ -1,13 +1,15 @@
 //! dockstack-server: the per-host daemon. The gRPC layer (`service`) adapts
 //! requests onto the domain API (`host`), which drives Docker (`docker`, its
 //! labels in `record`), netplug, hooks and the registration file editors
-//! (`regfiles`). `pause` owns the image of the sandboxes' pause program.
+//! (`regfiles`). `pause` owns the image of the sandboxes' pause program;
+//! `policy` who may do what, from the role in a client's certificate.
 
 pub mod docker;
 pub mod fault;
 pub mod hooks;
 pub mod host;
 pub mod pause;
+pub mod policy;
 pub mod progress;
 pub mod record;
 pub mod regfiles;

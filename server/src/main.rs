@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use dockstack_proto::container_host_server::ContainerHostServer;
 use dockstack_server::docker::DockerClient;
 use dockstack_server::host::{Host, HostConfig};
+use dockstack_server::policy::{Policy, SharedPolicy};
 use dockstack_server::service::HostService;
 use netplug::Ovs;
 use netplug::netlink::Netlink;
@@ -71,6 +72,11 @@ struct ListenArgs {
     /// Only run hook programs from this directory.
     #[arg(long)]
     allow_hooks: Option<PathBuf>,
+    /// What each role of client certificate may do (default:
+    /// /etc/dockstack/policy.yaml when it exists, else the built-in policy).
+    /// SIGHUP reads it again, with the TLS directory's crl.pem.
+    #[arg(long)]
+    policy: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
 }
@@ -116,6 +122,61 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// The policy file in force: the one given, or the default one if it
+/// exists, or none (the built-in policy).
+fn policy_path(given: Option<PathBuf>) -> Option<PathBuf> {
+    given.or_else(|| {
+        let default = PathBuf::from(dockstack_server::policy::DEFAULT_POLICY);
+        default.exists().then_some(default)
+    })
+}
+
+fn load_policy(path: Option<&std::path::Path>, tls_dir: &std::path::Path) -> Result<Policy> {
+    Ok(match path {
+        Some(p) => Policy::load(p, Some(tls_dir))?,
+        None => Policy::builtin(Some(tls_dir)),
+    })
+}
+
+/// On SIGHUP: the policy and the TLS settings (crl.pem above all) read
+/// again. Either that fails keeps what is in force: a bad new policy never
+/// leaves the server without one.
+fn reload_on_sighup(
+    policy_file: Option<PathBuf>,
+    tls_dir: PathBuf,
+    host_id: String,
+    policy: SharedPolicy,
+    tls: Option<dockstack_server::tls::SharedTls>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler: no reloads");
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match load_policy(policy_file.as_deref(), &tls_dir) {
+                Ok(p) => {
+                    tracing::info!(source = %p.source, "policy reloaded");
+                    *policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+                }
+                Err(e) => tracing::error!("policy not reloaded, the old one stays in force: {e:#}"),
+            }
+            if let Some(tls) = &tls {
+                match dockstack_server::tls::server_state(&tls_dir, &host_id) {
+                    Ok(c) => {
+                        tracing::info!("TLS settings and revocation list reloaded");
+                        *tls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
+                    }
+                    Err(e) => tracing::error!(
+                        "TLS settings not reloaded, the old ones stay in force: {e}"
+                    ),
+                }
+            }
+        }
+    });
+}
+
 async fn listen(args: ListenArgs) -> Result<()> {
     let ListenArgs {
         ipaddress,
@@ -128,6 +189,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
         insecure,
         hook_timeout,
         allow_hooks,
+        policy,
         log_format: _,
     } = args;
     let host_id = match host_id {
@@ -139,6 +201,11 @@ async fn listen(args: ListenArgs) -> Result<()> {
         None => interface_address(&interface).await?,
     };
     let addr = SocketAddr::new(ip, port);
+    // Before anything else: a server never runs on a policy it could not read.
+    let policy_file = policy_path(policy);
+    let policy = load_policy(policy_file.as_deref(), &tls_dir).context("policy")?;
+    tracing::info!(source = %policy.source, "policy in force");
+    let policy: SharedPolicy = Arc::new(std::sync::RwLock::new(Arc::new(policy)));
     let ovs = match ovsdb {
         Some(db) => Ovs::new(Some(db)),
         None => Ovs::from_env(),
@@ -173,13 +240,22 @@ async fn listen(args: ListenArgs) -> Result<()> {
         );
         None
     } else {
-        Some(dockstack_server::tls::server_config(&tls_dir, &host_id)?)
+        Some(Arc::new(std::sync::RwLock::new(Arc::new(
+            dockstack_server::tls::server_state(&tls_dir, &host_id)?,
+        ))))
     };
+    reload_on_sighup(
+        policy_file,
+        tls_dir.clone(),
+        host_id.clone(),
+        Arc::clone(&policy),
+        tls.clone(),
+    );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(host = %host_id, %addr, tls = !insecure, "listening");
-    let service = ContainerHostServer::new(HostService::new(host));
+    let service = ContainerHostServer::new(HostService::new(host, policy));
     let mut server = Server::builder().tcp_nodelay(true);
     let router = server.add_service(service);
     match tls {

@@ -18,9 +18,11 @@ use crate::docker::DockerError;
 use crate::hooks::HookError;
 use crate::host::{ContainerStatus, Host, HostError, HostErrorKind};
 use crate::host::{DnsTarget, PuppetTarget, Registration};
+use crate::policy::{Action, Policy, ROLE_URI_PREFIX, Refusal, Role, SharedPolicy};
 use crate::progress::{Progress, Reporter};
 use crate::regfiles::RegistrationError;
 use crate::spec::{ContainerSpec, SpecError};
+use crate::tls::{RoleClaim, caller, role_claim};
 
 impl From<SpecError> for Status {
     fn from(e: SpecError) -> Status {
@@ -177,13 +179,86 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>
 #[derive(Debug)]
 pub struct HostService {
     host: Arc<Host>,
+    policy: SharedPolicy,
+}
+
+/// A caller allowed to go on: who it is, for the audit line, and its role.
+struct Allowed {
+    client: String,
+    role: Role,
 }
 
 impl HostService {
-    pub fn new(host: Arc<Host>) -> Self {
-        HostService { host }
+    pub fn new(host: Arc<Host>, policy: SharedPolicy) -> Self {
+        HostService { host, policy }
     }
 
+    fn policy(&self) -> Arc<Policy> {
+        Arc::clone(&self.policy.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether the caller's role may ask for `action` on `container`; a
+    /// refusal is an audit line and `permission_denied`, naming the
+    /// certificate's subject, its role and what it asked for.
+    fn authorize<T>(
+        &self,
+        req: &Request<T>,
+        action: Action,
+        container: &str,
+    ) -> Result<Allowed, Status> {
+        let client = caller(req);
+        let role = match role_claim(req) {
+            RoleClaim::Known(role) => role,
+            claim => {
+                let why = match claim {
+                    RoleClaim::Revoked => {
+                        "it has been revoked (its serial is in the CA's crl.pem)".to_string()
+                    }
+                    RoleClaim::Unknown(r) => format!(
+                        "its role {r:?} is not one this server knows (admin, operator, viewer)"
+                    ),
+                    _ => format!(
+                        "it carries no dockstack role (a URI SAN {ROLE_URI_PREFIX}<role>: make one with `dockstack certs add-client NAME --role ...`)"
+                    ),
+                };
+                tracing::warn!(target: "audit", %client, role = "none", action = action.name(), %container, "refused: {why}");
+                return Err(Status::permission_denied(format!(
+                    "refused: certificate {client} may not {} {container}: {why}",
+                    action.name()
+                )));
+            }
+        };
+        let allowed = Allowed { client, role };
+        self.policy()
+            .check_action(role, action)
+            .map_err(|r| allowed.refused(action, container, &r))?;
+        Ok(allowed)
+    }
+}
+
+impl Allowed {
+    /// The audit line and the status of a refusal by the policy.
+    fn refused(&self, action: Action, container: &str, r: &Refusal) -> Status {
+        tracing::warn!(
+            target: "audit",
+            client = %self.client,
+            role = %self.role,
+            action = action.name(),
+            %container,
+            key = %r.key,
+            rule = %r.rule,
+            "refused"
+        );
+        Status::permission_denied(format!(
+            "refused: {} (role {}) may not {} {container}: {r}",
+            self.client,
+            self.role,
+            action.name()
+        ))
+    }
+}
+
+impl HostService {
     /// Runs `op` in its own task, so a client that goes away does not
     /// cancel it halfway, and streams its progress and result.
     fn stream_op<F, Fut>(
@@ -261,8 +336,6 @@ where
     Box::pin(UnboundedReceiverStream::new(rx))
 }
 
-use crate::tls::caller;
-
 #[tonic::async_trait]
 impl pb::container_host_server::ContainerHost for HostService {
     type RunStream = EventStream;
@@ -274,14 +347,23 @@ impl pb::container_host_server::ContainerHost for HostService {
     type ExecStream = EventStream;
 
     async fn run(&self, req: Request<pb::RunRequest>) -> Result<Response<EventStream>, Status> {
-        let client = caller(&req);
+        let name = req
+            .get_ref()
+            .spec
+            .as_ref()
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        let who = self.authorize(&req, Action::Run, &name)?;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
         let spec = ContainerSpec::try_from(
             req.spec
                 .ok_or_else(|| Status::invalid_argument("no spec"))?,
         )?;
-        let name = spec.name.clone();
+        self.policy()
+            .check_spec(who.role, &spec)
+            .map_err(|r| who.refused(Action::Run, &name, &r))?;
+        let client = who.client;
         Ok(Response::new(self.stream_op(
             client,
             "run",
@@ -291,7 +373,9 @@ impl pb::container_host_server::ContainerHost for HostService {
     }
 
     async fn start(&self, req: Request<pb::ContainerRef>) -> Result<Response<EventStream>, Status> {
-        let client = caller(&req);
+        let client = self
+            .authorize(&req, Action::Start, &req.get_ref().name)?
+            .client;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
         let name = req.name;
@@ -304,7 +388,9 @@ impl pb::container_host_server::ContainerHost for HostService {
     }
 
     async fn stop(&self, req: Request<pb::ContainerRef>) -> Result<Response<EventStream>, Status> {
-        let client = caller(&req);
+        let client = self
+            .authorize(&req, Action::Stop, &req.get_ref().name)?
+            .client;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
         let name = req.name;
@@ -320,11 +406,15 @@ impl pb::container_host_server::ContainerHost for HostService {
         &self,
         req: Request<pb::DestroyRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        let client = caller(&req);
+        let who = self.authorize(&req, Action::Destroy, &req.get_ref().name)?;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
         let name = req.name;
         let hooks = req.postdestroy;
+        self.policy()
+            .check_hooks(who.role, "postdestroy", &hooks)
+            .map_err(|r| who.refused(Action::Destroy, &name, &r))?;
+        let client = who.client;
         Ok(Response::new(
             self.stream_op(
                 client,
@@ -341,10 +431,14 @@ impl pb::container_host_server::ContainerHost for HostService {
         &self,
         req: Request<pb::RegisterRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        let client = caller(&req);
+        let who = self.authorize(&req, Action::Register, &req.get_ref().name)?;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
         let r = registration_from_pb(req)?;
+        self.policy()
+            .check_registration(who.role, &r)
+            .map_err(|e| who.refused(Action::Register, &r.name, &e))?;
+        let client = who.client;
         Ok(Response::new(self.stream_op(
             client,
             "register",
@@ -357,10 +451,14 @@ impl pb::container_host_server::ContainerHost for HostService {
         &self,
         req: Request<pb::RegisterRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        let client = caller(&req);
+        let who = self.authorize(&req, Action::Deregister, &req.get_ref().name)?;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
         let r = registration_from_pb(req)?;
+        self.policy()
+            .check_registration(who.role, &r)
+            .map_err(|e| who.refused(Action::Deregister, &r.name, &e))?;
+        let client = who.client;
         Ok(Response::new(self.stream_op(
             client,
             "deregister",
@@ -370,7 +468,11 @@ impl pb::container_host_server::ContainerHost for HostService {
     }
 
     async fn exec(&self, req: Request<pb::ExecRequest>) -> Result<Response<EventStream>, Status> {
-        let client = caller(&req);
+        let who = self.authorize(&req, Action::Exec, &req.get_ref().container)?;
+        self.policy()
+            .check_exec(who.role, &req.get_ref().command)
+            .map_err(|r| who.refused(Action::Exec, &req.get_ref().container, &r))?;
+        let client = who.client;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
         let name = req.container;
@@ -391,7 +493,9 @@ impl pb::container_host_server::ContainerHost for HostService {
         &self,
         req: Request<pb::ContainerRef>,
     ) -> Result<Response<pb::ContainerInfo>, Status> {
-        let client = caller(&req);
+        let client = self
+            .authorize(&req, Action::Show, &req.get_ref().name)?
+            .client;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
         let result = self.host.show(&req.name).await;
@@ -403,7 +507,7 @@ impl pb::container_host_server::ContainerHost for HostService {
         &self,
         req: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListResponse>, Status> {
-        let client = caller(&req);
+        let client = self.authorize(&req, Action::List, "")?.client;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
         let result = self.host.list().await;

@@ -1,6 +1,7 @@
 //! Mutual TLS for the server: the server's identity, the cluster CA every
-//! client certificate must chain to, a handshake that logs why it refused
-//! someone, and who the caller is.
+//! client certificate must chain to and the CA's list of revoked ones, a
+//! handshake that logs why it refused someone, and who the caller is: the
+//! subject and role of its certificate.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,7 +12,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::collections::HashSet;
+
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -21,6 +24,8 @@ use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Request;
 use tonic::transport::server::{Connected, TcpConnectInfo};
+
+use crate::policy::{ROLE_URI_PREFIX, Role};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -47,9 +52,51 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
-/// The rustls settings from `dir`: `ca.pem`, `<host_id>.pem` and
-/// `<host_id>.key`. Clients must present a certificate signed by the CA.
-pub fn server_config(dir: &Path, host_id: &str) -> Result<Arc<ServerConfig>, TlsError> {
+/// The serial numbers the CA's revocation list, `crl.pem`, names (none
+/// without the file).
+fn revoked_serials(dir: &Path) -> Result<HashSet<Vec<u8>>, TlsError> {
+    let path = dir.join("crl.pem");
+    if !path.exists() {
+        return Ok(HashSet::new());
+    }
+    let err = |message: String| TlsError::Read {
+        path: path.clone(),
+        message,
+    };
+    let mut serials = HashSet::new();
+    for der in CertificateRevocationListDer::pem_file_iter(&path).map_err(|e| err(e.to_string()))? {
+        let der = der.map_err(|e| err(e.to_string()))?;
+        let (_, crl) = x509_parser::parse_x509_crl(der.as_ref()).map_err(|e| err(e.to_string()))?;
+        serials.extend(
+            crl.iter_revoked_certificates()
+                .map(|r| r.raw_serial().to_vec()),
+        );
+    }
+    Ok(serials)
+}
+
+/// What the server's TLS needs, read from the TLS directory at start and
+/// again on SIGHUP.
+#[derive(Debug)]
+pub struct TlsState {
+    pub config: Arc<ServerConfig>,
+    /// Serials of revoked client certificates. Checked after the handshake,
+    /// by every request, so that the client is told why: a handshake
+    /// refusal reaches it only as a closed connection.
+    pub revoked: HashSet<Vec<u8>>,
+}
+
+/// The rustls settings from `dir`: `ca.pem`, `<host_id>.pem`,
+/// `<host_id>.key`; and the revoked serials of `crl.pem`, when it exists.
+/// Clients must present a certificate signed by the CA.
+pub fn server_state(dir: &Path, host_id: &str) -> Result<TlsState, TlsError> {
+    Ok(TlsState {
+        config: server_config(dir, host_id)?,
+        revoked: revoked_serials(dir)?,
+    })
+}
+
+fn server_config(dir: &Path, host_id: &str) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     for ca in certs(&dir.join("ca.pem"))? {
@@ -82,6 +129,32 @@ pub struct PeerInfo {
     pub addr: Option<SocketAddr>,
     /// The subject of the client certificate.
     pub subject: Option<String>,
+    /// What its certificate says of its role.
+    pub role: RoleClaim,
+    /// Its certificate is on the revocation list.
+    pub revoked: bool,
+}
+
+/// The role a client certificate claims, as its URI SAN
+/// `dockstack:role:<role>` says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RoleClaim {
+    Known(Role),
+    /// A role this server does not know.
+    Unknown(String),
+    /// No role at all (a certificate made before roles, or by hand).
+    #[default]
+    None,
+    /// Whatever its role, the certificate is on the revocation list.
+    Revoked,
+}
+
+/// The TLS settings in force; SIGHUP swaps them for ones read anew.
+pub type SharedTls = Arc<std::sync::RwLock<Arc<TlsState>>>;
+
+fn serial_of(cert: &CertificateDer<'_>) -> Option<Vec<u8>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    Some(cert.raw_serial().to_vec())
 }
 
 /// A TLS connection that tells tonic who the peer is.
@@ -132,14 +205,35 @@ fn subject_of(cert: &CertificateDer<'_>) -> Option<String> {
     Some(cert.subject().to_string())
 }
 
+/// The role of a certificate: the first URI SAN under our prefix.
+fn role_of(cert: &CertificateDer<'_>) -> RoleClaim {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+        return RoleClaim::None;
+    };
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return RoleClaim::None;
+    };
+    san.value
+        .general_names
+        .iter()
+        .find_map(|n| match n {
+            GeneralName::URI(uri) => uri.strip_prefix(ROLE_URI_PREFIX),
+            _ => None,
+        })
+        .map_or(RoleClaim::None, |r| match r.parse() {
+            Ok(role) => RoleClaim::Known(role),
+            Err(()) => RoleClaim::Unknown(r.to_string()),
+        })
+}
+
 /// Accepts connections on `listener` and completes the TLS handshake of
 /// each on its own task; a refused handshake is logged with the reason.
 pub fn incoming(
     listener: TcpListener,
-    config: Arc<ServerConfig>,
+    tls: SharedTls,
 ) -> ReceiverStream<Result<TlsConn, io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let acceptor = TlsAcceptor::from(config);
     tokio::spawn(async move {
         loop {
             let (tcp, addr) = match listener.accept().await {
@@ -151,20 +245,24 @@ pub fn incoming(
                 }
             };
             let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
+            let state = Arc::clone(&tls.read().unwrap_or_else(|e| e.into_inner()));
+            let acceptor = TlsAcceptor::from(Arc::clone(&state.config));
             let tx = tx.clone();
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
-                        let subject = stream
+                        let leaf = stream
                             .get_ref()
                             .1
                             .peer_certificates()
-                            .and_then(|c| c.first())
-                            .and_then(subject_of);
+                            .and_then(|c| c.first());
                         let info = PeerInfo {
                             addr: Some(addr),
-                            subject,
+                            subject: leaf.and_then(subject_of),
+                            role: leaf.map_or(RoleClaim::None, role_of),
+                            revoked: leaf
+                                .and_then(serial_of)
+                                .is_some_and(|s| state.revoked.contains(&s)),
                         };
                         let _ = tx.send(Ok(TlsConn { stream, info })).await;
                     }
@@ -192,6 +290,17 @@ pub fn incoming(
         }
     });
     ReceiverStream::new(rx)
+}
+
+/// The caller's role. A plaintext server (`--insecure`) has no
+/// certificates to tell roles by: everyone is admin, as its start-up
+/// warning says.
+pub fn role_claim<T>(req: &Request<T>) -> RoleClaim {
+    match req.extensions().get::<PeerInfo>() {
+        Some(info) if info.revoked => RoleClaim::Revoked,
+        Some(info) => info.role.clone(),
+        None => RoleClaim::Known(Role::Admin),
+    }
 }
 
 /// The caller for the audit line: the client certificate's subject and

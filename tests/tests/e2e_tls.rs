@@ -62,6 +62,10 @@ fn client_params(
     p.not_before = not_before;
     p.not_after = not_after;
     p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    // A role, so that what is tested is the handshake alone.
+    p.subject_alt_names = vec![rcgen::SanType::URI(
+        "dockstack:role:viewer".try_into().expect("a URI"),
+    )];
     p
 }
 

@@ -1,0 +1,657 @@
+//! Owns who may do what on this host: the role a client certificate
+//! carries, and the per-role policy (built in, or read from a YAML file)
+//! that every request is checked against before anything is done.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::host::Registration;
+use crate::spec::ContainerSpec;
+
+/// The policy in force; SIGHUP swaps it for one read anew.
+pub type SharedPolicy = std::sync::Arc<std::sync::RwLock<std::sync::Arc<Policy>>>;
+
+/// Where the server reads its policy when no `--policy` is given.
+pub const DEFAULT_POLICY: &str = "/etc/dockstack/policy.yaml";
+
+/// The URI SAN prefix that carries a client certificate's role.
+pub const ROLE_URI_PREFIX: &str = "dockstack:role:";
+
+/// What a client certificate lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// `show`, `list` and `status` only.
+    Viewer,
+    /// Runs, starts, stops and destroys containers, and registers them,
+    /// within its policy; never `Exec`.
+    Operator,
+    /// Everything, within its policy (unrestricted when built in).
+    Admin,
+}
+
+impl FromStr for Role {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            _ => Err(()),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        })
+    }
+}
+
+/// A request, as the policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Show,
+    List,
+    Run,
+    Start,
+    Stop,
+    Destroy,
+    Register,
+    Deregister,
+    Exec,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Show => "show",
+            Action::List => "list",
+            Action::Run => "run",
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Destroy => "destroy",
+            Action::Register => "register",
+            Action::Deregister => "deregister",
+            Action::Exec => "exec",
+        }
+    }
+}
+
+/// Why a request was refused: the rule, and what of the request broke it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The part of the request (`volumes[2]`, `privileged`, `postcreation[0]`),
+    /// empty when the action itself is refused.
+    pub key: String,
+    /// The rule of the policy, in words.
+    pub rule: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.rule)
+        } else {
+            write!(f, "{}: {}", self.key, self.rule)
+        }
+    }
+}
+
+fn refuse(key: impl Into<String>, rule: impl Into<String>) -> Refusal {
+    Refusal {
+        key: key.into(),
+        rule: rule.into(),
+    }
+}
+
+/// What one role may do, beyond which actions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolePolicy {
+    /// Directories hook programs must be in; `None`: anywhere.
+    pub hook_dirs: Option<Vec<PathBuf>>,
+    /// Prefixes volume sources must be under; `None`: anywhere.
+    pub volume_allow: Option<Vec<PathBuf>>,
+    /// Prefixes volume sources may never be under (or be).
+    pub volume_deny: Vec<PathBuf>,
+    /// Whether `/` itself may be a volume source.
+    pub volume_root: bool,
+    pub privileged: bool,
+    /// Capabilities `cap_add` may name; `None`: any.
+    pub cap_add: Option<Vec<String>>,
+    /// Bridges that may be used; `None`: any.
+    pub bridges: Option<Vec<String>>,
+    /// Prefixes registration files must be under; `None`: anywhere.
+    pub registration: Option<Vec<PathBuf>>,
+    /// `Exec` of any command.
+    pub exec: bool,
+    /// The commands of registration (the DNS reload, Puppet's cert clean
+    /// and agent) a role without `exec` may still have run, as templates
+    /// whose `{name}` and `{fqdn}` stand for one name; `None`: any.
+    pub registration_commands: Option<Vec<String>>,
+}
+
+impl RolePolicy {
+    fn unrestricted() -> Self {
+        RolePolicy {
+            hook_dirs: None,
+            volume_allow: None,
+            volume_deny: Vec::new(),
+            volume_root: true,
+            privileged: true,
+            cap_add: None,
+            bridges: None,
+            registration: None,
+            exec: true,
+            registration_commands: None,
+        }
+    }
+
+    fn operator() -> Self {
+        RolePolicy {
+            hook_dirs: Some(paths(&["/etc/dockstack/hooks", "/usr/local/lib/dockstack"])),
+            volume_allow: None,
+            volume_deny: paths(&[
+                "/etc",
+                "/proc",
+                "/sys",
+                "/dev",
+                "/boot",
+                "/root",
+                "/var/run/docker.sock",
+                "/run/docker.sock",
+                "/var/run/docker",
+                "/run/docker",
+                "/var/lib/docker",
+                "/run/containerd",
+                "/var/lib/containerd",
+            ]),
+            volume_root: false,
+            privileged: false,
+            cap_add: Some(
+                ["NET_ADMIN", "NET_RAW", "SYS_NICE", "IPC_LOCK"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            bridges: None,
+            registration: None,
+            exec: false,
+            registration_commands: Some(
+                [
+                    "pkill -HUP -x dnsmasq",
+                    "puppet cert clean {fqdn}",
+                    "puppet agent -t",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+        }
+    }
+
+    fn viewer() -> Self {
+        RolePolicy {
+            hook_dirs: Some(Vec::new()),
+            volume_allow: Some(Vec::new()),
+            volume_root: false,
+            privileged: false,
+            cap_add: Some(Vec::new()),
+            bridges: Some(Vec::new()),
+            registration: Some(Vec::new()),
+            exec: false,
+            volume_deny: Vec::new(),
+            registration_commands: Some(Vec::new()),
+        }
+    }
+}
+
+fn paths(p: &[&str]) -> Vec<PathBuf> {
+    p.iter().map(PathBuf::from).collect()
+}
+
+/// Whether `path` is `prefix` or under it, component by component (so
+/// `/etcetera` is not under `/etc`).
+fn under(path: &Path, prefix: &Path) -> bool {
+    path.starts_with(prefix)
+}
+
+/// The policy of every role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub admin: RolePolicy,
+    pub operator: RolePolicy,
+    pub viewer: RolePolicy,
+    /// Where it came from: a file, or `built-in`.
+    pub source: String,
+}
+
+impl Policy {
+    /// The defaults: admin unrestricted (the 2015 environment file keeps
+    /// working), operator as the README says, viewer read-only. `tls_dir`
+    /// is refused to operators as a volume source too.
+    pub fn builtin(tls_dir: Option<&Path>) -> Self {
+        let mut operator = RolePolicy::operator();
+        if let Some(dir) = tls_dir {
+            operator.volume_deny.push(dir.to_path_buf());
+        }
+        Policy {
+            admin: RolePolicy::unrestricted(),
+            operator,
+            viewer: RolePolicy::viewer(),
+            source: "built-in".into(),
+        }
+    }
+
+    fn of(&self, role: Role) -> &RolePolicy {
+        match role {
+            Role::Admin => &self.admin,
+            Role::Operator => &self.operator,
+            Role::Viewer => &self.viewer,
+        }
+    }
+
+    /// Whether `role` may ask for `action` at all. An operator's `Exec` is
+    /// then held to the registration commands by [`Policy::check_exec`].
+    pub fn check_action(&self, role: Role, action: Action) -> Result<(), Refusal> {
+        let least = match action {
+            Action::Show | Action::List => Role::Viewer,
+            _ => Role::Operator,
+        };
+        if role >= least {
+            return Ok(());
+        }
+        Err(refuse(
+            "",
+            format!(
+                "the {role} role may not {} (viewers are read-only)",
+                action.name()
+            ),
+        ))
+    }
+
+    /// Whether `role` may have `command` run in a container: any command
+    /// with `exec`, else only a registration command of the policy.
+    pub fn check_exec(&self, role: Role, command: &str) -> Result<(), Refusal> {
+        let p = self.of(role);
+        if p.exec || self.is_registration_command(role, command) {
+            return Ok(());
+        }
+        Err(refuse(
+            "command",
+            format!(
+                "the {role} policy allows no exec but of the registration commands ({})",
+                p.registration_commands
+                    .as_deref()
+                    .unwrap_or_default()
+                    .join("; ")
+            ),
+        ))
+    }
+
+    /// Whether `command` is one of `role`'s registration commands.
+    pub fn is_registration_command(&self, role: Role, command: &str) -> bool {
+        match &self.of(role).registration_commands {
+            None => true,
+            Some(templates) => templates.iter().any(|t| matches_template(t, command)),
+        }
+    }
+
+    /// Checks every field of a spec that the policy restricts.
+    pub fn check_spec(&self, role: Role, spec: &ContainerSpec) -> Result<(), Refusal> {
+        let p = self.of(role);
+        for (i, v) in spec.volumes.iter().enumerate() {
+            let src = Path::new(v.split(':').next().unwrap_or_default());
+            let key = format!("volumes[{i}]");
+            if src.components().all(|c| c == Component::RootDir) && !p.volume_root {
+                return Err(refuse(
+                    key,
+                    format!("the {role} policy refuses / as a volume source"),
+                ));
+            }
+            if let Some(deny) = p.volume_deny.iter().find(|d| under(src, d)) {
+                return Err(refuse(
+                    key,
+                    format!(
+                        "the {role} policy refuses volume sources under {}",
+                        deny.display()
+                    ),
+                ));
+            }
+            if let Some(allow) = &p.volume_allow
+                && !allow.iter().any(|a| under(src, a))
+            {
+                return Err(refuse(
+                    key,
+                    format!(
+                        "the {role} policy allows volume sources only under {}",
+                        list(allow)
+                    ),
+                ));
+            }
+        }
+        if spec.privileged && !p.privileged {
+            return Err(refuse(
+                "privileged",
+                format!("the {role} policy refuses privileged containers"),
+            ));
+        }
+        if let Some(caps) = &p.cap_add {
+            for (i, c) in spec.cap_add.iter().enumerate() {
+                let bare = c.trim_start_matches("CAP_");
+                if !caps.iter().any(|a| a.trim_start_matches("CAP_") == bare) {
+                    return Err(refuse(
+                        format!("cap_add[{i}]"),
+                        format!(
+                            "the {role} policy allows only cap_add {}",
+                            if caps.is_empty() {
+                                "none".to_string()
+                            } else {
+                                caps.join(", ")
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(bridges) = &p.bridges
+            && !bridges.contains(&spec.bridge)
+        {
+            return Err(refuse(
+                "bridge",
+                format!(
+                    "the {role} policy allows only bridges {}",
+                    bridges.join(", ")
+                ),
+            ));
+        }
+        for (phase, hooks) in [
+            ("precreation", &spec.precreation),
+            ("postcreation", &spec.postcreation),
+            ("postdestroy", &spec.postdestroy),
+        ] {
+            self.check_hooks(role, phase, hooks)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the programs of hooks of one phase.
+    pub fn check_hooks(&self, role: Role, phase: &str, hooks: &[String]) -> Result<(), Refusal> {
+        let Some(dirs) = &self.of(role).hook_dirs else {
+            return Ok(());
+        };
+        for (i, hook) in hooks.iter().enumerate() {
+            let program = Path::new(hook.split_whitespace().next().unwrap_or_default());
+            let inside = program
+                .parent()
+                .is_some_and(|parent| dirs.iter().any(|d| parent == d));
+            if !inside {
+                return Err(refuse(
+                    format!("{phase}[{i}]"),
+                    format!(
+                        "the {role} policy allows hook programs only from {}",
+                        list(dirs)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the files a registration would edit, and the reload it
+    /// would run.
+    pub fn check_registration(&self, role: Role, r: &Registration) -> Result<(), Refusal> {
+        if let Some(d) = &r.dns
+            && !d.reload.is_empty()
+            && !self.is_registration_command(role, &d.reload)
+        {
+            return Err(refuse(
+                "dns.reload",
+                format!(
+                    "the {role} policy allows only the registration commands ({})",
+                    self.of(role)
+                        .registration_commands
+                        .as_deref()
+                        .unwrap_or_default()
+                        .join("; ")
+                ),
+            ));
+        }
+        let Some(allowed) = &self.of(role).registration else {
+            return Ok(());
+        };
+        let mut files = Vec::new();
+        if let Some(d) = &r.dns {
+            files.push(("dns.hostsfile", &d.hostsfile));
+        }
+        if let Some(p) = &r.puppet {
+            files.push(("puppet.hieradata", &p.hieradata));
+            files.push(("puppet.sitepp", &p.sitepp));
+        }
+        for (key, file) in files {
+            if !allowed.iter().any(|a| under(file, a)) {
+                return Err(refuse(
+                    key,
+                    format!(
+                        "the {role} policy allows registration files only under {}",
+                        list(allowed)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a policy file; every error names the file, line and key.
+    /// Roles or keys the file leaves out keep their built-in defaults.
+    pub fn load(path: &Path, tls_dir: Option<&Path>) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path, tls_dir)
+    }
+
+    pub fn parse(text: &str, path: &Path, tls_dir: Option<&Path>) -> Result<Policy, PolicyError> {
+        let file: PolicyFile = serde_saphyr::from_str(text).map_err(|e| PolicyError::Syntax {
+            path: path.to_path_buf(),
+            line: e.location().map_or(1, |l| l.line()),
+            message: e.without_snippet().to_string(),
+        })?;
+        let mut policy = Policy::builtin(tls_dir);
+        policy.source = path.display().to_string();
+        let bad = |line: u64, key: String, message: String| PolicyError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            key,
+            message,
+        };
+        // The viewer is read-only and takes no policy: not a key of the file.
+        if let Some(section) = file.roles.admin {
+            section.apply("roles.admin", &mut policy.admin, &bad)?;
+        }
+        if let Some(section) = file.roles.operator {
+            section.apply("roles.operator", &mut policy.operator, &bad)?;
+        }
+        Ok(policy)
+    }
+}
+
+/// Whether `command` is `template` word for word, where `{name}` and
+/// `{fqdn}` stand for one word of letters, digits, `.`, `_` and `-`.
+fn matches_template(template: &str, command: &str) -> bool {
+    let (t, c): (Vec<&str>, Vec<&str>) = (
+        template.split_whitespace().collect(),
+        command.split_whitespace().collect(),
+    );
+    t.len() == c.len()
+        && t.iter().zip(&c).all(|(t, c)| match *t {
+            "{name}" | "{fqdn}" => {
+                !c.is_empty()
+                    && !c.starts_with('-')
+                    && c.chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
+            }
+            t => t == *c,
+        })
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return "(nowhere)".into();
+    }
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", .path.display())]
+    Syntax {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("{}:{line}: {key}: {message}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        line: u64,
+        key: String,
+        message: String,
+    },
+}
+
+/// The file's shape; every key optional, unknown keys refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    roles: RolesSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolesSection {
+    admin: Option<RoleSection>,
+    operator: Option<RoleSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleSection {
+    hooks: Option<Spanned<Vec<Spanned<String>>>>,
+    volumes: Option<VolumeSection>,
+    privileged: Option<bool>,
+    cap_add: Option<Vec<Spanned<String>>>,
+    bridges: Option<Vec<String>>,
+    registration: Option<Vec<Spanned<String>>>,
+    exec: Option<bool>,
+    registration_commands: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VolumeSection {
+    allow: Option<Vec<Spanned<String>>>,
+    deny: Option<Vec<Spanned<String>>>,
+    root: Option<bool>,
+}
+
+type Bad<'a> = &'a dyn Fn(u64, String, String) -> PolicyError;
+
+/// An absolute path without `..`, or an error at its line.
+fn clean_path(p: &Spanned<String>, key: &str, bad: Bad<'_>) -> Result<PathBuf, PolicyError> {
+    let path = Path::new(&p.value);
+    if path.is_absolute() && !path.components().any(|c| c == Component::ParentDir) {
+        Ok(path.to_path_buf())
+    } else {
+        Err(bad(
+            p.referenced.line(),
+            key.to_string(),
+            format!("{:?} is not an absolute path without '..'", p.value),
+        ))
+    }
+}
+
+fn clean_paths(
+    v: &[Spanned<String>],
+    key: &str,
+    bad: Bad<'_>,
+) -> Result<Vec<PathBuf>, PolicyError> {
+    v.iter()
+        .enumerate()
+        .map(|(i, p)| clean_path(p, &format!("{key}[{i}]"), bad))
+        .collect()
+}
+
+impl RoleSection {
+    fn apply(self, at: &str, target: &mut RolePolicy, bad: Bad<'_>) -> Result<(), PolicyError> {
+        if let Some(hooks) = &self.hooks {
+            target.hook_dirs = Some(clean_paths(&hooks.value, &format!("{at}.hooks"), bad)?);
+        }
+        if let Some(v) = &self.volumes {
+            if let Some(allow) = &v.allow {
+                target.volume_allow =
+                    Some(clean_paths(allow, &format!("{at}.volumes.allow"), bad)?);
+            }
+            if let Some(deny) = &v.deny {
+                target.volume_deny = clean_paths(deny, &format!("{at}.volumes.deny"), bad)?;
+            }
+            if let Some(root) = v.root {
+                target.volume_root = root;
+            }
+        }
+        if let Some(p) = self.privileged {
+            target.privileged = p;
+        }
+        if let Some(caps) = &self.cap_add {
+            let mut out = Vec::new();
+            for (i, c) in caps.iter().enumerate() {
+                let ok = !c.value.is_empty()
+                    && c.value
+                        .chars()
+                        .all(|ch| ch.is_ascii_uppercase() || ch == '_' || ch.is_ascii_digit());
+                if !ok {
+                    return Err(bad(
+                        c.referenced.line(),
+                        format!("{at}.cap_add[{i}]"),
+                        format!("{:?} is not a capability name (like NET_ADMIN)", c.value),
+                    ));
+                }
+                out.push(c.value.clone());
+            }
+            target.cap_add = Some(out);
+        }
+        if let Some(b) = self.bridges {
+            target.bridges = Some(b);
+        }
+        if let Some(r) = &self.registration {
+            target.registration = Some(clean_paths(r, &format!("{at}.registration"), bad)?);
+        }
+        if let Some(e) = self.exec {
+            target.exec = e;
+        }
+        if let Some(c) = self.registration_commands {
+            target.registration_commands = Some(c);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

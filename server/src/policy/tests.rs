@@ -1,0 +1,148 @@
+use super::*;
+use crate::spec::tests::spec;
+
+fn builtin() -> Policy {
+    Policy::builtin(Some(Path::new("/etc/dockstack/tls")))
+}
+
+#[test]
+fn viewers_read_operators_run_and_only_admins_exec() {
+    let p = builtin();
+    for a in [Action::Show, Action::List] {
+        for r in [Role::Viewer, Role::Operator, Role::Admin] {
+            assert!(p.check_action(r, a).is_ok(), "{r} {a:?}");
+        }
+    }
+    let refused = p.check_action(Role::Viewer, Action::Run).unwrap_err();
+    assert!(
+        refused.rule.contains("viewer role may not run"),
+        "{refused}"
+    );
+    assert!(p.check_action(Role::Operator, Action::Run).is_ok());
+    assert!(p.check_action(Role::Operator, Action::Register).is_ok());
+    // An operator's exec is only of the registration commands.
+    let refused = p.check_exec(Role::Operator, "/bin/sh -c id").unwrap_err();
+    assert_eq!(refused.key, "command");
+    assert!(
+        refused
+            .rule
+            .contains("no exec but of the registration commands"),
+        "{refused}"
+    );
+    assert!(
+        p.check_exec(Role::Operator, "puppet cert clean web1.endor.lab")
+            .is_ok()
+    );
+    assert!(
+        p.check_exec(Role::Operator, "puppet cert clean --all")
+            .is_err()
+    );
+    assert!(p.check_exec(Role::Operator, "puppet agent -t").is_ok());
+    assert!(p.check_exec(Role::Admin, "/bin/sh -c id").is_ok());
+}
+
+#[test]
+fn the_operator_defaults_refuse_what_reaches_the_host() {
+    let p = builtin();
+    type Change = fn(&mut ContainerSpec);
+    let cases: [(&str, Change); 7] = [
+        ("volumes[0]", |s| s.volumes = vec!["/:/host".into()]),
+        ("volumes[1]", |s| {
+            s.volumes = vec![
+                "/srv/ok:/data".into(),
+                "/var/run/docker.sock:/var/run/docker.sock".into(),
+            ]
+        }),
+        ("volumes[0]", |s| {
+            s.volumes = vec!["/etc/dockstack/tls:/tls".into()]
+        }),
+        ("privileged", |s| s.privileged = true),
+        ("cap_add[1]", |s| {
+            s.cap_add = vec!["NET_ADMIN".into(), "SYS_ADMIN".into()]
+        }),
+        ("postcreation[0]", |s| {
+            s.postcreation = vec!["/bin/sh -c true".into()]
+        }),
+        ("precreation[0]", |s| {
+            s.precreation = vec!["/etc/dockstack/hooks/../x".into()]
+        }),
+    ];
+    for (key, change) in cases {
+        let mut s = spec();
+        s.privileged = false;
+        s.cap_add = vec![];
+        s.volumes = vec![];
+        assert!(p.check_spec(Role::Operator, &s).is_ok());
+        change(&mut s);
+        let refused = p.check_spec(Role::Operator, &s).unwrap_err();
+        assert_eq!(refused.key, key, "{refused}");
+        assert!(p.check_spec(Role::Admin, &s).is_ok(), "admin: {key}");
+    }
+    // Inside the policy: allowed.
+    let mut s = spec();
+    s.privileged = false;
+    s.cap_add = vec!["CAP_NET_RAW".into(), "IPC_LOCK".into()];
+    s.volumes = vec!["/srv/web:/data".into(), "/etcetera:/x".into()];
+    s.postcreation = vec!["/etc/dockstack/hooks/post arg".into()];
+    assert_eq!(p.check_spec(Role::Operator, &s), Ok(()));
+}
+
+#[test]
+fn a_file_sets_what_it_names_and_keeps_the_rest() {
+    let text = "\
+roles:
+  operator:
+    hooks: [/opt/hooks]
+    volumes:
+      allow: [/srv]
+    bridges: [br0]
+    registration: [/srv/dns]
+";
+    let p = Policy::parse(text, Path::new("/p.yaml"), None).unwrap();
+    assert_eq!(p.operator.hook_dirs, Some(paths(&["/opt/hooks"])));
+    assert_eq!(p.operator.volume_allow, Some(paths(&["/srv"])));
+    assert!(!p.operator.privileged);
+    assert_eq!(p.admin, RolePolicy::unrestricted());
+    let mut s = spec();
+    s.privileged = false;
+    s.cap_add = vec![];
+    s.volumes = vec!["/data/x:/x".into()];
+    let refused = p.check_spec(Role::Operator, &s).unwrap_err();
+    assert_eq!(refused.key, "volumes[0]");
+    assert!(refused.rule.contains("only under /srv"), "{refused}");
+    s.volumes = vec![];
+    s.bridge = "br1".into();
+    assert_eq!(p.check_spec(Role::Operator, &s).unwrap_err().key, "bridge");
+}
+
+#[test]
+fn a_bad_file_is_refused_with_its_line_and_key() {
+    for (text, want) in [
+        (
+            "roles:\n  operator:\n    hooks:\n      - /ok\n      - relative/dir\n",
+            "/p.yaml:5: roles.operator.hooks[1]: \"relative/dir\" is not an absolute path",
+        ),
+        (
+            "roles:\n  operator:\n    cap_add: [net_admin]\n",
+            "/p.yaml:3: roles.operator.cap_add[0]",
+        ),
+    ] {
+        let err = Policy::parse(text, Path::new("/p.yaml"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(want), "{err}\nwant {want}");
+    }
+    for (text, key, line) in [
+        ("roles:\n  operator:\n    exex: true\n", "exex", "3"),
+        ("roles:\n  superuser:\n    exec: true\n", "superuser", "2"),
+        ("roles:\n  viewer:\n    exec: true\n", "viewer", "2"),
+    ] {
+        let err = Policy::parse(text, Path::new("/p.yaml"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/p.yaml") && err.contains(key) && err.contains(line),
+            "{err}"
+        );
+    }
+}
