@@ -216,6 +216,18 @@ fn paths(p: &[&str]) -> Vec<PathBuf> {
     p.iter().map(PathBuf::from).collect()
 }
 
+/// `path` with its longest existing ancestor resolved (symlinks followed),
+/// the rest, which a run would create, appended.
+fn resolved(path: &Path) -> PathBuf {
+    for ancestor in path.ancestors() {
+        if let Ok(real) = ancestor.canonicalize() {
+            let rest = path.strip_prefix(ancestor).unwrap_or(Path::new(""));
+            return real.join(rest);
+        }
+    }
+    path.to_path_buf()
+}
+
 /// Whether `path` is `prefix` or under it, component by component (so
 /// `/etcetera` is not under `/etc`).
 fn under(path: &Path, prefix: &Path) -> bool {
@@ -307,7 +319,10 @@ impl Policy {
     pub fn check_spec(&self, role: Role, spec: &ContainerSpec) -> Result<(), Refusal> {
         let p = self.of(role);
         for (i, v) in spec.volumes.iter().enumerate() {
-            let src = Path::new(v.split(':').next().unwrap_or_default());
+            let given = Path::new(v.split(':').next().unwrap_or_default());
+            // Where it really is: a symlink must not lead past a rule.
+            let real = resolved(given);
+            let src = real.as_path();
             let key = format!("volumes[{i}]");
             if src.components().all(|c| c == Component::RootDir) && !p.volume_root {
                 return Err(refuse(
@@ -435,7 +450,7 @@ impl Policy {
             files.push(("puppet.sitepp", &p.sitepp));
         }
         for (key, file) in files {
-            if !allowed.iter().any(|a| under(file, a)) {
+            if !allowed.iter().any(|a| under(&resolved(file), a)) {
                 return Err(refuse(
                     key,
                     format!(

@@ -146,3 +146,21 @@ fn a_bad_file_is_refused_with_its_line_and_key() {
         );
     }
 }
+
+#[test]
+fn a_symlink_does_not_lead_a_volume_past_a_rule() {
+    let dir = std::env::temp_dir().join(format!("dockstack-policy-link-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("etc-link");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink("/etc", &link).unwrap();
+    let mut s = spec();
+    s.privileged = false;
+    s.cap_add = vec![];
+    s.volumes = vec![format!("{}/ssh:/x", link.display())];
+    let refused = builtin().check_spec(Role::Operator, &s).unwrap_err();
+    assert!(refused.rule.contains("under /etc"), "{refused}");
+    s.volumes = vec![format!("{}/not/yet:/x", dir.display())];
+    assert_eq!(builtin().check_spec(Role::Operator, &s), Ok(()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
