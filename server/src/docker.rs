@@ -14,6 +14,7 @@ use bollard::query_parameters::{
 };
 use futures::{Stream, StreamExt};
 
+use crate::progress::LineCutter;
 use crate::record;
 use crate::spec::{self, ContainerSpec};
 
@@ -446,13 +447,44 @@ impl DockerClient {
 /// Commands inside running containers (`docker exec`), for the registration
 /// commands: dnsmasq's reload, Puppet's cert clean and agent.
 impl DockerClient {
-    /// Runs `argv` in the running container `name`, without a TTY or stdin,
-    /// handing each line of its output to `on_line` (with `true` for stderr)
-    /// as it comes; returns the exit code.
-    pub async fn exec(
+    /// Makes an exec of `argv` in the running container `name`, without a
+    /// TTY or stdin; its id, for [`DockerClient::run_exec`].
+    pub async fn create_exec(&self, name: &str, argv: &[String]) -> Result<String, DockerError> {
+        let config = bollard::models::ExecConfig {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(argv.to_vec()),
+            ..Default::default()
+        };
+        match self.docker.create_exec(name, config).await {
+            Ok(c) => Ok(c.id),
+            Err(e) if status_code(&e) == Some(404) => Err(DockerError::NotFound(name.into())),
+            Err(source) => Err(DockerError::Api {
+                op: "exec",
+                container: name.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// The host pid of a running exec, to kill one that timed out: Docker
+    /// has no call to stop an exec, and it would run on in its container.
+    pub async fn exec_pid(&self, exec_id: &str) -> Option<u32> {
+        let state = self.docker.inspect_exec(exec_id).await.ok()?;
+        (state.running == Some(true))
+            .then_some(state.pid)
+            .flatten()
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p != 0)
+    }
+
+    /// Starts the exec `exec_id` made in container `name`, handing each
+    /// line of its output (cut at [`crate::progress::MAX_LINE`]) to
+    /// `on_line` (with `true` for stderr) as it comes; returns the exit code.
+    pub async fn run_exec(
         &self,
         name: &str,
-        argv: &[String],
+        exec_id: &str,
         mut on_line: impl FnMut(bool, String),
     ) -> Result<i64, DockerError> {
         let api = |op, source| DockerError::Api {
@@ -460,22 +492,10 @@ impl DockerClient {
             container: name.to_string(),
             source,
         };
-        let config = bollard::models::ExecConfig {
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            cmd: Some(argv.to_vec()),
-            ..Default::default()
-        };
-        let created = match self.docker.create_exec(name, config).await {
-            Ok(c) => c,
-            Err(e) if status_code(&e) == Some(404) => {
-                return Err(DockerError::NotFound(name.into()));
-            }
-            Err(e) => return Err(api("exec", e)),
-        };
+        let created_id = exec_id;
         let mut output = match self
             .docker
-            .start_exec(&created.id, None)
+            .start_exec(created_id, None)
             .await
             .map_err(|e| api("exec", e))?
         {
@@ -483,22 +503,20 @@ impl DockerClient {
             bollard::exec::StartExecResults::Detached => Box::pin(futures::stream::empty()),
         };
         // Docker frames output in chunks, not lines: lines are cut here.
-        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let (mut out, mut err) = (LineCutter::default(), LineCutter::default());
         while let Some(chunk) = output.next().await {
             use bollard::container::LogOutput;
             match chunk.map_err(|e| api("exec", e))? {
                 LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    split_lines(&mut out, &message, |l| on_line(false, l))
+                    out.push(&message, |l| on_line(false, l))
                 }
-                LogOutput::StdErr { message } => {
-                    split_lines(&mut err, &message, |l| on_line(true, l))
-                }
+                LogOutput::StdErr { message } => err.push(&message, |l| on_line(true, l)),
                 LogOutput::StdIn { .. } => {}
             }
         }
-        for (rest, stderr) in [(out, false), (err, true)] {
-            if !rest.is_empty() {
-                on_line(stderr, String::from_utf8_lossy(&rest).into_owned());
+        for (cutter, stderr) in [(&mut out, false), (&mut err, true)] {
+            if let Some(rest) = cutter.finish() {
+                on_line(stderr, rest);
             }
         }
         // The output ends when the process does; its exit code can show up
@@ -506,7 +524,7 @@ impl DockerClient {
         for _ in 0..50 {
             let state = self
                 .docker
-                .inspect_exec(&created.id)
+                .inspect_exec(created_id)
                 .await
                 .map_err(|e| api("exec inspect", e))?;
             if state.running != Some(true)
@@ -531,31 +549,4 @@ fn restart_policy(policy: spec::RestartPolicy) -> Option<RestartPolicy> {
         name: Some(name),
         maximum_retry_count: None,
     })
-}
-
-/// Appends `chunk` to `pending` and hands every complete line to `emit`.
-fn split_lines(pending: &mut Vec<u8>, chunk: &[u8], mut emit: impl FnMut(String)) {
-    pending.extend_from_slice(chunk);
-    while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-        let line: Vec<u8> = pending.drain(..=end).collect();
-        let line = line.strip_suffix(b"\n").unwrap_or(&line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        emit(String::from_utf8_lossy(line).into_owned());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_lines;
-
-    #[test]
-    fn exec_output_is_cut_into_lines_across_chunks() {
-        let mut pending = Vec::new();
-        let mut lines = Vec::new();
-        for chunk in ["one\ntw", "o\r\n", "", "thr", "ee\nfour"] {
-            split_lines(&mut pending, chunk.as_bytes(), |l| lines.push(l));
-        }
-        assert_eq!(lines, ["one", "two", "three"]);
-        assert_eq!(pending, b"four");
-    }
 }

@@ -1,13 +1,18 @@
 //! Running a container's hook command lines on the host: split like a shell
-//! splits words, run without a shell, with a timeout, output streamed.
+//! splits words, run without a shell in a process group of their own, with a
+//! clean environment and a timeout that kills the whole group, output
+//! streamed in bounded lines.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
-use crate::progress::{Progress, Reporter};
+use crate::progress::{LineCutter, Progress, Reporter};
+
+/// The only variables a hook inherits, besides its `DOCKSTACK_*` ones.
+const HOOK_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -138,6 +143,10 @@ async fn run_hook(
     let started = Instant::now();
     let mut child = Command::new(program)
         .args(args)
+        // The server's environment is its own (its TLS dir, its fault
+        // points): a hook gets only what it needs.
+        .env_clear()
+        .env("PATH", HOOK_PATH)
         .env("DOCKSTACK_CONTAINER", &ctx.container)
         .env("DOCKSTACK_IP", &ctx.ip)
         .env("DOCKSTACK_HOST", &ctx.host)
@@ -145,6 +154,8 @@ async fn run_hook(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own group, so that a timeout kills what it started too.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|source| HookError::Spawn {
@@ -153,6 +164,7 @@ async fn run_hook(
             hook: hook.to_string(),
             source,
         })?;
+    let group = child.id().and_then(|id| i32::try_from(id).ok());
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let out = forward_lines(stdout, false, hook, reporter);
@@ -172,6 +184,14 @@ async fn run_hook(
             });
         }
         Err(_) => {
+            if let Some(pgid) = group {
+                // The group outlives its leader only by what the leader
+                // started: nothing else is ever in it.
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
             return Err(HookError::Timeout {
                 phase,
                 container: ctx.container.clone(),
@@ -198,21 +218,30 @@ async fn run_hook(
     }
 }
 
-/// Sends each line of a hook's output to the client as it comes.
+/// Sends each line of a hook's output to the client as it comes, cut at
+/// [`crate::progress::MAX_LINE`]; a slow client slows the reading down.
 async fn forward_lines<R: tokio::io::AsyncRead + Unpin>(
     pipe: Option<R>,
     stderr: bool,
     hook: &str,
     reporter: &Reporter,
 ) {
-    let Some(pipe) = pipe else { return };
-    let mut lines = BufReader::new(pipe).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        reporter.send(Progress::HookOutput {
-            hook: hook.to_string(),
-            stderr,
-            line,
-        });
+    let Some(mut pipe) = pipe else { return };
+    let mut cutter = LineCutter::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut lines = Vec::new();
+    loop {
+        let n = match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        cutter.push(&buf[..n], |l| lines.push(l));
+        for line in lines.drain(..) {
+            reporter.output(hook, stderr, line).await;
+        }
+    }
+    if let Some(line) = cutter.finish() {
+        reporter.output(hook, stderr, line).await;
     }
 }
 
@@ -254,6 +283,77 @@ mod tests {
             }
         }
         assert_eq!(lines, vec!["web1 10.0.0.3 host1 run two words"]);
+    }
+
+    #[tokio::test]
+    async fn a_hook_gets_a_clean_environment() {
+        // SAFETY: the variable is this test's own, set before the hook
+        // starts and read by no other thread of the test binary.
+        unsafe { std::env::set_var("DOCKSTACK_TEST_SECRET", "leaked") };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let hooks = vec!["/usr/bin/env".to_string()];
+        run_hooks(
+            "postcreation",
+            &hooks,
+            &ctx(),
+            &Reporter::new(move |p| {
+                let _ = tx.send(p);
+            }),
+        )
+        .await
+        .unwrap();
+        let mut names = Vec::new();
+        while let Ok(p) = rx.try_recv() {
+            if let Progress::HookOutput { line, .. } = p {
+                names.push(line.split('=').next().unwrap_or_default().to_string());
+            }
+        }
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "DOCKSTACK_ACTION",
+                "DOCKSTACK_CONTAINER",
+                "DOCKSTACK_HOST",
+                "DOCKSTACK_IP",
+                "PATH"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_hook_and_what_it_started() {
+        let marker =
+            std::env::temp_dir().join(format!("dockstack-hook-child-{}", std::process::id()));
+        let hooks = vec![format!(
+            "/bin/sh -c 'sleep 30 & echo $! > {}; wait'",
+            marker.display()
+        )];
+        let mut c = ctx();
+        c.timeout = Duration::from_millis(500);
+        let err = run_hooks("postcreation", &hooks, &c, &Reporter::silent())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HookError::Timeout { .. }), "{err}");
+        let child: i32 = std::fs::read_to_string(&marker)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        std::fs::remove_file(&marker).unwrap();
+        // The background child went with the group (reaped by init soon).
+        let gone = (0..50).any(|_| {
+            let state = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let alive = !state.is_empty() && !state.contains(") Z ");
+            if alive {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            !alive
+        });
+        assert!(
+            gone,
+            "the hook's background child {child} survived its timeout"
+        );
     }
 
     #[tokio::test]

@@ -9,9 +9,9 @@ use std::time::Instant;
 use dockstack_proto as pb;
 use std::panic::AssertUnwindSafe;
 
-use futures::{FutureExt, Stream};
+use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::docker::DockerError;
@@ -19,7 +19,7 @@ use crate::hooks::HookError;
 use crate::host::{ContainerStatus, Host, HostError, HostErrorKind};
 use crate::host::{DnsTarget, PuppetTarget, Registration};
 use crate::policy::{Action, Policy, ROLE_URI_PREFIX, Refusal, Role, SharedPolicy};
-use crate::progress::{Progress, Reporter};
+use crate::progress::{CHANNEL_CAPACITY, Progress, Reporter};
 use crate::regfiles::RegistrationError;
 use crate::spec::{ContainerSpec, SpecError};
 use crate::tls::{RoleClaim, caller, role_claim};
@@ -296,11 +296,12 @@ where
     F: FnOnce(Reporter) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Option<ContainerStatus>, HostError>> + Send + 'static,
 {
-    let (tx, rx) = mpsc::unbounded_channel::<Result<pb::Event, Status>>();
-    let progress_tx = tx.clone();
-    let reporter = Reporter::new(move |p| {
-        let _ = progress_tx.send(Ok(progress_to_pb(p)));
-    });
+    // Progress through a bounded channel: a slow client slows the output
+    // of hooks down instead of filling the server's memory. The result
+    // comes last, once the operation (and with it the sender) is done.
+    let (progress_tx, progress_rx) = mpsc::channel::<Progress>(CHANNEL_CAPACITY);
+    let (result_tx, result_rx) = tokio::sync::oneshot::channel::<Result<pb::Event, Status>>();
+    let reporter = Reporter::channel(progress_tx);
     tokio::spawn(async move {
         let began = Instant::now();
         // Unwind safety holds: the future owns what it touches, and nothing
@@ -310,18 +311,18 @@ where
             .catch_unwind()
             .await;
         let duration_ms = began.elapsed().as_secs_f64() * 1e3;
-        match result {
+        let last = match result {
             Ok(Ok(status)) => {
                 tracing::info!(%client, %container, action, duration_ms, result = "ok", "operation");
-                if let Some(s) = status {
-                    let _ = tx.send(Ok(pb::Event {
+                status.map(|s| {
+                    Ok(pb::Event {
                         kind: Some(pb::event::Kind::Done(status_to_pb(s))),
-                    }));
-                }
+                    })
+                })
             }
             Ok(Err(e)) => {
                 tracing::warn!(%client, %container, action, duration_ms, result = "error", error = %e, "operation");
-                let _ = tx.send(Err(e.into()));
+                Some(Err(e.into()))
             }
             Err(payload) => {
                 let msg = format!(
@@ -329,11 +330,16 @@ where
                     panic_message(payload.as_ref())
                 );
                 tracing::error!(%client, %container, action, duration_ms, result = "panic", "{msg}");
-                let _ = tx.send(Err(Status::internal(msg)));
+                Some(Err(Status::internal(msg)))
             }
+        };
+        if let Some(last) = last {
+            let _ = result_tx.send(last);
         }
     });
-    Box::pin(UnboundedReceiverStream::new(rx))
+    let progress = ReceiverStream::new(progress_rx).map(|p| Ok(progress_to_pb(p)));
+    let last = futures::stream::once(result_rx).filter_map(|r| async move { r.ok() });
+    Box::pin(progress.chain(last))
 }
 
 #[tonic::async_trait]

@@ -40,12 +40,13 @@ impl Host {
         }
         reporter.step(format!("exec in {name}: {command}"));
         let started = Instant::now();
-        let run = self.docker.exec(name, &argv, |stderr, line| {
-            reporter.send(Progress::HookOutput {
-                hook: command.to_string(),
-                stderr,
-                line,
-            })
+        let exec_id = match self.docker.create_exec(name, &argv).await {
+            Ok(id) => id,
+            Err(DockerError::NotFound(_)) => return Err(self.not_found(name)),
+            Err(e) => return Err(self.err(e)),
+        };
+        let run = self.docker.run_exec(name, &exec_id, |stderr, line| {
+            reporter.output_now(command, stderr, line)
         });
         let code = match tokio::time::timeout(self.config.hook_timeout, run).await {
             Ok(Ok(code)) => code,
@@ -54,6 +55,15 @@ impl Host {
             }
             Ok(Err(e)) => return Err(self.err(e)),
             Err(_) => {
+                // Docker would let it run on in the container.
+                if let Some(pid) = self.docker.exec_pid(&exec_id).await
+                    && let Ok(pid) = i32::try_from(pid)
+                {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
                 return Err(self.err(HostErrorKind::ExecTimeout {
                     container: name.to_string(),
                     command: command.to_string(),
