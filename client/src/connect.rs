@@ -127,7 +127,12 @@ impl Connector {
         let mut endpoint = Endpoint::from_shared(url)
             .map_err(|e| bad(e.to_string()))?
             .connect_timeout(self.timeout)
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            // A server that vanished mid-call (host down, link cut) is found
+            // by its missing pings, not after the call's whole deadline.
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
         if let Some(tls) = &self.tls {
             endpoint = endpoint
                 .tls_config(tls.clone())

@@ -72,6 +72,10 @@ struct Cli {
     /// Seconds to wait for a host to accept a connection.
     #[arg(long, global = true, default_value_t = 5)]
     connect_timeout: u64,
+    /// Seconds one call to a server may take (default: 30 for show, list
+    /// and status, 900 for operations, whose hooks may run long).
+    #[arg(long, global = true)]
+    timeout: Option<u64>,
     #[arg(long, global = true, value_enum, default_value = "text")]
     output: OutputFormat,
     #[command(subcommand)]
@@ -193,6 +197,9 @@ fn selected(cli: &Cli, env: &Environment) -> Result<Vec<Container>> {
 }
 
 fn connector(cli: &Cli) -> Result<Connector> {
+    if let Some(secs) = cli.timeout {
+        ops::set_deadline(Duration::from_secs(secs));
+    }
     let security = if cli.insecure {
         eprintln!("dockstack: warning: --insecure: talking plaintext, without certificates");
         Security::Insecure

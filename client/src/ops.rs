@@ -9,6 +9,8 @@ use dockstack_proto as pb;
 
 mod recipe;
 mod rpc;
+
+pub use rpc::set_deadline;
 mod schedule;
 
 pub use rpc::{explain_status, spec_of};

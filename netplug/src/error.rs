@@ -58,6 +58,8 @@ pub enum StepError {
     NamesTaken(String),
     #[error("host end name {0} is taken by a link made meanwhile")]
     NameTakenMeanwhile(String),
+    #[error("the target's network namespace is the host's own: refusing to plug into it")]
+    HostNetns,
     #[error("address {addr} is already in use on {iface} in the container")]
     AddressInUse { addr: Ipv4Addr, iface: String },
     /// Stale plugs that could not be removed, every one of them.
@@ -78,7 +80,10 @@ impl StepError {
             StepError::AddressInUse { .. } => Some(libc::EADDRINUSE),
             StepError::NamesTaken(_) | StepError::NameTakenMeanwhile(_) => Some(libc::EEXIST),
             StepError::Teardown(errors) => first_errno(errors),
-            StepError::Ovs(_) | StepError::Netns(_) | StepError::Other(_) => None,
+            StepError::Ovs(_)
+            | StepError::Netns(_)
+            | StepError::Other(_)
+            | StepError::HostNetns => None,
         }
     }
 }

@@ -196,6 +196,11 @@ impl Plugger {
         };
         let host = Netlink::current().map_err(|e| fail(Step::ConfigureHostEnd)(e.into()))?;
         let netns = target.open().map_err(|e| fail(Step::OpenNetns)(e.into()))?;
+        // A container with the host's network (or a pid that is the
+        // host's) would have eth0 and the address moved onto the host.
+        if same_netns_as_ours(&netns) {
+            return Err(fail(Step::OpenNetns)(StepError::HostNetns));
+        }
         let candidates = host_ifname_candidates(&spec.owner.name, &spec.iface);
         let alias = owner_alias(&spec.owner.name, &spec.iface);
         // Independent look-ups, each a round trip to the kernel, a thread
@@ -878,5 +883,17 @@ impl Plugger {
         let alias = owner_alias(container, iface);
         let found = links_named(&host, &host_ifname_candidates(container, iface)).await?;
         Ok(sort_holders(&found, &alias, true).ours.into_iter().next())
+    }
+}
+
+/// Whether `netns` is the network namespace this process is in.
+fn same_netns_as_ours(netns: &std::fs::File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (
+        netns.metadata(),
+        std::fs::metadata("/proc/thread-self/ns/net"),
+    ) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }

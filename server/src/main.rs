@@ -177,6 +177,19 @@ fn reload_on_sighup(
     });
 }
 
+/// Raises the soft limit of open files to the hard one: idle connections,
+/// up to [`dockstack_server::tls::MAX_HANDSHAKES`] of them, must not use up
+/// the descriptors that plugs and Docker need.
+fn raise_open_files() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::warn!("cannot raise the open files limit from {soft} to {hard}: {e}");
+    }
+}
+
 async fn listen(args: ListenArgs) -> Result<()> {
     let ListenArgs {
         ipaddress,
@@ -201,6 +214,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
         None => interface_address(&interface).await?,
     };
     let addr = SocketAddr::new(ip, port);
+    raise_open_files();
     // Before anything else: a server never runs on a policy it could not read.
     let policy_file = policy_path(policy);
     let policy = load_policy(policy_file.as_deref(), &tls_dir).context("policy")?;

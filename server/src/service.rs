@@ -121,6 +121,7 @@ fn progress_to_pb(p: Progress) -> pb::Event {
 
 /// Converts a registration message, naming the container in every error.
 pub fn registration_from_pb(r: pb::RegisterRequest) -> Result<Registration, Status> {
+    check_name("container name", &r.name)?;
     let bad = |what: String| Status::invalid_argument(format!("container {}: {what}", r.name));
     let ip: Ipv4Addr =
         r.ip.parse()
@@ -174,6 +175,22 @@ fn audit<T>(client: &str, container: &str, action: &str, result: &Result<T, Host
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+/// A container name as a request gives it: Docker's form, so that no
+/// `/web1`, id or id prefix reaches a container under another name.
+fn check_name(what: &str, name: &str) -> Result<(), Status> {
+    let mut chars = name.chars();
+    let ok = name.len() <= 255
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Status::invalid_argument(format!(
+            "invalid {what} {name:?}: a container name is letters, digits, '_', '.' and '-', a letter or digit first, at most 255"
+        )))
+    }
+}
 
 /// The tonic service over one [`Host`].
 #[derive(Debug)]
@@ -384,6 +401,7 @@ impl pb::container_host_server::ContainerHost for HostService {
             .client;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
+        check_name("container name", &req.name)?;
         let name = req.name;
         Ok(Response::new(self.stream_op(
             client,
@@ -399,6 +417,7 @@ impl pb::container_host_server::ContainerHost for HostService {
             .client;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
+        check_name("container name", &req.name)?;
         let name = req.name;
         Ok(Response::new(self.stream_op(
             client,
@@ -415,6 +434,7 @@ impl pb::container_host_server::ContainerHost for HostService {
         let who = self.authorize(&req, Action::Destroy, &req.get_ref().name)?;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
+        check_name("container name", &req.name)?;
         let name = req.name;
         let hooks = req.postdestroy;
         self.policy()
@@ -481,6 +501,7 @@ impl pb::container_host_server::ContainerHost for HostService {
         let client = who.client;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
+        check_name("container name", &req.container)?;
         let name = req.container;
         let (command, success) = (req.command, req.success_codes);
         Ok(Response::new(self.stream_op(

@@ -17,6 +17,10 @@ use crate::hooks::{HookError, check_hooks};
 /// The interface every container gets.
 pub const IFACE: &str = "eth0";
 
+/// The MTUs eth0 may have: IPv4's least, and the most Linux allows a veth.
+const MIN_MTU: u32 = 68;
+const MAX_MTU: u32 = 65535;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("container {container}: {message}")]
@@ -158,8 +162,24 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
         if s.image.is_empty() {
             return Err(bad("no image given".into()));
         }
-        if s.bridge.is_empty() || s.bridge.len() > 15 {
+        // Linux's rule for interface names: 1 to 15 bytes, no '/', no
+        // whitespace, not `.` or `..`.
+        let bridge_ok = !s.bridge.is_empty()
+            && s.bridge.len() <= 15
+            && s.bridge != "."
+            && s.bridge != ".."
+            && s
+                .bridge
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '/' && c != ':');
+        if !bridge_ok {
             return Err(bad(format!("invalid bridge name {:?}", s.bridge)));
+        }
+        if s.mtu != 0 && !(MIN_MTU..=MAX_MTU).contains(&s.mtu) {
+            return Err(bad(format!(
+                "mtu {} out of range {MIN_MTU}..{MAX_MTU}",
+                s.mtu
+            )));
         }
         check_volumes(&s.volumes).map_err(bad)?;
         let restart = RestartPolicy::parse(&s.restart)
@@ -216,6 +236,11 @@ fn check_volumes(volumes: &[String]) -> Result<(), String> {
             && !matches!(mode, "ro" | "rw")
         {
             return Err(format!("volume {v:?}: unknown mode {mode:?}"));
+        }
+        if parts.next().is_some() {
+            return Err(format!(
+                "volume {v:?} has more than HOST_PATH:CONTAINER_PATH:MODE"
+            ));
         }
     }
     Ok(())
@@ -384,6 +409,27 @@ pub(crate) mod tests {
         s.restart = "sometimes".into();
         let err = ContainerSpec::try_from(s).unwrap_err().to_string();
         assert!(err.contains("unknown restart policy"), "{err}");
+    }
+
+    #[test]
+    fn bridge_mtu_vlan_mac_and_volume_fields_are_checked() {
+        type Change = fn(&mut pb::ContainerSpec);
+        let cases: [(&str, Change); 8] = [
+            ("invalid bridge name", |s| s.bridge = "br/0".into()),
+            ("invalid bridge name", |s| s.bridge = "br 0".into()),
+            ("invalid bridge name", |s| s.bridge = "a-very-long-bridge".into()),
+            ("mtu 67 out of range", |s| s.mtu = 67),
+            ("mtu 70000 out of range", |s| s.mtu = 70000),
+            ("vlan 4095 out of range", |s| s.vlan = 4095),
+            ("invalid MAC address", |s| s.mac = "02:00:00:00:00".into()),
+            ("more than HOST_PATH", |s| s.volumes = vec!["/a:/b:ro:x".into()]),
+        ];
+        for (want, change) in cases {
+            let mut s = message();
+            change(&mut s);
+            let err = ContainerSpec::try_from(s).unwrap_err().to_string();
+            assert!(err.contains(want) && err.contains("web1"), "{want}: {err}");
+        }
     }
 
     #[test]

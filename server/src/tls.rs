@@ -27,7 +27,13 @@ use tonic::transport::server::{Connected, TcpConnectInfo};
 
 use crate::policy::{ROLE_URI_PREFIX, Role};
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Long enough for a client across a slow link, short enough that idle
+/// connections cannot hold descriptors for long.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Handshakes in progress at once; a connection beyond is closed at once.
+/// Well above what clients make (one per host and run), well below the
+/// descriptors the server raises its limit to.
+pub const MAX_HANDSHAKES: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -234,6 +240,7 @@ pub fn incoming(
     tls: SharedTls,
 ) -> ReceiverStream<Result<TlsConn, io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     tokio::spawn(async move {
         loop {
             let (tcp, addr) = match listener.accept().await {
@@ -244,12 +251,19 @@ pub fn incoming(
                     continue;
                 }
             };
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                tracing::warn!(peer = %addr, "refused connection: {MAX_HANDSHAKES} TLS handshakes already in progress");
+                drop(tcp);
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let state = Arc::clone(&tls.read().unwrap_or_else(|e| e.into_inner()));
             let acceptor = TlsAcceptor::from(Arc::clone(&state.config));
             let tx = tx.clone();
             tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                drop(slot);
+                match handshake {
                     Ok(Ok(stream)) => {
                         let leaf = stream
                             .get_ref()

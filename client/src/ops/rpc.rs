@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use dockstack_proto as pb;
 use futures::StreamExt;
@@ -23,6 +24,37 @@ pub(super) type Client = pb::container_host_client::ContainerHostClient<Channel>
 pub(super) struct Failure {
     pub code: Option<tonic::Code>,
     pub message: String,
+}
+
+/// How long one call may take, when `--timeout` sets it; otherwise
+/// [`QUICK_DEADLINE`] for a look-up and [`OPERATION_DEADLINE`] for an
+/// operation, whose hooks may each take the server's hook timeout.
+static DEADLINE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+pub const QUICK_DEADLINE: Duration = Duration::from_secs(30);
+pub const OPERATION_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
+/// Sets every call's deadline (`--timeout`); the first setting holds.
+pub fn set_deadline(d: Duration) {
+    let _ = DEADLINE.set(d);
+}
+
+/// `call`, given up after its deadline with a failure that says so.
+async fn within<T>(
+    what: &str,
+    quick: bool,
+    call: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    let limit = DEADLINE.get().copied().unwrap_or(if quick {
+        QUICK_DEADLINE
+    } else {
+        OPERATION_DEADLINE
+    });
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        Err(Failure::new(format!(
+            "{what}: no answer within {} s (--timeout)",
+            limit.as_secs()
+        )))
+    })
 }
 
 impl Failure {
@@ -150,6 +182,18 @@ pub(super) async fn operate(
     printer: &dyn Printer,
     insecure: bool,
 ) -> Result<Option<pb::ContainerInfo>, Failure> {
+    let what = format!("{} of {} on host {}", action.name(), c.name, c.host);
+    let quick = action == Action::Show;
+    within(&what, quick, operate_now(client, action, c, printer, insecure)).await
+}
+
+async fn operate_now(
+    client: &mut Client,
+    action: Action,
+    c: &Container,
+    printer: &dyn Printer,
+    insecure: bool,
+) -> Result<Option<pb::ContainerInfo>, Failure> {
     let host = c.host.clone();
     let explain = |s: tonic::Status| Failure::status(&s, insecure);
     let reference = || pb::ContainerRef {
@@ -209,12 +253,19 @@ pub(super) async fn exists(
     c: &Container,
     insecure: bool,
 ) -> Result<bool, Failure> {
-    let asked = client
-        .show(pb::ContainerRef {
+    let what = format!("show of {} on host {}", c.name, c.host);
+    let asked = match tokio::time::timeout(
+        DEADLINE.get().copied().unwrap_or(QUICK_DEADLINE),
+        client.show(pb::ContainerRef {
             host: c.host.clone(),
             name: c.name.clone(),
-        })
-        .await;
+        }),
+    )
+    .await
+    {
+        Ok(asked) => asked,
+        Err(_) => return Err(Failure::new(format!("{what}: no answer in time (--timeout)"))),
+    };
     match asked {
         Ok(_) => Ok(true),
         Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
@@ -231,14 +282,18 @@ pub(super) async fn register(
     printer: &dyn Printer,
     insecure: bool,
 ) -> Result<(), Failure> {
-    let stream = if add {
-        client.register(req).await
-    } else {
-        client.deregister(req).await
-    }
-    .map_err(|s| Failure::status(&s, insecure))?
-    .into_inner();
-    follow(stream, name, printer, insecure).await.map(drop)
+    let what = format!("registration of {name}");
+    within(&what, false, async {
+        let stream = if add {
+            client.register(req).await
+        } else {
+            client.deregister(req).await
+        }
+        .map_err(|s| Failure::status(&s, insecure))?
+        .into_inner();
+        follow(stream, name, printer, insecure).await.map(drop)
+    })
+    .await
 }
 
 /// Runs `req`'s command in its container, progress under `name`.
@@ -249,24 +304,31 @@ pub(super) async fn exec(
     printer: &dyn Printer,
     insecure: bool,
 ) -> Result<(), Failure> {
-    let stream = client
-        .exec(req)
-        .await
-        .map_err(|s| Failure::status(&s, insecure))?
-        .into_inner();
-    follow(stream, name, printer, insecure).await.map(drop)
+    let what = format!("{:?} in {}", req.command, req.container);
+    within(&what, false, async {
+        let stream = client
+            .exec(req)
+            .await
+            .map_err(|s| Failure::status(&s, insecure))?
+            .into_inner();
+        follow(stream, name, printer, insecure).await.map(drop)
+    })
+    .await
 }
 
 /// Every managed container of `host`.
 pub(super) async fn list(clients: &Clients, host: &str) -> Result<Vec<pb::ContainerInfo>, Failure> {
     let mut client = clients.get(host).await?;
-    client
-        .list(pb::ListRequest {
-            host: host.to_string(),
-        })
-        .await
-        .map(|r| r.into_inner().containers)
-        .map_err(|s| Failure::status(&s, clients.insecure()))
+    within(&format!("list of host {host}"), true, async {
+        client
+            .list(pb::ListRequest {
+                host: host.to_string(),
+            })
+            .await
+            .map(|r| r.into_inner().containers)
+            .map_err(|s| Failure::status(&s, clients.insecure()))
+    })
+    .await
 }
 
 /// Hands the progress of one streamed operation to the printer under

@@ -36,6 +36,9 @@ pub struct HostConfig {
     pub allow_hooks: Option<PathBuf>,
 }
 
+/// Locks kept in the table before the idle ones are dropped.
+const LOCKS_KEPT: usize = 1024;
+
 /// One container host.
 #[derive(Debug)]
 pub struct Host {
@@ -123,10 +126,14 @@ impl Host {
         }
     }
 
-    /// Operations on one container run one at a time; others go on.
+    /// Operations on one container run one at a time; others go on. The
+    /// table keeps only locks someone holds or waits for, once it grows.
     async fn lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            if locks.len() >= LOCKS_KEPT {
+                locks.retain(|_, l| Arc::strong_count(l) > 1);
+            }
             locks.entry(name.to_string()).or_default().clone()
         };
         lock.lock_owned().await
@@ -156,6 +163,11 @@ impl Host {
         let Some(c) = self.docker.inspect(name).await.map_err(|e| self.err(e))? else {
             return Ok(None);
         };
+        // Docker also finds a container by its id or an id prefix: only its
+        // very name is the container this request, and its lock, are about.
+        if c.name != name {
+            return Ok(None);
+        }
         if !c.is_managed() || c.host() != Some(self.id()) {
             return Err(self.err(HostErrorKind::NotManaged {
                 name: name.to_string(),
@@ -171,6 +183,7 @@ impl Host {
             .inspect(name)
             .await
             .map_err(|e| self.err(e))?
+            .filter(|c| c.name == name)
             .ok_or_else(|| self.not_found(name))
     }
 

@@ -124,27 +124,62 @@ impl Host {
                 tracing::error!(container = %owner, "removing its orphan sandbox: {e}");
             }
         }
-        let mut alive = std::collections::HashSet::new();
-        for (_, owner) in self.plugger.ovs().owned_ports().await.unwrap_or_default() {
-            for holder in [
-                owner.container.clone(),
-                record::sandbox_name(&owner.container),
-            ] {
-                if let Ok(Some(c)) = self.docker.inspect(&holder).await
-                    && c.running
-                {
-                    alive.insert(owner.container.clone());
+        self.gc_ports().await;
+        Ok(())
+    }
+
+    /// Removes the OVS ports of managed containers known to be gone, and
+    /// nothing else: any error (OVSDB, Docker) stops it with nothing
+    /// removed, since a port wrongly taken is an address lost. A port
+    /// without dockstack's full-id mark is someone else's (ovs-docker's), and
+    /// one whose name belongs to a container not managed here is left too.
+    async fn gc_ports(&self) {
+        let owned = match self.plugger.ovs().owned_ports().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("port gc skipped, nothing removed: cannot list OVS ports: {e}");
+                return;
+            }
+        };
+        let mut gone = std::collections::HashSet::new();
+        for (_, owner) in owned {
+            if owner.full_id.is_none() || gone.contains(&owner.container) {
+                continue;
+            }
+            let mut known_gone = true;
+            for name in [owner.container.clone(), record::sandbox_name(&owner.container)] {
+                match self.docker.inspect(&name).await {
+                    Ok(None) => {}
+                    Ok(Some(c)) => {
+                        // Running, or someone else's: not ours to judge.
+                        let ours = c.is_managed() && c.host() == Some(self.id());
+                        if c.running || !ours {
+                            known_gone = false;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("port gc skipped, nothing removed: {e}");
+                        return;
+                    }
                 }
             }
+            if known_gone {
+                gone.insert(owner.container);
+            }
         }
-        let (removed, errors) = self.plugger.gc(|o| alive.contains(&o.container)).await;
+        if gone.is_empty() {
+            return;
+        }
+        let (removed, errors) = self
+            .plugger
+            .gc(|o| o.full_id.is_none() || !gone.contains(&o.container))
+            .await;
         for port in removed {
             tracing::info!(port = %port, "removed stale port");
         }
         for e in errors {
             tracing::error!("removing stale ports: {e}");
         }
-        Ok(())
     }
 
     /// Follows Docker's events for this host's containers, for as long as

@@ -1,0 +1,218 @@
+//! End to end, what a flood, a crowd or a bad request can do to a server:
+//! hooks that flood output keep its memory bounded and the operation is
+//! marked as cut; idle connections don't keep a client out; a timed-out
+//! exec is gone from its container; fields sent straight to the gRPC API
+//! are checked by the server itself.
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use dockstack::connect::{Connector, Security};
+use dockstack_proto as pb;
+use dockstack_proto::container_host_client::ContainerHostClient;
+use dockstack_tests::support::{bed, docker_exec, dockstack, inspect, ok, text};
+use dockstack_tests::testbed::{BedContainer, BedOptions, TestBed, ensure_test_image};
+use tonic::transport::Channel;
+
+fn server_pid(bed: &TestBed) -> u32 {
+    std::fs::read_to_string(bed.host(0).rundir().join("server.pid"))
+        .expect("server.pid")
+        .trim()
+        .parse()
+        .expect("a pid")
+}
+
+/// A field of `/proc/<pid>/status` in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn with_grpc<T>(bed: &TestBed, f: impl AsyncFnOnce(ContainerHostClient<Channel>) -> T) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let h = bed.host(0);
+    rt.block_on(async {
+        let connector = Connector::new(Security::Tls(bed.tls_dir()), Duration::from_secs(5))
+            .expect("the bed's client certificate");
+        let client = connector
+            .connect(h.name(), &h.mgmt_ip().to_string(), h.port())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        f(client).await
+    })
+}
+
+/// A postcreation hook item that prints one line of 100 MiB.
+const LONG_LINE: &str = "- \"/bin/sh -c 'head -c 104857600 /dev/zero'\"";
+
+#[test]
+fn hooks_that_flood_output_keep_the_server_small_and_are_marked_as_cut() {
+    let bed = bed(1);
+    let web = bed.container_name("flood");
+    // 1 GiB of 1000-byte lines, then one line (of NULs) of 100 MiB.
+    let yaml = format!(
+        "postcreation:\n- \"/bin/sh -c 'yes {} | head -c 1073741824'\"\n{LONG_LINE}",
+        "a".repeat(999)
+    );
+    let env =
+        bed.write_environment(&[BedContainer::new(&web, 0, bed.subnet_ip(130)).with_yaml(&yaml)]);
+    let pid = server_pid(&bed);
+    let out = ok(&bed, &env, &["-c", &web, "run"]);
+    let shown = text(&out);
+    assert!(
+        shown.contains("cut: this operation passed on 8 MiB"),
+        "{}",
+        &shown[shown.len().saturating_sub(2000)..]
+    );
+    let peak_mib = status_kib(pid, "VmHWM") / 1024;
+    println!(
+        "server VmHWM after 1 GiB of hook output and a 100 MiB line: {peak_mib} MiB (goal < 64)"
+    );
+    assert!(peak_mib < 64, "the server grew to {peak_mib} MiB");
+
+    // A 100 MiB line alone is cut at 64 KiB, marked.
+    let yaml = format!("postcreation:\n{LONG_LINE}");
+    let env =
+        bed.write_environment(&[BedContainer::new(&web, 0, bed.subnet_ip(130)).with_yaml(&yaml)]);
+    ok(&bed, &env, &["-c", &web, "destroy"]);
+    let out = ok(&bed, &env, &["-c", &web, "run"]);
+    let shown = text(&out);
+    assert!(
+        shown.contains("[line cut at 64 KiB]"),
+        "{}",
+        &shown[..shown.len().min(2000)]
+    );
+    assert!(
+        shown.len() < 1 << 20,
+        "{} bytes of output reached the client",
+        shown.len()
+    );
+    let peak_mib = status_kib(pid, "VmHWM") / 1024;
+    assert!(peak_mib < 64, "the server grew to {peak_mib} MiB");
+    ok(&bed, &env, &["-c", &web, "destroy"]);
+}
+
+#[test]
+fn five_hundred_idle_connections_do_not_keep_a_client_out() {
+    let bed = bed(1);
+    let env = bed.write_environment(&[]);
+    let addr = bed.host(0).addr();
+    let idle: Vec<TcpStream> = (0..500)
+        .map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect"))
+        .collect();
+    let out = dockstack(&bed, &env, &["status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    drop(idle);
+}
+
+#[test]
+fn a_timed_out_exec_is_gone_from_its_container() {
+    ensure_test_image().expect("test image");
+    let mut opts = BedOptions::hosts(1);
+    opts.server_args = vec!["--hook-timeout".into(), "2".into()];
+    let bed = TestBed::new(opts).expect("test bed");
+    let web = bed.container_name("exec");
+    let env = bed.write_environment(&[BedContainer::new(&web, 0, bed.subnet_ip(131))]);
+    ok(&bed, &env, &["-c", &web, "run"]);
+    let host = bed.host(0).name().to_string();
+    let status = with_grpc(&bed, async |mut c| {
+        let stream = c
+            .exec(pb::ExecRequest {
+                host: host.clone(),
+                container: web.clone(),
+                command: "sleep 4242".into(),
+                ..Default::default()
+            })
+            .await;
+        match stream {
+            Err(s) => s,
+            Ok(s) => {
+                let mut s = s.into_inner();
+                loop {
+                    match s.message().await {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => break tonic::Status::ok("ended"),
+                        Err(e) => break e,
+                    }
+                }
+            }
+        }
+    });
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    let ps = docker_exec(&web, &["ps"]);
+    assert!(!ps.contains("sleep 4242"), "the exec runs on:\n{ps}");
+    ok(&bed, &env, &["-c", &web, "destroy"]);
+}
+
+#[test]
+fn fields_sent_straight_to_the_api_are_checked_by_the_server() {
+    let bed = bed(1);
+    let web = bed.container_name("api");
+    let env = bed.write_environment(&[BedContainer::new(&web, 0, bed.subnet_ip(132))]);
+    ok(&bed, &env, &["-c", &web, "run"]);
+    let id = inspect(&web, "{{.Id}}");
+    let host = bed.host(0).name().to_string();
+    let spec = |f: fn(&mut pb::ContainerSpec)| {
+        let mut s = pb::ContainerSpec {
+            name: format!("{web}-x"),
+            image: "dockstack-test-busybox:latest".into(),
+            ip: bed.subnet_ip(133).to_string(),
+            prefix_len: u32::from(bed.gateway().prefix()),
+            bridge: bed.bridge().to_string(),
+            running: true,
+            ..Default::default()
+        };
+        f(&mut s);
+        s
+    };
+    let bad_specs = [
+        ("name", spec(|s| s.name = "/etc".into())),
+        ("bridge", spec(|s| s.bridge = "br/../0".into())),
+        ("mtu", spec(|s| s.mtu = 40)),
+        ("vlan", spec(|s| s.vlan = 5000)),
+        ("volume", spec(|s| s.volumes = vec!["/a:/b:ro:x".into()])),
+    ];
+    let (refused, by_id, by_slash) = with_grpc(&bed, async |mut c| {
+        let mut refused = Vec::new();
+        for (what, s) in bad_specs {
+            let r = c
+                .run(pb::RunRequest {
+                    host: host.clone(),
+                    spec: Some(s),
+                })
+                .await;
+            refused.push((what, r.err().map(|s| s.code())));
+        }
+        let show = |name: String| pb::ContainerRef {
+            host: host.clone(),
+            name,
+        };
+        let by_id = c
+            .show(show(id[..12].to_string()))
+            .await
+            .err()
+            .map(|s| s.code());
+        let by_slash = c
+            .stop(show(format!("/{web}")))
+            .await
+            .err()
+            .map(|s| s.code());
+        (refused, by_id, by_slash)
+    });
+    for (what, code) in refused {
+        assert_eq!(code, Some(tonic::Code::InvalidArgument), "{what}");
+    }
+    // An id prefix is not a name, and `/name` is no name at all.
+    assert_eq!(by_id, Some(tonic::Code::NotFound));
+    assert_eq!(by_slash, Some(tonic::Code::InvalidArgument));
+    assert_eq!(inspect(&web, "{{.State.Running}}"), "true");
+    ok(&bed, &env, &["-c", &web, "destroy"]);
+}
