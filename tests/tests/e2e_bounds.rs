@@ -4,15 +4,14 @@
 //! exec is gone from its container; fields sent straight to the gRPC API
 //! are checked by the server itself.
 
+mod common;
+use common::with_grpc;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use dockstack::connect::{Connector, Security};
 use dockstack_proto as pb;
-use dockstack_proto::container_host_client::ContainerHostClient;
 use dockstack_tests::support::{bed, docker_exec, dockstack, inspect, ok, text};
 use dockstack_tests::testbed::{BedContainer, BedOptions, TestBed, ensure_test_image};
-use tonic::transport::Channel;
 
 fn server_pid(bed: &TestBed) -> u32 {
     std::fs::read_to_string(bed.host(0).rundir().join("server.pid"))
@@ -31,23 +30,6 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-fn with_grpc<T>(bed: &TestBed, f: impl AsyncFnOnce(ContainerHostClient<Channel>) -> T) -> T {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let h = bed.host(0);
-    rt.block_on(async {
-        let connector = Connector::new(Security::Tls(bed.tls_dir()), Duration::from_secs(5))
-            .expect("the bed's client certificate");
-        let client = connector
-            .connect(h.name(), &h.mgmt_ip().to_string(), h.port())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        f(client).await
-    })
 }
 
 /// A postcreation hook item that prints one line of 100 MiB.
@@ -123,7 +105,7 @@ fn a_timed_out_exec_is_gone_from_its_container() {
     let env = bed.write_environment(&[BedContainer::new(&web, 0, bed.subnet_ip(131))]);
     ok(&bed, &env, &["-c", &web, "run"]);
     let host = bed.host(0).name().to_string();
-    let status = with_grpc(&bed, async |mut c| {
+    let status = with_grpc(&bed, 0, async |mut c| {
         let stream = c
             .exec(pb::ExecRequest {
                 host: host.clone(),
@@ -180,7 +162,7 @@ fn fields_sent_straight_to_the_api_are_checked_by_the_server() {
         ("vlan", spec(|s| s.vlan = 5000)),
         ("volume", spec(|s| s.volumes = vec!["/a:/b:ro:x".into()])),
     ];
-    let (refused, by_id, by_slash) = with_grpc(&bed, async |mut c| {
+    let (refused, by_id, by_slash) = with_grpc(&bed, 0, async |mut c| {
         let mut refused = Vec::new();
         for (what, s) in bad_specs {
             let r = c

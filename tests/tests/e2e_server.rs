@@ -1,5 +1,7 @@
 //! End to end against `dockstack-server` on the test bed: every RPC, idempotent and refused runs, hooks, addresses that come back after restarts of containers, of the server and by Docker, parallel runs, and a clean SIGTERM.
 
+mod common;
+use common::with_grpc;
 use dockstack_tests::support::{
     answers_within, assert_nothing_left, bed, derived_mac, docker_exec, dockstack, eth0_addresses,
     eth0_mac, exists, host_veths, inspect, ok, show, status, text, wait_until,
@@ -11,12 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use dockstack::connect::{Connector, Security};
 use dockstack_proto as pb;
-use dockstack_proto::container_host_client::ContainerHostClient;
 use dockstack_tests::testbed::{BedContainer, TEST_IMAGE, TestBed, docker};
 use serde_json::Value;
-use tonic::transport::Channel;
 
 /// A container command that exits on SIGTERM at once: busybox `sleep` as
 /// PID 1 ignores it, and every `stop` would wait Docker's 10 s for nothing.
@@ -69,28 +68,6 @@ fn port_external_id(bed: &TestBed, i: usize, port: &str, key: &str) -> String {
     .trim()
     .trim_matches('"')
     .to_string()
-}
-
-/// Runs `f` with a gRPC client of host `i`, over the bed's mutual TLS.
-fn with_grpc<T>(
-    bed: &TestBed,
-    i: usize,
-    f: impl AsyncFnOnce(ContainerHostClient<Channel>) -> T,
-) -> T {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let host = bed.host(i);
-    rt.block_on(async {
-        let connector = Connector::new(Security::Tls(bed.tls_dir()), Duration::from_secs(5))
-            .expect("the bed's client certificate");
-        let client = connector
-            .connect(host.name(), &host.mgmt_ip().to_string(), host.port())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        f(client).await
-    })
 }
 
 fn container_ref(host: &str, name: &str) -> pb::ContainerRef {
