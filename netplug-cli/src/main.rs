@@ -150,6 +150,7 @@ async fn run(cli: Cli) -> Result<()> {
                 mac,
                 mtu,
                 vlan,
+                allowed_addresses: Vec::new(),
                 owner,
             };
             let plugged = plugger.plug(&target, &spec).await?;

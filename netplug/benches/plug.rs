@@ -119,6 +119,7 @@ fn spec(c: &Container) -> PlugSpec {
         mac: None,
         mtu: None,
         vlan: None,
+        allowed_addresses: Vec::new(),
         owner: Owner {
             name: c.name.clone(),
             full_id: Some(c.id.clone()),

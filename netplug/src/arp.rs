@@ -130,7 +130,9 @@ fn reply_from(frame: &[u8], target: Ipv4Addr) -> Option<[u8; 6]> {
     frame[22..28].try_into().ok()
 }
 
-fn send_frame(socket: &OwnedFd, ifindex: u32, frame: &[u8; 42]) -> std::io::Result<()> {
+/// Sends the whole Ethernet `frame` (headers included) on `ifindex`
+/// through `socket`, as it is: a test uses it for frames with a VLAN tag.
+pub fn send_frame(socket: &OwnedFd, ifindex: u32, frame: &[u8]) -> std::io::Result<()> {
     let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
     // The kernel's ifindexes are positive ints; a larger one names no link.
     let ifindex =

@@ -28,6 +28,9 @@ pub enum OvsError {
     Interface { port: String, error: String },
     #[error(transparent)]
     Unixctl(#[from] UnixctlError),
+    /// The port-security flows could not be set or removed.
+    #[error("OpenFlow rules of bridge {bridge}: {error}")]
+    OpenFlow { bridge: String, error: String },
 }
 
 impl OvsError {
@@ -72,6 +75,8 @@ pub struct PortInfo {
     /// The bridge whose `ports` hold it; `None` for an orphan row.
     pub bridge: Option<String>,
     pub tag: Option<u16>,
+    /// `access`, `trunk`, ...; `None`: OVS's default (a trunk without tag).
+    pub vlan_mode: Option<String>,
     /// From the interface of the same name.
     pub owner: Option<PortOwner>,
     /// Set by ovs-vswitchd once it has added the interface; -1 on failure.
@@ -441,7 +446,11 @@ impl Ovs {
         if let Some(id) = &owner.full_id {
             external_ids.push((KEY_FULL_ID, id.as_str()));
         }
-        let mut port_row = json!({"name": port, "interfaces": named_uuid("np_iface")});
+        // Always an access port: with no tag, OVS makes it an access port of
+        // VLAN 0, dropping tagged frames from the container; without
+        // `vlan_mode` a port with no tag would be a trunk of every VLAN.
+        let mut port_row = json!({"name": port, "interfaces": named_uuid("np_iface"),
+                                  "vlan_mode": "access"});
         if let Some(tag) = vlan {
             port_row["tag"] = json!(tag);
         }
@@ -513,7 +522,7 @@ impl Ovs {
                    "mutations": [["external_ids", "delete", keys],
                                  ["external_ids", "insert", map(external_ids.iter().copied())]]}),
             json!({"op": "update", "table": "Port", "where": [eq("name", port)],
-                   "row": {"tag": tag}}),
+                   "row": {"tag": tag, "vlan_mode": "access"}}),
         ];
         let cfg_at = ops.len() + 1;
         ops.extend(self.bump_cfg_ops(true));
@@ -634,6 +643,98 @@ impl Ovs {
         Ok(forgotten?)
     }
 
+    /// The run directory of the database's socket, where ovs-vswitchd
+    /// keeps each bridge's OpenFlow management socket `<bridge>.mgmt`.
+    fn rundir(&self) -> Result<PathBuf> {
+        let db = self.client.path()?;
+        Ok(db
+            .parent()
+            .unwrap_or(std::path::Path::new("/"))
+            .to_path_buf())
+    }
+
+    /// Waits for `port`'s OpenFlow port number and returns it.
+    pub async fn ofport(&self, port: &str) -> Result<u32> {
+        self.wait_ofport(port).await?;
+        let info = self
+            .port_info(port)
+            .await?
+            .ok_or_else(|| OvsError::NoPort(port.into()))?;
+        info.ofport
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| OvsError::Interface {
+                port: port.into(),
+                error: "no OpenFlow port number".into(),
+            })
+    }
+
+    /// Port security, as Neutron does it: frames that enter `bridge` from
+    /// `port` (OpenFlow port `ofport`) pass only with source MAC `mac` and
+    /// as ARP whose sender is `mac` and one of `addresses`, or IPv4 from one
+    /// of `addresses`; everything else from the port is dropped. Replaces,
+    /// in one OpenFlow bundle, the rules netplug had for this port or for
+    /// `ofport` (those of an earlier port that had the number).
+    pub async fn set_port_security(
+        &self,
+        bridge: &str,
+        port: &str,
+        ofport: u32,
+        mac: crate::mac::Mac,
+        addresses: &[ipnetwork::Ipv4Network],
+    ) -> Result<()> {
+        let target = self.mgmt_socket(bridge)?;
+        let flows = port_security_flows(port_cookie(port), ofport, mac, addresses);
+        let bridge = bridge.to_string();
+        run_ofctl(
+            &bridge,
+            &["--bundle", "add-flows", &target, "-"],
+            Some(flows),
+        )
+        .await
+    }
+
+    /// Removes the port-security rules of `port` from every bridge of this
+    /// OVS; no bridge or no rules is no error.
+    pub async fn clear_port_security(&self, port: &str) -> Result<()> {
+        let dir = self.rundir()?;
+        let cookie = format!("cookie={:#x}/-1", port_cookie(port));
+        let sockets: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "mgmt"))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let mut first_err = None;
+        for socket in sockets {
+            let bridge = socket
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let target = format!("unix:{}", socket.display());
+            if let Err(e) = run_ofctl(&bridge, &["del-flows", &target, &cookie], None).await {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// `unix:<rundir>/<bridge>.mgmt`, which must exist.
+    fn mgmt_socket(&self, bridge: &str) -> Result<String> {
+        let path = self.rundir()?.join(format!("{bridge}.mgmt"));
+        if !path.exists() {
+            return Err(OvsError::OpenFlow {
+                bridge: bridge.into(),
+                error: format!(
+                    "no OpenFlow management socket {}: port security cannot be enforced",
+                    path.display()
+                ),
+            });
+        }
+        Ok(format!("unix:{}", path.display()))
+    }
+
     /// Ports whose interface carries a `container_id`, with their owners.
     pub async fn owned_ports(&self) -> Result<Vec<(String, PortOwner)>> {
         let res = self
@@ -735,7 +836,7 @@ impl Ovs {
         let res = self
             .transact(vec![
                 json!({"op": "select", "table": "Port", "where": [eq("name", port)],
-                       "columns": ["_uuid", "tag"]}),
+                       "columns": ["_uuid", "tag", "vlan_mode"]}),
                 json!({"op": "select", "table": "Bridge", "where": [],
                        "columns": ["name", "ports"]}),
                 json!({"op": "select", "table": "Interface", "where": [eq("name", port)],
@@ -758,6 +859,7 @@ impl Ovs {
         Ok(Some(PortInfo {
             bridge,
             tag: ovsdb::optional_int(&port_row["tag"]).and_then(|t| u16::try_from(t).ok()),
+            vlan_mode: ovsdb::optional_str(&port_row["vlan_mode"]).map(str::to_string),
             owner: iface
                 .and_then(|i| PortOwner::from_external_ids(&ovsdb::map_pairs(&i["external_ids"]))),
             ofport: iface.and_then(|i| ovsdb::optional_int(&i["ofport"])),
@@ -792,6 +894,96 @@ impl Ovs {
     }
 }
 
+/// The top 16 bits of every cookie of netplug's flows.
+const COOKIE_MARK: u64 = 0xd0c5 << 48;
+const COOKIE_MARK_MASK: u64 = 0xffff << 48;
+
+/// The cookie of the port-security flows of `port`: netplug's mark and 48
+/// bits of a hash of the port's name, which is unique on a host.
+pub fn port_cookie(port: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(port.as_bytes());
+    let mut low = [0u8; 8];
+    low[2..].copy_from_slice(&digest[..6]);
+    COOKIE_MARK | u64::from_be_bytes(low)
+}
+
+/// The `ovs-ofctl add-flows` input that replaces the port-security flows
+/// of the port with `cookie` and `ofport`.
+pub fn port_security_flows(
+    cookie: u64,
+    ofport: u32,
+    mac: crate::mac::Mac,
+    addresses: &[ipnetwork::Ipv4Network],
+) -> String {
+    let mut out = format!(
+        "delete cookie={COOKIE_MARK:#x}/{COOKIE_MARK_MASK:#x},in_port={ofport}\n\
+         delete cookie={cookie:#x}/-1\n"
+    );
+    let head = format!("add cookie={cookie:#x},table=0,in_port={ofport},dl_src={mac}");
+    for a in addresses {
+        let a = if a.prefix() == 32 {
+            a.ip().to_string()
+        } else {
+            a.to_string()
+        };
+        out.push_str(&format!(
+            "{head},priority=100,arp,arp_sha={mac},arp_spa={a},actions=NORMAL\n"
+        ));
+        out.push_str(&format!(
+            "{head},priority=100,ip,nw_src={a},actions=NORMAL\n"
+        ));
+    }
+    out.push_str(&format!(
+        "add cookie={cookie:#x},table=0,priority=90,in_port={ofport},actions=drop\n"
+    ));
+    out
+}
+
+/// Runs `ovs-ofctl ARGS`, with `stdin` when given.
+async fn run_ofctl(bridge: &str, args: &[&str], stdin: Option<String>) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let err = |error: String| OvsError::OpenFlow {
+        bridge: bridge.into(),
+        error,
+    };
+    let program = ["/usr/bin/ovs-ofctl", "/usr/local/bin/ovs-ofctl"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("ovs-ofctl");
+    let mut child = tokio::process::Command::new(program)
+        .args(["--timeout=10"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| err(format!("cannot run ovs-ofctl: {e}")))?;
+    if let Some(mut pipe) = child.stdin.take() {
+        if let Some(input) = stdin {
+            pipe.write_all(input.as_bytes())
+                .await
+                .map_err(|e| err(format!("ovs-ofctl: {e}")))?;
+        }
+        drop(pipe);
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| err(format!("ovs-ofctl: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(err(format!(
+            "ovs-ofctl {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
 fn unexpected(what: &str, value: &Value) -> OvsError {
     OvsError::Db(OvsdbError::Unexpected {
         what: what.into(),
@@ -802,6 +994,29 @@ fn unexpected(what: &str, value: &Value) -> OvsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_security_flows_allow_own_and_listed_addresses_then_drop() {
+        let mac: crate::mac::Mac = "02:d5:0a:f0:00:02".parse().unwrap();
+        let addrs = [
+            "10.240.0.2/32".parse().unwrap(),
+            "10.240.0.0/28".parse().unwrap(),
+        ];
+        let cookie = port_cookie("vethx");
+        assert_eq!(cookie & COOKIE_MARK_MASK, COOKIE_MARK);
+        assert_ne!(cookie, port_cookie("vethy"));
+        let flows = port_security_flows(cookie, 7, mac, &addrs);
+        let lines: Vec<&str> = flows.lines().collect();
+        assert_eq!(lines.len(), 7, "{flows}");
+        assert!(
+            lines[0].starts_with("delete cookie=0xd0c5000000000000/0xffff000000000000,in_port=7")
+        );
+        assert_eq!(lines[1], format!("delete cookie={cookie:#x}/-1"));
+        assert!(lines[2].contains("arp,arp_sha=02:d5:0a:f0:00:02,arp_spa=10.240.0.2,"));
+        assert!(lines[3].contains("dl_src=02:d5:0a:f0:00:02,priority=100,ip,nw_src=10.240.0.2,"));
+        assert!(lines[5].contains("nw_src=10.240.0.0/28,actions=NORMAL"));
+        assert!(lines[6].ends_with("priority=90,in_port=7,actions=drop"));
+    }
 
     #[test]
     fn ovs_is_shareable_across_tasks() {

@@ -42,8 +42,13 @@ pub struct PlugSpec {
     /// `None`: derived from the address, see [`Mac::from_ip`].
     pub mac: Option<Mac>,
     pub mtu: Option<u32>,
-    /// OVS access VLAN tag.
+    /// OVS access VLAN tag; `None`: an access port of no VLAN (tagged
+    /// frames from the container are dropped).
     pub vlan: Option<u16>,
+    /// Addresses besides `address` that the container may send from (a
+    /// keepalived VIP, say): port security lets through only frames from
+    /// the container's MAC with its own address or one of these.
+    pub allowed_addresses: Vec<Ipv4Network>,
     pub owner: Owner,
 }
 
@@ -54,6 +59,20 @@ impl PlugSpec {
 
     pub fn host_ifname(&self) -> String {
         host_ifname(&self.owner.name, &self.iface)
+    }
+
+    /// The sources port security lets through: the container's own
+    /// address, then `allowed_addresses`.
+    pub fn permitted_sources(&self) -> Vec<Ipv4Network> {
+        let own = Ipv4Network::new(self.address.ip(), 32).unwrap_or(self.address);
+        let mut out = vec![own];
+        for a in &self.allowed_addresses {
+            let a = Ipv4Network::new(a.network(), a.prefix()).unwrap_or(*a);
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        out
     }
 }
 
@@ -219,6 +238,22 @@ impl Plugger {
             other => other,
         })?;
         let inner = inner.map_err(|e| fail(Step::OpenNetns)(e.into()))?;
+        if kind == BridgeKind::Linux {
+            // Refused rather than silently ignored: a Linux bridge port here
+            // has neither an access VLAN nor port security.
+            if let Some(vlan) = spec.vlan {
+                return Err(fail(Step::FindBridge)(StepError::Other(format!(
+                    "vlan {vlan} needs an Open vSwitch bridge: {} is a Linux bridge, whose ports netplug does not tag",
+                    spec.bridge
+                ))));
+            }
+            if !spec.allowed_addresses.is_empty() {
+                return Err(fail(Step::FindBridge)(StepError::Other(format!(
+                    "allowed_addresses needs an Open vSwitch bridge: {} is a Linux bridge, where netplug enforces no port security",
+                    spec.bridge
+                ))));
+            }
+        }
         // Two containers whose names hash alike, plugged at once, may both
         // pick the same free name; the one that finds it taken when it
         // creates its veth picks again.
@@ -240,6 +275,8 @@ impl Plugger {
                         .matches(&host, &inner, existing.index, kind, spec)
                         .await
                         .unwrap_or(false)
+                    && (kind == BridgeKind::Linux
+                        || self.secure_port(spec, &host_name).await.is_ok())
                 {
                     self.announce(&netns, &inner, spec).await.ok();
                     return Ok(Plugged {
@@ -347,6 +384,11 @@ impl Plugger {
         source: StepError,
     ) -> PlugError {
         let mut rollback = Vec::new();
+        if created.port
+            && let Err(e) = self.ovs.clear_port_security(host_name).await
+        {
+            tracing::warn!(port = %host_name, error = %e, "cannot remove the port-security rules of a failed plug");
+        }
         if created.port
             && let Err(source) = self.ovs.del_port(host_name).await
         {
@@ -486,6 +528,11 @@ impl Plugger {
         let eth = container_side?;
         bridge_side?;
         if kind == BridgeKind::Ovs {
+            self.secure_port(spec, host_name)
+                .await
+                .map_err(|e| (Step::AttachToBridge, e.into()))?;
+        }
+        if kind == BridgeKind::Ovs {
             // Up once more, now that ovs-vswitchd has the port: when it
             // still held a netdev of this name (a port whose veth vanished
             // with its netns, as after a dockerd restart), it set
@@ -508,6 +555,21 @@ impl Plugger {
             self.forget_stale_flows(spec).await;
         }
         Ok(())
+    }
+
+    /// Sets the port-security rules of the OVS port `host_name`, as
+    /// [`Ovs::set_port_security`] describes.
+    async fn secure_port(&self, spec: &PlugSpec, host_name: &str) -> Result<(), OvsError> {
+        let ofport = self.ovs.ofport(host_name).await?;
+        self.ovs
+            .set_port_security(
+                &spec.bridge,
+                host_name,
+                ofport,
+                spec.effective_mac(),
+                &spec.permitted_sources(),
+            )
+            .await
     }
 
     /// Drops what OVS cached for frames to the container's MAC while it had
@@ -688,6 +750,7 @@ impl Plugger {
                 self.ovs.port_info(&host_end.name).await?.is_some_and(|p| {
                     p.bridge.as_deref() == Some(&spec.bridge)
                         && p.tag == spec.vlan
+                        && p.vlan_mode.as_deref() == Some("access")
                         && p.owner.as_ref() == Some(&want)
                         && p.ofport.is_some_and(|n| n > 0)
                 })
@@ -711,6 +774,16 @@ impl Plugger {
         host: &Netlink,
         host_name: &str,
     ) -> Result<(), Vec<TeardownError>> {
+        let flows = async {
+            // Port security rules left behind would keep dropping what
+            // comes in on the port number, whichever port gets it next; a
+            // plug replaces those of its number anyway, so this is no error.
+            if let Err(e) = self.ovs.clear_port_security(host_name).await
+                && !e.is_unreachable()
+            {
+                tracing::warn!(port = %host_name, error = %e, "cannot remove the port-security rules");
+            }
+        };
         let port = async {
             match self.ovs.del_port(host_name).await {
                 Err(source) if !source.is_unreachable() => Some(TeardownError::DelPort {
@@ -739,7 +812,7 @@ impl Plugger {
                 Err(e) => Some(TeardownError::FindLinks(e)),
             }
         };
-        let (port, link) = tokio::join!(port, link);
+        let (port, link, ()) = tokio::join!(port, link, flows);
         let errors: Vec<TeardownError> = port.into_iter().chain(link).collect();
         if errors.is_empty() {
             Ok(())

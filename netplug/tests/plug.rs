@@ -21,6 +21,7 @@ fn spec(owner: &str, address: &str, bridge: &str, gateway: &str) -> PlugSpec {
         mac: None,
         mtu: None,
         vlan: None,
+        allowed_addresses: Vec::new(),
         owner: Owner {
             name: owner.into(),
             full_id: Some(format!("{owner}-full-id")),
@@ -842,4 +843,189 @@ fn namespace_threads_return_home() {
         std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino(),
         own.ino()
     );
+}
+
+/// `ovs-ofctl dump-flows` of `bridge` on `host`, through its management socket.
+fn dump_flows(host: &OvsHost, bridge: &str) -> String {
+    let target = format!("unix:{}/{bridge}.mgmt", host.dir.display());
+    common::run(&mut common::cmd(
+        "ovs-ofctl",
+        &["--no-stats", "dump-flows", &target],
+    ))
+}
+
+/// `ping` once from `c` with source address `from`.
+fn ping_from(c: &Netns, from: &str, to: &str) -> bool {
+    c.exec(&["ping", "-c", "1", "-W", "2", "-q", "-I", from, to])
+        .status
+        .success()
+}
+
+#[test]
+fn a_port_without_vlan_is_an_access_port_and_tagged_frames_are_dropped() {
+    let host = OvsHost::start();
+    let (a, b) = (Netns::new("npv"), Netns::new("npv"));
+    let before = host.counts(&[&a, &b]);
+    // `a` has no VLAN, but may send from the address of its VLAN
+    // sub-interface, so that only the VLAN stands in the way.
+    let mut sa = ovs_spec("untagged", "10.240.0.30/24");
+    sa.allowed_addresses = vec!["10.240.2.30/32".parse().unwrap()];
+    let pa = plug(&host, &a.target(), &sa).expect("plug a");
+    let mut sb = spec("tagged", "10.240.2.31/24", BRIDGE, GATEWAY);
+    sb.vlan = Some(10);
+    plug(&host, &b.target(), &sb).expect("plug b");
+    assert_eq!(
+        host.vsctl(&["get", "port", &pa.host_ifname, "vlan_mode"])
+            .trim(),
+        "access"
+    );
+    assert!(a.ping(GATEWAY), "the untagged container lost its network");
+
+    // The container (with NET_ADMIN) sends on VLAN 10 on its own: an ARP
+    // request tagged 10, as a sub-interface `eth0.10` would (this kernel
+    // has no 8021q module, so the frame is made by hand).
+    let a_mac = sa.effective_mac().octets();
+    let send_tagged = || {
+        common::in_netns(&a.path(), || {
+            let sock = netplug::arp::open_packet_socket().expect("packet socket");
+            let index = nix::net::if_::if_nametoindex("eth0").expect("eth0");
+            let arp = netplug::arp::request_frame(
+                a_mac,
+                "10.240.2.30".parse().unwrap(),
+                "10.240.2.31".parse().unwrap(),
+            );
+            let mut frame = Vec::with_capacity(46);
+            frame.extend_from_slice(&arp[..12]);
+            frame.extend_from_slice(&[0x81, 0x00, 0x00, 10]);
+            frame.extend_from_slice(&arp[12..]);
+            for _ in 0..3 {
+                netplug::arp::send_frame(&sock, index, &frame).expect("send tagged frame");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    // The neighbour learns the sender of every ARP request it receives.
+    let b_learnt = || {
+        b.ip(&["neigh", "show", "10.240.2.30"])
+            .contains(&netplug::Mac::from(a_mac).to_string())
+    };
+    send_tagged();
+    assert!(
+        !b_learnt(),
+        "a tagged frame from an untagged container reached VLAN 10"
+    );
+
+    // The check itself: had the port been a trunk (OVS's default for a
+    // port without tag), the same frame would have got through.
+    host.vsctl(&["clear", "port", &pa.host_ifname, "vlan_mode"]);
+    send_tagged();
+    assert!(
+        b_learnt(),
+        "the test does not show what access mode prevents"
+    );
+    // A re-plug notices the port is no access port any more.
+    assert!(plug(&host, &a.target(), &sa).expect("re-plug").changed);
+    b.ip(&["neigh", "flush", "all"]);
+    send_tagged();
+    assert!(!b_learnt(), "VLAN 10 reachable after the re-plug");
+
+    unplug(&host, "untagged");
+    unplug(&host, "tagged");
+    assert_eq!(host.counts(&[&a, &b]), before);
+}
+
+#[test]
+fn spoofed_source_addresses_and_macs_are_dropped_allowed_ones_pass() {
+    let host = OvsHost::start();
+    let c = Netns::new("nps");
+    let before = host.counts(&[&c]);
+    let mut s = ovs_spec("spoofer", "10.240.0.40/24");
+    s.allowed_addresses = vec![
+        "10.240.0.45/32".parse().unwrap(),
+        "10.240.0.48/30".parse().unwrap(),
+    ];
+    let plugged = plug(&host, &c.target(), &s).expect("plug");
+    assert!(c.ping(GATEWAY), "no ping from the container's own address");
+    let cookie = format!("{:#x}", netplug::ovs::port_cookie(&plugged.host_ifname));
+    let flows = dump_flows(&host, BRIDGE);
+    assert!(flows.contains(&cookie), "{flows}");
+
+    // A second address, not allowed: nothing from it gets through.
+    c.ip(&["addr", "add", "10.240.0.44/24", "dev", "eth0"]);
+    assert!(
+        !ping_from(&c, "10.240.0.44", GATEWAY),
+        "a spoofed source IP got through"
+    );
+    // Allowed ones (a keepalived VIP, say), as an address or in a CIDR.
+    c.ip(&["addr", "add", "10.240.0.45/24", "dev", "eth0"]);
+    assert!(
+        ping_from(&c, "10.240.0.45", GATEWAY),
+        "an allowed address was dropped"
+    );
+    c.ip(&["addr", "add", "10.240.0.50/24", "dev", "eth0"]);
+    assert!(
+        ping_from(&c, "10.240.0.50", GATEWAY),
+        "an address of an allowed CIDR was dropped"
+    );
+    assert!(c.ping(GATEWAY));
+
+    // Another MAC: dropped, even from the container's own address.
+    c.ip(&["link", "set", "eth0", "address", "02:00:00:00:00:99"]);
+    c.ip(&["neigh", "flush", "dev", "eth0"]);
+    host.ns.ip(&["neigh", "flush", "dev", BRIDGE]);
+    assert!(!c.ping(GATEWAY), "a spoofed source MAC got through");
+    c.ip(&["link", "set", "eth0", "address", "02:d5:0a:f0:00:28"]);
+    assert!(
+        c.ping(GATEWAY),
+        "no ping once the MAC is the container's again"
+    );
+
+    unplug(&host, "spoofer");
+    let flows = dump_flows(&host, BRIDGE);
+    assert!(!flows.contains(&cookie), "rules left after unplug: {flows}");
+    assert!(
+        !flows.contains("in_port"),
+        "rules left after unplug: {flows}"
+    );
+    assert_eq!(host.counts(&[&c]), before);
+}
+
+#[test]
+fn gc_removes_the_port_security_rules_too() {
+    let host = OvsHost::start();
+    let c = Netns::new("npg");
+    let s = ovs_spec("gcrules", "10.240.0.42/24");
+    plug(&host, &c.target(), &s).expect("plug");
+    assert!(dump_flows(&host, BRIDGE).contains("in_port"));
+    let plugger = host.plugger();
+    let (removed, errors) = host.block_on(|| async move { plugger.gc(|_| false).await });
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(removed.len(), 1);
+    let flows = dump_flows(&host, BRIDGE);
+    assert!(!flows.contains("in_port"), "rules left after gc: {flows}");
+}
+
+#[test]
+fn a_linux_bridge_refuses_vlan_and_allowed_addresses() {
+    let host = OvsHost::start();
+    host.add_linux_bridge();
+    let c = Netns::new("npl");
+    let before = host.counts(&[&c]);
+    let mut s = spec("lbvlan", "10.240.1.5/24", LINUX_BRIDGE, LINUX_GATEWAY);
+    s.vlan = Some(10);
+    let err = plug(&host, &c.target(), &s).expect_err("vlan on a Linux bridge");
+    assert!(
+        err.to_string()
+            .contains("vlan 10 needs an Open vSwitch bridge"),
+        "{err}"
+    );
+    s.vlan = None;
+    s.allowed_addresses = vec!["10.240.1.6/32".parse().unwrap()];
+    let err = plug(&host, &c.target(), &s).expect_err("allowed_addresses on a Linux bridge");
+    assert!(
+        err.to_string()
+            .contains("allowed_addresses needs an Open vSwitch bridge"),
+        "{err}"
+    );
+    assert_eq!(host.counts(&[&c]), before);
 }

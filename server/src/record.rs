@@ -19,6 +19,8 @@ const BRIDGE: &str = "dockstack.bridge";
 const MAC: &str = "dockstack.mac";
 const MTU: &str = "dockstack.mtu";
 const VLAN: &str = "dockstack.vlan";
+/// Port security's extra sources, comma-separated CIDRs.
+const ALLOWED_ADDRESSES: &str = "dockstack.allowed-addresses";
 const IFACE_LABEL: &str = "dockstack.iface";
 /// On an application: the name of the sandbox that holds its netns.
 const SANDBOX: &str = "dockstack.sandbox";
@@ -121,6 +123,9 @@ fn network_labels(spec: &ContainerSpec, l: &mut BTreeMap<String, String>) {
     if let Some(v) = spec.vlan {
         l.insert(VLAN.into(), v.to_string());
     }
+    if !spec.allowed_addresses.is_empty() {
+        l.insert(ALLOWED_ADDRESSES.into(), spec.allowed_addresses_label());
+    }
 }
 
 /// Docker label filters that select this host's managed containers.
@@ -213,6 +218,14 @@ pub fn plug_spec(container: &str, full_id: &str, labels: &Labels) -> Result<Plug
         .map(|v| v.parse())
         .transpose()
         .map_err(|_| missing(VLAN))?;
+    let allowed_addresses = match get(ALLOWED_ADDRESSES) {
+        None => Vec::new(),
+        Some(v) => v
+            .split(',')
+            .map(|a| crate::spec::parse_allowed_address(a.trim()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| missing(ALLOWED_ADDRESSES))?,
+    };
     Ok(PlugSpec {
         bridge,
         iface: get(IFACE_LABEL).cloned().unwrap_or_else(|| IFACE.into()),
@@ -221,6 +234,7 @@ pub fn plug_spec(container: &str, full_id: &str, labels: &Labels) -> Result<Plug
         mac,
         mtu,
         vlan,
+        allowed_addresses,
         owner: Owner {
             name: container.to_string(),
             full_id: Some(full_id.to_string()),
@@ -247,6 +261,31 @@ mod tests {
         assert!(is_managed(&labels));
         assert!(differences(&s, &labels).is_empty());
         assert_eq!(role(&labels), Role::App(Network::Direct));
+    }
+
+    #[test]
+    fn allowed_addresses_survive_in_a_label() {
+        let mut s = spec();
+        assert!(
+            plug_spec("web1", "abc", &labels(&s, "h").into_iter().collect())
+                .unwrap()
+                .allowed_addresses
+                .is_empty()
+        );
+        s.allowed_addresses = vec![
+            "10.0.0.50/32".parse().unwrap(),
+            "10.0.1.0/28".parse().unwrap(),
+        ];
+        let labels: Labels = labels(&s, "host1").into_iter().collect();
+        assert_eq!(
+            labels.get(ALLOWED_ADDRESSES).map(String::as_str),
+            Some("10.0.0.50/32,10.0.1.0/28")
+        );
+        let plug = plug_spec("web1", "abc", &labels).unwrap();
+        assert_eq!(plug.allowed_addresses, s.allowed_addresses);
+        let mut bad = labels.clone();
+        bad.insert(ALLOWED_ADDRESSES.into(), "10.0.0.50/32,nope".into());
+        assert!(plug_spec("web1", "abc", &bad).is_err());
     }
 
     #[test]

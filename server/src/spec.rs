@@ -83,6 +83,9 @@ pub struct ContainerSpec {
     pub mac: Option<Mac>,
     pub mtu: Option<u32>,
     pub vlan: Option<u16>,
+    /// Port security: the addresses besides its own the container may
+    /// send from, each a network with no host bits (a /32 for an address).
+    pub allowed_addresses: Vec<Ipv4Network>,
     pub env: BTreeMap<String, String>,
     pub command: Vec<String>,
     pub privileged: bool,
@@ -159,6 +162,23 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
                     .ok_or_else(|| bad(format!("vlan {v} out of range 1..4094")))?,
             ),
         };
+        if s.allowed_addresses.len() > MAX_ALLOWED_ADDRESSES {
+            return Err(bad(format!(
+                "{} allowed_addresses, at most {MAX_ALLOWED_ADDRESSES}",
+                s.allowed_addresses.len()
+            )));
+        }
+        let mut allowed_addresses = Vec::with_capacity(s.allowed_addresses.len());
+        for a in &s.allowed_addresses {
+            let net = parse_allowed_address(a).ok_or_else(|| {
+                bad(format!(
+                    "allowed_addresses: {a:?} is no IPv4 address or CIDR (like 10.0.0.5 or 10.0.0.0/28)"
+                ))
+            })?;
+            if !allowed_addresses.contains(&net) {
+                allowed_addresses.push(net);
+            }
+        }
         if s.image.is_empty() {
             return Err(bad("no image given".into()));
         }
@@ -168,8 +188,7 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
             && s.bridge.len() <= 15
             && s.bridge != "."
             && s.bridge != ".."
-            && s
-                .bridge
+            && s.bridge
                 .chars()
                 .all(|c| c.is_ascii_graphic() && c != '/' && c != ':');
         if !bridge_ok {
@@ -197,6 +216,7 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
             mac,
             mtu: (s.mtu != 0).then_some(s.mtu),
             vlan,
+            allowed_addresses,
             dns: s.dns,
             domain: s.domain,
             bridge: s.bridge,
@@ -295,7 +315,7 @@ impl ContainerSpec {
 
     /// The fields that the hash covers, for telling a user what differs.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut fields = vec![
             ("image", self.image.clone()),
             ("ip", self.address.to_string()),
             (
@@ -325,8 +345,42 @@ impl ContainerSpec {
                 "restart",
                 self.restart.map(|r| r.to_string()).unwrap_or_default(),
             ),
-        ]
+        ];
+        // Only when given, so that the hash of every older spec stays.
+        if !self.allowed_addresses.is_empty() {
+            fields.push(("allowed_addresses", self.allowed_addresses_label()));
+        }
+        fields
     }
+
+    /// `allowed_addresses` comma-separated, as the record keeps them.
+    pub fn allowed_addresses_label(&self) -> String {
+        self.allowed_addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// At most this many `allowed_addresses`: each is two OpenFlow rules.
+pub const MAX_ALLOWED_ADDRESSES: usize = 64;
+
+/// An IPv4 address (a /32) or CIDR, with its host bits cleared; `None`
+/// for anything else.
+pub fn parse_allowed_address(s: &str) -> Option<Ipv4Network> {
+    let (ip, prefix) = match s.split_once('/') {
+        Some((ip, len)) => {
+            if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) || len.len() > 2 {
+                return None;
+            }
+            (ip, len.parse::<u8>().ok().filter(|p| *p <= 32)?)
+        }
+        None => (s, 32),
+    };
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    let net = Ipv4Network::new(ip, prefix).ok()?;
+    Ipv4Network::new(net.network(), prefix).ok()
 }
 
 fn is_absolute_clean(p: &str) -> bool {
@@ -417,12 +471,16 @@ pub(crate) mod tests {
         let cases: [(&str, Change); 8] = [
             ("invalid bridge name", |s| s.bridge = "br/0".into()),
             ("invalid bridge name", |s| s.bridge = "br 0".into()),
-            ("invalid bridge name", |s| s.bridge = "a-very-long-bridge".into()),
+            ("invalid bridge name", |s| {
+                s.bridge = "a-very-long-bridge".into()
+            }),
             ("mtu 67 out of range", |s| s.mtu = 67),
             ("mtu 70000 out of range", |s| s.mtu = 70000),
             ("vlan 4095 out of range", |s| s.vlan = 4095),
             ("invalid MAC address", |s| s.mac = "02:00:00:00:00".into()),
-            ("more than HOST_PATH", |s| s.volumes = vec!["/a:/b:ro:x".into()]),
+            ("more than HOST_PATH", |s| {
+                s.volumes = vec!["/a:/b:ro:x".into()]
+            }),
         ];
         for (want, change) in cases {
             let mut s = message();
@@ -430,6 +488,46 @@ pub(crate) mod tests {
             let err = ContainerSpec::try_from(s).unwrap_err().to_string();
             assert!(err.contains(want) && err.contains("web1"), "{want}: {err}");
         }
+    }
+
+    #[test]
+    fn allowed_addresses_are_checked_and_normalised() {
+        let mut s = message();
+        s.allowed_addresses = vec![
+            "10.0.0.50".into(),
+            "10.0.1.7/28".into(),
+            "10.0.0.50/32".into(),
+        ];
+        let spec = ContainerSpec::try_from(s).unwrap();
+        assert_eq!(spec.allowed_addresses_label(), "10.0.0.50/32,10.0.1.0/28");
+        assert_ne!(spec.hash(), super::tests::spec().hash());
+        // None given: the hash every older spec had.
+        assert!(
+            !super::tests::spec()
+                .describe()
+                .iter()
+                .any(|(k, _)| *k == "allowed_addresses")
+        );
+        for wrong in [
+            "10.0.0",
+            "10.0.0.1/33",
+            "fe80::1",
+            "10.0.0.1/",
+            "host",
+            "10.0.0.1/+8",
+        ] {
+            let mut s = message();
+            s.allowed_addresses = vec![wrong.into()];
+            let err = ContainerSpec::try_from(s).unwrap_err().to_string();
+            assert!(
+                err.contains("no IPv4 address or CIDR") && err.contains("web1"),
+                "{wrong}: {err}"
+            );
+        }
+        let mut s = message();
+        s.allowed_addresses = (0..65).map(|i| format!("10.1.0.{i}")).collect();
+        let err = ContainerSpec::try_from(s).unwrap_err().to_string();
+        assert!(err.contains("at most 64"), "{err}");
     }
 
     #[test]

@@ -66,11 +66,15 @@ pub struct Container {
     pub mac: Option<String>,
     pub mtu: Option<u32>,
     pub vlan: Option<u16>,
+    /// Port security: IPv4 addresses or CIDRs, besides its own IP, that the
+    /// container may send from (a keepalived VIP, say).
+    pub allowed_addresses: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub command: Vec<String>,
     /// Default false: dockstack needs no privilege inside the container.
     pub privileged: bool,
-    /// Default `["NET_ADMIN"]`.
+    /// Default none: the network is plugged from the host, and NET_ADMIN
+    /// would let the container change it (keepalived needs it: add it).
     pub cap_add: Vec<String>,
     pub restart: Option<String>,
     pub service: Option<String>,

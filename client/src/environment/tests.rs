@@ -121,7 +121,9 @@ fn fixture_parses_unchanged() {
         assert_eq!(c.host, "host1", "{}", c.name);
         assert!(c.state, "{}", c.name);
         assert!(!c.privileged, "{}", c.name);
-        assert_eq!(c.cap_add, ["NET_ADMIN"], "{}", c.name);
+        // No capability by default: the network is plugged from the host.
+        assert!(c.cap_add.is_empty(), "{}", c.name);
+        assert!(c.allowed_addresses.is_empty(), "{}", c.name);
         assert!(c.command.is_empty() && c.env.is_empty() && c.after.is_empty());
         assert_eq!(c.fqdn(), format!("{}.endor.lab", c.name));
     }
@@ -257,6 +259,7 @@ fn new_keys_and_their_defaults() {
     mac: 02:42:0A:00:00:02
     mtu: 1450
     vlan: 12
+    allowed_addresses: [10.0.0.50, 10.0.1.0/28]
     env: {MODE: fast, EMPTY: , N: 3}
     command: sh -c 'sleep 1000'
     privileged: false
@@ -275,6 +278,7 @@ fn new_keys_and_their_defaults() {
     assert_eq!(web1.mac.as_deref(), Some("02:42:0a:00:00:02"));
     assert_eq!(web1.mtu, Some(1450));
     assert_eq!(web1.vlan, Some(12));
+    assert_eq!(web1.allowed_addresses, ["10.0.0.50", "10.0.1.0/28"]);
     assert_eq!(web1.env["MODE"], "fast");
     assert_eq!(web1.env["EMPTY"], "");
     assert_eq!(web1.env["N"], "3");
@@ -290,7 +294,8 @@ fn new_keys_and_their_defaults() {
     assert_eq!(dns1.mac, None);
     assert_eq!((dns1.mtu, dns1.vlan), (None, None));
     assert!(!dns1.privileged && dns1.state);
-    assert_eq!(dns1.cap_add, ["NET_ADMIN"]);
+    assert!(dns1.cap_add.is_empty());
+    assert!(dns1.allowed_addresses.is_empty());
     assert!(dns1.command.is_empty());
 
     let environment = ok(&edit(
@@ -381,6 +386,36 @@ fn unknown_top_level_key() {
     );
     // The 2015 file's trailing key is known and ignored.
     ok(&format!("{BASE}registered_services:\n  - dns1\n"));
+}
+
+#[test]
+fn allowed_addresses_must_be_ipv4_addresses_or_cidrs() {
+    assert_eq!(
+        only(&edit(
+            "    image: web\n",
+            "    image: web\n    allowed_addresses: [10.0.0.50, 10.0.0.0/33]\n"
+        )),
+        "24:36: containers.web1.allowed_addresses[1]: expected an ipv4 address or CIDR (like 10.0.0.5 or 10.0.0.0/28), found `10.0.0.0/33`"
+    );
+    for wrong in ["fe80::1", "10.0.0", "10.0.0.1/", "vip"] {
+        let p = only(&edit(
+            "    image: web\n",
+            &format!("    image: web\n    allowed_addresses: [{wrong}]\n"),
+        ));
+        assert!(
+            p.starts_with("24:") && p.contains("allowed_addresses[0]") && p.contains(wrong),
+            "{p}"
+        );
+    }
+    let many: Vec<String> = (0..65).map(|i| format!("10.1.0.{i}")).collect();
+    let p = only(&edit(
+        "    image: web\n",
+        &format!(
+            "    image: web\n    allowed_addresses: [{}]\n",
+            many.join(", ")
+        ),
+    ));
+    assert!(p.contains("65 allowed addresses, at most 64"), "{p}");
 }
 
 #[test]

@@ -45,6 +45,7 @@ const CONTAINER_KEYS: &[&str] = &[
     "mac",
     "mtu",
     "vlan",
+    "allowed_addresses",
     "env",
     "command",
     "privileged",
@@ -53,6 +54,24 @@ const CONTAINER_KEYS: &[&str] = &[
     "service",
     "after",
 ];
+/// As many as the server takes: each is two OpenFlow rules on the host.
+const MAX_ALLOWED_ADDRESSES: usize = 64;
+
+/// An IPv4 address, or one with a `/LEN` of 0 to 32.
+fn allowed_address_ok(text: &str) -> bool {
+    let (ip, len) = match text.split_once('/') {
+        Some((ip, len)) => (ip, Some(len)),
+        None => (text, None),
+    };
+    ip.parse::<Ipv4Addr>().is_ok()
+        && len.is_none_or(|l| {
+            !l.is_empty()
+                && l.len() <= 2
+                && l.bytes().all(|b| b.is_ascii_digit())
+                && l.parse::<u8>().is_ok_and(|n| n <= 32)
+        })
+}
+
 const REGISTRATION_KEYS: &[&str] = &["dns", "puppet"];
 const DNS_KEYS: &[&str] = &["container", "hostsfile", "reload"];
 const PUPPET_KEYS: &[&str] = &["master", "hieradata", "sitepp", "certclean", "agent"];
@@ -647,11 +666,40 @@ impl Checker {
             .value(&fields, "vlan", false)
             .and_then(|(n, p)| self.integer(n, &p, "vlan", 0, 4095))
             .and_then(|v| u16::try_from(v).ok());
+        let mut allowed_addresses = Vec::new();
+        let allowed_path = fields.path("allowed_addresses");
+        let listed = self.string_list(&fields, "allowed_addresses", "ipv4 address or CIDR");
+        if listed.len() > MAX_ALLOWED_ADDRESSES
+            && let Some(entry) = fields.get("allowed_addresses")
+        {
+            self.report(
+                entry.value.pos,
+                &allowed_path,
+                format!(
+                    "{} allowed addresses, at most {MAX_ALLOWED_ADDRESSES}",
+                    listed.len()
+                ),
+            );
+        }
+        for (i, (text, pos)) in listed.into_iter().enumerate() {
+            if allowed_address_ok(&text) {
+                allowed_addresses.push(text);
+            } else {
+                self.report(
+                    pos,
+                    &format!("{allowed_path}[{i}]"),
+                    format!("expected an ipv4 address or CIDR (like 10.0.0.5 or 10.0.0.0/28), found `{text}`"),
+                );
+            }
+        }
         let env = self.env(&fields);
         let command = self.command(&fields);
         // Not privileged unless asked: dockstack plugs the network from the
         // host, so containers need no privilege for it, and a privileged
         // container is root on the host (some Docker hosts refuse it too).
+        // No capability either unless asked, NET_ADMIN included: with it a
+        // container could reconfigure its own network (keepalived users add
+        // it, with its VIP in `allowed_addresses`).
         let privileged = self.boolean(&fields, "privileged", false);
         let cap_add = match fields.get("cap_add") {
             Some(_) => self
@@ -659,7 +707,7 @@ impl Checker {
                 .into_iter()
                 .map(|(c, _)| c)
                 .collect(),
-            None => vec!["NET_ADMIN".to_owned()],
+            None => Vec::new(),
         };
         let restart = self
             .value(&fields, "restart", false)
@@ -708,6 +756,7 @@ impl Checker {
             mac,
             mtu,
             vlan,
+            allowed_addresses,
             env,
             command,
             privileged,

@@ -105,6 +105,7 @@ pub fn spec_of(c: &Container) -> pb::ContainerSpec {
         privileged: c.privileged,
         cap_add: c.cap_add.clone(),
         restart: c.restart.clone().unwrap_or_default(),
+        allowed_addresses: c.allowed_addresses.clone(),
     }
 }
 
