@@ -147,7 +147,10 @@ impl Host {
                 continue;
             }
             let mut known_gone = true;
-            for name in [owner.container.clone(), record::sandbox_name(&owner.container)] {
+            for name in [
+                owner.container.clone(),
+                record::sandbox_name(&owner.container),
+            ] {
                 match self.docker.inspect(&name).await {
                     Ok(None) => {}
                     Ok(Some(c)) => {
