@@ -67,6 +67,9 @@ impl From<HostError> for Status {
                 RegistrationError::Io { .. } | RegistrationError::Lock { .. } => {
                     Status::internal(msg)
                 }
+                RegistrationError::Refused { .. } | RegistrationError::LockHeld { .. } => {
+                    Status::failed_precondition(msg)
+                }
             },
             K::RegistryDown { .. } | K::NotInVolume { .. } => Status::failed_precondition(msg),
             K::BadCommand { .. } => Status::invalid_argument(msg),

@@ -7,13 +7,15 @@
 //! dnsmasq, and reports what changed. The client decides what goes where:
 //! a request carries only the targets this host is responsible for.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 use super::{Host, HostError, HostErrorKind};
 use crate::docker::Inspected;
 use crate::progress::Reporter;
-use crate::regfiles::{self, Change, RegistrationError, SiteChange};
+use crate::regfiles::{self, Change, RegFile, RegistrationError, SiteChange};
 
 /// A container to register, and the registries of this host to register it in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +84,14 @@ impl Host {
                     return Err(self.registry_down("dns container", &dns.container, other.state()));
                 }
             };
-            self.check_visible("dns container", &c, &dns.hostsfile, reporter)?;
-            let (ip, fqdn, file) = (r.ip, r.fqdn.clone(), dns.hostsfile.clone());
+            let file = self.check_visible(
+                "dns container",
+                &c.name,
+                &c.mounts,
+                &dns.hostsfile,
+                reporter,
+            )?;
+            let (ip, fqdn) = (r.ip, r.fqdn.clone());
             let change = self
                 .edit(move || regfiles::dns_add(&file, ip, &fqdn))
                 .await?;
@@ -104,11 +112,14 @@ impl Host {
             let Some(master) = presence.container() else {
                 return Err(self.registry_down("puppet master", &puppet.master, "absent"));
             };
-            self.check_visible("puppet master", master, &puppet.hieradata, reporter)?;
-            self.check_visible("puppet master", master, &puppet.sitepp, reporter)?;
-            let (file, svc, name) = (puppet.hieradata.clone(), service.clone(), r.name.clone());
+            let (name, mounts) = (&master.name, &master.mounts);
+            let hieradata =
+                self.check_visible("puppet master", name, mounts, &puppet.hieradata, reporter)?;
+            let sitepp =
+                self.check_visible("puppet master", name, mounts, &puppet.sitepp, reporter)?;
+            let (svc, name) = (service.clone(), r.name.clone());
             let change = self
-                .edit(move || regfiles::hiera_add(&file, &svc, &name))
+                .edit(move || regfiles::hiera_add(&hieradata, &svc, &name))
                 .await?;
             reporter.step(format!(
                 "puppet: {} {} registered_services.{service} in {}",
@@ -116,9 +127,9 @@ impl Host {
                 said(change, "to"),
                 puppet.hieradata.display()
             ));
-            let (file, svc, fqdn) = (puppet.sitepp.clone(), service.clone(), r.fqdn.clone());
+            let (svc, fqdn) = (service.clone(), r.fqdn.clone());
             let change = self
-                .edit(move || regfiles::sitepp_add(&file, &svc, &fqdn))
+                .edit(move || regfiles::sitepp_add(&sitepp, &svc, &fqdn))
                 .await?;
             self.report_site(change, r, service, &puppet.sitepp, "to", reporter);
         }
@@ -126,16 +137,19 @@ impl Host {
     }
 
     /// Takes the container's DNS line and Puppet entries out again. The
-    /// files are edited even when the registry container is down, so they
-    /// are right when it comes back; dnsmasq that is not running cannot be
-    /// reloaded, which is an error unless it is the container going away.
+    /// files are checked as `register` checks them, and edited even when
+    /// the registry container is stopped, so they are right when it comes
+    /// back; dnsmasq that is not running cannot be reloaded, which is an
+    /// error unless it is the container going away. A registry container
+    /// that does not exist is refused before anything is edited, but for
+    /// its own deregistration after a destroy (see `visible_or_gone`).
     pub async fn deregister(&self, r: &Registration, reporter: &Reporter) -> Result<(), HostError> {
         if let Some(dns) = &r.dns {
-            let presence = self.registry("dns container", &dns.container).await?;
-            if let Some(c) = presence.container() {
-                self.check_visible("dns container", c, &dns.hostsfile, reporter)?;
-            }
-            let (file, fqdn) = (dns.hostsfile.clone(), r.fqdn.clone());
+            let role = "dns container";
+            let presence = self.registry(role, &dns.container).await?;
+            let file =
+                self.visible_or_gone(role, &dns.container, &presence, &dns.hostsfile, r, reporter)?;
+            let fqdn = r.fqdn.clone();
             let change = self
                 .edit(move || regfiles::dns_remove(&file, &fqdn))
                 .await?;
@@ -156,16 +170,17 @@ impl Host {
             }
         }
         if let (Some(puppet), Some(service)) = (&r.puppet, &r.service) {
-            // Only a master of another host is refused: the files stay on
-            // this host when the master is gone.
-            let presence = self.registry("puppet master", &puppet.master).await?;
-            if let Some(master) = presence.container() {
-                self.check_visible("puppet master", master, &puppet.hieradata, reporter)?;
-                self.check_visible("puppet master", master, &puppet.sitepp, reporter)?;
-            }
-            let (file, svc, name) = (puppet.hieradata.clone(), service.clone(), r.name.clone());
+            // A stopped master's files are edited: they stay on this host.
+            let role = "puppet master";
+            let presence = self.registry(role, &puppet.master).await?;
+            let master = &puppet.master;
+            let hieradata =
+                self.visible_or_gone(role, master, &presence, &puppet.hieradata, r, reporter)?;
+            let sitepp =
+                self.visible_or_gone(role, master, &presence, &puppet.sitepp, r, reporter)?;
+            let (svc, name) = (service.clone(), r.name.clone());
             let change = self
-                .edit(move || regfiles::hiera_remove(&file, &svc, &name))
+                .edit(move || regfiles::hiera_remove(&hieradata, &svc, &name))
                 .await?;
             reporter.step(format!(
                 "puppet: {} {} registered_services.{service} in {}",
@@ -173,9 +188,9 @@ impl Host {
                 said(change, "from"),
                 puppet.hieradata.display()
             ));
-            let (file, svc, fqdn) = (puppet.sitepp.clone(), service.clone(), r.fqdn.clone());
+            let (svc, fqdn) = (service.clone(), r.fqdn.clone());
             let change = self
-                .edit(move || regfiles::sitepp_remove(&file, &svc, &fqdn))
+                .edit(move || regfiles::sitepp_remove(&sitepp, &svc, &fqdn))
                 .await?;
             self.report_site(change, r, service, &puppet.sitepp, "from", reporter);
         }
@@ -186,7 +201,11 @@ impl Host {
     /// host, or not managed by dockstack, is an error: the request reached
     /// the wrong host and must not edit this host's files.
     async fn registry(&self, role: &'static str, name: &str) -> Result<Presence, HostError> {
-        Ok(match self.inspect_managed(name).await {
+        let found = self.inspect_managed(name).await;
+        if let Ok(Some(c)) = &found {
+            remember(self.id(), name, &c.mounts);
+        }
+        Ok(match found {
             Ok(Some(c)) if c.running => Presence::Running(c),
             Ok(Some(c)) => Presence::Stopped(c),
             Ok(None) => Presence::Absent,
@@ -212,32 +231,73 @@ impl Host {
     /// must not edit whatever host file a request names. A file mounted on
     /// its own is a warning: the container keeps the old file open after an
     /// edit, which replaces the file (atomically, by rename).
+    ///
+    /// The file is returned as the edit reaches it: below the volume's
+    /// source, which is the host's (its path may go through symlinks), every
+    /// component is the container's, and none is followed if it is a
+    /// symlink, neither here nor when the file is edited.
     fn check_visible(
         &self,
         role: &'static str,
-        c: &Inspected,
+        container: &str,
+        mounts: &[PathBuf],
         file: &Path,
         reporter: &Reporter,
-    ) -> Result<(), HostError> {
-        let file = resolved(file);
-        let mut sources = c.mounts.iter().map(|m| resolved(m));
-        let Some(source) = sources.find(|m| file.starts_with(m)) else {
+    ) -> Result<RegFile, HostError> {
+        let mounts: Vec<PathBuf> = mounts.iter().map(|m| resolved(m)).collect();
+        let Some(found) = locate(file, &mounts) else {
             return Err(self.err(HostErrorKind::NotInVolume {
                 role,
-                container: c.name.clone(),
-                file,
+                container: container.to_string(),
+                file: resolved(file),
             }));
         };
-        if source == file {
+        if found.alone {
             reporter.warn(format!(
-                "{} is mounted into {role} {} on host {} as a file: the container goes on seeing \
-                 the file as it was before an edit; mount its directory instead",
+                "{} is mounted into {role} {container} on host {} as a file: the container goes \
+                 on seeing the file as it was before an edit; mount its directory instead",
                 file.display(),
-                c.name,
                 self.id()
             ));
         }
-        Ok(())
+        Ok(found.file)
+    }
+
+    /// [`Host::check_visible`] for a deregistration. A registry container
+    /// that does not exist cannot be checked, so nothing is edited for it,
+    /// but for its own deregistration: a destroy removes the container
+    /// first and then takes its own name out of its files, which are
+    /// checked against its volumes as this server last saw them.
+    fn visible_or_gone(
+        &self,
+        role: &'static str,
+        name: &str,
+        presence: &Presence,
+        file: &Path,
+        r: &Registration,
+        reporter: &Reporter,
+    ) -> Result<RegFile, HostError> {
+        if let Some(c) = presence.container() {
+            return self.check_visible(role, &c.name, &c.mounts, file, reporter);
+        }
+        let refused = |why: &str| self.registry_down(role, name, &format!("absent: {why}"));
+        if name != r.name {
+            return Err(refused(
+                "nothing is edited, as a file can only be checked against the volumes of a \
+                 container that exists",
+            ));
+        }
+        let Some(mounts) = last_seen(self.id(), name) else {
+            return Err(refused(
+                "its volumes were never seen by this server, so nothing is edited: take its \
+                 entries out by hand",
+            ));
+        };
+        reporter.step(format!(
+            "{role} {name} is gone: {} checked against its volumes as last seen",
+            file.display()
+        ));
+        self.check_visible(role, name, &mounts, file, reporter)
     }
 
     fn registry_down(&self, role: &'static str, name: &str, state: &str) -> HostError {
@@ -298,6 +358,69 @@ impl Host {
     }
 }
 
+/// The mounts of the registry containers this server has found, by host id
+/// and container name: what a registry container's own deregistration is
+/// checked against once a destroy has removed it. Kept for the life of the
+/// process; a server started since sees none, and refuses.
+static LAST_SEEN: Mutex<BTreeMap<(String, String), Vec<PathBuf>>> = Mutex::new(BTreeMap::new());
+
+fn remember(host: &str, name: &str, mounts: &[PathBuf]) {
+    let mut seen = LAST_SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    seen.insert((host.to_string(), name.to_string()), mounts.to_vec());
+}
+
+fn last_seen(host: &str, name: &str) -> Option<Vec<PathBuf>> {
+    let seen = LAST_SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    seen.get(&(host.to_string(), name.to_string())).cloned()
+}
+
+/// Where a registration file is, for the edit.
+#[derive(Debug, PartialEq, Eq)]
+struct Located {
+    file: RegFile,
+    /// The file is a mount of its own.
+    alone: bool,
+}
+
+/// Finds `file` in `mounts` (resolved): the first of its ancestors, from
+/// the root down, that resolves to a path in a mount settles which mount it
+/// is in; the path from that mount's source to the file is the container's,
+/// to be taken as it is. Above it, symlinks are the host's and resolved
+/// here. `None` for a file in no mount, a relative path or one with `..`.
+fn locate(file: &Path, mounts: &[PathBuf]) -> Option<Located> {
+    if !file.is_absolute() || file.components().any(|c| c == Component::ParentDir) {
+        return None;
+    }
+    let mut ancestors: Vec<&Path> = file.ancestors().collect();
+    ancestors.reverse();
+    for a in ancestors {
+        let canon = a.canonicalize().ok()?;
+        // The outermost mount: everything below it is the container's.
+        let Some(mount) = mounts
+            .iter()
+            .filter(|m| canon.starts_with(m))
+            .min_by_key(|m| m.components().count())
+        else {
+            continue;
+        };
+        let rest = file.strip_prefix(a).ok()?;
+        let below = canon.strip_prefix(mount).ok()?.join(rest);
+        if below.as_os_str().is_empty() {
+            // Mounted on its own: its directory is the host's.
+            let (dir, name) = (mount.parent()?, mount.file_name()?);
+            return Some(Located {
+                file: RegFile::beneath(dir, name, file),
+                alone: true,
+            });
+        }
+        return Some(Located {
+            file: RegFile::beneath(mount, below, file),
+            alone: false,
+        });
+    }
+    None
+}
+
 /// `path` with its directory's symlinks resolved, as Docker reports mounts;
 /// as it is when the directory does not exist.
 fn resolved(path: &Path) -> PathBuf {
@@ -318,5 +441,114 @@ fn said(change: Change, direction: &str) -> String {
         Change::Removed => format!("removed {direction}"),
         Change::Unchanged if direction == "from" => "already absent from".to_string(),
         Change::Unchanged => "already in".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    /// A scratch directory, resolved, removed at the end of the test.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(label: &str) -> Self {
+            let dir = std::env::temp_dir()
+                .join(format!("dockstack-locate-{label}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Self(dir.canonicalize().unwrap())
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn found(root: &Path, below: &str, shown: &Path) -> Option<Located> {
+        Some(Located {
+            file: RegFile::beneath(root, below, shown),
+            alone: false,
+        })
+    }
+
+    #[test]
+    fn a_file_is_reached_below_the_volume_it_is_in() {
+        let s = Scratch::new("volume");
+        let vol = s.0.join("vol");
+        fs::create_dir_all(vol.join("sub")).unwrap();
+        fs::create_dir_all(s.0.join("other")).unwrap();
+        let mounts = [s.0.join("elsewhere"), vol.clone()];
+
+        let file = vol.join("hosts");
+        assert_eq!(locate(&file, &mounts), found(&vol, "hosts", &file));
+        // Not there yet: the edit creates it.
+        let file = vol.join("sub").join("new");
+        assert_eq!(locate(&file, &mounts), found(&vol, "sub/new", &file));
+        assert_eq!(locate(&s.0.join("other").join("hosts"), &mounts), None);
+        assert_eq!(locate(Path::new("vol/hosts"), &mounts), None);
+        assert_eq!(
+            locate(&vol.join("sub").join("..").join("hosts"), &mounts),
+            None
+        );
+        // Of nested mounts, the outermost: all below it is the container's.
+        let nested = [vol.join("sub"), vol.clone()];
+        let file = vol.join("sub").join("hosts");
+        assert_eq!(locate(&file, &nested), found(&vol, "sub/hosts", &file));
+    }
+
+    #[test]
+    fn host_symlinks_above_the_volume_are_resolved_and_the_containers_are_not() {
+        let s = Scratch::new("links");
+        let vol = s.0.join("vol");
+        fs::create_dir_all(vol.join("sub")).unwrap();
+        fs::write(s.0.join("victim"), "x").unwrap();
+        let mounts = [vol.clone()];
+
+        // The host's: like /var/run -> /run.
+        symlink(&s.0, s.0.join("run")).unwrap();
+        let file = s.0.join("run").join("vol").join("hosts");
+        assert_eq!(locate(&file, &mounts), found(&vol, "hosts", &file));
+        // The host's, into the middle of the volume: `sub` is still the container's.
+        symlink(vol.join("sub"), s.0.join("mid")).unwrap();
+        let file = s.0.join("mid").join("hosts");
+        assert_eq!(locate(&file, &mounts), found(&vol, "sub/hosts", &file));
+        // The container's: kept as they are, for the edit to refuse.
+        symlink(s.0.join("victim"), vol.join("hosts")).unwrap();
+        let file = vol.join("hosts");
+        assert_eq!(locate(&file, &mounts), found(&vol, "hosts", &file));
+        symlink(&s.0, vol.join("up")).unwrap();
+        let file = vol.join("up").join("victim");
+        assert_eq!(locate(&file, &mounts), found(&vol, "up/victim", &file));
+        // A host path that is a symlink to a file outside: in no volume.
+        symlink(s.0.join("victim"), s.0.join("hosts-link")).unwrap();
+        assert_eq!(locate(&s.0.join("hosts-link"), &mounts), None);
+    }
+
+    #[test]
+    fn a_file_mounted_on_its_own_is_reached_from_its_hosts_directory() {
+        let s = Scratch::new("alone");
+        let file = s.0.join("dockstack.dns");
+        fs::write(&file, "").unwrap();
+        assert_eq!(
+            locate(&file, std::slice::from_ref(&file)),
+            Some(Located {
+                file: RegFile::beneath(&s.0, "dockstack.dns", &file),
+                alone: true,
+            })
+        );
+    }
+
+    #[test]
+    fn the_volumes_of_a_registry_container_are_remembered_per_host() {
+        let mounts = vec![PathBuf::from("/srv/dns")];
+        remember("h-remember", "dns1", &mounts);
+        assert_eq!(last_seen("h-remember", "dns1"), Some(mounts));
+        assert_eq!(last_seen("h-other", "dns1"), None);
+        assert_eq!(last_seen("h-remember", "dns2"), None);
     }
 }

@@ -4,6 +4,10 @@
 //! file-level function here that runs it under a lock with an atomic replace
 //! (`atomic`). Editors keep every byte outside the entry they change, so the
 //! files stay diffable and hand-editable, as the 2015 tools left them.
+//!
+//! A file is a [`RegFile`]: a directory trusted as its path names it (a
+//! volume's source) and the file's path below it, where nothing is followed
+//! that a container could have made a symlink (see `atomic`).
 
 pub mod atomic;
 pub mod hieradata;
@@ -16,6 +20,9 @@ mod tests;
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use atomic::RegFile;
 
 /// What an edit did to the entry it was asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +48,14 @@ pub enum RegistrationError {
     Io { path: PathBuf, source: io::Error },
     #[error("cannot lock {}: {source}", path.display())]
     Lock { path: PathBuf, source: io::Error },
+    /// Someone held the lock all the time an edit waited for it.
+    #[error("cannot lock {}: someone else holds it; gave up after {waited:?}", path.display())]
+    LockHeld { path: PathBuf, waited: Duration },
+    /// A symlink, or something other than a regular file, where the file,
+    /// its lock or its directory is. They are in directories a container
+    /// writes to, so it is refused, never followed.
+    #[error("{}: {what}", path.display())]
+    Refused { path: PathBuf, what: &'static str },
     #[error("{}line {line}: {message}", at(path))]
     Malformed {
         path: PathBuf,
@@ -168,27 +183,35 @@ pub(crate) fn check_name(what: &'static str, value: &str) -> Result<(), Registra
 
 /// Makes `IP FQDN` the line for `fqdn` in a dnsmasq addn-hosts file, creating
 /// the file if it is missing (its directory must exist).
-pub fn dns_add(hostsfile: &Path, ip: Ipv4Addr, fqdn: &str) -> Result<Change, RegistrationError> {
+pub fn dns_add(
+    hostsfile: impl Into<RegFile>,
+    ip: Ipv4Addr,
+    fqdn: &str,
+) -> Result<Change, RegistrationError> {
     check_name("host name", fqdn)?;
-    atomic::update(hostsfile, atomic::IfMissing::Empty, |text| {
+    atomic::update(&hostsfile.into(), atomic::IfMissing::Empty, |text| {
         hosts::add(text, ip, fqdn)
     })
 }
 
 /// Deletes the lines for `fqdn` from a dnsmasq addn-hosts file. A missing file
 /// holds no entry, so it is left missing.
-pub fn dns_remove(hostsfile: &Path, fqdn: &str) -> Result<Change, RegistrationError> {
+pub fn dns_remove(hostsfile: impl Into<RegFile>, fqdn: &str) -> Result<Change, RegistrationError> {
     check_name("host name", fqdn)?;
-    atomic::update(hostsfile, atomic::IfMissing::Empty, |text| {
+    atomic::update(&hostsfile.into(), atomic::IfMissing::Empty, |text| {
         hosts::remove(text, fqdn)
     })
 }
 
 /// Adds `name` to `registered_services.<service>` in a hieradata file.
-pub fn hiera_add(hieradata: &Path, service: &str, name: &str) -> Result<Change, RegistrationError> {
+pub fn hiera_add(
+    hieradata: impl Into<RegFile>,
+    service: &str,
+    name: &str,
+) -> Result<Change, RegistrationError> {
     check_name("service", service)?;
     check_name("container name", name)?;
-    atomic::update(hieradata, atomic::IfMissing::Fail, |text| {
+    atomic::update(&hieradata.into(), atomic::IfMissing::Fail, |text| {
         hieradata::add(text, service, name)
     })
 }
@@ -196,39 +219,39 @@ pub fn hiera_add(hieradata: &Path, service: &str, name: &str) -> Result<Change, 
 /// Removes `name` from `registered_services.<service>`; an emptied list
 /// becomes null (`service:` alone), as PyYAML wrote it in 2015.
 pub fn hiera_remove(
-    hieradata: &Path,
+    hieradata: impl Into<RegFile>,
     service: &str,
     name: &str,
 ) -> Result<Change, RegistrationError> {
     check_name("service", service)?;
     check_name("container name", name)?;
-    atomic::update(hieradata, atomic::IfMissing::Fail, |text| {
+    atomic::update(&hieradata.into(), atomic::IfMissing::Fail, |text| {
         hieradata::remove(text, service, name)
     })
 }
 
 /// Appends ` ,'fqdn'` to the names of `node '<service>' ... {`.
 pub fn sitepp_add(
-    sitepp: &Path,
+    sitepp: impl Into<RegFile>,
     service: &str,
     fqdn: &str,
 ) -> Result<SiteChange, RegistrationError> {
     check_name("service", service)?;
     check_name("host name", fqdn)?;
-    atomic::update(sitepp, atomic::IfMissing::Fail, |text| {
+    atomic::update(&sitepp.into(), atomic::IfMissing::Fail, |text| {
         sitepp::add(text, service, fqdn)
     })
 }
 
 /// Takes `'fqdn'` out of the names of `node '<service>' ... {` again.
 pub fn sitepp_remove(
-    sitepp: &Path,
+    sitepp: impl Into<RegFile>,
     service: &str,
     fqdn: &str,
 ) -> Result<SiteChange, RegistrationError> {
     check_name("service", service)?;
     check_name("host name", fqdn)?;
-    atomic::update(sitepp, atomic::IfMissing::Fail, |text| {
+    atomic::update(&sitepp.into(), atomic::IfMissing::Fail, |text| {
         sitepp::remove(text, service, fqdn)
     })
 }

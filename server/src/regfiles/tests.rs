@@ -1,8 +1,11 @@
 //! File-level tests of registration: golden edits of the 2015 fixtures,
 //! `puppet parser validate` on edited manifests, locking under concurrency,
-//! refusal of malformed files and atomic replacement.
+//! refusal of malformed files, atomic replacement, and what a hostile
+//! container can plant in the directory: symlinks and FIFOs in the file's,
+//! the lock's and the directory's place, a lock it never releases, and
+//! temporary files of a crashed writer.
 
-use std::fs;
+use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -498,8 +501,8 @@ fn write_entries(dir: &Path, id: u8) {
     for k in 0..10u8 {
         let name = format!("p{id}x{k}");
         let ip = Ipv4Addr::new(10, 2, id, k + 1);
-        dns_add(&dir.join("hosts"), ip, &format!("{name}.lab")).unwrap();
-        hiera_add(&dir.join("common.yaml"), "web", &name).unwrap();
+        dns_add(dir.join("hosts"), ip, &format!("{name}.lab")).unwrap();
+        hiera_add(dir.join("common.yaml"), "web", &name).unwrap();
     }
 }
 
@@ -649,35 +652,363 @@ fn missing_files() {
         matches!(&err, RegistrationError::Io { path, .. } if path == &hiera),
         "{err}"
     );
-    let err = sitepp_add(&dir.0.join("site.pp"), "web", "web1.lab").unwrap_err();
+    let err = sitepp_add(dir.0.join("site.pp"), "web", "web1.lab").unwrap_err();
     assert!(matches!(err, RegistrationError::Io { .. }), "{err}");
 }
 
 #[test]
-fn replace_keeps_mode_and_symlinks() {
+fn replace_keeps_mode() {
     let dir = Scratch::new("mode");
-    let hosts = dir.file("real.dns", "10.0.0.1 a.lab\n");
+    let hosts = dir.file(HOSTS_FILE, "10.0.0.1 a.lab\n");
     fs::set_permissions(&hosts, fs::Permissions::from_mode(0o640)).unwrap();
-    let link = dir.0.join(HOSTS_FILE);
-    std::os::unix::fs::symlink("real.dns", &link).unwrap();
-
     assert_eq!(
-        dns_add(&link, ip("10.0.0.2"), "b.lab").unwrap(),
+        dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap(),
         Change::Added
-    );
-    assert!(
-        fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink()
     );
     assert_eq!(read(&hosts), "10.0.0.1 a.lab\n10.0.0.2 b.lab\n");
     assert_eq!(
         fs::metadata(&hosts).unwrap().permissions().mode() & 0o7777,
         0o640
     );
-    assert!(dir.0.join(".real.dns.lock").exists());
+    assert!(dir.0.join(".dockstack.dns.lock").is_file());
     assert!(dir.leftovers().is_empty());
+}
+
+/// A file outside the directory the editors may write in, and its bytes.
+struct Victim {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl Victim {
+    fn new(dir: &Scratch, contents: &str) -> Self {
+        let outside = dir.0.join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        let path = outside.join("victim");
+        fs::write(&path, contents).unwrap();
+        Self {
+            path,
+            bytes: contents.as_bytes().to_vec(),
+        }
+    }
+
+    fn untouched(&self) {
+        assert_eq!(fs::read(&self.path).unwrap(), self.bytes, "victim changed");
+        let names: Vec<_> = fs::read_dir(self.path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec!["victim"], "files appeared beside the victim");
+    }
+}
+
+fn refused(err: &RegistrationError, path: &Path, what: &str) {
+    match err {
+        RegistrationError::Refused { path: p, what: w } => {
+            assert_eq!(p, path, "{err}");
+            assert!(w.contains(what), "{err}");
+        }
+        other => panic!("expected {} refused ({what}), got {other}", path.display()),
+    }
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: ", path.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_target_that_is_a_symlink_is_refused_not_followed() {
+    let dir = Scratch::new("target-link");
+    let vol = dir.0.join("vol");
+    fs::create_dir(&vol).unwrap();
+    let victim = Victim::new(&dir, "10.0.0.1 a.lab\n");
+    let hiera_victim = dir.file("outside-common.yaml", &fixture("common-registered.yaml"));
+    let site_victim = dir.file("outside-site.pp", &fixture("site.pp"));
+    let (hiera_0, site_0) = (read(&hiera_victim), read(&site_victim));
+    let hosts = vol.join(HOSTS_FILE);
+    let (hiera, site) = (vol.join("common.yaml"), vol.join("site.pp"));
+    std::os::unix::fs::symlink(&victim.path, &hosts).unwrap();
+    std::os::unix::fs::symlink(&hiera_victim, &hiera).unwrap();
+    std::os::unix::fs::symlink(&site_victim, &site).unwrap();
+
+    let link = "is a symbolic link";
+    refused(
+        &dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap_err(),
+        &hosts,
+        link,
+    );
+    refused(&dns_remove(&hosts, "a.lab").unwrap_err(), &hosts, link);
+    refused(&hiera_add(&hiera, "web", "web9").unwrap_err(), &hiera, link);
+    refused(
+        &hiera_remove(&hiera, "haproxy", "haproxy1").unwrap_err(),
+        &hiera,
+        link,
+    );
+    refused(
+        &sitepp_add(&site, "haproxy", "h2.lab").unwrap_err(),
+        &site,
+        link,
+    );
+    refused(
+        &sitepp_remove(&site, "haproxy", "haproxy1.endor.lab").unwrap_err(),
+        &site,
+        link,
+    );
+    victim.untouched();
+    assert_eq!(read(&hiera_victim), hiera_0);
+    assert_eq!(read(&site_victim), site_0);
+    // The links stay as they were, and nothing is left behind.
+    assert_eq!(fs::read_link(&hosts).unwrap(), victim.path);
+    let names: Vec<String> = fs::read_dir(&vol)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+
+    // A dangling one is no missing file to create either.
+    let dangling = dir.0.join("outside").join("created");
+    fs::remove_file(&hosts).unwrap();
+    std::os::unix::fs::symlink(&dangling, &hosts).unwrap();
+    refused(
+        &dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap_err(),
+        &hosts,
+        link,
+    );
+    assert!(!dangling.exists());
+    victim.untouched();
+}
+
+#[test]
+fn a_planted_lock_symlink_is_refused_and_nothing_is_created() {
+    let dir = Scratch::new("lock-link");
+    let vol = dir.0.join("vol");
+    fs::create_dir(&vol).unwrap();
+    let victim = Victim::new(&dir, "do not touch\n");
+    let hosts = vol.join(HOSTS_FILE);
+    fs::write(&hosts, "10.0.0.1 a.lab\n").unwrap();
+    let lock = vol.join(".dockstack.dns.lock");
+
+    // To a file that does not exist: the old open(O_CREAT) created it.
+    let nologin = dir.0.join("outside").join("nologin");
+    std::os::unix::fs::symlink(&nologin, &lock).unwrap();
+    let err = dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap_err();
+    refused(&err, &lock, "is a symbolic link");
+    assert!(!nologin.exists(), "the lock symlink was followed");
+    // To one that does.
+    fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(&victim.path, &lock).unwrap();
+    let err = dns_remove(&hosts, "a.lab").unwrap_err();
+    refused(&err, &lock, "is a symbolic link");
+    victim.untouched();
+    assert_eq!(read(&hosts), "10.0.0.1 a.lab\n");
+
+    // A FIFO in the lock's place is refused too, without blocking.
+    fs::remove_file(&lock).unwrap();
+    nix::unistd::mkfifo(&lock, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let err = dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap_err();
+    refused(&err, &lock, "is not a regular file");
+    assert_eq!(read(&hosts), "10.0.0.1 a.lab\n");
+}
+
+#[test]
+fn a_target_that_is_no_regular_file_is_refused_without_blocking() {
+    let dir = Scratch::new("fifo");
+    let fifo = dir.0.join(HOSTS_FILE);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let err = dns_add(&fifo, ip("10.0.0.2"), "b.lab").unwrap_err();
+    refused(&err, &fifo, "is not a regular file");
+    let subdir = dir.0.join("common.yaml");
+    fs::create_dir(&subdir).unwrap();
+    let err = hiera_add(&subdir, "web", "web1").unwrap_err();
+    refused(&err, &subdir, "is not a regular file");
+}
+
+#[test]
+fn a_file_too_large_to_be_a_registration_file_is_refused() {
+    let dir = Scratch::new("large");
+    let hosts = dir.file(HOSTS_FILE, "10.0.0.1 a.lab\n");
+    // Sparse: no disk is used.
+    File::options()
+        .write(true)
+        .open(&hosts)
+        .unwrap()
+        .set_len(atomic::MAX_SIZE + 1)
+        .unwrap();
+    let err = dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap_err();
+    refused(&err, &hosts, "larger than 64 MiB");
+    assert_eq!(fs::metadata(&hosts).unwrap().len(), atomic::MAX_SIZE + 1);
+    assert!(dir.leftovers().is_empty());
+}
+
+#[test]
+fn a_directory_symlink_below_the_trusted_root_is_refused() {
+    let dir = Scratch::new("dir-link");
+    let vol = dir.0.join("vol");
+    fs::create_dir_all(vol.join("real")).unwrap();
+    fs::write(vol.join("real").join(HOSTS_FILE), "10.0.0.1 a.lab\n").unwrap();
+    let victim = Victim::new(&dir, "10.0.0.1 a.lab\n");
+    // The container's: `dns` swapped for a link out of the volume.
+    std::os::unix::fs::symlink(victim.path.parent().unwrap(), vol.join("dns")).unwrap();
+    let shown = Path::new("/as/requested/dns/victim");
+    let file = RegFile::beneath(&vol, "dns/victim", shown);
+    let err = dns_add(&file, ip("10.0.0.2"), "b.lab").unwrap_err();
+    refused(&err, Path::new("/as/requested/dns"), "symbolic link");
+    victim.untouched();
+    // A link inside the volume is not followed either.
+    std::os::unix::fs::symlink("real", vol.join("inside")).unwrap();
+    let file = RegFile::beneath(&vol, format!("inside/{HOSTS_FILE}"), shown);
+    let err = dns_remove(&file, "a.lab").unwrap_err();
+    refused(&err, Path::new("/as/requested/dns"), "symbolic link");
+    // A FIFO where the directory should be is no directory, and not waited on.
+    nix::unistd::mkfifo(
+        &vol.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    let file = RegFile::beneath(&vol, format!("fifo/{HOSTS_FILE}"), shown);
+    assert!(matches!(
+        dns_add(&file, ip("10.0.0.2"), "b.lab").unwrap_err(),
+        RegistrationError::Io { .. }
+    ));
+    assert_eq!(read(&vol.join("real").join(HOSTS_FILE)), "10.0.0.1 a.lab\n");
+    // `..` cannot climb out.
+    let file = RegFile::beneath(vol.join("real"), "../../outside/victim", shown);
+    assert!(matches!(
+        dns_remove(&file, "a.lab").unwrap_err(),
+        RegistrationError::Io { .. }
+    ));
+    victim.untouched();
+    // The real directory is fine, and the root itself may be reached
+    // through a symlink: it is trusted as named.
+    std::os::unix::fs::symlink(&vol, dir.0.join("vol-link")).unwrap();
+    let file = RegFile::beneath(dir.0.join("vol-link"), format!("real/{HOSTS_FILE}"), shown);
+    assert_eq!(
+        dns_add(&file, ip("10.0.0.2"), "b.lab").unwrap(),
+        Change::Added
+    );
+    assert_eq!(
+        read(&vol.join("real").join(HOSTS_FILE)),
+        "10.0.0.1 a.lab\n10.0.0.2 b.lab\n"
+    );
+}
+
+#[test]
+fn the_stepwise_walk_follows_no_symlink_either() {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+    let dir = Scratch::new("stepwise");
+    fs::create_dir_all(dir.0.join("a/b")).unwrap();
+    std::os::unix::fs::symlink("b", dir.0.join("a/link")).unwrap();
+    let root = || open(&dir.0, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+    assert!(atomic::open_below_stepwise(root(), Path::new("a/b")).is_ok());
+    assert_eq!(
+        atomic::open_below_stepwise(root(), Path::new("a/link")).unwrap_err(),
+        nix::errno::Errno::ELOOP
+    );
+    assert_eq!(
+        atomic::open_below_stepwise(root(), Path::new("a/../a")).unwrap_err(),
+        nix::errno::Errno::EXDEV
+    );
+    assert_eq!(
+        atomic::open_below(root(), Path::new("a/link")).unwrap_err(),
+        nix::errno::Errno::ELOOP
+    );
+}
+
+#[test]
+fn temporary_files_of_a_crashed_edit_are_removed_by_the_next() {
+    let dir = Scratch::new("stale");
+    let victim = Victim::new(&dir, "outside\n");
+    let hosts = dir.file(HOSTS_FILE, "10.0.0.1 a.lab\n");
+    let stale = [".dockstack.dns.4242.0.tmp", ".dockstack.dns.1.17.tmp"];
+    for name in stale {
+        dir.file(name, "10.0.0.9 half.lab\n");
+    }
+    // A stale name planted as a symlink: the link goes, not what it names.
+    std::os::unix::fs::symlink(&victim.path, dir.0.join(".dockstack.dns.7.7.tmp")).unwrap();
+    // Not temporary files of this target: left alone.
+    let kept = [
+        ".dockstack.dns.x.1.tmp",
+        ".dockstack.dns.1.tmp",
+        ".dockstack.dns.1.2.3.tmp",
+        ".common.yaml.1.2.tmp",
+        "dockstack.dns.1.2.tmp",
+        ".dockstack.dns.1.2.tmp~",
+    ];
+    for name in kept {
+        dir.file(name, "keep\n");
+    }
+    // Also when the edit changes nothing.
+    assert_eq!(
+        dns_add(&hosts, ip("10.0.0.1"), "a.lab").unwrap(),
+        Change::Unchanged
+    );
+    let mut left = dir.leftovers();
+    left.sort();
+    let mut want: Vec<String> = kept
+        .iter()
+        .filter(|n| n.ends_with(".tmp"))
+        .map(|n| n.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(left, want);
+    for name in kept {
+        assert_eq!(read(&dir.0.join(name)), "keep\n", "{name}");
+    }
+    victim.untouched();
+    assert_eq!(read(&hosts), "10.0.0.1 a.lab\n");
+}
+
+#[test]
+fn temporary_file_names_are_recognised() {
+    assert!(atomic::is_temp_of(".hosts.1.0.tmp", "hosts"));
+    assert!(atomic::is_temp_of(".a.b.12.34.tmp", "a.b"));
+    assert!(!atomic::is_temp_of(".a.b.12.34.tmp", "a"));
+    assert!(!atomic::is_temp_of(".a.12.tmp", "a"));
+    assert!(!atomic::is_temp_of(".a..1.tmp", "a"));
+    assert!(!atomic::is_temp_of(".a.1.2.lock", "a"));
+    assert!(!atomic::is_temp_of(".a.lock", "a"));
+}
+
+#[test]
+fn a_lock_held_by_someone_else_times_out_naming_it() {
+    let dir = Scratch::new("held");
+    let hosts = dir.file(HOSTS_FILE, "10.0.0.1 a.lab\n");
+    let lock_path = dir.0.join(".dockstack.dns.lock");
+    let holder = File::create(&lock_path).unwrap();
+    holder.lock().unwrap();
+    let started = std::time::Instant::now();
+    let wait = std::time::Duration::from_millis(300);
+    let err = atomic::update_within(
+        &RegFile::from(&hosts),
+        wait,
+        atomic::IfMissing::Empty,
+        |text| hosts::add(text, ip("10.0.0.2"), "b.lab"),
+    )
+    .unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(&err, RegistrationError::LockHeld { path, waited } if path == &lock_path && *waited == wait),
+        "{err}"
+    );
+    assert!(waited >= wait, "gave up after {waited:?}");
+    assert!(waited < wait * 10, "gave up after {waited:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot lock {}: someone else holds it; gave up after 300ms",
+            lock_path.display()
+        )
+    );
+    assert_eq!(read(&hosts), "10.0.0.1 a.lab\n");
+    // Released: the edit goes through.
+    drop(holder);
+    assert_eq!(
+        dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap(),
+        Change::Added
+    );
 }
 
 #[test]
