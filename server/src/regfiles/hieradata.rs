@@ -59,6 +59,11 @@ pub fn registered(text: &str) -> Result<Option<Registered>, RegistrationError> {
 /// service key, or a list in place of null as needed.
 pub fn add(text: &str, service: &str, name: &str) -> Result<(String, Change), RegistrationError> {
     let before = registered(text)?;
+    // What the parser reads counts, also where the lines do not show it
+    // (escapes in double quotes, merge keys).
+    if listed(&before, service, name) {
+        return Ok((text.to_string(), Change::Unchanged));
+    }
     let mut lines = lines_of(text);
     let doc = scan(&lines)?;
     let eol = eol_of(text);
@@ -138,14 +143,30 @@ pub fn remove(
     let before = registered(text)?;
     let lines = lines_of(text);
     let doc = scan(&lines)?;
+    // Nothing to take out, unless the parser reads the name where the lines
+    // do not show it (escapes in double quotes, merge keys): saying it is
+    // gone would leave it registered.
+    let unchanged = |line: usize| {
+        if listed(&before, service, name) {
+            Err(RegistrationError::unsupported(
+                line,
+                format!(
+                    "{KEY}.{service} lists {name}, but not on a line of its own that can be \
+                     taken out (an escape in quotes, an alias or a merge key?); file left untouched"
+                ),
+            ))
+        } else {
+            Ok((text.to_string(), Change::Unchanged))
+        }
+    };
     let Some(block) = &doc.block else {
-        return Ok((text.to_string(), Change::Unchanged));
+        return unchanged(1);
     };
     if let Some((line, why)) = &block.unsupported {
         return Err(RegistrationError::unsupported(*line, why.clone()));
     }
     let Some(svc) = block.services.iter().find(|s| s.name == service) else {
-        return Ok((text.to_string(), Change::Unchanged));
+        return unchanged(block.key_line + 1);
     };
     if let Some((line, why)) = &svc.unsupported {
         return Err(RegistrationError::unsupported(*line, why.clone()));
@@ -157,7 +178,7 @@ pub fn remove(
         .map(|i| i.line)
         .collect();
     if drop.is_empty() {
-        return Ok((text.to_string(), Change::Unchanged));
+        return unchanged(svc.key_line + 1);
     }
     let out: String = lines
         .iter()
@@ -171,6 +192,13 @@ pub fn remove(
     }
     verify(&out, &expected, &doc)?;
     Ok((out, Change::Removed))
+}
+
+fn listed(registered: &Option<Registered>, service: &str, name: &str) -> bool {
+    registered
+        .as_ref()
+        .and_then(|r| r.get(service))
+        .is_some_and(|names| names.iter().any(|n| n == name))
 }
 
 /// The safety net of the line editor: the edited text must parse and hold
@@ -670,6 +698,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "\"registered_services\":\n  'web': # none\n  - b\n");
+    }
+
+    #[test]
+    fn names_the_lines_do_not_show_are_not_reported_gone() {
+        for (text, line) in [
+            ("registered_services:\n  web:\n  - \"a\\x41\"\n", 2),
+            ("registered_services:\n  \"w\\x65b\":\n  - aA\n", 1),
+            ("d: &d\n  web:\n  - aA\nregistered_services:\n  <<: *d\n", 4),
+        ] {
+            let err = remove(text, "web", "aA").unwrap_err();
+            assert!(
+                matches!(err, RegistrationError::Unsupported { line: l, .. } if l == line),
+                "{text:?}: {err}"
+            );
+            let (out, c) = add(text, "web", "aA").unwrap();
+            assert_eq!((out.as_str(), c), (text, Change::Unchanged));
+        }
     }
 
     #[test]

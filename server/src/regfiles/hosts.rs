@@ -21,8 +21,14 @@ impl Entry {
     }
 
     /// A line that is `IP FQDN` and nothing more: "the line for the host".
+    /// `IP FQDN fqdn` is one too: taking the host out as an alias would
+    /// leave an address without a name, which the file may not hold.
     fn is_only(&self, line: &str, fqdn: &str) -> bool {
-        self.names.len() == 1 && self.names_host(line, fqdn)
+        !self.names.is_empty()
+            && self
+                .names
+                .iter()
+                .all(|&(s, e)| line[s..e].eq_ignore_ascii_case(fqdn))
     }
 }
 
@@ -256,6 +262,24 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_line_naming_only_the_host_twice_is_its_line() {
+        let text = "10.0.0.1 a.lab\n10.0.0.5 b.lab B.lab\n10.0.0.3 c.lab\n";
+        let (out, c) = remove(text, "b.lab").unwrap();
+        assert_eq!(
+            (out.as_str(), c),
+            ("10.0.0.1 a.lab\n10.0.0.3 c.lab\n", Change::Removed)
+        );
+        let (out, c) = add(text, ip("10.0.0.2"), "b.lab").unwrap();
+        assert_eq!(
+            (out.as_str(), c),
+            (
+                "10.0.0.1 a.lab\n10.0.0.2 b.lab\n10.0.0.3 c.lab\n",
+                Change::Replaced
+            )
+        );
     }
 
     #[test]

@@ -376,7 +376,10 @@ impl<'a> Lexer<'a> {
                     if self.bytes.get(self.pos + 1) == Some(&b'\n') {
                         self.line += 1;
                     }
-                    self.pos += 2;
+                    // Past the whole escaped character, which may be more
+                    // than one byte.
+                    let escaped = self.text[self.pos + 1..].chars().next();
+                    self.pos += 1 + escaped.map_or(1, char::len_utf8);
                     run = self.pos;
                     continue;
                 }
@@ -567,6 +570,19 @@ mod tests {
         assert_eq!(nodes[1].line, 10);
         let (out, _) = add(text, "db", "db1.lab").unwrap();
         assert!(out.ends_with("node \"db\" ,'db1.lab' {\n}\n"), "{out}");
+    }
+
+    #[test]
+    fn escapes_of_non_ascii_characters() {
+        let text = "$x = '\\\u{e9}t\u{e9}'\nnode 'a' {\n}\n";
+        let (out, c) = add(text, "a", "a1.lab").unwrap();
+        assert_eq!(c, SiteChange::Changed(Change::Added));
+        assert!(out.ends_with("node 'a' ,'a1.lab' {\n}\n"), "{out}");
+        let err = add("$x = '\\\u{e9}", "a", "a1.lab").unwrap_err();
+        assert!(
+            matches!(err, RegistrationError::Malformed { line: 1, .. }),
+            "{err}"
+        );
     }
 
     #[test]
