@@ -1,5 +1,7 @@
 //! Fault injection for tests: makes an operation panic at its start, so the
-//! e2e tests can check that a panic reaches the client as an error.
+//! e2e tests can check that a panic reaches the client as an error; and
+//! holds a step for a while, so that a test can break something (OVSDB)
+//! between two steps.
 //!
 //! Compiled only in debug builds; in a release build [`point`] does nothing.
 
@@ -20,3 +22,27 @@ pub fn point(op: &str, container: &str) {
 /// Does nothing: release builds carry no fault injection.
 #[cfg(not(debug_assertions))]
 pub fn point(_op: &str, _container: &str) {}
+
+/// The variable that holds a step for a while: `<step>:<ms>`, with `step`
+/// `gc` (between the port gc's look-ups and its removals).
+pub const PAUSE_VAR: &str = "DOCKSTACK_SERVER_PAUSE";
+
+/// Sleeps when [`PAUSE_VAR`] is `<step>:<ms>`, saying so in the log.
+#[cfg(debug_assertions)]
+pub async fn pause(step: &str) {
+    let Ok(want) = std::env::var(PAUSE_VAR) else {
+        return;
+    };
+    if let Some((s, ms)) = want.split_once(':')
+        && s == step
+        && let Ok(ms) = ms.parse()
+    {
+        tracing::warn!("{step}: held {ms} ms by {PAUSE_VAR}");
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        tracing::warn!("{step}: going on after {PAUSE_VAR}");
+    }
+}
+
+/// Does nothing: release builds carry no fault injection.
+#[cfg(not(debug_assertions))]
+pub async fn pause(_step: &str) {}

@@ -473,18 +473,7 @@ impl TestBed {
         let rd = h.rundir.display().to_string();
         let db = format!("{rd}/conf.db");
         run(Command::new(tool("ovsdb-tool")).args(["create", &db, OVS_SCHEMA]))?;
-        self.ovs_daemon(
-            i,
-            "ovsdb-server",
-            &[
-                db.clone(),
-                format!("--remote=punix:{rd}/db.sock"),
-                format!("--pidfile={rd}/ovsdb-server.pid"),
-                "--detach".into(),
-                format!("--log-file={rd}/ovsdb-server.log"),
-                format!("--unixctl={rd}/ovsdb-server.ctl"),
-            ],
-        )?;
+        self.ovs_daemon(i, "ovsdb-server", &ovsdb_server_args(&h.rundir))?;
         self.ovs_vsctl(i, &["--no-wait", "init"])?;
         self.ovs_daemon(
             i,
@@ -1505,6 +1494,40 @@ pub fn find_binary(name: &str, env_var: &str) -> Result<PathBuf> {
         path.display()
     );
     Ok(path)
+}
+
+/// ovsdb-server's arguments for the host whose run directory is `rundir`.
+fn ovsdb_server_args(rundir: &Path) -> Vec<String> {
+    let rd = rundir.display();
+    vec![
+        format!("{rd}/conf.db"),
+        format!("--remote=punix:{rd}/db.sock"),
+        format!("--pidfile={rd}/ovsdb-server.pid"),
+        "--detach".into(),
+        format!("--log-file={rd}/ovsdb-server.log"),
+        format!("--unixctl={rd}/ovsdb-server.ctl"),
+    ]
+}
+
+/// Stops the ovsdb-server of the host at `rundir` (its database stays), so
+/// a test can make OVSDB fail between two steps of a server. Free of the
+/// bed, so that a thread can do it while the bed starts a server.
+pub fn stop_ovsdb(rundir: &Path) -> Result<()> {
+    run(Command::new(tool("ovs-appctl"))
+        .arg("-t")
+        .arg(rundir.join("ovsdb-server.ctl"))
+        .arg("exit"))
+    .map(drop)
+}
+
+/// Starts again the ovsdb-server [`stop_ovsdb`] stopped, on its database.
+pub fn start_ovsdb(netns: &str, rundir: &Path) -> Result<()> {
+    run(Command::new(tool("ip"))
+        .args(["netns", "exec", netns])
+        .arg(tool("ovsdb-server"))
+        .args(ovsdb_server_args(rundir))
+        .envs(ovs_env(rundir)))
+    .map(drop)
 }
 
 fn ovs_env(rundir: &Path) -> [(&'static str, &Path); 3] {

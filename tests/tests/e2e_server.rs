@@ -910,3 +910,74 @@ fn containers_whose_names_hash_alike_each_keep_their_own_plug() {
     ok(&bed, &env, &["-c", &b, "destroy"]);
     assert_nothing_left(&bed, 0);
 }
+
+#[test]
+fn an_ovsdb_failure_in_the_middle_of_gc_removes_nothing() {
+    let mut bed = bed(1);
+    let keep = bed.container_name("keep");
+    let gone = bed.container_name("gone");
+    let ips = [bed.subnet_ip(64), bed.subnet_ip(65)];
+    let env = bed.write_environment(&[
+        BedContainer::new(&keep, 0, ips[0]),
+        BedContainer::new(&gone, 0, ips[1]),
+    ]);
+    ok(&bed, &env, &["run"]);
+    let ports_before = bed.ovs_ports(0);
+    assert_eq!(ports_before.len(), 2);
+    // While the server is down, one pair goes: its port is stale, and the
+    // start-up gc would take it, between its look-ups and its removals.
+    bed.kill_server(0).expect("kill the server");
+    docker(&["rm", "-f", &gone, &format!("{gone}.dockstack-sandbox")]).expect("docker rm");
+    bed.set_server_env("DOCKSTACK_SERVER_PAUSE", "gc:3000");
+    let log = bed.host(0).server_log();
+    let (netns, rundir) = (
+        bed.host(0).netns().to_string(),
+        bed.host(0).rundir().to_path_buf(),
+    );
+    // OVSDB goes away while gc is held, and comes back once it went on.
+    let breaker = std::thread::spawn(move || {
+        let seen = |needle: &str| {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains(needle)
+        };
+        assert!(
+            wait_until(Duration::from_secs(30), || seen("gc: held")),
+            "gc was not held"
+        );
+        dockstack_tests::testbed::stop_ovsdb(&rundir).expect("stop ovsdb-server");
+        assert!(
+            wait_until(Duration::from_secs(30), || seen("gc: going on")),
+            "gc did not go on"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        dockstack_tests::testbed::start_ovsdb(&netns, &rundir).expect("start ovsdb-server");
+    });
+    bed.start_server(0).expect("start the server again");
+    breaker.join().expect("the OVSDB breaker");
+    // Nothing was removed, not even the stale port.
+    let mut have = bed.ovs_ports(0);
+    have.sort();
+    let mut want = ports_before.clone();
+    want.sort();
+    assert_eq!(have, want, "{}", bed.server_log(0));
+    // ovs-vswitchd takes a moment to find its database again.
+    assert!(
+        answers_within(&bed, 0, ips[0], Duration::from_secs(10)),
+        "{}",
+        bed.server_log(0)
+    );
+    // The next gc, with OVSDB there, takes the stale port and only it.
+    bed.set_server_env("DOCKSTACK_SERVER_PAUSE", "none:0");
+    bed.restart_server(0).expect("restart the server");
+    assert!(
+        wait_until(Duration::from_secs(5), || bed.ovs_ports(0).len() == 1),
+        "{:?}\n{}",
+        bed.ovs_ports(0),
+        bed.server_log(0)
+    );
+    assert!(answers_within(&bed, 0, ips[0], Duration::from_secs(10)));
+    ok(&bed, &env, &["-c", &keep, "destroy"]);
+    ok(&bed, &env, &["-c", &gone, "destroy"]);
+    assert_nothing_left(&bed, 0);
+}

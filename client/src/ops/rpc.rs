@@ -185,7 +185,12 @@ pub(super) async fn operate(
 ) -> Result<Option<pb::ContainerInfo>, Failure> {
     let what = format!("{} of {} on host {}", action.name(), c.name, c.host);
     let quick = action == Action::Show;
-    within(&what, quick, operate_now(client, action, c, printer, insecure)).await
+    within(
+        &what,
+        quick,
+        operate_now(client, action, c, printer, insecure),
+    )
+    .await
 }
 
 async fn operate_now(
@@ -265,7 +270,11 @@ pub(super) async fn exists(
     .await
     {
         Ok(asked) => asked,
-        Err(_) => return Err(Failure::new(format!("{what}: no answer in time (--timeout)"))),
+        Err(_) => {
+            return Err(Failure::new(format!(
+                "{what}: no answer in time (--timeout)"
+            )));
+        }
     };
     match asked {
         Ok(_) => Ok(true),

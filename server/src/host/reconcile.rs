@@ -173,6 +173,7 @@ impl Host {
         if gone.is_empty() {
             return;
         }
+        crate::fault::pause("gc").await;
         let (removed, errors) = self
             .plugger
             .gc(|o| o.full_id.is_none() || !gone.contains(&o.container))
