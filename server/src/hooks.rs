@@ -259,29 +259,30 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn hooks_get_their_environment_and_quoted_words() {
+    /// The output lines of `hook`, run as a postcreation hook that succeeds.
+    async fn output_of(hook: &str) -> Vec<String> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let hooks = vec![
-            r#"/bin/sh -c 'echo "$DOCKSTACK_CONTAINER $DOCKSTACK_IP $DOCKSTACK_HOST $DOCKSTACK_ACTION $0"' 'two words'"#
-                .to_string(),
-        ];
-        run_hooks(
-            "postcreation",
-            &hooks,
-            &ctx(),
-            &Reporter::new(move |p| {
-                let _ = tx.send(p);
-            }),
-        )
-        .await
-        .unwrap();
+        let reporter = Reporter::new(move |p| {
+            let _ = tx.send(p);
+        });
+        run_hooks("postcreation", &[hook.to_string()], &ctx(), &reporter)
+            .await
+            .unwrap();
         let mut lines = Vec::new();
         while let Ok(p) = rx.try_recv() {
             if let Progress::HookOutput { line, .. } = p {
                 lines.push(line);
             }
         }
+        lines
+    }
+
+    #[tokio::test]
+    async fn hooks_get_their_environment_and_quoted_words() {
+        let lines = output_of(
+            r#"/bin/sh -c 'echo "$DOCKSTACK_CONTAINER $DOCKSTACK_IP $DOCKSTACK_HOST $DOCKSTACK_ACTION $0"' 'two words'"#,
+        )
+        .await;
         assert_eq!(lines, vec!["web1 10.0.0.3 host1 run two words"]);
     }
 
@@ -290,24 +291,11 @@ mod tests {
         // The test's own environment (HOME, whatever the runner sets) must
         // not reach the hook.
         assert!(std::env::vars().count() > 1);
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let hooks = vec!["/usr/bin/env".to_string()];
-        run_hooks(
-            "postcreation",
-            &hooks,
-            &ctx(),
-            &Reporter::new(move |p| {
-                let _ = tx.send(p);
-            }),
-        )
-        .await
-        .unwrap();
-        let mut names = Vec::new();
-        while let Ok(p) = rx.try_recv() {
-            if let Progress::HookOutput { line, .. } = p {
-                names.push(line.split('=').next().unwrap_or_default().to_string());
-            }
-        }
+        let mut names: Vec<String> = output_of("/usr/bin/env")
+            .await
+            .iter()
+            .map(|l| l.split('=').next().unwrap_or_default().to_string())
+            .collect();
         names.sort();
         assert_eq!(
             names,

@@ -21,7 +21,7 @@ use crate::host::{DnsTarget, PuppetTarget, Registration};
 use crate::policy::{Action, Policy, ROLE_URI_PREFIX, Refusal, Role, SharedPolicy};
 use crate::progress::{CHANNEL_CAPACITY, Progress, Reporter};
 use crate::regfiles::RegistrationError;
-use crate::spec::{ContainerSpec, SpecError};
+use crate::spec::{ContainerSpec, SpecError, is_container_name};
 use crate::tls::{RoleClaim, caller, role_claim};
 
 impl From<SpecError> for Status {
@@ -179,14 +179,9 @@ fn audit<T>(client: &str, container: &str, action: &str, result: &Result<T, Host
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
 
-/// A container name as a request gives it: Docker's form, so that no
-/// `/web1`, id or id prefix reaches a container under another name.
+/// A container name as a request gives it (see [`is_container_name`]).
 fn check_name(what: &str, name: &str) -> Result<(), Status> {
-    let mut chars = name.chars();
-    let ok = name.len() <= 255
-        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
+    if is_container_name(name) {
         Ok(())
     } else {
         Err(Status::invalid_argument(format!(

@@ -112,12 +112,7 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
             container: name.clone(),
             message,
         };
-        if s.name.is_empty()
-            || !s
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
+        if !is_container_name(&s.name) {
             return Err(bad(format!("invalid container name {:?}", s.name)));
         }
         if s.name.ends_with(crate::record::SANDBOX_SUFFIX) {
@@ -235,6 +230,16 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
             checked: Checked,
         })
     }
+}
+
+/// Docker's form of a container name (letters, digits, `_`, `.`, `-`, a
+/// letter or digit first), at most 255 bytes: what every request names a
+/// container by, so that no `/web1`, id or id prefix reaches one.
+pub fn is_container_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 255
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 /// Binds must be `HOST_PATH:CONTAINER_PATH[:ro|rw]` with absolute paths: a

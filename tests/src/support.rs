@@ -163,3 +163,8 @@ pub fn answers_within(bed: &TestBed, i: usize, ip: Ipv4Addr, timeout: Duration) 
             .success()
     })
 }
+
+/// The text of `path`, which must be readable.
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}

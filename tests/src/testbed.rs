@@ -833,6 +833,23 @@ impl TestBed {
         path
     }
 
+    /// Writes `name` in [`TestBed::dir`]: the environment of `containers`
+    /// with a `registration` section (its body indented already); its path.
+    pub fn write_registered_environment(
+        &self,
+        name: &str,
+        containers: &[BedContainer],
+        registration: &str,
+    ) -> PathBuf {
+        let path = self.dir().join(name);
+        let yaml = format!(
+            "{}registration:\n{registration}",
+            self.environment_yaml(containers)
+        );
+        fs::write(&path, yaml).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        path
+    }
+
     /// The text [`TestBed::write_environment`] writes.
     pub fn environment_yaml(&self, containers: &[BedContainer]) -> String {
         let mut y = format!(

@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use dockstack_tests::support::{docker_exec, text};
+use dockstack_tests::support::{docker_exec, read, text};
 use dockstack_tests::testbed::{
     BedContainer, BedOptions, DNSMASQ_IMAGE, TestBed, docker, ensure_dnsmasq_image,
     ensure_test_image,
@@ -34,22 +34,6 @@ fn bed() -> TestBed {
         ..BedOptions::hosts(1)
     })
     .expect("test bed")
-}
-
-/// The bed's environment file for `containers`, with a `registration` section.
-fn write_environment(
-    bed: &TestBed,
-    name: &str,
-    containers: &[BedContainer],
-    registration: &str,
-) -> PathBuf {
-    let path = bed.dir().join(name);
-    let yaml = format!(
-        "{}registration:\n{registration}",
-        bed.environment_yaml(containers)
-    );
-    fs::write(&path, yaml).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-    path
 }
 
 /// A DNS container, a web container and the registration of both, on host 0.
@@ -89,7 +73,7 @@ impl Dns {
             "  dns:\n    container: {dns}\n    hostsfile: {}\n",
             hostsfile.display()
         );
-        let env = write_environment(bed, "environment.yaml", &containers, &registration);
+        let env = bed.write_registered_environment("environment.yaml", &containers, &registration);
         let out = ok(bed, &env, &["run"]);
         let d = Dns {
             env,
@@ -120,10 +104,6 @@ impl Dns {
     fn lockfile(&self) -> PathBuf {
         self.dir.join(".dockstack.dns.lock")
     }
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
 /// A file outside every volume, and its bytes as the test wrote them.
@@ -412,8 +392,7 @@ fn a_lock_held_forever_times_out_and_deregister_needs_its_registry_container() {
     );
     let gone_c = BedContainer::new(&gone, 0, gone_ip).with_yaml(&format!("domain: {domain}"));
     let web_c = d.containers[1].clone();
-    let env_gone = write_environment(
-        &bed,
+    let env_gone = bed.write_registered_environment(
         "gone.yaml",
         &[gone_c.clone(), web_c.clone()],
         &format!(
@@ -453,8 +432,7 @@ fn a_lock_held_forever_times_out_and_deregister_needs_its_registry_container() {
         &format!("node 'web' ,'{}' {{\n}}\n", d.web_fqdn),
     );
     let web_svc = web_c.clone().with_yaml("service: web");
-    let env_puppet = write_environment(
-        &bed,
+    let env_puppet = bed.write_registered_environment(
         "gone-puppet.yaml",
         &[gone_c, web_svc],
         &format!(

@@ -2,10 +2,10 @@
 //! container or the Puppet master, through client and servers on the test
 //! bed, with a real dnsmasq answering real queries.
 
-use dockstack_tests::support::{bed, dockstack, ok, text};
+use dockstack_tests::support::{bed, dockstack, ok, read, text};
 use std::fs;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -18,26 +18,6 @@ const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../shared/fixtures/dockstack-2015/"
 );
-
-/// The bed's environment file for `containers`, with a `registration` section.
-fn write_environment(
-    bed: &TestBed,
-    name: &str,
-    containers: &[BedContainer],
-    registration: &str,
-) -> PathBuf {
-    let path = bed.dir().join(name);
-    let yaml = format!(
-        "{}registration:\n{registration}",
-        bed.environment_yaml(containers)
-    );
-    fs::write(&path, yaml).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-    path
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
 
 /// `dig` from host 0 against the bed's dnsmasq: the answers of `+short`.
 fn dig_short(bed: &TestBed, server: Ipv4Addr, name: &str) -> String {
@@ -144,8 +124,7 @@ fn registration_in_dnsmasq_follows_run_destroy_register_and_deregister() {
         "  dns:\n    container: {dns}\n    hostsfile: {}\n",
         hostsfile.display()
     );
-    let env = write_environment(
-        &bed,
+    let env = bed.write_registered_environment(
         "environment.yaml",
         &[dns_c.clone(), web_c.clone()],
         &registration,
@@ -197,8 +176,7 @@ fn registration_in_dnsmasq_follows_run_destroy_register_and_deregister() {
 
     // With the DNS container stopped, a run says so and keeps its container.
     docker(&["stop", "-t", "1", &dns]).expect("docker stop");
-    let env2 = write_environment(
-        &bed,
+    let env2 = bed.write_registered_environment(
         "environment2.yaml",
         &[dns_c, web_c, web2_c],
         &registration,
@@ -270,7 +248,7 @@ fn registration_in_puppet_edits_the_masters_files_and_runs_its_commands() {
         hieradata.display(),
         sitepp.display()
     );
-    let env = write_environment(&bed, "environment.yaml", &containers, &registration);
+    let env = bed.write_registered_environment("environment.yaml", &containers, &registration);
 
     let out = ok(&bed, &env, &["run"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -345,7 +323,7 @@ fn registration_in_puppet_edits_the_masters_files_and_runs_its_commands() {
         &elsewhere.display().to_string(),
     );
     let env_elsewhere =
-        write_environment(&bed, "elsewhere.yaml", &containers, &registration_elsewhere);
+        bed.write_registered_environment("elsewhere.yaml", &containers, &registration_elsewhere);
     let out = dockstack(&bed, &env_elsewhere, &["-c", &web, "register"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
