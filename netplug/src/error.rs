@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 
 use crate::netlink::NetlinkError;
 use crate::netns::NetnsError;
+use crate::nft::NftError;
 use crate::ovs::OvsError;
 
 /// The step of a plug that failed.
@@ -52,6 +53,8 @@ pub enum StepError {
     Ovs(#[from] OvsError),
     #[error(transparent)]
     Netns(#[from] NetnsError),
+    #[error(transparent)]
+    Nft(#[from] NftError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("every name the host end may have is taken: {0}")]
@@ -81,6 +84,7 @@ impl StepError {
             StepError::NamesTaken(_) | StepError::NameTakenMeanwhile(_) => Some(libc::EEXIST),
             StepError::Teardown(errors) => first_errno(errors),
             StepError::Ovs(_)
+            | StepError::Nft(_)
             | StepError::Netns(_)
             | StepError::Other(_)
             | StepError::HostNetns => None,
@@ -150,6 +154,12 @@ pub enum TeardownError {
         #[source]
         source: OvsError,
     },
+    #[error("remove the port-security rules of {port}: {source}")]
+    ClearRules {
+        port: String,
+        #[source]
+        source: NftError,
+    },
     #[error("remove veth {name}: {source}")]
     DelLink {
         name: String,
@@ -165,7 +175,9 @@ impl TeardownError {
             TeardownError::Connect(e)
             | TeardownError::FindLinks(e)
             | TeardownError::DelLink { source: e, .. } => e.errno(),
-            TeardownError::ListPorts(_) | TeardownError::DelPort { .. } => None,
+            TeardownError::ListPorts(_)
+            | TeardownError::DelPort { .. }
+            | TeardownError::ClearRules { .. } => None,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod hostend;
 pub mod mac;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
 pub mod ovs;
 pub mod ovsdb;
 pub mod plug;

@@ -152,6 +152,33 @@ fn pending_for(client: &Client) -> Arc<Mutex<HashMap<String, i64>>> {
     registry.entry(path.to_path_buf()).or_default().clone()
 }
 
+/// The OpenFlow port numbers `ofport_request` may ask for.
+const OFPORT_MIN: u32 = 1;
+const OFPORT_MAX: u32 = 0xfeff;
+
+/// Numbers held by [`OfportReservation`]s of this process.
+static RESERVED_OFPORTS: LazyLock<Mutex<std::collections::HashSet<u32>>> =
+    LazyLock::new(Mutex::default);
+
+/// An OpenFlow port number held for one plug until it is dropped.
+#[derive(Debug)]
+pub struct OfportReservation(u32);
+
+impl OfportReservation {
+    pub fn number(&self) -> u32 {
+        self.0
+    }
+}
+
+impl Drop for OfportReservation {
+    fn drop(&mut self) {
+        RESERVED_OFPORTS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.0);
+    }
+}
+
 /// A connection to one OVSDB (one host's Open vSwitch). Clones share the
 /// connection.
 #[derive(Debug, Clone)]
@@ -440,6 +467,20 @@ impl Ovs {
         owner: &PortOwner,
         vlan: Option<u16>,
     ) -> Result<()> {
+        self.add_port_numbered(bridge, port, owner, vlan, None)
+            .await
+    }
+
+    /// [`Ovs::add_port`], asking ovs-vswitchd for OpenFlow port number
+    /// `ofport` (`ofport_request`; see [`Ovs::reserve_ofport`]).
+    pub async fn add_port_numbered(
+        &self,
+        bridge: &str,
+        port: &str,
+        owner: &PortOwner,
+        vlan: Option<u16>,
+        ofport: Option<u32>,
+    ) -> Result<()> {
         self.settle_pending_delete(port).await?;
         let mut external_ids = vec![(KEY_CONTAINER, owner.container.as_str())];
         external_ids.push((KEY_IFACE, owner.iface.as_str()));
@@ -454,6 +495,11 @@ impl Ovs {
         if let Some(tag) = vlan {
             port_row["tag"] = json!(tag);
         }
+        let mut iface_row =
+            json!({"name": port, "external_ids": map(external_ids.iter().copied())});
+        if let Some(n) = ofport {
+            iface_row["ofport_request"] = json!(n);
+        }
         let mut ops = vec![
             json!({"op": "comment", "comment": format!("netplug: add-port {bridge} {port}")}),
             json!({"op": "wait", "table": "Bridge", "where": [eq("name", bridge)],
@@ -462,7 +508,7 @@ impl Ovs {
             json!({"op": "wait", "table": "Port", "where": [eq("name", port)],
                    "columns": ["name"], "until": "==", "rows": [], "timeout": 0}),
             json!({"op": "insert", "table": "Interface", "uuid-name": "np_iface",
-                   "row": {"name": port, "external_ids": map(external_ids.iter().copied())}}),
+                   "row": iface_row}),
             json!({"op": "insert", "table": "Port", "uuid-name": "np_port", "row": port_row}),
             json!({"op": "mutate", "table": "Bridge", "where": [eq("name", bridge)],
                    "mutations": [["ports", "insert", set([named_uuid("np_port")])]]}),
@@ -651,6 +697,47 @@ impl Ovs {
             .parent()
             .unwrap_or(std::path::Path::new("/"))
             .to_path_buf())
+    }
+
+    /// An OpenFlow port number that no interface of this OVS has or has
+    /// asked for, and that no other plug of this process holds, so that a
+    /// new port's rules can be set before the port exists (see
+    /// [`crate::plug`]). Picked at random among the free ones, so that
+    /// another process picking at the same moment is unlikely to pick the
+    /// same; a port that gets another number anyway is caught afterwards.
+    pub async fn reserve_ofport(&self) -> Result<OfportReservation> {
+        let res = self
+            .transact(vec![
+                json!({"op": "select", "table": "Interface", "where": [],
+                                   "columns": ["ofport", "ofport_request"]}),
+            ])
+            .await?;
+        let mut used = std::collections::HashSet::new();
+        for row in rows(&res[0]) {
+            for col in ["ofport", "ofport_request"] {
+                if let Some(n) = ovsdb::optional_int(&row[col]).and_then(|n| u32::try_from(n).ok())
+                {
+                    used.insert(n);
+                }
+            }
+        }
+        let mut reserved = RESERVED_OFPORTS.lock().unwrap_or_else(|p| p.into_inner());
+        let span = OFPORT_MAX - OFPORT_MIN + 1;
+        let start = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            u32::try_from(h.finish() % u64::from(span)).unwrap_or(0)
+        };
+        let number = (0..span)
+            .map(|i| OFPORT_MIN + (start + i) % span)
+            .find(|n| !used.contains(n) && !reserved.contains(n))
+            .ok_or_else(|| OvsError::Interface {
+                port: String::new(),
+                error: "every OpenFlow port number is taken".into(),
+            })?;
+        reserved.insert(number);
+        Ok(OfportReservation(number))
     }
 
     /// Waits for `port`'s OpenFlow port number and returns it.

@@ -19,7 +19,8 @@ use crate::hostend::{
 use crate::mac::Mac;
 use crate::netlink::{LinkInfoSummary, Netlink, NetlinkError};
 use crate::netns::{NetnsTarget, run_in_netns};
-use crate::ovs::{Ovs, OvsError, PortOwner, Settle};
+use crate::nft;
+use crate::ovs::{OfportReservation, Ovs, OvsError, PortOwner, Settle};
 use crate::sysctl;
 
 /// Who a plug belongs to: written into OVS `external_ids`.
@@ -138,8 +139,11 @@ pub struct Observed {
 struct Created {
     /// The host end's ifindex.
     veth: Option<u32>,
-    /// The OVS port (named after the host end).
+    /// The OVS port (named after the host end), or its port-security
+    /// rules.
     port: bool,
+    /// The nftables rules of a Linux bridge port.
+    nft: bool,
 }
 
 /// What every step of one attempt at a plug works with, in one place
@@ -238,21 +242,15 @@ impl Plugger {
             other => other,
         })?;
         let inner = inner.map_err(|e| fail(Step::OpenNetns)(e.into()))?;
-        if kind == BridgeKind::Linux {
-            // Refused rather than silently ignored: a Linux bridge port here
-            // has neither an access VLAN nor port security.
-            if let Some(vlan) = spec.vlan {
-                return Err(fail(Step::FindBridge)(StepError::Other(format!(
-                    "vlan {vlan} needs an Open vSwitch bridge: {} is a Linux bridge, whose ports netplug does not tag",
-                    spec.bridge
-                ))));
-            }
-            if !spec.allowed_addresses.is_empty() {
-                return Err(fail(Step::FindBridge)(StepError::Other(format!(
-                    "allowed_addresses needs an Open vSwitch bridge: {} is a Linux bridge, where netplug enforces no port security",
-                    spec.bridge
-                ))));
-            }
+        if kind == BridgeKind::Linux
+            && let Some(vlan) = spec.vlan
+        {
+            // Refused rather than silently ignored: netplug does not tag
+            // Linux bridge ports.
+            return Err(fail(Step::FindBridge)(StepError::Other(format!(
+                "vlan {vlan} needs an Open vSwitch bridge: {} is a Linux bridge, whose ports netplug does not tag",
+                spec.bridge
+            ))));
         }
         // Two containers whose names hash alike, plugged at once, may both
         // pick the same free name; the one that finds it taken when it
@@ -275,8 +273,7 @@ impl Plugger {
                         .matches(&host, &inner, existing.index, kind, spec)
                         .await
                         .unwrap_or(false)
-                    && (kind == BridgeKind::Linux
-                        || self.secure_port(spec, &host_name).await.is_ok())
+                    && self.secure_existing(kind, spec, &host_name).await.is_ok()
                 {
                     self.announce(&netns, &inner, spec).await.ok();
                     return Ok(Plugged {
@@ -384,6 +381,11 @@ impl Plugger {
         source: StepError,
     ) -> PlugError {
         let mut rollback = Vec::new();
+        if created.nft
+            && let Err(e) = nft::clear_port(host_name).await
+        {
+            tracing::warn!(port = %host_name, error = %e, "cannot remove the port-security rules of a failed plug");
+        }
         if created.port
             && let Err(e) = self.ovs.clear_port_security(host_name).await
         {
@@ -526,9 +528,8 @@ impl Plugger {
         // All ran to their end; the container's failure is reported first,
         // as it is the earlier step.
         let eth = container_side?;
-        bridge_side?;
-        if kind == BridgeKind::Ovs {
-            self.secure_port(spec, host_name)
+        if let Some(reservation) = bridge_side? {
+            self.confirm_port_security(spec, host_name, reservation)
                 .await
                 .map_err(|e| (Step::AttachToBridge, e.into()))?;
         }
@@ -557,10 +558,14 @@ impl Plugger {
         Ok(())
     }
 
-    /// Sets the port-security rules of the OVS port `host_name`, as
-    /// [`Ovs::set_port_security`] describes.
-    async fn secure_port(&self, spec: &PlugSpec, host_name: &str) -> Result<(), OvsError> {
-        let ofport = self.ovs.ofport(host_name).await?;
+    /// Sets the port-security rules of the OVS port `host_name` for its
+    /// OpenFlow port `ofport`, as [`Ovs::set_port_security`] describes.
+    async fn secure_port(
+        &self,
+        spec: &PlugSpec,
+        host_name: &str,
+        ofport: u32,
+    ) -> Result<(), OvsError> {
         self.ovs
             .set_port_security(
                 &spec.bridge,
@@ -570,6 +575,46 @@ impl Plugger {
                 &spec.permitted_sources(),
             )
             .await
+    }
+
+    /// Sets again the port-security rules of a plug that is already there
+    /// (they may be gone: ovs-vswitchd restarted, or an older netplug made
+    /// the plug).
+    async fn secure_existing(
+        &self,
+        kind: BridgeKind,
+        spec: &PlugSpec,
+        host_name: &str,
+    ) -> Result<(), StepError> {
+        match kind {
+            BridgeKind::Ovs => {
+                let ofport = self.ovs.ofport(host_name).await?;
+                Ok(self.secure_port(spec, host_name, ofport).await?)
+            }
+            BridgeKind::Linux => {
+                Ok(
+                    nft::secure_port(host_name, spec.effective_mac(), &spec.permitted_sources())
+                        .await?,
+                )
+            }
+        }
+    }
+
+    /// The rules of a new OVS port were set for the number it asked for;
+    /// should ovs-vswitchd have given it another (another process took
+    /// that number meanwhile), they are set for the number it has.
+    async fn confirm_port_security(
+        &self,
+        spec: &PlugSpec,
+        host_name: &str,
+        reservation: OfportReservation,
+    ) -> Result<(), OvsError> {
+        let ofport = self.ovs.ofport(host_name).await?;
+        if ofport != reservation.number() {
+            tracing::warn!(port = %host_name, asked = reservation.number(), got = ofport, "OpenFlow port number taken meanwhile; port security set afresh");
+            self.secure_port(spec, host_name, ofport).await?;
+        }
+        Ok(())
     }
 
     /// Drops what OVS cached for frames to the container's MAC while it had
@@ -595,8 +640,10 @@ impl Plugger {
         }
     }
 
-    /// Puts the host end on the bridge; `created.port` says whether an OVS
-    /// port may exist now.
+    /// Puts the host end on the bridge, its port-security rules first, so
+    /// that its first frame already meets them; `created` says what may
+    /// exist now. For OVS, returns the OpenFlow port number the rules were
+    /// set for.
     async fn attach(
         &self,
         host: &Netlink,
@@ -605,31 +652,48 @@ impl Plugger {
         host_name: &str,
         host_index: u32,
         created: &mut Created,
-    ) -> Result<(), (Step, StepError)> {
+    ) -> Result<Option<OfportReservation>, (Step, StepError)> {
         let at = |e: NetlinkError| (Step::AttachToBridge, StepError::from(e));
+        let ovs_err = |e: OvsError| (Step::AttachToBridge, StepError::from(e));
         match kind {
             BridgeKind::Ovs => {
-                // Before the call: a transaction that committed but whose
-                // wait for ovs-vswitchd failed has still made the port.
+                let reservation = self.ovs.reserve_ofport().await.map_err(ovs_err)?;
+                // Before the calls: a bundle or transaction that committed
+                // but whose answer was lost has still made rules or port.
                 created.port = true;
+                self.secure_port(spec, host_name, reservation.number())
+                    .await
+                    .map_err(ovs_err)?;
                 let owner = PortOwner {
                     container: spec.owner.name.clone(),
                     iface: spec.iface.clone(),
                     full_id: spec.owner.full_id.clone(),
                 };
                 self.ovs
-                    .add_port(&spec.bridge, host_name, &owner, spec.vlan)
+                    .add_port_numbered(
+                        &spec.bridge,
+                        host_name,
+                        &owner,
+                        spec.vlan,
+                        Some(reservation.number()),
+                    )
                     .await
-                    .map_err(|e| (Step::AttachToBridge, e.into()))
+                    .map_err(ovs_err)?;
+                Ok(Some(reservation))
             }
             BridgeKind::Linux => {
                 let bridge = host.link_by_name(&spec.bridge).await.map_err(at)?.ok_or((
                     Step::AttachToBridge,
                     StepError::Other(format!("bridge {} vanished", spec.bridge)),
                 ))?;
+                created.nft = true;
+                nft::secure_port(host_name, spec.effective_mac(), &spec.permitted_sources())
+                    .await
+                    .map_err(|e| (Step::AttachToBridge, e.into()))?;
                 host.set_controller(host_index, bridge.index)
                     .await
-                    .map_err(at)
+                    .map_err(at)?;
+                Ok(None)
             }
         }
     }
@@ -794,23 +858,38 @@ impl Plugger {
             }
         };
         let link = async {
+            let mut errors = Vec::new();
             match host.link_by_name(host_name).await {
                 Ok(Some(link)) if link.kind == Some(InfoKind::Veth) => {
+                    let on_linux_bridge = match link.controller {
+                        Some(index) => matches!(host.link_by_index(index).await,
+                                Ok(Some(c)) if c.kind == Some(InfoKind::Bridge)),
+                        None => false,
+                    };
                     // ENODEV: the kernel got there first, tearing down the
                     // peer's namespace.
                     match host.del_link(link.index).await {
                         Err(source) if source.errno() != Some(libc::ENODEV) => {
-                            Some(TeardownError::DelLink {
+                            errors.push(TeardownError::DelLink {
                                 name: host_name.to_string(),
                                 source,
-                            })
+                            });
                         }
-                        _ => None,
+                        _ => {}
+                    }
+                    // After the link, never before: the port is not to
+                    // forward unfiltered for a moment.
+                    if on_linux_bridge && let Err(source) = nft::clear_port(host_name).await {
+                        errors.push(TeardownError::ClearRules {
+                            port: host_name.to_string(),
+                            source,
+                        });
                     }
                 }
-                Ok(_) => None,
-                Err(e) => Some(TeardownError::FindLinks(e)),
+                Ok(_) => {}
+                Err(e) => errors.push(TeardownError::FindLinks(e)),
             }
+            errors
         };
         let (port, link, ()) = tokio::join!(port, link, flows);
         let errors: Vec<TeardownError> = port.into_iter().chain(link).collect();
@@ -920,6 +999,38 @@ impl Plugger {
             match self.remove_host_side(&host, &port).await {
                 Ok(()) => removed.push(port),
                 Err(mut errs) => errors.append(&mut errs),
+            }
+        }
+        (removed, errors)
+    }
+
+    /// Removes the nftables rules of Linux bridge ports whose host end is
+    /// gone (its container's namespace went with it). Rules of a port whose
+    /// link cannot be looked up are kept.
+    pub async fn gc_bridge_rules(&self) -> (Vec<String>, Vec<TeardownError>) {
+        let (mut removed, mut errors) = (Vec::new(), Vec::new());
+        let ports = match nft::secured_ports().await {
+            Ok(p) => p,
+            Err(source) => {
+                errors.push(TeardownError::ClearRules {
+                    port: "(list)".into(),
+                    source,
+                });
+                return (removed, errors);
+            }
+        };
+        let host = match Netlink::current() {
+            Ok(h) => h,
+            Err(e) => return (removed, vec![TeardownError::Connect(e)]),
+        };
+        for port in ports {
+            match host.link_by_name(&port).await {
+                Ok(None) => match nft::clear_port(&port).await {
+                    Ok(()) => removed.push(port),
+                    Err(source) => errors.push(TeardownError::ClearRules { port, source }),
+                },
+                Ok(Some(_)) => {}
+                Err(e) => errors.push(TeardownError::FindLinks(e)),
             }
         }
         (removed, errors)

@@ -480,7 +480,22 @@ impl OvsHost {
                 .map(|ns| (ns.name.clone(), ns.links_of_kind("veth")))
                 .collect(),
             ports: self.ports(),
+            rule_ports: self.rule_ports(),
         }
+    }
+
+    /// The ports that have nftables port-security rules here.
+    pub fn rule_ports(&self) -> Vec<String> {
+        let out = self
+            .ns
+            .exec(&["nft", "-j", "list", "map", "bridge", "dockstack", "ports"]);
+        if !out.status.success() {
+            return Vec::new();
+        }
+        let mut ports = netplug::nft::parse_ports(&String::from_utf8_lossy(&out.stdout))
+            .expect("nft's list of ports");
+        ports.sort();
+        ports
     }
 }
 
@@ -513,6 +528,7 @@ pub struct Counts {
     pub host_veths: Vec<String>,
     pub other_veths: Vec<(String, Vec<String>)>,
     pub ports: Vec<String>,
+    pub rule_ports: Vec<String>,
 }
 
 /// A running Docker container with no network (`--net=none`), removed on

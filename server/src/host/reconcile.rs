@@ -134,6 +134,13 @@ impl Host {
     /// without dockstack's full-id mark is someone else's (ovs-docker's), and
     /// one whose name belongs to a container not managed here is left too.
     async fn gc_ports(&self) {
+        let (removed, errors) = self.plugger.gc_bridge_rules().await;
+        if !removed.is_empty() {
+            tracing::info!(ports = ?removed, "removed the port-security rules of vanished Linux bridge ports");
+        }
+        for e in errors {
+            tracing::warn!("bridge rule gc: {e}");
+        }
         let owned = match self.plugger.ovs().owned_ports().await {
             Ok(p) => p,
             Err(e) => {
