@@ -60,6 +60,10 @@ pub struct Inspected {
     pub restart_policy: String,
     /// Docker is about to start it again (a restart policy's back-off).
     pub restarting: bool,
+    /// Docker's health status; empty without a healthcheck.
+    pub health: String,
+    /// The status it exited with (when it has).
+    pub exit_code: i64,
 }
 
 /// One container of a listing.
@@ -214,6 +218,13 @@ impl DockerClient {
             mounts,
             restart_policy,
             restarting: state.restarting.unwrap_or(false),
+            health: state
+                .health
+                .and_then(|h| h.status)
+                .map(|s| s.to_string())
+                .filter(|s| s != "none")
+                .unwrap_or_default(),
+            exit_code: state.exit_code.unwrap_or(0),
         }))
     }
 
@@ -282,6 +293,17 @@ impl DockerClient {
                     .into_iter()
                     .collect(),
             ),
+            healthcheck: spec.healthcheck.as_ref().map(|h| {
+                let ns = |ms: u32| i64::from(ms) * 1_000_000;
+                bollard::models::HealthConfig {
+                    test: Some(h.test.clone()),
+                    interval: Some(ns(h.interval_ms)),
+                    timeout: Some(ns(h.timeout_ms)),
+                    retries: Some(i64::from(h.retries)),
+                    start_period: Some(ns(h.start_period_ms)),
+                    start_interval: None,
+                }
+            }),
             host_config: Some(host_config),
             ..Default::default()
         };
@@ -441,6 +463,58 @@ impl DockerClient {
             filters: Some(filters),
             ..Default::default()
         }))
+    }
+}
+
+impl DockerClient {
+    /// Follows the output of container `name` (cut into lines as an exec's
+    /// is, `true` for stderr) until it exits; returns its exit status.
+    pub async fn follow_to_exit(
+        &self,
+        name: &str,
+        mut on_line: impl FnMut(bool, String),
+    ) -> Result<i64, DockerError> {
+        use bollard::container::LogOutput;
+        let api = |op, source| DockerError::Api {
+            op,
+            container: name.to_string(),
+            source,
+        };
+        let options = bollard::query_parameters::LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let mut logs = self.docker.logs(name, Some(options));
+        let (mut out, mut err) = (LineCutter::default(), LineCutter::default());
+        while let Some(chunk) = logs.next().await {
+            match chunk.map_err(|e| api("logs", e))? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    out.push(&message, |l| on_line(false, l))
+                }
+                LogOutput::StdErr { message } => err.push(&message, |l| on_line(true, l)),
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+        for (cutter, stderr) in [(&mut out, false), (&mut err, true)] {
+            if let Some(rest) = cutter.finish() {
+                on_line(stderr, rest);
+            }
+        }
+        // The log stream ends with the process; wait gives its status
+        // (and returns at once for one that has exited already).
+        let options = bollard::query_parameters::WaitContainerOptions {
+            condition: "not-running".into(),
+        };
+        let mut wait = self.docker.wait_container(name, Some(options));
+        match wait.next().await {
+            Some(Ok(r)) => Ok(r.status_code),
+            // bollard reports a non-zero exit as an error carrying the code.
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(api("wait", e)),
+            None => Ok(self.inspect(name).await?.map_or(-1, |c| c.exit_code)),
+        }
     }
 }
 

@@ -26,6 +26,13 @@ const IFACE_LABEL: &str = "dockstack.iface";
 const SANDBOX: &str = "dockstack.sandbox";
 /// On a sandbox: the name of the application it holds the netns of.
 const SANDBOX_OF: &str = "dockstack.sandbox-of";
+/// The spec's fields, one entry per list item or map key, as JSON: what
+/// a plan names a difference by.
+const SPEC: &str = "dockstack.spec";
+const ENVIRONMENT: &str = "dockstack.environment";
+const ONESHOT: &str = "dockstack.oneshot";
+const DOMAIN: &str = "dockstack.domain";
+const SERVICE: &str = "dockstack.service";
 
 pub use dockstack_proto::SANDBOX_SUFFIX;
 
@@ -57,8 +64,63 @@ pub fn labels(spec: &ContainerSpec, host_id: &str) -> BTreeMap<String, String> {
     l.insert(MANAGED.into(), "true".into());
     l.insert(HOST.into(), host_id.into());
     l.insert(HASH.into(), spec.hash());
+    if let Ok(fields) = serde_json::to_string(&spec.flattened()) {
+        l.insert(SPEC.into(), fields);
+    }
+    for (key, value) in [
+        (ENVIRONMENT, &spec.environment),
+        (DOMAIN, &spec.domain),
+        (SERVICE, &spec.service),
+    ] {
+        if !value.is_empty() {
+            l.insert(key.into(), value.clone());
+        }
+    }
+    if spec.oneshot {
+        l.insert(ONESHOT.into(), "true".into());
+    }
     network_labels(spec, &mut l);
     l
+}
+
+/// How the spec a container was made from differs from `spec`, one entry
+/// per field (`image a -> b`, `env.FOO`, `volumes[1] a -> b`); empty when
+/// the two hash alike. Environment values are named, never shown: they
+/// may be secrets.
+pub fn spec_differences(spec: &ContainerSpec, labels: &Labels) -> Vec<String> {
+    let old_hash = hash(labels);
+    let new_hash = spec.hash();
+    if old_hash == new_hash {
+        return Vec::new();
+    }
+    let Some(old) = labels
+        .get(SPEC)
+        .and_then(|j| serde_json::from_str::<BTreeMap<String, String>>(j).ok())
+    else {
+        return vec![format!(
+            "spec (recorded by an earlier dockstack: hash {old_hash} -> {new_hash})"
+        )];
+    };
+    let new = spec.flattened();
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let shown = |v: Option<&String>| v.map_or_else(|| "(none)".to_string(), Clone::clone);
+    let mut out: Vec<String> = keys
+        .into_iter()
+        .filter(|k| old.get(*k) != new.get(*k))
+        .map(|k| {
+            if k.starts_with("env.") {
+                k.clone()
+            } else {
+                format!("{k} {} -> {}", shown(old.get(k)), shown(new.get(k)))
+            }
+        })
+        .collect();
+    if out.is_empty() {
+        out.push(format!("spec hash {old_hash} -> {new_hash}"));
+    }
+    out
 }
 
 /// The labels of a sandbox: managed by this host, holding the netns of
@@ -155,13 +217,18 @@ pub fn ip(labels: &Labels) -> &str {
         .unwrap_or_default()
 }
 
-/// The network part of the record as a client is shown it, raw.
+/// The record as a client is shown it, raw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Shown {
     pub ip: String,
     pub gateway: String,
     pub mac: String,
     pub bridge: String,
+    pub environment: String,
+    pub spec_hash: String,
+    pub oneshot: bool,
+    pub domain: String,
+    pub service: String,
 }
 
 pub fn shown(labels: &Labels) -> Shown {
@@ -171,6 +238,11 @@ pub fn shown(labels: &Labels) -> Shown {
         gateway: label(GATEWAY),
         mac: label(MAC),
         bridge: label(BRIDGE),
+        environment: label(ENVIRONMENT),
+        spec_hash: label(HASH),
+        oneshot: label(ONESHOT) == "true",
+        domain: label(DOMAIN),
+        service: label(SERVICE),
     }
 }
 
@@ -246,6 +318,35 @@ pub fn plug_spec(container: &str, full_id: &str, labels: &Labels) -> Result<Plug
 mod tests {
     use super::*;
     use crate::spec::tests::spec;
+
+    #[test]
+    fn differences_are_named_field_by_field_and_env_values_never_shown() {
+        let old = spec();
+        let labels: Labels = labels(&old, "host1").into_iter().collect();
+        assert!(spec_differences(&old, &labels).is_empty());
+        let mut new = spec();
+        new.image = "busybox:2".into();
+        new.env.insert("FOO".into(), "secret".into());
+        new.volumes.push("/srv/more:/more".into());
+        let d = spec_differences(&new, &labels);
+        assert_eq!(
+            d,
+            [
+                "env.FOO",
+                "image busybox -> busybox:2",
+                "volumes[1] (none) -> /srv/more:/more",
+            ]
+        );
+        // A container recorded before the field-by-field record.
+        let mut older = labels.clone();
+        older.remove(SPEC);
+        let d = spec_differences(&new, &older);
+        assert_eq!(d.len(), 1);
+        assert!(
+            d[0].starts_with("spec (recorded by an earlier dockstack"),
+            "{d:?}"
+        );
+    }
 
     #[test]
     fn labels_round_trip_to_the_plug_spec() {

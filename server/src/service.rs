@@ -56,7 +56,9 @@ impl From<HostError> for Status {
             },
             K::Hook(HookError::NotAllowed { .. }) => Status::permission_denied(msg),
             K::Hook(_) => Status::aborted(msg),
-            K::NotRunning { .. } | K::SandboxMissing { .. } => Status::failed_precondition(msg),
+            K::NotRunning { .. } | K::SandboxMissing { .. } | K::OneshotFailed { .. } => {
+                Status::failed_precondition(msg)
+            }
             K::Pause(_) => Status::internal(msg),
             K::Unplug(_) | K::Volume { .. } => Status::internal(msg),
             K::Registration(source) => match source {
@@ -98,6 +100,13 @@ fn status_to_pb(s: ContainerStatus) -> pb::ContainerInfo {
         network: s.network,
         sandbox: s.sandbox,
         sandbox_state: s.sandbox_state,
+        health: s.health,
+        exit_code: i32::try_from(s.exit_code).unwrap_or(-1),
+        environment: s.environment,
+        spec_hash: s.spec_hash,
+        oneshot: s.oneshot,
+        domain: s.domain,
+        service: s.service,
     }
 }
 
@@ -176,6 +185,9 @@ fn audit<T>(client: &str, container: &str, action: &str, result: &Result<T, Host
         }
     }
 }
+
+/// The most specs one plan request may carry.
+const MAX_PLAN_SPECS: usize = 10_000;
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
 
@@ -526,6 +538,42 @@ impl pb::container_host_server::ContainerHost for HostService {
         let result = self.host.show(&req.name).await;
         audit(&client, &req.name, "show", &result);
         Ok(Response::new(status_to_pb(result?)))
+    }
+
+    async fn plan(
+        &self,
+        req: Request<pb::PlanRequest>,
+    ) -> Result<Response<pb::PlanResponse>, Status> {
+        let client = self.authorize(&req, Action::List, "")?.client;
+        let req = req.into_inner();
+        self.host.check_host(&req.host)?;
+        if req.specs.len() > MAX_PLAN_SPECS {
+            return Err(Status::invalid_argument(format!(
+                "{} specs in one plan, at most {MAX_PLAN_SPECS}",
+                req.specs.len()
+            )));
+        }
+        let specs = req
+            .specs
+            .into_iter()
+            .map(ContainerSpec::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = self.host.plan(&specs).await;
+        audit(&client, "", "plan", &result);
+        let plan = result?;
+        Ok(Response::new(pb::PlanResponse {
+            entries: plan
+                .entries
+                .into_iter()
+                .map(|e| pb::PlanEntry {
+                    name: e.name,
+                    found: e.found.map(status_to_pb),
+                    differences: e.differences,
+                    image_present: e.image_present,
+                })
+                .collect(),
+            unrequested: plan.unrequested.into_iter().map(status_to_pb).collect(),
+        }))
     }
 
     async fn list(

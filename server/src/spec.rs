@@ -64,6 +64,75 @@ impl fmt::Display for RestartPolicy {
     }
 }
 
+/// Docker's healthcheck of a container, as the client gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Healthcheck {
+    /// `["CMD", prog, args...]` or `["CMD-SHELL", line]`.
+    pub test: Vec<String>,
+    pub interval_ms: u32,
+    pub timeout_ms: u32,
+    pub retries: u32,
+    pub start_period_ms: u32,
+}
+
+impl Healthcheck {
+    fn describe(&self) -> String {
+        format!(
+            "{} interval={}ms timeout={}ms retries={} start_period={}ms",
+            self.test.join(" "),
+            self.interval_ms,
+            self.timeout_ms,
+            self.retries,
+            self.start_period_ms
+        )
+    }
+}
+
+/// Longest healthcheck interval, timeout or start period a spec may ask for.
+const MAX_HEALTH_MS: u32 = 3_600_000;
+
+impl Healthcheck {
+    fn try_from_pb(h: pb::Healthcheck) -> Result<Self, String> {
+        match h.test.first().map(String::as_str) {
+            Some("CMD") if h.test.len() >= 2 => {}
+            Some("CMD-SHELL") if h.test.len() == 2 => {}
+            _ => {
+                return Err(format!(
+                    "healthcheck test {:?} is neither [\"CMD\", program, args...] nor [\"CMD-SHELL\", line]",
+                    h.test
+                ));
+            }
+        }
+        if h.test.len() > 256 || h.test.iter().any(|t| t.len() > 4096 || t.contains('\0')) {
+            return Err("healthcheck test too long or holding a NUL".into());
+        }
+        for (what, ms, zero_ok) in [
+            ("interval", h.interval_ms, false),
+            ("timeout", h.timeout_ms, false),
+            ("start_period", h.start_period_ms, true),
+        ] {
+            if (ms == 0 && !zero_ok) || ms > MAX_HEALTH_MS {
+                return Err(format!(
+                    "healthcheck {what} {ms} ms out of range 1..{MAX_HEALTH_MS}"
+                ));
+            }
+        }
+        if !(1..=1000).contains(&h.retries) {
+            return Err(format!(
+                "healthcheck retries {} out of range 1..1000",
+                h.retries
+            ));
+        }
+        Ok(Healthcheck {
+            test: h.test,
+            interval_ms: h.interval_ms,
+            timeout_ms: h.timeout_ms,
+            retries: h.retries,
+            start_period_ms: h.start_period_ms,
+        })
+    }
+}
+
 /// Everything the server needs to create and plug one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerSpec {
@@ -92,6 +161,13 @@ pub struct ContainerSpec {
     pub cap_add: Vec<String>,
     /// The policy the file gives; see [`ContainerSpec::restart_policy`].
     pub restart: Option<RestartPolicy>,
+    pub healthcheck: Option<Healthcheck>,
+    /// Runs to completion: a run waits for its exit and checks its status.
+    pub oneshot: bool,
+    /// The environment file it came from (a record only: not hashed).
+    pub environment: String,
+    /// Its Puppet service (a record only: not hashed).
+    pub service: String,
     /// Private, so that outside this module a spec can only be made through
     /// `TryFrom<pb::ContainerSpec>`, where every check is.
     checked: Checked,
@@ -205,7 +281,32 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
         ] {
             check_hooks(phase, &s.name, hooks, None)?;
         }
+        let healthcheck = s
+            .healthcheck
+            .map(Healthcheck::try_from_pb)
+            .transpose()
+            .map_err(bad)?;
+        if s.oneshot {
+            if let Some(r) = restart.filter(|r| *r != RestartPolicy::No) {
+                return Err(bad(format!(
+                    "a oneshot runs once: restart policy {r} is refused"
+                )));
+            }
+            if !s.running {
+                return Err(bad("a oneshot must be meant to run (running: true)".into()));
+            }
+        }
+        if s.environment.len() > 4096 || s.environment.chars().any(char::is_control) {
+            return Err(bad("invalid environment file name".into()));
+        }
+        if !s.service.is_empty() && !is_container_name(&s.service) {
+            return Err(bad(format!("invalid service name {:?}", s.service)));
+        }
         Ok(ContainerSpec {
+            healthcheck,
+            oneshot: s.oneshot,
+            environment: s.environment,
+            service: s.service,
             address,
             gateway,
             mac,
@@ -276,6 +377,9 @@ impl ContainerSpec {
     /// running and gives no policy is `unless-stopped`, so that it comes
     /// back after a dockerd restart or a reboot unless it was stopped.
     pub fn restart_policy(&self) -> RestartPolicy {
+        if self.oneshot {
+            return RestartPolicy::No;
+        }
         match self.restart {
             Some(r) => r,
             None if self.running => RestartPolicy::UnlessStopped,
@@ -355,7 +459,50 @@ impl ContainerSpec {
         if !self.allowed_addresses.is_empty() {
             fields.push(("allowed_addresses", self.allowed_addresses_label()));
         }
+        if let Some(h) = &self.healthcheck {
+            fields.push(("healthcheck", h.describe()));
+        }
+        if self.oneshot {
+            fields.push(("oneshot", "true".into()));
+        }
         fields
+    }
+
+    /// Every field the hash covers, lists and maps one entry each
+    /// (`volumes[1]`, `env.FOO`), so that a change can be named to the
+    /// entry. Recorded on the container (see `record`).
+    pub fn flattened(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let list = |key: &str, items: &[String], out: &mut BTreeMap<String, String>| {
+            for (i, v) in items.iter().enumerate() {
+                out.insert(format!("{key}[{i}]"), v.clone());
+            }
+        };
+        for (key, value) in self.describe() {
+            match key {
+                "dns" => list(key, &self.dns, &mut out),
+                "volumes" => list(key, &self.volumes, &mut out),
+                "cap_add" => list(key, &self.cap_add, &mut out),
+                "allowed_addresses" => {
+                    let a: Vec<String> = self
+                        .allowed_addresses
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect();
+                    list(key, &a, &mut out);
+                }
+                "env" => {
+                    for (k, v) in &self.env {
+                        out.insert(format!("env.{k}"), v.clone());
+                    }
+                }
+                _ if value.is_empty() => {}
+                _ => {
+                    out.insert(key.to_string(), value);
+                }
+            }
+        }
+        out
     }
 
     /// `allowed_addresses` comma-separated, as the record keeps them.

@@ -58,6 +58,11 @@ pub enum HostErrorKind {
     NotRunning {
         name: String,
     },
+    /// A oneshot that exited with a status other than 0.
+    OneshotFailed {
+        name: String,
+        code: i64,
+    },
     /// The sandbox that holds the container's netns is gone.
     SandboxMissing {
         name: String,
@@ -131,6 +136,9 @@ impl fmt::Display for HostError {
                 path.display()
             ),
             K::NotRunning { name } => write!(f, "container {name} is not running on host {host}"),
+            K::OneshotFailed { name, code } => {
+                write!(f, "oneshot {name} on host {host} exited with status {code}")
+            }
             K::SandboxMissing { name, sandbox } => write!(
                 f,
                 "container {name} on host {host} has lost its network sandbox {sandbox}: destroy and run it again"

@@ -42,6 +42,11 @@ impl Host {
                 }));
             }
             reporter.step(format!("{} exists with the same spec", spec.name));
+            if spec.oneshot {
+                // It ran (or runs); running it again is a recreate, which
+                // `apply` does when its last run failed.
+                return self.status_of(&spec.name).await;
+            }
             if spec.running {
                 self.bring_up(&existing, reporter).await?;
             }
@@ -115,7 +120,27 @@ impl Host {
             .create_app(spec, sandbox)
             .await
             .map_err(|e| self.err(e))?;
-        if spec.running {
+        if spec.oneshot {
+            reporter.step(format!("run oneshot {} to its end", spec.name));
+            self.docker
+                .start(&spec.name)
+                .await
+                .map_err(|e| self.err(e))?;
+            let code = self
+                .docker
+                .follow_to_exit(&spec.name, |stderr, line| {
+                    reporter.output_now(&spec.name, stderr, line);
+                })
+                .await
+                .map_err(|e| self.err(e))?;
+            reporter.step(format!("oneshot {} exited with status {code}", spec.name));
+            if code != 0 {
+                return Err(self.err(HostErrorKind::OneshotFailed {
+                    name: spec.name.clone(),
+                    code,
+                }));
+            }
+        } else if spec.running {
             reporter.step(format!("start {}", spec.name));
             self.start_running(&spec.name).await?;
         }

@@ -5,6 +5,7 @@
 mod error;
 mod exec;
 mod lifecycle;
+mod plan;
 mod reconcile;
 mod register;
 mod status;
@@ -24,6 +25,7 @@ use crate::record::Network;
 use crate::spec::IFACE;
 
 pub use error::{HostError, HostErrorKind};
+pub use plan::{HostPlan, PlanEntry};
 pub use reconcile::Synced;
 pub use register::{DnsTarget, PuppetTarget, Registration};
 pub use status::ContainerStatus;

@@ -29,6 +29,14 @@ pub struct ContainerStatus {
     pub sandbox: String,
     /// The sandbox's state, `missing` when it is gone.
     pub sandbox_state: String,
+    /// Docker's health status; empty without a healthcheck.
+    pub health: String,
+    pub exit_code: i64,
+    pub environment: String,
+    pub spec_hash: String,
+    pub oneshot: bool,
+    pub domain: String,
+    pub service: String,
 }
 
 impl Host {
@@ -92,6 +100,13 @@ impl Host {
             network: network.into(),
             sandbox,
             sandbox_state,
+            health: c.health.clone(),
+            exit_code: c.exit_code,
+            environment: shown.environment,
+            spec_hash: shown.spec_hash,
+            oneshot: shown.oneshot,
+            domain: shown.domain,
+            service: shown.service,
             ..Default::default()
         };
         // What the application sees, through its own pid: an application

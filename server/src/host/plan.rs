@@ -1,0 +1,114 @@
+//! What a plan is on one host: each spec beside the container of its name,
+//! how the two differ, and the managed containers no spec names. Nothing
+//! is changed.
+
+use std::collections::HashMap;
+
+use futures::StreamExt;
+
+use super::{ContainerStatus, Host, HostError, HostErrorKind};
+use crate::record;
+use crate::spec::ContainerSpec;
+
+/// Look-ups at once: each is an inspect and a look into a netns.
+const PARALLEL: usize = 16;
+
+/// One spec of a plan, beside what this host runs under its name.
+#[derive(Debug, Clone)]
+pub struct PlanEntry {
+    pub name: String,
+    pub found: Option<ContainerStatus>,
+    /// See [`record::spec_differences`]; empty when the same.
+    pub differences: Vec<String>,
+    pub image_present: bool,
+}
+
+/// The plan of one host.
+#[derive(Debug, Clone, Default)]
+pub struct HostPlan {
+    pub entries: Vec<PlanEntry>,
+    pub unrequested: Vec<ContainerStatus>,
+}
+
+impl Host {
+    pub async fn plan(&self, specs: &[ContainerSpec]) -> Result<HostPlan, HostError> {
+        let listed = self.docker.list_managed().await.map_err(|e| self.err(e))?;
+        let apps: HashMap<String, record::Labels> = listed
+            .into_iter()
+            .filter(|l| matches!(record::role(&l.labels), record::Role::App(_)))
+            .map(|l| (l.name, l.labels))
+            .collect();
+        let mut images: Vec<String> = specs.iter().map(|s| s.image.clone()).collect();
+        images.sort_unstable();
+        images.dedup();
+        // Owned items: a stream of borrowed ones trips the compiler's
+        // lifetime inference of the Send future a gRPC handler must be.
+        let present: HashMap<String, bool> = futures::stream::iter(images)
+            .map(|image| async move {
+                let found = self.docker.image_exists(&image).await;
+                (image, found)
+            })
+            .buffer_unordered(PARALLEL)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .map(|(image, found)| found.map(|f| (image, f)).map_err(|e| self.err(e)))
+            .collect::<Result<_, _>>()?;
+
+        let (apps, present) = (&apps, &present);
+        let entries = futures::stream::iter(0..specs.len())
+            .map(|i| {
+                let spec = &specs[i];
+                let labels = apps.get(&spec.name);
+                async move {
+                    let found = match labels {
+                        Some(_) => self.status_if_there(&spec.name).await?,
+                        None => None,
+                    };
+                    let differences = match (labels, &found) {
+                        (Some(l), Some(_)) => record::spec_differences(spec, l),
+                        _ => Vec::new(),
+                    };
+                    Ok::<_, HostError>(PlanEntry {
+                        name: spec.name.clone(),
+                        found,
+                        differences,
+                        image_present: present.get(spec.image.as_str()).copied().unwrap_or(false),
+                    })
+                }
+            })
+            .buffered(PARALLEL)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut others: Vec<String> = apps
+            .keys()
+            .filter(|n| !specs.iter().any(|s| &s.name == *n))
+            .cloned()
+            .collect();
+        others.sort();
+        let unrequested = futures::stream::iter(others)
+            .map(|name| async move { self.status_if_there(&name).await })
+            .buffered(PARALLEL)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .filter_map(Result::transpose)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(HostPlan {
+            entries,
+            unrequested,
+        })
+    }
+
+    /// The status of `name`; none when it went meanwhile.
+    async fn status_if_there(&self, name: &str) -> Result<Option<ContainerStatus>, HostError> {
+        match self.status_of(name).await {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if matches!(e.kind(), HostErrorKind::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
