@@ -79,6 +79,31 @@ pub struct Container {
     pub restart: Option<String>,
     pub service: Option<String>,
     pub after: Vec<String>,
+    /// `step`: the stage of the environment the container belongs to, 0..=1000.
+    /// Default 0. The client's only: the server is not told.
+    pub step: u32,
+    /// Docker's healthcheck; `None`: none given (the image's own, if any, is kept).
+    pub healthcheck: Option<Healthcheck>,
+    /// Runs to completion once: no restart policy but "no", and `state` true.
+    /// Default false.
+    pub oneshot: bool,
+    /// Absolute host paths (no `..`) holding the container's configuration.
+    pub config_volumes: Vec<String>,
+}
+
+/// `healthcheck` of a container, with Docker's defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Healthcheck {
+    /// Docker's form: `["CMD", program, args...]` or `["CMD-SHELL", line]`.
+    pub test: Vec<String>,
+    /// Default 30 s.
+    pub interval_ms: u32,
+    /// Default 30 s.
+    pub timeout_ms: u32,
+    /// Default 3.
+    pub retries: u32,
+    /// Default 0.
+    pub start_period_ms: u32,
 }
 
 impl Container {

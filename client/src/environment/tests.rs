@@ -721,3 +721,362 @@ fn a_name_in_the_form_of_a_sandbox_is_refused_on_its_line() {
          `.dockstack-sandbox`, which dockstack keeps for the network sandboxes it makes"
     );
 }
+
+/// `web1` with `lines` (each indented as a key of it) after its image.
+fn web1_with(lines: &str) -> String {
+    edit("    image: web\n", &format!("    image: web\n{lines}"))
+}
+
+#[test]
+fn step_healthcheck_oneshot_and_config_volumes_are_taken() {
+    let environment = ok(&web1_with(
+        "    step: 3
+    healthcheck:
+      test: curl -f http://localhost/
+      interval: 10s
+      timeout: 1500ms
+      retries: 5
+      start_period: 1m30s
+    oneshot: true
+    restart: no
+    config_volumes: [/srv/web/conf, /etc/web]
+",
+    ));
+    let web1 = environment.container("web1").unwrap();
+    assert_eq!(web1.step, 3);
+    assert_eq!(
+        web1.healthcheck,
+        Some(Healthcheck {
+            test: vec!["CMD-SHELL".into(), "curl -f http://localhost/".into()],
+            interval_ms: 10_000,
+            timeout_ms: 1_500,
+            retries: 5,
+            start_period_ms: 90_000,
+        })
+    );
+    assert!(web1.oneshot);
+    assert_eq!(web1.restart.as_deref(), Some("no"));
+    assert_eq!(web1.config_volumes, ["/srv/web/conf", "/etc/web"]);
+
+    // The defaults: step 0, no healthcheck, not a oneshot, no config volume.
+    let dns1 = environment.container("dns1").unwrap();
+    assert_eq!(dns1.step, 0);
+    assert_eq!(dns1.healthcheck, None);
+    assert!(!dns1.oneshot);
+    assert!(dns1.config_volumes.is_empty());
+
+    // The bounds of step; a oneshot without restart; one path alone.
+    for (step, n) in [("0", 0), ("1000", 1000)] {
+        let environment = ok(&web1_with(&format!(
+            "    step: {step}\n    oneshot: yes\n    config_volumes: /srv/conf\n"
+        )));
+        let web1 = environment.container("web1").unwrap();
+        assert_eq!(web1.step, n);
+        assert!(web1.oneshot && web1.restart.is_none());
+        assert_eq!(web1.config_volumes, ["/srv/conf"]);
+    }
+    ok(&web1_with("    oneshot: false\n    restart: always\n"));
+    ok(&web1_with(
+        "    oneshot: true\n    restart: 'no'\n    state: true\n",
+    ));
+}
+
+#[test]
+fn healthcheck_test_forms_and_defaults() {
+    let test_of = |test: &str| {
+        let environment = ok(&web1_with(&format!("    healthcheck: {{test: {test}}}\n")));
+        let check = environment.container("web1").unwrap().healthcheck.clone();
+        let check = check.expect("a healthcheck");
+        // Docker's defaults.
+        assert_eq!(
+            (
+                check.interval_ms,
+                check.timeout_ms,
+                check.retries,
+                check.start_period_ms
+            ),
+            (30_000, 30_000, 3, 0)
+        );
+        check.test
+    };
+    assert_eq!(
+        test_of("'pg_isready -U postgres || exit 1'"),
+        ["CMD-SHELL", "pg_isready -U postgres || exit 1"]
+    );
+    assert_eq!(
+        test_of("[curl, -f, 'http://localhost/']"),
+        ["CMD", "curl", "-f", "http://localhost/"]
+    );
+    assert_eq!(test_of("[CMD, curl, -f]"), ["CMD", "curl", "-f"]);
+    assert_eq!(
+        test_of("[CMD-SHELL, 'curl -f localhost']"),
+        ["CMD-SHELL", "curl -f localhost"]
+    );
+
+    // In the defaults, it is every container's.
+    let environment = ok(&edit(
+        "  volumes:\n",
+        "  volumes:\n  healthcheck:\n    test: [true]\n    retries: 1\n",
+    ));
+    for c in &environment.containers {
+        let check = c.healthcheck.as_ref().unwrap();
+        assert_eq!(
+            (check.test.as_slice(), check.retries),
+            (&["CMD".to_owned(), "true".to_owned()][..], 1)
+        );
+    }
+    // One without `test` in the defaults is reported once, where it is written.
+    assert_eq!(
+        only(&edit(
+            "  volumes:\n",
+            "  volumes:\n  healthcheck:\n    retries: 1\n"
+        )),
+        "15:3: containerdefault.healthcheck: missing required key `test`"
+    );
+}
+
+#[test]
+fn healthcheck_durations_as_docker_writes_them() {
+    let interval = |text: &str| {
+        let environment = ok(&web1_with(&format!(
+            "    healthcheck: {{test: 'true', interval: {text}}}\n"
+        )));
+        environment
+            .container("web1")
+            .unwrap()
+            .healthcheck
+            .as_ref()
+            .unwrap()
+            .interval_ms
+    };
+    for (text, ms) in [
+        ("45", 45_000),
+        ("'45'", 45_000),
+        ("500ms", 500),
+        ("2s", 2_000),
+        ("1m", 60_000),
+        ("1m30s", 90_000),
+        ("1h", 3_600_000),
+        ("1.5s", 1_500),
+        ("1h0m0s", 3_600_000),
+        ("250000us", 250),
+        ("1ms", 1),
+    ] {
+        assert_eq!(interval(text), ms, "{text}");
+    }
+    // start_period alone may be 0.
+    let environment = ok(&web1_with(
+        "    healthcheck: {test: 'true', timeout: 3600, start_period: 0}\n",
+    ));
+    let check = environment
+        .container("web1")
+        .unwrap()
+        .healthcheck
+        .clone()
+        .unwrap();
+    assert_eq!((check.timeout_ms, check.start_period_ms), (3_600_000, 0));
+    let environment = ok(&web1_with(
+        "    healthcheck: {test: 'true', start_period: 0s}\n",
+    ));
+    assert_eq!(
+        environment
+            .container("web1")
+            .unwrap()
+            .healthcheck
+            .as_ref()
+            .unwrap()
+            .start_period_ms,
+        0
+    );
+}
+
+#[test]
+fn bad_new_keys_are_named_on_their_line() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "    step: 1001\n",
+            "24:11: containers.web1.step: step 1001 is out of range 0..=1000",
+        ),
+        (
+            "    step: -1\n",
+            "24:11: containers.web1.step: step -1 is out of range 0..=1000",
+        ),
+        (
+            "    step: first\n",
+            "24:11: containers.web1.step: expected an integer (step), found `first`",
+        ),
+        (
+            "    oneshot: maybe\n",
+            "24:14: containers.web1.oneshot: expected true or false, found `maybe`",
+        ),
+        (
+            "    config_volumes: [/srv/conf, srv/conf]\n",
+            "24:33: containers.web1.config_volumes[1]: path `srv/conf` is not absolute",
+        ),
+        (
+            "    config_volumes: /srv/../etc\n",
+            "24:21: containers.web1.config_volumes: path `/srv/../etc` has a `..` component",
+        ),
+        (
+            "    config_volumes: {a: b}\n",
+            "24:21: containers.web1.config_volumes: expected a list of host paths, found a mapping",
+        ),
+        (
+            "    healthcheck: 5\n",
+            "24:18: containers.web1.healthcheck: expected a mapping of healthcheck keys, found `5`",
+        ),
+        (
+            "    healthcheck:\n      interval: 5s\n",
+            "24:5: containers.web1.healthcheck: missing required key `test`",
+        ),
+        (
+            "    healthcheck:\n      test:\n",
+            "25:7: containers.web1.healthcheck.test: required key `test` has no value",
+        ),
+        (
+            "    healthcheck:\n      test: 'true'\n      intervall: 5s\n",
+            "26:7: containers.web1.healthcheck.intervall: unknown key `intervall` (did you mean `interval`?)",
+        ),
+        (
+            "    healthcheck:\n      test: {a: b}\n",
+            "25:13: containers.web1.healthcheck.test: expected a command line or a list of words, found a mapping",
+        ),
+        (
+            "    healthcheck:\n      test: echo 'hi\n",
+            "25:13: containers.web1.healthcheck.test: cannot split the command line: missing closing quote",
+        ),
+        (
+            "    healthcheck:\n      test: []\n",
+            "25:13: containers.web1.healthcheck.test: an empty list runs nothing",
+        ),
+        (
+            "    healthcheck:\n      test: [CMD]\n",
+            "25:13: containers.web1.healthcheck.test: `CMD` takes a program after it",
+        ),
+        (
+            "    healthcheck:\n      test: [CMD-SHELL, a, b]\n",
+            "25:13: containers.web1.healthcheck.test: `CMD-SHELL` takes one command line after it, found 2",
+        ),
+        (
+            "    healthcheck:\n      test: [CMD-SHELL, '']\n",
+            "25:25: containers.web1.healthcheck.test[1]: empty command line",
+        ),
+        (
+            "    healthcheck:\n      test: [NONE]\n",
+            "25:14: containers.web1.healthcheck.test[0]: `NONE` (turning the image's healthcheck off) is not supported",
+        ),
+        (
+            "    healthcheck:\n      test: [CMD, '']\n",
+            "25:19: containers.web1.healthcheck.test[1]: empty program name",
+        ),
+        (
+            "    healthcheck:\n      test: [curl, [a]]\n",
+            "25:20: containers.web1.healthcheck.test[1]: expected a word, found a list",
+        ),
+        (
+            "    healthcheck:\n      test: 'true'\n      retries: 0\n",
+            "26:16: containers.web1.healthcheck.retries: retries 0 is out of range 1..=1000",
+        ),
+        (
+            "    healthcheck:\n      test: 'true'\n      retries: 1001\n",
+            "26:16: containers.web1.healthcheck.retries: retries 1001 is out of range 1..=1000",
+        ),
+        (
+            "    healthcheck:\n      test: 'true'\n      interval: 0\n",
+            "26:17: containers.web1.healthcheck.interval: interval `0` is out of range 1ms..=1h",
+        ),
+        (
+            "    healthcheck:\n      test: 'true'\n      interval: 0s\n",
+            "26:17: containers.web1.healthcheck.interval: interval `0s` is out of range 1ms..=1h",
+        ),
+        (
+            "    healthcheck:\n      test: 'true'\n      interval: 1h1s\n",
+            "26:17: containers.web1.healthcheck.interval: interval `1h1s` is out of range 1ms..=1h",
+        ),
+        (
+            "    healthcheck:\n      test: 'true'\n      timeout: -5s\n",
+            "26:16: containers.web1.healthcheck.timeout: timeout `-5s` is out of range 1ms..=1h",
+        ),
+        (
+            "    healthcheck:\n      test: 'true'\n      timeout: 3601\n",
+            "26:16: containers.web1.healthcheck.timeout: timeout `3601` is out of range 1ms..=1h",
+        ),
+        (
+            "    healthcheck:\n      test: 'true'\n      start_period: 2h\n",
+            "26:21: containers.web1.healthcheck.start_period: start_period `2h` is out of range 0..=1h",
+        ),
+        (
+            "    healthcheck:\n      test: 'true'\n      interval: 1500us\n",
+            "26:17: containers.web1.healthcheck.interval: interval `1500us` is not a whole number of milliseconds",
+        ),
+    ];
+    for (lines, expected) in cases {
+        assert_eq!(only(&web1_with(lines)), *expected, "{lines}");
+    }
+    for wrong in [
+        "5 s",
+        "5sec",
+        "1d",
+        "s",
+        "1.5",
+        ".s",
+        "1m30",
+        "--5s",
+        "[5s]",
+        "99999999999999999999h",
+    ] {
+        let p = only(&web1_with(&format!(
+            "    healthcheck:\n      test: 'true'\n      interval: {wrong}\n"
+        )));
+        assert!(
+            p.starts_with("26:17: containers.web1.healthcheck.interval: expected a duration (whole seconds, or like 500ms, 2s, 1m30s), found "),
+            "{wrong}: {p}"
+        );
+    }
+}
+
+#[test]
+fn a_oneshot_with_a_restart_policy_is_always_refused() {
+    for policy in ["always", "unless-stopped", "on-failure", "on-failure:3"] {
+        assert_eq!(
+            only(&web1_with(&format!(
+                "    restart: {policy}\n    oneshot: true\n"
+            ))),
+            format!(
+                "24:14: containers.web1.restart: a oneshot runs once: restart `{policy}` is refused \
+                 (leave `restart` out or make it `\"no\"`)"
+            ),
+            "{policy}"
+        );
+    }
+    // A restart policy of the defaults is refused at its line, once, for every
+    // oneshot that merges it.
+    let text = edit("  volumes:\n", "  volumes:\n  restart: always\n")
+        .replacen("    image: dns\n", "    image: dns\n    oneshot: true\n", 1)
+        .replacen("    image: web\n", "    image: web\n    oneshot: true\n", 1);
+    assert_eq!(
+        only(&text),
+        "15:12: containers.dns1.restart: a oneshot runs once: restart `always` is refused \
+         (leave `restart` out or make it `\"no\"`)"
+    );
+    // Both a oneshot and its restart in the defaults: reported where written.
+    assert_eq!(
+        only(&edit(
+            "  volumes:\n",
+            "  volumes:\n  restart: on-failure\n  oneshot: true\n"
+        )),
+        "15:12: containerdefault.restart: a oneshot runs once: restart `on-failure` is refused \
+         (leave `restart` out or make it `\"no\"`)"
+    );
+    // A policy that is wrong anyway is reported for that only.
+    assert_eq!(
+        only(&web1_with("    restart: sometimes\n    oneshot: true\n")),
+        "24:14: containers.web1.restart: unknown restart policy `sometimes` \
+         (expected no, always, unless-stopped, on-failure or on-failure:N)"
+    );
+    // A oneshot is made to run.
+    assert_eq!(
+        only(&web1_with("    state: false\n    oneshot: true\n")),
+        "24:12: containers.web1.state: a oneshot runs when it is made: `state: false` is refused"
+    );
+}

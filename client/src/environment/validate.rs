@@ -7,7 +7,8 @@ use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
 use super::model::{
-    Container, ContainerHost, DnsRegistration, Environment, PuppetRegistration, Registration,
+    Container, ContainerHost, DnsRegistration, Environment, Healthcheck, PuppetRegistration,
+    Registration,
 };
 use super::yaml::{Entry, Node, Pos, join};
 
@@ -53,7 +54,20 @@ const CONTAINER_KEYS: &[&str] = &[
     "restart",
     "service",
     "after",
+    "step",
+    "healthcheck",
+    "oneshot",
+    "config_volumes",
 ];
+/// The highest `step`.
+const MAX_STEP: i64 = 1000;
+const HEALTHCHECK_KEYS: &[&str] = &["test", "interval", "timeout", "retries", "start_period"];
+/// Docker's defaults for a healthcheck's interval and timeout.
+const DEFAULT_HEALTH_INTERVAL_MS: u32 = 30_000;
+const DEFAULT_HEALTH_TIMEOUT_MS: u32 = 30_000;
+const DEFAULT_HEALTH_RETRIES: u32 = 3;
+/// The longest healthcheck interval, timeout or start period: the server's limit.
+const MAX_HEALTH_MS: u32 = 3_600_000;
 /// As many as the server takes: each is two OpenFlow rules on the host.
 const MAX_ALLOWED_ADDRESSES: usize = 64;
 
@@ -709,10 +723,39 @@ impl Checker {
                 .collect(),
             None => Vec::new(),
         };
-        let restart = self
-            .value(&fields, "restart", false)
-            .and_then(|(n, p)| self.restart(n, &p));
+        let restart_value = self.value(&fields, "restart", false);
+        let restart = restart_value.clone().and_then(|(n, p)| self.restart(n, &p));
         let service = self.text_field(&fields, "service", false);
+
+        let step = self
+            .value(&fields, "step", false)
+            .and_then(|(n, p)| self.integer(n, &p, "step", 0, MAX_STEP))
+            .and_then(|s| u32::try_from(s).ok())
+            .unwrap_or(0);
+        let healthcheck = self.healthcheck(&fields);
+        let oneshot = self.boolean(&fields, "oneshot", false);
+        if oneshot {
+            if let (Some((node, path)), Some(policy)) = (restart_value, &restart)
+                && policy != "no"
+            {
+                self.report(
+                    node.pos,
+                    &path,
+                    format!(
+                        "a oneshot runs once: restart `{policy}` is refused \
+                         (leave `restart` out or make it `\"no\"`)"
+                    ),
+                );
+            }
+            if !state && let Some((node, path)) = self.value(&fields, "state", false) {
+                self.report(
+                    node.pos,
+                    &path,
+                    "a oneshot runs when it is made: `state: false` is refused",
+                );
+            }
+        }
+        let config_volumes = self.config_volumes(&fields);
 
         let mut after = Vec::new();
         let after_path = fields.path("after");
@@ -764,6 +807,10 @@ impl Checker {
             restart,
             service,
             after,
+            step,
+            healthcheck,
+            oneshot,
+            config_volumes,
         };
         Some((container, Placed { after: after_pos }))
     }
@@ -997,6 +1044,171 @@ impl Checker {
         Some(text)
     }
 
+    /// `config_volumes`: absolute host paths with no `..`.
+    fn config_volumes(&mut self, fields: &Fields<'_>) -> Vec<String> {
+        let mut out = Vec::new();
+        let Some(entry) = fields.get("config_volumes") else {
+            return out;
+        };
+        let path = fields.path("config_volumes");
+        let list = entry.value.items().is_some();
+        for (i, (text, pos)) in self
+            .strings(&entry.value, &path, "host path")
+            .into_iter()
+            .enumerate()
+        {
+            match path_problem(&text) {
+                Some(problem) => {
+                    let at = if list {
+                        format!("{path}[{i}]")
+                    } else {
+                        path.clone()
+                    };
+                    self.report(pos, &at, format!("path `{text}` {problem}"));
+                }
+                None => out.push(text),
+            }
+        }
+        out
+    }
+
+    /// `healthcheck`: `test` required, Docker's defaults for the rest. Checked in the
+    /// defaults too: a container's own `healthcheck` replaces the default's whole, so a
+    /// default without `test` is never completed.
+    fn healthcheck(&mut self, fields: &Fields<'_>) -> Option<Healthcheck> {
+        let entry = fields.get("healthcheck").filter(|e| !e.value.is_null())?;
+        let path = fields.path("healthcheck");
+        let f = self.fields(
+            &entry.value,
+            entry.key.pos,
+            &path,
+            HEALTHCHECK_KEYS,
+            "a mapping of healthcheck keys",
+        )?;
+        let test = self
+            .value(&f, "test", true)
+            .and_then(|(n, p)| self.health_test(n, &p));
+        let interval = self.duration_field(&f, "interval", DEFAULT_HEALTH_INTERVAL_MS, false);
+        let timeout = self.duration_field(&f, "timeout", DEFAULT_HEALTH_TIMEOUT_MS, false);
+        let start_period = self.duration_field(&f, "start_period", 0, true);
+        let retries = match self.value(&f, "retries", false) {
+            Some((n, p)) => self
+                .integer(n, &p, "retries", 1, 1000)
+                .and_then(|r| u32::try_from(r).ok()),
+            None => Some(DEFAULT_HEALTH_RETRIES),
+        };
+        Some(Healthcheck {
+            test: test?,
+            interval_ms: interval?,
+            timeout_ms: timeout?,
+            retries: retries?,
+            start_period_ms: start_period?,
+        })
+    }
+
+    /// A healthcheck's `test` in Docker's form: a command line becomes
+    /// `["CMD-SHELL", line]`, a list of words `["CMD", words...]` unless it starts with
+    /// `CMD` or `CMD-SHELL` already.
+    fn health_test(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
+        if let Some(line) = node.scalar() {
+            return self
+                .command_line(line, node.pos, path)
+                .then(|| vec!["CMD-SHELL".to_owned(), line.to_owned()]);
+        }
+        let Some(items) = node.items() else {
+            self.wrong_type(node, path, "a command line or a list of words");
+            return None;
+        };
+        let mut words = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            words.push(self.string(item, &format!("{path}[{i}]"), "a word"));
+        }
+        let words: Vec<String> = words.into_iter().collect::<Option<_>>()?;
+        let at = |i: usize| (items[i].pos, format!("{path}[{i}]"));
+        match words.first().map(String::as_str) {
+            None => {
+                self.report(node.pos, path, "an empty list runs nothing");
+                None
+            }
+            Some("CMD-SHELL") if words.len() != 2 => {
+                let message = format!(
+                    "`CMD-SHELL` takes one command line after it, found {}",
+                    words.len() - 1
+                );
+                self.report(node.pos, path, message);
+                None
+            }
+            Some("CMD-SHELL") => {
+                let (pos, item_path) = at(1);
+                self.command_line(&words[1], pos, &item_path)
+                    .then_some(words)
+            }
+            Some("CMD") if words.len() < 2 => {
+                self.report(node.pos, path, "`CMD` takes a program after it");
+                None
+            }
+            Some("NONE") => {
+                let (pos, item_path) = at(0);
+                self.report(
+                    pos,
+                    &item_path,
+                    "`NONE` (turning the image's healthcheck off) is not supported",
+                );
+                None
+            }
+            Some(first) => {
+                let program = if first == "CMD" { 1 } else { 0 };
+                if words[program].trim().is_empty() {
+                    let (pos, item_path) = at(program);
+                    self.report(pos, &item_path, "empty program name");
+                    return None;
+                }
+                if program == 0 {
+                    Some(std::iter::once("CMD".to_owned()).chain(words).collect())
+                } else {
+                    Some(words)
+                }
+            }
+        }
+    }
+
+    /// A healthcheck duration of `key`, in milliseconds: more than 0 (or 0 too with
+    /// `zero_ok`) and at most an hour; `default` when absent.
+    fn duration_field(
+        &mut self,
+        fields: &Fields<'_>,
+        key: &str,
+        default: u32,
+        zero_ok: bool,
+    ) -> Option<u32> {
+        let Some((node, path)) = self.value(fields, key, false) else {
+            return Some(default);
+        };
+        let Some((text, ns)) = node.scalar().and_then(|t| Some((t, duration_ns(t)?))) else {
+            self.wrong_type(
+                node,
+                &path,
+                "a duration (whole seconds, or like 500ms, 2s, 1m30s)",
+            );
+            return None;
+        };
+        let range = if zero_ok { "0..=1h" } else { "1ms..=1h" };
+        let ms = u32::try_from(ns / 1_000_000)
+            .ok()
+            .filter(|ms| (zero_ok || *ms > 0) && *ms <= MAX_HEALTH_MS);
+        let Some(ms) = ms else {
+            let message = format!("{key} `{text}` is out of range {range}");
+            self.report(node.pos, &path, message);
+            return None;
+        };
+        if ns % 1_000_000 != 0 {
+            let message = format!("{key} `{text}` is not a whole number of milliseconds");
+            self.report(node.pos, &path, message);
+            return None;
+        }
+        Some(ms)
+    }
+
     fn unique_ips(&mut self) {
         let mut first: HashMap<Ipv4Addr, (String, Pos)> = HashMap::new();
         for (ip, pos, name) in std::mem::take(&mut self.ips) {
@@ -1195,6 +1407,64 @@ fn cycle_from(
     let mut seen = vec![false; containers.len()];
     let mut path = Vec::new();
     walk(start, start, containers, index, &mut seen, &mut path).then_some(path)
+}
+
+/// The nanoseconds of a duration written as Docker and compose take it: an integer of
+/// seconds, or Go's form (`500ms`, `1.5s`, `1m30s`; units ns, us, ms, s, m, h).
+fn duration_ns(text: &str) -> Option<i128> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let number = |digits: &str| -> Option<u128> {
+        if digits.is_empty() {
+            Some(0)
+        } else if digits.len() <= 18 {
+            digits.parse().ok()
+        } else {
+            None
+        }
+    };
+    let total = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        number(digits)? * 1_000_000_000
+    } else {
+        let mut total: u128 = 0;
+        let mut rest = digits;
+        if rest.is_empty() {
+            return None;
+        }
+        while !rest.is_empty() {
+            let whole_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let (whole, after) = rest.split_at(whole_len);
+            let (fraction, after) = match after.strip_prefix('.') {
+                Some(after) => after.split_at(after.bytes().take_while(u8::is_ascii_digit).count()),
+                None => ("", after),
+            };
+            if whole.is_empty() && fraction.is_empty() {
+                return None;
+            }
+            let unit_len = after
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(after.len());
+            let (unit, next) = after.split_at(unit_len);
+            let scale: u128 = match unit {
+                "ns" => 1,
+                "us" | "µs" | "μs" => 1_000,
+                "ms" => 1_000_000,
+                "s" => 1_000_000_000,
+                "m" => 60_000_000_000,
+                "h" => 3_600_000_000_000,
+                _ => return None,
+            };
+            let places = u32::try_from(fraction.len()).ok()?;
+            let part = number(whole)? * scale + number(fraction)? * scale / 10u128.pow(places);
+            total = total.checked_add(part)?;
+            rest = next;
+        }
+        total
+    };
+    let total = i128::try_from(total).ok()?;
+    Some(if negative { -total } else { total })
 }
 
 /// Docker's rule for container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.

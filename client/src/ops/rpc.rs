@@ -106,6 +106,17 @@ pub fn spec_of(c: &Container) -> pb::ContainerSpec {
         cap_add: c.cap_add.clone(),
         restart: c.restart.clone().unwrap_or_default(),
         allowed_addresses: c.allowed_addresses.clone(),
+        healthcheck: c.healthcheck.as_ref().map(|h| pb::Healthcheck {
+            test: h.test.clone(),
+            interval_ms: h.interval_ms,
+            timeout_ms: h.timeout_ms,
+            retries: h.retries,
+            start_period_ms: h.start_period_ms,
+        }),
+        oneshot: c.oneshot,
+        // Set by the caller, which knows the environment file.
+        environment: String::new(),
+        service: c.service.clone().unwrap_or_default(),
     }
 }
 
