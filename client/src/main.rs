@@ -11,7 +11,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use dockstack::certs;
 use dockstack::connect::{Connector, Security};
 use dockstack::environment::{self, Container, Environment};
-use dockstack::ops::{self, Action, HostOverride, Outcome};
+use dockstack::ops::{self, Action, HostOverride, Outcome, plan};
 use dockstack::progress::{LinePrinter, LivePrinter, Printer};
 use std::io::IsTerminal;
 
@@ -21,6 +21,8 @@ mod exit {
     pub const FAILED: u8 = 1;
     /// The command line or the environment file is wrong; nothing was done.
     pub const INVALID: u8 = 2;
+    /// `plan`: the hosts differ from the file.
+    pub const PENDING: u8 = 3;
 }
 
 #[derive(Parser)]
@@ -28,7 +30,7 @@ mod exit {
     name = "dockstack",
     version,
     about = "Run containers with fixed IP addresses across container hosts",
-    after_help = "Exit status: 0 success, 1 an operation failed, 2 invalid command line or environment file."
+    after_help = "Exit status: 0 success, 1 an operation failed, 2 invalid command line or environment file, 3 (plan) changes pending."
 )]
 struct Cli {
     /// The environment file.
@@ -110,6 +112,22 @@ enum Command {
     Get,
     /// A live table of every container across all hosts.
     Status,
+    /// What apply would change on every host to match the file; changes nothing.
+    /// Exit status 0: the hosts match the file; 3: changes are pending.
+    Plan,
+    /// Make every host match the file: create, recreate (same address and MAC),
+    /// start, stop; step by step, each step healthy before the next.
+    Apply {
+        /// Apply without asking (needed when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Also destroy orphans: managed containers the file no longer names.
+        #[arg(long)]
+        prune: bool,
+        /// Refuse unless the hosts still give this plan id (from `plan`).
+        #[arg(long, value_name = "ID")]
+        plan_id: Option<String>,
+    },
     /// Make, renew, revoke and list the cluster's TLS certificates.
     Certs {
         #[command(subcommand)]
@@ -266,13 +284,19 @@ fn network_shown(i: &dockstack_proto::ContainerInfo) -> String {
 
 /// What `status` says of a pair that is not as it should be.
 fn status_note(i: &dockstack_proto::ContainerInfo) -> String {
-    match (i.network.as_str(), i.sandbox_state.as_str()) {
+    let network: String = match (i.network.as_str(), i.sandbox_state.as_str()) {
         ("direct", _) => "direct (no sandbox)".into(),
         ("sandbox", "missing") => "sandbox missing".into(),
         ("sandbox", "running") => String::new(),
         ("sandbox", s) if i.state == "running" => format!("sandbox {s}"),
         _ => String::new(),
-    }
+    };
+    // Docker's health, when the container has a healthcheck.
+    [i.health.as_str(), network.as_str()]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn info_json(i: &dockstack_proto::ContainerInfo) -> serde_json::Value {
@@ -281,7 +305,8 @@ fn info_json(i: &dockstack_proto::ContainerInfo) -> serde_json::Value {
         "pid": i.pid, "ip": i.ip, "gateway": i.gateway, "actual_addresses": i.actual_addresses,
         "mac": i.mac, "bridge": i.bridge, "port": i.port, "plugged": i.plugged,
         "started_at": i.started_at, "network": i.network, "sandbox": i.sandbox,
-        "sandbox_state": i.sandbox_state,
+        "sandbox_state": i.sandbox_state, "health": i.health, "exit_code": i.exit_code,
+        "environment": i.environment,
     })
 }
 
@@ -434,6 +459,125 @@ fn certs_command(cli: &Cli, command: &CertsCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Prints `plan`, text or JSON; the hosts that could not be asked go to
+/// stderr.
+fn print_plan(plan: &plan::Plan, json: bool, only_changes: bool) {
+    if json {
+        println!("{}", plan.to_json());
+    } else {
+        for p in &plan.items {
+            if !only_changes || p.change != plan::Change::Unchanged {
+                println!("{}", p.line());
+            }
+        }
+        println!("{}", plan.summary_line());
+    }
+    for (h, e) in &plan.failed {
+        eprintln!("FAILED host {h}: {e}");
+    }
+}
+
+async fn plan_command(cli: &Cli, overrides: HostOverride, json: bool) -> Result<ExitCode> {
+    let env = load(cli)?;
+    let connector = connector(cli)?;
+    let plan = plan::plan(Arc::new(env), connector, overrides).await;
+    print_plan(&plan, json, false);
+    Ok(ExitCode::from(if !plan.failed.is_empty() {
+        exit::FAILED
+    } else if plan.pending().next().is_some() {
+        exit::PENDING
+    } else {
+        0
+    }))
+}
+
+async fn apply_command(
+    cli: &Cli,
+    overrides: HostOverride,
+    json: bool,
+    yes: bool,
+    prune: bool,
+    plan_id: Option<&str>,
+) -> Result<ExitCode> {
+    // Refused before any host is asked: nothing could be confirmed.
+    if !yes && !std::io::stdin().is_terminal() {
+        return Err(Invalid(
+            "apply: stdin is no terminal to confirm on: give --yes to apply without asking".into(),
+        )
+        .into());
+    }
+    let env = Arc::new(load(cli)?);
+    let connector = connector(cli)?;
+    let plan = plan::plan(Arc::clone(&env), connector.clone(), overrides.clone()).await;
+    print_plan(&plan, json, true);
+    if !plan.failed.is_empty() {
+        eprintln!("apply: not every host answered; nothing was changed");
+        return Ok(ExitCode::from(exit::FAILED));
+    }
+    if let Some(id) = plan_id
+        && id != plan.id
+    {
+        eprintln!(
+            "apply: plan {id} is stale: the hosts now give plan {}; nothing was changed (run plan again)",
+            plan.id
+        );
+        return Ok(ExitCode::from(exit::FAILED));
+    }
+    let actionable = plan
+        .pending()
+        .filter(|p| prune || p.change != plan::Change::Orphan)
+        .count();
+    if actionable == 0 {
+        eprintln!("apply: nothing to do");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !yes {
+        eprint!("apply these {actionable} changes? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("apply: not confirmed; nothing was changed");
+            return Ok(ExitCode::from(exit::FAILED));
+        }
+    }
+    let width = env
+        .containers
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(8);
+    let printer: Arc<dyn Printer> = Arc::new(LinePrinter {
+        width,
+        to_stderr: json,
+    });
+    let (applied, result) = plan::apply(env, connector, overrides, &plan, prune, printer).await;
+    for name in &applied.left {
+        eprintln!("apply: orphan {name} left in place (--prune removes it)");
+    }
+    if json {
+        let done: Vec<_> = applied
+            .done
+            .iter()
+            .map(|(c, v)| serde_json::json!({"container": c, "action": v}))
+            .collect();
+        let error = result.as_ref().err().map(ToString::to_string);
+        println!(
+            "{}",
+            serde_json::json!({"plan_id": plan.id, "done": done, "error": error})
+        );
+    }
+    match result {
+        Ok(()) => {
+            eprintln!("apply: {} changes made", applied.done.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("FAILED apply: {e}");
+            Ok(ExitCode::from(exit::FAILED))
+        }
+    }
+}
+
 async fn real_main(cli: Cli) -> Result<ExitCode> {
     let json = cli.output == OutputFormat::Json;
     let overrides = HostOverride {
@@ -544,6 +688,12 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(exit::FAILED)
             });
         }
+        Command::Plan => return plan_command(&cli, overrides, json).await,
+        Command::Apply {
+            yes,
+            prune,
+            plan_id,
+        } => return apply_command(&cli, overrides, json, *yes, *prune, plan_id.as_deref()).await,
         Command::Run => Action::Run,
         Command::Destroy => Action::Destroy,
         Command::Start => Action::Start,

@@ -1,12 +1,14 @@
 //! Driving the hosts: what an action is, what it comes to for each
 //! container, and the error that says why it failed.
 //!
+//! [`plan`] compares the file with the hosts and closes the difference,
 //! [`schedule`] decides when each container's action runs, [`recipe`] what
 //! an action is made of (the registration around it), [`rpc`] how a server
 //! is asked.
 
 use dockstack_proto as pb;
 
+pub mod plan;
 mod recipe;
 mod rpc;
 

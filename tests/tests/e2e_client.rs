@@ -322,6 +322,12 @@ impl pb::container_host_server::ContainerHost for EndsEarly {
     ) -> Result<Response<pb::ListResponse>, Status> {
         Err(Status::unimplemented("not in this fake"))
     }
+    async fn plan(
+        &self,
+        _: Request<pb::PlanRequest>,
+    ) -> Result<Response<pb::PlanResponse>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
     async fn register(&self, _: Request<pb::RegisterRequest>) -> Result<Response<Events>, Status> {
         Err(Status::unimplemented("not in this fake"))
     }

@@ -351,7 +351,11 @@ fn run_again_ensures_running_and_plugged_and_refuses_another_spec() {
     let out = fails(&bed, &env, &["-c", &web, "run"]);
     docker(&["rmi", &other.image]).expect("docker rmi");
     assert!(stderr(&out).contains("image"), "{}", text(&out));
-    assert!(stderr(&out).contains("destroy it first"), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("destroy it first") && stderr(&out).contains("dockstack apply"),
+        "{}",
+        text(&out)
+    );
 
     ok(&bed, &env, &["-c", &web, "destroy"]);
     assert_nothing_left(&bed, 0);

@@ -382,3 +382,43 @@ async fn follow(
     }
     Ok(done)
 }
+
+/// What `host` runs of `specs`, and what else it runs; see the Plan call.
+pub(super) async fn plan(
+    clients: &Clients,
+    host: &str,
+    specs: Vec<pb::ContainerSpec>,
+) -> Result<pb::PlanResponse, Failure> {
+    let mut client = clients.get(host).await?;
+    within(&format!("plan of host {host}"), true, async {
+        client
+            .plan(pb::PlanRequest {
+                host: host.to_string(),
+                specs,
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| Failure::status(&s, clients.insecure()))
+    })
+    .await
+}
+
+/// The state of container `name` on `host`.
+pub(super) async fn show(
+    clients: &Clients,
+    host: &str,
+    name: &str,
+) -> Result<pb::ContainerInfo, Failure> {
+    let mut client = clients.get(host).await?;
+    within(&format!("show of {name} on host {host}"), true, async {
+        client
+            .show(pb::ContainerRef {
+                host: host.to_string(),
+                name: name.to_string(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| Failure::status(&s, clients.insecure()))
+    })
+    .await
+}

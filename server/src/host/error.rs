@@ -122,7 +122,7 @@ impl fmt::Display for HostError {
             }
             K::SpecDiffers { name, differs } => write!(
                 f,
-                "container {name} exists with a different spec ({differs}): destroy it first"
+                "container {name} exists with a different spec ({differs}): `dockstack plan` shows the change and `dockstack apply` recreates it (or destroy it first)"
             ),
             K::Docker(e) => write!(f, "host {host}: {e}"),
             K::Record(e) => write!(f, "host {host}: {e}"),

@@ -331,6 +331,10 @@ impl Host {
             Network::Sandbox(sb) => Some(sb.as_str()),
             Network::Direct => None,
         };
+        self.mark_removed(
+            std::iter::once(pair.app.id.as_str())
+                .chain(pair.sandbox.as_ref().map(|s| s.id.as_str())),
+        );
         let mut errors = self.remove_pair(name, sandbox).await.into_iter();
         if let Some(first) = errors.next() {
             for e in errors {

@@ -38,6 +38,9 @@ pub struct HostConfig {
     pub allow_hooks: Option<PathBuf>,
 }
 
+/// How long the events of a container removed by this server are ignored.
+const REMOVED_KEPT: Duration = Duration::from_secs(60);
+
 /// Locks kept in the table before the idle ones are dropped.
 const LOCKS_KEPT: usize = 1024;
 
@@ -58,6 +61,10 @@ pub struct Host {
     /// plugged needs no second plug: skipping it spares every run a second
     /// round of netlink and OVSDB requests.
     plugged: Mutex<HashMap<String, String>>,
+    /// Ids of containers this server has just removed itself (a destroy),
+    /// with when: their die and destroy events need no clean-up, which
+    /// would only queue on the container's lock ahead of its recreate.
+    removed: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 /// A managed container as its user knows it: the application, and what
@@ -102,6 +109,25 @@ fn netns_of(pid: u32) -> Option<u64> {
 }
 
 impl Host {
+    /// Marks containers about to be removed by this server (see
+    /// [`Host::removed`]).
+    fn mark_removed<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        let now = std::time::Instant::now();
+        let mut removed = self.removed.lock().unwrap_or_else(|p| p.into_inner());
+        removed.retain(|_, at| now.duration_since(*at) < REMOVED_KEPT);
+        for id in ids.into_iter().filter(|id| !id.is_empty()) {
+            removed.insert(id.to_string(), now);
+        }
+    }
+
+    /// Whether the container of `id` was removed by this server lately.
+    fn removed_by_us(&self, id: &str) -> bool {
+        let removed = self.removed.lock().unwrap_or_else(|p| p.into_inner());
+        removed
+            .get(id)
+            .is_some_and(|at| at.elapsed() < REMOVED_KEPT)
+    }
+
     pub fn new(config: HostConfig, docker: DockerClient, ovs: Ovs) -> Self {
         Host {
             config,
@@ -110,6 +136,7 @@ impl Host {
             locks: Mutex::new(HashMap::new()),
             created: SystemTime::now(),
             plugged: Mutex::new(HashMap::new()),
+            removed: Mutex::new(HashMap::new()),
         }
     }
 

@@ -233,11 +233,13 @@ impl Host {
                     since = UNIX_EPOCH + Duration::from_nanos(ns);
                 }
                 let action = ev.action.unwrap_or_default();
-                let Some(name) = ev
-                    .actor
-                    .and_then(|a| a.attributes)
-                    .and_then(|mut a| a.remove("name"))
-                else {
+                let Some(actor) = ev.actor else { continue };
+                // Its own destroy unplugged it already.
+                if action != "start" && actor.id.as_deref().is_some_and(|id| self.removed_by_us(id))
+                {
+                    continue;
+                }
+                let Some(name) = actor.attributes.and_then(|mut a| a.remove("name")) else {
                     continue;
                 };
                 let host = Arc::clone(&self);

@@ -1,0 +1,626 @@
+//! `plan` and `apply`: the environment file beside what every host runs,
+//! the change each container needs to match it, and carrying the changes
+//! out step by step, each step gated on the health of the one before.
+//!
+//! A plan asks every host once, in parallel (the Plan call: the server
+//! compares each spec with the record of the container of its name, and
+//! names each difference). Apply recomputes it, so that what it carries out
+//! is what the hosts run now; `--plan-id` refuses to go on when that is no
+//! longer what an earlier `plan` showed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dockstack_proto as pb;
+use sha2::{Digest, Sha256};
+
+use super::rpc::{self, Clients, Failure};
+use super::{Action, HostOverride, OpError, levels, recipe};
+use crate::connect::Connector;
+use crate::environment::{Container, Environment};
+use crate::progress::{Printer, Progress};
+
+/// What one container needs to match the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// No container of that name on any host.
+    Create,
+    /// The container differs (each difference named) or runs on another
+    /// host, `from`: it is replaced, keeping its address and MAC.
+    Recreate {
+        differences: Vec<String>,
+        from: String,
+    },
+    /// The file wants it running (and plugged); it is not.
+    Start,
+    /// The file wants it stopped; it runs.
+    Stop,
+    Unchanged,
+    /// Managed on a host of the file, but the file no longer names it.
+    Orphan,
+}
+
+impl Change {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Change::Create => "create",
+            Change::Recreate { .. } => "recreate",
+            Change::Start => "start",
+            Change::Stop => "stop",
+            Change::Unchanged => "unchanged",
+            Change::Orphan => "orphan",
+        }
+    }
+}
+
+/// One line of a plan.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub container: String,
+    /// Where it is to run (for an orphan: where it runs).
+    pub host: String,
+    pub change: Change,
+    /// What runs under that name now, if anything.
+    pub found: Option<pb::ContainerInfo>,
+    /// Whether the target host has the image (create and recreate).
+    pub image_present: bool,
+    pub image: String,
+}
+
+impl Planned {
+    /// The line `plan` prints.
+    pub fn line(&self) -> String {
+        let head = format!(
+            "{:<10} {} on {}",
+            self.change.verb(),
+            self.container,
+            self.host
+        );
+        match &self.change {
+            Change::Recreate { differences, .. } => {
+                format!("{head}: {}", differences.join(", "))
+            }
+            Change::Start => match &self.found {
+                Some(f) if f.state == "running" => format!("{head} (running, not plugged)"),
+                Some(f) => format!("{head} ({})", f.state),
+                None => head,
+            },
+            _ => head,
+        }
+    }
+}
+
+/// A whole plan: one line per container of the file, in file order, then
+/// the orphans.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub items: Vec<Planned>,
+    /// A hash of what the hosts were seen to run and what the file asks.
+    pub id: String,
+    /// Hosts that could not be asked, with why: the plan is incomplete.
+    pub failed: Vec<(String, String)>,
+}
+
+impl Plan {
+    /// Lines that change something.
+    pub fn pending(&self) -> impl Iterator<Item = &Planned> {
+        self.items.iter().filter(|p| p.change != Change::Unchanged)
+    }
+
+    /// `verb: count`, every verb that occurs.
+    pub fn summary(&self) -> BTreeMap<&'static str, usize> {
+        let mut m = BTreeMap::new();
+        for p in &self.items {
+            *m.entry(p.change.verb()).or_default() += 1;
+        }
+        m
+    }
+
+    pub fn summary_line(&self) -> String {
+        let counts: Vec<String> = self
+            .summary()
+            .iter()
+            .map(|(verb, n)| format!("{n} {verb}"))
+            .collect();
+        format!("plan {}: {}", self.id, counts.join(", "))
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let items: Vec<_> = self
+            .items
+            .iter()
+            .map(|p| {
+                let mut item = serde_json::json!({
+                    "container": p.container, "host": p.host, "action": p.change.verb(),
+                });
+                if let Change::Recreate { differences, from } = &p.change {
+                    item["differences"] = serde_json::json!(differences);
+                    item["from"] = serde_json::json!(from);
+                }
+                if let Some(f) = &p.found {
+                    item["id"] = serde_json::json!(f.id);
+                    item["state"] = serde_json::json!(f.state);
+                    item["health"] = serde_json::json!(f.health);
+                }
+                item
+            })
+            .collect();
+        let failed: Vec<_> = self
+            .failed
+            .iter()
+            .map(|(h, e)| serde_json::json!({"host": h, "error": e}))
+            .collect();
+        serde_json::json!({
+            "plan_id": self.id, "changes": items, "summary": self.summary(),
+            "failed_hosts": failed,
+        })
+    }
+}
+
+/// Asks every host of `env` and makes the plan; changes nothing.
+pub async fn plan(env: Arc<Environment>, connector: Connector, overrides: HostOverride) -> Plan {
+    let clients = Clients::new(env, connector, overrides);
+    compute(&clients).await
+}
+
+async fn compute(clients: &Clients) -> Plan {
+    let env = &clients.env;
+    let environment = env.path.display().to_string();
+    let asks = env.hosts.iter().map(|h| {
+        let specs: Vec<pb::ContainerSpec> = env
+            .containers
+            .iter()
+            .filter(|c| c.host == h.name)
+            .map(|c| {
+                let mut s = rpc::spec_of(c);
+                s.environment = environment.clone();
+                s
+            })
+            .collect();
+        let name = h.name.clone();
+        async move { (name.clone(), rpc::plan(clients, &name, specs).await) }
+    });
+    let mut answers: HashMap<String, pb::PlanResponse> = HashMap::new();
+    let mut failed = Vec::new();
+    for (host, answer) in futures::future::join_all(asks).await {
+        match answer {
+            Ok(a) => {
+                answers.insert(host, a);
+            }
+            Err(f) => failed.push((host, f.message)),
+        }
+    }
+    let names: std::collections::HashSet<&str> =
+        env.containers.iter().map(|c| c.name.as_str()).collect();
+    // A container of the file seen on a host that is not its own: moved
+    // (when its own host has none of that name) or a stray copy.
+    let mut elsewhere: BTreeMap<&str, Vec<(&str, &pb::ContainerInfo)>> = BTreeMap::new();
+    let mut orphans = Vec::new();
+    for h in &env.hosts {
+        let Some(a) = answers.get(&h.name) else {
+            continue;
+        };
+        for info in &a.unrequested {
+            if names.contains(info.name.as_str()) {
+                elsewhere
+                    .entry(info.name.as_str())
+                    .or_default()
+                    .push((h.name.as_str(), info));
+            } else {
+                orphans.push(orphan_line(&h.name, info));
+            }
+        }
+    }
+    let mut items = Vec::new();
+    for c in &env.containers {
+        let Some(a) = answers.get(&c.host) else {
+            continue;
+        };
+        let Some(entry) = a.entries.iter().find(|e| e.name == c.name) else {
+            continue;
+        };
+        let mut strays = elsewhere.remove(c.name.as_str()).unwrap_or_default();
+        let (change, found) = match &entry.found {
+            Some(info) => (decide(c, info, &entry.differences), Some(info.clone())),
+            None if !strays.is_empty() => {
+                let (from, info) = strays.remove(0);
+                (
+                    Change::Recreate {
+                        differences: vec![format!("host {from} -> {}", c.host)],
+                        from: from.to_string(),
+                    },
+                    Some(info.clone()),
+                )
+            }
+            None => (Change::Create, None),
+        };
+        for (host, info) in strays {
+            orphans.push(orphan_line(host, info));
+        }
+        items.push(Planned {
+            container: c.name.clone(),
+            host: c.host.clone(),
+            change,
+            found,
+            image_present: entry.image_present,
+            image: c.image.clone(),
+        });
+    }
+    items.extend(orphans);
+    let id = plan_id(&items, &failed);
+    Plan { items, id, failed }
+}
+
+fn orphan_line(host: &str, info: &pb::ContainerInfo) -> Planned {
+    Planned {
+        container: info.name.clone(),
+        host: host.to_string(),
+        change: Change::Orphan,
+        found: Some(info.clone()),
+        image_present: true,
+        image: info.image.clone(),
+    }
+}
+
+/// The change a container that exists on its own host needs.
+fn decide(c: &Container, info: &pb::ContainerInfo, differences: &[String]) -> Change {
+    if !differences.is_empty() {
+        return Change::Recreate {
+            differences: differences.to_vec(),
+            from: c.host.clone(),
+        };
+    }
+    let running = info.state == "running";
+    if c.oneshot {
+        // One that succeeded is done; one that failed runs again.
+        return if !running && info.exit_code != 0 {
+            Change::Recreate {
+                differences: vec![format!("oneshot exited with status {}", info.exit_code)],
+                from: c.host.clone(),
+            }
+        } else {
+            Change::Unchanged
+        };
+    }
+    match (c.state, running) {
+        (true, false) => Change::Start,
+        (true, true) if !info.plugged => Change::Start,
+        (false, true) => Change::Stop,
+        _ => Change::Unchanged,
+    }
+}
+
+/// 16 hex digits of a hash of what each line saw and decided.
+fn plan_id(items: &[Planned], failed: &[(String, String)]) -> String {
+    let mut h = Sha256::new();
+    let mut put = |s: &str| {
+        h.update(s.as_bytes());
+        h.update([0]);
+    };
+    for p in items {
+        put(&p.container);
+        put(&p.host);
+        put(&p.line());
+        if let Some(f) = &p.found {
+            put(&f.id);
+            put(&f.spec_hash);
+            put(&f.state);
+            put(&f.started_at);
+        }
+    }
+    for (host, _) in failed {
+        put(host);
+    }
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Why an apply stopped.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{}: image {image} is not on host {host}; nothing was changed", .container)]
+    NoImage {
+        container: String,
+        image: String,
+        host: String,
+    },
+    #[error("{}: {}", .0.container, .0.message)]
+    Op(OpError),
+    #[error("step {step}: {container} on {host} is {what}; the apply stops here")]
+    Unhealthy {
+        step: u32,
+        container: String,
+        host: String,
+        what: String,
+    },
+}
+
+/// What an apply did before it ended.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// `(container, verb)`, in the order done.
+    pub done: Vec<(String, &'static str)>,
+    /// Orphans left in place (no `--prune`).
+    pub left: Vec<String>,
+}
+
+/// Carries `plan` out: preflight, orphans (with `prune`), then step by
+/// step. Stops at the first failure, naming the container and the step.
+pub async fn apply(
+    env: Arc<Environment>,
+    connector: Connector,
+    overrides: HostOverride,
+    plan: &Plan,
+    prune: bool,
+    printer: Arc<dyn Printer>,
+) -> (Applied, Result<(), ApplyError>) {
+    let clients = Clients::new(Arc::clone(&env), connector, overrides);
+    let mut applied = Applied::default();
+    let result = carry_out(&clients, plan, prune, printer.as_ref(), &mut applied).await;
+    (applied, result)
+}
+
+async fn carry_out(
+    clients: &Clients,
+    plan: &Plan,
+    prune: bool,
+    printer: &dyn Printer,
+    applied: &mut Applied,
+) -> Result<(), ApplyError> {
+    let env = Arc::clone(&clients.env);
+    // Before anything is stopped: a replacement that cannot be created
+    // would leave its address on nobody.
+    for p in plan.pending() {
+        if matches!(p.change, Change::Create | Change::Recreate { .. }) && !p.image_present {
+            return Err(ApplyError::NoImage {
+                container: p.container.clone(),
+                image: p.image.clone(),
+                host: p.host.clone(),
+            });
+        }
+    }
+    // Orphans first: one may hold an address a new container takes.
+    for p in plan.items.iter().filter(|p| p.change == Change::Orphan) {
+        if !prune {
+            applied.left.push(p.container.clone());
+            continue;
+        }
+        let Some(info) = &p.found else { continue };
+        let c = orphan(info, &p.host);
+        act(clients, Action::Destroy, &c, printer).await?;
+        applied.done.push((p.container.clone(), "destroy"));
+    }
+    let by_name: HashMap<&str, &Planned> = plan
+        .items
+        .iter()
+        .filter(|p| p.change != Change::Orphan)
+        .map(|p| (p.container.as_str(), p))
+        .collect();
+    let level_of = levels(&env);
+    let mut steps: BTreeMap<u32, BTreeMap<usize, Vec<&Container>>> = BTreeMap::new();
+    for c in &env.containers {
+        steps
+            .entry(c.step)
+            .or_default()
+            .entry(level_of.get(&c.name).copied().unwrap_or(0))
+            .or_default()
+            .push(c);
+    }
+    for (step, by_level) in &steps {
+        for containers in by_level.values() {
+            // Containers of one service are replaced one at a time, each
+            // healthy before the next is touched (a cluster keeps its
+            // quorum); the others go at once.
+            let mut lanes: BTreeMap<String, Vec<&Container>> = BTreeMap::new();
+            for c in containers {
+                let changes = by_name
+                    .get(c.name.as_str())
+                    .is_some_and(|p| p.change != Change::Unchanged);
+                if changes {
+                    let lane = c.service.clone().unwrap_or_else(|| format!("\0{}", c.name));
+                    lanes.entry(lane).or_default().push(c);
+                }
+            }
+            let runs = lanes.into_values().map(|lane| {
+                let by_name = &by_name;
+                async move {
+                    let mut done = Vec::new();
+                    for c in lane {
+                        let p = by_name[c.name.as_str()];
+                        if let Err(e) = change(clients, p, c, printer).await {
+                            return (done, Err(e));
+                        }
+                        done.push((c.name.clone(), p.change.verb()));
+                        if c.healthcheck.is_some()
+                            && let Err(e) = wait_healthy(clients, c, *step, printer).await
+                        {
+                            return (done, Err(e));
+                        }
+                    }
+                    (done, Ok(()))
+                }
+            });
+            let mut first_err = None;
+            for (mut done, result) in futures::future::join_all(runs).await {
+                applied.done.append(&mut done);
+                if let Err(e) = result {
+                    first_err.get_or_insert(e);
+                }
+            }
+            if let Some(e) = first_err {
+                return Err(e);
+            }
+        }
+        // The next step starts only when this one's containers are well.
+        let waits = by_level
+            .values()
+            .flatten()
+            .filter(|c| c.state && !c.oneshot)
+            .map(|c| wait_healthy(clients, c, *step, printer));
+        for r in futures::future::join_all(waits).await {
+            r?;
+        }
+    }
+    Ok(())
+}
+
+/// One container's change.
+async fn change(
+    clients: &Clients,
+    p: &Planned,
+    c: &Container,
+    printer: &dyn Printer,
+) -> Result<(), ApplyError> {
+    match &p.change {
+        Change::Create => act(clients, Action::Run, c, printer).await,
+        Change::Recreate { from, .. } => {
+            // The old container gives its address up before the new one
+            // takes it: never two holders of one address.
+            let mut old = c.clone();
+            old.host = from.clone();
+            printer.progress(
+                &c.name,
+                Progress::Step("recreate: destroying the old container"),
+            );
+            act(clients, Action::Destroy, &old, printer).await?;
+            act(clients, Action::Run, c, printer).await
+        }
+        Change::Start => act(clients, Action::Start, c, printer).await,
+        Change::Stop => act(clients, Action::Stop, c, printer).await,
+        Change::Unchanged | Change::Orphan => Ok(()),
+    }
+}
+
+async fn act(
+    clients: &Clients,
+    action: Action,
+    c: &Container,
+    printer: &dyn Printer,
+) -> Result<(), ApplyError> {
+    let client = clients.get(&c.host).await;
+    let result = recipe::act(clients, client, action, c, printer).await;
+    match &result {
+        Ok(_) => printer.done(&c.name, true, action.name()),
+        Err(e) => printer.done(&c.name, false, &e.message),
+    }
+    result.map(drop).map_err(|mut e| {
+        e.message = format!("{} on host {}: {}", action.name(), c.host, e.message);
+        ApplyError::Op(e)
+    })
+}
+
+/// How long a container may take to become healthy.
+fn health_deadline(c: &Container) -> Duration {
+    match &c.healthcheck {
+        Some(h) => {
+            let per_try = u64::from(h.interval_ms) + u64::from(h.timeout_ms);
+            Duration::from_millis(
+                u64::from(h.start_period_ms) + per_try * (u64::from(h.retries) + 1) + 5_000,
+            )
+        }
+        None => Duration::from_secs(30),
+    }
+}
+
+/// Waits until `c` is healthy: Docker says so, or, without a healthcheck,
+/// it runs and is plugged.
+async fn wait_healthy(
+    clients: &Clients,
+    c: &Container,
+    step: u32,
+    printer: &dyn Printer,
+) -> Result<(), ApplyError> {
+    let unhealthy = |what: String| ApplyError::Unhealthy {
+        step,
+        container: c.name.clone(),
+        host: c.host.clone(),
+        what,
+    };
+    let deadline = Instant::now() + health_deadline(c);
+    let mut told = false;
+    loop {
+        let info = rpc::show(clients, &c.host, &c.name)
+            .await
+            .map_err(|f: Failure| {
+                ApplyError::Op(OpError {
+                    host: c.host.clone(),
+                    container: c.name.clone(),
+                    code: f.code,
+                    message: f.message,
+                })
+            })?;
+        let running = info.state == "running";
+        match info.health.as_str() {
+            "healthy" if running => return Ok(()),
+            "" if running && info.plugged => return Ok(()),
+            "unhealthy" => return Err(unhealthy("unhealthy".into())),
+            _ if matches!(info.state.as_str(), "exited" | "dead") => {
+                return Err(unhealthy(format!(
+                    "{} with status {}",
+                    info.state, info.exit_code
+                )));
+            }
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            let what = match info.health.as_str() {
+                "" => format!("still {} and not plugged", info.state),
+                h => format!("still {h}"),
+            };
+            return Err(unhealthy(format!(
+                "{what} after {} s",
+                health_deadline(c).as_secs()
+            )));
+        }
+        if !told {
+            printer.progress(&c.name, Progress::Step("waiting until healthy"));
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// An orphan as a container of the file would be, for its destroy and
+/// deregistration: its name, host, address, domain and service as its
+/// record keeps them.
+fn orphan(info: &pb::ContainerInfo, host: &str) -> Container {
+    let (ip, mask) = info
+        .ip
+        .split_once('/')
+        .map(|(ip, m)| (ip.to_string(), m.parse().unwrap_or(32)))
+        .unwrap_or((info.ip.clone(), 32));
+    Container {
+        name: info.name.clone(),
+        image: info.image.clone(),
+        ip: ip.parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        mask,
+        gateway: None,
+        dns: Vec::new(),
+        domain: (!info.domain.is_empty()).then(|| info.domain.clone()),
+        bridge: info.bridge.clone(),
+        host: host.to_string(),
+        volumes: Vec::new(),
+        state: false,
+        precreation: Vec::new(),
+        postcreation: Vec::new(),
+        postdestroy: Vec::new(),
+        mac: None,
+        mtu: None,
+        vlan: None,
+        allowed_addresses: Vec::new(),
+        env: BTreeMap::new(),
+        command: Vec::new(),
+        privileged: false,
+        cap_add: Vec::new(),
+        restart: None,
+        service: (!info.service.is_empty()).then(|| info.service.clone()),
+        after: Vec::new(),
+        step: 0,
+        healthcheck: None,
+        oneshot: false,
+        config_volumes: Vec::new(),
+    }
+}
