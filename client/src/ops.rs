@@ -23,6 +23,8 @@ pub enum Action {
     Run,
     Destroy,
     Start,
+    /// Restart in its sandbox, applying changed config volumes (`apply`).
+    Restart,
     Stop,
     Show,
     /// DNS and Puppet registration alone, without touching the container.
@@ -36,6 +38,7 @@ impl Action {
             Action::Run => "run",
             Action::Destroy => "destroy",
             Action::Start => "start",
+            Action::Restart => "restart",
             Action::Stop => "stop",
             Action::Show => "show",
             Action::Register => "register",

@@ -274,6 +274,7 @@ impl DockerClient {
         &self,
         spec: &ContainerSpec,
         sandbox: &str,
+        config: &std::collections::BTreeMap<String, String>,
     ) -> Result<String, DockerError> {
         let host_config = HostConfig {
             network_mode: Some(format!("container:{sandbox}")),
@@ -289,7 +290,7 @@ impl DockerClient {
                 .then(|| spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
             labels: Some(
-                record::app_labels(spec, &self.host_id, sandbox)
+                record::app_labels(spec, &self.host_id, sandbox, config)
                     .into_iter()
                     .collect(),
             ),

@@ -4,6 +4,7 @@
 //! (`regfiles`). `pause` owns the image of the sandboxes' pause program;
 //! `policy` who may do what, from the role in a client's certificate.
 
+pub mod confighash;
 pub mod docker;
 pub mod fault;
 pub mod hooks;

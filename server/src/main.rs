@@ -72,6 +72,9 @@ struct ListenArgs {
     /// Only run hook programs from this directory.
     #[arg(long)]
     allow_hooks: Option<PathBuf>,
+    /// Where to keep the config hashes last applied to each container.
+    #[arg(long, default_value = "/var/lib/dockstack")]
+    state_dir: PathBuf,
     /// What each role of client certificate may do (default:
     /// /etc/dockstack/policy.yaml when it exists, else the built-in policy).
     /// SIGHUP reads it again, with the TLS directory's crl.pem.
@@ -202,6 +205,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
         insecure,
         hook_timeout,
         allow_hooks,
+        state_dir,
         policy,
         log_format: _,
     } = args;
@@ -238,6 +242,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
             host_id: host_id.clone(),
             hook_timeout: Duration::from_secs(hook_timeout),
             allow_hooks,
+            state_dir,
         },
         docker,
         ovs,

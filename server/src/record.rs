@@ -33,6 +33,10 @@ const ENVIRONMENT: &str = "dockstack.environment";
 const ONESHOT: &str = "dockstack.oneshot";
 const DOMAIN: &str = "dockstack.domain";
 const SERVICE: &str = "dockstack.service";
+/// The config volumes (a JSON list) and their hashes when it was made (a
+/// JSON map): see `confighash`.
+const CONFIG_VOLUMES: &str = "dockstack.config-volumes";
+const CONFIG_HASH: &str = "dockstack.config-hash";
 
 pub use dockstack_proto::SANDBOX_SUFFIX;
 
@@ -135,10 +139,29 @@ pub fn sandbox_labels(spec: &ContainerSpec, host_id: &str) -> BTreeMap<String, S
     l
 }
 
-/// The labels of an application that joins the netns of `sandbox`.
-pub fn app_labels(spec: &ContainerSpec, host_id: &str, sandbox: &str) -> BTreeMap<String, String> {
+/// The labels of an application that joins the netns of `sandbox`, with
+/// the hashes of its config volumes as they are now.
+pub fn app_labels(
+    spec: &ContainerSpec,
+    host_id: &str,
+    sandbox: &str,
+    config: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     let mut l = labels(spec, host_id);
     l.insert(SANDBOX.into(), sandbox.into());
+    if !spec.config_volumes.is_empty() {
+        let paths: Vec<String> = spec
+            .config_volumes
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        if let (Ok(paths), Ok(hashes)) =
+            (serde_json::to_string(&paths), serde_json::to_string(config))
+        {
+            l.insert(CONFIG_VOLUMES.into(), paths);
+            l.insert(CONFIG_HASH.into(), hashes);
+        }
+    }
     l
 }
 
@@ -188,6 +211,25 @@ fn network_labels(spec: &ContainerSpec, l: &mut BTreeMap<String, String>) {
     if !spec.allowed_addresses.is_empty() {
         l.insert(ALLOWED_ADDRESSES.into(), spec.allowed_addresses_label());
     }
+}
+
+/// The config volumes a container was made with.
+pub fn config_volumes(labels: &Labels) -> Vec<std::path::PathBuf> {
+    labels
+        .get(CONFIG_VOLUMES)
+        .and_then(|j| serde_json::from_str::<Vec<String>>(j).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(Into::into)
+        .collect()
+}
+
+/// The hashes of its config volumes when it was made.
+pub fn config_hashes(labels: &Labels) -> BTreeMap<String, String> {
+    labels
+        .get(CONFIG_HASH)
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
 }
 
 /// Docker label filters that select this host's managed containers.
@@ -393,7 +435,9 @@ mod tests {
     fn a_pair_is_told_apart_by_its_labels() {
         let s = spec();
         let sandbox = sandbox_name(&s.name);
-        let app: Labels = app_labels(&s, "host1", &sandbox).into_iter().collect();
+        let app: Labels = app_labels(&s, "host1", &sandbox, &BTreeMap::new())
+            .into_iter()
+            .collect();
         let sb: Labels = sandbox_labels(&s, "host1").into_iter().collect();
         assert_eq!(role(&app), Role::App(Network::Sandbox(sandbox.clone())));
         assert_eq!(role(&sb), Role::Sandbox("web1".into()));

@@ -60,6 +60,7 @@ impl From<HostError> for Status {
                 Status::failed_precondition(msg)
             }
             K::Pause(_) => Status::internal(msg),
+            K::Config(_) => Status::failed_precondition(msg),
             K::Unplug(_) | K::Volume { .. } => Status::internal(msg),
             K::Registration(source) => match source {
                 RegistrationError::InvalidName { .. } => Status::invalid_argument(msg),
@@ -374,6 +375,7 @@ impl pb::container_host_server::ContainerHost for HostService {
     type RunStream = EventStream;
     type StartStream = EventStream;
     type StopStream = EventStream;
+    type RestartStream = EventStream;
     type DestroyStream = EventStream;
     type RegisterStream = EventStream;
     type DeregisterStream = EventStream;
@@ -418,6 +420,26 @@ impl pb::container_host_server::ContainerHost for HostService {
             "start",
             name.clone(),
             |host, reporter| async move { host.start(&name, &reporter).await.map(Some) },
+        )))
+    }
+
+    async fn restart(
+        &self,
+        req: Request<pb::ContainerRef>,
+    ) -> Result<Response<EventStream>, Status> {
+        // A restart is a stop and a start: whoever may start may restart.
+        let client = self
+            .authorize(&req, Action::Start, &req.get_ref().name)?
+            .client;
+        let req = req.into_inner();
+        self.host.check_host(&req.host)?;
+        check_name("container name", &req.name)?;
+        let name = req.name;
+        Ok(Response::new(self.stream_op(
+            client,
+            "restart",
+            name.clone(),
+            |host, reporter| async move { host.restart(&name, &reporter).await.map(Some) },
         )))
     }
 
@@ -570,6 +592,7 @@ impl pb::container_host_server::ContainerHost for HostService {
                     found: e.found.map(status_to_pb),
                     differences: e.differences,
                     image_present: e.image_present,
+                    config_changed: e.config_changed,
                 })
                 .collect(),
             unrequested: plan.unrequested.into_iter().map(status_to_pb).collect(),

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use dockstack_proto as pb;
 use ipnetwork::Ipv4Network;
@@ -88,6 +88,9 @@ impl Healthcheck {
     }
 }
 
+/// At most this many config volumes: each is read on every plan.
+const MAX_CONFIG_VOLUMES: usize = 64;
+
 /// Longest healthcheck interval, timeout or start period a spec may ask for.
 const MAX_HEALTH_MS: u32 = 3_600_000;
 
@@ -168,6 +171,9 @@ pub struct ContainerSpec {
     pub environment: String,
     /// Its Puppet service (a record only: not hashed).
     pub service: String,
+    /// Host paths whose contents belong to the spec (see `confighash`);
+    /// their change is a restart, not a different spec: not hashed.
+    pub config_volumes: Vec<PathBuf>,
     /// Private, so that outside this module a spec can only be made through
     /// `TryFrom<pb::ContainerSpec>`, where every check is.
     checked: Checked,
@@ -302,7 +308,21 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
         if !s.service.is_empty() && !is_container_name(&s.service) {
             return Err(bad(format!("invalid service name {:?}", s.service)));
         }
+        if s.config_volumes.len() > MAX_CONFIG_VOLUMES {
+            return Err(bad(format!(
+                "{} config_volumes, at most {MAX_CONFIG_VOLUMES}",
+                s.config_volumes.len()
+            )));
+        }
+        for p in &s.config_volumes {
+            if !is_absolute_clean(p) {
+                return Err(bad(format!(
+                    "config volume {p:?} must be an absolute path without '..'"
+                )));
+            }
+        }
         Ok(ContainerSpec {
+            config_volumes: s.config_volumes.iter().map(PathBuf::from).collect(),
             healthcheck,
             oneshot: s.oneshot,
             environment: s.environment,

@@ -328,6 +328,10 @@ impl pb::container_host_server::ContainerHost for EndsEarly {
     ) -> Result<Response<pb::PlanResponse>, Status> {
         Err(Status::unimplemented("not in this fake"))
     }
+    type RestartStream = Events;
+    async fn restart(&self, _: Request<pb::ContainerRef>) -> Result<Response<Events>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
     async fn register(&self, _: Request<pb::RegisterRequest>) -> Result<Response<Events>, Status> {
         Err(Status::unimplemented("not in this fake"))
     }

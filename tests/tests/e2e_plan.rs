@@ -105,7 +105,12 @@ fn plan_and_apply_create_recreate_move_and_prune_keeping_addresses() {
     let v2 = format!("dockstack-test-busybox:v2-{}", bed.slot());
     docker(&["tag", TEST_IMAGE, &v2]).expect("tag the second image");
     let spec = |i: usize, host: usize| BedContainer::new(&names[i], host, ips[i]);
-    let first = [spec(0, 0), spec(1, 0), spec(2, 1), spec(3, 1)];
+    // pc's configuration lives in a host directory, as TripleO's does.
+    let config = bed.dir().join("pc-config");
+    std::fs::create_dir_all(config.join("conf.d")).unwrap();
+    std::fs::write(config.join("conf.d/pc.conf"), "workers = 1\n").unwrap();
+    let pc = spec(2, 1).with_yaml(&format!("config_volumes:\n- {}", config.display()));
+    let first = [spec(0, 0), spec(1, 0), pc, spec(3, 1)];
     let env = bed.write_environment(&first);
 
     // A fresh environment: everything to create, exit 3, nothing made.
@@ -135,11 +140,12 @@ fn plan_and_apply_create_recreate_move_and_prune_keeping_addresses() {
     let macs: Vec<String> = names.iter().map(|n| eth0_mac(n)).collect();
     let before: Vec<(String, String)> = names.iter().map(|n| identity(n)).collect();
 
-    // Day 2: a new image for pa, an env var for pb.
+    // Day 2: a new image for pa, an env var for pb, a config file of pc.
     let mut second = first.clone();
     second[0].image = v2.clone();
     second[1] = spec(1, 0).with_yaml("env:\n  FOO: \"1\"");
     let env = bed.write_environment(&second);
+    std::fs::write(config.join("conf.d/pc.conf"), "workers = 4\n").unwrap();
     let (code, plan) = plan_json(&bed, &env);
     assert_eq!(code, Some(3));
     let c = changes(&plan);
@@ -152,8 +158,21 @@ fn plan_and_apply_create_recreate_move_and_prune_keeping_addresses() {
                 vec![format!("image {TEST_IMAGE} -> {v2}")]
             ),
             (names[1].clone(), "recreate".into(), vec!["env.FOO".into()]),
+            (names[2].clone(), "restart".into(), vec![]),
         ],
         "{plan}"
+    );
+    let pc_line = &plan["changes"].as_array().unwrap()[2];
+    assert_eq!(
+        pc_line["config_changed"],
+        serde_json::json!([config.display().to_string()]),
+        "{plan}"
+    );
+    let out = dockstack(&bed, &env, &["plan"]);
+    assert!(
+        text(&out).contains(&format!("(config changed: {})", config.display())),
+        "{}",
+        text(&out)
     );
     let stale = plan["plan_id"].as_str().unwrap().to_string();
     // The hosts change under the plan: its id no longer holds.
@@ -168,7 +187,7 @@ fn plan_and_apply_create_recreate_move_and_prune_keeping_addresses() {
     );
     // pd's restart left it plugged (its sandbox kept the netns).
     let (_, plan) = plan_json(&bed, &env);
-    assert_eq!(changes(&plan).len(), 2, "{plan}");
+    assert_eq!(changes(&plan).len(), 3, "{plan}");
     let current = plan["plan_id"].as_str().unwrap().to_string();
     let after_restart = identity(&names[3]);
 
@@ -204,7 +223,11 @@ fn plan_and_apply_create_recreate_move_and_prune_keeping_addresses() {
         assert!(bed.ping_from_host(1, ips[i]), "{} does not answer", ips[i]);
     }
     assert_eq!(inspect(&names[0], "{{.Config.Image}}"), v2);
-    assert_eq!(identity(&names[2]), before[2], "pc was touched");
+    // Restarted in place: the same container, started again.
+    let pc_now = identity(&names[2]);
+    assert_eq!(pc_now.0, before[2].0, "pc was recreated, not restarted");
+    assert_ne!(pc_now.1, before[2].1, "pc was not restarted");
+    assert_eq!(eth0_mac(&names[2]), macs[2]);
     assert_eq!(identity(&names[3]), after_restart, "pd was touched");
     let out = dockstack(&bed, &env, &["plan"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -32,6 +32,11 @@ pub enum Change {
         differences: Vec<String>,
         from: String,
     },
+    /// The contents of these config volumes changed since it was made or
+    /// last restarted: a restart in its sandbox applies them.
+    Restart {
+        paths: Vec<String>,
+    },
     /// The file wants it running (and plugged); it is not.
     Start,
     /// The file wants it stopped; it runs.
@@ -46,6 +51,7 @@ impl Change {
         match self {
             Change::Create => "create",
             Change::Recreate { .. } => "recreate",
+            Change::Restart { .. } => "restart",
             Change::Start => "start",
             Change::Stop => "stop",
             Change::Unchanged => "unchanged",
@@ -80,6 +86,9 @@ impl Planned {
         match &self.change {
             Change::Recreate { differences, .. } => {
                 format!("{head}: {}", differences.join(", "))
+            }
+            Change::Restart { paths } => {
+                format!("{head} (config changed: {})", paths.join(", "))
             }
             Change::Start => match &self.found {
                 Some(f) if f.state == "running" => format!("{head} (running, not plugged)"),
@@ -137,6 +146,9 @@ impl Plan {
                 if let Change::Recreate { differences, from } = &p.change {
                     item["differences"] = serde_json::json!(differences);
                     item["from"] = serde_json::json!(from);
+                }
+                if let Change::Restart { paths } = &p.change {
+                    item["config_changed"] = serde_json::json!(paths);
                 }
                 if let Some(f) = &p.found {
                     item["id"] = serde_json::json!(f.id);
@@ -222,7 +234,10 @@ async fn compute(clients: &Clients) -> Plan {
         };
         let mut strays = elsewhere.remove(c.name.as_str()).unwrap_or_default();
         let (change, found) = match &entry.found {
-            Some(info) => (decide(c, info, &entry.differences), Some(info.clone())),
+            Some(info) => (
+                decide(c, info, &entry.differences, &entry.config_changed),
+                Some(info.clone()),
+            ),
             None if !strays.is_empty() => {
                 let (from, info) = strays.remove(0);
                 (
@@ -264,11 +279,21 @@ fn orphan_line(host: &str, info: &pb::ContainerInfo) -> Planned {
 }
 
 /// The change a container that exists on its own host needs.
-fn decide(c: &Container, info: &pb::ContainerInfo, differences: &[String]) -> Change {
+fn decide(
+    c: &Container,
+    info: &pb::ContainerInfo,
+    differences: &[String],
+    config_changed: &[String],
+) -> Change {
     if !differences.is_empty() {
         return Change::Recreate {
             differences: differences.to_vec(),
             from: c.host.clone(),
+        };
+    }
+    if c.state && !c.oneshot && !config_changed.is_empty() {
+        return Change::Restart {
+            paths: config_changed.to_vec(),
         };
     }
     let running = info.state == "running";
@@ -488,6 +513,7 @@ async fn change(
             act(clients, Action::Destroy, &old, printer).await?;
             act(clients, Action::Run, c, printer).await
         }
+        Change::Restart { .. } => act(clients, Action::Restart, c, printer).await,
         Change::Start => act(clients, Action::Start, c, printer).await,
         Change::Stop => act(clients, Action::Stop, c, printer).await,
         Change::Unchanged | Change::Orphan => Ok(()),

@@ -145,7 +145,7 @@ impl Ctx<'_> {
                 })?;
                 Ok(done)
             }
-            Action::Start | Action::Stop | Action::Show => {
+            Action::Start | Action::Restart | Action::Stop | Action::Show => {
                 rpc::operate(&mut client?, action, c, self.printer, insecure).await
             }
         }

@@ -117,6 +117,7 @@ pub fn spec_of(c: &Container) -> pb::ContainerSpec {
         // Set by the caller, which knows the environment file.
         environment: String::new(),
         service: c.service.clone().unwrap_or_default(),
+        config_volumes: c.config_volumes.clone(),
     }
 }
 
@@ -235,6 +236,11 @@ async fn operate_now(
             .await
             .map_err(explain)?
             .into_inner(),
+        Action::Restart => client
+            .restart(reference())
+            .await
+            .map_err(explain)?
+            .into_inner(),
         Action::Stop => client
             .stop(reference())
             .await
@@ -253,7 +259,7 @@ async fn operate_now(
         Action::Register | Action::Deregister => return Ok(None),
     };
     let done = follow(stream, &c.name, printer, insecure).await?;
-    if done.is_none() && matches!(action, Action::Run | Action::Start) {
+    if done.is_none() && matches!(action, Action::Run | Action::Start | Action::Restart) {
         return Err(Failure::new(format!(
             "the server on host {} ended the {} of {} without its result (did its task fail? see the server's log)",
             c.host,

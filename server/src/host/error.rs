@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use netplug::{PlugError, UnplugError};
 
+use crate::confighash::ConfigHashError;
 use crate::docker::DockerError;
 use crate::hooks::HookError;
 use crate::pause::PauseError;
@@ -69,6 +70,8 @@ pub enum HostErrorKind {
         sandbox: String,
     },
     Pause(PauseError),
+    /// A config volume that cannot be read, or its record written.
+    Config(ConfigHashError),
     Registration(RegistrationError),
     /// The DNS container or Puppet master a registration needs.
     RegistryDown {
@@ -144,6 +147,7 @@ impl fmt::Display for HostError {
                 "container {name} on host {host} has lost its network sandbox {sandbox}: destroy and run it again"
             ),
             K::Pause(e) => write!(f, "host {host}: {e}"),
+            K::Config(e) => write!(f, "host {host}: {e}"),
             K::RegistryDown { role, name, state } => {
                 write!(f, "{role} {name} is not running on host {host} ({state})")
             }

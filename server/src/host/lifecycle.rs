@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{ContainerStatus, Host, HostError, HostErrorKind, Network, Pair, in_other_netns};
+use crate::confighash::ConfigHashError;
 use crate::docker::{DockerError, Inspected};
 use crate::hooks::{check_hooks, run_hooks};
 use crate::pause;
@@ -115,9 +116,10 @@ impl Host {
             let sb = self.start_running(sandbox).await?;
             self.plug(&spec.name, &sb, reporter).await?;
         }
+        let config = self.hash_config(spec.config_volumes.clone()).await?;
         reporter.step(format!("create {} from {}", spec.name, spec.image));
         self.docker
-            .create_app(spec, sandbox)
+            .create_app(spec, sandbox, &config)
             .await
             .map_err(|e| self.err(e))?;
         if spec.oneshot {
@@ -276,6 +278,55 @@ impl Host {
         self.status_of(name).await
     }
 
+    /// The hashes of config volumes `paths`, read off the async threads.
+    pub(super) async fn hash_config(
+        &self,
+        paths: Vec<PathBuf>,
+    ) -> Result<std::collections::BTreeMap<String, String>, HostError> {
+        if paths.is_empty() {
+            return Ok(Default::default());
+        }
+        tokio::task::spawn_blocking(move || crate::confighash::hash_paths(&paths))
+            .await
+            .map_err(|e| {
+                self.err(HostErrorKind::Config(ConfigHashError::Io {
+                    path: PathBuf::from("(config volumes)"),
+                    source: std::io::Error::other(e),
+                }))
+            })?
+            .map_err(|e| self.err(HostErrorKind::Config(e)))
+    }
+
+    /// Restarts the application in its sandbox (its network stays; a
+    /// stopped one is started with its sandbox) and records the contents of
+    /// its config volumes as applied.
+    pub async fn restart(
+        &self,
+        name: &str,
+        reporter: &Reporter,
+    ) -> Result<ContainerStatus, HostError> {
+        crate::fault::point("restart", name);
+        let _guard = self.lock(name).await;
+        let pair = self.managed_pair(name).await?;
+        // Read before the restart: what the container then reads is at
+        // least this new.
+        let config = self
+            .hash_config(record::config_volumes(&pair.app.labels))
+            .await?;
+        if pair.app.running && pair.holder().is_some_and(|h| h.running) {
+            reporter.step(format!("restart {name}"));
+            self.docker.restart(name).await.map_err(|e| self.err(e))?;
+        } else {
+            reporter.step(format!("start {name}"));
+            self.bring_up(&pair, reporter).await?;
+        }
+        if !config.is_empty() {
+            crate::confighash::record_applied(&self.config.state_dir, &pair.app.id, &config)
+                .map_err(|e| self.err(HostErrorKind::Config(e)))?;
+        }
+        self.status_of(name).await
+    }
+
     /// Stops the application while its network is still up, then unplugs
     /// and stops its sandbox.
     pub async fn stop(
@@ -331,6 +382,7 @@ impl Host {
             Network::Sandbox(sb) => Some(sb.as_str()),
             Network::Direct => None,
         };
+        crate::confighash::forget(&self.config.state_dir, &pair.app.id);
         self.mark_removed(
             std::iter::once(pair.app.id.as_str())
                 .chain(pair.sandbox.as_ref().map(|s| s.id.as_str())),

@@ -36,6 +36,9 @@ pub struct HostConfig {
     pub hook_timeout: Duration,
     /// When set, hook programs must live in this directory.
     pub allow_hooks: Option<PathBuf>,
+    /// Where the server keeps what Docker cannot: the config hashes last
+    /// applied to each container (see `confighash`).
+    pub state_dir: PathBuf,
 }
 
 /// How long the events of a container removed by this server are ignored.

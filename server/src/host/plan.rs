@@ -21,6 +21,8 @@ pub struct PlanEntry {
     /// See [`record::spec_differences`]; empty when the same.
     pub differences: Vec<String>,
     pub image_present: bool,
+    /// Config volumes whose contents changed since they were applied.
+    pub config_changed: Vec<String>,
 }
 
 /// The plan of one host.
@@ -69,10 +71,20 @@ impl Host {
                         (Some(l), Some(_)) => record::spec_differences(spec, l),
                         _ => Vec::new(),
                     };
+                    let config_changed = match (labels, &found) {
+                        (Some(l), Some(f)) if !spec.config_volumes.is_empty() => {
+                            let current = self.hash_config(spec.config_volumes.clone()).await?;
+                            let applied = crate::confighash::applied(&self.config.state_dir, &f.id)
+                                .unwrap_or_else(|| record::config_hashes(l));
+                            crate::confighash::changed(&applied, &current)
+                        }
+                        _ => Vec::new(),
+                    };
                     Ok::<_, HostError>(PlanEntry {
                         name: spec.name.clone(),
                         found,
                         differences,
+                        config_changed,
                         image_present: present.get(spec.image.as_str()).copied().unwrap_or(false),
                     })
                 }
