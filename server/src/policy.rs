@@ -318,12 +318,28 @@ impl Policy {
     /// Checks every field of a spec that the policy restricts.
     pub fn check_spec(&self, role: Role, spec: &ContainerSpec) -> Result<(), Refusal> {
         let p = self.of(role);
-        for (i, v) in spec.volumes.iter().enumerate() {
-            let given = Path::new(v.split(':').next().unwrap_or_default());
+        // A config volume is read by the server (hashed on every plan): the
+        // same rules as a volume's source.
+        let sources = spec
+            .volumes
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                (
+                    format!("volumes[{i}]"),
+                    Path::new(v.split(':').next().unwrap_or_default()),
+                )
+            })
+            .chain(
+                spec.config_volumes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (format!("config_volumes[{i}]"), c.as_path())),
+            );
+        for (key, given) in sources {
             // Where it really is: a symlink must not lead past a rule.
             let real = resolved(given);
             let src = real.as_path();
-            let key = format!("volumes[{i}]");
             if src.components().all(|c| c == Component::RootDir) && !p.volume_root {
                 return Err(refuse(
                     key,

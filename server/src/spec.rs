@@ -171,8 +171,9 @@ pub struct ContainerSpec {
     pub environment: String,
     /// Its Puppet service (a record only: not hashed).
     pub service: String,
-    /// Host paths whose contents belong to the spec (see `confighash`);
-    /// their change is a restart, not a different spec: not hashed.
+    /// Host paths whose contents belong to the spec (see `confighash`):
+    /// the list is part of the hash, a change of their contents is a
+    /// restart, not a different spec.
     pub config_volumes: Vec<PathBuf>,
     /// Private, so that outside this module a spec can only be made through
     /// `TryFrom<pb::ContainerSpec>`, where every check is.
@@ -485,6 +486,18 @@ impl ContainerSpec {
         if self.oneshot {
             fields.push(("oneshot", "true".into()));
         }
+        // Which paths belong to the spec is part of it (their contents are
+        // a restart, not a recreate): only when given, as above.
+        if !self.config_volumes.is_empty() {
+            fields.push((
+                "config_volumes",
+                self.config_volumes
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ));
+        }
         fields
     }
 
@@ -503,6 +516,14 @@ impl ContainerSpec {
                 "dns" => list(key, &self.dns, &mut out),
                 "volumes" => list(key, &self.volumes, &mut out),
                 "cap_add" => list(key, &self.cap_add, &mut out),
+                "config_volumes" => {
+                    let c: Vec<String> = self
+                        .config_volumes
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect();
+                    list(key, &c, &mut out);
+                }
                 "allowed_addresses" => {
                     let a: Vec<String> = self
                         .allowed_addresses

@@ -415,3 +415,70 @@ fn containers_of_one_service_are_replaced_one_at_a_time_each_healthy_first() {
     );
     ok(&bed, &env, &["destroy"]);
 }
+
+/// Lines of a hosts file that name `fqdn`.
+fn lines_naming(hostsfile: &Path, fqdn: &str) -> Vec<String> {
+    std::fs::read_to_string(hostsfile)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.split_whitespace().skip(1).any(|n| n == fqdn))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn an_orphan_pruned_by_apply_leaves_its_dns_line_too() {
+    let bed = bed(2);
+    dockstack_tests::testbed::ensure_dnsmasq_image().expect("dnsmasq image");
+    let domain = format!("bed{}.test", bed.slot());
+    let (dns, web, old) = (
+        bed.container_name("dns"),
+        bed.container_name("web"),
+        bed.container_name("oldapi"),
+    );
+    let dns_dir = bed.dir().join("dns");
+    let hostsfile = dns_dir.join("dockstack.dns");
+    let mut dns_c = BedContainer::new(&dns, 0, bed.subnet_ip(2)).with_yaml(&format!(
+        "domain: {domain}\nvolumes:\n- {}:/etc/dnsmasq.d\n\
+         command: /usr/sbin/dnsmasq -k --no-resolv --no-hosts \
+         --addn-hosts=/etc/dnsmasq.d/dockstack.dns --log-facility=- --user=root \
+         --local=/{domain}/",
+        dns_dir.display()
+    ));
+    dns_c.image = dockstack_tests::testbed::DNSMASQ_IMAGE.to_string();
+    let web_c =
+        BedContainer::new(&web, 1, bed.subnet_ip(20)).with_yaml(&format!("domain: {domain}"));
+    let old_ip = bed.subnet_ip(21);
+    let old_c = BedContainer::new(&old, 1, old_ip).with_yaml(&format!("domain: {domain}"));
+    let registration = format!(
+        "  dns:\n    container: {dns}\n    hostsfile: {}\n",
+        hostsfile.display()
+    );
+    let env = bed.write_registered_environment(
+        "environment.yaml",
+        &[dns_c.clone(), web_c.clone(), old_c],
+        &registration,
+    );
+    ok(&bed, &env, &["apply", "--yes"]);
+    let old_fqdn = format!("{old}.{domain}");
+    assert_eq!(
+        lines_naming(&hostsfile, &old_fqdn),
+        vec![format!("{old_ip} {old_fqdn}")]
+    );
+
+    let env = bed.write_registered_environment("environment.yaml", &[dns_c, web_c], &registration);
+    let (_, plan) = plan_json(&bed, &env);
+    assert_eq!(
+        changes(&plan),
+        vec![(old.clone(), "orphan".into(), vec![])],
+        "{plan}"
+    );
+    ok(&bed, &env, &["apply", "--yes", "--prune"]);
+    assert!(!exists(&old) && !exists(&format!("{old}{SANDBOX_SUFFIX}")));
+    assert_eq!(lines_naming(&hostsfile, &old_fqdn), Vec::<String>::new());
+    assert_eq!(bed.managed_apps(1), vec![web.clone()]);
+    assert_eq!(bed.ovs_ports(1).len(), 1, "{:?}", bed.ovs_ports(1));
+    let out = dockstack(&bed, &env, &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    ok(&bed, &env, &["destroy"]);
+}

@@ -72,7 +72,13 @@ impl Host {
                         _ => Vec::new(),
                     };
                     let config_changed = match (labels, &found) {
-                        (Some(l), Some(f)) if !spec.config_volumes.is_empty() => {
+                        // Only paths the container was made with (and its
+                        // policy accepted then) are read, never one a plan
+                        // request merely names.
+                        (Some(l), Some(f))
+                            if !spec.config_volumes.is_empty()
+                                && record::config_volumes(l) == spec.config_volumes =>
+                        {
                             let current = self.hash_config(spec.config_volumes.clone()).await?;
                             let applied = crate::confighash::applied(&self.config.state_dir, &f.id)
                                 .unwrap_or_else(|| record::config_hashes(l));

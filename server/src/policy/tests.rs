@@ -164,3 +164,19 @@ fn a_symlink_does_not_lead_a_volume_past_a_rule() {
     assert_eq!(builtin().check_spec(Role::Operator, &s), Ok(()));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn config_volumes_meet_the_rules_of_volume_sources() {
+    let mut s = spec();
+    s.privileged = false;
+    s.cap_add = vec![];
+    s.volumes = vec![];
+    // The server reads what a config volume holds: /etc/shadow is no
+    // operator's to have hashed.
+    s.config_volumes = vec!["/srv/ok".into(), "/etc/shadow".into()];
+    let refused = builtin().check_spec(Role::Operator, &s).unwrap_err();
+    assert_eq!(refused.key, "config_volumes[1]", "{refused}");
+    assert!(refused.rule.contains("under /etc"), "{refused}");
+    s.config_volumes = vec!["/srv/ok".into()];
+    assert_eq!(builtin().check_spec(Role::Operator, &s), Ok(()));
+}

@@ -1,0 +1,156 @@
+//! Benchmark: `dockstack plan` against 100 containers on 2 bed hosts (the
+//! median of 5 runs, with nothing to do and with changes pending), and how
+//! long a recreated container's address goes unanswered during `apply`.
+//! Build the release binaries first (`cargo build --release --workspace
+//! --bins`), then `cargo run --release -p dockstack-tests --bin bench-plan`.
+
+use std::net::Ipv4Addr;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, ensure};
+use dockstack_tests::testbed::{
+    BedContainer, BedOptions, TEST_IMAGE, TestBed, docker, ensure_test_image,
+};
+
+const CONTAINERS: u32 = 100;
+const RUNS: usize = 5;
+
+fn main() -> ExitCode {
+    match bench() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-plan: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn client(bed: &TestBed, env: &std::path::Path, args: &[&str]) -> Result<(Option<i32>, Duration)> {
+    let began = Instant::now();
+    let out = bed
+        .client_command()
+        .arg("-f")
+        .arg(env)
+        .args(args)
+        .output()?;
+    let took = began.elapsed();
+    ensure!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "dockstack {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((out.status.code(), took))
+}
+
+fn median_of(bed: &TestBed, env: &std::path::Path, want: i32) -> Result<Vec<Duration>> {
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let (code, took) = client(bed, env, &["plan"])?;
+        ensure!(code == Some(want), "plan exited {code:?}, want {want}");
+        times.push(took);
+    }
+    times.sort();
+    Ok(times)
+}
+
+/// The longest time `ip` went unanswered from host `i` while `during` ran.
+fn outage_during(
+    bed: &TestBed,
+    i: usize,
+    ip: Ipv4Addr,
+    during: impl FnOnce() -> Result<()>,
+) -> Result<Duration> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let netns = bed.host(i).netns().to_string();
+    let flag = Arc::clone(&stop);
+    let pinger = std::thread::spawn(move || {
+        let (mut longest, mut lost_since) = (Duration::ZERO, None::<Instant>);
+        while !flag.load(Ordering::Relaxed) {
+            let sent = Instant::now();
+            let ok = Command::new("ip")
+                .args([
+                    "netns", "exec", &netns, "ping", "-n", "-q", "-c1", "-W", "0.05",
+                ])
+                .arg(ip.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            match (ok, lost_since) {
+                (true, Some(since)) => {
+                    longest = longest.max(since.elapsed());
+                    lost_since = None;
+                }
+                (false, None) => lost_since = Some(sent),
+                _ => {}
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        longest
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let result = during();
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let longest = pinger.join().expect("pinger");
+    result.map(|()| longest)
+}
+
+fn bench() -> Result<()> {
+    ensure_test_image()?;
+    let bed = TestBed::new(BedOptions::hosts(2))?;
+    let containers: Vec<BedContainer> = (0..CONTAINERS)
+        .map(|k| {
+            BedContainer::new(
+                bed.container_name(&format!("p{k:03}")),
+                usize::try_from(k % 2).unwrap_or(0),
+                bed.subnet_ip(20 + k),
+            )
+        })
+        .collect();
+    let env = bed.write_environment(&containers);
+    let began = Instant::now();
+    client(&bed, &env, &["apply", "--yes"])?;
+    let apply_all = began.elapsed();
+    let idle = median_of(&bed, &env, 0)?;
+
+    let v2 = format!("dockstack-test-busybox:bench-{}", bed.slot());
+    docker(&["tag", TEST_IMAGE, &v2])?;
+    let mut changed = containers.clone();
+    changed[0].image = v2.clone();
+    let env2 = bed.write_environment(&changed);
+    let pending = median_of(&bed, &env2, 3)?;
+    let outage = outage_during(&bed, 1, containers[0].ip, || {
+        client(&bed, &env2, &["apply", "--yes"]).map(drop)
+    })?;
+
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("dockstack plan, {CONTAINERS} containers on 2 hosts, {RUNS} runs each");
+    println!(
+        "  apply of all {CONTAINERS} (create)      {:8.1} ms",
+        ms(apply_all)
+    );
+    println!(
+        "  plan, nothing to do: median {:7.1} ms (min {:.1}, max {:.1})",
+        ms(idle[RUNS / 2]),
+        ms(idle[0]),
+        ms(idle[RUNS - 1])
+    );
+    println!(
+        "  plan, one recreate:  median {:7.1} ms (min {:.1}, max {:.1})",
+        ms(pending[RUNS / 2]),
+        ms(pending[0]),
+        ms(pending[RUNS - 1])
+    );
+    println!(
+        "  recreate of one container: its address unanswered for {:.0} ms at most (goal < 1000)",
+        ms(outage)
+    );
+    client(&bed, &env2, &["destroy"])?;
+    let _ = docker(&["rmi", &v2]);
+    bed.teardown()?;
+    Ok(())
+}
