@@ -112,6 +112,8 @@ enum Command {
     Get,
     /// A live table of every container across all hosts.
     Status,
+    /// Every address the hosts' managed containers hold: address, container, host, MAC, state, file.
+    Addresses,
     /// What apply would change on every host to match the file; changes nothing.
     /// Exit status 0: the hosts match the file; 3: changes are pending.
     Plan,
@@ -477,6 +479,44 @@ fn print_plan(plan: &plan::Plan, json: bool, only_changes: bool) {
     }
 }
 
+async fn addresses_command(cli: &Cli, overrides: HostOverride, json: bool) -> Result<ExitCode> {
+    let env = load(cli)?;
+    let connector = connector(cli)?;
+    let (infos, failed) = ops::list_all(Arc::new(env), connector, overrides).await;
+    let table = ops::addresses::table(&infos);
+    if json {
+        let rows: Vec<_> = table
+            .iter()
+            .map(|h| serde_json::json!({"address": h.address.to_string(), "container": h.container, "host": h.host, "mac": h.mac, "state": h.state, "environment": h.environment}))
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+    } else {
+        println!(
+            "{:<16} {:<20} {:<12} {:<18} {:<10} FILE",
+            "ADDRESS", "CONTAINER", "HOST", "MAC", "STATE"
+        );
+        for h in &table {
+            println!(
+                "{:<16} {:<20} {:<12} {:<18} {:<10} {}",
+                h.address.to_string(),
+                h.container,
+                h.host,
+                h.mac,
+                h.state,
+                h.environment
+            );
+        }
+    }
+    for (h, e) in &failed {
+        eprintln!("FAILED host {h}: {e}");
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::FAILED)
+    })
+}
+
 async fn plan_command(cli: &Cli, overrides: HostOverride, json: bool) -> Result<ExitCode> {
     let env = load(cli)?;
     let connector = connector(cli)?;
@@ -689,6 +729,7 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             });
         }
         Command::Plan => return plan_command(&cli, overrides, json).await,
+        Command::Addresses => return addresses_command(&cli, overrides, json).await,
         Command::Apply {
             yes,
             prune,
@@ -705,6 +746,27 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
     let env = load(&cli)?;
     let containers = selected(&cli, &env)?;
     let connector = connector(&cli)?;
+    if matches!(action, Action::Run | Action::Start) {
+        // Before any address is plugged: one parallel round trip to every
+        // host for the addresses their managed containers hold. A host that
+        // cannot be asked fails its own containers on its own.
+        let (infos, _) =
+            ops::list_all(Arc::new(env.clone()), connector.clone(), overrides.clone()).await;
+        let holders = ops::addresses::table(&infos);
+        let clashes = ops::addresses::clashes(
+            &containers,
+            &holders,
+            &ops::environment_name(&env),
+            &std::collections::HashSet::new(),
+        );
+        if !clashes.is_empty() {
+            for c in &clashes {
+                eprintln!("FAILED {}: {c}", c.wanted_by);
+            }
+            eprintln!("{}: nothing was done", action.name());
+            return Ok(ExitCode::from(exit::FAILED));
+        }
+    }
     let width = containers.iter().map(|c| c.name.len()).max().unwrap_or(8);
     let live = std::io::stderr().is_terminal() && !json && action != Action::Show;
     let printer: Arc<dyn Printer> = if live {

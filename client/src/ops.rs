@@ -8,6 +8,7 @@
 
 use dockstack_proto as pb;
 
+pub mod addresses;
 pub mod plan;
 mod recipe;
 mod rpc;
@@ -17,6 +18,15 @@ mod schedule;
 
 pub use rpc::{explain_status, spec_of};
 pub use schedule::{apply, levels, list_all};
+
+/// The name of `env`'s file as containers record it: its canonical path,
+/// so that two paths to one file are one environment.
+pub fn environment_name(env: &crate::environment::Environment) -> String {
+    std::fs::canonicalize(&env.path)
+        .unwrap_or_else(|_| env.path.clone())
+        .display()
+        .to_string()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -16,7 +16,7 @@ use dockstack_proto as pb;
 use sha2::{Digest, Sha256};
 
 use super::rpc::{self, Clients, Failure};
-use super::{Action, HostOverride, OpError, levels, recipe};
+use super::{Action, HostOverride, OpError, addresses, levels, recipe};
 use crate::connect::Connector;
 use crate::environment::{Container, Environment};
 use crate::progress::{Printer, Progress};
@@ -109,6 +109,8 @@ pub struct Plan {
     pub id: String,
     /// Hosts that could not be asked, with why: the plan is incomplete.
     pub failed: Vec<(String, String)>,
+    /// Every managed container the hosts reported.
+    pub seen: Vec<pb::ContainerInfo>,
 }
 
 impl Plan {
@@ -178,7 +180,7 @@ pub async fn plan(env: Arc<Environment>, connector: Connector, overrides: HostOv
 
 async fn compute(clients: &Clients) -> Plan {
     let env = &clients.env;
-    let environment = env.path.display().to_string();
+    let environment = clients.environment.clone();
     let asks = env.hosts.iter().map(|h| {
         let specs: Vec<pb::ContainerSpec> = env
             .containers
@@ -264,7 +266,21 @@ async fn compute(clients: &Clients) -> Plan {
     }
     items.extend(orphans);
     let id = plan_id(&items, &failed);
-    Plan { items, id, failed }
+    let seen = answers
+        .values()
+        .flat_map(|a| {
+            a.entries
+                .iter()
+                .filter_map(|e| e.found.clone())
+                .chain(a.unrequested.iter().cloned())
+        })
+        .collect();
+    Plan {
+        items,
+        id,
+        failed,
+        seen,
+    }
 }
 
 fn orphan_line(host: &str, info: &pb::ContainerInfo) -> Planned {
@@ -354,6 +370,8 @@ pub enum ApplyError {
     },
     #[error("{}: {}", .0.container, .0.message)]
     Op(OpError),
+    #[error("{0}; nothing was changed")]
+    Clash(String),
     #[error("step {step}: {container} on {host} is {what}; the apply stops here")]
     Unhealthy {
         step: u32,
@@ -407,6 +425,55 @@ async fn carry_out(
             });
         }
     }
+    // Addresses: none that another holds, but those given up first (the
+    // orphans pruned, and handovers: the old container of a recreate whose
+    // address another container of the file takes).
+    let wanted: HashMap<std::net::Ipv4Addr, &str> = env
+        .containers
+        .iter()
+        .map(|c| (c.ip, c.name.as_str()))
+        .collect();
+    let old_ip = |p: &Planned| {
+        p.found
+            .as_ref()
+            .and_then(|f| f.ip.split('/').next()?.parse::<std::net::Ipv4Addr>().ok())
+    };
+    let handovers: Vec<&Planned> = plan
+        .items
+        .iter()
+        .filter(|p| matches!(p.change, Change::Recreate { .. }))
+        .filter(|p| {
+            old_ip(p)
+                .and_then(|ip| wanted.get(&ip))
+                .is_some_and(|w| *w != p.container)
+        })
+        .collect();
+    let mut freed: std::collections::HashSet<String> =
+        handovers.iter().map(|p| p.container.clone()).collect();
+    if prune {
+        freed.extend(
+            plan.items
+                .iter()
+                .filter(|p| p.change == Change::Orphan)
+                .map(|p| p.container.clone()),
+        );
+    }
+    let takers: Vec<Container> = plan
+        .pending()
+        .filter(|p| {
+            matches!(
+                p.change,
+                Change::Create | Change::Recreate { .. } | Change::Start
+            )
+        })
+        .filter_map(|p| env.container(&p.container).cloned())
+        .collect();
+    let holders = addresses::table(&plan.seen);
+    let clashes = addresses::clashes(&takers, &holders, &clients.environment, &freed);
+    if !clashes.is_empty() {
+        let all: Vec<String> = clashes.iter().map(ToString::to_string).collect();
+        return Err(ApplyError::Clash(all.join("; ")));
+    }
     // Orphans first: one may hold an address a new container takes.
     for p in plan.items.iter().filter(|p| p.change == Change::Orphan) {
         if !prune {
@@ -418,6 +485,21 @@ async fn carry_out(
         act(clients, Action::Destroy, &c, printer).await?;
         applied.done.push((p.container.clone(), "destroy"));
     }
+    // Then the handovers' old containers, before any step takes their
+    // addresses.
+    let mut given_up = std::collections::HashSet::new();
+    for p in &handovers {
+        let (Change::Recreate { from, .. }, Some(c)) = (&p.change, env.container(&p.container))
+        else {
+            continue;
+        };
+        let mut old = c.clone();
+        old.host = from.clone();
+        printer.progress(&c.name, Progress::Step("giving its old address up first"));
+        act(clients, Action::Destroy, &old, printer).await?;
+        given_up.insert(p.container.clone());
+    }
+    let given_up = &given_up;
     let by_name: HashMap<&str, &Planned> = plan
         .items
         .iter()
@@ -455,7 +537,9 @@ async fn carry_out(
                     let mut done = Vec::new();
                     for c in lane {
                         let p = by_name[c.name.as_str()];
-                        if let Err(e) = change(clients, p, c, printer).await {
+                        if let Err(e) =
+                            change(clients, p, c, given_up.contains(&c.name), printer).await
+                        {
                             return (done, Err(e));
                         }
                         done.push((c.name.clone(), p.change.verb()));
@@ -497,10 +581,12 @@ async fn change(
     clients: &Clients,
     p: &Planned,
     c: &Container,
+    old_gone: bool,
     printer: &dyn Printer,
 ) -> Result<(), ApplyError> {
     match &p.change {
         Change::Create => act(clients, Action::Run, c, printer).await,
+        Change::Recreate { .. } if old_gone => act(clients, Action::Run, c, printer).await,
         Change::Recreate { from, .. } => {
             // The old container gives its address up before the new one
             // takes it: never two holders of one address.

@@ -100,7 +100,15 @@ impl Ctx<'_> {
                 {
                     self.cert_clean(p).await;
                 }
-                let info = rpc::operate(&mut client, action, c, self.printer, insecure).await?;
+                let info = rpc::operate(
+                    &mut client,
+                    action,
+                    c,
+                    &self.clients.environment,
+                    self.printer,
+                    insecure,
+                )
+                .await?;
                 let state = if c.state { "running" } else { "created" };
                 self.registration(true).await.map_err(|f| {
                     f.context(|e| {
@@ -130,7 +138,15 @@ impl Ctx<'_> {
             }
             Action::Destroy => {
                 let mut client = client?;
-                let done = rpc::operate(&mut client, action, c, self.printer, insecure).await?;
+                let done = rpc::operate(
+                    &mut client,
+                    action,
+                    c,
+                    &self.clients.environment,
+                    self.printer,
+                    insecure,
+                )
+                .await?;
                 let deregistered = self.registration(false).await;
                 if let Some(p) = puppet_node(env, c) {
                     self.cert_clean(p).await;
@@ -146,7 +162,15 @@ impl Ctx<'_> {
                 Ok(done)
             }
             Action::Start | Action::Restart | Action::Stop | Action::Show => {
-                rpc::operate(&mut client?, action, c, self.printer, insecure).await
+                rpc::operate(
+                    &mut client?,
+                    action,
+                    c,
+                    &self.clients.environment,
+                    self.printer,
+                    insecure,
+                )
+                .await
             }
         }
     }

@@ -144,6 +144,8 @@ pub(super) struct Clients {
     connector: Connector,
     overrides: HostOverride,
     pub env: Arc<Environment>,
+    /// What containers record as their environment file.
+    pub environment: String,
     cells: HashMap<String, OnceCell<Result<Client, Failure>>>,
 }
 
@@ -157,6 +159,7 @@ impl Clients {
         Clients {
             connector,
             overrides,
+            environment: super::environment_name(&env),
             env,
             cells,
         }
@@ -192,6 +195,7 @@ pub(super) async fn operate(
     client: &mut Client,
     action: Action,
     c: &Container,
+    environment: &str,
     printer: &dyn Printer,
     insecure: bool,
 ) -> Result<Option<pb::ContainerInfo>, Failure> {
@@ -200,7 +204,7 @@ pub(super) async fn operate(
     within(
         &what,
         quick,
-        operate_now(client, action, c, printer, insecure),
+        operate_now(client, action, c, environment, printer, insecure),
     )
     .await
 }
@@ -209,6 +213,7 @@ async fn operate_now(
     client: &mut Client,
     action: Action,
     c: &Container,
+    environment: &str,
     printer: &dyn Printer,
     insecure: bool,
 ) -> Result<Option<pb::ContainerInfo>, Failure> {
@@ -226,7 +231,10 @@ async fn operate_now(
         Action::Run => client
             .run(pb::RunRequest {
                 host: host.clone(),
-                spec: Some(spec_of(c)),
+                spec: Some(pb::ContainerSpec {
+                    environment: environment.to_string(),
+                    ..spec_of(c)
+                }),
             })
             .await
             .map_err(explain)?

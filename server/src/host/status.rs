@@ -1,6 +1,7 @@
 //! What a client sees of a container: show, list and the status of one,
 //! one for each pair of application and sandbox.
 
+use futures::StreamExt;
 use netplug::NetnsTarget;
 
 use super::{Host, HostError, HostErrorKind, Network, Pair};
@@ -50,9 +51,16 @@ impl Host {
         let apps = listed
             .into_iter()
             .filter(|l| matches!(record::role(&l.labels), record::Role::App(_)));
+        // Each is an inspect and a look into a netns: several at once.
+        let names: Vec<String> = apps.map(|l| l.name).collect();
+        let found = futures::stream::iter(names)
+            .map(|name| async move { self.status_of(&name).await })
+            .buffered(16)
+            .collect::<Vec<_>>()
+            .await;
         let mut out = Vec::new();
-        for l in apps {
-            match self.status_of(&l.name).await {
+        for r in found {
+            match r {
                 Ok(s) => out.push(s),
                 // Removed between list and inspect.
                 Err(e) if matches!(e.kind(), HostErrorKind::NotFound { .. }) => {}
