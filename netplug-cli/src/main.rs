@@ -151,6 +151,7 @@ async fn run(cli: Cli) -> Result<()> {
                 mtu,
                 vlan,
                 allowed_addresses: Vec::new(),
+                probe: None,
                 owner,
             };
             let plugged = plugger.plug(&target, &spec).await?;

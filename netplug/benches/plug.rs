@@ -120,6 +120,7 @@ fn spec(c: &Container) -> PlugSpec {
         mtu: None,
         vlan: None,
         allowed_addresses: Vec::new(),
+        probe: None,
         owner: Owner {
             name: c.name.clone(),
             full_id: Some(c.id.clone()),

@@ -23,6 +23,7 @@ pub enum Step {
     AddAddress,
     AddRoute,
     AttachToBridge,
+    Probe,
     Announce,
 }
 
@@ -40,6 +41,7 @@ impl fmt::Display for Step {
             Step::AddAddress => "add address",
             Step::AddRoute => "add route",
             Step::AttachToBridge => "attach to bridge",
+            Step::Probe => "probe the address",
             Step::Announce => "announce address",
         })
     }
@@ -65,6 +67,13 @@ pub enum StepError {
     HostNetns,
     #[error("address {addr} is already in use on {iface} in the container")]
     AddressInUse { addr: Ipv4Addr, iface: String },
+    #[error(
+        "address {addr} is already answered for on the bridge by MAC {mac}: refusing to plug it"
+    )]
+    AddressAnswered {
+        addr: Ipv4Addr,
+        mac: crate::mac::Mac,
+    },
     /// Stale plugs that could not be removed, every one of them.
     #[error("{}", joined(.0))]
     Teardown(Vec<TeardownError>),
@@ -80,7 +89,9 @@ impl StepError {
             StepError::Io(e) => e.raw_os_error(),
             StepError::Netns(NetnsError::Open { source, .. }) => source.raw_os_error(),
             StepError::Netns(NetnsError::Enter(e) | NetnsError::Return(e)) => Some(*e as i32),
-            StepError::AddressInUse { .. } => Some(libc::EADDRINUSE),
+            StepError::AddressInUse { .. } | StepError::AddressAnswered { .. } => {
+                Some(libc::EADDRINUSE)
+            }
             StepError::NamesTaken(_) | StepError::NameTakenMeanwhile(_) => Some(libc::EEXIST),
             StepError::Teardown(errors) => first_errno(errors),
             StepError::Ovs(_)

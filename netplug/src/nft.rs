@@ -83,6 +83,11 @@ pub fn secure_script(port: &str, mac: Mac, sources: &[Ipv4Network]) -> String {
         "add rule {TABLE} {chain} arp saddr ether {mac} arp saddr ip {{ {addrs} }} accept"
     );
     let _ = writeln!(s, "add rule {TABLE} {chain} ip saddr {{ {addrs} }} accept");
+    // RFC 5227's probes (sender 0.0.0.0): nobody learns from them.
+    let _ = writeln!(
+        s,
+        "add rule {TABLE} {chain} arp saddr ether {mac} arp saddr ip 0.0.0.0 accept"
+    );
     // Tagged frames (a VLAN sub-interface in the container), IPv6, and
     // anything else end here: the port is an access port of its own
     // addresses.
@@ -232,6 +237,7 @@ mod tests {
                 "add rule bridge dockstack p-vethab ether saddr != 02:00:0a:00:00:05 drop",
                 "add rule bridge dockstack p-vethab arp saddr ether 02:00:0a:00:00:05 arp saddr ip { 10.0.0.5, 10.0.9.0/24 } accept",
                 "add rule bridge dockstack p-vethab ip saddr { 10.0.0.5, 10.0.9.0/24 } accept",
+                "add rule bridge dockstack p-vethab arp saddr ether 02:00:0a:00:00:05 arp saddr ip 0.0.0.0 accept",
                 "add rule bridge dockstack p-vethab drop",
             ]
         );

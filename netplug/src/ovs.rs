@@ -1021,6 +1021,10 @@ pub fn port_security_flows(
             "{head},priority=100,ip,nw_src={a},actions=NORMAL\n"
         ));
     }
+    // RFC 5227's probes (sender 0.0.0.0): nobody learns from them.
+    out.push_str(&format!(
+        "{head},priority=100,arp,arp_sha={mac},arp_spa=0.0.0.0,actions=NORMAL\n"
+    ));
     out.push_str(&format!(
         "add cookie={cookie:#x},table=0,priority=90,in_port={ofport},actions=drop\n"
     ));
@@ -1094,7 +1098,7 @@ mod tests {
         assert_ne!(cookie, port_cookie("vethy"));
         let flows = port_security_flows(cookie, 7, mac, &addrs);
         let lines: Vec<&str> = flows.lines().collect();
-        assert_eq!(lines.len(), 7, "{flows}");
+        assert_eq!(lines.len(), 8, "{flows}");
         assert!(
             lines[0].starts_with("delete cookie=0xd0c5000000000000/0xffff000000000000,in_port=7")
         );
@@ -1102,7 +1106,8 @@ mod tests {
         assert!(lines[2].contains("arp,arp_sha=02:d5:0a:f0:00:02,arp_spa=10.240.0.2,"));
         assert!(lines[3].contains("dl_src=02:d5:0a:f0:00:02,priority=100,ip,nw_src=10.240.0.2,"));
         assert!(lines[5].contains("nw_src=10.240.0.0/28,actions=NORMAL"));
-        assert!(lines[6].ends_with("priority=90,in_port=7,actions=drop"));
+        assert!(lines[6].contains("arp,arp_sha=02:d5:0a:f0:00:02,arp_spa=0.0.0.0,actions=NORMAL"));
+        assert!(lines[7].ends_with("priority=90,in_port=7,actions=drop"));
     }
 
     #[test]

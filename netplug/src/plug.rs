@@ -50,6 +50,11 @@ pub struct PlugSpec {
     /// keepalived VIP, say): port security lets through only frames from
     /// the container's MAC with its own address or one of these.
     pub allowed_addresses: Vec<Ipv4Network>,
+    /// Probe the bridge for the address first (RFC 5227), for this long:
+    /// a fresh plug of an address someone answers for fails, naming the
+    /// MAC that answered. `None`: no probe (a re-plug of the container's
+    /// own address, or a network that forbids probes).
+    pub probe: Option<Duration>,
     pub owner: Owner,
 }
 
@@ -517,7 +522,7 @@ impl Plugger {
             .map_err(at(Step::ConfigureHostEnd))?;
         let (bridge_side, container_side, socket) = tokio::join!(
             self.attach(host, kind, spec, host_name, host_end.index, created),
-            self.configure_container(inner, spec),
+            self.configure_link(inner, spec),
             // No `?` in here: the closure runs inside the container's
             // namespace, and its every path must end where it began.
             run_in_netns(netns, || {
@@ -533,6 +538,28 @@ impl Plugger {
                 .await
                 .map_err(|e| (Step::AttachToBridge, e.into()))?;
         }
+        let (socket, control) = socket
+            .map_err(StepError::from)
+            .and_then(|s| s.map_err(StepError::from))
+            .map_err(|e| (Step::ConfigureContainerEnd, e))?;
+        // The port forwards and eth0 is up, without its address yet: no
+        // one has learnt it from us, so whoever answers is someone else.
+        let (socket, answered) = match spec.probe {
+            Some(window) => probe(socket, eth, spec, window)
+                .await
+                .map_err(|e| (Step::Probe, e))?,
+            None => (socket, None),
+        };
+        if let Some(mac) = answered {
+            return Err((
+                Step::Probe,
+                StepError::AddressAnswered {
+                    addr: spec.address.ip(),
+                    mac,
+                },
+            ));
+        }
+        self.configure_address(inner, eth, spec).await?;
         if kind == BridgeKind::Ovs {
             // Up once more, now that ovs-vswitchd has the port: when it
             // still held a netdev of this name (a port whose veth vanished
@@ -543,10 +570,6 @@ impl Plugger {
                 .await
                 .map_err(at(Step::ConfigureHostEnd))?;
         }
-        let (socket, control) = socket
-            .map_err(StepError::from)
-            .and_then(|s| s.map_err(StepError::from))
-            .map_err(|e| (Step::ConfigureContainerEnd, e))?;
         // See `ethtool`: without this, TCP and UDP from the container are
         // dropped on an OVS userspace datapath.
         ethtool::set_tx_checksum(&control, &spec.iface, false)
@@ -698,9 +721,8 @@ impl Plugger {
         }
     }
 
-    /// lo up, the interface up, its address and routes; returns the
-    /// interface's index.
-    async fn configure_container(
+    /// lo and the interface up; returns the interface's index.
+    async fn configure_link(
         &self,
         inner: &Netlink,
         spec: &PlugSpec,
@@ -722,11 +744,22 @@ impl Plugger {
             .set_up(eth.index)
             .await
             .map_err(at(Step::ConfigureContainerEnd))?;
+        Ok(eth.index)
+    }
+
+    /// The interface's address and routes.
+    async fn configure_address(
+        &self,
+        inner: &Netlink,
+        eth: u32,
+        spec: &PlugSpec,
+    ) -> Result<(), (Step, StepError)> {
+        let at = |step: Step| move |e: NetlinkError| (step, StepError::from(e));
         // The kernel would happily put the address on a second interface;
         // two interfaces answering for one address is never what a static
         // plan means, so it is refused.
         for (index, ip, _) in inner.all_addrs().await.map_err(at(Step::AddAddress))? {
-            if ip == spec.address.ip() && index != eth.index {
+            if ip == spec.address.ip() && index != eth {
                 let iface = match inner.link_by_index(index).await {
                     Ok(Some(link)) => link.name,
                     _ => format!("#{index}"),
@@ -738,22 +771,22 @@ impl Plugger {
             }
         }
         inner
-            .add_addr(eth.index, spec.address.ip(), spec.address.prefix())
+            .add_addr(eth, spec.address.ip(), spec.address.prefix())
             .await
             .map_err(at(Step::AddAddress))?;
         if let Some(gw) = spec.gateway {
             if !spec.address.contains(gw) {
                 inner
-                    .add_link_route(eth.index, gw)
+                    .add_link_route(eth, gw)
                     .await
                     .map_err(at(Step::AddRoute))?;
             }
             inner
-                .add_default_route(eth.index, gw)
+                .add_default_route(eth, gw)
                 .await
                 .map_err(at(Step::AddRoute))?;
         }
-        Ok(eth.index)
+        Ok(())
     }
 
     async fn announce(
@@ -1068,6 +1101,34 @@ impl Plugger {
         let found = links_named(&host, &host_ifname_candidates(container, iface)).await?;
         Ok(sort_holders(&found, &alias, true).ours.into_iter().next())
     }
+}
+
+/// RFC 5227's probe of `spec`'s address from `eth` (up, with no address):
+/// an ARP request from `0.0.0.0`, twice in the window, and whoever replies
+/// for the address within it. The socket is handed back for the
+/// announcement. Blocking waits run on a blocking thread; the socket is
+/// the container's already, so no thread enters its namespace.
+async fn probe(
+    socket: std::os::fd::OwnedFd,
+    eth: u32,
+    spec: &PlugSpec,
+    window: Duration,
+) -> Result<(std::os::fd::OwnedFd, Option<Mac>), StepError> {
+    let (mac, ip) = (spec.effective_mac().octets(), spec.address.ip());
+    tokio::task::spawn_blocking(move || {
+        let unspecified = Ipv4Addr::UNSPECIFIED;
+        let half = window / 2;
+        arp::request(&socket, eth, mac, unspecified, ip)?;
+        if let Some(answer) = arp::await_reply(&socket, ip, half)? {
+            return Ok((socket, Some(Mac::from(answer))));
+        }
+        // A second probe, as one can be lost while the port settles.
+        arp::request(&socket, eth, mac, unspecified, ip)?;
+        let answer = arp::await_reply(&socket, ip, window - half)?;
+        Ok((socket, answer.map(Mac::from)))
+    })
+    .await
+    .map_err(|e| StepError::Other(format!("the probe's thread failed: {e}")))?
 }
 
 /// Whether `netns` is the network namespace this process is in.

@@ -22,6 +22,7 @@ fn spec(owner: &str, address: &str, bridge: &str, gateway: &str) -> PlugSpec {
         mtu: None,
         vlan: None,
         allowed_addresses: Vec::new(),
+        probe: None,
         owner: Owner {
             name: owner.into(),
             full_id: Some(format!("{owner}-full-id")),
@@ -1179,4 +1180,47 @@ fn a_linux_bridge_refuses_vlan() {
         "{err}"
     );
     assert_eq!(host.counts(&[&c]), before);
+}
+
+/// `probe_answered_is_refused_on` a bridge: an address another namespace
+/// holds on the bridge is refused, naming its MAC, and nothing is made; a
+/// free one is plugged after the probe.
+fn an_answered_probe_is_refused_on(host: &OvsHost, bridge: &str, gateway: &str, net: &str) {
+    let (holder, newcomer) = (Netns::new("npp"), Netns::new("npp"));
+    let taken = format!("{net}.80/24");
+    let held = spec("holder", &taken, bridge, gateway);
+    plug(host, &holder.target(), &held).expect("plug the holder");
+    let before = host.counts(&[&newcomer]);
+    let mut s = spec("newcomer", &taken, bridge, gateway);
+    s.mac = Some("02:00:00:00:00:81".parse().unwrap());
+    s.probe = Some(Duration::from_millis(150));
+    let err = plug(host, &newcomer.target(), &s).expect_err("an address someone answers for");
+    assert_error_step(&err, Step::Probe, Some(libc::EADDRINUSE));
+    let want = held.effective_mac().to_string();
+    assert!(err.to_string().contains(&want), "{err}");
+    assert_eq!(host.counts(&[&newcomer]), before);
+    assert!(holder.ping(gateway), "the holder lost its address");
+    // A free address passes the probe.
+    let free = spec("newcomer", &format!("{net}.81/24"), bridge, gateway);
+    let free = PlugSpec {
+        probe: Some(Duration::from_millis(150)),
+        ..free
+    };
+    plug(host, &newcomer.target(), &free).expect("a free address");
+    assert!(newcomer.ping(gateway));
+    unplug(host, "newcomer");
+    unplug(host, "holder");
+}
+
+#[test]
+fn a_probe_answered_on_ovs_refuses_the_plug_naming_the_mac() {
+    let host = OvsHost::start();
+    an_answered_probe_is_refused_on(&host, BRIDGE, GATEWAY, "10.240.0");
+}
+
+#[test]
+fn a_probe_answered_on_a_linux_bridge_refuses_the_plug_naming_the_mac() {
+    let host = OvsHost::start();
+    host.add_linux_bridge();
+    an_answered_probe_is_refused_on(&host, LINUX_BRIDGE, LINUX_GATEWAY, "10.240.1");
 }

@@ -72,6 +72,13 @@ struct ListenArgs {
     /// Only run hook programs from this directory.
     #[arg(long)]
     allow_hooks: Option<PathBuf>,
+    /// How long a fresh plug probes the bridge for its address (RFC 5227
+    /// ARP probes): an address someone answers for is refused.
+    #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u64).range(1..=5000))]
+    probe_ms: u64,
+    /// Never probe (for networks that forbid ARP probes).
+    #[arg(long)]
+    no_probe: bool,
     /// Where to keep the config hashes last applied to each container.
     #[arg(long, default_value = "/var/lib/dockstack")]
     state_dir: PathBuf,
@@ -206,6 +213,8 @@ async fn listen(args: ListenArgs) -> Result<()> {
         hook_timeout,
         allow_hooks,
         state_dir,
+        probe_ms,
+        no_probe,
         policy,
         log_format: _,
     } = args;
@@ -243,6 +252,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
             hook_timeout: Duration::from_secs(hook_timeout),
             allow_hooks,
             state_dir,
+            probe: (!no_probe).then(|| Duration::from_millis(probe_ms)),
         },
         docker,
         ovs,

@@ -349,6 +349,8 @@ pub fn plug_spec(container: &str, full_id: &str, labels: &Labels) -> Result<Plug
         mtu,
         vlan,
         allowed_addresses,
+        // The caller decides: a fresh plug probes, a re-plug does not.
+        probe: None,
         owner: Owner {
             name: container.to_string(),
             full_id: Some(full_id.to_string()),

@@ -100,3 +100,85 @@ fn an_address_moved_in_the_file_is_refused_by_run_and_handed_over_by_apply() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     ok(&bed, &env, &["destroy"]);
 }
+
+#[test]
+fn an_address_something_outside_dockstack_answers_for_is_refused_naming_its_mac() {
+    let bed = bed(1);
+    let ip = bed.subnet_ip(90);
+    // A plain namespace on the bridge with that address: no container, no
+    // dockstack (a VM or a server, as far as the bridge can tell).
+    let foreign = format!("dsforeign{}", bed.slot());
+    let (outer, inner) = (format!("dsfo{}", bed.slot()), format!("dsfi{}", bed.slot()));
+    let foreign_mac = "02:00:00:00:09:90";
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &foreign])
+        .status();
+    let run = |argv: &[&str]| bed.run_in_host(0, argv).expect("in the host");
+    std::process::Command::new("ip")
+        .args(["netns", "add", &foreign])
+        .status()
+        .expect("ip netns add");
+    run(&[
+        "ip", "link", "add", &outer, "type", "veth", "peer", "name", &inner,
+    ]);
+    run(&["ip", "link", "set", &inner, "netns", &foreign]);
+    run(&["ip", "link", "set", &outer, "up"]);
+    bed.ovs_vsctl(0, &["add-port", bed.bridge(), &outer])
+        .expect("add-port");
+    let in_foreign = |argv: &[&str]| {
+        let mut all = vec!["netns", "exec", foreign.as_str()];
+        all.extend(argv);
+        let out = std::process::Command::new("ip")
+            .args(&all)
+            .output()
+            .expect("ip netns exec");
+        assert!(
+            out.status.success(),
+            "{argv:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    in_foreign(&["ip", "link", "set", &inner, "address", foreign_mac]);
+    in_foreign(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{ip}/{}", bed.gateway().prefix()),
+        "dev",
+        &inner,
+    ]);
+    in_foreign(&["ip", "link", "set", &inner, "up"]);
+
+    let name = bed.container_name("clash");
+    let env = bed.write_environment(&[BedContainer::new(&name, 0, ip)]);
+    let ports_before = bed.ovs_ports(0);
+    let out = dockstack(&bed, &env, &["run"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "address {ip} is already answered for on the bridge by MAC {foreign_mac}"
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(!exists(&name), "the refused run left its container");
+    assert!(
+        bed.managed_containers(0).is_empty(),
+        "{:?}",
+        bed.managed_containers(0)
+    );
+    assert_eq!(
+        bed.ovs_ports(0),
+        ports_before,
+        "the refused run left a port"
+    );
+
+    bed.ovs_vsctl(0, &["del-port", bed.bridge(), &outer])
+        .expect("del-port");
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &foreign])
+        .status();
+    // The address free again: the same run goes through.
+    ok(&bed, &env, &["run"]);
+    ok(&bed, &env, &["destroy"]);
+}

@@ -114,7 +114,7 @@ impl Host {
         if spec.running {
             reporter.step(format!("start sandbox {sandbox}"));
             let sb = self.start_running(sandbox).await?;
-            self.plug(&spec.name, &sb, reporter).await?;
+            self.plug(&spec.name, &sb, true, reporter).await?;
         }
         let config = self.hash_config(spec.config_volumes.clone()).await?;
         reporter.step(format!("create {} from {}", spec.name, spec.image));
@@ -198,7 +198,7 @@ impl Host {
         let name = &pair.app.name;
         let Network::Sandbox(sandbox) = &pair.network else {
             let c = self.ensure_running(&pair.app).await?;
-            self.plug(name, &c, reporter).await?;
+            self.plug(name, &c, true, reporter).await?;
             return Ok(());
         };
         let Some(sb) = &pair.sandbox else {
@@ -211,7 +211,7 @@ impl Host {
             reporter.step(format!("start sandbox {sandbox}"));
         }
         let sb = self.ensure_running(sb).await?;
-        let changed = self.plug(name, &sb, reporter).await?;
+        let changed = self.plug(name, &sb, true, reporter).await?;
         self.join(pair, &sb, changed, true, reporter).await
     }
 

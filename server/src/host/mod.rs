@@ -36,6 +36,9 @@ pub struct HostConfig {
     pub hook_timeout: Duration,
     /// When set, hook programs must live in this directory.
     pub allow_hooks: Option<PathBuf>,
+    /// How long a fresh plug probes the bridge for its address; `None`:
+    /// never (`--no-probe`).
+    pub probe: Option<Duration>,
     /// Where the server keeps what Docker cannot: the config hashes last
     /// applied to each container (see `confighash`).
     pub state_dir: PathBuf,
@@ -248,13 +251,20 @@ impl Host {
     /// Plugs eth0 of container `owner` into the netns of `holder` (its
     /// sandbox, or itself), from `holder`'s labels; whether anything had to
     /// change.
+    /// Plugs `owner`'s eth0 into the netns of `holder`; `probe`: first see
+    /// that nobody answers for the address (a run or start: the address
+    /// was nobody's a moment ago; not a re-plug after an event, which must
+    /// be quick and whose address is its own).
     async fn plug(
         &self,
         owner: &str,
         holder: &Inspected,
+        probe: bool,
         reporter: &Reporter,
     ) -> Result<bool, HostError> {
-        let spec = record::plug_spec(owner, &holder.id, &holder.labels).map_err(|e| self.err(e))?;
+        let mut spec =
+            record::plug_spec(owner, &holder.id, &holder.labels).map_err(|e| self.err(e))?;
+        spec.probe = self.config.probe.filter(|_| probe);
         reporter.step(format!(
             "plug {}: {} on {} ({})",
             IFACE, spec.address, spec.bridge, holder.name

@@ -67,7 +67,7 @@ impl Host {
                 return Ok(Synced::AlreadyPlugged);
             }
             let reporter = Reporter::silent();
-            let changed = self.plug(name, &holder, &reporter).await?;
+            let changed = self.plug(name, &holder, false, &reporter).await?;
             if sandboxed {
                 let start = changed && pair.app.restarts_itself();
                 self.join(&pair, &holder, changed, start, &reporter).await?;
