@@ -461,6 +461,9 @@ fn certs_command(cli: &Cli, command: &CertsCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long `run` and `start` wait for a host's addresses.
+const ADDRESS_CHECK_WAIT: Duration = Duration::from_secs(2);
+
 /// Prints `plan`, text or JSON; the hosts that could not be asked go to
 /// stderr.
 fn print_plan(plan: &plan::Plan, json: bool, only_changes: bool) {
@@ -749,16 +752,24 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
     if matches!(action, Action::Run | Action::Start) {
         // Before any address is plugged: one parallel round trip to every
         // host for the addresses their managed containers hold. A host that
-        // cannot be asked fails its own containers on its own.
-        let (infos, _) =
-            ops::list_all(Arc::new(env.clone()), connector.clone(), overrides.clone()).await;
+        // does not answer soon is not waited for (its own containers fail
+        // on their own; the wire probe still guards its addresses), so it
+        // holds up no other host's containers.
+        let (infos, late) = ops::list_within(
+            Arc::new(env.clone()),
+            connector.clone(),
+            overrides.clone(),
+            Some(ADDRESS_CHECK_WAIT),
+        )
+        .await;
+        for (host, why) in &late {
+            eprintln!(
+                "dockstack: warning: host {host} was not asked for the addresses it holds ({why}); they are not checked"
+            );
+        }
         let holders = ops::addresses::table(&infos);
-        let clashes = ops::addresses::clashes(
-            &containers,
-            &holders,
-            &ops::environment_name(&env),
-            &std::collections::HashSet::new(),
-        );
+        let clashes =
+            ops::addresses::clashes(&containers, &holders, &std::collections::HashSet::new());
         if !clashes.is_empty() {
             for c in &clashes {
                 eprintln!("FAILED {}: {c}", c.wanted_by);

@@ -17,7 +17,7 @@ pub use rpc::set_deadline;
 mod schedule;
 
 pub use rpc::{explain_status, spec_of};
-pub use schedule::{apply, levels, list_all};
+pub use schedule::{apply, levels, list_all, list_within};
 
 /// The name of `env`'s file as containers record it: its canonical path,
 /// so that two paths to one file are one environment.

@@ -60,8 +60,26 @@ enum Command {
     },
 }
 
-/// Resolves a container to its netns and owner, through `docker inspect`
-/// for names and ids, as ovs-docker does.
+/// Docker's API on its socket (`$DOCKER_HOST` when it is a `unix://` one,
+/// as the docker CLI reads it). API 1.41 (Docker 20.10): the one call made,
+/// inspect, reads the same in every later version, and no round trip is
+/// spent asking the daemon for its own.
+fn docker() -> Result<bollard::Docker> {
+    let socket = std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| h.starts_with("unix://"))
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+    let version = bollard::ClientVersion {
+        major_version: 1,
+        minor_version: 41,
+    };
+    bollard::Docker::connect_with_unix(&socket, 30, &version)
+        .with_context(|| format!("cannot reach dockerd at {socket}"))
+}
+
+/// Resolves a container to its netns and owner by name or id, as
+/// ovs-docker does through `docker inspect`, but asking dockerd itself
+/// rather than forking the docker CLI (some 25 ms each time).
 async fn resolve(container: &str) -> Result<(NetnsTarget, Owner)> {
     if container.starts_with('/') {
         let name = std::path::Path::new(container)
@@ -76,34 +94,25 @@ async fn resolve(container: &str) -> Result<(NetnsTarget, Owner)> {
             },
         ));
     }
-    let out = tokio::process::Command::new("docker")
-        .args([
-            "inspect",
-            "-f",
-            "{{.State.Pid}} {{.Id}} {{.Name}}",
-            container,
-        ])
-        .output()
-        .await
-        .context("cannot run docker inspect")?;
-    if !out.status.success() {
-        bail!(
-            "container {container}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.split_whitespace();
-    let pid: u32 = parts
-        .next()
-        .and_then(|p| p.parse().ok())
+    let inspected = match docker()?.inspect_container(container, None).await {
+        Ok(c) => c,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => bail!("container {container}: no such container"),
+        Err(e) => bail!("container {container}: docker inspect: {e}"),
+    };
+    let pid = inspected
+        .state
+        .and_then(|s| s.pid)
+        .and_then(|p| u32::try_from(p).ok())
         .ok_or_else(|| anyhow!("container {container}: no pid"))?;
     if pid == 0 {
         bail!("container {container} is not running");
     }
-    let id = parts.next().unwrap_or_default().to_string();
-    let name = parts
-        .next()
+    let id = inspected.id.unwrap_or_default();
+    let name = inspected
+        .name
+        .as_deref()
         .unwrap_or(container)
         .trim_start_matches('/')
         .to_string();

@@ -43,14 +43,14 @@ pub fn table(infos: &[pb::ContainerInfo]) -> Vec<Holder> {
     t
 }
 
-/// An address a container of the file wants that another holds, or a
-/// container of the file's name that another environment file made.
+/// An address a container of the file wants that another container
+/// holds, or a container of the file's name that runs on another host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Clash {
     pub wanted_by: String,
     pub holder: Holder,
-    /// Same name, another file (rather than another name, same address).
-    pub other_file: bool,
+    /// Same name on another host (rather than another name on the address).
+    pub elsewhere: bool,
 }
 
 impl fmt::Display for Clash {
@@ -61,11 +61,11 @@ impl fmt::Display for Clash {
         } else {
             format!("environment file {}", h.environment)
         };
-        if self.other_file {
+        if self.elsewhere {
             write!(
                 f,
-                "container {} on host {} belongs to {file}, not to this one: refusing to touch it",
-                h.container, h.host
+                "container {} runs on host {} already ({file}, address {}): destroy it there, or let `dockstack apply` move it",
+                h.container, h.host, h.address
             )
         } else {
             write!(
@@ -77,15 +77,12 @@ impl fmt::Display for Clash {
     }
 }
 
-/// The clashes of `selected` with `holders`. `environment` is this file's
-/// recorded name; the containers named in `freed` give their addresses up
-/// before anything is plugged (an apply's orphans and handovers).
-pub fn clashes(
-    selected: &[Container],
-    holders: &[Holder],
-    environment: &str,
-    freed: &HashSet<String>,
-) -> Vec<Clash> {
+/// The clashes of `selected` with `holders`. The container of the same
+/// name on the same host is the container itself (whichever file it came
+/// from: the server compares its spec); the containers named in `freed`
+/// give their addresses up before anything is plugged (an apply's
+/// recreates, handovers and pruned orphans).
+pub fn clashes(selected: &[Container], holders: &[Holder], freed: &HashSet<String>) -> Vec<Clash> {
     let mut out = Vec::new();
     for c in selected {
         for h in holders {
@@ -93,17 +90,11 @@ pub fn clashes(
                 continue;
             }
             let same_name = h.container == c.name;
-            if same_name && !h.environment.is_empty() && h.environment != environment {
+            if (same_name && h.host != c.host) || (!same_name && h.address == c.ip) {
                 out.push(Clash {
                     wanted_by: c.name.clone(),
                     holder: h.clone(),
-                    other_file: true,
-                });
-            } else if !same_name && h.address == c.ip {
-                out.push(Clash {
-                    wanted_by: c.name.clone(),
-                    holder: h.clone(),
-                    other_file: false,
+                    elsewhere: same_name,
                 });
             }
         }
@@ -127,9 +118,10 @@ mod tests {
     }
 
     #[test]
-    fn another_name_on_the_address_or_another_file_on_the_name_clashes() {
+    fn another_name_on_the_address_or_the_name_on_another_host_clashes() {
         let env = crate::ops::recipe::tests::env();
-        let web1 = env.container("web1").unwrap().clone();
+        let mut web1 = env.container("web1").unwrap().clone();
+        web1.host = "host2".into();
         let ip = web1.ip.to_string();
         let holders = vec![
             holder("web1", &ip, "/srv/a.yaml"),
@@ -137,7 +129,8 @@ mod tests {
             holder("other", "10.9.9.9", "/srv/b.yaml"),
         ];
         let none = HashSet::new();
-        let c = clashes(std::slice::from_ref(&web1), &holders, "/srv/a.yaml", &none);
+        // web1 on its own host is web1 itself.
+        let c = clashes(std::slice::from_ref(&web1), &holders, &none);
         assert_eq!(c.len(), 1, "{c:?}");
         let text = c[0].to_string();
         assert!(
@@ -145,12 +138,17 @@ mod tests {
                 && text.contains("/srv/b.yaml"),
             "{text}"
         );
-        // The same name from another file is not ours either.
-        let c = clashes(std::slice::from_ref(&web1), &holders, "/srv/c.yaml", &none);
+        // The same name on another host is a second one.
+        web1.host = "host1".into();
+        let c = clashes(std::slice::from_ref(&web1), &holders, &none);
         assert_eq!(c.len(), 2, "{c:?}");
-        assert!(c.iter().any(|x| x.other_file), "{c:?}");
+        assert!(
+            c.iter()
+                .any(|x| x.elsewhere && x.to_string().contains("runs on host host2")),
+            "{c:?}"
+        );
         // Freed first: no clash.
-        let freed: HashSet<String> = ["intruder".to_string()].into();
-        assert!(clashes(&[web1], &holders, "/srv/a.yaml", &freed).is_empty());
+        let freed: HashSet<String> = ["intruder".to_string(), "web1".to_string()].into();
+        assert!(clashes(&[web1], &holders, &freed).is_empty());
     }
 }

@@ -448,8 +448,14 @@ async fn carry_out(
                 .is_some_and(|w| *w != p.container)
         })
         .collect();
-    let mut freed: std::collections::HashSet<String> =
-        handovers.iter().map(|p| p.container.clone()).collect();
+    // A recreate's old container goes before its new one comes (and,
+    // for a handover, before any step).
+    let mut freed: std::collections::HashSet<String> = plan
+        .items
+        .iter()
+        .filter(|p| matches!(p.change, Change::Recreate { .. }))
+        .map(|p| p.container.clone())
+        .collect();
     if prune {
         freed.extend(
             plan.items
@@ -469,7 +475,7 @@ async fn carry_out(
         .filter_map(|p| env.container(&p.container).cloned())
         .collect();
     let holders = addresses::table(&plan.seen);
-    let clashes = addresses::clashes(&takers, &holders, &clients.environment, &freed);
+    let clashes = addresses::clashes(&takers, &holders, &freed);
     if !clashes.is_empty() {
         let all: Vec<String> = clashes.iter().map(ToString::to_string).collect();
         return Err(ApplyError::Clash(all.join("; ")));

@@ -173,6 +173,17 @@ pub async fn list_all(
     connector: Connector,
     overrides: HostOverride,
 ) -> (Vec<pb::ContainerInfo>, Vec<(String, String)>) {
+    list_within(env, connector, overrides, None).await
+}
+
+/// [`list_all`], but a host that has not answered within `deadline` is
+/// given up as failed.
+pub async fn list_within(
+    env: Arc<Environment>,
+    connector: Connector,
+    overrides: HostOverride,
+    deadline: Option<std::time::Duration>,
+) -> (Vec<pb::ContainerInfo>, Vec<(String, String)>) {
     let clients = Arc::new(Clients::new(Arc::clone(&env), connector, overrides));
     let tasks: Vec<_> = env
         .hosts
@@ -180,7 +191,19 @@ pub async fn list_all(
         .map(|h| {
             let clients = Arc::clone(&clients);
             let name = h.name.clone();
-            let task = tokio::spawn(async move { rpc::list(&clients, &name).await });
+            let task = tokio::spawn(async move {
+                match deadline {
+                    Some(d) => tokio::time::timeout(d, rpc::list(&clients, &name))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(rpc::Failure::new(format!(
+                                "no answer within {} s",
+                                d.as_secs_f32()
+                            )))
+                        }),
+                    None => rpc::list(&clients, &name).await,
+                }
+            });
             (h.name.clone(), task)
         })
         .collect();
