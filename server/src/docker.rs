@@ -475,7 +475,6 @@ impl DockerClient {
         name: &str,
         mut on_line: impl FnMut(bool, String),
     ) -> Result<i64, DockerError> {
-        use bollard::container::LogOutput;
         let api = |op, source| DockerError::Api {
             op,
             container: name.to_string(),
@@ -487,22 +486,10 @@ impl DockerClient {
             stderr: true,
             ..Default::default()
         };
-        let mut logs = self.docker.logs(name, Some(options));
-        let (mut out, mut err) = (LineCutter::default(), LineCutter::default());
-        while let Some(chunk) = logs.next().await {
-            match chunk.map_err(|e| api("logs", e))? {
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    out.push(&message, |l| on_line(false, l))
-                }
-                LogOutput::StdErr { message } => err.push(&message, |l| on_line(true, l)),
-                LogOutput::StdIn { .. } => {}
-            }
-        }
-        for (cutter, stderr) in [(&mut out, false), (&mut err, true)] {
-            if let Some(rest) = cutter.finish() {
-                on_line(stderr, rest);
-            }
-        }
+        let logs = self.docker.logs(name, Some(options));
+        cut_into_lines(logs, &mut on_line)
+            .await
+            .map_err(|e| api("logs", e))?;
         // The log stream ends with the process; wait gives its status
         // (and returns at once for one that has exited already).
         let options = bollard::query_parameters::WaitContainerOptions {
@@ -577,23 +564,9 @@ impl DockerClient {
             bollard::exec::StartExecResults::Attached { output, .. } => output,
             bollard::exec::StartExecResults::Detached => Box::pin(futures::stream::empty()),
         };
-        // Docker frames output in chunks, not lines: lines are cut here.
-        let (mut out, mut err) = (LineCutter::default(), LineCutter::default());
-        while let Some(chunk) = output.next().await {
-            use bollard::container::LogOutput;
-            match chunk.map_err(|e| api("exec", e))? {
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    out.push(&message, |l| on_line(false, l))
-                }
-                LogOutput::StdErr { message } => err.push(&message, |l| on_line(true, l)),
-                LogOutput::StdIn { .. } => {}
-            }
-        }
-        for (cutter, stderr) in [(&mut out, false), (&mut err, true)] {
-            if let Some(rest) = cutter.finish() {
-                on_line(stderr, rest);
-            }
-        }
+        cut_into_lines(&mut output, &mut on_line)
+            .await
+            .map_err(|e| api("exec", e))?;
         // The output ends when the process does; its exit code can show up
         // in the exec's state a moment later.
         for _ in 0..50 {
@@ -611,6 +584,32 @@ impl DockerClient {
         }
         Ok(-1)
     }
+}
+
+/// Hands each line of Docker's `output` (framed in chunks, not lines; cut
+/// at [`crate::progress::MAX_LINE`]) to `on_line`, `true` for stderr.
+async fn cut_into_lines(
+    output: impl Stream<Item = Result<bollard::container::LogOutput, BollardError>>,
+    on_line: &mut impl FnMut(bool, String),
+) -> Result<(), BollardError> {
+    use bollard::container::LogOutput;
+    let mut output = std::pin::pin!(output);
+    let (mut out, mut err) = (LineCutter::default(), LineCutter::default());
+    while let Some(chunk) = output.next().await {
+        match chunk? {
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                out.push(&message, |l| on_line(false, l))
+            }
+            LogOutput::StdErr { message } => err.push(&message, |l| on_line(true, l)),
+            LogOutput::StdIn { .. } => {}
+        }
+    }
+    for (cutter, stderr) in [(&mut out, false), (&mut err, true)] {
+        if let Some(rest) = cutter.finish() {
+            on_line(stderr, rest);
+        }
+    }
+    Ok(())
 }
 
 fn restart_policy(policy: spec::RestartPolicy) -> Option<RestartPolicy> {

@@ -168,3 +168,53 @@ pub fn answers_within(bed: &TestBed, i: usize, ip: Ipv4Addr, timeout: Duration) 
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
+
+/// A ping loop from bed host `i` at `ip`, one ping at a time, each waiting
+/// `wait` for its answer; [`PingLoop::longest_outage`] stops it and says
+/// how long the address went unanswered at most.
+#[derive(Debug)]
+pub struct PingLoop {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<Duration>,
+}
+
+impl PingLoop {
+    pub fn start(bed: &TestBed, i: usize, ip: Ipv4Addr, wait: Duration) -> Self {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let netns = bed.host(i).netns().to_string();
+        let flag = std::sync::Arc::clone(&stop);
+        let wait = format!("{:.3}", wait.as_secs_f64());
+        let handle = std::thread::spawn(move || {
+            let (mut longest, mut lost_since) = (Duration::ZERO, None::<Instant>);
+            while !flag.load(Ordering::Relaxed) {
+                let sent = Instant::now();
+                let answered = std::process::Command::new("ip")
+                    .args([
+                        "netns", "exec", &netns, "ping", "-n", "-q", "-c1", "-W", &wait,
+                    ])
+                    .arg(ip.to_string())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                match (answered, lost_since) {
+                    (true, Some(since)) => {
+                        longest = longest.max(since.elapsed());
+                        lost_since = None;
+                    }
+                    (false, None) => lost_since = Some(sent),
+                    _ => {}
+                }
+                sleep(Duration::from_millis(5));
+            }
+            longest
+        });
+        PingLoop { stop, handle }
+    }
+
+    pub fn longest_outage(self) -> Duration {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.join().expect("ping loop")
+    }
+}

@@ -5,12 +5,10 @@
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use dockstack_tests::support::{bed, dockstack, eth0_mac, exists, inspect, ok, text};
+use dockstack_tests::support::{PingLoop, bed, dockstack, eth0_mac, exists, inspect, ok, text};
 use dockstack_tests::testbed::{BedContainer, SANDBOX_SUFFIX, TEST_IMAGE, TestBed, docker};
 use serde_json::Value;
 
@@ -48,50 +46,6 @@ fn identity(name: &str) -> (String, String) {
         inspect(name, "{{.Id}}"),
         inspect(name, "{{.State.StartedAt}}"),
     )
-}
-
-/// A ping loop from host `i` at `ip`; the longest time it went unanswered.
-struct PingLoop {
-    stop: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<Duration>,
-}
-
-impl PingLoop {
-    fn start(bed: &TestBed, i: usize, ip: Ipv4Addr) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let netns = bed.host(i).netns().to_string();
-        let flag = Arc::clone(&stop);
-        let handle = std::thread::spawn(move || {
-            let mut longest = Duration::ZERO;
-            let mut lost_since: Option<Instant> = None;
-            while !flag.load(Ordering::Relaxed) {
-                let sent = Instant::now();
-                let answered = Command::new("ip")
-                    .args(["netns", "exec", &netns, "ping", "-c1", "-W", "0.2", "-q"])
-                    .arg(ip.to_string())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success());
-                match (answered, lost_since) {
-                    (true, Some(since)) => {
-                        longest = longest.max(since.elapsed());
-                        lost_since = None;
-                    }
-                    (false, None) => lost_since = Some(sent),
-                    _ => {}
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            longest
-        });
-        PingLoop { stop, handle }
-    }
-
-    fn longest_outage(self) -> Duration {
-        self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().expect("ping loop")
-    }
 }
 
 #[test]
@@ -191,7 +145,7 @@ fn plan_and_apply_create_recreate_move_and_prune_keeping_addresses() {
     let current = plan["plan_id"].as_str().unwrap().to_string();
     let after_restart = identity(&names[3]);
 
-    let ping = PingLoop::start(&bed, 1, ips[0]);
+    let ping = PingLoop::start(&bed, 1, ips[0], Duration::from_millis(200));
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     ok(&bed, &env, &["apply", "--yes", "--plan-id", &current]);

@@ -5,12 +5,11 @@
 //! --bins`), then `cargo run --release -p dockstack-tests --bin bench-plan`.
 
 use std::net::Ipv4Addr;
-use std::process::{Command, ExitCode, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
+use dockstack_tests::support::PingLoop;
 use dockstack_tests::testbed::{
     BedContainer, BedOptions, TEST_IMAGE, TestBed, docker, ensure_test_image,
 };
@@ -63,39 +62,11 @@ fn outage_during(
     ip: Ipv4Addr,
     during: impl FnOnce() -> Result<()>,
 ) -> Result<Duration> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let netns = bed.host(i).netns().to_string();
-    let flag = Arc::clone(&stop);
-    let pinger = std::thread::spawn(move || {
-        let (mut longest, mut lost_since) = (Duration::ZERO, None::<Instant>);
-        while !flag.load(Ordering::Relaxed) {
-            let sent = Instant::now();
-            let ok = Command::new("ip")
-                .args([
-                    "netns", "exec", &netns, "ping", "-n", "-q", "-c1", "-W", "0.05",
-                ])
-                .arg(ip.to_string())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            match (ok, lost_since) {
-                (true, Some(since)) => {
-                    longest = longest.max(since.elapsed());
-                    lost_since = None;
-                }
-                (false, None) => lost_since = Some(sent),
-                _ => {}
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        longest
-    });
+    let ping = PingLoop::start(bed, i, ip, Duration::from_millis(50));
     std::thread::sleep(Duration::from_millis(300));
     let result = during();
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    let longest = pinger.join().expect("pinger");
+    let longest = ping.longest_outage();
     result.map(|()| longest)
 }
 
