@@ -158,6 +158,36 @@ fn bench_netplug(
     })
 }
 
+/// What the RFC 5227 probe costs: `n` fresh plugs that probe for
+/// `window`, and as many plugs of the same spec again (a re-plug finds the
+/// plug in place and does not probe), each followed by its unplug or not.
+fn bench_probe(
+    host: &OvsHost,
+    c: &Container,
+    n: usize,
+    window: Duration,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let plugger = Plugger::new(host.ovs());
+    let target = NetnsTarget::Pid(c.pid);
+    let spec = PlugSpec {
+        probe: Some(window),
+        ..spec(c)
+    };
+    host.block_on(|| async {
+        let (mut fresh, mut again) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            let start = Instant::now();
+            assert!(plugger.plug(&target, &spec).await.expect("plug").changed);
+            fresh.push(start.elapsed());
+            let start = Instant::now();
+            assert!(!plugger.plug(&target, &spec).await.expect("re-plug").changed);
+            again.push(start.elapsed());
+            plugger.unplug(&c.name, "eth0").await.expect("unplug");
+        }
+        (fresh, again)
+    })
+}
+
 /// How soon the port forwards through the bridge after plug returns, seen
 /// from inside the container, in-process, with no fork in between.
 #[derive(Default)]
@@ -300,6 +330,8 @@ fn main() {
     let start = Instant::now();
     let row_of_100 = bench_netplug(&host, &c, Settle::default(), IN_A_ROW, back_to_back);
     let total_100 = start.elapsed();
+    let window = Duration::from_millis(150);
+    let (probed, replugged) = bench_probe(&host, &c, 10, window);
     let ready: Vec<(Settle, Ready)> = [Settle::Ofport, Settle::NextCfg, Settle::None]
         .into_iter()
         .map(|s| (s, readiness(&host, &c, s)))
@@ -411,6 +443,14 @@ fn main() {
             r.never
         );
     }
+    println!();
+    println!(
+        "RFC 5227 probe ({} ms window, nobody answering), 10 rounds: fresh plug with the probe {} (without: {}, the plug column above); a re-plug of the same spec {} (no probe)",
+        window.as_millis(),
+        ms(median(&probed)),
+        ms(median(&np.plug)),
+        ms(median(&replugged))
+    );
     println!();
     println!("peak RSS of this process (VmHWM): {}", peak_rss());
 }
