@@ -755,11 +755,12 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
         // does not answer soon is not waited for (its own containers fail
         // on their own; the wire probe still guards its addresses), so it
         // holds up no other host's containers.
-        let (infos, late) = ops::list_within(
-            Arc::new(env.clone()),
+        let (clashes, late) = ops::addresses::check(
+            &env,
+            &containers,
             connector.clone(),
             overrides.clone(),
-            Some(ADDRESS_CHECK_WAIT),
+            ADDRESS_CHECK_WAIT,
         )
         .await;
         for (host, why) in &late {
@@ -767,9 +768,6 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                 "dockstack: warning: host {host} was not asked for the addresses it holds ({why}); they are not checked"
             );
         }
-        let holders = ops::addresses::table(&infos);
-        let clashes =
-            ops::addresses::clashes(&containers, &holders, &std::collections::HashSet::new());
         if !clashes.is_empty() {
             for c in &clashes {
                 eprintln!("FAILED {}: {c}", c.wanted_by);

@@ -29,6 +29,8 @@ pub enum ConfigHashError {
         #[source]
         source: std::io::Error,
     },
+    #[error("config volumes: the thread hashing them failed: {0}")]
+    Thread(String),
     #[error("config volume {0} holds more than 100000 entries or 256 MiB")]
     TooBig(PathBuf),
     #[error("cannot record the applied config of {path}: {source}")]

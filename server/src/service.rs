@@ -289,6 +289,20 @@ impl Allowed {
 impl HostService {
     /// Runs `op` in its own task, so a client that goes away does not
     /// cancel it halfway, and streams its progress and result.
+    /// A request that names one container: `action` allowed to its
+    /// caller, meant for this host, the name checked; the caller and name.
+    fn container_ref(
+        &self,
+        req: Request<pb::ContainerRef>,
+        action: Action,
+    ) -> Result<(String, String), Status> {
+        let client = self.authorize(&req, action, &req.get_ref().name)?.client;
+        let req = req.into_inner();
+        self.host.check_host(&req.host)?;
+        check_name("container name", &req.name)?;
+        Ok((client, req.name))
+    }
+
     fn stream_op<F, Fut>(
         &self,
         client: String,
@@ -408,13 +422,7 @@ impl pb::container_host_server::ContainerHost for HostService {
     }
 
     async fn start(&self, req: Request<pb::ContainerRef>) -> Result<Response<EventStream>, Status> {
-        let client = self
-            .authorize(&req, Action::Start, &req.get_ref().name)?
-            .client;
-        let req = req.into_inner();
-        self.host.check_host(&req.host)?;
-        check_name("container name", &req.name)?;
-        let name = req.name;
+        let (client, name) = self.container_ref(req, Action::Start)?;
         Ok(Response::new(self.stream_op(
             client,
             "start",
@@ -428,13 +436,7 @@ impl pb::container_host_server::ContainerHost for HostService {
         req: Request<pb::ContainerRef>,
     ) -> Result<Response<EventStream>, Status> {
         // A restart is a stop and a start: whoever may start may restart.
-        let client = self
-            .authorize(&req, Action::Start, &req.get_ref().name)?
-            .client;
-        let req = req.into_inner();
-        self.host.check_host(&req.host)?;
-        check_name("container name", &req.name)?;
-        let name = req.name;
+        let (client, name) = self.container_ref(req, Action::Start)?;
         Ok(Response::new(self.stream_op(
             client,
             "restart",
@@ -444,13 +446,7 @@ impl pb::container_host_server::ContainerHost for HostService {
     }
 
     async fn stop(&self, req: Request<pb::ContainerRef>) -> Result<Response<EventStream>, Status> {
-        let client = self
-            .authorize(&req, Action::Stop, &req.get_ref().name)?
-            .client;
-        let req = req.into_inner();
-        self.host.check_host(&req.host)?;
-        check_name("container name", &req.name)?;
-        let name = req.name;
+        let (client, name) = self.container_ref(req, Action::Stop)?;
         Ok(Response::new(self.stream_op(
             client,
             "stop",

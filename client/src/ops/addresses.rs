@@ -9,7 +9,27 @@ use std::net::Ipv4Addr;
 
 use dockstack_proto as pb;
 
-use crate::environment::Container;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::connect::Connector;
+use crate::environment::{Container, Environment};
+use crate::ops::{HostOverride, list_within};
+
+/// The clashes of `selected` with what every host of `env` holds now, one
+/// round trip to each at once; a host that has not answered within `wait`
+/// is not waited for, and comes back with why.
+pub async fn check(
+    env: &Environment,
+    selected: &[Container],
+    connector: Connector,
+    overrides: HostOverride,
+    wait: Duration,
+) -> (Vec<Clash>, Vec<(String, String)>) {
+    let (infos, late) = list_within(Arc::new(env.clone()), connector, overrides, Some(wait)).await;
+    let found = clashes(selected, &table(&infos), &HashSet::new());
+    (found, late)
+}
 
 /// One address and the managed container that holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]

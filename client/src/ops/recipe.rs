@@ -81,6 +81,23 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// `action`'s call on the container's host, under this context.
+    async fn operate(
+        &self,
+        client: &mut Client,
+        action: Action,
+    ) -> Result<Option<pb::ContainerInfo>, Failure> {
+        rpc::operate(
+            client,
+            action,
+            self.c,
+            &self.clients.environment,
+            self.printer,
+            self.insecure,
+        )
+        .await
+    }
+
     async fn recipe(
         &self,
         client: Result<Client, Failure>,
@@ -100,15 +117,7 @@ impl Ctx<'_> {
                 {
                     self.cert_clean(p).await;
                 }
-                let info = rpc::operate(
-                    &mut client,
-                    action,
-                    c,
-                    &self.clients.environment,
-                    self.printer,
-                    insecure,
-                )
-                .await?;
+                let info = self.operate(&mut client, action).await?;
                 let state = if c.state { "running" } else { "created" };
                 self.registration(true).await.map_err(|f| {
                     f.context(|e| {
@@ -138,15 +147,7 @@ impl Ctx<'_> {
             }
             Action::Destroy => {
                 let mut client = client?;
-                let done = rpc::operate(
-                    &mut client,
-                    action,
-                    c,
-                    &self.clients.environment,
-                    self.printer,
-                    insecure,
-                )
-                .await?;
+                let done = self.operate(&mut client, action).await?;
                 let deregistered = self.registration(false).await;
                 if let Some(p) = puppet_node(env, c) {
                     self.cert_clean(p).await;
@@ -162,15 +163,7 @@ impl Ctx<'_> {
                 Ok(done)
             }
             Action::Start | Action::Restart | Action::Stop | Action::Show => {
-                rpc::operate(
-                    &mut client?,
-                    action,
-                    c,
-                    &self.clients.environment,
-                    self.printer,
-                    insecure,
-                )
-                .await
+                self.operate(&mut client?, action).await
             }
         }
     }

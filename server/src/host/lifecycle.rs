@@ -289,10 +289,9 @@ impl Host {
         tokio::task::spawn_blocking(move || crate::confighash::hash_paths(&paths))
             .await
             .map_err(|e| {
-                self.err(HostErrorKind::Config(ConfigHashError::Io {
-                    path: PathBuf::from("(config volumes)"),
-                    source: std::io::Error::other(e),
-                }))
+                self.err(HostErrorKind::Config(ConfigHashError::Thread(
+                    e.to_string(),
+                )))
             })?
             .map_err(|e| self.err(HostErrorKind::Config(e)))
     }

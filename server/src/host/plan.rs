@@ -6,12 +6,10 @@ use std::collections::HashMap;
 
 use futures::StreamExt;
 
-use super::{ContainerStatus, Host, HostError, HostErrorKind};
+use super::status::PARALLEL;
+use super::{ContainerStatus, Host, HostError};
 use crate::record;
 use crate::spec::ContainerSpec;
-
-/// Look-ups at once: each is an inspect and a look into a netns.
-const PARALLEL: usize = 16;
 
 /// One spec of a plan, beside what this host runs under its name.
 #[derive(Debug, Clone)]
@@ -107,26 +105,10 @@ impl Host {
             .cloned()
             .collect();
         others.sort();
-        let unrequested = futures::stream::iter(others)
-            .map(|name| async move { self.status_if_there(&name).await })
-            .buffered(PARALLEL)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .filter_map(Result::transpose)
-            .collect::<Result<Vec<_>, _>>()?;
+        let unrequested = self.statuses(others).await?;
         Ok(HostPlan {
             entries,
             unrequested,
         })
-    }
-
-    /// The status of `name`; none when it went meanwhile.
-    async fn status_if_there(&self, name: &str) -> Result<Option<ContainerStatus>, HostError> {
-        match self.status_of(name).await {
-            Ok(s) => Ok(Some(s)),
-            Err(e) if matches!(e.kind(), HostErrorKind::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 }

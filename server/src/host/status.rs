@@ -8,6 +8,9 @@ use super::{Host, HostError, HostErrorKind, Network, Pair};
 use crate::record;
 use crate::spec::IFACE;
 
+/// Look-ups at once.
+pub(super) const PARALLEL: usize = 16;
+
 /// What a client sees of one container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerStatus {
@@ -51,23 +54,36 @@ impl Host {
         let apps = listed
             .into_iter()
             .filter(|l| matches!(record::role(&l.labels), record::Role::App(_)));
-        // Each is an inspect and a look into a netns: several at once.
-        let names: Vec<String> = apps.map(|l| l.name).collect();
-        let found = futures::stream::iter(names)
-            .map(|name| async move { self.status_of(&name).await })
-            .buffered(16)
+        self.statuses(apps.map(|l| l.name).collect()).await
+    }
+
+    /// The status of each of `names` that is still there (one removed
+    /// since it was listed is left out), several looked up at once: each is
+    /// an inspect and a look into a netns.
+    pub(super) async fn statuses(
+        &self,
+        names: Vec<String>,
+    ) -> Result<Vec<ContainerStatus>, HostError> {
+        futures::stream::iter(names)
+            .map(|name| async move { self.status_if_there(&name).await })
+            .buffered(PARALLEL)
             .collect::<Vec<_>>()
-            .await;
-        let mut out = Vec::new();
-        for r in found {
-            match r {
-                Ok(s) => out.push(s),
-                // Removed between list and inspect.
-                Err(e) if matches!(e.kind(), HostErrorKind::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            .await
+            .into_iter()
+            .filter_map(Result::transpose)
+            .collect()
+    }
+
+    /// The status of `name`; none when it went meanwhile.
+    pub(super) async fn status_if_there(
+        &self,
+        name: &str,
+    ) -> Result<Option<ContainerStatus>, HostError> {
+        match self.status_of(name).await {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if matches!(e.kind(), HostErrorKind::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
-        Ok(out)
     }
 
     pub(super) async fn status_of(&self, name: &str) -> Result<ContainerStatus, HostError> {
