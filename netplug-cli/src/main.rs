@@ -156,6 +156,8 @@ async fn run(cli: Cli) -> Result<()> {
                 iface: interface,
                 address: ipaddress,
                 gateway,
+                address6: None,
+                gateway6: None,
                 mac,
                 mtu,
                 vlan,

@@ -116,6 +116,8 @@ fn spec(c: &Container) -> PlugSpec {
         iface: "eth0".into(),
         address: ADDRESS.parse().unwrap(),
         gateway: Some(GATEWAY.parse().unwrap()),
+        address6: None,
+        gateway6: None,
         mac: None,
         mtu: None,
         vlan: None,

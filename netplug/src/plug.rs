@@ -3,10 +3,10 @@
 //! bridge, all or nothing, and unplugs it again.
 
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use ipnetwork::Ipv4Network;
+use ipnetwork::{Ipv4Network, Ipv6Network};
 use rtnetlink::packet_route::link::InfoKind;
 
 use crate::arp;
@@ -40,6 +40,11 @@ pub struct PlugSpec {
     pub iface: String,
     pub address: Ipv4Network,
     pub gateway: Option<Ipv4Addr>,
+    /// The interface's IPv6 address and prefix length (dual stack);
+    /// `None`: IPv4 only.
+    pub address6: Option<Ipv6Network>,
+    /// The IPv6 default route's next hop; only with `address6`.
+    pub gateway6: Option<Ipv6Addr>,
     /// `None`: derived from the address, see [`Mac::from_ip`].
     pub mac: Option<Mac>,
     pub mtu: Option<u32>,
@@ -137,6 +142,9 @@ pub struct Observed {
     pub addresses: Vec<Ipv4Network>,
     pub mac: Option<Mac>,
     pub gateway: Option<Ipv4Addr>,
+    /// Global (non-link-local) IPv6 addresses.
+    pub addresses6: Vec<Ipv6Network>,
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// What a plug attempt has made so far, which is what its rollback removes.
@@ -1086,6 +1094,8 @@ impl Plugger {
             addresses,
             mac: link.mac.map(Mac::from),
             gateway: inner.default_gateway().await?,
+            addresses6: Vec::new(),
+            gateway6: None,
         })
     }
 

@@ -18,6 +18,8 @@ fn spec(owner: &str, address: &str, bridge: &str, gateway: &str) -> PlugSpec {
         iface: "eth0".into(),
         address: address.parse().unwrap(),
         gateway: Some(gateway.parse().unwrap()),
+        address6: None,
+        gateway6: None,
         mac: None,
         mtu: None,
         vlan: None,

@@ -345,6 +345,8 @@ pub fn plug_spec(container: &str, full_id: &str, labels: &Labels) -> Result<Plug
         iface: get(IFACE_LABEL).cloned().unwrap_or_else(|| IFACE.into()),
         address,
         gateway,
+        address6: None,
+        gateway6: None,
         mac,
         mtu,
         vlan,
