@@ -242,6 +242,10 @@ fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
         "ip" => c.ip.to_string(),
         "mask" => c.mask.to_string(),
         "gateway" => c.gateway.map(|g| g.to_string()).unwrap_or_default(),
+        // The address alone, as `ip` is; its prefix length is `prefix6`.
+        "ip6" => c.ip6.map(|n| n.ip().to_string()).unwrap_or_default(),
+        "prefix6" => c.ip6.map(|n| n.prefix().to_string()).unwrap_or_default(),
+        "gateway6" => c.gateway6.map(|g| g.to_string()).unwrap_or_default(),
         "dns" => c
             .dns
             .iter()
@@ -304,7 +308,8 @@ fn status_note(i: &dockstack_proto::ContainerInfo) -> String {
 fn info_json(i: &dockstack_proto::ContainerInfo) -> serde_json::Value {
     serde_json::json!({
         "name": i.name, "id": i.id, "image": i.image, "host": i.host, "state": i.state,
-        "pid": i.pid, "ip": i.ip, "gateway": i.gateway, "actual_addresses": i.actual_addresses,
+        "pid": i.pid, "ip": i.ip, "gateway": i.gateway, "ip6": i.ip6, "gateway6": i.gateway6,
+        "actual_addresses": i.actual_addresses,
         "mac": i.mac, "bridge": i.bridge, "port": i.port, "plugged": i.plugged,
         "started_at": i.started_at, "network": i.network, "sandbox": i.sandbox,
         "sandbox_state": i.sandbox_state, "health": i.health, "exit_code": i.exit_code,
@@ -644,7 +649,7 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             if json {
                 let items: Vec<_> = containers
                     .iter()
-                    .map(|c| serde_json::json!({"name": c.name, "host": c.host, "ip": c.ip.to_string(), "mask": c.mask, "image": c.image, "state": c.state}))
+                    .map(|c| serde_json::json!({"name": c.name, "host": c.host, "ip": c.ip.to_string(), "mask": c.mask, "ip6": c.ip6.map(|n| n.to_string()), "image": c.image, "state": c.state}))
                     .collect();
                 println!("{}", serde_json::Value::Array(items));
             } else {
@@ -691,9 +696,30 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                 let items: Vec<_> = infos.iter().map(info_json).collect();
                 println!("{}", serde_json::Value::Array(items));
             } else {
+                // The IPv6 column only for a file that has dual-stack containers.
+                let v6 = env.containers.iter().any(|c| c.ip6.is_some());
+                let ip6_of = |c: &Container| {
+                    if v6 {
+                        let ip6 = c.ip6.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+                        format!(" {ip6:<28}")
+                    } else {
+                        String::new()
+                    }
+                };
                 println!(
-                    "{:<16} {:<12} {:<24} {:<18} {:<10} {:<8} {:<10} NOTE",
-                    "NAME", "HOST", "IMAGE", "IP", "STATE", "PLUGGED", "UPTIME"
+                    "{:<16} {:<12} {:<24} {:<18}{} {:<10} {:<8} {:<10} NOTE",
+                    "NAME",
+                    "HOST",
+                    "IMAGE",
+                    "IP",
+                    if v6 {
+                        format!(" {:<28}", "IP6")
+                    } else {
+                        String::new()
+                    },
+                    "STATE",
+                    "PLUGGED",
+                    "UPTIME"
                 );
                 for c in &env.containers {
                     let info = infos.iter().find(|i| i.name == c.name);
@@ -710,11 +736,12 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                         None => ("absent".into(), "-", "-".into(), String::new()),
                     };
                     println!(
-                        "{:<16} {:<12} {:<24} {:<18} {:<10} {:<8} {:<10} {}",
+                        "{:<16} {:<12} {:<24} {:<18}{} {:<10} {:<8} {:<10} {}",
                         c.name,
                         c.host,
                         c.image,
                         format!("{}/{}", c.ip, c.mask),
+                        ip6_of(c),
                         state,
                         plugged,
                         up,
@@ -810,6 +837,8 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                     ("ip", i.ip.clone()),
                     ("eth0", i.actual_addresses.join(" ")),
                     ("gateway", i.gateway.clone()),
+                    ("ip6", i.ip6.clone()),
+                    ("gateway6", i.gateway6.clone()),
                     ("mac", i.mac.clone()),
                     ("bridge", i.bridge.clone()),
                     ("port", i.port.clone()),
@@ -817,6 +846,9 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                     ("started", i.started_at.clone()),
                     ("network", network_shown(i)),
                 ] {
+                    if v.is_empty() && k.ends_with('6') {
+                        continue;
+                    }
                     println!("  {k:<8} {v}");
                 }
             }

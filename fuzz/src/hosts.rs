@@ -33,7 +33,7 @@ pub fn run(input: &Input) {
         let fqdn = op.name.as_str();
         let before = hosts::lookup(&cur, fqdn);
         if op.add {
-            let result = hosts::add(&cur, op.ip, fqdn);
+            let result = hosts::add(&cur, op.ip, None, fqdn);
             let ((out, change), before) = match (result, before) {
                 (Err(e), Err(_)) => {
                     let _ = e.to_string();
@@ -69,7 +69,7 @@ pub fn run(input: &Input) {
                 );
             }
             // Idempotent.
-            let (again, c) = hosts::add(&out, op.ip, fqdn).expect("re-adding");
+            let (again, c) = hosts::add(&out, op.ip, None, fqdn).expect("re-adding");
             assert_eq!((again.as_str(), c), (out.as_str(), Change::Unchanged));
             // A fresh host removed again gives the file back.
             if before.is_none() {

@@ -1,9 +1,14 @@
 //! Generated gRPC types and stubs for the dockstack `ContainerHost` service,
-//! and the one naming rule client and server share.
+//! and the rules client and server share: a sandbox's name, an IPv6
+//! address.
 
-#![allow(clippy::all, missing_docs)]
+pub mod ip6;
 
-tonic::include_proto!("dockstack.v1");
+#[allow(clippy::all, missing_docs)]
+mod generated {
+    tonic::include_proto!("dockstack.v1");
+}
+pub use generated::*;
 
 /// What the name of every sandbox container ends with. Client and server
 /// both refuse a container of that name, so that a sandbox's name is never

@@ -15,6 +15,8 @@ const HOST: &str = "dockstack.host";
 const HASH: &str = "dockstack.spec-hash";
 const IP: &str = "dockstack.ip";
 const GATEWAY: &str = "dockstack.gateway";
+const IP6: &str = "dockstack.ip6";
+const GATEWAY6: &str = "dockstack.gateway6";
 const BRIDGE: &str = "dockstack.bridge";
 const MAC: &str = "dockstack.mac";
 const MTU: &str = "dockstack.mtu";
@@ -200,6 +202,12 @@ fn network_labels(spec: &ContainerSpec, l: &mut BTreeMap<String, String>) {
     if let Some(g) = spec.gateway {
         l.insert(GATEWAY.into(), g.to_string());
     }
+    if let Some(a) = spec.address6 {
+        l.insert(IP6.into(), a.to_string());
+    }
+    if let Some(g) = spec.gateway6 {
+        l.insert(GATEWAY6.into(), g.to_string());
+    }
     l.insert(BRIDGE.into(), spec.bridge.clone());
     l.insert(MAC.into(), spec.effective_mac().to_string());
     if let Some(m) = spec.mtu {
@@ -264,6 +272,8 @@ pub fn ip(labels: &Labels) -> &str {
 pub struct Shown {
     pub ip: String,
     pub gateway: String,
+    pub ip6: String,
+    pub gateway6: String,
     pub mac: String,
     pub bridge: String,
     pub environment: String,
@@ -278,6 +288,8 @@ pub fn shown(labels: &Labels) -> Shown {
     Shown {
         ip: label(IP),
         gateway: label(GATEWAY),
+        ip6: label(IP6),
+        gateway6: label(GATEWAY6),
         mac: label(MAC),
         bridge: label(BRIDGE),
         environment: label(ENVIRONMENT),
@@ -320,6 +332,14 @@ pub fn plug_spec(container: &str, full_id: &str, labels: &Labels) -> Result<Plug
         .map(|v| v.parse())
         .transpose()
         .map_err(|_| missing(GATEWAY))?;
+    let address6 = get(IP6)
+        .map(|v| v.parse())
+        .transpose()
+        .map_err(|_| missing(IP6))?;
+    let gateway6 = get(GATEWAY6)
+        .map(|v| v.parse())
+        .transpose()
+        .map_err(|_| missing(GATEWAY6))?;
     let mac = get(MAC)
         .map(|v| v.parse())
         .transpose()
@@ -345,8 +365,8 @@ pub fn plug_spec(container: &str, full_id: &str, labels: &Labels) -> Result<Plug
         iface: get(IFACE_LABEL).cloned().unwrap_or_else(|| IFACE.into()),
         address,
         gateway,
-        address6: None,
-        gateway6: None,
+        address6,
+        gateway6,
         mac,
         mtu,
         vlan,

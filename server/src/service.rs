@@ -1,7 +1,7 @@
 //! The gRPC face of a host: converts messages to domain types, calls
 //! [`Host`], and maps every domain error to one gRPC status.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
@@ -98,6 +98,8 @@ fn status_to_pb(s: ContainerStatus) -> pb::ContainerInfo {
         plugged: s.plugged,
         started_at: s.started_at,
         gateway: s.gateway,
+        ip6: s.ip6,
+        gateway6: s.gateway6,
         network: s.network,
         sandbox: s.sandbox,
         sandbox_state: s.sandbox_state,
@@ -139,6 +141,13 @@ pub fn registration_from_pb(r: pb::RegisterRequest) -> Result<Registration, Stat
     let ip: Ipv4Addr =
         r.ip.parse()
             .map_err(|_| bad(format!("invalid IP address {:?}", r.ip)))?;
+    let ip6: Option<Ipv6Addr> = (!r.ip6.is_empty())
+        .then(|| {
+            r.ip6
+                .parse()
+                .map_err(|_| bad(format!("invalid IPv6 address {:?}", r.ip6)))
+        })
+        .transpose()?;
     let absolute = |what: &str, p: String| {
         let path = std::path::PathBuf::from(&p);
         if path.is_absolute() {
@@ -172,6 +181,7 @@ pub fn registration_from_pb(r: pb::RegisterRequest) -> Result<Registration, Stat
         service: (!r.service.is_empty()).then_some(r.service),
         name: r.name,
         ip,
+        ip6,
         dns,
         puppet,
     })

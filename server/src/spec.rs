@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Component, Path, PathBuf};
 
 use dockstack_proto as pb;
-use ipnetwork::Ipv4Network;
+use dockstack_proto::ip6;
+use ipnetwork::{Ipv4Network, Ipv6Network};
 use netplug::Mac;
 use sha2::{Digest, Sha256};
 
@@ -143,6 +144,10 @@ pub struct ContainerSpec {
     pub image: String,
     pub address: Ipv4Network,
     pub gateway: Option<Ipv4Addr>,
+    /// Dual stack: eth0's IPv6 address and prefix; `None`: IPv4 only.
+    pub address6: Option<Ipv6Network>,
+    /// Only with `address6`.
+    pub gateway6: Option<Ipv6Addr>,
     pub dns: Vec<String>,
     pub domain: String,
     pub bridge: String,
@@ -221,6 +226,20 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
                     .parse()
                     .map_err(|_| bad(format!("invalid gateway {:?}", s.gateway)))?,
             )
+        };
+        let address6 = (!s.ip6.is_empty())
+            .then(|| ip6::parse_ip6(&s.ip6).map_err(|e| bad(format!("ip6: {e}"))))
+            .transpose()?;
+        let gateway6 = if s.gateway6.is_empty() {
+            None
+        } else {
+            let g: Ipv6Addr = s
+                .gateway6
+                .parse()
+                .map_err(|_| bad(format!("invalid gateway6 {:?}", s.gateway6)))?;
+            let net = address6.ok_or_else(|| bad("gateway6 is given without ip6".into()))?;
+            ip6::check_gateway6(&net, g).map_err(bad)?;
+            Some(g)
         };
         let mac = if s.mac.is_empty() {
             None
@@ -330,6 +349,8 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
             service: s.service,
             address,
             gateway,
+            address6,
+            gateway6,
             mac,
             mtu: (s.mtu != 0).then_some(s.mtu),
             vlan,
@@ -477,6 +498,12 @@ impl ContainerSpec {
             ),
         ];
         // Only when given, so that the hash of every older spec stays.
+        if let Some(a) = self.address6 {
+            fields.push(("ip6", a.to_string()));
+        }
+        if let Some(g) = self.gateway6 {
+            fields.push(("gateway6", g.to_string()));
+        }
         if !self.allowed_addresses.is_empty() {
             fields.push(("allowed_addresses", self.allowed_addresses_label()));
         }
@@ -680,6 +707,42 @@ pub(crate) mod tests {
             change(&mut s);
             let err = ContainerSpec::try_from(s).unwrap_err().to_string();
             assert!(err.contains(want) && err.contains("web1"), "{want}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_server_checks_a_dual_stack_spec_itself() {
+        let mut s = message();
+        s.ip6 = "fd00:10::3/64".into();
+        s.gateway6 = "fd00:10::1".into();
+        let dual = ContainerSpec::try_from(s).unwrap();
+        assert_eq!(dual.address6.unwrap().to_string(), "fd00:10::3/64");
+        assert_ne!(dual.hash(), spec().hash());
+        let labels = crate::record::labels(&dual, "host1");
+        assert_eq!(labels["dockstack.ip6"], "fd00:10::3/64");
+        let labels: crate::record::Labels = labels.into_iter().collect();
+        let plug = crate::record::plug_spec("web1", "id", &labels).unwrap();
+        assert_eq!(plug.address6, dual.address6);
+        assert_eq!(plug.gateway6, dual.gateway6);
+        // No ip6: the hash every older spec had.
+        assert!(!spec().describe().iter().any(|(k, _)| k.ends_with('6')));
+        let cases: [(&str, &str, &str); 6] = [
+            ("fd00:10::zz/64", "", "not an ipv6 address"),
+            ("fd00:10::3/200", "", "out of range"),
+            ("fd00:10::3", "", "ADDR/LEN"),
+            ("fd00:10::3/64", "fd00:11::1", "outside the prefix"),
+            ("", "fd00:10::1", "gateway6 is given without ip6"),
+            ("fd00:10::3/64", "nonsense", "invalid gateway6"),
+        ];
+        for (ip6, gateway6, want) in cases {
+            let mut s = message();
+            s.ip6 = ip6.into();
+            s.gateway6 = gateway6.into();
+            let err = ContainerSpec::try_from(s).unwrap_err().to_string();
+            assert!(
+                err.contains(want) && err.contains("web1"),
+                "{ip6} {gateway6}: {err}"
+            );
         }
     }
 

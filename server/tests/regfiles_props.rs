@@ -126,7 +126,7 @@ proptest! {
         n in 0..5u8,
     ) {
         let fqdn = format!("new{n}.endor.lab");
-        let (added, c) = hosts::add(&text, Ipv4Addr::from(ip), &fqdn).unwrap();
+        let (added, c) = hosts::add(&text, Ipv4Addr::from(ip), None, &fqdn).unwrap();
         prop_assert_eq!(c, Change::Added);
         prop_assert_eq!(
             hosts::lookup(&added, &fqdn).unwrap(),
@@ -148,7 +148,7 @@ proptest! {
         let mut cur = text.clone();
         for (add, fqdn, ip) in &ops {
             let (out, _) = if *add {
-                hosts::add(&cur, Ipv4Addr::from(*ip), fqdn).unwrap()
+                hosts::add(&cur, Ipv4Addr::from(*ip), None, fqdn).unwrap()
             } else {
                 hosts::remove(&cur, fqdn).unwrap()
             };

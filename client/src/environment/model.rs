@@ -1,8 +1,10 @@
 //! The validated environment: what the rest of the client works with.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
+
+use ipnetwork::Ipv6Network;
 
 /// A container host from `containerhosts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +53,10 @@ pub struct Container {
     /// Prefix length, 0..=32 (the file's `mask`).
     pub mask: u8,
     pub gateway: Option<Ipv4Addr>,
+    /// Dual stack: eth0's IPv6 address with its prefix length (`ip6`).
+    pub ip6: Option<Ipv6Network>,
+    /// The IPv6 default route's next hop; only with `ip6`.
+    pub gateway6: Option<Ipv6Addr>,
     pub dns: Vec<Ipv4Addr>,
     pub domain: Option<String>,
     pub bridge: String,

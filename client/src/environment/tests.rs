@@ -1080,3 +1080,88 @@ fn a_oneshot_with_a_restart_policy_is_always_refused() {
         "24:12: containers.web1.state: a oneshot runs when it is made: `state: false` is refused"
     );
 }
+
+#[test]
+fn dual_stack_addresses_are_read() {
+    let environment = ok(
+        &edit("  volumes:\n", "  volumes:\n  gateway6: fd00:10::1\n").replacen(
+            "    image: web\n",
+            "    image: web\n    ip6: fd00:10::2/64\n",
+            1,
+        ),
+    );
+    let web1 = environment.container("web1").unwrap();
+    assert_eq!(web1.ip6.unwrap().to_string(), "fd00:10::2/64");
+    // The merged gateway6 of the IPv4-only dns1 is left out.
+    let dns1 = environment.container("dns1").unwrap();
+    assert_eq!((dns1.ip6, dns1.gateway6), (None, None));
+    assert_eq!(web1.gateway6, Some("fd00:10::1".parse().unwrap()));
+    // A link-local next hop, as routers announce themselves, is fine too.
+    let environment = ok(&edit(
+        "    image: web\n",
+        "    image: web\n    ip6: fd00:10::2/64\n    gateway6: fe80::1\n",
+    ));
+    assert_eq!(
+        environment.container("web1").unwrap().gateway6,
+        Some("fe80::1".parse().unwrap())
+    );
+    // Without the keys: IPv4 only, as in 2015.
+    assert_eq!(ok(BASE).container("web1").unwrap().ip6, None);
+}
+
+#[test]
+fn bad_ipv6_input_is_refused_with_its_place() {
+    let web = |extra: &str| edit("    image: web\n", &format!("    image: web\n{extra}"));
+    for (extra, want) in [
+        (
+            "    ip6: fd00:10::zz/64\n",
+            "24:10: containers.web1.ip6: `fd00:10::zz` is not an ipv6 address",
+        ),
+        (
+            "    ip6: fd00:10::2\n",
+            "24:10: containers.web1.ip6: expected an ipv6 address with its prefix length (ADDR/LEN), found `fd00:10::2`",
+        ),
+        (
+            "    ip6: fd00:10::2/129\n",
+            "24:10: containers.web1.ip6: prefix length /129 is out of range (1 to 128)",
+        ),
+        (
+            "    ip6: fd00:10::2/64\n    gateway6: fd00:11::1\n",
+            "25:15: containers.web1.gateway6: gateway6 fd00:11::1 is outside the prefix fd00:10::/64",
+        ),
+        (
+            "    ip6: fd00:10::2/64\n    gateway6: fd00:10::2\n",
+            "25:15: containers.web1.gateway6: gateway6 fd00:10::2 is the container's own ip6",
+        ),
+        (
+            "    gateway6: fd00:10::1\n",
+            "24:15: containers.web1.gateway6: `gateway6` is given without `ip6`",
+        ),
+        (
+            "    ip6: fe80::2/64\n",
+            "24:10: containers.web1.ip6: fe80::2 is link-local: the kernel makes eth0's own, give a routable address",
+        ),
+    ] {
+        assert_eq!(only(&web(extra)), want, "{extra}");
+    }
+    // Two containers with one IPv6 address, written differently.
+    let text = edit(
+        "    ip: 10.0.0.1\n",
+        "    ip: 10.0.0.1\n    ip6: fd00:10::2/64\n",
+    )
+    .replacen(
+        "    image: web\n",
+        "    image: web\n    ip6: fd00:10:0::0002/112\n",
+        1,
+    );
+    assert_eq!(
+        only(&text),
+        "25:10: containers.web1.ip6: ip6 fd00:10::2 is used by both `dns1` (line 19) and `web1`"
+    );
+    // The file name and line, as a user sees them.
+    let err = parse(Path::new("env.yaml"), &web("    ip6: fd00::2/200\n")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "env.yaml:24:10: containers.web1.ip6: prefix length /200 is out of range (1 to 128)"
+    );
+}

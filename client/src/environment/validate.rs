@@ -2,7 +2,7 @@
 //! [`Environment`], collecting every problem instead of stopping at the first one.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -11,6 +11,8 @@ use super::model::{
     Registration,
 };
 use super::yaml::{Entry, Node, Pos, join};
+use dockstack_proto::ip6::{check_gateway6, check_gateway6_alone, parse_ip6};
+use ipnetwork::Ipv6Network;
 
 /// The port a `dockstack-server` listens on when `containerhosts` gives none.
 pub const DEFAULT_PORT: u16 = 3288;
@@ -34,6 +36,8 @@ const CONTAINER_KEYS: &[&str] = &[
     "ip",
     "mask",
     "gateway",
+    "ip6",
+    "gateway6",
     "dns",
     "domain",
     "bridge",
@@ -169,6 +173,8 @@ struct Checker {
     /// Every container's address, valid container or not, for the one-ip-one-container
     /// check.
     ips: Vec<(Ipv4Addr, Pos, String)>,
+    /// The same for `ip6`.
+    ips6: Vec<(Ipv6Addr, Pos, String)>,
 }
 
 impl Checker {
@@ -233,6 +239,7 @@ impl Checker {
             None => self.report(top.owner, "containers", "missing required key `containers`"),
         }
         self.unique_ips();
+        self.unique_ips6();
 
         if let Some(entry) = top.get("registration") {
             environment.registration = self.registration(entry);
@@ -619,6 +626,7 @@ impl Checker {
         if let (Some((ip, ip_pos, ip_path)), Some(mask)) = (&ip, mask) {
             self.subnet(*ip, *ip_pos, ip_path, mask, gateway.as_ref());
         }
+        let (ip6, gateway6) = self.dual_stack(&fields, name, partial);
 
         let mut dns = Vec::new();
         if let Some(entry) = fields.get("dns") {
@@ -787,6 +795,8 @@ impl Checker {
             ip,
             mask: mask?,
             gateway: gateway.map(|(g, _, _)| g),
+            ip6,
+            gateway6,
             dns,
             domain,
             bridge: bridge?,
@@ -850,6 +860,67 @@ impl Checker {
             let message = format!("gateway {gateway} is the container's own ip");
             self.report(*pos, path, message);
         }
+    }
+
+    /// `ip6` and `gateway6`: an address and prefix fit for an interface,
+    /// and a next hop inside that prefix (or a link-local one, which is how
+    /// routers commonly announce themselves on IPv6).
+    fn dual_stack(
+        &mut self,
+        fields: &Fields<'_>,
+        name: &str,
+        partial: bool,
+    ) -> (Option<Ipv6Network>, Option<Ipv6Addr>) {
+        let ip6 = self.value(fields, "ip6", false).and_then(|(node, path)| {
+            let text = self.string(node, &path, "an ipv6 address with /LEN")?;
+            match parse_ip6(&text) {
+                Ok(net) => Some((net, node.pos, path)),
+                Err(message) => {
+                    self.report(node.pos, &path, message);
+                    None
+                }
+            }
+        });
+        let gateway6 = self
+            .value(fields, "gateway6", false)
+            .and_then(|(node, path)| {
+                let text = self.string(node, &path, "an ipv6 address")?;
+                match text.trim().parse::<Ipv6Addr>() {
+                    Ok(g) => Some((g, node.pos, path)),
+                    Err(_) => {
+                        let message = format!("expected an ipv6 address, found `{text}`");
+                        self.report(node.pos, &path, message);
+                        None
+                    }
+                }
+            });
+        if let (Some((net, pos, _)), false) = (&ip6, partial) {
+            self.ips6.push((net.ip(), *pos, name.to_owned()));
+        }
+        if let Some((gateway, pos, path)) = &gateway6 {
+            let problem = match &ip6 {
+                Some((net, _, _)) => check_gateway6(net, *gateway).err(),
+                // A gateway6 merged from the defaults serves the containers
+                // that have an ip6; written in an IPv4-only one, it is a
+                // mistake. Merged keys are written before the container's
+                // own (YAML defines an anchor before any alias of it).
+                None if !partial
+                    && fields.get("ip6").is_none()
+                    && fields
+                        .get("gateway6")
+                        .is_some_and(|e| e.key.pos.line >= fields.owner.line) =>
+                {
+                    Some("`gateway6` is given without `ip6`".to_string())
+                }
+                None => check_gateway6_alone(*gateway).err(),
+            };
+            if let Some(message) = problem {
+                self.report(*pos, path, message);
+            }
+        }
+        let ip6 = ip6.map(|(n, _, _)| n);
+        // A merged gateway6 an IPv4-only container has no use for.
+        (ip6, gateway6.filter(|_| ip6.is_some()).map(|(g, _, _)| g))
     }
 
     fn bridge(&mut self, bridge: &str, fields: &Fields<'_>) {
@@ -1219,6 +1290,24 @@ impl Checker {
                         other_pos.line
                     );
                     self.report(pos, &format!("containers.{name}.ip"), message);
+                }
+                None => {
+                    first.insert(ip, (name, pos));
+                }
+            }
+        }
+    }
+
+    fn unique_ips6(&mut self) {
+        let mut first: HashMap<Ipv6Addr, (String, Pos)> = HashMap::new();
+        for (ip, pos, name) in std::mem::take(&mut self.ips6) {
+            match first.get(&ip) {
+                Some((other, other_pos)) => {
+                    let message = format!(
+                        "ip6 {ip} is used by both `{other}` (line {}) and `{name}`",
+                        other_pos.line
+                    );
+                    self.report(pos, &format!("containers.{name}.ip6"), message);
                 }
                 None => {
                     first.insert(ip, (name, pos));

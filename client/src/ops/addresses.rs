@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use dockstack_proto as pb;
 
@@ -34,7 +34,8 @@ pub async fn check(
 /// One address and the managed container that holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
-    pub address: Ipv4Addr,
+    /// IPv4, or the IPv6 address of a dual-stack container (a row of its own).
+    pub address: IpAddr,
     pub container: String,
     pub host: String,
     pub mac: String,
@@ -47,15 +48,17 @@ pub struct Holder {
 pub fn table(infos: &[pb::ContainerInfo]) -> Vec<Holder> {
     let mut t: Vec<Holder> = infos
         .iter()
-        .filter_map(|i| {
-            let address = i.ip.split('/').next()?.parse().ok()?;
-            Some(Holder {
-                address,
-                container: i.name.clone(),
-                host: i.host.clone(),
-                mac: i.mac.clone(),
-                state: i.state.clone(),
-                environment: i.environment.clone(),
+        .flat_map(|i| {
+            [&i.ip, &i.ip6].into_iter().filter_map(|ip| {
+                let address = ip.split('/').next()?.parse().ok()?;
+                Some(Holder {
+                    address,
+                    container: i.name.clone(),
+                    host: i.host.clone(),
+                    mac: i.mac.clone(),
+                    state: i.state.clone(),
+                    environment: i.environment.clone(),
+                })
             })
         })
         .collect();
@@ -105,12 +108,17 @@ impl fmt::Display for Clash {
 pub fn clashes(selected: &[Container], holders: &[Holder], freed: &HashSet<String>) -> Vec<Clash> {
     let mut out = Vec::new();
     for c in selected {
+        let wanted = [Some(IpAddr::V4(c.ip)), c.ip6.map(|n| IpAddr::V6(n.ip()))];
+        let mut elsewhere_told = false;
         for h in holders {
             if freed.contains(&h.container) {
                 continue;
             }
             let same_name = h.container == c.name;
-            if (same_name && h.host != c.host) || (!same_name && h.address == c.ip) {
+            // A dual-stack holder elsewhere has a row per address: one clash.
+            let elsewhere = same_name && h.host != c.host && !elsewhere_told;
+            elsewhere_told |= elsewhere;
+            if elsewhere || (!same_name && wanted.contains(&Some(h.address))) {
                 out.push(Clash {
                     wanted_by: c.name.clone(),
                     holder: h.clone(),

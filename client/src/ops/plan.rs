@@ -716,6 +716,8 @@ fn orphan(info: &pb::ContainerInfo, host: &str) -> Container {
         ip: ip.parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
         mask,
         gateway: None,
+        ip6: info.ip6.parse().ok(),
+        gateway6: None,
         dns: Vec::new(),
         domain: (!info.domain.is_empty()).then(|| info.domain.clone()),
         bridge: info.bridge.clone(),

@@ -181,6 +181,7 @@ impl Ctx<'_> {
             name: c.name.clone(),
             fqdn: c.fqdn(),
             ip: c.ip.to_string(),
+            ip6: c.ip6.map(|n| n.ip().to_string()).unwrap_or_default(),
             service: c.service.clone().unwrap_or_default(),
             dns: None,
             puppet: None,

@@ -89,6 +89,8 @@ pub fn spec_of(c: &Container) -> pb::ContainerSpec {
         ip: c.ip.to_string(),
         prefix_len: u32::from(c.mask),
         gateway: c.gateway.map(|g| g.to_string()).unwrap_or_default(),
+        ip6: c.ip6.map(|n| n.to_string()).unwrap_or_default(),
+        gateway6: c.gateway6.map(|g| g.to_string()).unwrap_or_default(),
         dns: c.dns.iter().map(ToString::to_string).collect(),
         domain: c.domain.clone().unwrap_or_default(),
         bridge: c.bridge.clone(),

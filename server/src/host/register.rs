@@ -8,7 +8,7 @@
 //! a request carries only the targets this host is responsible for.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
@@ -24,6 +24,8 @@ pub struct Registration {
     /// `name.domain`, or the name alone.
     pub fqdn: String,
     pub ip: Ipv4Addr,
+    /// A dual-stack container's IPv6 address: its AAAA line.
+    pub ip6: Option<Ipv6Addr>,
     /// The Puppet service; without one, Puppet's files are left alone.
     pub service: Option<String>,
     pub dns: Option<DnsTarget>,
@@ -91,13 +93,16 @@ impl Host {
                 &dns.hostsfile,
                 reporter,
             )?;
-            let (ip, fqdn) = (r.ip, r.fqdn.clone());
+            let (ip, ip6, fqdn) = (r.ip, r.ip6, r.fqdn.clone());
             let change = self
-                .edit(move || regfiles::dns_add(&file, ip, &fqdn))
+                .edit(move || regfiles::dns_add(&file, ip, ip6, &fqdn))
                 .await?;
+            let shown = match r.ip6 {
+                Some(v6) => format!("{} {v6}", r.ip),
+                None => r.ip.to_string(),
+            };
             reporter.step(format!(
-                "dns: {} {} {} {}",
-                r.ip,
+                "dns: {shown} {} {} {}",
                 r.fqdn,
                 said(change, "to"),
                 dns.hostsfile.display()

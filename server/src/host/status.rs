@@ -22,6 +22,8 @@ pub struct ContainerStatus {
     pub pid: u32,
     pub ip: String,
     pub gateway: String,
+    pub ip6: String,
+    pub gateway6: String,
     pub actual_addresses: Vec<String>,
     pub mac: String,
     pub bridge: String,
@@ -114,6 +116,8 @@ impl Host {
             pid: c.pid,
             ip: shown.ip,
             gateway: shown.gateway,
+            ip6: shown.ip6,
+            gateway6: shown.gateway6,
             mac: shown.mac,
             bridge: shown.bridge,
             started_at: if c.running {
@@ -135,10 +139,21 @@ impl Host {
         };
         // What the application sees, through its own pid: an application
         // left in the netns of a sandbox since replaced shows that.
+        // A dual-stack container is plugged only with its IPv6 address too.
+        let mut has_ip6 = status.ip6.is_empty();
         if c.running && c.pid != 0 {
             if let Ok(observed) = self.plugger.observe(&NetnsTarget::Pid(c.pid), IFACE).await {
-                status.actual_addresses =
-                    observed.addresses.iter().map(ToString::to_string).collect();
+                status.actual_addresses = observed
+                    .addresses
+                    .iter()
+                    .map(ToString::to_string)
+                    .chain(observed.addresses6.iter().map(ToString::to_string))
+                    .collect();
+                has_ip6 = status.ip6.is_empty()
+                    || observed
+                        .addresses6
+                        .iter()
+                        .any(|a| a.to_string() == status.ip6);
                 if let Some(mac) = observed.mac {
                     status.mac = mac.to_string();
                 }
@@ -149,7 +164,8 @@ impl Host {
             let host_end = self.plugger.host_end(&c.name, IFACE).await.ok().flatten();
             if let Some(link) = host_end {
                 status.port = link.name;
-                status.plugged = link.up && !status.actual_addresses.is_empty() && sandbox_up;
+                status.plugged =
+                    link.up && !status.actual_addresses.is_empty() && has_ip6 && sandbox_up;
             }
         }
         Ok(status)

@@ -3,7 +3,7 @@
 //! Only lines naming the host are touched; every other byte (spacing such as
 //! `10.0.0.1    dns1.endor.lab`, comments, blank lines) is kept as it is.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Change, RegistrationError, body, eol_of, lines_of, terminate_last};
 
@@ -95,48 +95,65 @@ fn strip_alias(line: &str, entry: &Entry, fqdn: &str) -> String {
     out
 }
 
-/// Makes `IP FQDN` the host's line: an existing line for the host is
-/// replaced where it stands, duplicates are dropped, and the host is taken
-/// out of other lines that list it as an alias (it would resolve twice).
-pub fn add(text: &str, ip: Ipv4Addr, fqdn: &str) -> Result<(String, Change), RegistrationError> {
+/// Makes `IP FQDN` the host's line, and `IP6 FQDN` its IPv6 line when it
+/// has one (dnsmasq answers A and AAAA queries from them): an existing
+/// line of the host of each family is replaced where it stands, duplicates
+/// and a line of a family it no longer has are dropped, and the host is
+/// taken out of other lines that list it as an alias (it would resolve
+/// twice).
+pub fn add(
+    text: &str,
+    ip: Ipv4Addr,
+    ip6: Option<Ipv6Addr>,
+    fqdn: &str,
+) -> Result<(String, Change), RegistrationError> {
     let lines = lines_of(text);
     let entries = parse_all(&lines)?;
-    let ip = IpAddr::V4(ip);
+    let wanted: Vec<IpAddr> = std::iter::once(IpAddr::V4(ip))
+        .chain(ip6.map(IpAddr::V6))
+        .collect();
     let mentions: Vec<usize> = (0..lines.len())
         .filter(|&i| matches!(&entries[i], Some(e) if e.names_host(&lines[i], fqdn)))
         .collect();
-    if let [only] = mentions[..]
-        && let Some(e) = &entries[only]
-        && e.ip == ip
-        && e.is_only(&lines[only], fqdn)
-    {
+    let as_wanted = mentions.len() == wanted.len()
+        && wanted.iter().all(|w| {
+            mentions.iter().any(
+                |&i| matches!(&entries[i], Some(e) if e.ip == *w && e.is_only(&lines[i], fqdn)),
+            )
+        });
+    if as_wanted {
         return Ok((text.to_string(), Change::Unchanged));
     }
 
     let eol = eol_of(text);
-    let new_line = format!("{ip} {fqdn}");
-    let mut placed = false;
-    let mut out = Vec::with_capacity(lines.len() + 1);
+    let mut placed = vec![false; wanted.len()];
+    let mut out = Vec::with_capacity(lines.len() + wanted.len());
     for (line, entry) in lines.iter().zip(&entries) {
         match entry {
             Some(e) if e.is_only(line, fqdn) => {
-                if !placed {
+                let family = wanted
+                    .iter()
+                    .position(|w| w.is_ipv4() == e.ip.is_ipv4())
+                    .filter(|&k| !placed[k]);
+                if let Some(k) = family {
                     let end = if line.ends_with('\n') {
                         &line[body(line).len()..]
                     } else {
                         eol
                     };
-                    out.push(format!("{new_line}{end}"));
-                    placed = true;
+                    out.push(format!("{} {fqdn}{end}", wanted[k]));
+                    placed[k] = true;
                 }
             }
             Some(e) if e.names_host(line, fqdn) => out.push(strip_alias(line, e, fqdn)),
             _ => out.push(line.clone()),
         }
     }
-    if !placed {
-        terminate_last(&mut out, eol);
-        out.push(format!("{new_line}{eol}"));
+    for (k, w) in wanted.iter().enumerate() {
+        if !placed[k] {
+            terminate_last(&mut out, eol);
+            out.push(format!("{w} {fqdn}{eol}"));
+        }
     }
     let change = if mentions.is_empty() {
         Change::Added
@@ -169,6 +186,16 @@ pub fn remove(text: &str, fqdn: &str) -> Result<(String, Change), RegistrationEr
     }
 }
 
+/// Every address a host name has in the file, in file order.
+pub fn addresses(text: &str, fqdn: &str) -> Result<Vec<IpAddr>, RegistrationError> {
+    let lines = lines_of(text);
+    Ok(parse_all(&lines)?
+        .iter()
+        .zip(&lines)
+        .filter_map(|(e, l)| e.as_ref().filter(|e| e.names_host(l, fqdn)).map(|e| e.ip))
+        .collect())
+}
+
 /// The address a host name has in the file, if any (for callers and tests).
 pub fn lookup(text: &str, fqdn: &str) -> Result<Option<IpAddr>, RegistrationError> {
     let lines = lines_of(text);
@@ -188,10 +215,10 @@ mod tests {
 
     #[test]
     fn add_appends_and_terminates_last_line() {
-        let (out, c) = add("10.0.0.1 a.lab", ip("10.0.0.2"), "b.lab").unwrap();
+        let (out, c) = add("10.0.0.1 a.lab", ip("10.0.0.2"), None, "b.lab").unwrap();
         assert_eq!(out, "10.0.0.1 a.lab\n10.0.0.2 b.lab\n");
         assert_eq!(c, Change::Added);
-        let (out, c) = add("", ip("10.0.0.2"), "b.lab").unwrap();
+        let (out, c) = add("", ip("10.0.0.2"), None, "b.lab").unwrap();
         assert_eq!((out.as_str(), c), ("10.0.0.2 b.lab\n", Change::Added));
     }
 
@@ -199,7 +226,7 @@ mod tests {
     fn add_replaces_in_place_and_drops_duplicates() {
         let text =
             "# lab\n10.0.0.1    a.lab\n10.0.0.9 b.lab # old\n10.0.0.3 c.lab\n10.0.0.8 B.lab\n";
-        let (out, c) = add(text, ip("10.0.0.2"), "b.lab").unwrap();
+        let (out, c) = add(text, ip("10.0.0.2"), None, "b.lab").unwrap();
         assert_eq!(
             out,
             "# lab\n10.0.0.1    a.lab\n10.0.0.2 b.lab\n10.0.0.3 c.lab\n"
@@ -210,14 +237,14 @@ mod tests {
     #[test]
     fn add_same_is_unchanged_even_with_odd_spacing() {
         let text = "10.0.0.1    a.lab\n";
-        let (out, c) = add(text, ip("10.0.0.1"), "a.lab").unwrap();
+        let (out, c) = add(text, ip("10.0.0.1"), None, "a.lab").unwrap();
         assert_eq!((out.as_str(), c), (text, Change::Unchanged));
     }
 
     #[test]
     fn alias_lines_keep_their_other_names() {
         let text = "10.0.0.5 x.lab b.lab  y.lab\n";
-        let (out, c) = add(text, ip("10.0.0.2"), "b.lab").unwrap();
+        let (out, c) = add(text, ip("10.0.0.2"), None, "b.lab").unwrap();
         assert_eq!(out, "10.0.0.5 x.lab  y.lab\n10.0.0.2 b.lab\n");
         assert_eq!(c, Change::Replaced);
         let (out, c) = remove("10.0.0.5 b.lab x.lab\n", "b.lab").unwrap();
@@ -239,9 +266,9 @@ mod tests {
 
     #[test]
     fn crlf_files_stay_crlf() {
-        let (out, _) = add("10.0.0.1 a.lab\r\n", ip("10.0.0.2"), "b.lab").unwrap();
+        let (out, _) = add("10.0.0.1 a.lab\r\n", ip("10.0.0.2"), None, "b.lab").unwrap();
         assert_eq!(out, "10.0.0.1 a.lab\r\n10.0.0.2 b.lab\r\n");
-        let (out, _) = add(&out, ip("10.0.0.3"), "a.lab").unwrap();
+        let (out, _) = add(&out, ip("10.0.0.3"), None, "a.lab").unwrap();
         assert_eq!(out, "10.0.0.3 a.lab\r\n10.0.0.2 b.lab\r\n");
     }
 
@@ -253,7 +280,7 @@ mod tests {
             ("10.0.0.300 a.lab\n", 1),
         ] {
             for err in [
-                add(text, ip("10.0.0.9"), "z.lab").unwrap_err(),
+                add(text, ip("10.0.0.9"), None, "z.lab").unwrap_err(),
                 remove(text, "z.lab").unwrap_err(),
             ] {
                 assert!(
@@ -272,7 +299,7 @@ mod tests {
             (out.as_str(), c),
             ("10.0.0.1 a.lab\n10.0.0.3 c.lab\n", Change::Removed)
         );
-        let (out, c) = add(text, ip("10.0.0.2"), "b.lab").unwrap();
+        let (out, c) = add(text, ip("10.0.0.2"), None, "b.lab").unwrap();
         assert_eq!(
             (out.as_str(), c),
             (
@@ -283,9 +310,46 @@ mod tests {
     }
 
     #[test]
+    fn a_dual_stack_host_has_one_line_per_family() {
+        let v6: Ipv6Addr = "fd00:10::5".parse().unwrap();
+        let text = "# lab\n10.0.0.1 a.lab\n10.0.0.9 b.lab\n";
+        let (out, c) = add(text, ip("10.0.0.5"), Some(v6), "b.lab").unwrap();
+        assert_eq!(c, Change::Replaced);
+        assert_eq!(
+            out,
+            "# lab\n10.0.0.1 a.lab\n10.0.0.5 b.lab\nfd00:10::5 b.lab\n"
+        );
+        assert_eq!(
+            addresses(&out, "b.lab").unwrap(),
+            vec![IpAddr::from(ip("10.0.0.5")), IpAddr::from(v6)]
+        );
+        // Again: unchanged, byte for byte.
+        let (again, c) = add(&out, ip("10.0.0.5"), Some(v6), "b.lab").unwrap();
+        assert_eq!((again.as_str(), c), (out.as_str(), Change::Unchanged));
+        // A new IPv6 address replaces the line where it stands.
+        let moved: Ipv6Addr = "fd00:10::6".parse().unwrap();
+        let (out, _) = add(&out, ip("10.0.0.5"), Some(moved), "b.lab").unwrap();
+        assert_eq!(
+            out,
+            "# lab\n10.0.0.1 a.lab\n10.0.0.5 b.lab\nfd00:10::6 b.lab\n"
+        );
+        // IPv4 only again: the AAAA line goes.
+        let (out, c) = add(&out, ip("10.0.0.5"), None, "b.lab").unwrap();
+        assert_eq!(c, Change::Replaced);
+        assert_eq!(out, "# lab\n10.0.0.1 a.lab\n10.0.0.5 b.lab\n");
+        // Remove takes both lines.
+        let (out, _) = add(&out, ip("10.0.0.5"), Some(v6), "b.lab").unwrap();
+        let (out, c) = remove(&out, "b.lab").unwrap();
+        assert_eq!(
+            (out.as_str(), c),
+            ("# lab\n10.0.0.1 a.lab\n", Change::Removed)
+        );
+    }
+
+    #[test]
     fn ipv6_lines_are_accepted() {
         let text = "fe80::1 v6.lab\n";
-        let (out, _) = add(text, ip("10.0.0.2"), "b.lab").unwrap();
+        let (out, _) = add(text, ip("10.0.0.2"), None, "b.lab").unwrap();
         assert_eq!(out, "fe80::1 v6.lab\n10.0.0.2 b.lab\n");
         assert_eq!(
             lookup(&out, "b.lab").unwrap(),

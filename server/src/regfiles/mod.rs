@@ -18,7 +18,7 @@ pub mod sitepp;
 mod tests;
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -181,16 +181,18 @@ pub(crate) fn check_name(what: &'static str, value: &str) -> Result<(), Registra
     Ok(())
 }
 
-/// Makes `IP FQDN` the line for `fqdn` in a dnsmasq addn-hosts file, creating
-/// the file if it is missing (its directory must exist).
+/// Makes `IP FQDN` the line for `fqdn` in a dnsmasq addn-hosts file (and
+/// `IP6 FQDN` its IPv6 one, with `ip6`), creating the file if it is
+/// missing (its directory must exist).
 pub fn dns_add(
     hostsfile: impl Into<RegFile>,
     ip: Ipv4Addr,
+    ip6: Option<Ipv6Addr>,
     fqdn: &str,
 ) -> Result<Change, RegistrationError> {
     check_name("host name", fqdn)?;
     atomic::update(&hostsfile.into(), atomic::IfMissing::Empty, |text| {
-        hosts::add(text, ip, fqdn)
+        hosts::add(text, ip, ip6, fqdn)
     })
 }
 

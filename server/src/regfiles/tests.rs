@@ -96,7 +96,7 @@ fn golden_dns_fixture() {
     let path = dir.file(HOSTS_FILE, &orig);
 
     assert_eq!(
-        dns_add(&path, ip("10.0.0.17"), "memcache1.endor.lab").unwrap(),
+        dns_add(&path, ip("10.0.0.17"), None, "memcache1.endor.lab").unwrap(),
         Change::Added
     );
     assert_eq!(
@@ -104,7 +104,7 @@ fn golden_dns_fixture() {
         format!("{orig}10.0.0.17 memcache1.endor.lab\n")
     );
     assert_eq!(
-        dns_add(&path, ip("10.0.0.17"), "memcache1.endor.lab").unwrap(),
+        dns_add(&path, ip("10.0.0.17"), None, "memcache1.endor.lab").unwrap(),
         Change::Unchanged
     );
     assert_eq!(
@@ -115,7 +115,7 @@ fn golden_dns_fixture() {
 
     // Replacing keeps the line's place; the padded dns1 line stays padded.
     assert_eq!(
-        dns_add(&path, ip("10.0.0.40"), "galera1.endor.lab").unwrap(),
+        dns_add(&path, ip("10.0.0.40"), None, "galera1.endor.lab").unwrap(),
         Change::Replaced
     );
     let replaced = replace_once(
@@ -126,7 +126,7 @@ fn golden_dns_fixture() {
     assert_eq!(read(&path), replaced);
     assert!(read(&path).starts_with("10.0.0.1    dns1.endor.lab\n10.0.0.254  vip.endor.lab\n"));
     assert_eq!(
-        dns_add(&path, ip("10.0.0.4"), "galera1.endor.lab").unwrap(),
+        dns_add(&path, ip("10.0.0.4"), None, "galera1.endor.lab").unwrap(),
         Change::Replaced
     );
     assert_eq!(read(&path), orig);
@@ -147,7 +147,7 @@ fn golden_dns_fixture() {
     // Unchanged for a registered host with unusual spacing: no rewrite at all.
     fs::write(&path, &orig).unwrap();
     assert_eq!(
-        dns_add(&path, ip("10.0.0.1"), "dns1.endor.lab").unwrap(),
+        dns_add(&path, ip("10.0.0.1"), None, "dns1.endor.lab").unwrap(),
         Change::Unchanged
     );
     assert_eq!(read(&path), orig);
@@ -453,7 +453,7 @@ fn concurrent_registrations_lose_no_entry() {
                 barrier.wait();
                 let ip = Ipv4Addr::new(10, 1, 0, u8::try_from(i + 1).unwrap());
                 assert_eq!(
-                    dns_add(&hosts, ip, &format!("web{i}.endor.lab")).unwrap(),
+                    dns_add(&hosts, ip, None, &format!("web{i}.endor.lab")).unwrap(),
                     Change::Added
                 );
                 assert_eq!(
@@ -501,7 +501,7 @@ fn write_entries(dir: &Path, id: u8) {
     for k in 0..10u8 {
         let name = format!("p{id}x{k}");
         let ip = Ipv4Addr::new(10, 2, id, k + 1);
-        dns_add(dir.join("hosts"), ip, &format!("{name}.lab")).unwrap();
+        dns_add(dir.join("hosts"), ip, None, &format!("{name}.lab")).unwrap();
         hiera_add(dir.join("common.yaml"), "web", &name).unwrap();
     }
 }
@@ -575,7 +575,7 @@ fn malformed_files_are_refused_and_left_untouched() {
         (
             &hosts,
             2,
-            dns_add(&hosts, ip("10.0.0.3"), "c.lab").map(drop),
+            dns_add(&hosts, ip("10.0.0.3"), None, "c.lab").map(drop),
         ),
         (&hosts, 2, dns_remove(&hosts, "a.lab").map(drop)),
         (&hiera, 24, hiera_add(&hiera, "web", "web1").map(drop)),
@@ -629,17 +629,17 @@ fn missing_files() {
         "removing from a missing file must not create it"
     );
     assert_eq!(
-        dns_add(&hosts, ip("10.0.0.1"), "a.lab").unwrap(),
+        dns_add(&hosts, ip("10.0.0.1"), None, "a.lab").unwrap(),
         Change::Added
     );
     assert_eq!(read(&hosts), "10.0.0.1 a.lab\n");
     assert_eq!(
-        dns_add(&hosts, ip("10.0.0.1"), "a.lab").unwrap(),
+        dns_add(&hosts, ip("10.0.0.1"), None, "a.lab").unwrap(),
         Change::Unchanged
     );
 
     let nodir = dir.0.join("no/such/dir/dockstack.dns");
-    let err = dns_add(&nodir, ip("10.0.0.1"), "a.lab").unwrap_err();
+    let err = dns_add(&nodir, ip("10.0.0.1"), None, "a.lab").unwrap_err();
     assert!(
         matches!(&err, RegistrationError::Io { path, .. } if path == &dir.0.join("no/such/dir")),
         "{err}"
@@ -662,7 +662,7 @@ fn replace_keeps_mode() {
     let hosts = dir.file(HOSTS_FILE, "10.0.0.1 a.lab\n");
     fs::set_permissions(&hosts, fs::Permissions::from_mode(0o640)).unwrap();
     assert_eq!(
-        dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap(),
+        dns_add(&hosts, ip("10.0.0.2"), None, "b.lab").unwrap(),
         Change::Added
     );
     assert_eq!(read(&hosts), "10.0.0.1 a.lab\n10.0.0.2 b.lab\n");
@@ -734,7 +734,7 @@ fn a_target_that_is_a_symlink_is_refused_not_followed() {
 
     let link = "is a symbolic link";
     refused(
-        &dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap_err(),
+        &dns_add(&hosts, ip("10.0.0.2"), None, "b.lab").unwrap_err(),
         &hosts,
         link,
     );
@@ -772,7 +772,7 @@ fn a_target_that_is_a_symlink_is_refused_not_followed() {
     fs::remove_file(&hosts).unwrap();
     std::os::unix::fs::symlink(&dangling, &hosts).unwrap();
     refused(
-        &dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap_err(),
+        &dns_add(&hosts, ip("10.0.0.2"), None, "b.lab").unwrap_err(),
         &hosts,
         link,
     );
@@ -793,7 +793,7 @@ fn a_planted_lock_symlink_is_refused_and_nothing_is_created() {
     // To a file that does not exist: the old open(O_CREAT) created it.
     let nologin = dir.0.join("outside").join("nologin");
     std::os::unix::fs::symlink(&nologin, &lock).unwrap();
-    let err = dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap_err();
+    let err = dns_add(&hosts, ip("10.0.0.2"), None, "b.lab").unwrap_err();
     refused(&err, &lock, "is a symbolic link");
     assert!(!nologin.exists(), "the lock symlink was followed");
     // To one that does.
@@ -807,7 +807,7 @@ fn a_planted_lock_symlink_is_refused_and_nothing_is_created() {
     // A FIFO in the lock's place is refused too, without blocking.
     fs::remove_file(&lock).unwrap();
     nix::unistd::mkfifo(&lock, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
-    let err = dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap_err();
+    let err = dns_add(&hosts, ip("10.0.0.2"), None, "b.lab").unwrap_err();
     refused(&err, &lock, "is not a regular file");
     assert_eq!(read(&hosts), "10.0.0.1 a.lab\n");
 }
@@ -817,7 +817,7 @@ fn a_target_that_is_no_regular_file_is_refused_without_blocking() {
     let dir = Scratch::new("fifo");
     let fifo = dir.0.join(HOSTS_FILE);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
-    let err = dns_add(&fifo, ip("10.0.0.2"), "b.lab").unwrap_err();
+    let err = dns_add(&fifo, ip("10.0.0.2"), None, "b.lab").unwrap_err();
     refused(&err, &fifo, "is not a regular file");
     let subdir = dir.0.join("common.yaml");
     fs::create_dir(&subdir).unwrap();
@@ -836,7 +836,7 @@ fn a_file_too_large_to_be_a_registration_file_is_refused() {
         .unwrap()
         .set_len(atomic::MAX_SIZE + 1)
         .unwrap();
-    let err = dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap_err();
+    let err = dns_add(&hosts, ip("10.0.0.2"), None, "b.lab").unwrap_err();
     refused(&err, &hosts, "larger than 64 MiB");
     assert_eq!(fs::metadata(&hosts).unwrap().len(), atomic::MAX_SIZE + 1);
     assert!(dir.leftovers().is_empty());
@@ -853,7 +853,7 @@ fn a_directory_symlink_below_the_trusted_root_is_refused() {
     std::os::unix::fs::symlink(victim.path.parent().unwrap(), vol.join("dns")).unwrap();
     let shown = Path::new("/as/requested/dns/victim");
     let file = RegFile::beneath(&vol, "dns/victim", shown);
-    let err = dns_add(&file, ip("10.0.0.2"), "b.lab").unwrap_err();
+    let err = dns_add(&file, ip("10.0.0.2"), None, "b.lab").unwrap_err();
     refused(&err, Path::new("/as/requested/dns"), "symbolic link");
     victim.untouched();
     // A link inside the volume is not followed either.
@@ -869,7 +869,7 @@ fn a_directory_symlink_below_the_trusted_root_is_refused() {
     .unwrap();
     let file = RegFile::beneath(&vol, format!("fifo/{HOSTS_FILE}"), shown);
     assert!(matches!(
-        dns_add(&file, ip("10.0.0.2"), "b.lab").unwrap_err(),
+        dns_add(&file, ip("10.0.0.2"), None, "b.lab").unwrap_err(),
         RegistrationError::Io { .. }
     ));
     assert_eq!(read(&vol.join("real").join(HOSTS_FILE)), "10.0.0.1 a.lab\n");
@@ -885,7 +885,7 @@ fn a_directory_symlink_below_the_trusted_root_is_refused() {
     std::os::unix::fs::symlink(&vol, dir.0.join("vol-link")).unwrap();
     let file = RegFile::beneath(dir.0.join("vol-link"), format!("real/{HOSTS_FILE}"), shown);
     assert_eq!(
-        dns_add(&file, ip("10.0.0.2"), "b.lab").unwrap(),
+        dns_add(&file, ip("10.0.0.2"), None, "b.lab").unwrap(),
         Change::Added
     );
     assert_eq!(
@@ -942,7 +942,7 @@ fn temporary_files_of_a_crashed_edit_are_removed_by_the_next() {
     }
     // Also when the edit changes nothing.
     assert_eq!(
-        dns_add(&hosts, ip("10.0.0.1"), "a.lab").unwrap(),
+        dns_add(&hosts, ip("10.0.0.1"), None, "a.lab").unwrap(),
         Change::Unchanged
     );
     let mut left = dir.leftovers();
@@ -985,7 +985,7 @@ fn a_lock_held_by_someone_else_times_out_naming_it() {
         &RegFile::from(&hosts),
         wait,
         atomic::IfMissing::Empty,
-        |text| hosts::add(text, ip("10.0.0.2"), "b.lab"),
+        |text| hosts::add(text, ip("10.0.0.2"), None, "b.lab"),
     )
     .unwrap_err();
     let waited = started.elapsed();
@@ -1006,7 +1006,7 @@ fn a_lock_held_by_someone_else_times_out_naming_it() {
     // Released: the edit goes through.
     drop(holder);
     assert_eq!(
-        dns_add(&hosts, ip("10.0.0.2"), "b.lab").unwrap(),
+        dns_add(&hosts, ip("10.0.0.2"), None, "b.lab").unwrap(),
         Change::Added
     );
 }
@@ -1016,7 +1016,7 @@ fn invalid_names_are_refused_before_touching_files() {
     let dir = Scratch::new("names");
     let hosts = dir.0.join(HOSTS_FILE);
     for bad in ["", "a b", "a'b", "-a", "a\n10.0.0.9 evil", "a#b", "a..b"] {
-        let err = dns_add(&hosts, ip("10.0.0.1"), bad).unwrap_err();
+        let err = dns_add(&hosts, ip("10.0.0.1"), None, bad).unwrap_err();
         assert!(
             matches!(err, RegistrationError::InvalidName { .. }),
             "{bad:?}: {err}"
