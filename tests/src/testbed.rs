@@ -10,6 +10,7 @@
 //! | host i's management veth, host end | `mgmt0`, 10.231.<slot>.<4i+2>/30 (the server listens here) |
 //! | host i's run dir (OVS db, sockets, logs, `server.log`) | `/tmp/dockstack-testbed/<slot>/h<i>/` |
 //! | host i's bridge `br0` | host 0: the gateway (default 10.232.<slot>.1/24); host i>0: the gateway network's `.250-i` |
+//! | its IPv6 address (dual stack) | host 0: the IPv6 gateway fd00:232:<slot>::1/64; host i>0: the prefix's (250-i)-th address |
 //! | the wire between host 0 and host i | veth `wire<i>` (in host 0) ↔ `wire0` (in host i), both OVS ports |
 //! | host names (`--host-id`, `dockstack.host` label) | `bed<slot>-h<i>` |
 //! | container names of the bed's tests | `t<slot>-<base>` |
@@ -29,7 +30,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
-use ipnetwork::Ipv4Network;
+use ipnetwork::{Ipv4Network, Ipv6Network};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -378,6 +379,11 @@ impl TestBed {
         } else {
             nth_address(self.gateway, 250 - host_number(i))
         };
+        let bridge_ip6 = if i == 0 {
+            self.gateway6().ip()
+        } else {
+            self.subnet_ip6(250 - host_number(i))
+        };
         let host = Host {
             index: i,
             name: self.names[i].clone(),
@@ -443,6 +449,19 @@ impl TestBed {
             &format!("{bridge_ip}/{prefix}"),
             "dev",
             &br,
+        ])?;
+        // The IPv6 gateway of dual-stack containers: `nodad`, so it answers
+        // at once (the bed's addresses are its own).
+        ip(&[
+            "-n",
+            &netns,
+            "-6",
+            "addr",
+            "add",
+            &format!("{bridge_ip6}/{}", self.gateway6().prefix()),
+            "dev",
+            &br,
+            "nodad",
         ])?;
 
         // The wire to host 0.
@@ -737,6 +756,35 @@ impl TestBed {
     /// Host `i`.
     pub fn host(&self, i: usize) -> &Host {
         &self.hosts[i]
+    }
+
+    /// Host 0's bridge IPv6 address with the containers' prefix:
+    /// fd00:232:<slot>::1/64.
+    pub fn gateway6(&self) -> Ipv6Network {
+        let ip = Ipv6Addr::new(0xfd00, 0x232, u16::from(self.slot), 0, 0, 0, 0, 1);
+        Ipv6Network::new(ip, 64).expect("a /64")
+    }
+
+    /// The `n`-th address of the IPv6 gateway's prefix (`n` added to
+    /// fd00:232:<slot>::, so 48 is `::30`).
+    pub fn subnet_ip6(&self, n: u32) -> Ipv6Addr {
+        let base = u128::from(self.gateway6().network());
+        Ipv6Addr::from(base + u128::from(n))
+    }
+
+    /// Whether `ip` answers a `ping -6` from host `i` (retried for about 3 s).
+    pub fn ping6_from_host(&self, i: usize, ip: Ipv6Addr) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let out = self.exec_in_host(i, &["ping", "-6", "-n", "-c1", "-W1", &ip.to_string()]);
+            if out.status.success() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            sleep(Duration::from_millis(200));
+        }
     }
 
     /// The `n`-th address of the gateway's network (10.232.<slot>.n by default).
