@@ -1,12 +1,12 @@
 //! `netplug`: the command-line face of the netplug library, with the
 //! arguments of `ovs-docker` so either can stand in for the other.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
-use ipnetwork::Ipv4Network;
+use ipnetwork::{Ipv4Network, Ipv6Network};
 use netplug::{Mac, NetnsTarget, Ovs, Owner, PlugSpec, Plugger};
 
 #[derive(Parser)]
@@ -35,6 +35,12 @@ enum Command {
         ipaddress: Ipv4Network,
         #[arg(long)]
         gateway: Option<Ipv4Addr>,
+        /// Dual stack: an IPv6 ADDR/LEN besides the IPv4 one.
+        #[arg(long)]
+        ipaddress6: Option<Ipv6Network>,
+        /// The IPv6 default route's next hop; needs --ipaddress6.
+        #[arg(long, requires = "ipaddress6")]
+        gateway6: Option<Ipv6Addr>,
         #[arg(long)]
         macaddress: Option<String>,
         #[arg(long)]
@@ -145,19 +151,28 @@ async fn run(cli: Cli) -> Result<()> {
             container,
             ipaddress,
             gateway,
+            ipaddress6,
+            gateway6,
             macaddress,
             mtu,
             vlan,
         } => {
             let (target, owner) = resolve(&container).await?;
             let mac = macaddress.map(|m| m.parse::<Mac>()).transpose()?;
+            let address6 = ipaddress6;
+            if let (Some(net), Some(g)) = (&address6, gateway6) {
+                let link_local = (g.segments()[0] & 0xffc0) == 0xfe80;
+                if !link_local && !net.contains(g) {
+                    bail!("--gateway6 {g} is outside the prefix of --ipaddress6 {net}");
+                }
+            }
             let spec = PlugSpec {
                 bridge,
                 iface: interface,
                 address: ipaddress,
                 gateway,
-                address6: None,
-                gateway6: None,
+                address6,
+                gateway6,
                 mac,
                 mtu,
                 vlan,

@@ -7,6 +7,7 @@ pub mod error;
 pub mod ethtool;
 pub mod hostend;
 pub mod mac;
+pub mod ndp;
 pub mod netlink;
 pub mod netns;
 pub mod nft;

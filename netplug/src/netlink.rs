@@ -2,7 +2,7 @@
 //! network namespace (the one the socket was opened in).
 
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::RouteNetlinkMessage;
-use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use rtnetlink::packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -392,6 +392,85 @@ impl Netlink {
             .execute()
             .await
             .map_err(request(format!("add address {addr}/{prefix_len}")))
+    }
+
+    /// An IPv6 address without Duplicate Address Detection (`nodad`): it
+    /// is usable at once, not tentative for a second; the plug probes for
+    /// it beforehand instead.
+    pub async fn add_addr6(&self, index: u32, addr: Ipv6Addr, prefix_len: u8) -> Result<()> {
+        let mut req = self.handle.address().add(index, addr.into(), prefix_len);
+        let msg = req.message_mut();
+        msg.header.flags |= AddressHeaderFlags::Nodad;
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        req.execute()
+            .await
+            .map_err(request(format!("add address {addr}/{prefix_len}")))
+    }
+
+    /// Global (not link-local) IPv6 addresses with prefix length on a link.
+    pub async fn addrs6(&self, index: u32) -> Result<Vec<(Ipv6Addr, u8)>> {
+        let msgs: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(request("list addresses"))?;
+        let mut out = Vec::new();
+        for msg in msgs {
+            if msg.header.index != index {
+                continue;
+            }
+            for attr in &msg.attributes {
+                if let AddressAttribute::Address(std::net::IpAddr::V6(a)) = attr
+                    && (a.segments()[0] & 0xffc0) != 0xfe80
+                {
+                    out.push((*a, msg.header.prefix_len));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The IPv6 default route through `gateway`.
+    pub async fn add_default_route6(&self, index: u32, gateway: Ipv6Addr) -> Result<()> {
+        let route = RouteMessageBuilder::<Ipv6Addr>::new()
+            .gateway(gateway)
+            .output_interface(index)
+            .build();
+        self.handle
+            .route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(request(format!("add default route via {gateway}")))
+    }
+
+    /// The gateway of the IPv6 default route, if any.
+    pub async fn default_gateway6(&self) -> Result<Option<Ipv6Addr>> {
+        let filter = RouteMessageBuilder::<Ipv6Addr>::new().build();
+        let routes: Vec<RouteMessage> = self
+            .handle
+            .route()
+            .get(filter)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(request("list routes"))?;
+        for r in routes {
+            if r.header.destination_prefix_length != 0 {
+                continue;
+            }
+            for attr in &r.attributes {
+                if let RouteAttribute::Gateway(RouteAddress::Inet6(gw)) = attr {
+                    return Ok(Some(*gw));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// IPv4 addresses with prefix length on a link.

@@ -16,6 +16,7 @@
 //! plugs race.
 
 use std::fmt::Write as _;
+use std::net::Ipv6Addr;
 
 use ipnetwork::Ipv4Network;
 
@@ -50,7 +51,12 @@ fn chain(port: &str) -> String {
 }
 
 /// The script that makes (or replaces) the rules of `port`.
-pub fn secure_script(port: &str, mac: Mac, sources: &[Ipv4Network]) -> String {
+pub fn secure_script(
+    port: &str,
+    mac: Mac,
+    sources: &[Ipv4Network],
+    address6: Option<Ipv6Addr>,
+) -> String {
     let chain = chain(port);
     let addrs = sources
         .iter()
@@ -88,6 +94,26 @@ pub fn secure_script(port: &str, mac: Mac, sources: &[Ipv4Network]) -> String {
         s,
         "add rule {TABLE} {chain} arp saddr ether {mac} arp saddr ip 0.0.0.0 accept"
     );
+    // A dual-stack port, as on OVS (see `ovs::port_security_flows`); nft
+    // has no name for a neighbour advertisement's target here, so it is
+    // matched as the 128 bits at offset 8 of the ICMPv6 header.
+    if let Some(a6) = address6 {
+        let own = format!("{a6}, fe80::/10");
+        let _ = writeln!(
+            s,
+            "add rule {TABLE} {chain} icmpv6 type {{ nd-router-advert, nd-redirect }} drop"
+        );
+        let _ = writeln!(
+            s,
+            "add rule {TABLE} {chain} icmpv6 type nd-neighbor-advert @th,64,128 != {:#034x} @th,64,10 != 0x3fa drop",
+            u128::from(a6)
+        );
+        let _ = writeln!(s, "add rule {TABLE} {chain} ip6 saddr {{ {own} }} accept");
+        let _ = writeln!(
+            s,
+            "add rule {TABLE} {chain} ip6 saddr :: icmpv6 type {{ nd-neighbor-solicit, mld2-listener-report }} accept"
+        );
+    }
     // Tagged frames (a VLAN sub-interface in the container), IPv6, and
     // anything else end here: the port is an access port of its own
     // addresses.
@@ -115,11 +141,16 @@ pub fn clear_script(port: &str) -> String {
 
 /// Lets frames from `port` into its bridge only from `mac` and, as ARP or
 /// IPv4, from one of `sources`; everything else from it is dropped.
-pub async fn secure_port(port: &str, mac: Mac, sources: &[Ipv4Network]) -> Result<(), NftError> {
+pub async fn secure_port(
+    port: &str,
+    mac: Mac,
+    sources: &[Ipv4Network],
+    address6: Option<Ipv6Addr>,
+) -> Result<(), NftError> {
     run(
         "secure port",
         &["-f", "-"],
-        Some(secure_script(port, mac, sources)),
+        Some(secure_script(port, mac, sources, address6)),
     )
     .await
     .map(drop)
@@ -226,6 +257,7 @@ mod tests {
                 "10.0.0.5/32".parse().unwrap(),
                 "10.0.9.0/24".parse().unwrap(),
             ],
+            None,
         );
         let rules: Vec<&str> = s
             .lines()
@@ -251,5 +283,32 @@ mod tests {
         let empty = r#"{"nftables": [{"metainfo": {}}, {"map": {"name": "ports"}}]}"#;
         assert!(parse_ports(empty).unwrap().is_empty());
         assert!(parse_ports("not json").is_err());
+    }
+}
+
+#[cfg(test)]
+mod dual_stack_tests {
+    use super::*;
+
+    #[test]
+    fn a_dual_stack_port_lets_its_ipv6_through_and_no_router_advertisement() {
+        let mac: Mac = "02:00:0a:00:00:05".parse().unwrap();
+        let s = secure_script(
+            "vethab",
+            mac,
+            &["10.0.0.5/32".parse().unwrap()],
+            Some("fd00:10::5".parse().unwrap()),
+        );
+        for want in [
+            "icmpv6 type { nd-router-advert, nd-redirect } drop",
+            "icmpv6 type nd-neighbor-advert @th,64,128 != 0xfd000010000000000000000000000005 @th,64,10 != 0x3fa drop",
+            "ip6 saddr { fd00:10::5, fe80::/10 } accept",
+            "ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } accept",
+        ] {
+            assert!(s.contains(want), "{want}\n{s}");
+        }
+        // The IPv6 rules come before the final drop.
+        let last = s.lines().rfind(|l| l.starts_with("add rule")).unwrap();
+        assert!(last.ends_with("p-vethab drop"), "{last}");
     }
 }

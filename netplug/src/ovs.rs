@@ -769,9 +769,10 @@ impl Ovs {
         ofport: u32,
         mac: crate::mac::Mac,
         addresses: &[ipnetwork::Ipv4Network],
+        address6: Option<std::net::Ipv6Addr>,
     ) -> Result<()> {
         let target = self.mgmt_socket(bridge)?;
-        let flows = port_security_flows(port_cookie(port), ofport, mac, addresses);
+        let flows = port_security_flows(port_cookie(port), ofport, mac, addresses, address6);
         let bridge = bridge.to_string();
         run_ofctl(
             &bridge,
@@ -1002,6 +1003,7 @@ pub fn port_security_flows(
     ofport: u32,
     mac: crate::mac::Mac,
     addresses: &[ipnetwork::Ipv4Network],
+    address6: Option<std::net::Ipv6Addr>,
 ) -> String {
     let mut out = format!(
         "delete cookie={COOKIE_MARK:#x}/{COOKIE_MARK_MASK:#x},in_port={ofport}\n\
@@ -1025,6 +1027,35 @@ pub fn port_security_flows(
     out.push_str(&format!(
         "{head},priority=100,arp,arp_sha={mac},arp_spa=0.0.0.0,actions=NORMAL\n"
     ));
+    // A dual-stack port: IPv6 from its address or a link-local one (the
+    // kernel's own, for neighbour discovery), DAD and MLD from `::`;
+    // never a router advertisement or a redirect, and a neighbour
+    // advertisement only for its own address or a link-local one.
+    if let Some(a6) = address6 {
+        for t in [134, 137] {
+            out.push_str(&format!(
+                "{head},priority=110,icmp6,icmp_type={t},actions=drop\n"
+            ));
+        }
+        for target in [a6.to_string(), "fe80::/10".to_string()] {
+            out.push_str(&format!(
+                "{head},priority=105,icmp6,icmp_type=136,nd_target={target},actions=NORMAL\n"
+            ));
+        }
+        out.push_str(&format!(
+            "{head},priority=104,icmp6,icmp_type=136,actions=drop\n"
+        ));
+        for src in [a6.to_string(), "fe80::/10".to_string()] {
+            out.push_str(&format!(
+                "{head},priority=100,ipv6,ipv6_src={src},actions=NORMAL\n"
+            ));
+        }
+        for t in [135, 143] {
+            out.push_str(&format!(
+                "{head},priority=100,icmp6,ipv6_src=::,icmp_type={t},actions=NORMAL\n"
+            ));
+        }
+    }
     out.push_str(&format!(
         "add cookie={cookie:#x},table=0,priority=90,in_port={ofport},actions=drop\n"
     ));
@@ -1096,7 +1127,7 @@ mod tests {
         let cookie = port_cookie("vethx");
         assert_eq!(cookie & COOKIE_MARK_MASK, COOKIE_MARK);
         assert_ne!(cookie, port_cookie("vethy"));
-        let flows = port_security_flows(cookie, 7, mac, &addrs);
+        let flows = port_security_flows(cookie, 7, mac, &addrs, None);
         let lines: Vec<&str> = flows.lines().collect();
         assert_eq!(lines.len(), 8, "{flows}");
         assert!(

@@ -17,6 +17,7 @@ use crate::hostend::{
     links_named, owner_alias, sort_holders, unmarked_first_is_ours,
 };
 use crate::mac::Mac;
+use crate::ndp;
 use crate::netlink::{LinkInfoSummary, Netlink, NetlinkError};
 use crate::netns::{NetnsTarget, run_in_netns};
 use crate::nft;
@@ -110,7 +111,18 @@ fn send_announcement(
     spec: &PlugSpec,
 ) -> std::io::Result<()> {
     let (mac, ip) = (spec.effective_mac().octets(), spec.address.ip());
-    let sent = arp::announce(&socket, ifindex, mac, ip);
+    // IPv6's equivalent, an unsolicited neighbour advertisement, beside it.
+    let na = spec
+        .address6
+        .map(|a| ndp::unsolicited_na_frame(mac, a.ip()));
+    let announce = move |socket: &std::os::fd::OwnedFd| {
+        let sent = arp::announce(socket, ifindex, mac, ip);
+        match &na {
+            Some(frame) => sent.and(arp::send_frame(socket, ifindex, frame)),
+            None => sent,
+        }
+    };
+    let sent = announce(&socket);
     // One announcement can be lost while a freshly added port settles in the
     // datapath, and a neighbour that keeps the old MAC of a re-plugged
     // address cannot reach it; so, like arping -U and keepalived, announce
@@ -122,7 +134,7 @@ fn send_announcement(
         .spawn(move || {
             for pause in [Duration::from_millis(50), Duration::from_millis(200)] {
                 std::thread::sleep(pause);
-                let _ = arp::announce(&socket, ifindex, mac, ip);
+                let _ = announce(&socket);
             }
             drop(socket);
         })
@@ -528,6 +540,13 @@ impl Plugger {
         host.set_up_with_alias(host_end.index, alias)
             .await
             .map_err(at(Step::ConfigureHostEnd))?;
+        if spec.address6.is_some() {
+            let iface = spec.iface.clone();
+            run_in_netns(netns, move || sysctl::fix_container_ipv6(&iface))
+                .await
+                .map_err(|e| (Step::ConfigureContainerEnd, StepError::from(e)))?
+                .map_err(|e| (Step::ConfigureContainerEnd, StepError::from(e)))?;
+        }
         let (bridge_side, container_side, socket) = tokio::join!(
             self.attach(host, kind, spec, host_name, host_end.index, created),
             self.configure_link(inner, spec),
@@ -604,6 +623,7 @@ impl Plugger {
                 ofport,
                 spec.effective_mac(),
                 &spec.permitted_sources(),
+                spec.address6.map(|a| a.ip()),
             )
             .await
     }
@@ -622,12 +642,13 @@ impl Plugger {
                 let ofport = self.ovs.ofport(host_name).await?;
                 Ok(self.secure_port(spec, host_name, ofport).await?)
             }
-            BridgeKind::Linux => {
-                Ok(
-                    nft::secure_port(host_name, spec.effective_mac(), &spec.permitted_sources())
-                        .await?,
-                )
-            }
+            BridgeKind::Linux => Ok(nft::secure_port(
+                host_name,
+                spec.effective_mac(),
+                &spec.permitted_sources(),
+                spec.address6.map(|a| a.ip()),
+            )
+            .await?),
         }
     }
 
@@ -718,9 +739,14 @@ impl Plugger {
                     StepError::Other(format!("bridge {} vanished", spec.bridge)),
                 ))?;
                 created.nft = true;
-                nft::secure_port(host_name, spec.effective_mac(), &spec.permitted_sources())
-                    .await
-                    .map_err(|e| (Step::AttachToBridge, e.into()))?;
+                nft::secure_port(
+                    host_name,
+                    spec.effective_mac(),
+                    &spec.permitted_sources(),
+                    spec.address6.map(|a| a.ip()),
+                )
+                .await
+                .map_err(|e| (Step::AttachToBridge, e.into()))?;
                 host.set_controller(host_index, bridge.index)
                     .await
                     .map_err(at)?;
@@ -794,6 +820,18 @@ impl Plugger {
                 .await
                 .map_err(at(Step::AddRoute))?;
         }
+        if let Some(a6) = spec.address6 {
+            inner
+                .add_addr6(eth, a6.ip(), a6.prefix())
+                .await
+                .map_err(at(Step::AddAddress))?;
+            if let Some(gw6) = spec.gateway6 {
+                inner
+                    .add_default_route6(eth, gw6)
+                    .await
+                    .map_err(at(Step::AddRoute))?;
+            }
+        }
         Ok(())
     }
 
@@ -843,6 +881,16 @@ impl Plugger {
             return Ok(false);
         }
         if spec.gateway.is_some() && inner.default_gateway().await? != spec.gateway {
+            return Ok(false);
+        }
+        // An IPv4-only spec does not look at IPv6: a change of that is a
+        // new spec (a recreate), not a re-plug.
+        if let Some(a6) = spec.address6
+            && inner.addrs6(eth.index).await? != vec![(a6.ip(), a6.prefix())]
+        {
+            return Ok(false);
+        }
+        if spec.gateway6.is_some() && inner.default_gateway6().await? != spec.gateway6 {
             return Ok(false);
         }
         let on_bridge = match kind {
@@ -1094,8 +1142,13 @@ impl Plugger {
             addresses,
             mac: link.mac.map(Mac::from),
             gateway: inner.default_gateway().await?,
-            addresses6: Vec::new(),
-            gateway6: None,
+            addresses6: inner
+                .addrs6(link.index)
+                .await?
+                .into_iter()
+                .filter_map(|(ip, len)| Ipv6Network::new(ip, len).ok())
+                .collect(),
+            gateway6: inner.default_gateway6().await?,
         })
     }
 

@@ -1,5 +1,6 @@
 //! Per-interface sysctls of the calling thread's network namespace, which
-//! keep a host end out of the host's own IP stack.
+//! keep a host end out of the host's own IP stack, and keep a dual-stack
+//! container's IPv6 configuration the one it was given.
 
 use std::io;
 use std::path::Path;
@@ -30,6 +31,23 @@ pub fn isolate_host_end(ifname: &str) -> io::Result<()> {
     // A kernel without IPv6 has no such file, and nothing to disable.
     if ipv6.exists() {
         write(&ipv6, "1")?;
+    }
+    Ok(())
+}
+
+/// IPv6 on the container's `ifname` exactly as the plug sets it: enabled,
+/// but no router advertisement, autoconfiguration or redirect may add an
+/// address or change a route. Runs in the container's namespace, before
+/// the link goes up (an advertisement could come at once).
+pub fn fix_container_ipv6(ifname: &str) -> io::Result<()> {
+    let conf = Path::new("/proc/sys/net/ipv6/conf").join(ifname);
+    for (key, value) in [
+        ("accept_ra", "0"),
+        ("autoconf", "0"),
+        ("accept_redirects", "0"),
+        ("disable_ipv6", "0"),
+    ] {
+        write(&conf.join(key), value)?;
     }
     Ok(())
 }

@@ -1,0 +1,99 @@
+//! IPv6 neighbour discovery frames: the unsolicited neighbour
+//! advertisement that is IPv6's gratuitous ARP (RFC 4861 §7.2.6), so
+//! neighbours replace a MAC they cached for a re-plugged address.
+
+use std::net::Ipv6Addr;
+
+const ETH_P_IPV6: u16 = 0x86dd;
+const IPPROTO_ICMPV6: u8 = 58;
+const NEIGHBOR_ADVERTISEMENT: u8 = 136;
+/// The Override flag: replace the cached link-layer address.
+const FLAG_OVERRIDE: u8 = 0x20;
+/// Option 2, target link-layer address, 8 bytes long (length 1 × 8).
+const OPT_TARGET_LLADDR: u8 = 2;
+/// All-nodes multicast, ff02::1, and its Ethernet address.
+const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
+
+/// Ethernet + IPv6 + the advertisement with its one option.
+pub const NA_FRAME_LEN: usize = 14 + 40 + 24 + 8;
+
+/// The frame of an unsolicited neighbour advertisement of `ip` at `mac`,
+/// to all nodes, hop limit 255 (receivers drop any other).
+pub fn unsolicited_na_frame(mac: [u8; 6], ip: Ipv6Addr) -> [u8; NA_FRAME_LEN] {
+    let mut f = [0u8; NA_FRAME_LEN];
+    f[0..6].copy_from_slice(&ALL_NODES_MAC);
+    f[6..12].copy_from_slice(&mac);
+    f[12..14].copy_from_slice(&ETH_P_IPV6.to_be_bytes());
+    let ip6 = &mut f[14..54];
+    ip6[0] = 0x60;
+    ip6[4..6].copy_from_slice(&32u16.to_be_bytes());
+    ip6[6] = IPPROTO_ICMPV6;
+    ip6[7] = 255;
+    ip6[8..24].copy_from_slice(&ip.octets());
+    ip6[24..40].copy_from_slice(&ALL_NODES.octets());
+    let icmp = &mut f[54..86];
+    icmp[0] = NEIGHBOR_ADVERTISEMENT;
+    icmp[4] = FLAG_OVERRIDE;
+    icmp[8..24].copy_from_slice(&ip.octets());
+    icmp[24] = OPT_TARGET_LLADDR;
+    icmp[25] = 1;
+    icmp[26..32].copy_from_slice(&mac);
+    let sum = icmpv6_checksum(ip, ALL_NODES, &f[54..86]);
+    f[56..58].copy_from_slice(&sum.to_be_bytes());
+    f
+}
+
+/// The ICMPv6 checksum over the pseudo-header and `message` (whose own
+/// checksum field is zero).
+fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, message: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut add = |bytes: &[u8]| {
+        for pair in bytes.chunks(2) {
+            let hi = u32::from(pair[0]) << 8;
+            let lo = pair.get(1).map_or(0, |b| u32::from(*b));
+            sum += hi | lo;
+        }
+    };
+    add(&src.octets());
+    add(&dst.octets());
+    let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+    add(&len.to_be_bytes());
+    add(&[0, 0, 0, IPPROTO_ICMPV6]);
+    add(message);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    // The sum is folded into 16 bits just above.
+    !u16::try_from(sum).unwrap_or(u16::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_advertisement_is_well_formed_and_its_checksum_verifies() {
+        let mac = [0x02, 0xd5, 0x0a, 0, 0, 5];
+        let ip: Ipv6Addr = "fd00:10::5".parse().unwrap();
+        let f = unsolicited_na_frame(mac, ip);
+        assert_eq!(&f[0..6], &[0x33, 0x33, 0, 0, 0, 1]);
+        assert_eq!(&f[12..14], &[0x86, 0xdd]);
+        assert_eq!((f[20], f[21]), (58, 255));
+        assert_eq!(&f[22..38], &ip.octets());
+        assert_eq!(f[54], 136);
+        // Override, not solicited, not a router.
+        assert_eq!(f[58], 0x20);
+        assert_eq!(&f[62..78], &ip.octets());
+        assert_eq!(&f[78..80], &[2, 1]);
+        assert_eq!(&f[80..86], &mac);
+        // Summed with its checksum in place, the message gives zero (0xffff
+        // complemented), as a receiver checks it.
+        let mut with = f;
+        let got = u16::from_be_bytes([f[56], f[57]]);
+        with[56] = 0;
+        with[57] = 0;
+        assert_eq!(icmpv6_checksum(ip, ALL_NODES, &with[54..86]), got);
+        assert_eq!(icmpv6_checksum(ip, ALL_NODES, &f[54..86]), 0);
+    }
+}
