@@ -1226,3 +1226,76 @@ fn a_probe_answered_on_a_linux_bridge_refuses_the_plug_naming_the_mac() {
     host.add_linux_bridge();
     an_answered_probe_is_refused_on(&host, LINUX_BRIDGE, LINUX_GATEWAY, "10.240.1");
 }
+
+/// Dual stack on `bridge`: eth0 gets its IPv6 address usable at once (not
+/// tentative), a default route through gateway6, router advertisements
+/// ignored; ping6 of the gateway passes, one from another IPv6 source is
+/// dropped; a re-plug of the same spec is unchanged; unplug leaves nothing.
+fn dual_stack_on(host: &OvsHost, bridge: &str, gateway: &str, net: &str, net6: &str) {
+    host.ns.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{net6}::1/64"),
+        "dev",
+        bridge,
+        "nodad",
+    ]);
+    let c = Netns::new("np6");
+    let before = host.counts(&[&c]);
+    let mut s = spec("dual", &format!("{net}.60/24"), bridge, gateway);
+    s.address6 = Some(format!("{net6}::60/64").parse().unwrap());
+    s.gateway6 = Some(format!("{net6}::1").parse().unwrap());
+    plug(host, &c.target(), &s).expect("dual-stack plug");
+    let gw6 = format!("{net6}::1");
+    assert!(c.ping(gateway), "no IPv4");
+    assert!(c.ping(&gw6), "no ping6 of the IPv6 gateway");
+    let addrs =
+        String::from_utf8_lossy(&c.exec(&["ip", "-6", "addr", "show", "dev", "eth0"]).stdout)
+            .into_owned();
+    let line = addrs
+        .lines()
+        .find(|l| l.contains(&format!("{net6}::60/64")))
+        .unwrap_or_else(|| panic!("no IPv6 address: {addrs}"));
+    assert!(!line.contains("tentative"), "{line}");
+    let routes = String::from_utf8_lossy(&c.exec(&["ip", "-6", "route", "show", "default"]).stdout)
+        .into_owned();
+    assert!(
+        routes.contains(&format!("default via {gw6} dev eth0")),
+        "{routes}"
+    );
+    let ra = c.exec(&["cat", "/proc/sys/net/ipv6/conf/eth0/accept_ra"]);
+    assert_eq!(String::from_utf8_lossy(&ra.stdout).trim(), "0");
+    // The same spec again: nothing to do.
+    assert!(!plug(host, &c.target(), &s).expect("re-plug").changed);
+    // Another IPv6 source on eth0: dropped by port security.
+    c.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{net6}::66/64"),
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    assert!(
+        !ping_from(&c, &format!("{net6}::66"), &gw6),
+        "a spoofed IPv6 source got through"
+    );
+    assert!(ping_from(&c, &format!("{net6}::60"), &gw6));
+    unplug(host, "dual");
+    assert_eq!(host.counts(&[&c]), before);
+}
+
+#[test]
+fn a_dual_stack_plug_on_ovs_gets_its_ipv6_address_and_route_and_port_security() {
+    let host = OvsHost::start();
+    dual_stack_on(&host, BRIDGE, GATEWAY, "10.240.0", "fd00:240");
+}
+
+#[test]
+fn a_dual_stack_plug_on_a_linux_bridge_gets_its_ipv6_address_and_route_and_port_security() {
+    let host = OvsHost::start();
+    host.add_linux_bridge();
+    dual_stack_on(&host, LINUX_BRIDGE, LINUX_GATEWAY, "10.240.1", "fd00:241");
+}
