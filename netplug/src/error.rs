@@ -71,7 +71,7 @@ pub enum StepError {
         "address {addr} is already answered for on the bridge by MAC {mac}: refusing to plug it"
     )]
     AddressAnswered {
-        addr: Ipv4Addr,
+        addr: std::net::IpAddr,
         mac: crate::mac::Mac,
     },
     /// Stale plugs that could not be removed, every one of them.

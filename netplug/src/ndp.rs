@@ -1,8 +1,12 @@
 //! IPv6 neighbour discovery frames: the unsolicited neighbour
 //! advertisement that is IPv6's gratuitous ARP (RFC 4861 §7.2.6), so
-//! neighbours replace a MAC they cached for a re-plugged address.
+//! neighbours replace a MAC they cached for a re-plugged address; and
+//! Duplicate Address Detection's probe (RFC 4862 §5.4), a neighbour
+//! solicitation from `::`, with whoever answers it.
 
 use std::net::Ipv6Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 const ETH_P_IPV6: u16 = 0x86dd;
 const IPPROTO_ICMPV6: u8 = 58;
@@ -42,6 +46,168 @@ pub fn unsolicited_na_frame(mac: [u8; 6], ip: Ipv6Addr) -> [u8; NA_FRAME_LEN] {
     let sum = icmpv6_checksum(ip, ALL_NODES, &f[54..86]);
     f[56..58].copy_from_slice(&sum.to_be_bytes());
     f
+}
+
+const NEIGHBOR_SOLICITATION: u8 = 135;
+/// Ethernet + IPv6 + a solicitation without options (none from `::`).
+pub const NS_FRAME_LEN: usize = 14 + 40 + 24;
+
+/// Opens a packet socket for IPv6 frames in the calling thread's network
+/// namespace.
+pub fn open_packet_socket() -> std::io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes no pointers; the result is checked below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            i32::from(ETH_P_IPV6.to_be()),
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// ff02::1:ffXX:XXXX, the solicited-node group of `ip`, and its MAC.
+fn solicited_node(ip: Ipv6Addr) -> (Ipv6Addr, [u8; 6]) {
+    let o = ip.octets();
+    let group = Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(o[13]),
+        u16::from_be_bytes([o[14], o[15]]),
+    );
+    (group, [0x33, 0x33, 0xff, o[13], o[14], o[15]])
+}
+
+/// The frame of a DAD probe for `target`: a neighbour solicitation from
+/// `::` to the target's solicited-node group.
+pub fn dad_probe_frame(mac: [u8; 6], target: Ipv6Addr) -> [u8; NS_FRAME_LEN] {
+    let (group, group_mac) = solicited_node(target);
+    let mut f = [0u8; NS_FRAME_LEN];
+    f[0..6].copy_from_slice(&group_mac);
+    f[6..12].copy_from_slice(&mac);
+    f[12..14].copy_from_slice(&ETH_P_IPV6.to_be_bytes());
+    let ip6 = &mut f[14..54];
+    ip6[0] = 0x60;
+    ip6[4..6].copy_from_slice(&24u16.to_be_bytes());
+    ip6[6] = IPPROTO_ICMPV6;
+    ip6[7] = 255;
+    // The source stays ::.
+    ip6[24..40].copy_from_slice(&group.octets());
+    let icmp = &mut f[54..78];
+    icmp[0] = NEIGHBOR_SOLICITATION;
+    icmp[8..24].copy_from_slice(&target.octets());
+    let sum = icmpv6_checksum(Ipv6Addr::UNSPECIFIED, group, &f[54..78]);
+    f[56..58].copy_from_slice(&sum.to_be_bytes());
+    f
+}
+
+/// Who else claims `target` in `frame`: the MAC of a neighbour
+/// advertisement for it (its target link-layer option, else the frame's
+/// source), or of another node's DAD probe for it. Frames from `own` (a
+/// packet socket sees what it sends) are nobody else's.
+pub fn claimant(frame: &[u8], target: Ipv6Addr, own: [u8; 6]) -> Option<[u8; 6]> {
+    if frame.len() < NS_FRAME_LEN
+        || frame[12..14] != ETH_P_IPV6.to_be_bytes()
+        || frame[20] != IPPROTO_ICMPV6
+        || frame[6..12] == own
+        || frame[62..78] != target.octets()
+    {
+        return None;
+    }
+    let source: [u8; 6] = frame[6..12].try_into().ok()?;
+    match frame[54] {
+        NEIGHBOR_ADVERTISEMENT => {
+            let lladdr =
+                (frame.len() >= NA_FRAME_LEN && frame[78] == OPT_TARGET_LLADDR && frame[79] == 1)
+                    .then(|| frame[80..86].try_into().ok())
+                    .flatten();
+            Some(lladdr.unwrap_or(source))
+        }
+        NEIGHBOR_SOLICITATION if frame[22..38] == [0u8; 16] => Some(source),
+        _ => None,
+    }
+}
+
+/// Sends a DAD probe for `target` on `ifindex`, twice in `window` (one can
+/// be lost while a port settles), and returns the MAC of whoever claims
+/// the address within it.
+pub fn probe(
+    socket: &OwnedFd,
+    ifindex: u32,
+    mac: [u8; 6],
+    target: Ipv6Addr,
+    window: Duration,
+) -> std::io::Result<Option<[u8; 6]>> {
+    let frame = dad_probe_frame(mac, target);
+    let half = window / 2;
+    crate::arp::send_frame(socket, ifindex, &frame)?;
+    if let Some(m) = await_claim(socket, target, mac, half)? {
+        return Ok(Some(m));
+    }
+    crate::arp::send_frame(socket, ifindex, &frame)?;
+    await_claim(socket, target, mac, window - half)
+}
+
+fn await_claim(
+    socket: &OwnedFd,
+    target: Ipv6Addr,
+    own: [u8; 6],
+    timeout: Duration,
+) -> std::io::Result<Option<[u8; 6]>> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 256];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let mut pfd = libc::pollfd {
+            fd: socket.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
+        // SAFETY: pfd is one valid pollfd that lives across the call.
+        let n = unsafe { libc::poll(&raw mut pfd, 1, ms) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        // SAFETY: buf is valid for writes of its length during the call.
+        let len = unsafe {
+            libc::recv(
+                socket.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        // Negative (-1) exactly when recv failed.
+        let Ok(len) = usize::try_from(len) else {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                continue;
+            }
+            return Err(e);
+        };
+        if let Some(mac) = claimant(&buf[..len], target, own) {
+            return Ok(Some(mac));
+        }
+    }
 }
 
 /// The ICMPv6 checksum over the pseudo-header and `message` (whose own
@@ -95,5 +261,28 @@ mod tests {
         with[57] = 0;
         assert_eq!(icmpv6_checksum(ip, ALL_NODES, &with[54..86]), got);
         assert_eq!(icmpv6_checksum(ip, ALL_NODES, &f[54..86]), 0);
+    }
+
+    #[test]
+    fn a_dad_probe_goes_to_the_solicited_node_group_and_an_answer_is_recognised() {
+        let mac = [0x02, 0xd5, 0x0a, 0, 0, 5];
+        let ip: Ipv6Addr = "fd00:10::12:3456".parse().unwrap();
+        let f = dad_probe_frame(mac, ip);
+        assert_eq!(&f[0..6], &[0x33, 0x33, 0xff, 0x12, 0x34, 0x56]);
+        assert_eq!(&f[22..38], &[0u8; 16], "the source is ::");
+        let group: Ipv6Addr = "ff02::1:ff12:3456".parse().unwrap();
+        assert_eq!(&f[38..54], &group.octets());
+        assert_eq!(f[54], 135);
+        assert_eq!(icmpv6_checksum(Ipv6Addr::UNSPECIFIED, group, &f[54..78]), 0);
+        // Our own probe, seen on the socket, claims nothing.
+        assert_eq!(claimant(&f, ip, mac), None);
+        // Another node's probe for it, and an advertisement for it, do.
+        let other = [0x02, 0, 0, 0, 0, 9];
+        assert_eq!(claimant(&dad_probe_frame(other, ip), ip, mac), Some(other));
+        let na = unsolicited_na_frame(other, ip);
+        assert_eq!(claimant(&na, ip, mac), Some(other));
+        // An advertisement for another address does not.
+        let na = unsolicited_na_frame(other, "fd00:10::1".parse().unwrap());
+        assert_eq!(claimant(&na, ip, mac), None);
     }
 }

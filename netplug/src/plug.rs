@@ -547,14 +547,24 @@ impl Plugger {
                 .map_err(|e| (Step::ConfigureContainerEnd, StepError::from(e)))?
                 .map_err(|e| (Step::ConfigureContainerEnd, StepError::from(e)))?;
         }
+        // A DAD probe needs a socket of its own, for IPv6 frames.
+        let dad = spec.probe.is_some() && spec.address6.is_some();
         let (bridge_side, container_side, socket) = tokio::join!(
             self.attach(host, kind, spec, host_name, host_end.index, created),
             self.configure_link(inner, spec),
             // No `?` in here: the closure runs inside the container's
             // namespace, and its every path must end where it began.
-            run_in_netns(netns, || {
-                arp::open_packet_socket()
-                    .and_then(|arp| ethtool::open_control_socket().map(|control| (arp, control)))
+            run_in_netns(netns, move || {
+                arp::open_packet_socket().and_then(|arp| {
+                    ethtool::open_control_socket().and_then(|control| {
+                        let ndp = if dad {
+                            ndp::open_packet_socket().map(Some)
+                        } else {
+                            Ok(None)
+                        };
+                        ndp.map(|ndp| (arp, control, ndp))
+                    })
+                })
             }),
         );
         // All ran to their end; the container's failure is reported first,
@@ -565,26 +575,20 @@ impl Plugger {
                 .await
                 .map_err(|e| (Step::AttachToBridge, e.into()))?;
         }
-        let (socket, control) = socket
+        let (socket, control, ndp_socket) = socket
             .map_err(StepError::from)
             .and_then(|s| s.map_err(StepError::from))
             .map_err(|e| (Step::ConfigureContainerEnd, e))?;
         // The port forwards and eth0 is up, without its address yet: no
         // one has learnt it from us, so whoever answers is someone else.
         let (socket, answered) = match spec.probe {
-            Some(window) => probe(socket, eth, spec, window)
+            Some(window) => probe(socket, ndp_socket, eth, spec, window)
                 .await
                 .map_err(|e| (Step::Probe, e))?,
             None => (socket, None),
         };
-        if let Some(mac) = answered {
-            return Err((
-                Step::Probe,
-                StepError::AddressAnswered {
-                    addr: spec.address.ip(),
-                    mac,
-                },
-            ));
+        if let Some((addr, mac)) = answered {
+            return Err((Step::Probe, StepError::AddressAnswered { addr, mac }));
         }
         self.configure_address(inner, eth, spec).await?;
         if kind == BridgeKind::Ovs {
@@ -1168,10 +1172,40 @@ impl Plugger {
 
 /// RFC 5227's probe of `spec`'s address from `eth` (up, with no address):
 /// an ARP request from `0.0.0.0`, twice in the window, and whoever replies
-/// for the address within it. The socket is handed back for the
-/// announcement. Blocking waits run on a blocking thread; the socket is
+/// for the address within it; with an IPv6 address, DAD's probe for it in
+/// the same window, on `ndp_socket`. The ARP socket is handed back for the
+/// announcement. Blocking waits run on blocking threads; the sockets are
 /// the container's already, so no thread enters its namespace.
 async fn probe(
+    socket: std::os::fd::OwnedFd,
+    ndp_socket: Option<std::os::fd::OwnedFd>,
+    eth: u32,
+    spec: &PlugSpec,
+    window: Duration,
+) -> Result<(std::os::fd::OwnedFd, Option<(std::net::IpAddr, Mac)>), StepError> {
+    let mac = spec.effective_mac().octets();
+    let dad = match (ndp_socket, spec.address6) {
+        (Some(s), Some(a6)) => Some(tokio::task::spawn_blocking(move || {
+            ndp::probe(&s, eth, mac, a6.ip(), window)
+        })),
+        _ => None,
+    };
+    let (socket, answered4) = probe4(socket, eth, spec, window).await?;
+    if let Some(m) = answered4 {
+        return Ok((socket, Some((spec.address.ip().into(), m))));
+    }
+    if let (Some(task), Some(a6)) = (dad, spec.address6) {
+        let answered6 = task
+            .await
+            .map_err(|e| StepError::Other(format!("the DAD probe's thread failed: {e}")))??;
+        if let Some(m) = answered6 {
+            return Ok((socket, Some((a6.ip().into(), Mac::from(m)))));
+        }
+    }
+    Ok((socket, None))
+}
+
+async fn probe4(
     socket: std::os::fd::OwnedFd,
     eth: u32,
     spec: &PlugSpec,

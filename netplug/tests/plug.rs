@@ -1299,3 +1299,59 @@ fn a_dual_stack_plug_on_a_linux_bridge_gets_its_ipv6_address_and_route_and_port_
     host.add_linux_bridge();
     dual_stack_on(&host, LINUX_BRIDGE, LINUX_GATEWAY, "10.240.1", "fd00:241");
 }
+
+/// Duplicate Address Detection on `bridge`: an IPv6 address another
+/// namespace holds (its IPv4 address free) is refused, naming the holder's
+/// MAC, and nothing is made; a free one passes the probe.
+fn an_answered_dad_probe_is_refused_on(
+    host: &OvsHost,
+    bridge: &str,
+    gateway: &str,
+    net: &str,
+    net6: &str,
+) {
+    host.ns.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{net6}::1/64"),
+        "dev",
+        bridge,
+        "nodad",
+    ]);
+    let (holder, newcomer) = (Netns::new("npd"), Netns::new("npd"));
+    let mut held = spec("holder6", &format!("{net}.90/24"), bridge, gateway);
+    held.address6 = Some(format!("{net6}::90/64").parse().unwrap());
+    let plugged = plug(host, &holder.target(), &held).expect("plug the holder");
+    let before = host.counts(&[&newcomer]);
+    let mut s = spec("newcomer6", &format!("{net}.91/24"), bridge, gateway);
+    s.address6 = held.address6;
+    s.probe = Some(Duration::from_millis(150));
+    let err = plug(host, &newcomer.target(), &s).expect_err("an IPv6 address someone holds");
+    assert_error_step(&err, Step::Probe, Some(libc::EADDRINUSE));
+    let want = format!(
+        "address {net6}::90 is already answered for on the bridge by MAC {}",
+        plugged.mac
+    );
+    assert!(err.to_string().contains(&want), "{err}");
+    assert_eq!(host.counts(&[&newcomer]), before);
+    // A free IPv6 address passes.
+    s.address6 = Some(format!("{net6}::92/64").parse().unwrap());
+    plug(host, &newcomer.target(), &s).expect("a free IPv6 address");
+    assert!(newcomer.ping(&format!("{net6}::1")));
+    unplug(host, "newcomer6");
+    unplug(host, "holder6");
+}
+
+#[test]
+fn a_dad_probe_answered_on_ovs_refuses_the_plug_naming_the_mac() {
+    let host = OvsHost::start();
+    an_answered_dad_probe_is_refused_on(&host, BRIDGE, GATEWAY, "10.240.0", "fd00:240");
+}
+
+#[test]
+fn a_dad_probe_answered_on_a_linux_bridge_refuses_the_plug_naming_the_mac() {
+    let host = OvsHost::start();
+    host.add_linux_bridge();
+    an_answered_dad_probe_is_refused_on(&host, LINUX_BRIDGE, LINUX_GATEWAY, "10.240.1", "fd00:241");
+}
