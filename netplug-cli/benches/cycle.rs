@@ -2,6 +2,10 @@
 //! against `ovs-docker`'s, on the same bridge and the same running Docker
 //! container, the two tools taking turns; prints each one's median and the
 //! ratio. `cargo bench -p netplug-cli --bench cycle` (root, Docker, OVS).
+//!
+//! Beside them, the kernel's share: a veth made into the container and
+//! deleted again over netlink in this process, which every cycle of either
+//! tool pays (deleting a veth waits for RCU grace periods).
 
 #[path = "../../netplug/tests/common/mod.rs"]
 mod common;
@@ -55,13 +59,24 @@ fn main() {
     ];
     let del = ["del-port", BRIDGE, "eth1", name.as_str()];
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut adds, mut dels, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+    let mut ovs_floor = Vec::new();
+    let netns = std::fs::File::open(c.netns_path()).expect("open the container's netns");
     // One round of each first, untimed: caches warm for both alike.
     for timed in std::iter::once(false).chain(std::iter::repeat_n(true, ROUNDS)) {
         let t = Instant::now();
         check("netplug add-port", netplug(&host, &add));
+        let added = t.elapsed();
         check("netplug del-port", netplug(&host, &del));
         if timed {
             ours.push(t.elapsed());
+            adds.push(added);
+            dels.push(t.elapsed() - added);
+        }
+        if timed {
+            floor.push(host.block_on(|| veth_cycle(&netns)));
+            let ovs = host.ovs();
+            ovs_floor.push(host.block_on(|| port_cycle(&ovs)));
         }
         let t = Instant::now();
         check("ovs-docker add-port", host.ovs_docker(&add));
@@ -75,10 +90,72 @@ fn main() {
     println!(
         "add-port + del-port cycle on one bridge and container, {ROUNDS} rounds, taking turns"
     );
-    println!("  netplug     median {:7.1} ms", ms(a));
+    println!(
+        "  netplug     median {:7.1} ms (add-port {:.1} ms, del-port {:.1} ms)",
+        ms(a),
+        ms(median(adds)),
+        ms(median(dels))
+    );
     println!("  ovs-docker  median {:7.1} ms", ms(b));
     println!(
         "  netplug is {:.1}x ovs-docker (goal >= 10x)",
         b.as_secs_f64() / a.as_secs_f64()
     );
+    let f = median(floor);
+    println!(
+        "  the kernel alone: a veth made into the container and deleted, {:.1} ms (10x ovs-docker leaves {:.1} ms)",
+        ms(f),
+        ms(b) / 10.0
+    );
+    println!(
+        "  ovs-vswitchd alone: a port added (until it has its OpenFlow number) and deleted (until applied), {:.1} ms",
+        ms(median(ovs_floor))
+    );
+}
+
+/// Adds a bare veth as a port and deletes it, each until ovs-vswitchd has
+/// applied it, over OVSDB in this process: OVS's share of any cycle.
+async fn port_cycle(ovs: &netplug::Ovs) -> Duration {
+    let nl = netplug::netlink::Netlink::current().expect("netlink");
+    let here = std::fs::File::open("/proc/thread-self/ns/net").expect("own netns");
+    nl.create_veth_into("dsfloor1", "dsfloor1p", &here, [2, 0xd5, 0, 0, 0, 8], None)
+        .await
+        .expect("create a veth");
+    let link = nl
+        .link_by_name("dsfloor1")
+        .await
+        .expect("look up the veth")
+        .expect("the veth");
+    nl.set_up(link.index).await.expect("veth up");
+    let owner = netplug::PortOwner {
+        container: "floor".into(),
+        iface: "eth9".into(),
+        full_id: None,
+    };
+    let t = Instant::now();
+    ovs.add_port(BRIDGE, "dsfloor1", &owner, None)
+        .await
+        .expect("add the port");
+    ovs.del_port("dsfloor1").await.expect("delete the port");
+    ovs.settle_pending().await.expect("settle");
+    let took = t.elapsed();
+    nl.del_link(link.index).await.expect("delete the veth");
+    took
+}
+
+/// Makes a veth pair with one end in the container and deletes it, over
+/// netlink in this process: the least any add-port/del-port cycle costs.
+async fn veth_cycle(netns: &std::fs::File) -> Duration {
+    let nl = netplug::netlink::Netlink::current().expect("netlink");
+    let t = Instant::now();
+    nl.create_veth_into("dsfloor0", "eth9", netns, [2, 0xd5, 0, 0, 0, 9], None)
+        .await
+        .expect("create a veth");
+    let link = nl
+        .link_by_name("dsfloor0")
+        .await
+        .expect("look up the veth")
+        .expect("the veth");
+    nl.del_link(link.index).await.expect("delete the veth");
+    t.elapsed()
 }

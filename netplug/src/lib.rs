@@ -11,6 +11,7 @@ pub mod ndp;
 pub mod netlink;
 pub mod netns;
 pub mod nft;
+pub mod openflow;
 pub mod ovs;
 pub mod ovsdb;
 pub mod plug;

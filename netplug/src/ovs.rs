@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::openflow::{self, FlowMod};
 use crate::ovsdb::{self, Client, OvsdbError, eq, map, named_uuid, rows, set, uuid};
 use crate::unixctl::{self, UnixctlError};
 
@@ -771,22 +772,20 @@ impl Ovs {
         addresses: &[ipnetwork::Ipv4Network],
         address6: Option<std::net::Ipv6Addr>,
     ) -> Result<()> {
-        let target = self.mgmt_socket(bridge)?;
+        let socket = self.mgmt_socket(bridge)?;
         let flows = port_security_flows(port_cookie(port), ofport, mac, addresses, address6);
-        let bridge = bridge.to_string();
-        run_ofctl(
-            &bridge,
-            &["--bundle", "add-flows", &target, "-"],
-            Some(flows),
-        )
-        .await
+        openflow::bundle(&socket, &flows, OPENFLOW_TIMEOUT)
+            .await
+            .map_err(|e| OvsError::OpenFlow {
+                bridge: bridge.to_string(),
+                error: e.to_string(),
+            })
     }
 
     /// Removes the port-security rules of `port` from every bridge of this
     /// OVS; no bridge or no rules is no error.
     pub async fn clear_port_security(&self, port: &str) -> Result<()> {
         let dir = self.rundir()?;
-        let cookie = format!("cookie={:#x}/-1", port_cookie(port));
         let sockets: Vec<PathBuf> = match std::fs::read_dir(&dir) {
             Ok(entries) => entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -794,22 +793,35 @@ impl Ovs {
                 .collect(),
             Err(_) => Vec::new(),
         };
+        let delete = [openflow::FlowMod::Delete {
+            cookie: port_cookie(port),
+            cookie_mask: u64::MAX,
+            fields: Vec::new(),
+        }];
+        let results = futures::future::join_all(
+            sockets
+                .iter()
+                .map(|socket| openflow::send(socket, &delete, OPENFLOW_TIMEOUT)),
+        )
+        .await;
         let mut first_err = None;
-        for socket in sockets {
-            let bridge = socket
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let target = format!("unix:{}", socket.display());
-            if let Err(e) = run_ofctl(&bridge, &["del-flows", &target, &cookie], None).await {
-                first_err.get_or_insert(e);
+        for (socket, result) in sockets.iter().zip(results) {
+            if let Err(e) = result {
+                let bridge = socket
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                first_err.get_or_insert(OvsError::OpenFlow {
+                    bridge,
+                    error: e.to_string(),
+                });
             }
         }
         first_err.map_or(Ok(()), Err)
     }
 
-    /// `unix:<rundir>/<bridge>.mgmt`, which must exist.
-    fn mgmt_socket(&self, bridge: &str) -> Result<String> {
+    /// `<rundir>/<bridge>.mgmt`, which must exist.
+    fn mgmt_socket(&self, bridge: &str) -> Result<PathBuf> {
         let path = self.rundir()?.join(format!("{bridge}.mgmt"));
         if !path.exists() {
             return Err(OvsError::OpenFlow {
@@ -820,7 +832,7 @@ impl Ovs {
                 ),
             });
         }
-        Ok(format!("unix:{}", path.display()))
+        Ok(path)
     }
 
     /// Ports whose interface carries a `container_id`, with their owners.
@@ -984,6 +996,9 @@ impl Ovs {
 
 /// The top 16 bits of every cookie of netplug's flows.
 const COOKIE_MARK: u64 = 0xd0c5 << 48;
+
+/// How long ovs-vswitchd may take to answer on a management socket.
+const OPENFLOW_TIMEOUT: Duration = Duration::from_secs(10);
 const COOKIE_MARK_MASK: u64 = 0xffff << 48;
 
 /// The cookie of the port-security flows of `port`: netplug's mark and 48
@@ -996,114 +1011,91 @@ pub fn port_cookie(port: &str) -> u64 {
     COOKIE_MARK | u64::from_be_bytes(low)
 }
 
-/// The `ovs-ofctl add-flows` input that replaces the port-security flows
-/// of the port with `cookie` and `ofport`.
+/// The flow mods that replace the port-security rules of the port with
+/// `cookie` and `ofport`, in order: first every rule of netplug's for
+/// `ofport` or with `cookie`, then the new ones.
 pub fn port_security_flows(
     cookie: u64,
     ofport: u32,
     mac: crate::mac::Mac,
     addresses: &[ipnetwork::Ipv4Network],
     address6: Option<std::net::Ipv6Addr>,
-) -> String {
-    let mut out = format!(
-        "delete cookie={COOKIE_MARK:#x}/{COOKIE_MARK_MASK:#x},in_port={ofport}\n\
-         delete cookie={cookie:#x}/-1\n"
-    );
-    let head = format!("add cookie={cookie:#x},table=0,in_port={ofport},dl_src={mac}");
+) -> Vec<FlowMod> {
+    use openflow::{Action, Field};
+    let mut out = vec![
+        FlowMod::Delete {
+            cookie: COOKIE_MARK,
+            cookie_mask: COOKIE_MARK_MASK,
+            fields: vec![Field::InPort(ofport)],
+        },
+        FlowMod::Delete {
+            cookie,
+            cookie_mask: u64::MAX,
+            fields: Vec::new(),
+        },
+    ];
+    let mut add = |priority: u16, fields: &[Field], action: Action| {
+        let mut all = vec![Field::InPort(ofport), Field::EthSrc(mac)];
+        all.extend_from_slice(fields);
+        out.push(FlowMod::Add {
+            cookie,
+            priority,
+            fields: all,
+            action,
+        });
+    };
     for a in addresses {
-        let a = if a.prefix() == 32 {
-            a.ip().to_string()
-        } else {
-            a.to_string()
-        };
-        out.push_str(&format!(
-            "{head},priority=100,arp,arp_sha={mac},arp_spa={a},actions=NORMAL\n"
-        ));
-        out.push_str(&format!(
-            "{head},priority=100,ip,nw_src={a},actions=NORMAL\n"
-        ));
+        add(
+            100,
+            &[Field::Arp, Field::ArpSha(mac), Field::ArpSpa(*a)],
+            Action::Normal,
+        );
+        add(100, &[Field::Ip, Field::Ipv4Src(*a)], Action::Normal);
     }
     // RFC 5227's probes (sender 0.0.0.0): nobody learns from them.
-    out.push_str(&format!(
-        "{head},priority=100,arp,arp_sha={mac},arp_spa=0.0.0.0,actions=NORMAL\n"
-    ));
+    let unspecified = openflow::host4(std::net::Ipv4Addr::UNSPECIFIED);
+    add(
+        100,
+        &[Field::Arp, Field::ArpSha(mac), Field::ArpSpa(unspecified)],
+        Action::Normal,
+    );
     // A dual-stack port: IPv6 from its address or a link-local one (the
     // kernel's own, for neighbour discovery), DAD and MLD from `::`;
     // never a router advertisement or a redirect, and a neighbour
     // advertisement only for its own address or a link-local one.
     if let Some(a6) = address6 {
+        let own = openflow::host6(a6);
+        let link_local: ipnetwork::Ipv6Network = "fe80::/10".parse().unwrap_or(own);
+        let any = openflow::host6(std::net::Ipv6Addr::UNSPECIFIED);
         for t in [134, 137] {
-            out.push_str(&format!(
-                "{head},priority=110,icmp6,icmp_type={t},actions=drop\n"
-            ));
+            add(110, &[Field::Ipv6, Field::Icmpv6Type(t)], Action::Drop);
         }
-        for target in [a6.to_string(), "fe80::/10".to_string()] {
-            out.push_str(&format!(
-                "{head},priority=105,icmp6,icmp_type=136,nd_target={target},actions=NORMAL\n"
-            ));
+        for target in [own, link_local] {
+            add(
+                105,
+                &[Field::Ipv6, Field::Icmpv6Type(136), Field::NdTarget(target)],
+                Action::Normal,
+            );
         }
-        out.push_str(&format!(
-            "{head},priority=104,icmp6,icmp_type=136,actions=drop\n"
-        ));
-        for src in [a6.to_string(), "fe80::/10".to_string()] {
-            out.push_str(&format!(
-                "{head},priority=100,ipv6,ipv6_src={src},actions=NORMAL\n"
-            ));
+        add(104, &[Field::Ipv6, Field::Icmpv6Type(136)], Action::Drop);
+        for src in [own, link_local] {
+            add(100, &[Field::Ipv6, Field::Ipv6Src(src)], Action::Normal);
         }
         for t in [135, 143] {
-            out.push_str(&format!(
-                "{head},priority=100,icmp6,ipv6_src=::,icmp_type={t},actions=NORMAL\n"
-            ));
+            add(
+                100,
+                &[Field::Ipv6, Field::Ipv6Src(any), Field::Icmpv6Type(t)],
+                Action::Normal,
+            );
         }
     }
-    out.push_str(&format!(
-        "add cookie={cookie:#x},table=0,priority=90,in_port={ofport},actions=drop\n"
-    ));
+    out.push(FlowMod::Add {
+        cookie,
+        priority: 90,
+        fields: vec![Field::InPort(ofport)],
+        action: Action::Drop,
+    });
     out
-}
-
-/// Runs `ovs-ofctl ARGS`, with `stdin` when given.
-async fn run_ofctl(bridge: &str, args: &[&str], stdin: Option<String>) -> Result<()> {
-    use tokio::io::AsyncWriteExt;
-    let err = |error: String| OvsError::OpenFlow {
-        bridge: bridge.into(),
-        error,
-    };
-    let program = ["/usr/bin/ovs-ofctl", "/usr/local/bin/ovs-ofctl"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or("ovs-ofctl");
-    let mut child = tokio::process::Command::new(program)
-        .args(["--timeout=10"])
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| err(format!("cannot run ovs-ofctl: {e}")))?;
-    if let Some(mut pipe) = child.stdin.take() {
-        if let Some(input) = stdin {
-            pipe.write_all(input.as_bytes())
-                .await
-                .map_err(|e| err(format!("ovs-ofctl: {e}")))?;
-        }
-        drop(pipe);
-    }
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|e| err(format!("ovs-ofctl: {e}")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(err(format!(
-            "ovs-ofctl {} failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
 }
 
 fn unexpected(what: &str, value: &Value) -> OvsError {
@@ -1128,16 +1120,19 @@ mod tests {
         assert_eq!(cookie & COOKIE_MARK_MASK, COOKIE_MARK);
         assert_ne!(cookie, port_cookie("vethy"));
         let flows = port_security_flows(cookie, 7, mac, &addrs, None);
-        let lines: Vec<&str> = flows.lines().collect();
-        assert_eq!(lines.len(), 8, "{flows}");
-        assert!(
-            lines[0].starts_with("delete cookie=0xd0c5000000000000/0xffff000000000000,in_port=7")
+        let lines: Vec<String> = flows.iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 8, "{lines:#?}");
+        assert_eq!(
+            lines[0],
+            "delete cookie=0xd0c5000000000000/0xffff000000000000,in_port=7"
         );
         assert_eq!(lines[1], format!("delete cookie={cookie:#x}/-1"));
-        assert!(lines[2].contains("arp,arp_sha=02:d5:0a:f0:00:02,arp_spa=10.240.0.2,"));
-        assert!(lines[3].contains("dl_src=02:d5:0a:f0:00:02,priority=100,ip,nw_src=10.240.0.2,"));
-        assert!(lines[5].contains("nw_src=10.240.0.0/28,actions=NORMAL"));
-        assert!(lines[6].contains("arp,arp_sha=02:d5:0a:f0:00:02,arp_spa=0.0.0.0,actions=NORMAL"));
+        assert!(lines[2].ends_with(
+            "priority=100,in_port=7,dl_src=02:d5:0a:f0:00:02,arp,arp_sha=02:d5:0a:f0:00:02,arp_spa=10.240.0.2,actions=NORMAL"
+        ));
+        assert!(lines[3].ends_with("dl_src=02:d5:0a:f0:00:02,ip,nw_src=10.240.0.2,actions=NORMAL"));
+        assert!(lines[5].ends_with("nw_src=10.240.0.0/28,actions=NORMAL"));
+        assert!(lines[6].ends_with("arp,arp_sha=02:d5:0a:f0:00:02,arp_spa=0.0.0.0,actions=NORMAL"));
         assert!(lines[7].ends_with("priority=90,in_port=7,actions=drop"));
     }
 

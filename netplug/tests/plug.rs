@@ -1355,3 +1355,73 @@ fn a_dad_probe_answered_on_a_linux_bridge_refuses_the_plug_naming_the_mac() {
     host.add_linux_bridge();
     an_answered_dad_probe_is_refused_on(&host, LINUX_BRIDGE, LINUX_GATEWAY, "10.240.1", "fd00:241");
 }
+
+/// The rules OVS holds after `set_port_security` (our OpenFlow 1.4 bytes)
+/// are the very ones it holds after `ovs-ofctl --bundle add-flows` read the
+/// same flow mods as text; `clear_port_security` leaves none.
+#[test]
+fn port_security_rules_sent_as_openflow_equal_those_ovs_ofctl_makes_of_their_text() {
+    let host = OvsHost::start();
+    let ovs = host.ovs();
+    let mac: netplug::Mac = "02:d5:0a:f0:00:37".parse().unwrap();
+    let addrs: Vec<ipnetwork::Ipv4Network> = vec![
+        "10.240.0.55/32".parse().unwrap(),
+        "10.240.0.64/27".parse().unwrap(),
+    ];
+    let a6: std::net::Ipv6Addr = "fd00:232::37".parse().unwrap();
+    let port = "dsofcompare0";
+    host.block_on(|| ovs.set_port_security(BRIDGE, port, 4242, mac, &addrs, Some(a6)))
+        .expect("set port security over OpenFlow");
+    let ours = dump_flows(&host, BRIDGE);
+    let ours: Vec<&str> = ours.lines().filter(|l| l.contains("cookie=")).collect();
+    assert_eq!(ours.len(), 15, "{ours:#?}");
+    assert!(
+        ours.iter()
+            .any(|l| l.contains("nd_target=fe80::/10") && l.contains("actions=NORMAL")),
+        "{ours:#?}"
+    );
+
+    host.block_on(|| ovs.clear_port_security(port))
+        .expect("clear port security over OpenFlow");
+    let cleared = dump_flows(&host, BRIDGE);
+    assert!(!cleared.contains("cookie="), "{cleared}");
+
+    let text: String = netplug::ovs::port_security_flows(
+        netplug::ovs::port_cookie(port),
+        4242,
+        mac,
+        &addrs,
+        Some(a6),
+    )
+    .iter()
+    .map(|m| format!("{m}\n"))
+    .collect();
+    let target = format!("unix:{}/{BRIDGE}.mgmt", host.dir.display());
+    let mut ofctl = common::cmd("ovs-ofctl", &["--bundle", "add-flows", &target, "-"]);
+    ofctl.stdin(std::process::Stdio::piped());
+    let mut child = ofctl
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "ovs-ofctl refused:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = dump_flows(&host, BRIDGE);
+    let theirs: Vec<&str> = theirs.lines().filter(|l| l.contains("cookie=")).collect();
+    let mut a = ours.clone();
+    let mut b = theirs.clone();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+}
