@@ -27,6 +27,28 @@ pub enum Step {
     Announce,
 }
 
+impl Step {
+    /// A short snake-case identifier, stable across releases: for metric
+    /// labels and other machine-read output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::FindBridge => "find_bridge",
+            Step::OpenNetns => "open_netns",
+            Step::NameHostEnd => "name_host_end",
+            Step::RemoveStale => "remove_stale",
+            Step::CreateVeth => "create_veth",
+            Step::ConfigureHostEnd => "configure_host_end",
+            Step::MoveIntoNetns => "move_into_netns",
+            Step::ConfigureContainerEnd => "configure_container_end",
+            Step::AddAddress => "add_address",
+            Step::AddRoute => "add_route",
+            Step::AttachToBridge => "attach_to_bridge",
+            Step::Probe => "probe",
+            Step::Announce => "announce",
+        }
+    }
+}
+
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

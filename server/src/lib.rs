@@ -2,13 +2,15 @@
 //! requests onto the domain API (`host`), which drives Docker (`docker`, its
 //! labels in `record`), netplug, hooks and the registration file editors
 //! (`regfiles`). `pause` owns the image of the sandboxes' pause program;
-//! `policy` who may do what, from the role in a client's certificate.
+//! `policy` who may do what, from the role in a client's certificate;
+//! `metrics` what Prometheus scrapes.
 
 pub mod confighash;
 pub mod docker;
 pub mod fault;
 pub mod hooks;
 pub mod host;
+pub mod metrics;
 pub mod pause;
 pub mod policy;
 pub mod progress;

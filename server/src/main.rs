@@ -89,6 +89,11 @@ struct ListenArgs {
     policy: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (plain HTTP,
+    /// no authentication: bind it where only monitoring reaches). Off
+    /// unless given.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<SocketAddr>,
 }
 
 fn init_tracing(format: LogFormat) {
@@ -217,6 +222,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
         no_probe,
         policy,
         log_format: _,
+        metrics,
     } = args;
     let host_id = match host_id {
         Some(h) => h,
@@ -257,10 +263,27 @@ async fn listen(args: ListenArgs) -> Result<()> {
         docker,
         ovs,
     ));
+    // Bound before the reconcile, so a bad address fails the start at once.
+    let metrics = match metrics {
+        Some(addr) => Some((
+            addr,
+            dockstack_server::metrics::bind(addr)
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?,
+        )),
+        None => None,
+    };
     if let Err(e) = host.reconcile().await {
         tracing::error!("start-up reconcile failed: {e}");
     }
     tokio::spawn(Arc::clone(&host).follow_events());
+    if let Some((addr, listener)) = metrics {
+        tracing::info!(%addr, "serving metrics at /metrics");
+        tokio::spawn(dockstack_server::metrics::serve(
+            listener,
+            Arc::clone(&host),
+        ));
+    }
 
     // Load certificates before binding, so a missing file fails fast.
     let tls = if insecure {

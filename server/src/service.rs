@@ -18,6 +18,7 @@ use crate::docker::DockerError;
 use crate::hooks::HookError;
 use crate::host::{ContainerStatus, Host, HostError, HostErrorKind};
 use crate::host::{DnsTarget, PuppetTarget, Registration};
+use crate::metrics::metrics;
 use crate::policy::{Action, Policy, ROLE_URI_PREFIX, Refusal, Role, SharedPolicy};
 use crate::progress::{CHANNEL_CAPACITY, Progress, Reporter};
 use crate::regfiles::RegistrationError;
@@ -188,7 +189,14 @@ pub fn registration_from_pb(r: pb::RegisterRequest) -> Result<Registration, Stat
 }
 
 /// The audit line of a quick (non-streaming) operation.
-fn audit<T>(client: &str, container: &str, action: &str, result: &Result<T, HostError>) {
+fn audit<T>(
+    client: &str,
+    container: &str,
+    action: &str,
+    began: Instant,
+    result: &Result<T, HostError>,
+) {
+    metrics().operation(action, result.is_ok(), began.elapsed());
     match result {
         Ok(_) => tracing::info!(%client, %container, action, result = "ok", "operation"),
         Err(e) => {
@@ -363,6 +371,7 @@ where
             .catch_unwind()
             .await;
         let duration_ms = began.elapsed().as_secs_f64() * 1e3;
+        metrics().operation(action, matches!(result, Ok(Ok(_))), began.elapsed());
         let last = match result {
             Ok(Ok(status)) => {
                 tracing::info!(%client, %container, action, duration_ms, result = "ok", "operation");
@@ -563,8 +572,9 @@ impl pb::container_host_server::ContainerHost for HostService {
             .client;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
+        let began = Instant::now();
         let result = self.host.show(&req.name).await;
-        audit(&client, &req.name, "show", &result);
+        audit(&client, &req.name, "show", began, &result);
         Ok(Response::new(status_to_pb(result?)))
     }
 
@@ -586,8 +596,9 @@ impl pb::container_host_server::ContainerHost for HostService {
             .into_iter()
             .map(ContainerSpec::try_from)
             .collect::<Result<Vec<_>, _>>()?;
+        let began = Instant::now();
         let result = self.host.plan(&specs).await;
-        audit(&client, "", "plan", &result);
+        audit(&client, "", "plan", began, &result);
         let plan = result?;
         Ok(Response::new(pb::PlanResponse {
             entries: plan
@@ -612,8 +623,9 @@ impl pb::container_host_server::ContainerHost for HostService {
         let client = self.authorize(&req, Action::List, "")?.client;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
+        let began = Instant::now();
         let result = self.host.list().await;
-        audit(&client, "", "list", &result);
+        audit(&client, "", "list", began, &result);
         let containers = result?.into_iter().map(status_to_pb).collect();
         Ok(Response::new(pb::ListResponse { containers }))
     }

@@ -19,6 +19,7 @@ use netplug::{NetnsTarget, Ovs, Plugger};
 
 use crate::docker::{DockerClient, Inspected};
 use crate::hooks::HookContext;
+use crate::metrics::{PlugKind, metrics};
 use crate::progress::Reporter;
 use crate::record;
 use crate::record::Network;
@@ -262,18 +263,38 @@ impl Host {
         probe: bool,
         reporter: &Reporter,
     ) -> Result<bool, HostError> {
-        let mut spec =
-            record::plug_spec(owner, &holder.id, &holder.labels).map_err(|e| self.err(e))?;
+        let kind = if probe {
+            PlugKind::Plug
+        } else {
+            PlugKind::Replug
+        };
+        let mut spec = match record::plug_spec(owner, &holder.id, &holder.labels) {
+            Ok(spec) => spec,
+            Err(e) => {
+                metrics().plug_failed(None);
+                return Err(self.err(e));
+            }
+        };
         spec.probe = self.config.probe.filter(|_| probe);
         reporter.step(format!(
             "plug {}: {} on {} ({})",
             IFACE, spec.address, spec.bridge, holder.name
         ));
-        let plugged = self
+        let began = std::time::Instant::now();
+        let plugged = match self
             .plugger
             .plug(&NetnsTarget::Pid(holder.pid), &spec)
             .await
-            .map_err(|e| self.err(e))?;
+        {
+            Ok(plugged) => plugged,
+            Err(e) => {
+                metrics().plug_failed(e.step());
+                return Err(self.err(e));
+            }
+        };
+        if plugged.changed {
+            metrics().plugged(kind, began.elapsed());
+        }
         self.plugged_table()
             .insert(owner.to_string(), holder.started_at.clone());
         Ok(plugged.changed)

@@ -10,6 +10,7 @@ use futures::StreamExt;
 
 use super::{Host, HostError, HostErrorKind, Network, in_other_netns};
 use crate::docker::DockerError;
+use crate::metrics::metrics;
 use crate::progress::Reporter;
 use crate::record;
 
@@ -216,6 +217,9 @@ impl Host {
                     tracing::error!("reconcile after reconnecting to dockerd failed: {e}");
                 }
             }
+            if !first {
+                metrics().event_stream_reconnected();
+            }
             first = false;
             let mut events = self.docker.container_events(since);
             while let Some(ev) = events.next().await {
@@ -226,6 +230,7 @@ impl Host {
                         break;
                     }
                 };
+                metrics().event();
                 let event_ns = ev.time_nano.unwrap_or(0);
                 if let Ok(ns) = u64::try_from(event_ns)
                     && ns > 0

@@ -14,8 +14,9 @@ use std::sync::Mutex;
 
 use super::{Host, HostError, HostErrorKind};
 use crate::docker::Inspected;
+use crate::metrics::metrics;
 use crate::progress::Reporter;
-use crate::regfiles::{self, Change, RegFile, RegistrationError, SiteChange};
+use crate::regfiles::{self, Change, Outcome, RegFile, RegistrationError, SiteChange};
 
 /// A container to register, and the registries of this host to register it in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +96,7 @@ impl Host {
             )?;
             let (ip, ip6, fqdn) = (r.ip, r.ip6, r.fqdn.clone());
             let change = self
-                .edit(move || regfiles::dns_add(&file, ip, ip6, &fqdn))
+                .edit("hosts", move || regfiles::dns_add(&file, ip, ip6, &fqdn))
                 .await?;
             let shown = match r.ip6 {
                 Some(v6) => format!("{} {v6}", r.ip),
@@ -124,7 +125,9 @@ impl Host {
                 self.check_visible("puppet master", name, mounts, &puppet.sitepp, reporter)?;
             let (svc, name) = (service.clone(), r.name.clone());
             let change = self
-                .edit(move || regfiles::hiera_add(&hieradata, &svc, &name))
+                .edit("hieradata", move || {
+                    regfiles::hiera_add(&hieradata, &svc, &name)
+                })
                 .await?;
             reporter.step(format!(
                 "puppet: {} {} registered_services.{service} in {}",
@@ -134,7 +137,7 @@ impl Host {
             ));
             let (svc, fqdn) = (service.clone(), r.fqdn.clone());
             let change = self
-                .edit(move || regfiles::sitepp_add(&sitepp, &svc, &fqdn))
+                .edit("sitepp", move || regfiles::sitepp_add(&sitepp, &svc, &fqdn))
                 .await?;
             self.report_site(change, r, service, &puppet.sitepp, "to", reporter);
         }
@@ -156,7 +159,7 @@ impl Host {
                 self.visible_or_gone(role, &dns.container, &presence, &dns.hostsfile, r, reporter)?;
             let fqdn = r.fqdn.clone();
             let change = self
-                .edit(move || regfiles::dns_remove(&file, &fqdn))
+                .edit("hosts", move || regfiles::dns_remove(&file, &fqdn))
                 .await?;
             reporter.step(format!(
                 "dns: {} {} {}",
@@ -185,7 +188,9 @@ impl Host {
                 self.visible_or_gone(role, master, &presence, &puppet.sitepp, r, reporter)?;
             let (svc, name) = (service.clone(), r.name.clone());
             let change = self
-                .edit(move || regfiles::hiera_remove(&hieradata, &svc, &name))
+                .edit("hieradata", move || {
+                    regfiles::hiera_remove(&hieradata, &svc, &name)
+                })
                 .await?;
             reporter.step(format!(
                 "puppet: {} {} registered_services.{service} in {}",
@@ -195,7 +200,9 @@ impl Host {
             ));
             let (svc, fqdn) = (service.clone(), r.fqdn.clone());
             let change = self
-                .edit(move || regfiles::sitepp_remove(&sitepp, &svc, &fqdn))
+                .edit("sitepp", move || {
+                    regfiles::sitepp_remove(&sitepp, &svc, &fqdn)
+                })
                 .await?;
             self.report_site(change, r, service, &puppet.sitepp, "from", reporter);
         }
@@ -322,12 +329,21 @@ impl Host {
 
     /// Runs a file edit off the async workers: it may wait on another
     /// writer's lock.
-    async fn edit<T: Send + 'static>(
+    /// Runs the edit of registration file `file` (hosts, hieradata,
+    /// sitepp) off the runtime, and counts it.
+    async fn edit<T: Outcome + Send + 'static>(
         &self,
+        file: &'static str,
         edit: impl FnOnce() -> Result<T, RegistrationError> + Send + 'static,
     ) -> Result<T, HostError> {
         match tokio::task::spawn_blocking(edit).await {
-            Ok(result) => result.map_err(|e| self.err(e)),
+            Ok(result) => {
+                metrics().registration_edit(
+                    file,
+                    result.as_ref().map(Outcome::is_change).map_err(|_| ()),
+                );
+                result.map_err(|e| self.err(e))
+            }
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
