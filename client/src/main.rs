@@ -137,6 +137,9 @@ enum Command {
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), made from these very definitions.
+    #[command(hide = true)]
+    Manpage,
 }
 
 #[derive(Subcommand)]
@@ -640,6 +643,10 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                 "dockstack",
                 &mut std::io::stdout(),
             );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Manpage => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Certs { command } => return certs_command(&cli, command),

@@ -1508,7 +1508,8 @@ fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-fn check_root() -> Result<()> {
+/// Fails, saying why, unless this process is root.
+pub fn check_root() -> Result<()> {
     ensure!(
         geteuid() == 0,
         "not root (euid {}): the test bed makes network namespaces, veths, OVS bridges and Docker containers; run the tests as root (e.g. `sudo -E cargo nextest run -p dockstack-tests`)",
