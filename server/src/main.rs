@@ -273,8 +273,13 @@ async fn listen(args: ListenArgs) -> Result<()> {
         )),
         None => None,
     };
-    if let Err(e) = host.reconcile().await {
-        tracing::error!("start-up reconcile failed: {e}");
+    let began = std::time::Instant::now();
+    match host.reconcile().await {
+        Ok(()) => tracing::info!(
+            duration_ms = began.elapsed().as_secs_f64() * 1e3,
+            "start-up reconcile done"
+        ),
+        Err(e) => tracing::error!("start-up reconcile failed: {e}"),
     }
     tokio::spawn(Arc::clone(&host).follow_events());
     if let Some((addr, listener)) = metrics {

@@ -1,0 +1,523 @@
+//! bench-scale: a control plane's size, 200 containers with their
+//! sandboxes on 4 bed hosts (50 each), measured in one run:
+//!
+//! 1. `dockstack run` of the whole file against the same Docker work (a
+//!    pause container with no network and an application in its netns, 200
+//!    pairs) done by plain `docker run`s, as many at once as dockstack's;
+//! 2. `status` of all 200 and `plan` with nothing to do (medians of 5);
+//! 3. every server's RSS at rest with its 50 pairs;
+//! 4. a storm: every process of host 0's 100 containers SIGKILLed at once
+//!    (`restart: always`), then the time until all 50 addresses answer
+//!    again, from the kill and from Docker's last restart of a sandbox;
+//! 5. host 1's server SIGKILLed and started again: its start-up
+//!    reconcile of 50 pairs (its own log line);
+//! 6. `destroy` of all 200, then nothing left on any host.
+//!
+//! Build the release binaries first (`cargo build --release --workspace
+//! --bins`), then `cargo run --release -p dockstack-tests --bin bench-scale`.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail, ensure};
+use dockstack_tests::testbed::{
+    BedContainer, BedOptions, TEST_IMAGE, TestBed, docker, ensure_test_image,
+};
+
+const HOSTS: usize = 4;
+const PER_HOST: usize = 50;
+/// Containers handled at once on each host by `dockstack --jobs`; the
+/// plain runs get as many at once in all (`HOSTS * JOBS`).
+const JOBS: usize = 8;
+const RUNS: usize = 5;
+const PAUSE_IMAGE: &str = "dockstack-pause";
+
+fn main() -> ExitCode {
+    match bench() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-scale: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn client(bed: &TestBed, env: &Path, args: &[&str]) -> Result<(Option<i32>, Duration)> {
+    let began = Instant::now();
+    let out = bed
+        .client_command()
+        .arg("-f")
+        .arg(env)
+        .args(args)
+        .output()?;
+    let took = began.elapsed();
+    ensure!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "dockstack {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((out.status.code(), took))
+}
+
+fn medians(bed: &TestBed, env: &Path, args: &[&str], want: i32) -> Result<Vec<Duration>> {
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let (code, took) = client(bed, env, args)?;
+        ensure!(code == Some(want), "{args:?} exited {code:?}, want {want}");
+        times.push(took);
+    }
+    times.sort();
+    Ok(times)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn goal(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+/// The pause image the servers built at start-up.
+fn pause_image() -> Result<String> {
+    let out = docker(&["images", PAUSE_IMAGE, "--format", "{{.Tag}}"])?;
+    let tag = out
+        .lines()
+        .map(str::trim)
+        .find(|t| !t.is_empty() && *t != "<none>")
+        .with_context(|| format!("no {PAUSE_IMAGE} image: the servers build it at start-up"))?;
+    Ok(format!("{PAUSE_IMAGE}:{tag}"))
+}
+
+/// Runs `work` on each item, `width` at a time.
+fn in_parallel<T: Sync>(
+    items: &[T],
+    width: usize,
+    work: impl Fn(&T) -> Result<()> + Sync,
+) -> Result<()> {
+    let next = Mutex::new(0usize);
+    let errors = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..width {
+            s.spawn(|| {
+                loop {
+                    let i = {
+                        let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
+                        *n += 1;
+                        *n - 1
+                    };
+                    let Some(item) = items.get(i) else { break };
+                    if let Err(e) = work(item) {
+                        errors.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+                    }
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().unwrap_or_default();
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// 200 plain pairs, `HOSTS * JOBS` at a time: the pause container
+/// without network, then the application in its netns. Their wall time.
+fn plain_pairs(names: &[String], pause: &str) -> Result<Duration> {
+    let began = Instant::now();
+    in_parallel(names, HOSTS * JOBS, |app| {
+        let sb = format!("{app}-pause");
+        docker(&["run", "-d", "--network", "none", "--name", &sb, pause])?;
+        let net = format!("container:{sb}");
+        docker(&["run", "-d", "--network", &net, "--name", app, TEST_IMAGE])?;
+        Ok(())
+    })?;
+    Ok(began.elapsed())
+}
+
+fn remove(names: &[String]) -> Result<()> {
+    for chunk in names.chunks(50) {
+        let mut rm = vec!["rm", "-f"];
+        rm.extend(chunk.iter().map(String::as_str));
+        docker(&rm)?;
+    }
+    Ok(())
+}
+
+fn proc_kib(pid: u32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+fn server_pid(bed: &TestBed, i: usize) -> Result<u32> {
+    Ok(
+        std::fs::read_to_string(bed.host(i).rundir().join("server.pid"))?
+            .trim()
+            .parse()?,
+    )
+}
+
+/// Whether `ip` answers a ping from host `i`'s namespace within `within`.
+fn answers(bed: &TestBed, i: usize, ip: Ipv4Addr, within: Duration) -> Result<bool> {
+    Ok(Command::new("ip")
+        .args(["netns", "exec", bed.host(i).netns()])
+        .args(["ping", "-n", "-q", "-i", "0.005", "-c", "1", "-w"])
+        .arg(within.as_secs().max(1).to_string())
+        .arg(ip.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?
+        .success())
+}
+
+/// Each plugged container's host end on host `i`, by container: its
+/// ifindex (the alias netplug gives it names the container).
+fn host_ends(bed: &TestBed, i: usize) -> Result<HashMap<String, u32>> {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            bed.host(i).netns(),
+            "ip",
+            "-o",
+            "link",
+            "show",
+            "type",
+            "veth",
+        ])
+        .output()?;
+    ensure!(out.status.success(), "ip link show in host {i}");
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let index = l.split(':').next()?.trim().parse().ok()?;
+            let owner = l.split("alias netplug ").nth(1)?;
+            let container = owner.split('/').next()?.trim();
+            Some((container.to_string(), index))
+        })
+        .collect())
+}
+
+/// After the storm: for each container, waits for its new host end (the
+/// old one goes with its namespace), then for its address to answer;
+/// when each did, from `since`, sorted.
+fn answer_again(
+    bed: &TestBed,
+    i: usize,
+    containers: &[&BedContainer],
+    before: &HashMap<String, u32>,
+    since: Instant,
+) -> Result<Vec<Duration>> {
+    let deadline = since + Duration::from_secs(60);
+    let answered = Mutex::new(Vec::new());
+    let mut waiting: Vec<&BedContainer> = containers.to_vec();
+    std::thread::scope(|s| -> Result<()> {
+        let mut pings = Vec::new();
+        while !waiting.is_empty() {
+            ensure!(
+                Instant::now() < deadline,
+                "{} containers not plugged again within 60 s: {:?}",
+                waiting.len(),
+                waiting.iter().map(|c| &c.name).collect::<Vec<_>>()
+            );
+            let now = host_ends(bed, i)?;
+            let (ready, rest): (Vec<&BedContainer>, Vec<&BedContainer>) =
+                waiting.iter().partition(|c| {
+                    now.get(&c.name)
+                        .is_some_and(|ix| before.get(&c.name) != Some(ix))
+                });
+            waiting = rest;
+            for c in ready {
+                let answered = &answered;
+                pings.push(s.spawn(move || -> Result<()> {
+                    ensure!(
+                        answers(bed, i, c.ip, Duration::from_secs(30))?,
+                        "{} ({}) plugged again but does not answer",
+                        c.name,
+                        c.ip
+                    );
+                    answered
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(since.elapsed());
+                    Ok(())
+                }));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for p in pings {
+            p.join().expect("a ping thread panicked")?;
+        }
+        Ok(())
+    })?;
+    let mut v = answered.into_inner().unwrap_or_default();
+    v.sort();
+    Ok(v)
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Kills every process of `containers` at once (SIGKILL to each main
+/// process: the engine counts `docker kill` as a manual stop, which no
+/// restart policy undoes).
+fn kill_all(containers: &[String]) -> Result<()> {
+    let mut args = vec!["inspect", "-f", "{{.State.Pid}}"];
+    args.extend(containers.iter().map(String::as_str));
+    let pids: Vec<i32> = docker(&args)?
+        .lines()
+        .map(|l| l.trim().parse().context("a pid"))
+        .collect::<Result<_>>()?;
+    ensure!(pids.iter().all(|p| *p > 0), "a container is not running");
+    for pid in pids {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .with_context(|| format!("kill {pid}"))?;
+    }
+    Ok(())
+}
+
+/// The `duration_ms` of the last "start-up reconcile done" line of a
+/// server log (text format: `duration_ms=12.3`).
+fn reconcile_ms(log: &str) -> Option<f64> {
+    log.lines()
+        .rev()
+        .find(|l| l.contains("start-up reconcile done"))
+        .and_then(|l| l.split("duration_ms=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn bench() -> Result<()> {
+    // A smaller bed for trying the benchmark out: BENCH_SCALE_PER_HOST=5.
+    let per_host: usize = std::env::var("BENCH_SCALE_PER_HOST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PER_HOST);
+    ensure_test_image()?;
+    let mut bed = TestBed::new(BedOptions::hosts(HOSTS))?;
+    let pause = pause_image()?;
+    let containers: Vec<BedContainer> = (0..HOSTS * per_host)
+        .map(|k| {
+            let n = u32::try_from(k).unwrap_or(0);
+            BedContainer::new(
+                bed.container_name(&format!("s{k:03}")),
+                k % HOSTS,
+                bed.subnet_ip(20 + n),
+            )
+            .with_yaml("restart: always")
+        })
+        .collect();
+    let env = bed.write_environment(&containers);
+    // Warm dockerd for both images.
+    let warm = bed.container_name("warm");
+    for image in [TEST_IMAGE, pause.as_str()] {
+        docker(&["run", "-d", "--net=none", "--name", &warm, image])?;
+        docker(&["rm", "-f", &warm])?;
+    }
+
+    // 1. Plain pairs, then dockstack's run of the same.
+    let plain: Vec<String> = (0..HOSTS * per_host)
+        .map(|k| bed.container_name(&format!("plain{k:03}")))
+        .collect();
+    let plain_took = plain_pairs(&plain, &pause)?;
+    let mut all_plain = plain.clone();
+    all_plain.extend(plain.iter().map(|p| format!("{p}-pause")));
+    remove(&all_plain)?;
+    let jobs = JOBS.to_string();
+    let (_, run_took) = client(&bed, &env, &["--jobs", &jobs, "run"])?;
+    for i in 0..HOSTS {
+        let apps = bed.managed_apps(i);
+        ensure!(
+            apps.len() == per_host,
+            "host {i} runs {} containers, not {per_host}",
+            apps.len()
+        );
+    }
+
+    // 2. status and plan.
+    let status = medians(&bed, &env, &["--jobs", &jobs, "status"], 0)?;
+    let plan = medians(&bed, &env, &["--jobs", &jobs, "plan"], 0)?;
+
+    // 3. RSS at rest.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut rss = Vec::new();
+    for i in 0..HOSTS {
+        let pid = server_pid(&bed, i)?;
+        rss.push((proc_kib(pid, "VmRSS")?, proc_kib(pid, "VmHWM")?));
+    }
+
+    // 4. The storm on host 0.
+    let on0: Vec<&BedContainer> = containers.iter().filter(|c| c.host == 0).collect();
+    // Sandboxes first: an application Docker restarts before its sandbox
+    // dies would hold the old namespace, and its address, up.
+    let mut victims: Vec<String> = on0
+        .iter()
+        .map(|c| format!("{}.dockstack-sandbox", c.name))
+        .collect();
+    victims.extend(on0.iter().map(|c| c.name.clone()));
+    let before = host_ends(&bed, 0)?;
+    ensure!(
+        on0.iter().all(|c| before.contains_key(&c.name)),
+        "a container of host 0 has no host end before the storm"
+    );
+    let killed = Instant::now();
+    let killed_ns = now_ns();
+    kill_all(&victims)?;
+    let answered = answer_again(&bed, 0, &on0, &before, killed)?;
+    let answered_ns = killed_ns + answered.last().map_or(0, Duration::as_nanos);
+    // When Docker restarted each sandbox.
+    let sandboxes: Vec<String> = on0
+        .iter()
+        .map(|c| format!("{}.dockstack-sandbox", c.name))
+        .collect();
+    let mut args = vec!["inspect", "-f", "{{.State.StartedAt}}"];
+    args.extend(sandboxes.iter().map(String::as_str));
+    let sandbox_starts: Vec<u128> = docker(&args)?
+        .lines()
+        .map(|l| {
+            let t = time::OffsetDateTime::parse(
+                l.trim(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .with_context(|| format!("StartedAt {l:?}"))?;
+            Ok(u128::try_from(t.unix_timestamp_nanos()).unwrap_or(0))
+        })
+        .collect::<Result<_>>()?;
+    let stale: Vec<String> = sandboxes
+        .iter()
+        .zip(&sandbox_starts)
+        .filter(|(_, t)| **t <= killed_ns)
+        .map(|(name, t)| {
+            format!(
+                "{name} started {} ms before the kill",
+                (killed_ns - t) / 1_000_000
+            )
+        })
+        .collect();
+    ensure!(
+        stale.is_empty(),
+        "not restarted after the kill: {}",
+        stale.join(", ")
+    );
+    let first_start = sandbox_starts.iter().min().copied().unwrap_or(killed_ns);
+    let last_start = sandbox_starts.iter().max().copied().unwrap_or(killed_ns);
+    let after_last_start = Duration::from_nanos(
+        u64::try_from(answered_ns.saturating_sub(last_start)).unwrap_or(u64::MAX),
+    );
+    let docker_restarts = Duration::from_nanos(
+        u64::try_from(last_start.saturating_sub(first_start)).unwrap_or(u64::MAX),
+    );
+    let first_after_kill = Duration::from_nanos(
+        u64::try_from(first_start.saturating_sub(killed_ns)).unwrap_or(u64::MAX),
+    );
+
+    // 5. host 1's server killed and started again.
+    bed.kill_server(1)?;
+    bed.start_server(1)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let reconcile = loop {
+        if let Some(v) = reconcile_ms(&bed.server_log(1)) {
+            break v;
+        }
+        if Instant::now() > deadline {
+            bail!("no start-up reconcile line in host 1's log");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for c in containers.iter().filter(|c| c.host == 1) {
+        ensure!(
+            answers(&bed, 1, c.ip, Duration::from_secs(5))?,
+            "{} does not answer after host 1's server restarted",
+            c.name
+        );
+    }
+
+    // 6. destroy.
+    let (_, destroy_took) = client(&bed, &env, &["--jobs", &jobs, "destroy"])?;
+    let mut left = Vec::new();
+    for i in 0..HOSTS {
+        let c = bed.managed_containers(i);
+        let p = bed.ovs_ports(i);
+        if !c.is_empty() || !p.is_empty() {
+            left.push(format!("host {i}: containers {c:?}, ports {p:?}"));
+        }
+    }
+    let veths = bed.root_veths();
+    if !veths.is_empty() {
+        left.push(format!("veths {veths:?}"));
+    }
+
+    let n = HOSTS * per_host;
+    println!(
+        "bench-scale: {n} containers with their sandboxes on {HOSTS} hosts ({per_host} each); {} CPUs",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let ratio = run_took.as_secs_f64() / plain_took.as_secs_f64();
+    println!(
+        "  run of all {n}: {:.1} s; the same Docker work as plain parallel docker runs ({} at once): {:.1} s; ratio {ratio:.2} (goal <= 1.2: {})",
+        run_took.as_secs_f64(),
+        HOSTS * JOBS,
+        plain_took.as_secs_f64(),
+        goal(ratio <= 1.2)
+    );
+    let show = |what: &str, v: &[Duration], goal_ms: f64| {
+        println!(
+            "  {what}: median {:.1} ms (min {:.1}, max {:.1}) (goal <= {goal_ms:.0} ms: {})",
+            ms(v[RUNS / 2]),
+            ms(v[0]),
+            ms(v[RUNS - 1]),
+            goal(ms(v[RUNS / 2]) <= goal_ms)
+        );
+    };
+    show(&format!("status of {n}"), &status, 1000.0);
+    show("plan, nothing to do", &plan, 1000.0);
+    for (i, (now, peak)) in rss.iter().enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        let (now, peak) = (*now as f64 / 1024.0, *peak as f64 / 1024.0);
+        println!(
+            "  host {i} server with {per_host} pairs: VmRSS {now:.1} MiB at rest, VmHWM {peak:.1} MiB (goal <= 30 MiB: {})",
+            goal(now <= 30.0)
+        );
+    }
+    println!(
+        "  storm on host 0, {} processes SIGKILLed: Docker restarted the first sandbox {:.0} ms after the kill and the last {:.0} ms after the first; all {per_host} addresses answered {:.0} ms after the kill, {:.0} ms after Docker's last sandbox restart (goal <= 3000 ms: {}); median address back {:.0} ms after the kill",
+        victims.len(),
+        ms(first_after_kill),
+        ms(docker_restarts),
+        ms(*answered.last().unwrap_or(&Duration::ZERO)),
+        ms(after_last_start),
+        goal(ms(after_last_start) <= 3000.0),
+        ms(answered[answered.len() / 2])
+    );
+    println!(
+        "  host 1's server SIGKILLed and started: start-up reconcile of {per_host} pairs {reconcile:.1} ms (goal <= 1000 ms: {})",
+        goal(reconcile <= 1000.0)
+    );
+    println!(
+        "  destroy of all {n}: {:.1} s; left behind: {}",
+        destroy_took.as_secs_f64(),
+        if left.is_empty() {
+            "nothing".to_string()
+        } else {
+            left.join("; ")
+        }
+    );
+    ensure!(left.is_empty(), "destroy left {}", left.join("; "));
+    bed.teardown()?;
+    Ok(())
+}
