@@ -61,6 +61,8 @@ pub enum HookError {
 pub struct HookContext {
     pub container: String,
     pub ip: String,
+    /// A dual-stack container's IPv6 address (`DOCKSTACK_IP6`, set only then).
+    pub ip6: Option<String>,
     pub host: String,
     pub action: &'static str,
     pub timeout: Duration,
@@ -151,6 +153,7 @@ async fn run_hook(
         .env("DOCKSTACK_IP", &ctx.ip)
         .env("DOCKSTACK_HOST", &ctx.host)
         .env("DOCKSTACK_ACTION", ctx.action)
+        .envs(ctx.ip6.as_deref().map(|ip6| ("DOCKSTACK_IP6", ip6)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -253,6 +256,7 @@ mod tests {
         HookContext {
             container: "web1".into(),
             ip: "10.0.0.3".into(),
+            ip6: None,
             host: "host1".into(),
             action: "run",
             timeout: Duration::from_secs(5),
@@ -261,11 +265,15 @@ mod tests {
 
     /// The output lines of `hook`, run as a postcreation hook that succeeds.
     async fn output_of(hook: &str) -> Vec<String> {
+        output_in(hook, &ctx()).await
+    }
+
+    async fn output_in(hook: &str, ctx: &HookContext) -> Vec<String> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let reporter = Reporter::new(move |p| {
             let _ = tx.send(p);
         });
-        run_hooks("postcreation", &[hook.to_string()], &ctx(), &reporter)
+        run_hooks("postcreation", &[hook.to_string()], ctx, &reporter)
             .await
             .unwrap();
         let mut lines = Vec::new();
@@ -284,6 +292,14 @@ mod tests {
         )
         .await;
         assert_eq!(lines, vec!["web1 10.0.0.3 host1 run two words"]);
+    }
+
+    #[tokio::test]
+    async fn a_dual_stack_container_s_hooks_get_its_ipv6_address_too() {
+        let mut c = ctx();
+        c.ip6 = Some("fd00::3".into());
+        let lines = output_in(r#"/bin/sh -c 'echo "$DOCKSTACK_IP $DOCKSTACK_IP6"'"#, &c).await;
+        assert_eq!(lines, vec!["10.0.0.3 fd00::3"]);
     }
 
     #[tokio::test]

@@ -70,7 +70,8 @@ impl Host {
         let sandbox = record::sandbox_name(&spec.name);
         self.clear_orphan_sandbox(&sandbox).await?;
 
-        let ctx = self.hook_context(&spec.name, &ip, "run");
+        let ip6 = spec.address6.map(|a| a.ip().to_string());
+        let ctx = self.hook_context(&spec.name, &ip, ip6, "run");
         run_hooks("precreation", &spec.precreation, &ctx, reporter)
             .await
             .map_err(|e| self.err(e))?;
@@ -376,6 +377,9 @@ impl Host {
             return Ok(());
         };
         let ip = record::ip(&pair.app.labels).to_string();
+        let ip6 = Some(record::shown(&pair.app.labels).ip6)
+            .filter(|a| !a.is_empty())
+            .map(|a| a.split('/').next().unwrap_or_default().to_string());
         reporter.step(format!("remove {name}"));
         let sandbox = match &pair.network {
             Network::Sandbox(sb) => Some(sb.as_str()),
@@ -393,7 +397,7 @@ impl Host {
             }
             return Err(first);
         }
-        let ctx = self.hook_context(name, &ip, "destroy");
+        let ctx = self.hook_context(name, &ip, ip6, "destroy");
         run_hooks("postdestroy", postdestroy, &ctx, reporter)
             .await
             .map_err(|e| self.err(e))

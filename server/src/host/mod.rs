@@ -72,6 +72,9 @@ pub struct Host {
     /// with when: their die and destroy events need no clean-up, which
     /// would only queue on the container's lock ahead of its recreate.
     removed: Mutex<HashMap<String, std::time::Instant>>,
+    /// Pairs whose event sync waits for their lock, and whether one of the
+    /// events folded into it was a start (see `Host::sync_event`).
+    waiting: Mutex<HashMap<String, bool>>,
 }
 
 /// A managed container as its user knows it: the application, and what
@@ -144,6 +147,7 @@ impl Host {
             created: SystemTime::now(),
             plugged: Mutex::new(HashMap::new()),
             removed: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(HashMap::new()),
         }
     }
 
@@ -183,10 +187,17 @@ impl Host {
         }
     }
 
-    fn hook_context(&self, name: &str, ip: &str, action: &'static str) -> HookContext {
+    fn hook_context(
+        &self,
+        name: &str,
+        ip: &str,
+        ip6: Option<String>,
+        action: &'static str,
+    ) -> HookContext {
         HookContext {
             container: name.to_string(),
             ip: ip.to_string(),
+            ip6,
             host: self.config.host_id.clone(),
             action,
             timeout: self.config.hook_timeout,
@@ -298,6 +309,10 @@ impl Host {
         self.plugged_table()
             .insert(owner.to_string(), holder.started_at.clone());
         Ok(plugged.changed)
+    }
+
+    fn waiting_syncs(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn plugged_table(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {

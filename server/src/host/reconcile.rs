@@ -33,7 +33,44 @@ impl Host {
         // A sandbox's events are its application's.
         let name = record::sandbox_owner(event_name).unwrap_or(event_name);
         let _guard = self.lock(name).await;
-        let pair = match self.pair(name).await {
+        self.sync_locked(name, started).await
+    }
+
+    /// An event's [`Host::sync_plug`], folded into the one already waiting
+    /// for the pair's lock, if there is one: that one reads Docker's state
+    /// once it has the lock, which is all a second would do. In a storm
+    /// (every process of a host killed) a pair has four events or more,
+    /// each a few inspects of a busy dockerd; queued one by one, they kept
+    /// its sandbox's start waiting for seconds. `None`: folded.
+    async fn sync_event(
+        &self,
+        event_name: &str,
+        started: bool,
+    ) -> Option<Result<Synced, HostError>> {
+        let name = record::sandbox_owner(event_name).unwrap_or(event_name);
+        {
+            let mut waiting = self.waiting_syncs();
+            if let Some(start) = waiting.get_mut(name) {
+                *start |= started;
+                return None;
+            }
+            waiting.insert(name.to_string(), started);
+        }
+        let waited = Instant::now();
+        let _guard = self.lock(name).await;
+        tracing::debug!(container = %name, lock_ms = waited.elapsed().as_secs_f64() * 1e3, started, "event sync has the lock");
+        // From here on, a new event needs a sync of its own: what this one
+        // reads of Docker may predate it.
+        let started = self.waiting_syncs().remove(name).unwrap_or(started);
+        Some(self.sync_locked(name, started).await)
+    }
+
+    /// [`Host::sync_plug`] of `name`, whose lock the caller holds.
+    async fn sync_locked(&self, name: &str, started: bool) -> Result<Synced, HostError> {
+        let began = Instant::now();
+        let pair = self.pair(name).await;
+        tracing::debug!(container = %name, inspect_ms = began.elapsed().as_secs_f64() * 1e3, "pair inspected");
+        let pair = match pair {
             Ok(p) => p,
             // The name went to a container we do not manage: our port is stale all the same.
             Err(e) if matches!(e.kind(), HostErrorKind::NotManaged { .. }) => None,
@@ -68,7 +105,9 @@ impl Host {
                 return Ok(Synced::AlreadyPlugged);
             }
             let reporter = Reporter::silent();
+            let began = Instant::now();
             let changed = self.plug(name, &holder, false, &reporter).await?;
+            tracing::debug!(container = %name, changed, plug_ms = began.elapsed().as_secs_f64() * 1e3, "sandbox plugged");
             if sandboxed {
                 let start = changed && pair.app.restarts_itself();
                 self.join(&pair, &holder, changed, start, &reporter).await?;
@@ -260,7 +299,10 @@ impl Host {
     /// what that took (`since_event_ms`: from Docker's event to the plug).
     async fn on_event(&self, name: &str, action: &str, event_ns: i64) {
         let began = Instant::now();
-        let result = self.sync_plug(name, action == "start").await;
+        let Some(result) = self.sync_event(name, action == "start").await else {
+            tracing::debug!(container = %name, event = action, "folded into the sync already waiting");
+            return;
+        };
         let duration_ms = began.elapsed().as_secs_f64() * 1e3;
         match result {
             Ok(Synced::Plugged) => {

@@ -28,10 +28,12 @@ use dockstack_tests::testbed::{
     BedContainer, BedOptions, TEST_IMAGE, TestBed, docker, ensure_test_image,
 };
 
+/// Bed hosts and containers on each; BENCH_SCALE_HOSTS (at least 2) and
+/// BENCH_SCALE_PER_HOST make a smaller bed for trying it out.
 const HOSTS: usize = 4;
 const PER_HOST: usize = 50;
 /// Containers handled at once on each host by `dockstack --jobs`; the
-/// plain runs get as many at once in all (`HOSTS * JOBS`).
+/// plain runs get as many at once in all (hosts times `JOBS`).
 const JOBS: usize = 8;
 const RUNS: usize = 5;
 const PAUSE_IMAGE: &str = "dockstack-pause";
@@ -125,11 +127,11 @@ fn in_parallel<T: Sync>(
     }
 }
 
-/// 200 plain pairs, `HOSTS * JOBS` at a time: the pause container
-/// without network, then the application in its netns. Their wall time.
-fn plain_pairs(names: &[String], pause: &str) -> Result<Duration> {
+/// The plain pairs, `width` at a time: the pause container without
+/// network, then the application in its netns. Their wall time.
+fn plain_pairs(names: &[String], pause: &str, width: usize) -> Result<Duration> {
     let began = Instant::now();
-    in_parallel(names, HOSTS * JOBS, |app| {
+    in_parallel(names, width, |app| {
         let sb = format!("{app}-pause");
         docker(&["run", "-d", "--network", "none", "--name", &sb, pause])?;
         let net = format!("container:{sb}");
@@ -209,14 +211,14 @@ fn host_ends(bed: &TestBed, i: usize) -> Result<HashMap<String, u32>> {
 
 /// After the storm: for each container, waits for its new host end (the
 /// old one goes with its namespace), then for its address to answer;
-/// when each did, from `since`, sorted.
+/// when each did, from `since`, by container.
 fn answer_again(
     bed: &TestBed,
     i: usize,
     containers: &[&BedContainer],
     before: &HashMap<String, u32>,
     since: Instant,
-) -> Result<Vec<Duration>> {
+) -> Result<HashMap<String, Duration>> {
     let deadline = since + Duration::from_secs(60);
     let answered = Mutex::new(Vec::new());
     let mut waiting: Vec<&BedContainer> = containers.to_vec();
@@ -248,7 +250,7 @@ fn answer_again(
                     answered
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .push(since.elapsed());
+                        .push((c.name.clone(), since.elapsed()));
                     Ok(())
                 }));
             }
@@ -259,9 +261,11 @@ fn answer_again(
         }
         Ok(())
     })?;
-    let mut v = answered.into_inner().unwrap_or_default();
-    v.sort();
-    Ok(v)
+    Ok(answered
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .collect())
 }
 
 fn now_ns() -> u128 {
@@ -303,20 +307,28 @@ fn reconcile_ms(log: &str) -> Option<f64> {
 }
 
 fn bench() -> Result<()> {
-    // A smaller bed for trying the benchmark out: BENCH_SCALE_PER_HOST=5.
     let per_host: usize = std::env::var("BENCH_SCALE_PER_HOST")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(PER_HOST);
+    let hosts: usize = std::env::var("BENCH_SCALE_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(HOSTS)
+        .max(2);
     ensure_test_image()?;
-    let mut bed = TestBed::new(BedOptions::hosts(HOSTS))?;
+    let mut opts = BedOptions::hosts(hosts);
+    if let Ok(filter) = std::env::var("BENCH_SCALE_SERVER_LOG") {
+        opts.server_env.push(("RUST_LOG".into(), filter));
+    }
+    let mut bed = TestBed::new(opts)?;
     let pause = pause_image()?;
-    let containers: Vec<BedContainer> = (0..HOSTS * per_host)
+    let containers: Vec<BedContainer> = (0..hosts * per_host)
         .map(|k| {
             let n = u32::try_from(k).unwrap_or(0);
             BedContainer::new(
                 bed.container_name(&format!("s{k:03}")),
-                k % HOSTS,
+                k % hosts,
                 bed.subnet_ip(20 + n),
             )
             .with_yaml("restart: always")
@@ -331,16 +343,16 @@ fn bench() -> Result<()> {
     }
 
     // 1. Plain pairs, then dockstack's run of the same.
-    let plain: Vec<String> = (0..HOSTS * per_host)
+    let plain: Vec<String> = (0..hosts * per_host)
         .map(|k| bed.container_name(&format!("plain{k:03}")))
         .collect();
-    let plain_took = plain_pairs(&plain, &pause)?;
+    let plain_took = plain_pairs(&plain, &pause, hosts * JOBS)?;
     let mut all_plain = plain.clone();
     all_plain.extend(plain.iter().map(|p| format!("{p}-pause")));
     remove(&all_plain)?;
     let jobs = JOBS.to_string();
     let (_, run_took) = client(&bed, &env, &["--jobs", &jobs, "run"])?;
-    for i in 0..HOSTS {
+    for i in 0..hosts {
         let apps = bed.managed_apps(i);
         ensure!(
             apps.len() == per_host,
@@ -356,7 +368,7 @@ fn bench() -> Result<()> {
     // 3. RSS at rest.
     std::thread::sleep(Duration::from_secs(2));
     let mut rss = Vec::new();
-    for i in 0..HOSTS {
+    for i in 0..hosts {
         let pid = server_pid(&bed, i)?;
         rss.push((proc_kib(pid, "VmRSS")?, proc_kib(pid, "VmHWM")?));
     }
@@ -378,8 +390,21 @@ fn bench() -> Result<()> {
     let killed = Instant::now();
     let killed_ns = now_ns();
     kill_all(&victims)?;
-    let answered = answer_again(&bed, 0, &on0, &before, killed)?;
+    let log_before = bed.server_log(0).len();
+    let by_name = answer_again(&bed, 0, &on0, &before, killed)?;
+    let mut answered: Vec<Duration> = by_name.values().copied().collect();
+    answered.sort();
     let answered_ns = killed_ns + answered.last().map_or(0, Duration::as_nanos);
+    // The server's own account: from each sandbox's start event to its plug.
+    let mut since_event: Vec<f64> = bed.server_log(0)[log_before..]
+        .lines()
+        .filter(|l| l.contains("re-plugged after start event"))
+        .filter_map(|l| l.split("since_event_ms=").nth(1))
+        .filter_map(|v| v.split_whitespace().next()?.parse().ok())
+        .collect();
+    since_event.sort_by(f64::total_cmp);
+    let kept = std::env::temp_dir().join("bench-scale-storm.log");
+    std::fs::write(&kept, &bed.server_log(0)[log_before..])?;
     // When Docker restarted each sandbox.
     let sandboxes: Vec<String> = on0
         .iter()
@@ -414,6 +439,19 @@ fn bench() -> Result<()> {
         "not restarted after the kill: {}",
         stale.join(", ")
     );
+    // Per container: from Docker's restart of its sandbox to its answer.
+    let mut own: Vec<Duration> = sandboxes
+        .iter()
+        .zip(&sandbox_starts)
+        .filter_map(|(sb, started)| {
+            let name = sb.strip_suffix(".dockstack-sandbox")?;
+            let at = killed_ns + by_name.get(name)?.as_nanos();
+            Some(Duration::from_nanos(
+                u64::try_from(at.saturating_sub(*started)).unwrap_or(u64::MAX),
+            ))
+        })
+        .collect();
+    own.sort();
     let first_start = sandbox_starts.iter().min().copied().unwrap_or(killed_ns);
     let last_start = sandbox_starts.iter().max().copied().unwrap_or(killed_ns);
     let after_last_start = Duration::from_nanos(
@@ -450,7 +488,7 @@ fn bench() -> Result<()> {
     // 6. destroy.
     let (_, destroy_took) = client(&bed, &env, &["--jobs", &jobs, "destroy"])?;
     let mut left = Vec::new();
-    for i in 0..HOSTS {
+    for i in 0..hosts {
         let c = bed.managed_containers(i);
         let p = bed.ovs_ports(i);
         if !c.is_empty() || !p.is_empty() {
@@ -462,16 +500,16 @@ fn bench() -> Result<()> {
         left.push(format!("veths {veths:?}"));
     }
 
-    let n = HOSTS * per_host;
+    let n = hosts * per_host;
     println!(
-        "bench-scale: {n} containers with their sandboxes on {HOSTS} hosts ({per_host} each); {} CPUs",
+        "bench-scale: {n} containers with their sandboxes on {hosts} hosts ({per_host} each); {} CPUs",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let ratio = run_took.as_secs_f64() / plain_took.as_secs_f64();
     println!(
         "  run of all {n}: {:.1} s; the same Docker work as plain parallel docker runs ({} at once): {:.1} s; ratio {ratio:.2} (goal <= 1.2: {})",
         run_took.as_secs_f64(),
-        HOSTS * JOBS,
+        hosts * JOBS,
         plain_took.as_secs_f64(),
         goal(ratio <= 1.2)
     );
@@ -504,6 +542,17 @@ fn bench() -> Result<()> {
         goal(ms(after_last_start) <= 3000.0),
         ms(answered[answered.len() / 2])
     );
+    println!(
+        "  storm, each container from Docker's restart of its sandbox to its answer: median {:.0} ms, max {:.0} ms; the server's log, start event to plug: median {:.0} ms, max {:.0} ms",
+        ms(own[own.len() / 2]),
+        ms(*own.last().unwrap_or(&Duration::ZERO)),
+        since_event
+            .get(since_event.len() / 2)
+            .copied()
+            .unwrap_or(f64::NAN),
+        since_event.last().copied().unwrap_or(f64::NAN)
+    );
+    println!("  (host 0's server log of the storm: {})", kept.display());
     println!(
         "  host 1's server SIGKILLed and started: start-up reconcile of {per_host} pairs {reconcile:.1} ms (goal <= 1000 ms: {})",
         goal(reconcile <= 1000.0)
