@@ -89,6 +89,8 @@ pub struct Metrics {
     event_reconnects: Counter,
     registration_edits: Family<EditLabels, Counter>,
     registration_failures: Family<FileLabel, Counter>,
+    /// One scrape at a time: each clears and refills `containers`.
+    scrape: tokio::sync::Mutex<()>,
 }
 
 /// Operations take from a millisecond (status) to minutes (a run whose
@@ -180,6 +182,7 @@ impl Metrics {
             event_reconnects,
             registration_edits,
             registration_failures,
+            scrape: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -247,6 +250,7 @@ impl Metrics {
 
     /// The text exposition, with the containers read from `host` now.
     pub async fn render(&self, host: &Host) -> String {
+        let _one = self.scrape.lock().await;
         match host.list().await {
             Ok(list) => {
                 self.containers.clear();

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use dockstack_tests::support::PingLoop;
+use dockstack_tests::support::{PingLoop, timed};
 use dockstack_tests::testbed::{
     BedContainer, BedOptions, TEST_IMAGE, TestBed, docker, ensure_test_image,
 };
@@ -27,27 +27,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn client(bed: &TestBed, env: &std::path::Path, args: &[&str]) -> Result<(Option<i32>, Duration)> {
-    let began = Instant::now();
-    let out = bed
-        .client_command()
-        .arg("-f")
-        .arg(env)
-        .args(args)
-        .output()?;
-    let took = began.elapsed();
-    ensure!(
-        matches!(out.status.code(), Some(0 | 3)),
-        "dockstack {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok((out.status.code(), took))
-}
-
 fn median_of(bed: &TestBed, env: &std::path::Path, want: i32) -> Result<Vec<Duration>> {
     let mut times = Vec::new();
     for _ in 0..RUNS {
-        let (code, took) = client(bed, env, &["plan"])?;
+        let (code, took) = timed(bed, env, &["plan"])?;
         ensure!(code == Some(want), "plan exited {code:?}, want {want}");
         times.push(took);
     }
@@ -84,7 +67,7 @@ fn bench() -> Result<()> {
         .collect();
     let env = bed.write_environment(&containers);
     let began = Instant::now();
-    client(&bed, &env, &["apply", "--yes"])?;
+    timed(&bed, &env, &["apply", "--yes"])?;
     let apply_all = began.elapsed();
     let idle = median_of(&bed, &env, 0)?;
 
@@ -95,7 +78,7 @@ fn bench() -> Result<()> {
     let env2 = bed.write_environment(&changed);
     let pending = median_of(&bed, &env2, 3)?;
     let outage = outage_during(&bed, 1, containers[0].ip, || {
-        client(&bed, &env2, &["apply", "--yes"]).map(drop)
+        timed(&bed, &env2, &["apply", "--yes"]).map(drop)
     })?;
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -120,7 +103,7 @@ fn bench() -> Result<()> {
         "  recreate of one container: its address unanswered for {:.0} ms at most (goal < 1000)",
         ms(outage)
     );
-    client(&bed, &env2, &["destroy"])?;
+    timed(&bed, &env2, &["destroy"])?;
     let _ = docker(&["rmi", &v2]);
     bed.teardown()?;
     Ok(())

@@ -24,6 +24,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail, ensure};
+use dockstack_tests::support::timed;
 use dockstack_tests::testbed::{
     BedContainer, BedOptions, TEST_IMAGE, TestBed, docker, ensure_test_image,
 };
@@ -48,27 +49,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn client(bed: &TestBed, env: &Path, args: &[&str]) -> Result<(Option<i32>, Duration)> {
-    let began = Instant::now();
-    let out = bed
-        .client_command()
-        .arg("-f")
-        .arg(env)
-        .args(args)
-        .output()?;
-    let took = began.elapsed();
-    ensure!(
-        matches!(out.status.code(), Some(0 | 3)),
-        "dockstack {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok((out.status.code(), took))
-}
-
 fn medians(bed: &TestBed, env: &Path, args: &[&str], want: i32) -> Result<Vec<Duration>> {
     let mut times = Vec::new();
     for _ in 0..RUNS {
-        let (code, took) = client(bed, env, args)?;
+        let (code, took) = timed(bed, env, args)?;
         ensure!(code == Some(want), "{args:?} exited {code:?}, want {want}");
         times.push(took);
     }
@@ -351,7 +335,7 @@ fn bench() -> Result<()> {
     all_plain.extend(plain.iter().map(|p| format!("{p}-pause")));
     remove(&all_plain)?;
     let jobs = JOBS.to_string();
-    let (_, run_took) = client(&bed, &env, &["--jobs", &jobs, "run"])?;
+    let (_, run_took) = timed(&bed, &env, &["--jobs", &jobs, "run"])?;
     for i in 0..hosts {
         let apps = bed.managed_apps(i);
         ensure!(
@@ -486,7 +470,7 @@ fn bench() -> Result<()> {
     }
 
     // 6. destroy.
-    let (_, destroy_took) = client(&bed, &env, &["--jobs", &jobs, "destroy"])?;
+    let (_, destroy_took) = timed(&bed, &env, &["--jobs", &jobs, "destroy"])?;
     let mut left = Vec::new();
     for i in 0..hosts {
         let c = bed.managed_containers(i);
