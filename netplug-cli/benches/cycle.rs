@@ -118,15 +118,8 @@ fn main() {
 async fn port_cycle(ovs: &netplug::Ovs) -> Duration {
     let nl = netplug::netlink::Netlink::current().expect("netlink");
     let here = std::fs::File::open("/proc/thread-self/ns/net").expect("own netns");
-    nl.create_veth_into("dsfloor1", "dsfloor1p", &here, [2, 0xd5, 0, 0, 0, 8], None)
-        .await
-        .expect("create a veth");
-    let link = nl
-        .link_by_name("dsfloor1")
-        .await
-        .expect("look up the veth")
-        .expect("the veth");
-    nl.set_up(link.index).await.expect("veth up");
+    let index = veth(&nl, "dsfloor1", "dsfloor1p", &here).await;
+    nl.set_up(index).await.expect("veth up");
     let owner = netplug::PortOwner {
         container: "floor".into(),
         iface: "eth9".into(),
@@ -139,7 +132,7 @@ async fn port_cycle(ovs: &netplug::Ovs) -> Duration {
     ovs.del_port("dsfloor1").await.expect("delete the port");
     ovs.settle_pending().await.expect("settle");
     let took = t.elapsed();
-    nl.del_link(link.index).await.expect("delete the veth");
+    nl.del_link(index).await.expect("delete the veth");
     took
 }
 
@@ -148,14 +141,24 @@ async fn port_cycle(ovs: &netplug::Ovs) -> Duration {
 async fn veth_cycle(netns: &std::fs::File) -> Duration {
     let nl = netplug::netlink::Netlink::current().expect("netlink");
     let t = Instant::now();
-    nl.create_veth_into("dsfloor0", "eth9", netns, [2, 0xd5, 0, 0, 0, 9], None)
+    let index = veth(&nl, "dsfloor0", "eth9", netns).await;
+    nl.del_link(index).await.expect("delete the veth");
+    t.elapsed()
+}
+
+/// A veth `name` here with its peer `peer` in `netns`; its index.
+async fn veth(
+    nl: &netplug::netlink::Netlink,
+    name: &str,
+    peer: &str,
+    netns: &std::fs::File,
+) -> u32 {
+    nl.create_veth_into(name, peer, netns, [2, 0xd5, 0, 0, 0, 9], None)
         .await
         .expect("create a veth");
-    let link = nl
-        .link_by_name("dsfloor0")
+    nl.link_by_name(name)
         .await
         .expect("look up the veth")
-        .expect("the veth");
-    nl.del_link(link.index).await.expect("delete the veth");
-    t.elapsed()
+        .expect("the veth")
+        .index
 }

@@ -9,7 +9,6 @@
 //! `ovs-ofctl` read our text.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -147,33 +146,20 @@ pub async fn bundle(
     }
     let commit = conn.next_xid();
     control(&mut out, commit, bundle_id, BUNDLE_COMMIT_REQUEST);
-    conn.send(&out).await?;
     // OVS answers every request in turn: an error for a flow mod it
     // refused, then the commit's answer, a reply or the error that failed
     // the whole bundle.
-    let mut first_error = None;
-    loop {
-        let (kind, xid, body) = conn.recv().await?;
-        match kind {
-            ERROR => {
-                let refused = conn.refused(&body, "bundle")?;
-                if xid == commit {
-                    return Err(first_error.unwrap_or(refused));
-                }
-                first_error.get_or_insert(refused);
-            }
-            BUNDLE_CONTROL if xid == commit => {
-                let reply = body.get(4..6).map(|b| u16::from_be_bytes([b[0], b[1]]));
-                return match (first_error, reply) {
-                    (Some(e), _) => Err(e),
-                    (None, Some(BUNDLE_COMMIT_REPLY)) => Ok(()),
-                    (None, other) => Err(conn.malformed(format!(
-                        "bundle commit answered with control type {other:?}"
-                    ))),
-                };
-            }
-            _ => {}
-        }
+    let (earlier, (kind, body)) = conn.exchange(&out, commit, "bundle").await?;
+    if let Some(e) = earlier {
+        return Err(e);
+    }
+    let reply = body.get(4..6).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    match (kind, reply) {
+        (BUNDLE_CONTROL, Some(BUNDLE_COMMIT_REPLY)) => Ok(()),
+        (ERROR, _) => Err(conn.refused(&body, "bundle")?),
+        (_, other) => Err(conn.malformed(format!(
+            "bundle commit answered with message type {kind}, control type {other:?}"
+        ))),
     }
 }
 
@@ -188,18 +174,12 @@ pub async fn send(socket: &Path, mods: &[FlowMod], timeout: Duration) -> Result<
     }
     let barrier = conn.next_xid();
     header(&mut out, BARRIER_REQUEST, 8, barrier);
-    conn.send(&out).await?;
-    let mut first_error = None;
-    loop {
-        let (kind, xid, body) = conn.recv().await?;
-        match kind {
-            ERROR => {
-                let refused = conn.refused(&body, "flow mod")?;
-                first_error.get_or_insert(refused);
-            }
-            BARRIER_REPLY if xid == barrier => return first_error.map_or(Ok(()), Err),
-            _ => {}
-        }
+    let (earlier, (kind, body)) = conn.exchange(&out, barrier, "flow mod").await?;
+    match (earlier, kind) {
+        (Some(e), _) => Err(e),
+        (None, BARRIER_REPLY) => Ok(()),
+        (None, ERROR) => Err(conn.refused(&body, "barrier")?),
+        (None, _) => Err(conn.malformed(format!("barrier answered with message type {kind}"))),
     }
 }
 
@@ -250,6 +230,29 @@ impl Conn {
                     });
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Sends `bytes`, then reads until the answer to request `last` (its
+    /// reply or its error): that answer's kind and body, with the first
+    /// error OVS sent for an earlier request.
+    async fn exchange(
+        &mut self,
+        bytes: &[u8],
+        last: u32,
+        request: &'static str,
+    ) -> Result<(Option<OpenFlowError>, (u8, Vec<u8>)), OpenFlowError> {
+        self.send(bytes).await?;
+        let mut earlier = None;
+        loop {
+            let (kind, xid, body) = self.recv().await?;
+            if xid == last && matches!(kind, ERROR | BUNDLE_CONTROL | BARRIER_REPLY) {
+                return Ok((earlier, (kind, body)));
+            }
+            if kind == ERROR {
+                let refused = self.refused(&body, request)?;
+                earlier.get_or_insert(refused);
             }
         }
     }
@@ -569,16 +572,6 @@ impl fmt::Display for FlowMod {
             FlowMod::Delete { .. } => Ok(()),
         }
     }
-}
-
-/// An address as an exact-match network.
-pub fn host4(ip: Ipv4Addr) -> Ipv4Network {
-    Ipv4Network::from(ip)
-}
-
-/// An address as an exact-match network.
-pub fn host6(ip: Ipv6Addr) -> Ipv6Network {
-    Ipv6Network::from(ip)
 }
 
 #[cfg(test)]

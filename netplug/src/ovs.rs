@@ -997,6 +997,15 @@ impl Ovs {
 /// The top 16 bits of every cookie of netplug's flows.
 const COOKIE_MARK: u64 = 0xd0c5 << 48;
 
+/// fe80::/10, where the kernel's own neighbour discovery comes from.
+const LINK_LOCAL: ipnetwork::Ipv6Network = match ipnetwork::Ipv6Network::new_checked(
+    std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),
+    10,
+) {
+    Some(n) => n,
+    None => panic!("fe80::/10 is a network"),
+};
+
 /// How long ovs-vswitchd may take to answer on a management socket.
 const OPENFLOW_TIMEOUT: Duration = Duration::from_secs(10);
 const COOKIE_MARK_MASK: u64 = 0xffff << 48;
@@ -1053,7 +1062,7 @@ pub fn port_security_flows(
         add(100, &[Field::Ip, Field::Ipv4Src(*a)], Action::Normal);
     }
     // RFC 5227's probes (sender 0.0.0.0): nobody learns from them.
-    let unspecified = openflow::host4(std::net::Ipv4Addr::UNSPECIFIED);
+    let unspecified = ipnetwork::Ipv4Network::from(std::net::Ipv4Addr::UNSPECIFIED);
     add(
         100,
         &[Field::Arp, Field::ArpSha(mac), Field::ArpSpa(unspecified)],
@@ -1064,13 +1073,12 @@ pub fn port_security_flows(
     // never a router advertisement or a redirect, and a neighbour
     // advertisement only for its own address or a link-local one.
     if let Some(a6) = address6 {
-        let own = openflow::host6(a6);
-        let link_local: ipnetwork::Ipv6Network = "fe80::/10".parse().unwrap_or(own);
-        let any = openflow::host6(std::net::Ipv6Addr::UNSPECIFIED);
+        let own = ipnetwork::Ipv6Network::from(a6);
+        let any = ipnetwork::Ipv6Network::from(std::net::Ipv6Addr::UNSPECIFIED);
         for t in [134, 137] {
             add(110, &[Field::Ipv6, Field::Icmpv6Type(t)], Action::Drop);
         }
-        for target in [own, link_local] {
+        for target in [own, LINK_LOCAL] {
             add(
                 105,
                 &[Field::Ipv6, Field::Icmpv6Type(136), Field::NdTarget(target)],
@@ -1078,7 +1086,7 @@ pub fn port_security_flows(
             );
         }
         add(104, &[Field::Ipv6, Field::Icmpv6Type(136)], Action::Drop);
-        for src in [own, link_local] {
+        for src in [own, LINK_LOCAL] {
             add(100, &[Field::Ipv6, Field::Ipv6Src(src)], Action::Normal);
         }
         for t in [135, 143] {

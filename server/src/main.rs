@@ -267,7 +267,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
     let metrics = match metrics {
         Some(addr) => Some((
             addr,
-            dockstack_server::metrics::bind(addr)
+            tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot serve metrics on {addr}"))?,
         )),

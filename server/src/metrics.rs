@@ -7,7 +7,6 @@
 //! containers by state and health are read from Docker at each scrape,
 //! never kept, so they cannot drift from what `status` says.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -226,26 +225,24 @@ impl Metrics {
         self.event_reconnects.inc();
     }
 
-    /// An edit of registration file `file` (hosts, hieradata, sitepp).
-    pub fn registration_edit(&self, file: &'static str, outcome: Result<bool, ()>) {
-        match outcome {
-            Ok(changed) => {
-                let result = if changed { "changed" } else { "unchanged" };
-                self.registration_edits
-                    .get_or_create(&EditLabels {
-                        file: file.to_string(),
-                        result: result.to_string(),
-                    })
-                    .inc();
-            }
-            Err(()) => {
-                self.registration_failures
-                    .get_or_create(&FileLabel {
-                        file: file.to_string(),
-                    })
-                    .inc();
-            }
-        }
+    /// An edit of registration file `file` (hosts, hieradata, sitepp)
+    /// that went through, changing the file or not.
+    pub fn registration_edited(&self, file: &'static str, changed: bool) {
+        let result = if changed { "changed" } else { "unchanged" };
+        self.registration_edits
+            .get_or_create(&EditLabels {
+                file: file.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn registration_failed(&self, file: &'static str) {
+        self.registration_failures
+            .get_or_create(&FileLabel {
+                file: file.to_string(),
+            })
+            .inc();
     }
 
     /// The text exposition, with the containers read from `host` now.
@@ -332,9 +329,4 @@ pub async fn serve(listener: tokio::net::TcpListener, host: Arc<Host>) {
             }
         });
     }
-}
-
-/// Binds the metrics address, so a bad one fails the start.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr).await
 }

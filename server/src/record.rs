@@ -267,6 +267,14 @@ pub fn ip(labels: &Labels) -> &str {
         .unwrap_or_default()
 }
 
+/// The IPv6 address of a dual-stack container, without its prefix length.
+pub fn ip6(labels: &Labels) -> Option<&str> {
+    labels
+        .get(IP6)
+        .and_then(|a| a.split('/').next())
+        .filter(|a| !a.is_empty())
+}
+
 /// The record as a client is shown it, raw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Shown {

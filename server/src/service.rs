@@ -370,8 +370,9 @@ where
         let result = AssertUnwindSafe(async move { op(reporter).await })
             .catch_unwind()
             .await;
-        let duration_ms = began.elapsed().as_secs_f64() * 1e3;
-        metrics().operation(action, matches!(result, Ok(Ok(_))), began.elapsed());
+        let took = began.elapsed();
+        let duration_ms = took.as_secs_f64() * 1e3;
+        metrics().operation(action, matches!(result, Ok(Ok(_))), took);
         let last = match result {
             Ok(Ok(status)) => {
                 tracing::info!(%client, %container, action, duration_ms, result = "ok", "operation");

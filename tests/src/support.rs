@@ -28,26 +28,6 @@ pub fn dockstack(bed: &TestBed, env: &Path, args: &[&str]) -> Output {
         .expect("run dockstack")
 }
 
-/// `dockstack -f ENV ARGS`, timed, for the benchmarks: its exit code
-/// (0, or 3: `plan` with changes pending) and wall time; any other code is
-/// an error with its stderr.
-pub fn timed(bed: &TestBed, env: &Path, args: &[&str]) -> anyhow::Result<(Option<i32>, Duration)> {
-    let began = Instant::now();
-    let out = bed
-        .client_command()
-        .arg("-f")
-        .arg(env)
-        .args(args)
-        .output()?;
-    let took = began.elapsed();
-    anyhow::ensure!(
-        matches!(out.status.code(), Some(0 | 3)),
-        "dockstack {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok((out.status.code(), took))
-}
-
 /// `dockstack ARGS` that must succeed; its output.
 pub fn ok(bed: &TestBed, env: &Path, args: &[&str]) -> Output {
     let out = dockstack(bed, env, args);

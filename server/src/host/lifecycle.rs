@@ -377,9 +377,7 @@ impl Host {
             return Ok(());
         };
         let ip = record::ip(&pair.app.labels).to_string();
-        let ip6 = Some(record::shown(&pair.app.labels).ip6)
-            .filter(|a| !a.is_empty())
-            .map(|a| a.split('/').next().unwrap_or_default().to_string());
+        let ip6 = record::ip6(&pair.app.labels).map(str::to_string);
         reporter.step(format!("remove {name}"));
         let sandbox = match &pair.network {
             Network::Sandbox(sb) => Some(sb.as_str()),

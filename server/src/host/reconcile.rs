@@ -242,6 +242,7 @@ impl Host {
         let mut first = true;
         loop {
             if !first {
+                metrics().event_stream_reconnected();
                 // Polled often: every address of the host waits on this.
                 let mut waited = 0u32;
                 while let Err(e) = self.docker.ping().await {
@@ -255,9 +256,6 @@ impl Host {
                 if let Err(e) = self.reconcile().await {
                     tracing::error!("reconcile after reconnecting to dockerd failed: {e}");
                 }
-            }
-            if !first {
-                metrics().event_stream_reconnected();
             }
             first = false;
             let mut events = self.docker.container_events(since);

@@ -337,12 +337,13 @@ impl Host {
         edit: impl FnOnce() -> Result<T, RegistrationError> + Send + 'static,
     ) -> Result<T, HostError> {
         match tokio::task::spawn_blocking(edit).await {
-            Ok(result) => {
-                metrics().registration_edit(
-                    file,
-                    result.as_ref().map(Outcome::is_change).map_err(|_| ()),
-                );
-                result.map_err(|e| self.err(e))
+            Ok(Ok(outcome)) => {
+                metrics().registration_edited(file, outcome.is_change());
+                Ok(outcome)
+            }
+            Ok(Err(e)) => {
+                metrics().registration_failed(file);
+                Err(self.err(e))
             }
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }

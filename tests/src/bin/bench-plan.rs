@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use dockstack_tests::support::{PingLoop, timed};
+use dockstack_tests::bench::timed;
+use dockstack_tests::support::PingLoop;
 use dockstack_tests::testbed::{
     BedContainer, BedOptions, TEST_IMAGE, TestBed, docker, ensure_test_image,
 };

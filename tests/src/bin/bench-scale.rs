@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail, ensure};
-use dockstack_tests::support::timed;
+use dockstack_tests::bench::{pause_image, proc_status_kib, remove_containers, timed};
 use dockstack_tests::testbed::{
     BedContainer, BedOptions, TEST_IMAGE, TestBed, docker, ensure_test_image,
 };
@@ -37,7 +37,6 @@ const PER_HOST: usize = 50;
 /// plain runs get as many at once in all (hosts times `JOBS`).
 const JOBS: usize = 8;
 const RUNS: usize = 5;
-const PAUSE_IMAGE: &str = "dockstack-pause";
 
 fn main() -> ExitCode {
     match bench() {
@@ -66,17 +65,6 @@ fn ms(d: Duration) -> f64 {
 
 fn goal(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
-}
-
-/// The pause image the servers built at start-up.
-fn pause_image() -> Result<String> {
-    let out = docker(&["images", PAUSE_IMAGE, "--format", "{{.Tag}}"])?;
-    let tag = out
-        .lines()
-        .map(str::trim)
-        .find(|t| !t.is_empty() && *t != "<none>")
-        .with_context(|| format!("no {PAUSE_IMAGE} image: the servers build it at start-up"))?;
-    Ok(format!("{PAUSE_IMAGE}:{tag}"))
 }
 
 /// Runs `work` on each item, `width` at a time.
@@ -123,25 +111,6 @@ fn plain_pairs(names: &[String], pause: &str, width: usize) -> Result<Duration> 
         Ok(())
     })?;
     Ok(began.elapsed())
-}
-
-fn remove(names: &[String]) -> Result<()> {
-    for chunk in names.chunks(50) {
-        let mut rm = vec!["rm", "-f"];
-        rm.extend(chunk.iter().map(String::as_str));
-        docker(&rm)?;
-    }
-    Ok(())
-}
-
-fn proc_kib(pid: u32, field: &str) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
 fn server_pid(bed: &TestBed, i: usize) -> Result<u32> {
@@ -306,7 +275,7 @@ fn bench() -> Result<()> {
         opts.server_env.push(("RUST_LOG".into(), filter));
     }
     let mut bed = TestBed::new(opts)?;
-    let pause = pause_image()?;
+    let (pause, _) = pause_image()?;
     let containers: Vec<BedContainer> = (0..hosts * per_host)
         .map(|k| {
             let n = u32::try_from(k).unwrap_or(0);
@@ -333,7 +302,7 @@ fn bench() -> Result<()> {
     let plain_took = plain_pairs(&plain, &pause, hosts * JOBS)?;
     let mut all_plain = plain.clone();
     all_plain.extend(plain.iter().map(|p| format!("{p}-pause")));
-    remove(&all_plain)?;
+    remove_containers(&all_plain)?;
     let jobs = JOBS.to_string();
     let (_, run_took) = timed(&bed, &env, &["--jobs", &jobs, "run"])?;
     for i in 0..hosts {
@@ -354,7 +323,10 @@ fn bench() -> Result<()> {
     let mut rss = Vec::new();
     for i in 0..hosts {
         let pid = server_pid(&bed, i)?;
-        rss.push((proc_kib(pid, "VmRSS")?, proc_kib(pid, "VmHWM")?));
+        rss.push((
+            proc_status_kib(pid, "VmRSS")?,
+            proc_status_kib(pid, "VmHWM")?,
+        ));
     }
 
     // 4. The storm on host 0.

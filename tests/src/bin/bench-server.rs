@@ -29,6 +29,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use dockstack_tests::bench::{PAUSE_IMAGE, pause_image, proc_status_kib, remove_containers};
 use dockstack_tests::testbed::{
     BedContainer, BedOptions, SANDBOX_SUFFIX, TEST_IMAGE, TestBed, docker, ensure_test_image, ip,
     tail,
@@ -43,7 +44,6 @@ const APP_RESTARTS: usize = 10;
 /// `docker restart`s of a sandbox.
 const SANDBOX_RESTARTS: usize = 5;
 const LOG_LINE: &str = "re-plugged after start event";
-const PAUSE_IMAGE: &str = "dockstack-pause";
 /// The applications' command, dockstack's and plain: the test image's
 /// `sleep infinity` ignores SIGTERM as PID 1, and the server restarts an
 /// application into a new sandbox with Docker's default 10 s stop timeout.
@@ -77,17 +77,6 @@ fn run(cmd: &mut Command) -> Result<String> {
         String::from_utf8_lossy(&out.stdout)
     );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// A field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in KiB.
-fn proc_status_kib(pid: u32, field: &str) -> Result<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
 fn mib(kib: u64) -> f64 {
@@ -143,32 +132,6 @@ fn stats(v: &[f64], unit: &str, digits: usize) -> String {
 
 fn goal(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
-}
-
-/// The pause image the bed's server built at start-up (the newest tag).
-fn pause_image() -> Result<(String, Vec<String>)> {
-    let out = docker(&["images", PAUSE_IMAGE, "--format", "{{.Tag}}"])?;
-    let tags: Vec<String> = out
-        .lines()
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && *t != "<none>")
-        .map(String::from)
-        .collect();
-    let tag = tags
-        .first()
-        .with_context(|| format!("no {PAUSE_IMAGE} image: the server builds it at start-up"))?;
-    Ok((format!("{PAUSE_IMAGE}:{tag}"), tags))
-}
-
-/// `docker rm -f` of `names`, if any.
-fn remove(names: &[String]) -> Result<()> {
-    if names.is_empty() {
-        return Ok(());
-    }
-    let mut rm = vec!["rm", "-f"];
-    rm.extend(names.iter().map(String::as_str));
-    docker(&rm)?;
-    Ok(())
 }
 
 /// The name of the plain pause container of plain application `app`. Not
@@ -292,7 +255,7 @@ fn bench() -> Result<()> {
     for name in &a_names {
         ovs_docker(&["del-ports", bed.bridge(), name])?;
     }
-    remove(&a_names)?;
+    remove_containers(&a_names)?;
 
     // (b) and (c), alternating: plain pairs, then dockstack's; the last
     // dockstack round stays up for the restarts.
@@ -335,7 +298,7 @@ fn bench() -> Result<()> {
         b_s.push(plain_pairs(&b_names, &pause)?.as_secs_f64());
         let mut plain: Vec<String> = b_names.clone();
         plain.extend(b_names.iter().map(|b| plain_pause(b)));
-        remove(&plain)?;
+        remove_containers(&plain)?;
 
         let began = Instant::now();
         dockstack("run")?;
@@ -407,7 +370,7 @@ fn bench() -> Result<()> {
     // A re-plug would follow the start event by some 10 ms: give it time to show.
     sleep(Duration::from_secs(1));
     let app_replugs = replugs(&read(&log_path)) - replugs_before;
-    remove(&[plain, pair.clone(), plain_pause(&pair)])?;
+    remove_containers(&[plain, pair.clone(), plain_pause(&pair)])?;
 
     // 3. Sandbox restarts. The application keeps the old netns, whose eth0
     // answers until the server re-plugs: the figure runs until the
