@@ -143,7 +143,8 @@ async fn run(cli: Cli) -> Result<()> {
         Some(db) => Ovs::new(Some(db)),
         None => Ovs::from_env(),
     };
-    let plugger = Plugger::new(ovs.clone());
+    // This process exits as soon as it is done; see `short_lived`.
+    let plugger = Plugger::new(ovs.clone()).short_lived();
     match cli.command {
         Command::AddPort {
             bridge,
@@ -157,7 +158,11 @@ async fn run(cli: Cli) -> Result<()> {
             mtu,
             vlan,
         } => {
-            let (target, owner) = resolve(&container).await?;
+            // Docker and OVSDB answer at once: the first add's wait for
+            // what earlier processes left pending goes beside the inspect.
+            let (resolved, prepared) = tokio::join!(resolve(&container), ovs.prepare());
+            let (target, owner) = resolved?;
+            prepared?;
             let mac = macaddress.map(|m| m.parse::<Mac>()).transpose()?;
             let address6 = ipaddress6;
             if let (Some(net), Some(g)) = (&address6, gateway6) {
@@ -197,8 +202,20 @@ async fn run(cli: Cli) -> Result<()> {
             container,
             ..
         } => {
-            let name = owner_name(&container).await;
-            plugger.unplug(&name, &interface).await?;
+            // By the name as given first, which is what a port records and
+            // what Docker itself resolves before an id prefix; Docker is
+            // asked only when no plug has that name.
+            let literal = if container.starts_with('/') {
+                owner_name(&container).await
+            } else {
+                container.clone()
+            };
+            if !plugger.unplug_found(&literal, &interface).await? {
+                let name = owner_name(&container).await;
+                if name != literal {
+                    plugger.unplug(&name, &interface).await?;
+                }
+            }
         }
         Command::DelPorts { container, .. } => {
             let name = owner_name(&container).await;
@@ -228,10 +245,9 @@ async fn run(cli: Cli) -> Result<()> {
             ovs.set_vlan(&port, vlan).await?;
         }
     }
-    // Deletes return before ovs-vswitchd has applied them (see
-    // netplug::Settle); whoever plugs next may be another process, which
-    // cannot know, so a process waits for them before it exits.
-    ovs.settle_pending().await?;
+    // Deletes return before ovs-vswitchd has applied them, as with
+    // `ovs-vsctl --no-wait`: the next process to add a port waits for them
+    // (see netplug::Settle).
     Ok(())
 }
 

@@ -224,3 +224,111 @@ fn cli_reports_a_missing_bridge_and_an_unknown_container() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("netplug-no-such-container"));
     assert_clean(&host, &c, &before);
 }
+
+/// The next gratuitous ARP for `ip` that `socket` (a packet socket of the
+/// host's namespace) sees arrive on the interface `ifindex`: its sender
+/// MAC, or `None` within `within`.
+fn garp_seen(
+    socket: &std::os::fd::OwnedFd,
+    ifindex: u32,
+    ip: std::net::Ipv4Addr,
+    within: std::time::Duration,
+) -> Option<[u8; 6]> {
+    use std::os::fd::AsRawFd;
+    let deadline = std::time::Instant::now() + within;
+    let mut frame = [0u8; 1514];
+    while std::time::Instant::now() < deadline {
+        let mut pfd = libc::pollfd {
+            fd: socket.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd that lives across the call.
+        if unsafe { libc::poll(&raw mut pfd, 1, 10) } <= 0 {
+            continue;
+        }
+        // SAFETY: an all-zero sockaddr_ll is valid; recvfrom fills it.
+        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_ll>())
+            .expect("a sockaddr_ll fits a socklen_t");
+        // SAFETY: the buffers live across the call and their sizes are given.
+        let n = unsafe {
+            libc::recvfrom(
+                socket.as_raw_fd(),
+                frame.as_mut_ptr().cast(),
+                frame.len(),
+                0,
+                (&raw mut from).cast(),
+                &raw mut len,
+            )
+        };
+        let Ok(n) = usize::try_from(n) else { continue };
+        let is_garp = n >= 42
+            && frame[12..14] == [0x08, 0x06]
+            && frame[28..32] == ip.octets()
+            && frame[38..42] == ip.octets();
+        if is_garp && u32::try_from(from.sll_ifindex) == Ok(ifindex) {
+            let mut mac = [0; 6];
+            mac.copy_from_slice(&frame[22..28]);
+            return Some(mac);
+        }
+    }
+    None
+}
+
+/// The command announces the address to the rest of the bridge (its
+/// announcement is put in by OVS as from the port, not sent from a socket
+/// in the container that its exit would have to close), and a del-port
+/// followed at once by an add-port, two processes that know nothing of
+/// each other, leaves a port that forwards.
+#[test]
+fn cli_announces_through_the_bridge_and_a_re_add_forwards() {
+    let (host, c) = start();
+    let before = host.counts(&[]);
+    let ip: std::net::Ipv4Addr = "10.240.0.34".parse().unwrap();
+    let socket = common::in_netns(&host.ns.path(), || {
+        netplug::arp::open_packet_socket().expect("packet socket")
+    });
+    let bridge_index: u32 = host
+        .ns
+        .ip(&["-o", "link", "show", BRIDGE])
+        .split(':')
+        .next()
+        .and_then(|i| i.trim().parse().ok())
+        .expect("the bridge's ifindex");
+    let add = [
+        "add-port",
+        BRIDGE,
+        "eth0",
+        c.name.as_str(),
+        "--ipaddress=10.240.0.34/24",
+        &format!("--gateway={GATEWAY}"),
+    ];
+    let out = ok("netplug add-port", host.netplug_cli(&add));
+    let mac = out
+        .split_whitespace()
+        .nth(1)
+        .expect("the MAC in the output")
+        .to_string();
+    let seen = garp_seen(&socket, bridge_index, ip, std::time::Duration::from_secs(2))
+        .expect("no gratuitous ARP for the address reached the bridge's own port");
+    let seen = seen.map(|b| format!("{b:02x}")).join(":");
+    assert_eq!(seen, mac, "the announcement carries another MAC");
+
+    for round in 0..5 {
+        ok(
+            "netplug del-port",
+            host.netplug_cli(&["del-port", BRIDGE, "eth0", &c.name]),
+        );
+        ok("netplug add-port", host.netplug_cli(&add));
+        assert!(
+            c.ping(GATEWAY),
+            "round {round}: no ping after del-port and add-port at once"
+        );
+    }
+    ok(
+        "netplug del-port",
+        host.netplug_cli(&["del-port", BRIDGE, "eth0", &c.name]),
+    );
+    assert_clean(&host, &c, &before);
+}

@@ -56,8 +56,8 @@ pub enum NetnsError {
     Thread(String),
 }
 
-/// Runs `f` on a new thread whose network namespace is `netns`, and returns
-/// its result. Sockets that `f` creates stay bound to `netns` after the
+/// Runs `f` on a thread whose network namespace is `netns`, and returns
+/// its result: a new one, unless a pooled thread is in `netns` already. Sockets that `f` creates stay bound to `netns` after the
 /// thread has gone back, so callers use them from anywhere.
 ///
 /// The thread puts itself back into its original namespace whether `f`
@@ -68,10 +68,30 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    let target = netns
-        .try_clone()
-        .map_err(|e| NetnsError::Thread(format!("dup namespace fd: {e}")))?;
+    let dup = || {
+        netns
+            .try_clone()
+            .map_err(|e| NetnsError::Thread(format!("dup namespace fd: {e}")))
+    };
     let runtime = tokio::runtime::Handle::try_current().ok();
+    // When the caller is in `netns` (the host's, as a rule), so are the
+    // runtime's pooled threads as a rule; one that is runs `f` as it is: it
+    // enters nothing, so it cannot be left anywhere, and no thread is
+    // started for it.
+    let f = match &runtime {
+        Some(rt) if is_current(netns) => {
+            let target = dup()?;
+            rt.spawn_blocking(move || if is_current(&target) { Ok(f()) } else { Err(f) })
+                .await
+                .map_err(|e| NetnsError::Thread(e.to_string()))?
+        }
+        _ => Err(f),
+    };
+    let f = match f {
+        Ok(value) => return Ok(value),
+        Err(f) => f,
+    };
+    let target = dup()?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("netplug-netns".into())
@@ -82,6 +102,18 @@ where
         .map_err(|e| NetnsError::Thread(e.to_string()))?;
     rx.await
         .map_err(|_| NetnsError::Thread("namespace thread panicked".into()))?
+}
+
+/// Whether `netns` is the calling thread's network namespace.
+fn is_current(netns: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (
+        netns.metadata(),
+        std::fs::metadata("/proc/thread-self/ns/net"),
+    ) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 fn enter_and_run<T, F>(

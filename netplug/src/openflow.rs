@@ -24,6 +24,7 @@ const HELLO: u8 = 0;
 const ERROR: u8 = 1;
 const ECHO_REQUEST: u8 = 2;
 const ECHO_REPLY: u8 = 3;
+const PACKET_OUT: u8 = 13;
 const FLOW_MOD: u8 = 14;
 const BARRIER_REQUEST: u8 = 20;
 const BARRIER_REPLY: u8 = 21;
@@ -42,6 +43,7 @@ const OFPTT_ALL: u8 = 0xff;
 const OFPP_ANY: u32 = 0xffff_ffff;
 const OFPG_ANY: u32 = 0xffff_ffff;
 const OFPP_NORMAL: u32 = 0xffff_fffa;
+const OFPP_TABLE: u32 = 0xffff_fff9;
 const NO_BUFFER: u32 = 0xffff_ffff;
 const OFPIT_APPLY_ACTIONS: u16 = 4;
 const OFPAT_OUTPUT: u16 = 0;
@@ -172,15 +174,36 @@ pub async fn send(socket: &Path, mods: &[FlowMod], timeout: Duration) -> Result<
         let xid = conn.next_xid();
         out.extend_from_slice(&m.encode(xid));
     }
-    let barrier = conn.next_xid();
-    header(&mut out, BARRIER_REQUEST, 8, barrier);
-    let (earlier, (kind, body)) = conn.exchange(&out, barrier, "flow mod").await?;
-    match (earlier, kind) {
-        (Some(e), _) => Err(e),
-        (None, BARRIER_REPLY) => Ok(()),
-        (None, ERROR) => Err(conn.refused(&body, "barrier")?),
-        (None, _) => Err(conn.malformed(format!("barrier answered with message type {kind}"))),
+    conn.with_barrier(out, "flow mod").await
+}
+
+/// Puts each of `frames` into the bridge as though it had come in on
+/// OpenFlow port `in_port`: through table 0, so the port's rules apply to
+/// it as to anything the port sends, and the learning switch learns its
+/// source there. Returns once OVS has processed them all.
+pub async fn packet_out(
+    socket: &Path,
+    in_port: u32,
+    frames: &[&[u8]],
+    timeout: Duration,
+) -> Result<(), OpenFlowError> {
+    let mut conn = Conn::open(socket, timeout).await?;
+    let mut out = Vec::new();
+    for frame in frames {
+        let xid = conn.next_xid();
+        header(&mut out, PACKET_OUT, 24 + 16 + frame.len(), xid);
+        out.extend_from_slice(&NO_BUFFER.to_be_bytes());
+        out.extend_from_slice(&in_port.to_be_bytes());
+        out.extend_from_slice(&16u16.to_be_bytes()); // actions_len
+        out.extend_from_slice(&[0; 6]);
+        out.extend_from_slice(&OFPAT_OUTPUT.to_be_bytes());
+        out.extend_from_slice(&16u16.to_be_bytes());
+        out.extend_from_slice(&OFPP_TABLE.to_be_bytes());
+        out.extend_from_slice(&0u16.to_be_bytes()); // max_len
+        out.extend_from_slice(&[0; 6]);
+        out.extend_from_slice(frame);
     }
+    conn.with_barrier(out, "packet out").await
 }
 
 struct Conn {
@@ -254,6 +277,24 @@ impl Conn {
                 let refused = self.refused(&body, request)?;
                 earlier.get_or_insert(refused);
             }
+        }
+    }
+
+    /// Sends the requests in `out`, then a barrier: returns once OVS has
+    /// processed them all, with the first one it refused.
+    async fn with_barrier(
+        &mut self,
+        mut out: Vec<u8>,
+        request: &'static str,
+    ) -> Result<(), OpenFlowError> {
+        let barrier = self.next_xid();
+        header(&mut out, BARRIER_REQUEST, 8, barrier);
+        let (earlier, (kind, body)) = self.exchange(&out, barrier, request).await?;
+        match (earlier, kind) {
+            (Some(e), _) => Err(e),
+            (None, BARRIER_REPLY) => Ok(()),
+            (None, ERROR) => Err(self.refused(&body, "barrier")?),
+            (None, _) => Err(self.malformed(format!("barrier answered with message type {kind}"))),
         }
     }
 

@@ -122,9 +122,11 @@ pub struct PortInfo {
 /// with such a pending delete first waits for it, then waits for the
 /// interface's `ofport`, which ovs-vswitchd writes in the reconfiguration
 /// that puts the port in the datapath. Pending deletes are known to every
-/// handle on the same database in the process; a process that deletes and
-/// exits calls [`Ovs::settle_pending`] first (the CLI does), since other
-/// processes cannot know of them.
+/// handle on the same database in the process. Those of other processes
+/// (a CLI that deleted and exited) cannot be, so a process's first add on a
+/// database waits until ovs-vswitchd has applied every change committed
+/// before it (`cur_cfg` reaches `next_cfg`), which costs one transaction
+/// when nothing is pending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Settle {
     /// Nothing waits (`ovs-vsctl --no-wait`): unsafe, for measurements.
@@ -138,12 +140,24 @@ pub enum Settle {
     NextCfg,
 }
 
+/// What this process knows of the deletes ovs-vswitchd may not have
+/// applied yet, on one database.
+#[derive(Debug, Default)]
+struct Pending {
+    /// This process's deletes: port name to the `cur_cfg` that shows the
+    /// delete applied.
+    deletes: HashMap<String, i64>,
+    /// Whether an add has waited for the changes other processes committed
+    /// before this one first added.
+    others_settled: bool,
+}
+
 /// The pending deletes of the database at `client`'s socket. One map per
 /// database, not per handle: a handle that re-adds a port must know of a
 /// delete that another handle made (a fresh `Plugger`, say), or it brings
 /// back the hazard that [`Settle`] describes.
-fn pending_for(client: &Client) -> Arc<Mutex<HashMap<String, i64>>> {
-    type Registry = Mutex<HashMap<PathBuf, Arc<Mutex<HashMap<String, i64>>>>>;
+fn pending_for(client: &Client) -> Arc<Mutex<Pending>> {
+    type Registry = Mutex<HashMap<PathBuf, Arc<Mutex<Pending>>>>;
     static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::default);
     let Ok(path) = client.path() else {
         // Unusable address: no delete can ever be pending there.
@@ -187,10 +201,9 @@ pub struct Ovs {
     client: Client,
     settle: Settle,
     settle_timeout: Duration,
-    /// Deleted ports whose delete ovs-vswitchd may not have applied yet:
-    /// name to the `cur_cfg` that shows it applied. Shared by every handle
-    /// on the same database in this process (see [`pending_for`]).
-    pending: Arc<Mutex<HashMap<String, i64>>>,
+    /// Deletes ovs-vswitchd may not have applied yet. Shared by every
+    /// handle on the same database in this process (see [`pending_for`]).
+    pending: Arc<Mutex<Pending>>,
     /// The rows of ports this handle made or looked up, by port name; a
     /// hint only, checked by every transaction that uses it.
     rows: Arc<Mutex<HashMap<String, PortRows>>>,
@@ -334,8 +347,9 @@ impl Ovs {
     }
 
     /// Waits until ovs-vswitchd has given interface `port` an OpenFlow port
-    /// number, and fails with its `error` when it could not add it.
-    async fn wait_ofport(&self, port: &str) -> Result<()> {
+    /// number and returns it; fails with its `error` when it could not add
+    /// it.
+    async fn wait_ofport(&self, port: &str) -> Result<u32> {
         let ops = vec![
             json!({"op": "wait", "table": "Interface", "where": [eq("name", port)],
                    "columns": ["ofport"], "until": "!=",
@@ -356,8 +370,8 @@ impl Ovs {
                 error: "the interface was removed meanwhile".into(),
             });
         };
-        match ovsdb::optional_int(&row["ofport"]) {
-            Some(n) if n > 0 => Ok(()),
+        match ovsdb::optional_int(&row["ofport"]).and_then(|n| u32::try_from(n).ok()) {
+            Some(n) if n > 0 => Ok(n),
             _ => Err(OvsError::Interface {
                 port: port.into(),
                 error: ovsdb::optional_str(&row["error"])
@@ -367,7 +381,7 @@ impl Ovs {
         }
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         // The map holds plain values: a panic elsewhere leaves it sound.
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -376,27 +390,52 @@ impl Ovs {
         self.rows.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits until ovs-vswitchd has applied every delete this handle (or a
-    /// clone) made without waiting. A process that exits after deleting
-    /// calls this, so that nobody re-adds a name too early.
+    /// Waits until ovs-vswitchd has applied every delete this process made
+    /// on this database without waiting.
     pub async fn settle_pending(&self) -> Result<()> {
-        let target = self.pending().values().copied().max();
+        let target = self.pending().deletes.values().copied().max();
         if let Some(target) = target {
             self.wait_cfg((target, i64::MIN)).await?;
-            self.pending().retain(|_, t| *t > target);
+            self.pending().deletes.retain(|_, t| *t > target);
         }
         Ok(())
     }
 
-    /// Before `port` is added again: waits for a pending delete of it.
+    /// What a process's first add waits for, done ahead: connects, and
+    /// waits until ovs-vswitchd has applied the changes that other
+    /// processes committed before (see [`Settle`]). A process that knows it
+    /// is about to add (the CLI) calls it while it does something else.
+    pub async fn prepare(&self) -> Result<()> {
+        if self.settle == Settle::None || self.pending().others_settled {
+            return Ok(());
+        }
+        let res = self
+            .transact(vec![
+                json!({"op": "select", "table": "Open_vSwitch", "where": [],
+                                   "columns": ["next_cfg", "cur_cfg"]}),
+            ])
+            .await?;
+        let cfgs = Self::cfgs(res.first())
+            .ok_or_else(|| unexpected("next_cfg", res.first().unwrap_or(&Value::Null)))?;
+        self.wait_cfg(cfgs).await?;
+        self.pending().others_settled = true;
+        Ok(())
+    }
+
+    /// Before `port` is added again: waits for a pending delete of it, and,
+    /// on this process's first add, for whatever other processes committed
+    /// before (see [`Ovs::prepare`]).
     async fn settle_pending_delete(&self, port: &str) -> Result<()> {
         if self.settle == Settle::None {
             return Ok(());
         }
-        let target = self.pending().get(port).copied();
+        self.prepare().await?;
+        let target = self.pending().deletes.get(port).copied();
         if let Some(target) = target {
             self.wait_cfg((target, i64::MIN)).await?;
-            self.pending().retain(|name, t| name != port || *t > target);
+            self.pending()
+                .deletes
+                .retain(|name, t| name != port || *t > target);
         }
         Ok(())
     }
@@ -405,12 +444,12 @@ impl Ovs {
     async fn settle_after(&self, added: Option<&str>, cfgs: Option<(i64, i64)>) -> Result<()> {
         match (self.settle, added) {
             (Settle::None, _) => Ok(()),
-            (Settle::Ofport, Some(port)) => self.wait_ofport(port).await,
+            (Settle::Ofport, Some(port)) => self.wait_ofport(port).await.map(drop),
             (Settle::NextCfg, Some(port)) => {
                 self.wait_cfg(cfgs.ok_or_else(|| unexpected("next_cfg", &Value::Null))?)
                     .await?;
                 // ovs-vsctl too reports an interface ovs-vswitchd refused.
-                self.wait_ofport(port).await
+                self.wait_ofport(port).await.map(drop)
             }
             (_, None) => {
                 self.wait_cfg(cfgs.ok_or_else(|| unexpected("next_cfg", &Value::Null))?)
@@ -638,9 +677,9 @@ impl Ovs {
         if self.settle == Settle::Ofport {
             let (target, cur) =
                 Self::cfgs(res.get(cfg_at)).ok_or_else(|| unexpected("next_cfg", &Value::Null))?;
-            let mut pending = self.pending();
-            pending.retain(|_, t| *t > cur);
-            pending.insert(port.to_string(), target);
+            let deletes = &mut self.pending().deletes;
+            deletes.retain(|_, t| *t > cur);
+            deletes.insert(port.to_string(), target);
         } else {
             self.settle_after(None, Self::cfgs(res.get(cfg_at))).await?;
         }
@@ -743,18 +782,7 @@ impl Ovs {
 
     /// Waits for `port`'s OpenFlow port number and returns it.
     pub async fn ofport(&self, port: &str) -> Result<u32> {
-        self.wait_ofport(port).await?;
-        let info = self
-            .port_info(port)
-            .await?
-            .ok_or_else(|| OvsError::NoPort(port.into()))?;
-        info.ofport
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|n| *n > 0)
-            .ok_or_else(|| OvsError::Interface {
-                port: port.into(),
-                error: "no OpenFlow port number".into(),
-            })
+        self.wait_ofport(port).await
     }
 
     /// Port security, as Neutron does it: frames that enter `bridge` from
@@ -775,6 +803,20 @@ impl Ovs {
         let socket = self.mgmt_socket(bridge)?;
         let flows = port_security_flows(port_cookie(port), ofport, mac, addresses, address6);
         openflow::bundle(&socket, &flows, OPENFLOW_TIMEOUT)
+            .await
+            .map_err(|e| OvsError::OpenFlow {
+                bridge: bridge.to_string(),
+                error: e.to_string(),
+            })
+    }
+
+    /// Sends `frames` into `bridge` as though port `ofport` had sent them,
+    /// through its rules (see [`openflow::packet_out`]): an announcement
+    /// made this way needs no socket in the container, whose closing would
+    /// cost an RCU grace period.
+    pub async fn inject(&self, bridge: &str, ofport: u32, frames: &[&[u8]]) -> Result<()> {
+        let socket = self.mgmt_socket(bridge)?;
+        openflow::packet_out(&socket, ofport, frames, OPENFLOW_TIMEOUT)
             .await
             .map_err(|e| OvsError::OpenFlow {
                 bridge: bridge.to_string(),

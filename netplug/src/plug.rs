@@ -18,7 +18,7 @@ use crate::hostend::{
 };
 use crate::mac::Mac;
 use crate::ndp;
-use crate::netlink::{LinkInfoSummary, Netlink, NetlinkError};
+use crate::netlink::{Deleter, LinkInfoSummary, Netlink, NetlinkError};
 use crate::netns::{NetnsTarget, run_in_netns};
 use crate::nft;
 use crate::ovs::{OfportReservation, Ovs, OvsError, PortOwner, Settle};
@@ -102,6 +102,17 @@ pub struct Plugged {
     pub bridge_kind: BridgeKind,
     /// `false` when the container was already plugged with the same spec.
     pub changed: bool,
+}
+
+/// The frames that announce `spec`'s addresses: a gratuitous ARP and, for
+/// dual stack, an unsolicited neighbour advertisement.
+fn announcement_frames(spec: &PlugSpec) -> Vec<Vec<u8>> {
+    let mac = spec.effective_mac().octets();
+    let mut frames = vec![arp::gratuitous_arp_frame(mac, spec.address.ip()).to_vec()];
+    if let Some(a) = spec.address6 {
+        frames.push(ndp::unsolicited_na_frame(mac, a.ip()).to_vec());
+    }
+    frames
 }
 
 /// Sends the gratuitous ARP of `spec` on `ifindex`, then lets `socket` go.
@@ -191,11 +202,34 @@ struct Attempt<'a> {
 #[derive(Debug)]
 pub struct Plugger {
     ovs: Ovs,
+    /// See [`Plugger::short_lived`].
+    short_lived: bool,
 }
 
 impl Plugger {
     pub fn new(ovs: Ovs) -> Self {
-        Plugger { ovs }
+        Plugger {
+            ovs,
+            short_lived: false,
+        }
+    }
+
+    /// For a process that exits as soon as its plugs are done (the CLI),
+    /// which the kernel would otherwise hold at its exit for RCU grace
+    /// periods (~20 ms each on a 250 Hz kernel) that a long-lived process
+    /// pays off its critical path:
+    ///
+    /// - on OVS, the announcement is put into the bridge as from the port
+    ///   (OpenFlow packet-out) instead of being sent from a packet socket
+    ///   in the container, whose closing waits for a grace period; a
+    ///   process that exits cannot repeat it later anyway;
+    /// - a veth is deleted by a child process, which waits out the
+    ///   kernel's RCU barrier after this one has gone; the deletion itself
+    ///   is done (the link unlisted, the container's end gone) when
+    ///   [`Plugger::unplug`] returns, and a failure is still reported.
+    pub fn short_lived(mut self) -> Self {
+        self.short_lived = true;
+        self
     }
 
     pub fn ovs(&self) -> &Ovs {
@@ -300,7 +334,9 @@ impl Plugger {
                         .unwrap_or(false)
                     && self.secure_existing(kind, spec, &host_name).await.is_ok()
                 {
-                    self.announce(&netns, &inner, spec).await.ok();
+                    self.announce(&netns, &inner, kind, spec, &host_name)
+                        .await
+                        .ok();
                     return Ok(Plugged {
                         host_ifname: host_name,
                         mac: spec.effective_mac(),
@@ -549,13 +585,19 @@ impl Plugger {
         }
         // A DAD probe needs a socket of its own, for IPv6 frames.
         let dad = spec.probe.is_some() && spec.address6.is_some();
+        let inject = self.injects_announcements(kind, spec);
         let (bridge_side, container_side, socket) = tokio::join!(
             self.attach(host, kind, spec, host_name, host_end.index, created),
             self.configure_link(inner, spec),
             // No `?` in here: the closure runs inside the container's
             // namespace, and its every path must end where it began.
             run_in_netns(netns, move || {
-                arp::open_packet_socket().and_then(|arp| {
+                let arp = if inject {
+                    Ok(None)
+                } else {
+                    arp::open_packet_socket().map(Some)
+                };
+                arp.and_then(|arp| {
                     ethtool::open_control_socket().and_then(|control| {
                         let ndp = if dad {
                             ndp::open_packet_socket().map(Some)
@@ -570,46 +612,87 @@ impl Plugger {
         // All ran to their end; the container's failure is reported first,
         // as it is the earlier step.
         let eth = container_side?;
-        if let Some(reservation) = bridge_side? {
-            self.confirm_port_security(spec, host_name, reservation)
-                .await
-                .map_err(|e| (Step::AttachToBridge, e.into()))?;
-        }
+        let ofport = match bridge_side? {
+            Some(reservation) => Some(
+                self.confirm_port_security(spec, host_name, reservation)
+                    .await
+                    .map_err(|e| (Step::AttachToBridge, e.into()))?,
+            ),
+            None => None,
+        };
         let (socket, control, ndp_socket) = socket
             .map_err(StepError::from)
             .and_then(|s| s.map_err(StepError::from))
             .map_err(|e| (Step::ConfigureContainerEnd, e))?;
-        // The port forwards and eth0 is up, without its address yet: no
-        // one has learnt it from us, so whoever answers is someone else.
-        let (socket, answered) = match spec.probe {
-            Some(window) => probe(socket, ndp_socket, eth, spec, window)
-                .await
-                .map_err(|e| (Step::Probe, e))?,
-            None => (socket, None),
+        // What OVS cached for the old port goes once the new one is in the
+        // datapath, which it is now, while the rest is done.
+        let forget = async {
+            if kind == BridgeKind::Ovs && self.ovs.settle() != Settle::None {
+                self.forget_stale_flows(spec).await;
+            }
         };
-        if let Some((addr, mac)) = answered {
-            return Err((Step::Probe, StepError::AddressAnswered { addr, mac }));
-        }
-        self.configure_address(inner, eth, spec).await?;
-        if kind == BridgeKind::Ovs {
-            // Up once more, now that ovs-vswitchd has the port: when it
-            // still held a netdev of this name (a port whose veth vanished
-            // with its netns, as after a dockerd restart), it set
-            // promiscuous mode from the flags cached for that one, which
-            // were down (seen: every re-plug after a dockerd restart DOWN).
-            host.set_up(host_end.index)
-                .await
-                .map_err(at(Step::ConfigureHostEnd))?;
-        }
-        // See `ethtool`: without this, TCP and UDP from the container are
-        // dropped on an OVS userspace datapath.
-        ethtool::set_tx_checksum(&control, &spec.iface, false)
-            .map_err(|e| (Step::ConfigureContainerEnd, e.into()))?;
-        send_announcement(socket, eth, spec).map_err(|e| (Step::Announce, e.into()))?;
-        if kind == BridgeKind::Ovs && self.ovs.settle() != Settle::None {
-            self.forget_stale_flows(spec).await;
-        }
-        Ok(())
+        let finish = async {
+            // The port forwards and eth0 is up, without its address yet: no
+            // one has learnt it from us, so whoever answers is someone else.
+            let (socket, answered) = match (spec.probe, socket) {
+                (Some(window), Some(socket)) => {
+                    let (socket, answered) = probe(socket, ndp_socket, eth, spec, window)
+                        .await
+                        .map_err(|e| (Step::Probe, e))?;
+                    (Some(socket), answered)
+                }
+                (_, socket) => (socket, None),
+            };
+            if let Some((addr, mac)) = answered {
+                return Err((Step::Probe, StepError::AddressAnswered { addr, mac }));
+            }
+            self.configure_address(inner, eth, spec).await?;
+            if kind == BridgeKind::Ovs {
+                // Up once more, now that ovs-vswitchd has the port: when it
+                // still held a netdev of this name (a port whose veth vanished
+                // with its netns, as after a dockerd restart), it set
+                // promiscuous mode from the flags cached for that one, which
+                // were down (seen: every re-plug after a dockerd restart DOWN).
+                host.set_up(host_end.index)
+                    .await
+                    .map_err(at(Step::ConfigureHostEnd))?;
+            }
+            // See `ethtool`: without this, TCP and UDP from the container are
+            // dropped on an OVS userspace datapath.
+            ethtool::set_tx_checksum(&control, &spec.iface, false)
+                .map_err(|e| (Step::ConfigureContainerEnd, e.into()))?;
+            match (socket, ofport) {
+                (Some(socket), _) => {
+                    send_announcement(socket, eth, spec).map_err(|e| (Step::Announce, e.into()))?;
+                }
+                (None, Some(ofport)) => self
+                    .inject_announcement(spec, ofport)
+                    .await
+                    .map_err(|e| (Step::Announce, e))?,
+                (None, None) => {
+                    return Err((
+                        Step::Announce,
+                        StepError::Other("no way to announce the address".into()),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let (finished, ()) = tokio::join!(finish, forget);
+        finished
+    }
+
+    /// Whether the announcement goes through OVS (see
+    /// [`Plugger::short_lived`]); a DAD probe needs the packet socket anyway.
+    fn injects_announcements(&self, kind: BridgeKind, spec: &PlugSpec) -> bool {
+        self.short_lived && kind == BridgeKind::Ovs && spec.probe.is_none()
+    }
+
+    /// Announces `spec`'s addresses as OpenFlow port `ofport` of its bridge.
+    async fn inject_announcement(&self, spec: &PlugSpec, ofport: u32) -> Result<(), StepError> {
+        let frames = announcement_frames(spec);
+        let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        Ok(self.ovs.inject(&spec.bridge, ofport, &frames).await?)
     }
 
     /// Sets the port-security rules of the OVS port `host_name` for its
@@ -658,19 +741,20 @@ impl Plugger {
 
     /// The rules of a new OVS port were set for the number it asked for;
     /// should ovs-vswitchd have given it another (another process took
-    /// that number meanwhile), they are set for the number it has.
+    /// that number meanwhile), they are set for the number it has; returns
+    /// the number.
     async fn confirm_port_security(
         &self,
         spec: &PlugSpec,
         host_name: &str,
         reservation: OfportReservation,
-    ) -> Result<(), OvsError> {
+    ) -> Result<u32, OvsError> {
         let ofport = self.ovs.ofport(host_name).await?;
         if ofport != reservation.number() {
             tracing::warn!(port = %host_name, asked = reservation.number(), got = ofport, "OpenFlow port number taken meanwhile; port security set afresh");
             self.secure_port(spec, host_name, ofport).await?;
         }
-        Ok(())
+        Ok(ofport)
     }
 
     /// Drops what OVS cached for frames to the container's MAC while it had
@@ -843,8 +927,14 @@ impl Plugger {
         &self,
         netns: &File,
         inner: &Netlink,
+        kind: BridgeKind,
         spec: &PlugSpec,
+        host_name: &str,
     ) -> Result<(), StepError> {
+        if self.injects_announcements(kind, spec) {
+            let ofport = self.ovs.ofport(host_name).await?;
+            return self.inject_announcement(spec, ofport).await;
+        }
         let (link, socket) = tokio::join!(
             inner.link_by_name(&spec.iface),
             run_in_netns(netns, arp::open_packet_socket)
@@ -959,9 +1049,14 @@ impl Plugger {
                                 Ok(Some(c)) if c.kind == Some(InfoKind::Bridge)),
                         None => false,
                     };
+                    let deleter = if self.short_lived {
+                        Deleter::Child
+                    } else {
+                        Deleter::Thread
+                    };
                     // ENODEV: the kernel got there first, tearing down the
                     // peer's namespace.
-                    match host.del_link(link.index).await {
+                    match host.del_link_by(link.index, deleter).await {
                         Err(source) if source.errno() != Some(libc::ENODEV) => {
                             errors.push(TeardownError::DelLink {
                                 name: host_name.to_string(),
@@ -984,7 +1079,13 @@ impl Plugger {
             }
             errors
         };
-        let (port, link, ()) = tokio::join!(port, link, flows);
+        // In turn: the veth first, so that its rules never go while it
+        // can still send; the port last, as ovs-vswitchd's removal of it
+        // from the datapath stalls it for an RCU grace period (see
+        // `Settle`), and the rules' removal would wait behind that.
+        let link = link.await;
+        flows.await;
+        let port = port.await;
         let errors: Vec<TeardownError> = port.into_iter().chain(link).collect();
         if errors.is_empty() {
             Ok(())
@@ -1009,6 +1110,11 @@ impl Plugger {
     /// links and ports of other owners that happen to have one of its
     /// names are left alone.
     pub async fn unplug(&self, container: &str, iface: &str) -> Result<(), UnplugError> {
+        self.unplug_found(container, iface).await.map(drop)
+    }
+
+    /// [`Plugger::unplug`]; `false` when there was nothing to remove.
+    pub async fn unplug_found(&self, container: &str, iface: &str) -> Result<bool, UnplugError> {
         let mut errors = Vec::new();
         let candidates = host_ifname_candidates(container, iface);
         let alias = owner_alias(container, iface);
@@ -1059,7 +1165,7 @@ impl Plugger {
         ours.dedup();
         errors.extend(self.remove_all(&host, &ours).await);
         if errors.is_empty() {
-            Ok(())
+            Ok(!ours.is_empty())
         } else {
             Err(UnplugError {
                 container: container.to_string(),
