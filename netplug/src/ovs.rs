@@ -441,20 +441,25 @@ impl Ovs {
     }
 
     /// Waits as [`Settle`] says after a change of `port` (when given).
-    async fn settle_after(&self, added: Option<&str>, cfgs: Option<(i64, i64)>) -> Result<()> {
+    /// Returns the added port's OpenFlow number when it waited for one.
+    async fn settle_after(
+        &self,
+        added: Option<&str>,
+        cfgs: Option<(i64, i64)>,
+    ) -> Result<Option<u32>> {
         match (self.settle, added) {
-            (Settle::None, _) => Ok(()),
-            (Settle::Ofport, Some(port)) => self.wait_ofport(port).await.map(drop),
+            (Settle::None, _) => Ok(None),
+            (Settle::Ofport, Some(port)) => self.wait_ofport(port).await.map(Some),
             (Settle::NextCfg, Some(port)) => {
                 self.wait_cfg(cfgs.ok_or_else(|| unexpected("next_cfg", &Value::Null))?)
                     .await?;
                 // ovs-vsctl too reports an interface ovs-vswitchd refused.
-                self.wait_ofport(port).await.map(drop)
+                self.wait_ofport(port).await.map(Some)
             }
-            (_, None) => {
-                self.wait_cfg(cfgs.ok_or_else(|| unexpected("next_cfg", &Value::Null))?)
-                    .await
-            }
+            (_, None) => self
+                .wait_cfg(cfgs.ok_or_else(|| unexpected("next_cfg", &Value::Null))?)
+                .await
+                .map(|()| None),
         }
     }
 
@@ -509,10 +514,12 @@ impl Ovs {
     ) -> Result<()> {
         self.add_port_numbered(bridge, port, owner, vlan, None)
             .await
+            .map(drop)
     }
 
     /// [`Ovs::add_port`], asking ovs-vswitchd for OpenFlow port number
-    /// `ofport` (`ofport_request`; see [`Ovs::reserve_ofport`]).
+    /// `ofport` (`ofport_request`; see [`Ovs::reserve_ofport`]); returns the
+    /// number the port got, unless [`Settle::None`] waited for none.
     pub async fn add_port_numbered(
         &self,
         bridge: &str,
@@ -520,7 +527,7 @@ impl Ovs {
         owner: &PortOwner,
         vlan: Option<u16>,
         ofport: Option<u32>,
-    ) -> Result<()> {
+    ) -> Result<Option<u32>> {
         self.settle_pending_delete(port).await?;
         let mut external_ids = vec![(KEY_CONTAINER, owner.container.as_str())];
         external_ids.push((KEY_IFACE, owner.iface.as_str()));
@@ -590,7 +597,7 @@ impl Ovs {
         port: &str,
         external_ids: &[(&str, &str)],
         vlan: Option<u16>,
-    ) -> Result<()> {
+    ) -> Result<Option<u32>> {
         let info = self
             .port_info(port)
             .await?
@@ -969,7 +976,9 @@ impl Ovs {
         if res[0]["count"].as_u64() == Some(0) {
             return Err(OvsError::NoPort(port.into()));
         }
-        self.settle_after(None, Self::cfgs(res.get(cfg_at))).await
+        self.settle_after(None, Self::cfgs(res.get(cfg_at)))
+            .await
+            .map(drop)
     }
 
     /// Everything about `port` (and its interface of the same name), read in

@@ -503,7 +503,160 @@ impl Plugger {
             kind,
             spec,
             host_name,
+            ..
+        } = attempt;
+        let at = |step: Step| move |e: NetlinkError| (step, StepError::from(e));
+        // The rules of an OVS port need only its number, reserved now: they
+        // are made while the veth is, and are in place before the port is.
+        // Marked made before the bundle: one that committed but whose
+        // answer was lost has still made rules.
+        if kind == BridgeKind::Ovs {
+            created.port = true;
+        }
+        let (host_end, reservation) = tokio::join!(
+            self.make_host_end(attempt, &mut created.veth),
+            self.secure_ahead(kind, spec, host_name),
+        );
+        let host_index = host_end?;
+        let reservation = reservation?;
+        // The bridge side and the container side are independent: the
+        // wait for ovs-vswitchd (the longest step) overlaps the container's
+        // configuration, and the sockets it needs are opened meanwhile.
+        // A DAD probe needs a socket of its own, for IPv6 frames.
+        let dad = spec.probe.is_some() && spec.address6.is_some();
+        let inject = self.injects_announcements(kind, spec);
+        let container_side = async {
+            if spec.address6.is_some() {
+                let iface = spec.iface.clone();
+                run_in_netns(netns, move || sysctl::fix_container_ipv6(&iface))
+                    .await
+                    .map_err(|e| (Step::ConfigureContainerEnd, StepError::from(e)))?
+                    .map_err(|e| (Step::ConfigureContainerEnd, StepError::from(e)))?;
+            }
+            let eth = self.configure_link(inner, spec).await?;
+            // With no probe, nobody need be asked first: the address goes
+            // on while OVS adds the port. (Frames sent meanwhile are lost
+            // as they would be a moment earlier.)
+            if spec.probe.is_none() {
+                self.configure_address(inner, eth, spec).await?;
+            }
+            Ok(eth)
+        };
+        let (bridge_side, container_side, socket) = tokio::join!(
+            self.attach(attempt, host_index, reservation.as_ref(), created),
+            container_side,
+            // No `?` in here: the closure runs inside the container's
+            // namespace, and its every path must end where it began.
+            run_in_netns(netns, move || {
+                let arp = if inject {
+                    Ok(None)
+                } else {
+                    arp::open_packet_socket().map(Some)
+                };
+                arp.and_then(|arp| {
+                    ethtool::open_control_socket().and_then(|control| {
+                        let ndp = if dad {
+                            ndp::open_packet_socket().map(Some)
+                        } else {
+                            Ok(None)
+                        };
+                        ndp.map(|ndp| (arp, control, ndp))
+                    })
+                })
+            }),
+        );
+        // All ran to their end; the container's failure is reported first,
+        // as it is the earlier step.
+        let eth = container_side?;
+        let given = bridge_side?;
+        let ofport = match reservation {
+            Some(reservation) => Some(
+                self.confirm_port_security(spec, host_name, reservation, given)
+                    .await
+                    .map_err(|e| (Step::AttachToBridge, e.into()))?,
+            ),
+            None => None,
+        };
+        let (socket, control, ndp_socket) = socket
+            .map_err(StepError::from)
+            .and_then(|s| s.map_err(StepError::from))
+            .map_err(|e| (Step::ConfigureContainerEnd, e))?;
+        // What OVS cached for the old port goes once the new one is in the
+        // datapath, which it is now, while the rest is done.
+        let forget = async {
+            if kind == BridgeKind::Ovs && self.ovs.settle() != Settle::None {
+                self.forget_stale_flows(spec).await;
+            }
+        };
+        let finish = async {
+            // The port forwards and eth0 is up, without its address yet: no
+            // one has learnt it from us, so whoever answers is someone else.
+            let (socket, answered) = match (spec.probe, socket) {
+                (Some(window), Some(socket)) => {
+                    let (socket, answered) = probe(socket, ndp_socket, eth, spec, window)
+                        .await
+                        .map_err(|e| (Step::Probe, e))?;
+                    (Some(socket), answered)
+                }
+                (_, socket) => (socket, None),
+            };
+            if let Some((addr, mac)) = answered {
+                return Err((Step::Probe, StepError::AddressAnswered { addr, mac }));
+            }
+            if spec.probe.is_some() {
+                self.configure_address(inner, eth, spec).await?;
+            }
+            if kind == BridgeKind::Ovs {
+                // Up once more, now that ovs-vswitchd has the port: when it
+                // still held a netdev of this name (a port whose veth vanished
+                // with its netns, as after a dockerd restart), it set
+                // promiscuous mode from the flags cached for that one, which
+                // were down (seen: every re-plug after a dockerd restart DOWN).
+                host.set_up(host_index)
+                    .await
+                    .map_err(at(Step::ConfigureHostEnd))?;
+            }
+            // See `ethtool`: without this, TCP and UDP from the container are
+            // dropped on an OVS userspace datapath.
+            ethtool::set_tx_checksum(&control, &spec.iface, false)
+                .map_err(|e| (Step::ConfigureContainerEnd, e.into()))?;
+            match (socket, ofport) {
+                (Some(socket), _) => {
+                    send_announcement(socket, eth, spec).map_err(|e| (Step::Announce, e.into()))?;
+                }
+                (None, Some(ofport)) => self
+                    .inject_announcement(spec, ofport)
+                    .await
+                    .map_err(|e| (Step::Announce, e))?,
+                (None, None) => {
+                    return Err((
+                        Step::Announce,
+                        StepError::Other("no way to announce the address".into()),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let (finished, ()) = tokio::join!(finish, forget);
+        finished
+    }
+
+    /// Makes the veth, its peer born in the container, and brings the host
+    /// end up; returns the host end's index, which `made` records as soon
+    /// as it exists.
+    async fn make_host_end(
+        &self,
+        attempt: Attempt<'_>,
+        made: &mut Option<u32>,
+    ) -> Result<u32, (Step, StepError)> {
+        let Attempt {
+            host,
+            inner,
+            netns,
+            spec,
+            host_name,
             alias,
+            ..
         } = attempt;
         let at = |step: Step| move |e: NetlinkError| (step, StepError::from(e));
         let create = || {
@@ -555,11 +708,7 @@ impl Plugger {
                 Step::CreateVeth,
                 StepError::Other("host end vanished".into()),
             ))?;
-        created.veth = Some(host_end.index);
-        // The bridge side and the container side are independent: the
-        // wait for ovs-vswitchd (the longest step) overlaps the container's
-        // configuration, and the socket for the announcement is opened
-        // meanwhile.
+        *made = Some(host_end.index);
         // Before the link goes up, so the host's stack never treats it as
         // one of its interfaces. Only a safeguard: where /proc/sys is
         // read-only (a server in a container) the plug goes on without it.
@@ -576,110 +725,27 @@ impl Plugger {
         host.set_up_with_alias(host_end.index, alias)
             .await
             .map_err(at(Step::ConfigureHostEnd))?;
-        if spec.address6.is_some() {
-            let iface = spec.iface.clone();
-            run_in_netns(netns, move || sysctl::fix_container_ipv6(&iface))
-                .await
-                .map_err(|e| (Step::ConfigureContainerEnd, StepError::from(e)))?
-                .map_err(|e| (Step::ConfigureContainerEnd, StepError::from(e)))?;
+        Ok(host_end.index)
+    }
+
+    /// For an OVS port: reserves its OpenFlow number and sets the port's
+    /// rules for it, before the port exists. Nothing for a Linux bridge,
+    /// whose rules name the port.
+    async fn secure_ahead(
+        &self,
+        kind: BridgeKind,
+        spec: &PlugSpec,
+        host_name: &str,
+    ) -> Result<Option<OfportReservation>, (Step, StepError)> {
+        if kind != BridgeKind::Ovs {
+            return Ok(None);
         }
-        // A DAD probe needs a socket of its own, for IPv6 frames.
-        let dad = spec.probe.is_some() && spec.address6.is_some();
-        let inject = self.injects_announcements(kind, spec);
-        let (bridge_side, container_side, socket) = tokio::join!(
-            self.attach(host, kind, spec, host_name, host_end.index, created),
-            self.configure_link(inner, spec),
-            // No `?` in here: the closure runs inside the container's
-            // namespace, and its every path must end where it began.
-            run_in_netns(netns, move || {
-                let arp = if inject {
-                    Ok(None)
-                } else {
-                    arp::open_packet_socket().map(Some)
-                };
-                arp.and_then(|arp| {
-                    ethtool::open_control_socket().and_then(|control| {
-                        let ndp = if dad {
-                            ndp::open_packet_socket().map(Some)
-                        } else {
-                            Ok(None)
-                        };
-                        ndp.map(|ndp| (arp, control, ndp))
-                    })
-                })
-            }),
-        );
-        // All ran to their end; the container's failure is reported first,
-        // as it is the earlier step.
-        let eth = container_side?;
-        let ofport = match bridge_side? {
-            Some(reservation) => Some(
-                self.confirm_port_security(spec, host_name, reservation)
-                    .await
-                    .map_err(|e| (Step::AttachToBridge, e.into()))?,
-            ),
-            None => None,
-        };
-        let (socket, control, ndp_socket) = socket
-            .map_err(StepError::from)
-            .and_then(|s| s.map_err(StepError::from))
-            .map_err(|e| (Step::ConfigureContainerEnd, e))?;
-        // What OVS cached for the old port goes once the new one is in the
-        // datapath, which it is now, while the rest is done.
-        let forget = async {
-            if kind == BridgeKind::Ovs && self.ovs.settle() != Settle::None {
-                self.forget_stale_flows(spec).await;
-            }
-        };
-        let finish = async {
-            // The port forwards and eth0 is up, without its address yet: no
-            // one has learnt it from us, so whoever answers is someone else.
-            let (socket, answered) = match (spec.probe, socket) {
-                (Some(window), Some(socket)) => {
-                    let (socket, answered) = probe(socket, ndp_socket, eth, spec, window)
-                        .await
-                        .map_err(|e| (Step::Probe, e))?;
-                    (Some(socket), answered)
-                }
-                (_, socket) => (socket, None),
-            };
-            if let Some((addr, mac)) = answered {
-                return Err((Step::Probe, StepError::AddressAnswered { addr, mac }));
-            }
-            self.configure_address(inner, eth, spec).await?;
-            if kind == BridgeKind::Ovs {
-                // Up once more, now that ovs-vswitchd has the port: when it
-                // still held a netdev of this name (a port whose veth vanished
-                // with its netns, as after a dockerd restart), it set
-                // promiscuous mode from the flags cached for that one, which
-                // were down (seen: every re-plug after a dockerd restart DOWN).
-                host.set_up(host_end.index)
-                    .await
-                    .map_err(at(Step::ConfigureHostEnd))?;
-            }
-            // See `ethtool`: without this, TCP and UDP from the container are
-            // dropped on an OVS userspace datapath.
-            ethtool::set_tx_checksum(&control, &spec.iface, false)
-                .map_err(|e| (Step::ConfigureContainerEnd, e.into()))?;
-            match (socket, ofport) {
-                (Some(socket), _) => {
-                    send_announcement(socket, eth, spec).map_err(|e| (Step::Announce, e.into()))?;
-                }
-                (None, Some(ofport)) => self
-                    .inject_announcement(spec, ofport)
-                    .await
-                    .map_err(|e| (Step::Announce, e))?,
-                (None, None) => {
-                    return Err((
-                        Step::Announce,
-                        StepError::Other("no way to announce the address".into()),
-                    ));
-                }
-            }
-            Ok(())
-        };
-        let (finished, ()) = tokio::join!(finish, forget);
-        finished
+        let ovs_err = |e: OvsError| (Step::AttachToBridge, StepError::from(e));
+        let reservation = self.ovs.reserve_ofport().await.map_err(ovs_err)?;
+        self.secure_port(spec, host_name, reservation.number())
+            .await
+            .map_err(ovs_err)?;
+        Ok(Some(reservation))
     }
 
     /// Whether the announcement goes through OVS (see
@@ -740,16 +806,20 @@ impl Plugger {
     }
 
     /// The rules of a new OVS port were set for the number it asked for;
-    /// should ovs-vswitchd have given it another (another process took
-    /// that number meanwhile), they are set for the number it has; returns
-    /// the number.
+    /// should ovs-vswitchd have given it another (`given`, when known: a
+    /// process took that number meanwhile), they are set for the number it
+    /// has; returns the number.
     async fn confirm_port_security(
         &self,
         spec: &PlugSpec,
         host_name: &str,
         reservation: OfportReservation,
+        given: Option<u32>,
     ) -> Result<u32, OvsError> {
-        let ofport = self.ovs.ofport(host_name).await?;
+        let ofport = match given {
+            Some(n) => n,
+            None => self.ovs.ofport(host_name).await?,
+        };
         if ofport != reservation.number() {
             tracing::warn!(port = %host_name, asked = reservation.number(), got = ofport, "OpenFlow port number taken meanwhile; port security set afresh");
             self.secure_port(spec, host_name, ofport).await?;
@@ -781,29 +851,28 @@ impl Plugger {
     }
 
     /// Puts the host end on the bridge, its port-security rules first, so
-    /// that its first frame already meets them; `created` says what may
-    /// exist now. For OVS, returns the OpenFlow port number the rules were
-    /// set for.
+    /// that its first frame already meets them (an OVS port's were set by
+    /// [`Plugger::secure_ahead`] for the number `reservation` holds);
+    /// `created` says what may exist now. Returns the OpenFlow number the
+    /// port got, when OVS was waited for.
     async fn attach(
         &self,
-        host: &Netlink,
-        kind: BridgeKind,
-        spec: &PlugSpec,
-        host_name: &str,
+        attempt: Attempt<'_>,
         host_index: u32,
+        reservation: Option<&OfportReservation>,
         created: &mut Created,
-    ) -> Result<Option<OfportReservation>, (Step, StepError)> {
+    ) -> Result<Option<u32>, (Step, StepError)> {
+        let Attempt {
+            host,
+            kind,
+            spec,
+            host_name,
+            ..
+        } = attempt;
         let at = |e: NetlinkError| (Step::AttachToBridge, StepError::from(e));
         let ovs_err = |e: OvsError| (Step::AttachToBridge, StepError::from(e));
         match kind {
             BridgeKind::Ovs => {
-                let reservation = self.ovs.reserve_ofport().await.map_err(ovs_err)?;
-                // Before the calls: a bundle or transaction that committed
-                // but whose answer was lost has still made rules or port.
-                created.port = true;
-                self.secure_port(spec, host_name, reservation.number())
-                    .await
-                    .map_err(ovs_err)?;
                 let owner = PortOwner {
                     container: spec.owner.name.clone(),
                     iface: spec.iface.clone(),
@@ -815,11 +884,10 @@ impl Plugger {
                         host_name,
                         &owner,
                         spec.vlan,
-                        Some(reservation.number()),
+                        reservation.map(OfportReservation::number),
                     )
                     .await
-                    .map_err(ovs_err)?;
-                Ok(Some(reservation))
+                    .map_err(ovs_err)
             }
             BridgeKind::Linux => {
                 let bridge = host.link_by_name(&spec.bridge).await.map_err(at)?.ok_or((
