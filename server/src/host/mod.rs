@@ -57,7 +57,12 @@ pub struct Host {
     config: HostConfig,
     docker: DockerClient,
     plugger: Plugger,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per container, the lock of its operations and event syncs (see
+    /// `Host::lock`).
+    locks: LockTable,
+    /// Per container, the lock of whatever changes its plug or its pair;
+    /// taken after `locks` by whoever takes both (see `Host::lock`).
+    acts: LockTable,
     /// When the host was made, before its start-up reconcile: Docker's
     /// events are followed from here, so a container started while the
     /// reconcile ran is plugged too.
@@ -75,6 +80,19 @@ pub struct Host {
     /// Pairs whose event sync waits for their lock, and whether one of the
     /// events folded into it was a start (see `Host::sync_event`).
     waiting: Mutex<HashMap<String, bool>>,
+    /// Pairs whose sandbox a start event plugged ahead of their sync, which
+    /// still has to join the application to it (see
+    /// `Host::plug_started_sandbox`).
+    unjoined: Mutex<std::collections::HashSet<String>>,
+}
+
+type LockTable = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+/// Both locks of a container: its operations run one at a time, and
+/// nothing else changes its plug meanwhile.
+pub(crate) struct PairGuard {
+    _pair: tokio::sync::OwnedMutexGuard<()>,
+    _act: tokio::sync::OwnedMutexGuard<()>,
 }
 
 /// A managed container as its user knows it: the application, and what
@@ -96,6 +114,19 @@ impl Pair {
             Network::Direct => Some(&self.app),
         }
     }
+}
+
+/// `name`'s lock in `table`. The table keeps only locks someone holds or
+/// waits for, once it grows.
+async fn lock_in(table: &LockTable, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    let lock = {
+        let mut locks = table.lock().unwrap_or_else(|e| e.into_inner());
+        if locks.len() >= LOCKS_KEPT {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(name.to_string()).or_default().clone()
+    };
+    lock.lock_owned().await
 }
 
 /// Whether the running application `app` is known to be in another
@@ -144,10 +175,12 @@ impl Host {
             docker,
             plugger: Plugger::new(ovs),
             locks: Mutex::new(HashMap::new()),
+            acts: Mutex::new(HashMap::new()),
             created: SystemTime::now(),
             plugged: Mutex::new(HashMap::new()),
             removed: Mutex::new(HashMap::new()),
             waiting: Mutex::new(HashMap::new()),
+            unjoined: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -166,17 +199,31 @@ impl Host {
         }
     }
 
-    /// Operations on one container run one at a time; others go on. The
-    /// table keeps only locks someone holds or waits for, once it grows.
-    async fn lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-            if locks.len() >= LOCKS_KEPT {
-                locks.retain(|_, l| Arc::strong_count(l) > 1);
-            }
-            locks.entry(name.to_string()).or_default().clone()
-        };
-        lock.lock_owned().await
+    /// Operations on one container run one at a time; others go on. An
+    /// operation holds both of the container's locks throughout; an event
+    /// sync holds the first throughout and the second while it acts (see
+    /// `Host::sync_locked`), and a sandbox's start plugs it under the
+    /// second alone (see `Host::plug_started_sandbox`).
+    async fn lock(&self, name: &str) -> PairGuard {
+        let pair = self.sync_lock(name).await;
+        PairGuard {
+            _pair: pair,
+            _act: self.act_lock(name).await,
+        }
+    }
+
+    /// The first of [`Host::lock`]'s locks.
+    async fn sync_lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        lock_in(&self.locks, name).await
+    }
+
+    /// The second of [`Host::lock`]'s locks.
+    async fn act_lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        lock_in(&self.acts, name).await
+    }
+
+    fn unjoined(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.unjoined.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// An error of this host.
@@ -327,6 +374,7 @@ impl Host {
 
     async fn unplug(&self, name: &str) -> Result<(), HostError> {
         self.plugged_table().remove(name);
+        self.unjoined().remove(name);
         self.plugger
             .unplug(name, IFACE)
             .await

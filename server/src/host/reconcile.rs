@@ -32,8 +32,45 @@ impl Host {
     pub async fn sync_plug(&self, event_name: &str, started: bool) -> Result<Synced, HostError> {
         // A sandbox's events are its application's.
         let name = record::sandbox_owner(event_name).unwrap_or(event_name);
-        let _guard = self.lock(name).await;
+        let _guard = self.sync_lock(name).await;
         self.sync_locked(name, started).await
+    }
+
+    /// On a sandbox's start event: plugs the sandbox at once, under the
+    /// lock of acts alone, not behind the pair's sync.
+    ///
+    /// In a storm of restarts dockerd answers an inspect of a container
+    /// only once its restart is done, and the application's restart, which
+    /// needs its sandbox back, comes last and takes longest (seconds here).
+    /// A sync of an earlier event, waiting on the application's inspect,
+    /// kept the sandbox's new netns without eth0 all that while; the
+    /// sandbox's own inspect returns as soon as the sandbox is back. What
+    /// is left, joining the application to it, stays the sync's.
+    pub(super) async fn plug_started_sandbox(&self, sandbox_name: &str) {
+        let Some(name) = record::sandbox_owner(sandbox_name) else {
+            return;
+        };
+        let _act = self.act_lock(name).await;
+        let began = Instant::now();
+        let Ok(Some(sandbox)) = self.inspect_managed(sandbox_name).await else {
+            return;
+        };
+        let ours =
+            matches!(record::role(&sandbox.labels), record::Role::Sandbox(owner) if owner == name);
+        if !ours || !sandbox.running || sandbox.pid == 0 || self.plugged_already(name, &sandbox) {
+            return;
+        }
+        match self.plug(name, &sandbox, false, &Reporter::silent()).await {
+            Ok(changed) => {
+                if changed {
+                    self.unjoined().insert(name.to_string());
+                }
+                tracing::debug!(container = %name, changed, ms = began.elapsed().as_secs_f64() * 1e3, "started sandbox plugged ahead of its pair's sync");
+            }
+            Err(e) => {
+                tracing::debug!(container = %name, "started sandbox not plugged ahead, left to its pair's sync: {e}");
+            }
+        }
     }
 
     /// An event's [`Host::sync_plug`], folded into the one already waiting
@@ -57,7 +94,7 @@ impl Host {
             waiting.insert(name.to_string(), started);
         }
         let waited = Instant::now();
-        let _guard = self.lock(name).await;
+        let _guard = self.sync_lock(name).await;
         tracing::debug!(container = %name, lock_ms = waited.elapsed().as_secs_f64() * 1e3, started, "event sync has the lock");
         // From here on, a new event needs a sync of its own: what this one
         // reads of Docker may predate it.
@@ -65,11 +102,20 @@ impl Host {
         Some(self.sync_locked(name, started).await)
     }
 
-    /// [`Host::sync_plug`] of `name`, whose lock the caller holds.
+    /// [`Host::sync_plug`] of `name`, whose sync lock the caller holds.
+    /// Docker is read under that lock alone; the acts take the lock of acts
+    /// too, and come to nothing if a sandbox's start plugged the pair
+    /// meanwhile: what was read predates that plug, which stands, and that
+    /// start's own sync, which follows this one, reads afresh.
     async fn sync_locked(&self, name: &str, started: bool) -> Result<Synced, HostError> {
+        let before = self.plugged_table().get(name).cloned();
         let began = Instant::now();
         let pair = self.pair(name).await;
         tracing::debug!(container = %name, inspect_ms = began.elapsed().as_secs_f64() * 1e3, "pair inspected");
+        let _act = self.act_lock(name).await;
+        if self.plugged_table().get(name).cloned() != before {
+            return Ok(Synced::AlreadyPlugged);
+        }
         let pair = match pair {
             Ok(p) => p,
             // The name went to a container we do not manage: our port is stale all the same.
@@ -101,12 +147,15 @@ impl Host {
                 return Ok(Synced::StartPending);
             }
             let app_in_place = !sandboxed || !in_other_netns(&pair.app, &holder);
-            if self.plugged_already(name, &holder) && app_in_place {
+            let plugged_already = self.plugged_already(name, &holder);
+            // Plugged ahead by its start: only the join is left.
+            let ahead = self.unjoined().remove(name) && plugged_already;
+            if plugged_already && app_in_place && !ahead {
                 return Ok(Synced::AlreadyPlugged);
             }
             let reporter = Reporter::silent();
             let began = Instant::now();
-            let changed = self.plug(name, &holder, false, &reporter).await?;
+            let changed = ahead || self.plug(name, &holder, false, &reporter).await?;
             tracing::debug!(container = %name, changed, plug_ms = began.elapsed().as_secs_f64() * 1e3, "sandbox plugged");
             if sandboxed {
                 let start = changed && pair.app.restarts_itself();
@@ -297,6 +346,9 @@ impl Host {
     /// what that took (`since_event_ms`: from Docker's event to the plug).
     async fn on_event(&self, name: &str, action: &str, event_ns: i64) {
         let began = Instant::now();
+        if action == "start" {
+            self.plug_started_sandbox(name).await;
+        }
         let Some(result) = self.sync_event(name, action == "start").await else {
             tracing::debug!(container = %name, event = action, "folded into the sync already waiting");
             return;
