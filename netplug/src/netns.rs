@@ -57,8 +57,9 @@ pub enum NetnsError {
 }
 
 /// Runs `f` on a thread whose network namespace is `netns`, and returns
-/// its result: a new one, unless a pooled thread is in `netns` already. Sockets that `f` creates stay bound to `netns` after the
-/// thread has gone back, so callers use them from anywhere.
+/// its result: a new thread, unless a pooled one is in `netns` already.
+/// Sockets that `f` creates stay bound to `netns` after the thread has gone
+/// back, so callers use them from anywhere.
 ///
 /// The thread puts itself back into its original namespace whether `f`
 /// succeeded or not, and it ends right after, so no thread of the process is

@@ -589,8 +589,9 @@ impl Plugger {
             }
         };
         let finish = async {
-            // The port forwards and eth0 is up, without its address yet: no
-            // one has learnt it from us, so whoever answers is someone else.
+            // With a probe, the port forwards and eth0 is up without its
+            // address yet: no one has learnt it from us, so whoever answers
+            // is someone else.
             let (socket, answered) = match (spec.probe, socket) {
                 (Some(window), Some(socket)) => {
                     let (socket, answered) = probe(socket, ndp_socket, eth, spec, window)
