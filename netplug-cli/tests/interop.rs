@@ -234,46 +234,14 @@ fn garp_seen(
     ip: std::net::Ipv4Addr,
     within: std::time::Duration,
 ) -> Option<[u8; 6]> {
-    use std::os::fd::AsRawFd;
-    let deadline = std::time::Instant::now() + within;
-    let mut frame = [0u8; 1514];
-    while std::time::Instant::now() < deadline {
-        let mut pfd = libc::pollfd {
-            fd: socket.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd that lives across the call.
-        if unsafe { libc::poll(&raw mut pfd, 1, 10) } <= 0 {
-            continue;
-        }
-        // SAFETY: an all-zero sockaddr_ll is valid; recvfrom fills it.
-        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_ll>())
-            .expect("a sockaddr_ll fits a socklen_t");
-        // SAFETY: the buffers live across the call and their sizes are given.
-        let n = unsafe {
-            libc::recvfrom(
-                socket.as_raw_fd(),
-                frame.as_mut_ptr().cast(),
-                frame.len(),
-                0,
-                (&raw mut from).cast(),
-                &raw mut len,
-            )
-        };
-        let Ok(n) = usize::try_from(n) else { continue };
-        let is_garp = n >= 42
+    netplug::arp::await_frame(socket, within, |frame, from| {
+        let is_garp = frame.len() >= 42
             && frame[12..14] == [0x08, 0x06]
             && frame[28..32] == ip.octets()
             && frame[38..42] == ip.octets();
-        if is_garp && u32::try_from(from.sll_ifindex) == Ok(ifindex) {
-            let mut mac = [0; 6];
-            mac.copy_from_slice(&frame[22..28]);
-            return Some(mac);
-        }
-    }
-    None
+        (is_garp && from == ifindex).then(|| frame[22..28].try_into().expect("six bytes"))
+    })
+    .expect("receive on the packet socket")
 }
 
 /// The command announces the address to the rest of the bridge (its

@@ -71,8 +71,21 @@ pub fn await_reply(
     target: Ipv4Addr,
     timeout: Duration,
 ) -> std::io::Result<Option<[u8; 6]>> {
+    await_frame(socket, timeout, |frame, _| reply_from(frame, target))
+}
+
+/// Waits up to `timeout` for a frame on `socket` that `pick` (given the
+/// frame and the index of the interface it came in on) makes something
+/// of, and returns what it made; `None` when the time ran out first.
+pub fn await_frame<T>(
+    socket: &OwnedFd,
+    timeout: Duration,
+    mut pick: impl FnMut(&[u8], u32) -> Option<T>,
+) -> std::io::Result<Option<T>> {
     let deadline = Instant::now() + timeout;
-    let mut buf = [0u8; 128];
+    let mut buf = [0u8; 1514];
+    let addr_len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_ll>())
+        .map_err(|_| std::io::Error::other("sockaddr_ll out of range"))?;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -96,16 +109,22 @@ pub fn await_reply(
         if n == 0 {
             return Ok(None);
         }
-        // SAFETY: buf is valid for writes of its length during the call.
+        // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut from_len = addr_len;
+        // SAFETY: buf and from are valid for writes of the lengths given,
+        // and live across the call.
         let len = unsafe {
-            libc::recv(
+            libc::recvfrom(
                 socket.as_raw_fd(),
                 buf.as_mut_ptr().cast(),
                 buf.len(),
                 libc::MSG_DONTWAIT,
+                (&raw mut from).cast(),
+                &raw mut from_len,
             )
         };
-        // Negative (-1) exactly when recv failed.
+        // Negative (-1) exactly when recvfrom failed.
         let Ok(len) = usize::try_from(len) else {
             let e = std::io::Error::last_os_error();
             if e.kind() == std::io::ErrorKind::WouldBlock {
@@ -113,8 +132,12 @@ pub fn await_reply(
             }
             return Err(e);
         };
-        if let Some(mac) = reply_from(&buf[..len], target) {
-            return Ok(Some(mac));
+        // The kernel's ifindexes are positive; no other names an interface.
+        let Ok(ifindex) = u32::try_from(from.sll_ifindex) else {
+            continue;
+        };
+        if let Some(picked) = pick(&buf[..len], ifindex) {
+            return Ok(Some(picked));
         }
     }
 }

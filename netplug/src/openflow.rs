@@ -196,14 +196,20 @@ pub async fn packet_out(
         out.extend_from_slice(&in_port.to_be_bytes());
         out.extend_from_slice(&16u16.to_be_bytes()); // actions_len
         out.extend_from_slice(&[0; 6]);
-        out.extend_from_slice(&OFPAT_OUTPUT.to_be_bytes());
-        out.extend_from_slice(&16u16.to_be_bytes());
-        out.extend_from_slice(&OFPP_TABLE.to_be_bytes());
-        out.extend_from_slice(&0u16.to_be_bytes()); // max_len
-        out.extend_from_slice(&[0; 6]);
+        output_action(&mut out, OFPP_TABLE);
         out.extend_from_slice(frame);
     }
     conn.with_barrier(out, "packet out").await
+}
+
+/// Appends an `OFPAT_OUTPUT` action (16 bytes) to `port`, with no
+/// `max_len`: nothing is ever sent to the controller.
+fn output_action(out: &mut Vec<u8>, port: u32) {
+    out.extend_from_slice(&OFPAT_OUTPUT.to_be_bytes());
+    out.extend_from_slice(&16u16.to_be_bytes());
+    out.extend_from_slice(&port.to_be_bytes());
+    out.extend_from_slice(&0u16.to_be_bytes()); // max_len
+    out.extend_from_slice(&[0; 6]);
 }
 
 struct Conn {
@@ -441,11 +447,7 @@ impl FlowMod {
             body.extend_from_slice(&OFPIT_APPLY_ACTIONS.to_be_bytes());
             body.extend_from_slice(&24u16.to_be_bytes());
             body.extend_from_slice(&[0; 4]);
-            body.extend_from_slice(&OFPAT_OUTPUT.to_be_bytes());
-            body.extend_from_slice(&16u16.to_be_bytes());
-            body.extend_from_slice(&OFPP_NORMAL.to_be_bytes());
-            body.extend_from_slice(&0u16.to_be_bytes()); // max_len
-            body.extend_from_slice(&[0; 6]);
+            output_action(&mut body, OFPP_NORMAL);
         }
         let mut out = Vec::with_capacity(8 + body.len());
         header(&mut out, FLOW_MOD, 8 + body.len(), xid);

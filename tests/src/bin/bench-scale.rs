@@ -422,6 +422,7 @@ fn bench() -> Result<()> {
 
     // 5. host 1's server killed and started again.
     bed.kill_server(1)?;
+    let restart_log_from = bed.server_log(1).len();
     bed.start_server(1)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let reconcile = loop {
@@ -433,6 +434,8 @@ fn bench() -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    let kept_restart = std::env::temp_dir().join("bench-scale-restart.log");
+    std::fs::write(&kept_restart, &bed.server_log(1)[restart_log_from..])?;
     for c in containers.iter().filter(|c| c.host == 1) {
         ensure!(
             answers(&bed, 1, c.ip, Duration::from_secs(5))?,
@@ -512,6 +515,10 @@ fn bench() -> Result<()> {
     println!(
         "  host 1's server SIGKILLed and started: start-up reconcile of {per_host} pairs {reconcile:.1} ms (goal <= 1000 ms: {})",
         goal(reconcile <= 1000.0)
+    );
+    println!(
+        "  (host 1's server log from that start: {})",
+        kept_restart.display()
     );
     println!(
         "  destroy of all {n}: {:.1} s; left behind: {}",
