@@ -2,7 +2,6 @@
 //! arguments of `ovs-docker` so either can stand in for the other.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
@@ -158,11 +157,10 @@ async fn run(cli: Cli) -> Result<()> {
             mtu,
             vlan,
         } => {
-            // Docker and OVSDB answer at once: the first add's wait for
-            // what earlier processes left pending goes beside the inspect.
-            let (resolved, prepared) = tokio::join!(resolve(&container), ovs.prepare());
+            // What the plug would do first without the container goes
+            // beside the inspect.
+            let (resolved, ()) = tokio::join!(resolve(&container), plugger.prepare(&bridge));
             let (target, owner) = resolved?;
-            prepared?;
             let mac = macaddress.map(|m| m.parse::<Mac>()).transpose()?;
             let address6 = ipaddress6;
             if let (Some(net), Some(g)) = (&address6, gateway6) {
@@ -251,14 +249,27 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+fn main() {
     let cli = Cli::parse();
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("netplug: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("netplug: {e:#}");
-            ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // The runtime is not dropped: nothing is left for it to run, and its
+    // shutdown joins the idle threads of its blocking pool one by one
+    // (~0.15 ms of every command). The kernel closes what is open.
+    std::process::exit(code)
 }

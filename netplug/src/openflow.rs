@@ -44,6 +44,8 @@ const OFPP_ANY: u32 = 0xffff_ffff;
 const OFPG_ANY: u32 = 0xffff_ffff;
 const OFPP_NORMAL: u32 = 0xffff_fffa;
 const OFPP_TABLE: u32 = 0xffff_fff9;
+/// The error type of a failed version negotiation.
+const OFPET_HELLO_FAILED: u16 = 0;
 const NO_BUFFER: u32 = 0xffff_ffff;
 const OFPIT_APPLY_ACTIONS: u16 = 4;
 const OFPAT_OUTPUT: u16 = 0;
@@ -245,22 +247,15 @@ impl Conn {
             timeout,
             xid: 0,
         };
+        // Not waited for: OVS reads the requests that follow once it has
+        // read the hello, and its own hello and any refusal of the version
+        // come back ahead of their answers (see `recv`). A round trip to a
+        // busy ovs-vswitchd saved per connection.
         let mut hello = Vec::new();
         let xid = conn.next_xid();
         header(&mut hello, HELLO, 8, xid);
         conn.send(&hello).await?;
-        loop {
-            let (kind, _, _) = conn.recv_any().await?;
-            match kind {
-                HELLO => return Ok(conn),
-                ERROR => {
-                    return Err(OpenFlowError::Version {
-                        socket: conn.socket,
-                    });
-                }
-                _ => {}
-            }
-        }
+        Ok(conn)
     }
 
     /// Sends `bytes`, then reads until the answer to request `last` (its
@@ -321,10 +316,19 @@ impl Conn {
     }
 
     /// The next message: kind, xid and what follows the header. Echo
-    /// requests are answered here, as a long bundle may meet one.
+    /// requests are answered here, as a long bundle may meet one; OVS's
+    /// hello is passed over, and its refusal of ours is the version error.
     async fn recv(&mut self) -> Result<(u8, u32, Vec<u8>), OpenFlowError> {
         loop {
             let (kind, xid, body) = self.recv_any().await?;
+            if kind == HELLO {
+                continue;
+            }
+            if kind == ERROR && body.get(..2) == Some(&OFPET_HELLO_FAILED.to_be_bytes()[..]) {
+                return Err(OpenFlowError::Version {
+                    socket: self.socket.clone(),
+                });
+            }
             if kind == ECHO_REQUEST {
                 let mut reply = Vec::new();
                 header(&mut reply, ECHO_REPLY, 8 + body.len(), xid);
@@ -358,6 +362,13 @@ impl Conn {
         };
         if len < 8 {
             return Err(self.malformed(format!("message of {len} bytes")));
+        }
+        // OVS's hello carries the highest version it allows: a lower one
+        // than ours would be what the connection speaks.
+        if head[1] == HELLO && head[0] < VERSION {
+            return Err(OpenFlowError::Version {
+                socket: self.socket.clone(),
+            });
         }
         let xid = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
         Ok((head[1], xid, body))

@@ -406,17 +406,50 @@ impl Ovs {
     /// processes committed before (see [`Settle`]). A process that knows it
     /// is about to add (the CLI) calls it while it does something else.
     pub async fn prepare(&self) -> Result<()> {
-        if self.settle == Settle::None || self.pending().others_settled {
+        if !self.settles_others() {
             return Ok(());
         }
-        let res = self
-            .transact(vec![
-                json!({"op": "select", "table": "Open_vSwitch", "where": [],
-                                   "columns": ["next_cfg", "cur_cfg"]}),
-            ])
-            .await?;
-        let cfgs = Self::cfgs(res.first())
-            .ok_or_else(|| unexpected("next_cfg", res.first().unwrap_or(&Value::Null)))?;
+        let res = self.transact(vec![Self::select_cfgs()]).await?;
+        self.settle_others(res.first()).await
+    }
+
+    /// [`Ovs::prepare`] for a process about to add a port to `bridge`,
+    /// in the same one round trip: also looks `bridge` up (its datapath,
+    /// remembered; `None`: no such bridge) and reserves an OpenFlow port
+    /// number (see [`Ovs::reserve_ofport`]).
+    pub async fn prepare_to_add(
+        &self,
+        bridge: &str,
+    ) -> Result<(Option<String>, OfportReservation)> {
+        let settle = self.settles_others();
+        let mut ops = vec![Self::select_datapath(bridge), Self::select_ofports()];
+        if settle {
+            ops.push(Self::select_cfgs());
+        }
+        let res = self.transact(ops).await?;
+        let datapath = self.remember_datapath(bridge, &res[0]);
+        let reservation = Self::reserve_among(&res[1])?;
+        if settle {
+            self.settle_others(res.get(2)).await?;
+        }
+        Ok((datapath, reservation))
+    }
+
+    /// Whether this process has yet to wait for what others left pending.
+    fn settles_others(&self) -> bool {
+        self.settle != Settle::None && !self.pending().others_settled
+    }
+
+    fn select_cfgs() -> Value {
+        json!({"op": "select", "table": "Open_vSwitch", "where": [],
+               "columns": ["next_cfg", "cur_cfg"]})
+    }
+
+    /// Waits until ovs-vswitchd has applied the `next_cfg` that `select`
+    /// (of [`Ovs::select_cfgs`]) saw.
+    async fn settle_others(&self, select: Option<&Value>) -> Result<()> {
+        let cfgs = Self::cfgs(select)
+            .ok_or_else(|| unexpected("next_cfg", select.unwrap_or(&Value::Null)))?;
         self.wait_cfg(cfgs).await?;
         self.pending().others_settled = true;
         Ok(())
@@ -474,17 +507,21 @@ impl Ovs {
     /// The name of `bridge`'s datapath (`netdev@ovs-netdev`), remembered;
     /// `None` when there is no such bridge.
     async fn look_up_datapath(&self, bridge: &str) -> Result<Option<String>> {
-        let res = self
-            .transact(vec![json!({"op": "select", "table": "Bridge",
-                                   "where": [eq("name", bridge)],
-                                   "columns": ["datapath_type"]})])
-            .await?;
-        let Some(row) = rows(&res[0]).first() else {
-            return Ok(None);
-        };
-        let name = datapath_name(row);
+        let res = self.transact(vec![Self::select_datapath(bridge)]).await?;
+        Ok(self.remember_datapath(bridge, &res[0]))
+    }
+
+    fn select_datapath(bridge: &str) -> Value {
+        json!({"op": "select", "table": "Bridge", "where": [eq("name", bridge)],
+               "columns": ["datapath_type"]})
+    }
+
+    /// The datapath that `select` (of [`Ovs::select_datapath`]) found for
+    /// `bridge`, remembered.
+    fn remember_datapath(&self, bridge: &str, select: &Value) -> Option<String> {
+        let name = datapath_name(rows(select).first()?);
         self.datapaths().insert(bridge.to_string(), name.clone());
-        Ok(Some(name))
+        Some(name)
     }
 
     /// The name of `bridge`'s datapath, as [`Ovs::bridge_exists`] saw it
@@ -753,14 +790,20 @@ impl Ovs {
     /// another process picking at the same moment is unlikely to pick the
     /// same; a port that gets another number anyway is caught afterwards.
     pub async fn reserve_ofport(&self) -> Result<OfportReservation> {
-        let res = self
-            .transact(vec![
-                json!({"op": "select", "table": "Interface", "where": [],
-                                   "columns": ["ofport", "ofport_request"]}),
-            ])
-            .await?;
+        let res = self.transact(vec![Self::select_ofports()]).await?;
+        Self::reserve_among(&res[0])
+    }
+
+    fn select_ofports() -> Value {
+        json!({"op": "select", "table": "Interface", "where": [],
+               "columns": ["ofport", "ofport_request"]})
+    }
+
+    /// Reserves a number that none of the interfaces `select` (of
+    /// [`Ovs::select_ofports`]) found has or asked for.
+    fn reserve_among(select: &Value) -> Result<OfportReservation> {
         let mut used = std::collections::HashSet::new();
-        for row in rows(&res[0]) {
+        for row in rows(select) {
             for col in ["ofport", "ofport_request"] {
                 if let Some(n) = ovsdb::optional_int(&row[col]).and_then(|n| u32::try_from(n).ok())
                 {

@@ -204,6 +204,18 @@ pub struct Plugger {
     ovs: Ovs,
     /// See [`Plugger::short_lived`].
     short_lived: bool,
+    /// See [`Plugger::prepare`].
+    ahead: std::sync::Mutex<Option<Ahead>>,
+}
+
+/// What the next plug onto `bridge` would look up first, looked up by
+/// [`Plugger::prepare`].
+#[derive(Debug)]
+struct Ahead {
+    bridge: String,
+    kind: BridgeKind,
+    /// An OVS port's number, for its rules (see `secure_ahead`).
+    reservation: Option<OfportReservation>,
 }
 
 impl Plugger {
@@ -211,7 +223,38 @@ impl Plugger {
         Plugger {
             ovs,
             short_lived: false,
+            ahead: std::sync::Mutex::new(None),
         }
+    }
+
+    /// For a process about to plug onto `bridge` that has something else
+    /// to wait for first (the CLI's inspect of the container): does,
+    /// meanwhile, what the plug would do first and that does not depend on
+    /// the container. OVSDB is connected and what other processes left
+    /// pending is waited for (see [`Ovs::prepare`]), the bridge's kind is
+    /// looked up, and an OVS port's number reserved; the next
+    /// [`Plugger::plug`] onto `bridge` uses them. Whatever fails here is
+    /// done again, and reported, by the plug.
+    pub async fn prepare(&self, bridge: &str) {
+        let Ok(host) = Netlink::current() else {
+            return;
+        };
+        let (link, in_ovs) =
+            tokio::join!(host.link_by_name(bridge), self.ovs.prepare_to_add(bridge));
+        let (kind, reservation) = match (link, in_ovs) {
+            (Ok(Some(link)), _) if link.kind == Some(InfoKind::Bridge) => (BridgeKind::Linux, None),
+            (Ok(_), Ok((Some(_), reservation))) => (BridgeKind::Ovs, Some(reservation)),
+            _ => return,
+        };
+        *self.ahead() = Some(Ahead {
+            bridge: bridge.to_string(),
+            kind,
+            reservation,
+        });
+    }
+
+    fn ahead(&self) -> std::sync::MutexGuard<'_, Option<Ahead>> {
+        self.ahead.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// For a process that exits as soon as its plugs are done (the CLI),
@@ -285,13 +328,20 @@ impl Plugger {
         }
         let candidates = host_ifname_candidates(&spec.owner.name, &spec.iface);
         let alias = owner_alias(&spec.owner.name, &spec.iface);
+        let ahead = self.ahead().take().filter(|a| a.bridge == spec.bridge);
         // Independent look-ups, each a round trip to the kernel, a thread
         // or ovsdb-server: all at once.
         let (kind, inner, mut names) = tokio::join!(
-            self.bridge_kind(&host, &spec.bridge),
+            async {
+                match &ahead {
+                    Some(ahead) => Ok(ahead.kind),
+                    None => self.bridge_kind(&host, &spec.bridge).await,
+                }
+            },
             Netlink::in_netns(&netns),
             self.names_in_use(&host, spec, &candidates),
         );
+        let mut reserved = ahead.and_then(|a| a.reservation);
         let kind = kind.map_err(|e| match e {
             PlugError::Step { step, source, .. } => PlugError::Step {
                 container: container.clone(),
@@ -387,7 +437,9 @@ impl Plugger {
                 host_name: &host_name,
                 alias: &alias,
             };
-            let result = self.plug_fresh(attempt, &mut created).await;
+            let result = self
+                .plug_fresh(attempt, reserved.take(), &mut created)
+                .await;
             match result {
                 Ok(()) => {
                     return Ok(Plugged {
@@ -494,6 +546,7 @@ impl Plugger {
     async fn plug_fresh(
         &self,
         attempt: Attempt<'_>,
+        reserved: Option<OfportReservation>,
         created: &mut Created,
     ) -> Result<(), (Step, StepError)> {
         let Attempt {
@@ -515,7 +568,7 @@ impl Plugger {
         }
         let (host_end, reservation) = tokio::join!(
             self.make_host_end(attempt, &mut created.veth),
-            self.secure_ahead(kind, spec, host_name),
+            self.secure_ahead(kind, spec, host_name, reserved),
         );
         let host_index = host_end?;
         let reservation = reservation?;
@@ -729,20 +782,24 @@ impl Plugger {
         Ok(host_end.index)
     }
 
-    /// For an OVS port: reserves its OpenFlow number and sets the port's
-    /// rules for it, before the port exists. Nothing for a Linux bridge,
-    /// whose rules name the port.
+    /// For an OVS port: reserves its OpenFlow number (unless `reserved`
+    /// holds one already) and sets the port's rules for it, before the
+    /// port exists. Nothing for a Linux bridge, whose rules name the port.
     async fn secure_ahead(
         &self,
         kind: BridgeKind,
         spec: &PlugSpec,
         host_name: &str,
+        reserved: Option<OfportReservation>,
     ) -> Result<Option<OfportReservation>, (Step, StepError)> {
         if kind != BridgeKind::Ovs {
             return Ok(None);
         }
         let ovs_err = |e: OvsError| (Step::AttachToBridge, StepError::from(e));
-        let reservation = self.ovs.reserve_ofport().await.map_err(ovs_err)?;
+        let reservation = match reserved {
+            Some(reservation) => reservation,
+            None => self.ovs.reserve_ofport().await.map_err(ovs_err)?,
+        };
         self.secure_port(spec, host_name, reservation.number())
             .await
             .map_err(ovs_err)?;

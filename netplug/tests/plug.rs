@@ -1356,6 +1356,23 @@ fn a_dad_probe_answered_on_a_linux_bridge_refuses_the_plug_naming_the_mac() {
     an_answered_dad_probe_is_refused_on(&host, LINUX_BRIDGE, LINUX_GATEWAY, "10.240.1", "fd00:241");
 }
 
+/// A bridge that does not speak OpenFlow 1.4 is reported as such, not as
+/// a refused request, though its hello is read only with the answers to
+/// the requests sent behind ours; and no rule is made.
+#[test]
+fn a_bridge_without_openflow14_is_reported_as_such() {
+    let host = OvsHost::start();
+    host.vsctl(&["set", "bridge", BRIDGE, "protocols=OpenFlow10"]);
+    let ovs = host.ovs();
+    let mac: netplug::Mac = "02:d5:0a:f0:00:38".parse().unwrap();
+    let addrs: Vec<ipnetwork::Ipv4Network> = vec!["10.240.0.56/32".parse().unwrap()];
+    let err = host
+        .block_on(|| ovs.set_port_security(BRIDGE, "dsofversion0", 4243, mac, &addrs, None))
+        .expect_err("OpenFlow 1.4 refused");
+    assert!(err.to_string().contains("OpenFlow14"), "{err}");
+    assert!(!dump_flows(&host, BRIDGE).contains("cookie="));
+}
+
 /// The rules OVS holds after `set_port_security` (our OpenFlow 1.4 bytes)
 /// are the very ones it holds after `ovs-ofctl --bundle add-flows` read the
 /// same flow mods as text; `clear_port_security` leaves none.

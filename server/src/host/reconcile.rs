@@ -2,7 +2,7 @@
 //! start-up reconcile, and removing ports and sandboxes whose container is
 //! gone.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -201,9 +201,17 @@ impl Host {
                 .map(|name| async move { (name, self.sync_plug(name, true).await) }),
         )
         .await;
+        // Pairs just found running and plugged: their ports are live.
+        let mut live = HashSet::new();
         for (name, result) in synced {
             match result {
-                Ok(Synced::Plugged) => tracing::info!(container = %name, "re-plugged by reconcile"),
+                Ok(Synced::Plugged) => {
+                    tracing::info!(container = %name, "re-plugged by reconcile");
+                    live.insert(name.clone());
+                }
+                Ok(Synced::AlreadyPlugged) => {
+                    live.insert(name.clone());
+                }
                 Ok(_) => {}
                 Err(e) => tracing::error!(container = %name, "reconcile failed: {e}"),
             }
@@ -213,7 +221,7 @@ impl Host {
                 tracing::error!(container = %owner, "removing its orphan sandbox: {e}");
             }
         }
-        self.gc_ports().await;
+        self.gc_ports(&live).await;
         Ok(())
     }
 
@@ -222,7 +230,10 @@ impl Host {
     /// removed, since a port wrongly taken is an address lost. A port
     /// without dockstack's full-id mark is someone else's (ovs-docker's), and
     /// one whose name belongs to a container not managed here is left too.
-    async fn gc_ports(&self) {
+    /// The ports of `live` pairs are kept without asking Docker again: at
+    /// 50 pairs, two inspects each one after another were a third of a
+    /// start-up reconcile.
+    async fn gc_ports(&self, live: &HashSet<String>) {
         let (removed, errors) = self.plugger.gc_bridge_rules().await;
         if !removed.is_empty() {
             tracing::info!(ports = ?removed, "removed the port-security rules of vanished Linux bridge ports");
@@ -237,33 +248,28 @@ impl Host {
                 return;
             }
         };
-        let mut gone = std::collections::HashSet::new();
-        for (_, owner) in owned {
-            if owner.full_id.is_none() || gone.contains(&owner.container) {
-                continue;
-            }
-            let mut known_gone = true;
-            for name in [
-                owner.container.clone(),
-                record::sandbox_name(&owner.container),
-            ] {
-                match self.docker.inspect(&name).await {
-                    Ok(None) => {}
-                    Ok(Some(c)) => {
-                        // Running, or someone else's: not ours to judge.
-                        let ours = c.is_managed() && c.host() == Some(self.id());
-                        if c.running || !ours {
-                            known_gone = false;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!("port gc skipped, nothing removed: {e}");
-                        return;
-                    }
+        let suspects: BTreeSet<String> = owned
+            .into_iter()
+            .filter(|(_, owner)| owner.full_id.is_some() && !live.contains(&owner.container))
+            .map(|(_, owner)| owner.container)
+            .collect();
+        let judged = futures::future::join_all(
+            suspects
+                .into_iter()
+                .map(|container| async move { (self.known_gone(&container).await, container) }),
+        )
+        .await;
+        let mut gone = HashSet::new();
+        for (verdict, container) in judged {
+            match verdict {
+                Ok(true) => {
+                    gone.insert(container);
                 }
-            }
-            if known_gone {
-                gone.insert(owner.container);
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!("port gc skipped, nothing removed: {e}");
+                    return;
+                }
             }
         }
         if gone.is_empty() {
@@ -280,6 +286,24 @@ impl Host {
         for e in errors {
             tracing::error!("removing stale ports: {e}");
         }
+    }
+
+    /// Whether neither `container` nor its sandbox runs, nor is anyone
+    /// else's: only then may its port go.
+    async fn known_gone(&self, container: &str) -> Result<bool, DockerError> {
+        let sandbox_name = record::sandbox_name(container);
+        let (app, sandbox) = tokio::join!(
+            self.docker.inspect(container),
+            self.docker.inspect(&sandbox_name),
+        );
+        for inspected in [app?, sandbox?].into_iter().flatten() {
+            // Running, or someone else's: not ours to judge.
+            let ours = inspected.is_managed() && inspected.host() == Some(self.id());
+            if inspected.running || !ours {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Follows Docker's events for this host's containers, for as long as
