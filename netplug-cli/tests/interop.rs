@@ -300,3 +300,47 @@ fn cli_announces_through_the_bridge_and_a_re_add_forwards() {
     );
     assert_clean(&host, &c, &before);
 }
+
+/// On a Linux bridge the command needs no Open vSwitch: with no OVSDB to
+/// reach, add-port plugs (its look-ups ahead of the inspect fail quietly)
+/// and del-port removes the plug, leaving nothing behind.
+#[test]
+fn cli_plugs_a_linux_bridge_without_open_vswitch() {
+    let (host, c) = start();
+    host.add_linux_bridge();
+    let before = host.counts(&[]);
+    let nowhere = format!("--ovsdb=unix:{}/no-ovsdb.sock", host.dir.display());
+    let cli = |args: &[&str]| {
+        let mut all = vec![
+            "netns",
+            "exec",
+            &host.ns.name,
+            env!("CARGO_BIN_EXE_netplug"),
+            &nowhere,
+        ];
+        all.extend_from_slice(args);
+        common::output(host.env(&mut common::cmd("ip", &all)))
+    };
+    let gateway = format!("--gateway={}", common::LINUX_GATEWAY);
+    let out = ok(
+        "netplug add-port on a Linux bridge",
+        cli(&[
+            "add-port",
+            common::LINUX_BRIDGE,
+            "eth0",
+            &c.name,
+            "--ipaddress=10.240.1.36/24",
+            &gateway,
+        ]),
+    );
+    assert!(out.ends_with("plugged\n"), "{out}");
+    assert!(
+        c.ping(common::LINUX_GATEWAY),
+        "no ping over the Linux bridge"
+    );
+    ok(
+        "netplug del-port on a Linux bridge",
+        cli(&["del-port", common::LINUX_BRIDGE, "eth0", &c.name]),
+    );
+    assert_clean(&host, &c, &before);
+}

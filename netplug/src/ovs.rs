@@ -403,8 +403,9 @@ impl Ovs {
 
     /// What a process's first add waits for, done ahead: connects, and
     /// waits until ovs-vswitchd has applied the changes that other
-    /// processes committed before (see [`Settle`]). A process that knows it
-    /// is about to add (the CLI) calls it while it does something else.
+    /// processes committed before (see [`Settle`]). A process's first add
+    /// calls it; one that knows it is about to add does it ahead, with the
+    /// add's first look-ups, through [`Ovs::prepare_to_add`].
     pub async fn prepare(&self) -> Result<()> {
         if !self.settles_others() {
             return Ok(());
