@@ -46,19 +46,20 @@ impl Host {
     /// kept the sandbox's new netns without eth0 all that while; the
     /// sandbox's own inspect returns as soon as the sandbox is back. What
     /// is left, joining the application to it, stays the sync's.
-    pub(super) async fn plug_started_sandbox(&self, sandbox_name: &str) {
+    /// True when it plugged the sandbox anew.
+    pub(super) async fn plug_started_sandbox(&self, sandbox_name: &str) -> bool {
         let Some(name) = record::sandbox_owner(sandbox_name) else {
-            return;
+            return false;
         };
         let _act = self.act_lock(name).await;
         let began = Instant::now();
         let Ok(Some(sandbox)) = self.inspect_managed(sandbox_name).await else {
-            return;
+            return false;
         };
         let ours =
             matches!(record::role(&sandbox.labels), record::Role::Sandbox(owner) if owner == name);
         if !ours || !sandbox.running || sandbox.pid == 0 || self.plugged_already(name, &sandbox) {
-            return;
+            return false;
         }
         match self.plug(name, &sandbox, false, &Reporter::silent()).await {
             Ok(changed) => {
@@ -66,9 +67,11 @@ impl Host {
                     self.unjoined().insert(name.to_string());
                 }
                 tracing::debug!(container = %name, changed, ms = began.elapsed().as_secs_f64() * 1e3, "started sandbox plugged ahead of its pair's sync");
+                changed
             }
             Err(e) => {
                 tracing::debug!(container = %name, "started sandbox not plugged ahead, left to its pair's sync: {e}");
+                false
             }
         }
     }
@@ -370,8 +373,15 @@ impl Host {
     /// what that took (`since_event_ms`: from Docker's event to the plug).
     async fn on_event(&self, name: &str, action: &str, event_ns: i64) {
         let began = Instant::now();
-        if action == "start" {
-            self.plug_started_sandbox(name).await;
+        if action == "start" && self.plug_started_sandbox(name).await {
+            tracing::info!(
+                container = %name,
+                action = "plug",
+                duration_ms = began.elapsed().as_secs_f64() * 1e3,
+                since_event_ms = ms_since(event_ns),
+                result = "ok",
+                "sandbox plugged after its start event"
+            );
         }
         let Some(result) = self.sync_event(name, action == "start").await else {
             tracing::debug!(container = %name, event = action, "folded into the sync already waiting");
@@ -380,17 +390,11 @@ impl Host {
         let duration_ms = began.elapsed().as_secs_f64() * 1e3;
         match result {
             Ok(Synced::Plugged) => {
-                let latency_ms = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .ok()
-                    .and_then(|now| i64::try_from(now.as_nanos()).ok().map(|n| n - event_ns))
-                    .filter(|_| event_ns > 0)
-                    .map(|ns| ns as f64 / 1e6);
                 tracing::info!(
                     container = %name,
                     action = "replug",
                     duration_ms,
-                    since_event_ms = latency_ms,
+                    since_event_ms = ms_since(event_ns),
                     result = "ok",
                     "re-plugged after start event"
                 );
@@ -432,4 +436,12 @@ pub enum Synced {
     /// The sandbox stopped while its application runs on in the old netns.
     SandboxDown,
     Unplugged,
+}
+
+/// Milliseconds from `event_ns` (Docker's time of an event, ns since the
+/// epoch; 0: unknown) until now.
+fn ms_since(event_ns: i64) -> Option<f64> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    let ns = i64::try_from(now.as_nanos()).ok()? - event_ns;
+    (event_ns > 0).then(|| ns as f64 / 1e6)
 }

@@ -351,10 +351,14 @@ fn bench() -> Result<()> {
     let mut answered: Vec<Duration> = by_name.values().copied().collect();
     answered.sort();
     let answered_ns = killed_ns + answered.last().map_or(0, Duration::as_nanos);
-    // The server's own account: from each sandbox's start event to its plug.
+    // The server's own account: from each sandbox's start event to its
+    // plug, ahead of its pair's sync or by it.
     let mut since_event: Vec<f64> = bed.server_log(0)[log_before..]
         .lines()
-        .filter(|l| l.contains("re-plugged after start event"))
+        .filter(|l| {
+            l.contains("sandbox plugged after its start event")
+                || l.contains("re-plugged after start event")
+        })
         .filter_map(|l| l.split("since_event_ms=").nth(1))
         .filter_map(|v| v.split_whitespace().next()?.parse().ok())
         .collect();
