@@ -16,11 +16,17 @@ use netplug::host_ifname;
 trait NetplugCli {
     /// `netplug ARGS` (the CLI built with these tests) in this host.
     fn netplug_cli(&self, args: &[&str]) -> Output;
+    /// The same, with OVSDB at `db` rather than this host's.
+    fn netplug_cli_with_db(&self, db: &str, args: &[&str]) -> Output;
 }
 
 impl NetplugCli for OvsHost {
     fn netplug_cli(&self, args: &[&str]) -> Output {
-        let db = format!("--ovsdb={}", self.db());
+        self.netplug_cli_with_db(&self.db(), args)
+    }
+
+    fn netplug_cli_with_db(&self, db: &str, args: &[&str]) -> Output {
+        let db = format!("--ovsdb={db}");
         let mut all = vec![
             "netns",
             "exec",
@@ -309,18 +315,8 @@ fn cli_plugs_a_linux_bridge_without_open_vswitch() {
     let (host, c) = start();
     host.add_linux_bridge();
     let before = host.counts(&[]);
-    let nowhere = format!("--ovsdb=unix:{}/no-ovsdb.sock", host.dir.display());
-    let cli = |args: &[&str]| {
-        let mut all = vec![
-            "netns",
-            "exec",
-            &host.ns.name,
-            env!("CARGO_BIN_EXE_netplug"),
-            &nowhere,
-        ];
-        all.extend_from_slice(args);
-        common::output(host.env(&mut common::cmd("ip", &all)))
-    };
+    let nowhere = format!("unix:{}/no-ovsdb.sock", host.dir.display());
+    let cli = |args: &[&str]| host.netplug_cli_with_db(&nowhere, args);
     let gateway = format!("--gateway={}", common::LINUX_GATEWAY);
     let out = ok(
         "netplug add-port on a Linux bridge",

@@ -317,17 +317,12 @@ impl Conn {
 
     /// The next message: kind, xid and what follows the header. Echo
     /// requests are answered here, as a long bundle may meet one; OVS's
-    /// hello is passed over, and its refusal of ours is the version error.
+    /// hello is passed over (its version is checked in `recv_any`).
     async fn recv(&mut self) -> Result<(u8, u32, Vec<u8>), OpenFlowError> {
         loop {
             let (kind, xid, body) = self.recv_any().await?;
             if kind == HELLO {
                 continue;
-            }
-            if kind == ERROR && body.get(..2) == Some(&OFPET_HELLO_FAILED.to_be_bytes()[..]) {
-                return Err(OpenFlowError::Version {
-                    socket: self.socket.clone(),
-                });
             }
             if kind == ECHO_REQUEST {
                 let mut reply = Vec::new();
@@ -364,8 +359,11 @@ impl Conn {
             return Err(self.malformed(format!("message of {len} bytes")));
         }
         // OVS's hello carries the highest version it allows: a lower one
-        // than ours would be what the connection speaks.
-        if head[1] == HELLO && head[0] < VERSION {
+        // than ours would be what the connection speaks. Its refusal of
+        // ours (no common version) is the same error.
+        let refused_version =
+            head[1] == ERROR && body.get(..2) == Some(&OFPET_HELLO_FAILED.to_be_bytes()[..]);
+        if (head[1] == HELLO && head[0] < VERSION) || refused_version {
             return Err(OpenFlowError::Version {
                 socket: self.socket.clone(),
             });

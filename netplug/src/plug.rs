@@ -198,6 +198,30 @@ struct Attempt<'a> {
     alias: &'a str,
 }
 
+/// The kind of `bridge`, from its link here (`link`) and whether OVS has
+/// it (`in_ovs`): a Linux bridge is one whatever OVS says. `Err(None)`: no
+/// such bridge.
+fn bridge_kind_of(
+    bridge: &str,
+    link: Result<Option<LinkInfoSummary>, NetlinkError>,
+    in_ovs: Result<bool, OvsError>,
+) -> Result<BridgeKind, Option<StepError>> {
+    if let Some(link) = link.map_err(|e| Some(e.into()))?
+        && link.kind == Some(InfoKind::Bridge)
+    {
+        return Ok(BridgeKind::Linux);
+    }
+    match in_ovs {
+        Ok(true) => Ok(BridgeKind::Ovs),
+        Ok(false) => Err(None),
+        // Not a Linux bridge, and OVS cannot say: the cause is kept, as
+        // "not found" would hide an OVS that is down.
+        Err(e) => Err(Some(StepError::Other(format!(
+            "bridge {bridge} is no Linux bridge, and Open vSwitch cannot be asked: {e}"
+        )))),
+    }
+}
+
 /// Plugs and unplugs containers on one host: its own namespace and its OVS.
 #[derive(Debug)]
 pub struct Plugger {
@@ -241,11 +265,14 @@ impl Plugger {
         };
         let (link, in_ovs) =
             tokio::join!(host.link_by_name(bridge), self.ovs.prepare_to_add(bridge));
-        let (kind, reservation) = match (link, in_ovs) {
-            (Ok(Some(link)), _) if link.kind == Some(InfoKind::Bridge) => (BridgeKind::Linux, None),
-            (Ok(_), Ok((Some(_), reservation))) => (BridgeKind::Ovs, Some(reservation)),
-            _ => return,
+        let (in_ovs, reservation) = match in_ovs {
+            Ok((datapath, reservation)) => (Ok(datapath.is_some()), Some(reservation)),
+            Err(e) => (Err(e), None),
         };
+        let Ok(kind) = bridge_kind_of(bridge, link, in_ovs) else {
+            return;
+        };
+        let reservation = reservation.filter(|_| kind == BridgeKind::Ovs);
         *self.ahead() = Some(Ahead {
             bridge: bridge.to_string(),
             kind,
@@ -280,31 +307,20 @@ impl Plugger {
     }
 
     pub async fn bridge_kind(&self, host: &Netlink, bridge: &str) -> Result<BridgeKind, PlugError> {
-        let step_err = |source: StepError| PlugError::Step {
-            container: String::new(),
-            step: Step::FindBridge,
-            source,
-        };
         // Both asked at once; OVS's answer is wasted on a Linux bridge, but
         // costs less than waiting for the kernel's first.
         let (link, in_ovs) =
             tokio::join!(host.link_by_name(bridge), self.ovs.bridge_exists(bridge));
-        if let Some(link) = link.map_err(|e| step_err(e.into()))?
-            && link.kind == Some(InfoKind::Bridge)
-        {
-            return Ok(BridgeKind::Linux);
-        }
-        match in_ovs {
-            Ok(true) => Ok(BridgeKind::Ovs),
-            Ok(false) => Err(PlugError::NoBridge {
+        bridge_kind_of(bridge, link, in_ovs).map_err(|e| match e {
+            None => PlugError::NoBridge {
                 bridge: bridge.to_string(),
-            }),
-            // Not a Linux bridge, and OVS cannot say: the cause is kept, as
-            // "not found" would hide an OVS that is down.
-            Err(e) => Err(step_err(StepError::Other(format!(
-                "bridge {bridge} is no Linux bridge, and Open vSwitch cannot be asked: {e}"
-            )))),
-        }
+            },
+            Some(source) => PlugError::Step {
+                container: String::new(),
+                step: Step::FindBridge,
+                source,
+            },
+        })
     }
 
     /// Plugs `spec.iface` into the namespace of `target`. On any failure
