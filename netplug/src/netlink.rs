@@ -500,6 +500,17 @@ impl Netlink {
             .map_err(request("set link up"))
     }
 
+    /// Sets the link down.
+    pub async fn set_down(&self, index: u32) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).down().build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(request("set link down"))
+    }
+
     /// Sets the link up and its alias, in one request.
     pub async fn set_up_with_alias(&self, index: u32, alias: &str) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).up().alias(alias).build();

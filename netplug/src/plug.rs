@@ -676,28 +676,47 @@ impl Plugger {
             if spec.probe.is_some() {
                 self.configure_address(inner, eth, spec).await?;
             }
-            if kind == BridgeKind::Ovs {
-                // Up once more, now that ovs-vswitchd has the port: when it
-                // still held a netdev of this name (a port whose veth vanished
-                // with its netns, as after a dockerd restart), it set
-                // promiscuous mode from the flags cached for that one, which
-                // were down (seen: every re-plug after a dockerd restart DOWN).
-                host.set_up(host_index)
-                    .await
-                    .map_err(at(Step::ConfigureHostEnd))?;
-            }
+            let up = async {
+                if kind == BridgeKind::Ovs {
+                    // Up once more, now that ovs-vswitchd has the port: when
+                    // it still held a netdev of this name (a port whose veth
+                    // vanished with its netns, as after a dockerd restart),
+                    // it set promiscuous mode from the flags cached for that
+                    // one, which were down (seen: every re-plug after a
+                    // dockerd restart DOWN).
+                    host.set_up(host_index)
+                        .await
+                        .map_err(at(Step::ConfigureHostEnd))?;
+                }
+                Ok(())
+            };
             // See `ethtool`: without this, TCP and UDP from the container are
             // dropped on an OVS userspace datapath.
-            ethtool::set_tx_checksum(&control, &spec.iface, false)
-                .map_err(|e| (Step::ConfigureContainerEnd, e.into()))?;
+            let tx_checksum = || {
+                ethtool::set_tx_checksum(&control, &spec.iface, false)
+                    .map_err(|e| (Step::ConfigureContainerEnd, e.into()))
+            };
             match (socket, ofport) {
+                // Sent from the container, the announcement crosses the
+                // veth, which forwards nothing until the host end is up.
                 (Some(socket), _) => {
+                    up.await?;
+                    tx_checksum()?;
                     send_announcement(socket, eth, spec).map_err(|e| (Step::Announce, e.into()))?;
                 }
-                (None, Some(ofport)) => self
-                    .inject_announcement(spec, ofport)
-                    .await
-                    .map_err(|e| (Step::Announce, e))?,
+                // Put into the bridge, it needs neither: all three at once.
+                (None, Some(ofport)) => {
+                    let inject = async {
+                        self.inject_announcement(spec, ofport)
+                            .await
+                            .map_err(|e| (Step::Announce, e))
+                    };
+                    let (up, injected, checksum) =
+                        tokio::join!(up, inject, async { tx_checksum() });
+                    up?;
+                    checksum?;
+                    injected?;
+                }
                 (None, None) => {
                     return Err((
                         Step::Announce,
@@ -1153,11 +1172,17 @@ impl Plugger {
         Ok(on_bridge)
     }
 
-    /// Removes the OVS port and the host end of veth `host_name`, gathering
-    /// every error. Both go at once: ovs-vswitchd copes with a port whose
-    /// device vanished (a container that died does just that), and the two
-    /// waits, for ovs-vswitchd and for the kernel, overlap. A link of that
-    /// name that is not a veth is left alone: it is not a plug.
+    /// Removes the OVS port, its rules and the host end of veth
+    /// `host_name`, gathering every error. A link of that name that is not
+    /// a veth is left alone: it is not a plug.
+    ///
+    /// The host end goes down first: a veth drops what its peer sends while
+    /// it is down, so from then on nothing the container sends reaches the
+    /// bridge, and the veth, the rules and the port can go at once (the
+    /// rules only before the port, whose removal from the datapath stalls
+    /// ovs-vswitchd for an RCU grace period (see `Settle`), and the rules'
+    /// removal would wait behind it). Should the host end not go down, the
+    /// veth goes first, so that its rules never go while it can still send.
     async fn remove_host_side(
         &self,
         host: &Netlink,
@@ -1173,7 +1198,8 @@ impl Plugger {
                 tracing::warn!(port = %host_name, error = %e, "cannot remove the port-security rules");
             }
         };
-        let port = async {
+        let rules_then_port = async {
+            flows.await;
             match self.ovs.del_port(host_name).await {
                 Err(source) if !source.is_unreachable() => Some(TeardownError::DelPort {
                     port: host_name.to_string(),
@@ -1182,53 +1208,66 @@ impl Plugger {
                 _ => None,
             }
         };
-        let link = async {
+        let mut errors = Vec::new();
+        let link = match host.link_by_name(host_name).await {
+            Ok(Some(link)) if link.kind == Some(InfoKind::Veth) => Some(link),
+            Ok(_) => None,
+            Err(e) => {
+                errors.push(TeardownError::FindLinks(e));
+                None
+            }
+        };
+        // ENODEV: the kernel got there first, tearing down the peer's
+        // namespace; the veth is gone, so nothing can send.
+        let quiet = match &link {
+            Some(link) => match host.set_down(link.index).await {
+                Ok(()) => true,
+                Err(e) => e.errno() == Some(libc::ENODEV),
+            },
+            None => true,
+        };
+        let veth = async {
             let mut errors = Vec::new();
-            match host.link_by_name(host_name).await {
-                Ok(Some(link)) if link.kind == Some(InfoKind::Veth) => {
-                    let on_linux_bridge = match link.controller {
-                        Some(index) => matches!(host.link_by_index(index).await,
-                                Ok(Some(c)) if c.kind == Some(InfoKind::Bridge)),
-                        None => false,
-                    };
-                    let deleter = if self.short_lived {
-                        Deleter::Child
-                    } else {
-                        Deleter::Thread
-                    };
-                    // ENODEV: the kernel got there first, tearing down the
-                    // peer's namespace.
-                    match host.del_link_by(link.index, deleter).await {
-                        Err(source) if source.errno() != Some(libc::ENODEV) => {
-                            errors.push(TeardownError::DelLink {
-                                name: host_name.to_string(),
-                                source,
-                            });
-                        }
-                        _ => {}
-                    }
-                    // After the link, never before: the port is not to
-                    // forward unfiltered for a moment.
-                    if on_linux_bridge && let Err(source) = nft::clear_port(host_name).await {
-                        errors.push(TeardownError::ClearRules {
-                            port: host_name.to_string(),
-                            source,
-                        });
-                    }
+            let Some(link) = link else {
+                return errors;
+            };
+            let on_linux_bridge = match link.controller {
+                Some(index) => matches!(host.link_by_index(index).await,
+                        Ok(Some(c)) if c.kind == Some(InfoKind::Bridge)),
+                None => false,
+            };
+            let deleter = if self.short_lived {
+                Deleter::Child
+            } else {
+                Deleter::Thread
+            };
+            match host.del_link_by(link.index, deleter).await {
+                Err(source) if source.errno() != Some(libc::ENODEV) => {
+                    errors.push(TeardownError::DelLink {
+                        name: host_name.to_string(),
+                        source,
+                    });
                 }
-                Ok(_) => {}
-                Err(e) => errors.push(TeardownError::FindLinks(e)),
+                _ => {}
+            }
+            // After the link, never before: the port is not to forward
+            // unfiltered for a moment.
+            if on_linux_bridge && let Err(source) = nft::clear_port(host_name).await {
+                errors.push(TeardownError::ClearRules {
+                    port: host_name.to_string(),
+                    source,
+                });
             }
             errors
         };
-        // In turn: the veth first, so that its rules never go while it
-        // can still send; the port last, as ovs-vswitchd's removal of it
-        // from the datapath stalls it for an RCU grace period (see
-        // `Settle`), and the rules' removal would wait behind that.
-        let link = link.await;
-        flows.await;
-        let port = port.await;
-        let errors: Vec<TeardownError> = port.into_iter().chain(link).collect();
+        let (veth, port) = if quiet {
+            tokio::join!(veth, rules_then_port)
+        } else {
+            let veth = veth.await;
+            (veth, rules_then_port.await)
+        };
+        errors.extend(veth);
+        errors.extend(port);
         if errors.is_empty() {
             Ok(())
         } else {
