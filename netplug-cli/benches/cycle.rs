@@ -118,6 +118,14 @@ fn main() {
     println!(
         "add-port + del-port cycle on one bridge and container, {ROUNDS} rounds, taking turns"
     );
+    let program = env!("CARGO_BIN_EXE_netplug");
+    if has_interpreter(program) {
+        println!(
+            "  netplug {program} is dynamically linked; the packaged one is static-pie and starts sooner: `cargo bench-netplug` measures that"
+        );
+    } else {
+        println!("  netplug {program}: static-pie, as packaged");
+    }
     println!(
         "  netplug     median {:7.1} ms (add-port {:.1} ms, del-port {:.1} ms)",
         ms(a),
@@ -143,6 +151,24 @@ fn main() {
         "  ovs-vswitchd alone: a port added (until it has its OpenFlow number) and deleted (until applied), {:.1} ms",
         ms(median(ovs_floor))
     );
+}
+
+/// Whether the ELF executable at `path` names a dynamic loader (has a
+/// PT_INTERP program header), i.e. is not statically linked.
+fn has_interpreter(path: &str) -> bool {
+    const PT_INTERP: u32 = 3;
+    let elf = std::fs::read(path).expect("read the netplug executable");
+    let u16_at = |at: usize| u16::from_le_bytes(elf[at..at + 2].try_into().expect("2 bytes"));
+    let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().expect("8 bytes"));
+    assert!(
+        elf.starts_with(b"\x7fELF\x02\x01"),
+        "{path} is not a little-endian 64-bit ELF file"
+    );
+    let (phoff, phentsize, phnum) = (u64_at(0x20) as usize, u16_at(0x36), u16_at(0x38));
+    (0..usize::from(phnum)).any(|i| {
+        let at = phoff + i * usize::from(phentsize);
+        u32::from_le_bytes(elf[at..at + 4].try_into().expect("4 bytes")) == PT_INTERP
+    })
 }
 
 /// Adds a bare veth as a port and deletes it, each until ovs-vswitchd has

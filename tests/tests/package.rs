@@ -62,6 +62,51 @@ fn unit_path() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// The packaged netplug is static-pie (see `.cargo/config.toml`): it names
+/// no dynamic loader, and it runs, asking dockerd itself: of the running
+/// container `name` it reports the bridge that is not there, and of one
+/// that does not exist, just that.
+fn packaged_netplug_is_static_and_asks_dockerd(name: &str) {
+    const NETPLUG: &str = "/usr/bin/netplug";
+    let elf = std::fs::read(NETPLUG).expect("read /usr/bin/netplug");
+    let u16_at = |at: usize| usize::from(u16::from_le_bytes([elf[at], elf[at + 1]]));
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    // PT_INTERP is program header type 3.
+    let interp = (0..phnum).any(|i| elf[phoff + i * phentsize..][..4] == 3u32.to_le_bytes());
+    assert!(
+        elf.starts_with(b"\x7fELF\x02\x01") && !interp,
+        "{NETPLUG} is not a static-pie executable (it names a dynamic loader)"
+    );
+    let netplug = |container: &str| {
+        Command::new(NETPLUG)
+            .args([
+                "--ovsdb=unix:/nonexistent/db.sock",
+                "add-port",
+                "dsnobr9",
+                "eth9",
+                container,
+                "--ipaddress=10.99.0.2/24",
+            ])
+            .output()
+            .expect("the packaged netplug")
+    };
+    let out = netplug(name);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("dsnobr9") && !err.contains("no such container"),
+        "{}",
+        text(&out)
+    );
+    let out = netplug("dockstack-package-no-such-container");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no such container"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn package_installs_serves_a_container_through_its_unit_and_purges_cleanly() {
     check_root().expect("the package test installs packages");
@@ -174,6 +219,7 @@ fn package_installs_serves_a_container_through_its_unit_and_purges_cleanly() {
         answers_within(&bed, 0, ip, std::time::Duration::from_secs(5)),
         "{name} does not answer at {ip}"
     );
+    packaged_netplug_is_static_and_asks_dockerd(&name);
     let out = client(&["destroy"]);
     assert!(out.status.success(), "{}", text(&out));
     drop(bed);
