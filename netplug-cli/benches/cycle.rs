@@ -164,7 +164,8 @@ fn has_interpreter(path: &str) -> bool {
         elf.starts_with(b"\x7fELF\x02\x01"),
         "{path} is not a little-endian 64-bit ELF file"
     );
-    let (phoff, phentsize, phnum) = (u64_at(0x20) as usize, u16_at(0x36), u16_at(0x38));
+    let phoff = usize::try_from(u64_at(0x20)).expect("a program header offset that fits");
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
     (0..usize::from(phnum)).any(|i| {
         let at = phoff + i * usize::from(phentsize);
         u32::from_le_bytes(elf[at..at + 4].try_into().expect("4 bytes")) == PT_INTERP

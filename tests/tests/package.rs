@@ -70,7 +70,8 @@ fn packaged_netplug_is_static_and_asks_dockerd(name: &str) {
     const NETPLUG: &str = "/usr/bin/netplug";
     let elf = std::fs::read(NETPLUG).expect("read /usr/bin/netplug");
     let u16_at = |at: usize| usize::from(u16::from_le_bytes([elf[at], elf[at + 1]]));
-    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let phoff = usize::try_from(u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()))
+        .expect("a program header offset that fits");
     let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
     // PT_INTERP is program header type 3.
     let interp = (0..phnum).any(|i| elf[phoff + i * phentsize..][..4] == 3u32.to_le_bytes());
