@@ -497,36 +497,31 @@ impl Netlink {
             )))
     }
 
-    pub async fn set_up(&self, index: u32) -> Result<()> {
-        let msg = LinkUnspec::new_with_index(index).up().build();
+    /// Sends one RTM_SETLINK, `what` naming it in an error.
+    async fn set_link(&self, msg: LinkMessage, what: &'static str) -> Result<()> {
         self.handle
             .link()
             .set(msg)
             .execute()
             .await
-            .map_err(request("set link up"))
+            .map_err(request(what))
+    }
+
+    pub async fn set_up(&self, index: u32) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).up().build();
+        self.set_link(msg, "set link up").await
     }
 
     /// Sets the link down.
     pub async fn set_down(&self, index: u32) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).down().build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(request("set link down"))
+        self.set_link(msg, "set link down").await
     }
 
     /// Sets the link up and its alias, in one request.
     pub async fn set_up_with_alias(&self, index: u32, alias: &str) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).up().alias(alias).build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(request("set link up with its alias"))
+        self.set_link(msg, "set link up with its alias").await
     }
 
     /// Makes the link a port of a Linux bridge.
@@ -534,12 +529,7 @@ impl Netlink {
         let msg = LinkUnspec::new_with_index(index)
             .controller(bridge_index)
             .build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(request("attach to Linux bridge"))
+        self.set_link(msg, "attach to Linux bridge").await
     }
 
     /// Deletes a link and returns once it is gone from the namespace (a
