@@ -1,0 +1,120 @@
+//! The `dockstack` command: its arguments, one handler per command family,
+//! and what they print.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::CommandFactory;
+use dockstack::connect::{Connector, Security};
+use dockstack::environment::{self, Container, Environment};
+use dockstack::ops::{self, Action, HostOverride};
+
+mod addresses;
+mod args;
+mod certs;
+mod containers;
+pub mod exit;
+mod json;
+mod plan;
+mod render;
+
+pub use args::Cli;
+use args::{Command, OutputFormat};
+
+/// Bad input: the command line or the environment file. Nothing was done;
+/// the exit status is 2.
+#[derive(Debug)]
+pub struct Invalid(pub String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+fn load(cli: &Cli) -> Result<Environment> {
+    environment::load(&cli.file).map_err(|e| Invalid(e.to_string()).into())
+}
+
+fn selected(cli: &Cli, env: &Environment) -> Result<Vec<Container>> {
+    match &cli.container {
+        None => Ok(env.containers.clone()),
+        Some(name) => match env.container(name) {
+            Some(c) => Ok(vec![c.clone()]),
+            None => Err(Invalid(format!(
+                "{}: no container {name} in this file",
+                cli.file.display()
+            ))
+            .into()),
+        },
+    }
+}
+
+fn connector(cli: &Cli) -> Result<Connector> {
+    if let Some(secs) = cli.timeout {
+        ops::set_deadline(Duration::from_secs(secs));
+    }
+    let security = if cli.insecure {
+        eprintln!("dockstack: warning: --insecure: talking plaintext, without certificates");
+        Security::Insecure
+    } else {
+        Security::Tls(cli.tls_dir.clone())
+    };
+    Connector::with_identity(
+        security,
+        &cli.as_name,
+        Duration::from_secs(cli.connect_timeout),
+    )
+    .map_err(|e| Invalid(e.to_string()).into())
+}
+
+/// Runs the command line's command.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let json = cli.output == OutputFormat::Json;
+    let overrides = HostOverride {
+        ip: cli.hostip.clone(),
+        port: cli.hostport,
+    };
+    let action = match &cli.action {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "dockstack",
+                &mut std::io::stdout(),
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Manpage => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Certs { command } => return certs::certs_command(&cli, command),
+        Command::List => return containers::list(&cli, json),
+        Command::Get => return containers::get(&cli),
+        Command::Status => return containers::status(&cli, overrides, json).await,
+        Command::Plan => return plan::plan_command(&cli, overrides, json).await,
+        Command::Addresses => {
+            return addresses::addresses_command(&cli, overrides, json).await;
+        }
+        Command::Apply {
+            yes,
+            prune,
+            plan_id,
+        } => {
+            return plan::apply_command(&cli, overrides, json, *yes, *prune, plan_id.as_deref())
+                .await;
+        }
+        Command::Run => Action::Run,
+        Command::Destroy => Action::Destroy,
+        Command::Start => Action::Start,
+        Command::Stop => Action::Stop,
+        Command::Show => Action::Show,
+        Command::Register => Action::Register,
+        Command::Deregister => Action::Deregister,
+    };
+    containers::act(&cli, action, overrides, json).await
+}

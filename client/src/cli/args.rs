@@ -1,0 +1,172 @@
+//! The command line: global options, the commands and the certs subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dockstack::certs;
+
+#[derive(Parser)]
+#[command(
+    name = "dockstack",
+    version,
+    about = "Run containers with fixed IP addresses across container hosts",
+    after_help = "Exit status: 0 success, 1 an operation failed, 2 invalid command line or environment file, 3 (plan) changes pending."
+)]
+pub struct Cli {
+    /// The environment file.
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "environment.yaml"
+    )]
+    pub file: PathBuf,
+    /// Only this container (default: every container of the file).
+    #[arg(short = 'c', long = "container", global = true)]
+    pub container: Option<String>,
+    /// The property `get` prints.
+    #[arg(short = 'p', long = "property", global = true)]
+    pub property: Option<String>,
+    /// Directory with ca.pem and the client certificates (client.pem and client.key, or those of --as).
+    #[arg(long, global = true, env = "DOCKSTACK_TLS_DIR", default_value = certs::DEFAULT_TLS_DIR)]
+    pub tls_dir: PathBuf,
+    /// Present the client certificate NAME.pem (and NAME.key) of the TLS directory.
+    #[arg(
+        long = "as",
+        global = true,
+        env = "DOCKSTACK_AS",
+        value_name = "NAME",
+        default_value = certs::DEFAULT_CLIENT
+    )]
+    pub as_name: String,
+    /// Talk plaintext to servers started with --insecure.
+    #[arg(long, global = true)]
+    pub insecure: bool,
+    /// Send every request to this address instead of the file's host ip.
+    #[arg(long, global = true)]
+    pub hostip: Option<String>,
+    /// Send every request to this port instead of the file's host port.
+    #[arg(long, global = true)]
+    pub hostport: Option<u16>,
+    /// Containers handled at once on each host.
+    #[arg(long, short = 'j', global = true, default_value_t = 4)]
+    pub jobs: usize,
+    /// Seconds to wait for a host to accept a connection.
+    #[arg(long, global = true, default_value_t = 5)]
+    pub connect_timeout: u64,
+    /// Seconds one call to a server may take (default: 30 for show, list
+    /// and status, 900 for operations, whose hooks may run long).
+    #[arg(long, global = true)]
+    pub timeout: Option<u64>,
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    #[command(subcommand)]
+    pub action: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create, start and plug containers (precreation and postcreation hooks run).
+    Run,
+    /// Stop, unplug and remove containers (postdestroy hooks run).
+    Destroy,
+    /// Start stopped containers and plug them again.
+    Start,
+    /// Unplug and stop containers.
+    Stop,
+    /// Show containers as their hosts see them.
+    Show,
+    /// Put containers in DNS and Puppet's files again, as run does (a repair: no cert clean, no agent).
+    Register,
+    /// Take containers out of DNS and Puppet's files, as destroy does, leaving them be.
+    Deregister,
+    /// List the containers of the environment file (no host is asked).
+    List,
+    /// Print one property (-p) of containers from the environment file.
+    Get,
+    /// A live table of every container across all hosts.
+    Status,
+    /// Every address the hosts' managed containers hold: address, container, host, MAC, state, file.
+    Addresses,
+    /// What apply would change on every host to match the file; changes nothing.
+    /// Exit status 0: the hosts match the file; 3: changes are pending.
+    Plan,
+    /// Make every host match the file: create, recreate (same address and MAC),
+    /// start, stop; step by step, each step healthy before the next.
+    Apply {
+        /// Apply without asking (needed when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Also destroy orphans: managed containers the file no longer names.
+        #[arg(long)]
+        prune: bool,
+        /// Refuse unless the hosts still give this plan id (from `plan`).
+        #[arg(long, value_name = "ID")]
+        plan_id: Option<String>,
+    },
+    /// Make, renew, revoke and list the cluster's TLS certificates.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), made from these very definitions.
+    #[command(hide = true)]
+    Manpage,
+}
+
+#[derive(Subcommand)]
+pub enum CertsCommand {
+    /// A CA, a server certificate per container host, the admin client certificate (client.pem) and an empty crl.pem.
+    Init {
+        #[arg(long)]
+        force: bool,
+    },
+    /// A server certificate for one more host of the environment file.
+    AddHost {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// A client certificate NAME.pem / NAME.key with a role, signed by the CA (use it with --as NAME).
+    AddClient {
+        /// Letters, digits, '_', '.' and '-'; its common name too.
+        name: String,
+        #[arg(long, value_enum)]
+        role: certs::Role,
+        /// How long it is valid.
+        #[arg(long, default_value_t = certs::CLIENT_VALIDITY_DAYS, value_parser = days())]
+        days: u32,
+        /// Replace an existing client certificate of that name.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Add client certificate NAME.pem to crl.pem, the list every server refuses.
+    Revoke { name: String },
+    /// A new key and certificate for client NAME, same name and role.
+    Renew {
+        name: String,
+        #[arg(long, default_value_t = certs::CLIENT_VALIDITY_DAYS, value_parser = days())]
+        days: u32,
+        /// Give it this role instead (needed if the old one has none).
+        #[arg(long, value_enum)]
+        role: Option<certs::Role>,
+    },
+    /// The client certificates of the TLS directory: role, expiry, revoked.
+    List,
+}
+
+/// A client certificate's lifetime: a day to the CA's ten years.
+fn days() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=3650)
+}
+
+#[cfg(test)]
+mod tests;

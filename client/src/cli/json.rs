@@ -1,0 +1,194 @@
+//! The shapes of `--output json`. serde_json sorts the keys of the maps the
+//! client printed before these structs: the fields are declared in that order
+//! so the output stays byte for byte the same.
+
+use dockstack::environment::Container;
+use dockstack::ops::Outcome;
+use dockstack::ops::addresses::Holder;
+use dockstack_proto::ContainerInfo;
+use serde::Serialize;
+
+/// A container as a host reports it (`show`, `status`, the outcomes).
+#[derive(Serialize)]
+pub struct Info<'a> {
+    actual_addresses: &'a [String],
+    bridge: &'a str,
+    environment: &'a str,
+    exit_code: i32,
+    gateway: &'a str,
+    gateway6: &'a str,
+    health: &'a str,
+    host: &'a str,
+    id: &'a str,
+    image: &'a str,
+    ip: &'a str,
+    ip6: &'a str,
+    mac: &'a str,
+    name: &'a str,
+    network: &'a str,
+    pid: u32,
+    plugged: bool,
+    port: &'a str,
+    sandbox: &'a str,
+    sandbox_state: &'a str,
+    started_at: &'a str,
+    state: &'a str,
+}
+
+impl<'a> From<&'a ContainerInfo> for Info<'a> {
+    fn from(i: &'a ContainerInfo) -> Self {
+        Info {
+            actual_addresses: &i.actual_addresses,
+            bridge: &i.bridge,
+            environment: &i.environment,
+            exit_code: i.exit_code,
+            gateway: &i.gateway,
+            gateway6: &i.gateway6,
+            health: &i.health,
+            host: &i.host,
+            id: &i.id,
+            image: &i.image,
+            ip: &i.ip,
+            ip6: &i.ip6,
+            mac: &i.mac,
+            name: &i.name,
+            network: &i.network,
+            pid: i.pid,
+            plugged: i.plugged,
+            port: &i.port,
+            sandbox: &i.sandbox,
+            sandbox_state: &i.sandbox_state,
+            started_at: &i.started_at,
+            state: &i.state,
+        }
+    }
+}
+
+/// One container's outcome of an action.
+#[derive(Serialize)]
+pub struct OutcomeItem<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    container: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    host: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    info: Option<Info<'a>>,
+    ok: bool,
+}
+
+impl<'a> From<&'a Outcome> for OutcomeItem<'a> {
+    fn from(o: &'a Outcome) -> Self {
+        let (info, error, code) = match &o.result {
+            Ok(info) => (info.as_ref().map(Info::from), None, None),
+            Err(e) => (
+                None,
+                Some(e.message.as_str()),
+                e.code.map(|code| format!("{code:?}")),
+            ),
+        };
+        OutcomeItem {
+            code,
+            container: &o.container,
+            error,
+            host: &o.host,
+            ok: o.result.is_ok(),
+            info,
+        }
+    }
+}
+
+/// A container of the file (`list`).
+#[derive(Serialize)]
+pub struct ListItem<'a> {
+    host: &'a str,
+    image: &'a str,
+    ip: String,
+    ip6: Option<String>,
+    mask: u8,
+    name: &'a str,
+    state: bool,
+}
+
+impl<'a> From<&'a Container> for ListItem<'a> {
+    fn from(c: &'a Container) -> Self {
+        ListItem {
+            host: &c.host,
+            image: &c.image,
+            ip: c.ip.to_string(),
+            ip6: c.ip6.map(|n| n.to_string()),
+            mask: c.mask,
+            name: &c.name,
+            state: c.state,
+        }
+    }
+}
+
+/// An address a host's container holds (`addresses`).
+#[derive(Serialize)]
+pub struct Address<'a> {
+    address: String,
+    container: &'a str,
+    environment: &'a str,
+    host: &'a str,
+    mac: &'a str,
+    state: &'a str,
+}
+
+impl<'a> From<&'a Holder> for Address<'a> {
+    fn from(h: &'a Holder) -> Self {
+        Address {
+            address: h.address.to_string(),
+            container: &h.container,
+            environment: &h.environment,
+            host: &h.host,
+            mac: &h.mac,
+            state: &h.state,
+        }
+    }
+}
+
+/// One change `apply` made.
+#[derive(Serialize)]
+pub struct Done<'a> {
+    action: &'a str,
+    container: &'a str,
+}
+
+/// What `apply` did.
+#[derive(Serialize)]
+pub struct Applied<'a> {
+    done: Vec<Done<'a>>,
+    error: Option<String>,
+    plan_id: &'a str,
+}
+
+impl<'a> Applied<'a> {
+    pub fn new(
+        plan_id: &'a str,
+        done: &'a [(String, &'static str)],
+        error: Option<String>,
+    ) -> Self {
+        Applied {
+            done: done
+                .iter()
+                .map(|(container, action)| Done { action, container })
+                .collect(),
+            error,
+            plan_id,
+        }
+    }
+}
+
+/// Prints `value` as one line of JSON.
+pub fn print(value: &impl Serialize) {
+    match serde_json::to_string(value) {
+        Ok(text) => println!("{text}"),
+        // Strings, numbers and lists only: nothing here fails to serialize.
+        Err(e) => eprintln!("dockstack: cannot write JSON: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,193 @@
+//! The text tables and fields the commands print.
+
+use dockstack::environment::{Container, Environment};
+use dockstack_proto::ContainerInfo;
+
+/// A property `get` prints; `None` for a name it does not know.
+pub fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
+    let list = |v: &[String]| v.join(" ");
+    Some(match p {
+        "name" => c.name.clone(),
+        "image" => c.image.clone(),
+        "ip" => c.ip.to_string(),
+        "mask" => c.mask.to_string(),
+        "gateway" => c.gateway.map(|g| g.to_string()).unwrap_or_default(),
+        // The address alone, as `ip` is; its prefix length is `prefix6`.
+        "ip6" => c.ip6.map(|n| n.ip().to_string()).unwrap_or_default(),
+        "prefix6" => c.ip6.map(|n| n.prefix().to_string()).unwrap_or_default(),
+        "gateway6" => c.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+        "dns" => c
+            .dns
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
+        "domain" => c.domain.clone().unwrap_or_default(),
+        "fqdn" => c.fqdn(),
+        "bridge" => c.bridge.clone(),
+        "host" => c.host.clone(),
+        "hostip" => env.host(&c.host).map(|h| h.ip.clone()).unwrap_or_default(),
+        "hostport" => env
+            .host(&c.host)
+            .map(|h| h.port.to_string())
+            .unwrap_or_default(),
+        "volumes" => list(&c.volumes),
+        "state" => c.state.to_string(),
+        "mac" => c.mac.clone().unwrap_or_else(|| {
+            let o = c.ip.octets();
+            format!("02:d5:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+        }),
+        "mtu" => c.mtu.map(|m| m.to_string()).unwrap_or_default(),
+        "vlan" => c.vlan.map(|v| v.to_string()).unwrap_or_default(),
+        "service" => c.service.clone().unwrap_or_default(),
+        "restart" => c.restart.clone().unwrap_or_default(),
+        "precreation" => c.precreation.join("\n"),
+        "postcreation" => c.postcreation.join("\n"),
+        "postdestroy" => c.postdestroy.join("\n"),
+        _ => return None,
+    })
+}
+
+/// How `show` names a container's network: its sandbox, or that it is
+/// plugged directly (made before sandboxes).
+pub fn network_shown(i: &ContainerInfo) -> String {
+    match i.network.as_str() {
+        "sandbox" => format!("sandbox {} ({})", i.sandbox, i.sandbox_state),
+        "direct" => "direct (made before sandboxes: plugged after each start)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// What `status` says of a pair that is not as it should be.
+pub fn status_note(i: &ContainerInfo) -> String {
+    let network: String = match (i.network.as_str(), i.sandbox_state.as_str()) {
+        ("direct", _) => "direct (no sandbox)".into(),
+        ("sandbox", "missing") => "sandbox missing".into(),
+        ("sandbox", "running") => String::new(),
+        ("sandbox", s) if i.state == "running" => format!("sandbox {s}"),
+        _ => String::new(),
+    };
+    // Docker's health, when the container has a healthcheck.
+    [i.health.as_str(), network.as_str()]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn uptime(started_at: &str) -> String {
+    let Ok(t) =
+        time::OffsetDateTime::parse(started_at, &time::format_description::well_known::Rfc3339)
+    else {
+        return "-".into();
+    };
+    let secs = (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// `list`'s table: name, host, address and image.
+pub fn list_table(containers: &[Container]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for c in containers {
+        writeln!(
+            out,
+            "{:<16} {:<12} {:<18} {}",
+            c.name,
+            c.host,
+            format!("{}/{}", c.ip, c.mask),
+            c.image
+        )?;
+    }
+    Ok(())
+}
+
+/// `status`'s table: every container of the file, as its host reports it,
+/// `unknown` on a host that did not answer.
+pub fn status_table(env: &Environment, infos: &[ContainerInfo], failed_hosts: &[&str]) {
+    // The IPv6 column only for a file that has dual-stack containers.
+    let v6 = env.containers.iter().any(|c| c.ip6.is_some());
+    let ip6_of = |c: &Container| {
+        if v6 {
+            let ip6 = c.ip6.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+            format!(" {ip6:<28}")
+        } else {
+            String::new()
+        }
+    };
+    println!(
+        "{:<16} {:<12} {:<24} {:<18}{} {:<10} {:<8} {:<10} NOTE",
+        "NAME",
+        "HOST",
+        "IMAGE",
+        "IP",
+        if v6 {
+            format!(" {:<28}", "IP6")
+        } else {
+            String::new()
+        },
+        "STATE",
+        "PLUGGED",
+        "UPTIME"
+    );
+    for c in &env.containers {
+        let info = infos.iter().find(|i| i.name == c.name);
+        let (state, plugged, up, note) = match info {
+            Some(i) => (
+                i.state.clone(),
+                if i.plugged { "yes" } else { "no" },
+                uptime(&i.started_at),
+                status_note(i),
+            ),
+            None if failed_hosts.contains(&c.host.as_str()) => {
+                ("unknown".into(), "-", "-".into(), String::new())
+            }
+            None => ("absent".into(), "-", "-".into(), String::new()),
+        };
+        println!(
+            "{:<16} {:<12} {:<24} {:<18}{} {:<10} {:<8} {:<10} {}",
+            c.name,
+            c.host,
+            c.image,
+            format!("{}/{}", c.ip, c.mask),
+            ip6_of(c),
+            state,
+            plugged,
+            up,
+            note
+        );
+    }
+}
+
+/// `show`'s fields of one container, the IPv6 ones only when it has them.
+pub fn show(i: &ContainerInfo) {
+    println!("{}:", i.name);
+    for (k, v) in [
+        ("host", i.host.clone()),
+        ("id", i.id.chars().take(12).collect()),
+        ("image", i.image.clone()),
+        ("state", i.state.clone()),
+        ("pid", i.pid.to_string()),
+        ("ip", i.ip.clone()),
+        ("eth0", i.actual_addresses.join(" ")),
+        ("gateway", i.gateway.clone()),
+        ("ip6", i.ip6.clone()),
+        ("gateway6", i.gateway6.clone()),
+        ("mac", i.mac.clone()),
+        ("bridge", i.bridge.clone()),
+        ("port", i.port.clone()),
+        ("plugged", i.plugged.to_string()),
+        ("started", i.started_at.clone()),
+        ("network", network_shown(i)),
+    ] {
+        if v.is_empty() && k.ends_with('6') {
+            continue;
+        }
+        println!("  {k:<8} {v}");
+    }
+}
