@@ -175,6 +175,21 @@ fn tls_config(dir: &Path, name: &str) -> Result<ClientTlsConfig, ConnectError> {
         .identity(identity))
 }
 
+/// Explains a gRPC status from a server, with TLS hints.
+pub fn explain_status(s: &tonic::Status, insecure: bool) -> String {
+    use std::error::Error as _;
+    if matches!(
+        s.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+    ) {
+        if let Some(src) = s.source() {
+            return explain_transport_error(src, !insecure);
+        }
+        return explain_transport_error(s, !insecure);
+    }
+    s.message().to_string()
+}
+
 /// The whole chain of a transport error, with a hint for the usual causes.
 pub fn explain_transport_error(e: &(dyn std::error::Error + 'static), tls: bool) -> String {
     explain(e, tls, identity_in_use().as_deref())
@@ -370,7 +385,7 @@ mod tests {
                             .list(dockstack_proto::ListRequest { host: "h1".into() })
                             .await
                             .unwrap_err();
-                        crate::ops::explain_status(&status, false)
+                        explain_status(&status, false)
                     }
                 }
             }

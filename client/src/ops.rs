@@ -16,7 +16,8 @@ mod rpc;
 pub use rpc::set_deadline;
 mod schedule;
 
-pub use rpc::{explain_status, spec_of};
+pub use crate::connect::explain_status;
+pub use rpc::spec_of;
 pub use schedule::{apply, levels, list_all, list_within};
 
 /// The name of `env`'s file as containers record it: its canonical path,

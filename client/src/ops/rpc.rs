@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 use tonic::transport::Channel;
 
 use super::{Action, HostOverride};
-use crate::connect::Connector;
+use crate::connect::{Connector, explain_status};
 use crate::environment::{Container, Environment};
 use crate::progress::{Printer, Progress};
 
@@ -121,21 +121,6 @@ pub fn spec_of(c: &Container) -> pb::ContainerSpec {
         service: c.service.clone().unwrap_or_default(),
         config_volumes: c.config_volumes.clone(),
     }
-}
-
-/// Explains a gRPC status from a server, with TLS hints.
-pub fn explain_status(s: &tonic::Status, insecure: bool) -> String {
-    use std::error::Error as _;
-    if matches!(
-        s.code(),
-        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
-    ) {
-        if let Some(src) = s.source() {
-            return crate::connect::explain_transport_error(src, !insecure);
-        }
-        return crate::connect::explain_transport_error(s, !insecure);
-    }
-    s.message().to_string()
 }
 
 /// Lazily connected clients, one per host. Each host has its own cell, so
