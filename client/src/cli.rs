@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::CommandFactory;
 use dockstack::connect::{Connector, Security};
 use dockstack::environment::{self, Container, Environment};
-use dockstack::ops::{self, Action, HostOverride};
+use dockstack::ops::{Action, HostOverride};
 
 mod addresses;
 mod args;
@@ -54,9 +54,6 @@ fn selected(cli: &Cli, env: &Environment) -> Result<Vec<Container>> {
 }
 
 fn connector(cli: &Cli) -> Result<Connector> {
-    if let Some(secs) = cli.timeout {
-        ops::set_deadline(Duration::from_secs(secs));
-    }
     let security = if cli.insecure {
         eprintln!("dockstack: warning: --insecure: talking plaintext, without certificates");
         Security::Insecure
@@ -68,6 +65,7 @@ fn connector(cli: &Cli) -> Result<Connector> {
         &cli.as_name,
         Duration::from_secs(cli.connect_timeout),
     )
+    .map(|c| c.with_deadline(cli.timeout.map(Duration::from_secs)))
     .map_err(|e| Invalid(e.to_string()).into())
 }
 

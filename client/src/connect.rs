@@ -2,7 +2,6 @@
 //! timeout, and errors that name the host and say what to fix.
 
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 use std::time::Duration;
 
 use dockstack_proto::container_host_client::ContainerHostClient;
@@ -56,14 +55,9 @@ pub struct Connector {
     /// The client certificate presented: `<name>.pem` of the TLS directory.
     identity: String,
     pub timeout: Duration,
-}
-
-/// The client certificate the last TLS connector was made with, for
-/// messages made far from it (a status of a call): a process presents one.
-static IDENTITY: RwLock<Option<String>> = RwLock::new(None);
-
-fn identity_in_use() -> Option<String> {
-    IDENTITY.read().ok().and_then(|g| g.clone())
+    /// How long one call may take (`--timeout`); `None` leaves each call its
+    /// own default.
+    deadline: Option<Duration>,
 }
 
 fn read(path: PathBuf) -> Result<Vec<u8>, ConnectError> {
@@ -84,20 +78,28 @@ impl Connector {
     ) -> Result<Self, ConnectError> {
         let tls = match &security {
             Security::Insecure => None,
-            Security::Tls(dir) => {
-                let config = tls_config(dir, identity)?;
-                if let Ok(mut g) = IDENTITY.write() {
-                    *g = Some(identity.to_string());
-                }
-                Some(config)
-            }
+            Security::Tls(dir) => Some(tls_config(dir, identity)?),
         };
         Ok(Connector {
             security,
             tls,
             identity: identity.to_string(),
             timeout,
+            deadline: None,
         })
+    }
+
+    /// Every call given up after `deadline` (`--timeout`) instead of its own
+    /// default.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The deadline `--timeout` set for every call, if any.
+    pub fn deadline(&self) -> Option<Duration> {
+        self.deadline
     }
 
     /// The name of the client certificate presented.
@@ -107,6 +109,24 @@ impl Connector {
 
     pub fn is_insecure(&self) -> bool {
         matches!(self.security, Security::Insecure)
+    }
+
+    /// Explains a gRPC status from a server, with TLS hints that name the
+    /// client certificate this connector presents.
+    pub fn explain_status(&self, s: &tonic::Status) -> String {
+        use std::error::Error as _;
+        if matches!(
+            s.code(),
+            tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+        ) {
+            let tls = self.tls.is_some();
+            let identity = tls.then_some(self.identity.as_str());
+            return match s.source() {
+                Some(src) => explain(src, tls, identity),
+                None => explain(s, tls, identity),
+            };
+        }
+        s.message().to_string()
     }
 
     /// Connects to `host` at `ip:port`.
@@ -175,26 +195,6 @@ fn tls_config(dir: &Path, name: &str) -> Result<ClientTlsConfig, ConnectError> {
         .identity(identity))
 }
 
-/// Explains a gRPC status from a server, with TLS hints.
-pub fn explain_status(s: &tonic::Status, insecure: bool) -> String {
-    use std::error::Error as _;
-    if matches!(
-        s.code(),
-        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
-    ) {
-        if let Some(src) = s.source() {
-            return explain_transport_error(src, !insecure);
-        }
-        return explain_transport_error(s, !insecure);
-    }
-    s.message().to_string()
-}
-
-/// The whole chain of a transport error, with a hint for the usual causes.
-pub fn explain_transport_error(e: &(dyn std::error::Error + 'static), tls: bool) -> String {
-    explain(e, tls, identity_in_use().as_deref())
-}
-
 /// The same, naming the client certificate `identity` if known.
 fn explain(e: &(dyn std::error::Error + 'static), tls: bool, identity: Option<&str>) -> String {
     let name = identity.unwrap_or(certs::DEFAULT_CLIENT);
@@ -255,10 +255,6 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    /// Tests that make TLS connectors, one at a time: a status's message
-    /// names the certificate of the last one made.
-    static CONNECTORS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
     #[derive(Debug)]
     struct Text(&'static str);
     impl std::fmt::Display for Text {
@@ -291,7 +287,6 @@ mod tests {
 
     #[test]
     fn as_picks_the_files_and_a_missing_one_says_how_to_make_it() {
-        let _one_at_a_time = CONNECTORS.blocking_lock();
         let dir = std::env::temp_dir().join(format!("dockstack-connect-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         certs::init(&dir, &[], false).unwrap();
@@ -319,7 +314,6 @@ mod tests {
     /// does: what the client then says of a revoked certificate.
     #[tokio::test]
     async fn a_server_refusing_a_revoked_certificate_is_understood() {
-        let _one_at_a_time = CONNECTORS.lock().await;
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
@@ -385,7 +379,7 @@ mod tests {
                             .list(dockstack_proto::ListRequest { host: "h1".into() })
                             .await
                             .unwrap_err();
-                        explain_status(&status, false)
+                        connector.explain_status(&status)
                     }
                 }
             }

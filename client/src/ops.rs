@@ -13,10 +13,8 @@ pub mod plan;
 mod recipe;
 mod rpc;
 
-pub use rpc::set_deadline;
 mod schedule;
 
-pub use crate::connect::explain_status;
 pub use rpc::spec_of;
 pub use schedule::{apply, levels, list_all, list_within};
 

@@ -15,6 +15,7 @@ use dockstack_proto as pb;
 
 use super::rpc::{self, Client, Clients, Failure};
 use super::{Action, OpError};
+use crate::connect::Connector;
 use crate::environment::{Container, Environment, PuppetRegistration};
 use crate::progress::{Printer, Progress};
 
@@ -35,7 +36,7 @@ pub(super) async fn act(
         clients,
         c,
         printer,
-        insecure: clients.insecure(),
+        conn: clients.connector(),
     };
     ctx.recipe(client, action).await.map_err(|f| OpError {
         host: c.host.clone(),
@@ -77,7 +78,7 @@ struct Ctx<'a> {
     clients: &'a Clients,
     c: &'a Container,
     printer: &'a dyn Printer,
-    insecure: bool,
+    conn: &'a Connector,
 }
 
 impl Ctx<'_> {
@@ -93,7 +94,7 @@ impl Ctx<'_> {
             self.c,
             &self.clients.environment,
             self.printer,
-            self.insecure,
+            self.conn,
         )
         .await
     }
@@ -103,7 +104,7 @@ impl Ctx<'_> {
         client: Result<Client, Failure>,
         action: Action,
     ) -> Result<Option<pb::ContainerInfo>, Failure> {
-        let (env, c, insecure) = (&self.clients.env, self.c, self.insecure);
+        let (env, c, conn) = (&self.clients.env, self.c, self.conn);
         match action {
             Action::Register => self.registration(true).await.map(|()| None),
             Action::Deregister => self.registration(false).await.map(|()| None),
@@ -113,7 +114,7 @@ impl Ctx<'_> {
                 // A run that only checks an existing container must not
                 // clean the certificate it is using.
                 if let Some(p) = node
-                    && !rpc::exists(&mut client, c, insecure).await?
+                    && !rpc::exists(&mut client, c, conn).await?
                 {
                     self.cert_clean(p).await;
                 }
@@ -219,7 +220,7 @@ impl Ctx<'_> {
             };
             let done = async {
                 let mut client = self.clients.get(&host).await?;
-                rpc::register(&mut client, add, req, &c.name, self.printer, self.insecure).await
+                rpc::register(&mut client, add, req, &c.name, self.printer, self.conn).await
             }
             .await;
             if let Err(f) = done {
@@ -254,7 +255,7 @@ impl Ctx<'_> {
             command: command.to_string(),
             success_codes: success.to_vec(),
         };
-        rpc::exec(&mut client, req, &self.c.name, self.printer, self.insecure).await
+        rpc::exec(&mut client, req, &self.c.name, self.printer, self.conn).await
     }
 
     /// Cleans `c`'s certificate in the master. A failure is a warning: the

@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 use tonic::transport::Channel;
 
 use super::{Action, HostOverride};
-use crate::connect::{Connector, explain_status};
+use crate::connect::Connector;
 use crate::environment::{Container, Environment};
 use crate::progress::{Printer, Progress};
 
@@ -26,25 +26,21 @@ pub(super) struct Failure {
     pub message: String,
 }
 
-/// How long one call may take, when `--timeout` sets it; otherwise
-/// [`QUICK_DEADLINE`] for a look-up and [`OPERATION_DEADLINE`] for an
-/// operation, whose hooks may each take the server's hook timeout.
-static DEADLINE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+/// How long one call may take unless `--timeout` sets it
+/// ([`Connector::deadline`]): [`QUICK_DEADLINE`] for a look-up and
+/// [`OPERATION_DEADLINE`] for an operation, whose hooks may each take the
+/// server's hook timeout.
 pub const QUICK_DEADLINE: Duration = Duration::from_secs(30);
 pub const OPERATION_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
-/// Sets every call's deadline (`--timeout`); the first setting holds.
-pub fn set_deadline(d: Duration) {
-    let _ = DEADLINE.set(d);
-}
-
 /// `call`, given up after its deadline with a failure that says so.
 async fn within<T>(
+    conn: &Connector,
     what: &str,
     quick: bool,
     call: impl std::future::Future<Output = Result<T, Failure>>,
 ) -> Result<T, Failure> {
-    let limit = DEADLINE.get().copied().unwrap_or(if quick {
+    let limit = conn.deadline().unwrap_or(if quick {
         QUICK_DEADLINE
     } else {
         OPERATION_DEADLINE
@@ -65,10 +61,10 @@ impl Failure {
         }
     }
 
-    fn status(s: &tonic::Status, insecure: bool) -> Self {
+    fn status(s: &tonic::Status, conn: &Connector) -> Self {
         Failure {
             code: Some(s.code()),
-            message: explain_status(s, insecure),
+            message: conn.explain_status(s),
         }
     }
 
@@ -152,8 +148,9 @@ impl Clients {
         }
     }
 
-    pub fn insecure(&self) -> bool {
-        self.connector.is_insecure()
+    /// The settings every call to a host is made with.
+    pub fn connector(&self) -> &Connector {
+        &self.connector
     }
 
     pub async fn get(&self, host: &str) -> Result<Client, Failure> {
@@ -184,14 +181,15 @@ pub(super) async fn operate(
     c: &Container,
     environment: &str,
     printer: &dyn Printer,
-    insecure: bool,
+    conn: &Connector,
 ) -> Result<Option<pb::ContainerInfo>, Failure> {
     let what = format!("{} of {} on host {}", action.name(), c.name, c.host);
     let quick = action == Action::Show;
     within(
+        conn,
         &what,
         quick,
-        operate_now(client, action, c, environment, printer, insecure),
+        operate_now(client, action, c, environment, printer, conn),
     )
     .await
 }
@@ -202,10 +200,10 @@ async fn operate_now(
     c: &Container,
     environment: &str,
     printer: &dyn Printer,
-    insecure: bool,
+    conn: &Connector,
 ) -> Result<Option<pb::ContainerInfo>, Failure> {
     let host = c.host.clone();
-    let explain = |s: tonic::Status| Failure::status(&s, insecure);
+    let explain = |s: tonic::Status| Failure::status(&s, conn);
     let reference = || pb::ContainerRef {
         host: host.clone(),
         name: c.name.clone(),
@@ -253,7 +251,7 @@ async fn operate_now(
         // Registration alone: nothing to do on the container's host.
         Action::Register | Action::Deregister => return Ok(None),
     };
-    let done = follow(stream, &c.name, printer, insecure).await?;
+    let done = follow(stream, &c.name, printer, conn).await?;
     if done.is_none() && matches!(action, Action::Run | Action::Start | Action::Restart) {
         return Err(Failure::new(format!(
             "the server on host {} ended the {} of {} without its result (did its task fail? see the server's log)",
@@ -269,11 +267,11 @@ async fn operate_now(
 pub(super) async fn exists(
     client: &mut Client,
     c: &Container,
-    insecure: bool,
+    conn: &Connector,
 ) -> Result<bool, Failure> {
     let what = format!("show of {} on host {}", c.name, c.host);
     let asked = match tokio::time::timeout(
-        DEADLINE.get().copied().unwrap_or(QUICK_DEADLINE),
+        conn.deadline().unwrap_or(QUICK_DEADLINE),
         client.show(pb::ContainerRef {
             host: c.host.clone(),
             name: c.name.clone(),
@@ -291,7 +289,7 @@ pub(super) async fn exists(
     match asked {
         Ok(_) => Ok(true),
         Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
-        Err(s) => Err(Failure::status(&s, insecure)),
+        Err(s) => Err(Failure::status(&s, conn)),
     }
 }
 
@@ -302,18 +300,18 @@ pub(super) async fn register(
     req: pb::RegisterRequest,
     name: &str,
     printer: &dyn Printer,
-    insecure: bool,
+    conn: &Connector,
 ) -> Result<(), Failure> {
     let what = format!("registration of {name}");
-    within(&what, false, async {
+    within(conn, &what, false, async {
         let stream = if add {
             client.register(req).await
         } else {
             client.deregister(req).await
         }
-        .map_err(|s| Failure::status(&s, insecure))?
+        .map_err(|s| Failure::status(&s, conn))?
         .into_inner();
-        follow(stream, name, printer, insecure).await.map(drop)
+        follow(stream, name, printer, conn).await.map(drop)
     })
     .await
 }
@@ -324,16 +322,16 @@ pub(super) async fn exec(
     req: pb::ExecRequest,
     name: &str,
     printer: &dyn Printer,
-    insecure: bool,
+    conn: &Connector,
 ) -> Result<(), Failure> {
     let what = format!("{:?} in {}", req.command, req.container);
-    within(&what, false, async {
+    within(conn, &what, false, async {
         let stream = client
             .exec(req)
             .await
-            .map_err(|s| Failure::status(&s, insecure))?
+            .map_err(|s| Failure::status(&s, conn))?
             .into_inner();
-        follow(stream, name, printer, insecure).await.map(drop)
+        follow(stream, name, printer, conn).await.map(drop)
     })
     .await
 }
@@ -341,15 +339,20 @@ pub(super) async fn exec(
 /// Every managed container of `host`.
 pub(super) async fn list(clients: &Clients, host: &str) -> Result<Vec<pb::ContainerInfo>, Failure> {
     let mut client = clients.get(host).await?;
-    within(&format!("list of host {host}"), true, async {
-        client
-            .list(pb::ListRequest {
-                host: host.to_string(),
-            })
-            .await
-            .map(|r| r.into_inner().containers)
-            .map_err(|s| Failure::status(&s, clients.insecure()))
-    })
+    within(
+        &clients.connector,
+        &format!("list of host {host}"),
+        true,
+        async {
+            client
+                .list(pb::ListRequest {
+                    host: host.to_string(),
+                })
+                .await
+                .map(|r| r.into_inner().containers)
+                .map_err(|s| Failure::status(&s, &clients.connector))
+        },
+    )
     .await
 }
 
@@ -359,11 +362,11 @@ async fn follow(
     mut stream: tonic::Streaming<pb::Event>,
     container: &str,
     printer: &dyn Printer,
-    insecure: bool,
+    conn: &Connector,
 ) -> Result<Option<pb::ContainerInfo>, Failure> {
     let mut done = None;
     while let Some(ev) = stream.next().await {
-        let ev = ev.map_err(|s| Failure::status(&s, insecure))?;
+        let ev = ev.map_err(|s| Failure::status(&s, conn))?;
         use pb::event::Kind;
         let event = match &ev.kind {
             Some(Kind::Step(s)) => Progress::Step(s),
@@ -391,16 +394,21 @@ pub(super) async fn plan(
     specs: Vec<pb::ContainerSpec>,
 ) -> Result<pb::PlanResponse, Failure> {
     let mut client = clients.get(host).await?;
-    within(&format!("plan of host {host}"), true, async {
-        client
-            .plan(pb::PlanRequest {
-                host: host.to_string(),
-                specs,
-            })
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| Failure::status(&s, clients.insecure()))
-    })
+    within(
+        &clients.connector,
+        &format!("plan of host {host}"),
+        true,
+        async {
+            client
+                .plan(pb::PlanRequest {
+                    host: host.to_string(),
+                    specs,
+                })
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(|s| Failure::status(&s, &clients.connector))
+        },
+    )
     .await
 }
 
@@ -411,15 +419,20 @@ pub(super) async fn show(
     name: &str,
 ) -> Result<pb::ContainerInfo, Failure> {
     let mut client = clients.get(host).await?;
-    within(&format!("show of {name} on host {host}"), true, async {
-        client
-            .show(pb::ContainerRef {
-                host: host.to_string(),
-                name: name.to_string(),
-            })
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| Failure::status(&s, clients.insecure()))
-    })
+    within(
+        &clients.connector,
+        &format!("show of {name} on host {host}"),
+        true,
+        async {
+            client
+                .show(pb::ContainerRef {
+                    host: host.to_string(),
+                    name: name.to_string(),
+                })
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(|s| Failure::status(&s, &clients.connector))
+        },
+    )
     .await
 }
