@@ -21,6 +21,8 @@ use crate::connect::Connector;
 use crate::environment::{Container, Environment};
 use crate::progress::{Printer, Progress};
 
+mod json;
+
 /// What one container needs to match the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -138,37 +140,7 @@ impl Plan {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        let items: Vec<_> = self
-            .items
-            .iter()
-            .map(|p| {
-                let mut item = serde_json::json!({
-                    "container": p.container, "host": p.host, "action": p.change.verb(),
-                });
-                if let Change::Recreate { differences, from } = &p.change {
-                    item["differences"] = serde_json::json!(differences);
-                    item["from"] = serde_json::json!(from);
-                }
-                if let Change::Restart { paths } = &p.change {
-                    item["config_changed"] = serde_json::json!(paths);
-                }
-                if let Some(f) = &p.found {
-                    item["id"] = serde_json::json!(f.id);
-                    item["state"] = serde_json::json!(f.state);
-                    item["health"] = serde_json::json!(f.health);
-                }
-                item
-            })
-            .collect();
-        let failed: Vec<_> = self
-            .failed
-            .iter()
-            .map(|(h, e)| serde_json::json!({"host": h, "error": e}))
-            .collect();
-        serde_json::json!({
-            "plan_id": self.id, "changes": items, "summary": self.summary(),
-            "failed_hosts": failed,
-        })
+        json::plan(self)
     }
 }
 
