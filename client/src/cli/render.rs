@@ -33,10 +33,7 @@ pub fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
             .unwrap_or_default(),
         "volumes" => list(&c.volumes),
         "state" => c.state.to_string(),
-        "mac" => c.mac.clone().unwrap_or_else(|| {
-            let o = c.ip.octets();
-            format!("02:d5:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
-        }),
+        "mac" => c.mac.clone().unwrap_or_else(|| mac_from_ip(c.ip)),
         "mtu" => c.mtu.map(|m| m.to_string()).unwrap_or_default(),
         "vlan" => c.vlan.map(|v| v.to_string()).unwrap_or_default(),
         "service" => c.service.clone().unwrap_or_default(),
@@ -46,6 +43,13 @@ pub fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
         "postdestroy" => c.postdestroy.join("\n"),
         _ => return None,
     })
+}
+
+/// The MAC a container without `mac` gets: the one the server derives from
+/// its address (netplug's rule, repeated here until both share one).
+fn mac_from_ip(ip: std::net::Ipv4Addr) -> String {
+    let o = ip.octets();
+    format!("02:d5:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
 }
 
 /// How `show` names a container's network: its sandbox, or that it is
