@@ -4,8 +4,8 @@ use super::Checker;
 use super::accessors::Fields;
 use super::keys::HEALTHCHECK_KEYS;
 use super::rules::{
-    DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_HEALTH_RETRIES, DEFAULT_HEALTH_TIMEOUT_MS, MAX_HEALTH_MS,
-    duration_ns,
+    DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_HEALTH_RETRIES, DEFAULT_HEALTH_TIMEOUT_MS, duration_ns,
+    health_ms,
 };
 use crate::environment::model::Healthcheck;
 use crate::environment::yaml::Node;
@@ -132,10 +132,7 @@ impl Checker {
             return None;
         };
         let range = if zero_ok { "0..=1h" } else { "1ms..=1h" };
-        let ms = u32::try_from(ns / 1_000_000)
-            .ok()
-            .filter(|ms| (zero_ok || *ms > 0) && *ms <= MAX_HEALTH_MS);
-        let Some(ms) = ms else {
+        let Some(ms) = health_ms(ns, zero_ok) else {
             let message = format!("{key} `{text}` is out of range {range}");
             self.report(node.pos, &path, message);
             return None;

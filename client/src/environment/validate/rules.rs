@@ -89,6 +89,16 @@ pub(super) fn duration_ns(text: &str) -> Option<i128> {
     Some(if negative { -total } else { total })
 }
 
+/// The whole milliseconds of a healthcheck duration of `ns` nanoseconds when it is
+/// within the server's limits: more than 0 (or 0 too with `zero_ok`) and at most
+/// [`MAX_HEALTH_MS`]. Whether `ns` is a whole number of milliseconds is checked
+/// apart.
+pub(super) fn health_ms(ns: i128, zero_ok: bool) -> Option<u32> {
+    u32::try_from(ns / 1_000_000)
+        .ok()
+        .filter(|ms| (zero_ok || *ms > 0) && *ms <= MAX_HEALTH_MS)
+}
+
 /// Docker's rule for container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
 pub(super) fn docker_name(name: &str) -> bool {
     let mut chars = name.chars();
