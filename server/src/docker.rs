@@ -617,10 +617,16 @@ fn restart_policy(policy: spec::RestartPolicy) -> Option<RestartPolicy> {
         spec::RestartPolicy::No => return None,
         spec::RestartPolicy::Always => RestartPolicyNameEnum::ALWAYS,
         spec::RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
-        spec::RestartPolicy::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
+        spec::RestartPolicy::OnFailure { .. } => RestartPolicyNameEnum::ON_FAILURE,
+    };
+    let maximum_retry_count = match policy {
+        spec::RestartPolicy::OnFailure {
+            max_retries: Some(n),
+        } => Some(i64::from(n)),
+        _ => None,
     };
     Some(RestartPolicy {
         name: Some(name),
-        maximum_retry_count: None,
+        maximum_retry_count,
     })
 }
