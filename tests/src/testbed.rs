@@ -6,17 +6,17 @@
 //! | what | name / address |
 //! |---|---|
 //! | host i's network namespace | `dsb<slot>h<i>` |
-//! | host i's management veth, root end | `dsm<slot>h<i>`, 10.231.<slot>.<4i+1>/30 |
-//! | host i's management veth, host end | `mgmt0`, 10.231.<slot>.<4i+2>/30 (the server listens here) |
+//! | host i's management veth, root end | `dsm<slot>h<i>`, `10.231.<slot>.<4i+1>/30` |
+//! | host i's management veth, host end | `mgmt0`, `10.231.<slot>.<4i+2>/30` (the server listens here) |
 //! | host i's run dir (OVS db, sockets, logs, `server.log`) | `/tmp/dockstack-testbed/<slot>/h<i>/` |
-//! | host i's bridge `br0` | host 0: the gateway (default 10.232.<slot>.1/24); host i>0: the gateway network's `.250-i` |
-//! | its IPv6 address (dual stack) | host 0: the IPv6 gateway fd00:232:<slot>::1/64; host i>0: the prefix's (250-i)-th address |
+//! | host i's bridge `br0` | host 0: the gateway (default `10.232.<slot>.1/24`); host i>0: the gateway network's `.250-i` |
+//! | its IPv6 address (dual stack) | host 0: the IPv6 gateway `fd00:232:<slot>::1/64`; host i>0: the prefix's (250-i)-th address |
 //! | the wire between host 0 and host i | veth `wire<i>` (in host 0) ↔ `wire0` (in host i), both OVS ports |
 //! | host names (`--host-id`, `dockstack.host` label) | `bed<slot>-h<i>` |
 //! | container names of the bed's tests | `t<slot>-<base>` |
 //!
 //! Nothing is ever sent outside the bed's own namespaces: the bed adds
-//! `unreachable` routes for 10.231.<slot>.0/24 (and 10.232.<slot>.0/24 with the
+//! `unreachable` routes for `10.231.<slot>.0/24` (and `10.232.<slot>.0/24` with the
 //! default gateway) in the root namespace, so even a management link that is
 //! down cannot leak traffic to the machine's default route.
 //!

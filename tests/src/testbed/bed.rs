@@ -1,4 +1,4 @@
-//! [`TestBed`]: taking a slot, building the hosts, its accessors, and its removal on drop.
+//! [`TestBed`]: taking a slot, building the hosts, its accessors, and its removal (teardown, on drop, or left up).
 
 use std::fs::{self, File};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -175,20 +175,20 @@ impl TestBed {
     }
 
     /// Host 0's bridge IPv6 address with the containers' prefix:
-    /// fd00:232:<slot>::1/64.
+    /// `fd00:232:<slot>::1/64`.
     pub fn gateway6(&self) -> Ipv6Network {
         let ip = Ipv6Addr::new(0xfd00, 0x232, u16::from(self.slot), 0, 0, 0, 0, 1);
         Ipv6Network::new(ip, 64).expect("a /64")
     }
 
     /// The `n`-th address of the IPv6 gateway's prefix (`n` added to
-    /// fd00:232:<slot>::, so 48 is `::30`).
+    /// `fd00:232:<slot>::`, so 48 is `::30`).
     pub fn subnet_ip6(&self, n: u32) -> Ipv6Addr {
         let base = u128::from(self.gateway6().network());
         Ipv6Addr::from(base + u128::from(n))
     }
 
-    /// The `n`-th address of the gateway's network (10.232.<slot>.n by default).
+    /// The `n`-th address of the gateway's network (`10.232.<slot>.n` by default).
     pub fn subnet_ip(&self, n: u32) -> Ipv4Addr {
         nth_address(self.gateway, n)
     }

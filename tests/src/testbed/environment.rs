@@ -1,4 +1,4 @@
-//! What the client sees of a bed: its command, the `environment.yaml` of the bed's hosts and containers, and the containers it made.
+//! What the client sees of a bed: its command, the `environment.yaml` of the bed's hosts and containers, and the containers the servers made.
 
 use std::collections::BTreeSet;
 use std::fs;

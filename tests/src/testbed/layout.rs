@@ -9,9 +9,9 @@ use ipnetwork::Ipv4Network;
 pub const BED_ROOT: &str = "/tmp/dockstack-testbed";
 /// The port every bed server listens on (each on its own management address).
 pub const SERVER_PORT: u16 = 3288;
-/// The busybox test image built by [`ensure_test_image`].
+/// The busybox test image built by [`ensure_test_image`](super::ensure_test_image).
 pub const TEST_IMAGE: &str = "dockstack-test-busybox:latest";
-/// The dnsmasq test image built by [`ensure_dnsmasq_image`].
+/// The dnsmasq test image built by [`ensure_dnsmasq_image`](super::ensure_dnsmasq_image).
 pub const DNSMASQ_IMAGE: &str = "dockstack-test-dnsmasq:latest";
 /// The slot reserved for the demo (`dockstack-testbed up`); never allocated.
 pub const DEMO_SLOT: u8 = 0;

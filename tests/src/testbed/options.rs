@@ -7,7 +7,7 @@ use ipnetwork::Ipv4Network;
 
 use super::layout::TEST_IMAGE;
 
-/// How to build a [`TestBed`].
+/// How to build a [`TestBed`](super::TestBed).
 #[derive(Debug, Clone)]
 pub struct BedOptions {
     /// Number of simulated container hosts (1..=60).
@@ -15,7 +15,7 @@ pub struct BedOptions {
     /// `None`: allocate a free slot in 1..=250; `Some(0)` is the demo's.
     pub slot: Option<u8>,
     /// Address and prefix of host 0's bridge, the containers' gateway
-    /// (default 10.232.<slot>.1/24). The prefix must be /24 or shorter.
+    /// (default `10.232.<slot>.1/24`). The prefix must be /24 or shorter.
     pub gateway: Option<Ipv4Network>,
     /// Name of the OVS bridge on every host.
     pub bridge: String,
@@ -24,7 +24,7 @@ pub struct BedOptions {
     /// Extra arguments appended to every server's command line.
     pub server_args: Vec<String>,
     /// Extra environment of every server (`DOCKSTACK_SERVER_PANIC`, ...);
-    /// [`TestBed::set_server_env`] changes it for servers started later.
+    /// [`TestBed::set_server_env`](super::TestBed::set_server_env) changes it for servers started later.
     pub server_env: Vec<(String, String)>,
     /// Host names (the servers' `--host-id`); empty: `bed<slot>-h<i>`.
     pub host_names: Vec<String>,
@@ -67,10 +67,10 @@ impl BedOptions {
     }
 }
 
-/// A container for [`TestBed::write_environment`].
+/// A container for [`TestBed::write_environment`](super::TestBed::write_environment).
 #[derive(Debug, Clone)]
 pub struct BedContainer {
-    /// The container's name, used as is (use [`TestBed::container_name`]).
+    /// The container's name, used as is (use [`TestBed::container_name`](super::TestBed::container_name)).
     pub name: String,
     /// Index of the bed host that runs it.
     pub host: usize,

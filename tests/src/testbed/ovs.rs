@@ -1,4 +1,4 @@
-//! Each host's own Open vSwitch: starting its daemons, `ovs-vsctl` against it, and stopping its OVSDB for tests.
+//! Each host's own Open vSwitch: starting its daemons, `ovs-vsctl` against it and its bridge's ports, and stopping and restarting its OVSDB for tests.
 
 use std::ffi::OsStr;
 use std::fs::File;

@@ -1,4 +1,4 @@
-//! Running the outside tools the bed is made with (`ip`, `docker`, `ovs-*`), finding them and the workspace's binaries.
+//! Running the outside tools the bed is made with (`ip`, `docker`, `ovs-*`), finding them and the workspace's binaries, and the small helpers around them (retries, log tails, gathered errors).
 
 use std::ffi::OsStr;
 use std::fs;
