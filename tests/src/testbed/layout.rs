@@ -25,6 +25,8 @@ pub const KEEP_ENV: &str = "DOCKSTACK_TESTBED_KEEP";
 pub const SANDBOX_SUFFIX: &str = ".dockstack-sandbox";
 /// The label by which a server marks the containers of its host.
 pub const HOST_LABEL: &str = "dockstack.host";
+/// The schema of every host's OVS database, from the machine's Open vSwitch.
+pub(super) const OVS_SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
 
 /// The directory of a slot: its hosts' run dirs, `bed.state`, `files/`.
 pub fn slot_dir(slot: u8) -> PathBuf {

@@ -8,9 +8,8 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 
 use super::bed::TestBed;
+use super::layout::OVS_SCHEMA;
 use super::tools::{run, show, tail, tool};
-
-pub(super) const OVS_SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
 
 impl TestBed {
     pub(super) fn start_ovs(&self, i: usize) -> Result<()> {

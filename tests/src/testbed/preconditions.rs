@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use anyhow::{Result, anyhow, bail, ensure};
 
-use super::ovs::OVS_SCHEMA;
+use super::layout::OVS_SCHEMA;
 use super::tools::{docker, which};
 
 /// Checks that this machine can run a test bed: root, `ip`, Open vSwitch, a

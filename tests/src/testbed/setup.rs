@@ -1,6 +1,7 @@
 //! How a bed sets up host i: its namespace and management link, its Open vSwitch bridge, its wire to host 0.
 
 use std::fs;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -11,6 +12,8 @@ use super::layout::{SERVER_PORT, host_number, mgmt_addresses, nth_address, slot_
 use super::tools::{ip, retry};
 
 impl TestBed {
+    /// Makes host `i` (hosts 0..i exist already), and starts its server
+    /// unless the bed has none.
     pub(super) fn add_host(&mut self, i: usize) -> Result<()> {
         let slot = self.slot;
         let (root_ip, mgmt_ip) = mgmt_addresses(slot, i);
@@ -36,94 +39,111 @@ impl TestBed {
             wire_ports: Vec::new(),
             server: None,
         };
-        let netns = host.netns.clone();
-        let link = host.mgmt_link.clone();
         let rundir = host.rundir.clone();
         self.hosts.push(host);
         fs::create_dir_all(&rundir).with_context(|| format!("creating {}", rundir.display()))?;
 
-        // The namespace and its management link.
-        ip(&["netns", "add", &netns])?;
-        ip(&["-n", &netns, "link", "set", "lo", "up"])?;
+        self.add_mgmt_link(i, root_ip)?;
+        self.start_ovs(i)?;
+        self.add_bridge(i, bridge_ip6)?;
+        if i > 0 {
+            self.add_wire(i)?;
+        }
+        if self.server_bin.is_some() {
+            self.start_server(i)?;
+        }
+        Ok(())
+    }
+
+    /// Host `i`'s namespace and its management link, `root_ip` at the root end.
+    fn add_mgmt_link(&self, i: usize, root_ip: Ipv4Addr) -> Result<()> {
+        let h = &self.hosts[i];
+        let (netns, link, mgmt_ip) = (&h.netns, &h.mgmt_link, h.mgmt_ip);
+        ip(&["netns", "add", netns])?;
+        ip(&["-n", netns, "link", "set", "lo", "up"])?;
         ip(&[
-            "link", "add", &link, "type", "veth", "peer", "name", "mgmt0", "netns", &netns,
+            "link", "add", link, "type", "veth", "peer", "name", "mgmt0", "netns", netns,
         ])?;
-        ip(&["addr", "add", &format!("{root_ip}/30"), "dev", &link])?;
-        ip(&["link", "set", &link, "up"])?;
+        ip(&["addr", "add", &format!("{root_ip}/30"), "dev", link])?;
+        ip(&["link", "set", link, "up"])?;
         ip(&[
             "-n",
-            &netns,
+            netns,
             "addr",
             "add",
             &format!("{mgmt_ip}/30"),
             "dev",
             "mgmt0",
         ])?;
-        ip(&["-n", &netns, "link", "set", "mgmt0", "up"])?;
+        ip(&["-n", netns, "link", "set", "mgmt0", "up"])?;
+        Ok(())
+    }
 
-        // Its own Open vSwitch and bridge.
-        self.start_ovs(i)?;
-        let br = self.opts.bridge.clone();
+    /// Host `i`'s bridge on its own Open vSwitch (started already), with
+    /// its IPv4 address and `bridge_ip6`.
+    fn add_bridge(&self, i: usize, bridge_ip6: Ipv6Addr) -> Result<()> {
+        let h = &self.hosts[i];
+        let (netns, bridge_ip) = (&h.netns, h.bridge_ip);
+        let br = &self.opts.bridge;
         self.ovs_vsctl(
             i,
             &[
                 "add-br",
-                &br,
+                br,
                 "--",
                 "set",
                 "bridge",
-                &br,
+                br,
                 "datapath_type=netdev",
             ],
         )?;
         retry(Duration::from_secs(5), || {
-            ip(&["-n", &netns, "link", "set", &br, "up"])
+            ip(&["-n", netns, "link", "set", br, "up"])
         })
         .with_context(|| format!("bringing up the bridge {br} made by ovs-vswitchd"))?;
         let prefix = self.gateway.prefix();
         ip(&[
             "-n",
-            &netns,
+            netns,
             "addr",
             "add",
             &format!("{bridge_ip}/{prefix}"),
             "dev",
-            &br,
+            br,
         ])?;
         // The IPv6 gateway of dual-stack containers: `nodad`, so it answers
         // at once (the bed's addresses are its own).
         ip(&[
             "-n",
-            &netns,
+            netns,
             "-6",
             "addr",
             "add",
             &format!("{bridge_ip6}/{}", self.gateway6().prefix()),
             "dev",
-            &br,
+            br,
             "nodad",
         ])?;
+        Ok(())
+    }
 
-        // The wire to host 0.
-        if i > 0 {
-            let ns0 = self.hosts[0].netns.clone();
-            let here = format!("wire{i}");
-            let there = "wire0".to_string();
-            self.hosts[0].wire_ports.push(here.clone());
-            self.hosts[i].wire_ports.push(there.clone());
-            ip(&[
-                "-n", &ns0, "link", "add", &here, "type", "veth", "peer", "name", &there, "netns",
-                &netns,
-            ])?;
-            ip(&["-n", &ns0, "link", "set", &here, "up"])?;
-            ip(&["-n", &netns, "link", "set", &there, "up"])?;
-            self.ovs_vsctl(0, &["add-port", &br, &here])?;
-            self.ovs_vsctl(i, &["add-port", &br, &there])?;
-        }
-
-        if self.server_bin.is_some() {
-            self.start_server(i)?;
-        }
+    /// The wire between host 0 and host `i` (> 0), an OVS port at each end.
+    fn add_wire(&mut self, i: usize) -> Result<()> {
+        let ns0 = self.hosts[0].netns.clone();
+        let netns = self.hosts[i].netns.clone();
+        let br = self.opts.bridge.clone();
+        let here = format!("wire{i}");
+        let there = "wire0".to_string();
+        self.hosts[0].wire_ports.push(here.clone());
+        self.hosts[i].wire_ports.push(there.clone());
+        ip(&[
+            "-n", &ns0, "link", "add", &here, "type", "veth", "peer", "name", &there, "netns",
+            &netns,
+        ])?;
+        ip(&["-n", &ns0, "link", "set", &here, "up"])?;
+        ip(&["-n", &netns, "link", "set", &there, "up"])?;
+        self.ovs_vsctl(0, &["add-port", &br, &here])?;
+        self.ovs_vsctl(i, &["add-port", &br, &there])?;
         Ok(())
     }
 }
