@@ -891,6 +891,7 @@ fn healthcheck_durations_as_docker_writes_them() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn bad_new_keys_are_named_on_their_line() {
     let cases: &[(&str, &str)] = &[
         (

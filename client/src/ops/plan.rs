@@ -406,14 +406,14 @@ pub async fn apply(
     (applied, result)
 }
 
-async fn carry_out(
-    clients: &Clients,
-    plan: &Plan,
+/// What is checked before anything is stopped: every image there, and no address
+/// another holds; gives the handovers (recreates whose old address another container
+/// of the file takes).
+fn preflight<'p>(
+    env: &Environment,
+    plan: &'p Plan,
     prune: bool,
-    printer: &dyn Printer,
-    applied: &mut Applied,
-) -> Result<(), ApplyError> {
-    let env = Arc::clone(&clients.env);
+) -> Result<Vec<&'p Planned>, ApplyError> {
     // Before anything is stopped: a replacement that cannot be created
     // would leave its address on nobody.
     for p in plan.pending() {
@@ -480,6 +480,18 @@ async fn carry_out(
         let all: Vec<String> = clashes.iter().map(ToString::to_string).collect();
         return Err(ApplyError::Clash(all.join("; ")));
     }
+    Ok(handovers)
+}
+
+async fn carry_out(
+    clients: &Clients,
+    plan: &Plan,
+    prune: bool,
+    printer: &dyn Printer,
+    applied: &mut Applied,
+) -> Result<(), ApplyError> {
+    let env = Arc::clone(&clients.env);
+    let handovers = preflight(&env, plan, prune)?;
     // Orphans first: one may hold an address a new container takes.
     for p in plan.items.iter().filter(|p| p.change == Change::Orphan) {
         if !prune {

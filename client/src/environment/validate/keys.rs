@@ -1,0 +1,58 @@
+//! The keys each mapping of the file may hold, and the values a missing key takes.
+
+/// The port a `dockstack-server` listens on when `containerhosts` gives none.
+pub const DEFAULT_PORT: u16 = 3288;
+pub const DEFAULT_RELOAD: &str = "pkill -HUP -x dnsmasq";
+pub const DEFAULT_CERTCLEAN: &str = "puppet cert clean {fqdn}";
+pub const DEFAULT_AGENT: &str = "puppet agent -t";
+/// Linux's IFNAMSIZ less the terminating NUL.
+pub(super) const MAX_IFNAME: usize = 15;
+
+pub(super) const TOP_KEYS: &[&str] = &[
+    "common",
+    "containerhosts",
+    "containerdefault",
+    "containers",
+    "registration",
+    "registered_services",
+];
+pub(super) const HOST_KEYS: &[&str] = &["ip", "port"];
+pub(super) const CONTAINER_KEYS: &[&str] = &[
+    "image",
+    "ip",
+    "mask",
+    "gateway",
+    "ip6",
+    "gateway6",
+    "dns",
+    "domain",
+    "bridge",
+    "host",
+    "volumes",
+    "state",
+    "precreation",
+    "postcreation",
+    "postdestroy",
+    "mac",
+    "mtu",
+    "vlan",
+    "allowed_addresses",
+    "env",
+    "command",
+    "privileged",
+    "cap_add",
+    "restart",
+    "service",
+    "after",
+    "step",
+    "healthcheck",
+    "oneshot",
+    "config_volumes",
+];
+/// The highest `step`.
+pub(super) const MAX_STEP: i64 = 1000;
+pub(super) const HEALTHCHECK_KEYS: &[&str] =
+    &["test", "interval", "timeout", "retries", "start_period"];
+pub(super) const REGISTRATION_KEYS: &[&str] = &["dns", "puppet"];
+pub(super) const DNS_KEYS: &[&str] = &["container", "hostsfile", "reload"];
+pub(super) const PUPPET_KEYS: &[&str] = &["master", "hieradata", "sitepp", "certclean", "agent"];
