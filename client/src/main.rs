@@ -266,14 +266,11 @@ fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
             .unwrap_or_default(),
         "volumes" => list(&c.volumes),
         "state" => c.state.to_string(),
-        "mac" => c.mac.clone().unwrap_or_else(|| {
-            let o = c.ip.octets();
-            format!("02:d5:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
-        }),
+        "mac" => c.effective_mac().to_string(),
         "mtu" => c.mtu.map(|m| m.to_string()).unwrap_or_default(),
         "vlan" => c.vlan.map(|v| v.to_string()).unwrap_or_default(),
         "service" => c.service.clone().unwrap_or_default(),
-        "restart" => c.restart.clone().unwrap_or_default(),
+        "restart" => c.restart.map(|r| r.to_string()).unwrap_or_default(),
         "precreation" => c.precreation.join("\n"),
         "postcreation" => c.postcreation.join("\n"),
         "postdestroy" => c.postdestroy.join("\n"),

@@ -13,7 +13,7 @@ pub const MAX_ALLOWED_ADDRESSES: usize = 64;
 pub enum AllowedAddressError {
     #[error("`{0}` is no IPv4 address or CIDR (like 10.0.0.5 or 10.0.0.0/28)")]
     Invalid(String),
-    #[error("{0} allowed_addresses, at most {MAX_ALLOWED_ADDRESSES}")]
+    #[error("{0} allowed addresses, at most {MAX_ALLOWED_ADDRESSES}")]
     TooMany(usize),
 }
 
