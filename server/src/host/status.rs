@@ -5,6 +5,7 @@ use futures::StreamExt;
 use netplug::NetnsTarget;
 
 use super::{Host, HostError, HostErrorKind, Network, Pair};
+use crate::metrics::{ContainerSample, ContainerSource};
 use crate::record;
 use crate::spec::IFACE;
 
@@ -43,6 +44,20 @@ pub struct ContainerStatus {
     pub oneshot: bool,
     pub domain: String,
     pub service: String,
+}
+
+/// A scrape counts the containers `list` shows.
+impl ContainerSource for Host {
+    async fn containers(&self) -> Result<Vec<ContainerSample>, String> {
+        let list = self.list().await.map_err(|e| e.to_string())?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerSample {
+                state: c.state,
+                health: c.health,
+            })
+            .collect())
+    }
 }
 
 impl Host {
