@@ -25,7 +25,7 @@ use crate::record;
 use crate::record::Network;
 use crate::spec::IFACE;
 
-pub use error::{HostError, HostErrorKind};
+pub use error::{Category, HostError, HostErrorKind};
 pub use plan::{HostPlan, PlanEntry};
 pub use reconcile::Synced;
 pub use register::{DnsTarget, PuppetTarget, Registration};
