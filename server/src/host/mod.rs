@@ -286,10 +286,10 @@ impl Host {
         let Some(app) = self.inspect_managed(name).await? else {
             return Ok(None);
         };
-        let network = match record::role(&app.labels) {
-            record::Role::App(network) => network,
+        let network = match record::member(&app.labels) {
+            record::Member::App(network) => network,
             // A sandbox is no container of the user's.
-            record::Role::Sandbox(_) => return Ok(None),
+            record::Member::Sandbox(_) => return Ok(None),
         };
         let sandbox = match &network {
             Network::Sandbox(sb) => self.inspect_managed(sb).await?,

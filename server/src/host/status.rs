@@ -70,7 +70,7 @@ impl Host {
         let listed = self.docker.list_managed().await.map_err(|e| self.err(e))?;
         let apps = listed
             .into_iter()
-            .filter(|l| matches!(record::role(&l.labels), record::Role::App(_)));
+            .filter(|l| matches!(record::member(&l.labels), record::Member::App(_)));
         self.statuses(apps.map(|l| l.name).collect()).await
     }
 
