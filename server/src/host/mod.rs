@@ -84,6 +84,9 @@ pub struct Host {
     /// still has to join the application to it (see
     /// `Host::plug_started_sandbox`).
     unjoined: Mutex<std::collections::HashSet<String>>,
+    /// The mounts of the registry containers found here (see
+    /// `register::SeenMounts`).
+    seen_mounts: register::SeenMounts,
 }
 
 type LockTable = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
@@ -181,6 +184,7 @@ impl Host {
             removed: Mutex::new(HashMap::new()),
             waiting: Mutex::new(HashMap::new()),
             unjoined: Mutex::new(std::collections::HashSet::new()),
+            seen_mounts: register::SeenMounts::default(),
         }
     }
 
