@@ -4,8 +4,9 @@
 //!
 //! The counters are one per process, as a server is one host: every part
 //! records through [`metrics()`] whether or not anyone scrapes. The
-//! containers by state and health are read from Docker at each scrape,
-//! never kept, so they cannot drift from what `status` says.
+//! containers by state and health are read from the host (a
+//! [`ContainerSource`], which lists them from Docker) at each scrape, never
+//! kept, so they cannot drift from what `status` says.
 
 use std::future::Future;
 use std::sync::{Arc, LazyLock};

@@ -1,5 +1,6 @@
-//! The gRPC face of a host: converts messages to domain types, calls
-//! [`Host`], and maps every domain error to one gRPC status.
+//! The gRPC face of a host: converts messages to domain types, checks
+//! them against the policy, calls [`Host`], and turns the category of every
+//! domain error into its gRPC code.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::pin::Pin;

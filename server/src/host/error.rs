@@ -1,5 +1,6 @@
-//! What can go wrong on a host: one error that names the host once, and
-//! the kinds of failure, which carry everything else.
+//! What can go wrong on a host: one error that names the host once, the
+//! kinds of failure, which carry everything else, and the category each
+//! kind falls in, which decides what a client is told (its gRPC code).
 
 use std::fmt;
 use std::path::PathBuf;

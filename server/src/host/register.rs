@@ -1,10 +1,10 @@
 //! Registration of a container in DNS and Puppet, done by the host that runs
-//! the DNS container or the Puppet master, and commands run inside managed
-//! containers (dnsmasq's reload, Puppet's cert clean and agent).
+//! the DNS container or the Puppet master: the registry containers, where
+//! their files are in their volumes, and the edits.
 //!
 //! The file edits are the `regfiles` module's (locked, atomic); this
 //! module checks that the registry container is this host's, reloads
-//! dnsmasq, and reports what changed. The client decides what goes where:
+//! dnsmasq (a command run in it, see `exec`), and reports what changed. The client decides what goes where:
 //! a request carries only the targets this host is responsible for.
 
 use std::collections::BTreeMap;
