@@ -328,6 +328,7 @@ mod tests {
     /// Each kind keeps the category (and so the gRPC code) it had when
     /// `service` mapped the wrapped errors itself.
     #[test]
+    #[allow(clippy::too_many_lines)]
     fn kinds_classify_themselves() {
         use Category as C;
         use HostErrorKind as K;
