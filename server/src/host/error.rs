@@ -325,6 +325,28 @@ mod tests {
         assert!(msg.starts_with("host h1: image x not found"), "{msg}");
     }
 
+    #[test]
+    fn a_sentence_with_a_place_for_the_host_names_it_there() {
+        let e = HostError {
+            host: "h1".into(),
+            kind: Box::new(HostErrorKind::NotFound {
+                name: "web1".into(),
+            }),
+        };
+        assert_eq!(e.to_string(), "container web1 not found on host h1");
+        assert_eq!(e.kind().to_string(), "container web1 not found");
+        // A wrapped error's own message follows the host in the chain.
+        let e = HostError {
+            host: "h1".into(),
+            kind: Box::new(DockerError::NoImage { image: "x".into() }.into()),
+        };
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(
+            source.as_deref(),
+            Some("image x not found (no registry is used: build or load it there)")
+        );
+    }
+
     /// Each kind keeps the category (and so the gRPC code) it had when
     /// `service` mapped the wrapped errors itself.
     #[test]
