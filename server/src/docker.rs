@@ -1,6 +1,7 @@
 //! The Docker side of the server through bollard: create, start, stop,
-//! remove, inspect and list the containers this host manages, sandboxes
-//! and applications.
+//! restart, remove, inspect and list the containers this host manages
+//! (sandboxes and applications), build the pause image, follow container
+//! events, and run commands in containers.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};

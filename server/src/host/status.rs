@@ -5,6 +5,7 @@ use futures::StreamExt;
 use netplug::NetnsTarget;
 
 use super::{Host, HostError, HostErrorKind, Network, Pair};
+use crate::metrics::{ContainerSample, ContainerSource};
 use crate::record;
 use crate::spec::IFACE;
 
@@ -45,6 +46,20 @@ pub struct ContainerStatus {
     pub service: String,
 }
 
+/// A scrape counts the containers `list` shows.
+impl ContainerSource for Host {
+    async fn containers(&self) -> Result<Vec<ContainerSample>, String> {
+        let list = self.list().await.map_err(|e| e.to_string())?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerSample {
+                state: c.state,
+                health: c.health,
+            })
+            .collect())
+    }
+}
+
 impl Host {
     pub async fn show(&self, name: &str) -> Result<ContainerStatus, HostError> {
         let pair = self.managed_pair(name).await?;
@@ -55,7 +70,7 @@ impl Host {
         let listed = self.docker.list_managed().await.map_err(|e| self.err(e))?;
         let apps = listed
             .into_iter()
-            .filter(|l| matches!(record::role(&l.labels), record::Role::App(_)));
+            .filter(|l| matches!(record::member(&l.labels), record::Member::App(_)));
         self.statuses(apps.map(|l| l.name).collect()).await
     }
 
