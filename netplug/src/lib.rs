@@ -14,6 +14,7 @@ pub mod nft;
 pub mod openflow;
 pub mod ovs;
 pub mod ovsdb;
+mod packet;
 pub mod plug;
 pub mod sysctl;
 pub mod unixctl;
