@@ -1,8 +1,9 @@
 //! A thin verb layer over rtnetlink: links, addresses and routes in one
 //! network namespace (the one the socket was opened in).
 
+use std::fmt;
 use std::fs::File;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 
 use std::time::Duration;
@@ -10,7 +11,9 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::RouteNetlinkMessage;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use rtnetlink::packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -549,134 +552,54 @@ impl Netlink {
         .map_err(|source| NetlinkError::Os { op, source })
     }
 
-    pub async fn add_addr(&self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> Result<()> {
-        self.handle
-            .address()
-            .add(index, addr.into(), prefix_len)
-            .execute()
-            .await
-            .map_err(request(format!("add address {addr}/{prefix_len}")))
-    }
-
-    /// An IPv6 address without Duplicate Address Detection (`nodad`): it
-    /// is usable at once, not tentative for a second; the plug probes for
-    /// it beforehand instead.
-    pub async fn add_addr6(&self, index: u32, addr: Ipv6Addr, prefix_len: u8) -> Result<()> {
+    /// Adds `addr/prefix_len` to a link, as [`Family::prepare_address`]
+    /// asks for the family.
+    pub async fn add_addr<A: Family>(&self, index: u32, addr: A, prefix_len: u8) -> Result<()> {
         let mut req = self.handle.address().add(index, addr.into(), prefix_len);
-        let msg = req.message_mut();
-        msg.header.flags |= AddressHeaderFlags::Nodad;
-        msg.attributes
-            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        A::prepare_address(req.message_mut());
         req.execute()
             .await
             .map_err(request(format!("add address {addr}/{prefix_len}")))
     }
 
-    /// Global (not link-local) IPv6 addresses with prefix length on a link.
-    pub async fn addrs6(&self, index: u32) -> Result<Vec<(Ipv6Addr, u8)>> {
-        let msgs: Vec<_> = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
+    /// A link's addresses of family `A` that a plug deals in (see
+    /// [`Family::plug_address`]), with their prefix lengths.
+    pub async fn addrs<A: Family>(&self, index: u32) -> Result<Vec<(A, u8)>> {
+        Ok(self
+            .addresses::<A>(Some(index))
+            .await?
+            .into_iter()
+            .map(|(_, a, len)| (a, len))
+            .collect())
+    }
+
+    /// Every address of family `A` in the namespace (see
+    /// [`Family::plug_address`]), as `(ifindex, address, prefix)`.
+    pub async fn all_addrs<A: Family>(&self) -> Result<Vec<(u32, A, u8)>> {
+        self.addresses(None).await
+    }
+
+    /// The addresses of family `A` on link `index`, or on every link.
+    async fn addresses<A: Family>(&self, index: Option<u32>) -> Result<Vec<(u32, A, u8)>> {
+        let mut get = self.handle.address().get();
+        if let Some(index) = index {
+            get = get.set_link_index_filter(index);
+        }
+        let msgs: Vec<_> = get
             .execute()
             .try_collect()
             .await
             .map_err(request("list addresses"))?;
         let mut out = Vec::new();
         for msg in msgs {
-            if msg.header.index != index {
+            if index.is_some_and(|i| msg.header.index != i) {
                 continue;
             }
             for attr in &msg.attributes {
-                if let AddressAttribute::Address(std::net::IpAddr::V6(a)) = attr
-                    && (a.segments()[0] & 0xffc0) != 0xfe80
+                if let AddressAttribute::Address(ip) = attr
+                    && let Some(a) = A::plug_address(ip)
                 {
-                    out.push((*a, msg.header.prefix_len));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// The IPv6 default route through `gateway`.
-    pub async fn add_default_route6(&self, index: u32, gateway: Ipv6Addr) -> Result<()> {
-        let route = RouteMessageBuilder::<Ipv6Addr>::new()
-            .gateway(gateway)
-            .output_interface(index)
-            .build();
-        self.handle
-            .route()
-            .add(route)
-            .execute()
-            .await
-            .map_err(request(format!("add default route via {gateway}")))
-    }
-
-    /// The gateway of the IPv6 default route, if any.
-    pub async fn default_gateway6(&self) -> Result<Option<Ipv6Addr>> {
-        let filter = RouteMessageBuilder::<Ipv6Addr>::new().build();
-        let routes: Vec<RouteMessage> = self
-            .handle
-            .route()
-            .get(filter)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(request("list routes"))?;
-        for r in routes {
-            if r.header.destination_prefix_length != 0 {
-                continue;
-            }
-            for attr in &r.attributes {
-                if let RouteAttribute::Gateway(RouteAddress::Inet6(gw)) = attr {
-                    return Ok(Some(*gw));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// IPv4 addresses with prefix length on a link.
-    pub async fn addrs(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
-        let msgs: Vec<_> = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(request("list addresses"))?;
-        let mut out = Vec::new();
-        for msg in msgs {
-            if msg.header.index != index {
-                continue;
-            }
-            for attr in &msg.attributes {
-                if let AddressAttribute::Address(std::net::IpAddr::V4(a)) = attr {
-                    out.push((*a, msg.header.prefix_len));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Every IPv4 address of the namespace, as `(ifindex, address, prefix)`.
-    pub async fn all_addrs(&self) -> Result<Vec<(u32, Ipv4Addr, u8)>> {
-        let msgs: Vec<_> = self
-            .handle
-            .address()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(request("list addresses"))?;
-        let mut out = Vec::new();
-        for msg in msgs {
-            for attr in &msg.attributes {
-                if let AddressAttribute::Address(std::net::IpAddr::V4(a)) = attr {
-                    out.push((msg.header.index, *a, msg.header.prefix_len));
+                    out.push((msg.header.index, a, msg.header.prefix_len));
                 }
             }
         }
@@ -684,9 +607,8 @@ impl Netlink {
     }
 
     /// A link-scope route to one host, for a gateway outside the subnet.
-    pub async fn add_link_route(&self, index: u32, dest: Ipv4Addr) -> Result<()> {
-        let route = RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(dest, 32)
+    pub async fn add_link_route<A: Family>(&self, index: u32, dest: A) -> Result<()> {
+        let route = A::host_route(dest)
             .output_interface(index)
             .scope(RouteScope::Link)
             .build();
@@ -698,11 +620,9 @@ impl Netlink {
             .map_err(request(format!("add link route to {dest}")))
     }
 
-    pub async fn add_default_route(&self, index: u32, gateway: Ipv4Addr) -> Result<()> {
-        let route = RouteMessageBuilder::<Ipv4Addr>::new()
-            .gateway(gateway)
-            .output_interface(index)
-            .build();
+    /// The default route of `gateway`'s family through it.
+    pub async fn add_default_route<A: Family>(&self, index: u32, gateway: A) -> Result<()> {
+        let route = A::default_route(gateway).output_interface(index).build();
         self.handle
             .route()
             .add(route)
@@ -711,9 +631,9 @@ impl Netlink {
             .map_err(request(format!("add default route via {gateway}")))
     }
 
-    /// The gateway of the IPv4 default route, if any.
-    pub async fn default_gateway(&self) -> Result<Option<Ipv4Addr>> {
-        let filter = RouteMessageBuilder::<Ipv4Addr>::new().build();
+    /// The gateway of family `A`'s default route, if any.
+    pub async fn default_gateway<A: Family>(&self) -> Result<Option<A>> {
+        let filter = A::routes().build();
         let routes: Vec<RouteMessage> = self
             .handle
             .route()
@@ -727,11 +647,98 @@ impl Netlink {
                 continue;
             }
             for attr in &r.attributes {
-                if let RouteAttribute::Gateway(RouteAddress::Inet(gw)) = attr {
-                    return Ok(Some(*gw));
+                if let RouteAttribute::Gateway(gw) = attr
+                    && let Some(gw) = A::route_address(gw)
+                {
+                    return Ok(Some(gw));
                 }
             }
         }
         Ok(None)
+    }
+}
+
+/// An address family, by its address type ([`Ipv4Addr`] or [`Ipv6Addr`]):
+/// what the verbs on addresses and routes need to know of it, so that one
+/// verb serves both.
+pub trait Family: Copy + fmt::Display + Into<IpAddr> + Send + Sync + 'static {
+    /// The address in `ip`, when it is of this family and one a plug deals
+    /// in: IPv6's link-local addresses, which the kernel gives every link
+    /// itself, are not.
+    fn plug_address(ip: &IpAddr) -> Option<Self>;
+    /// The address in a route's attribute, when it is of this family.
+    fn route_address(addr: &RouteAddress) -> Option<Self>;
+    /// A route of this family, to filter a dump of routes with.
+    fn routes() -> RouteMessageBuilder<Self>;
+    /// The route to `dest` alone.
+    fn host_route(dest: Self) -> RouteMessageBuilder<Self>;
+    /// The default route through `gateway`.
+    fn default_route(gateway: Self) -> RouteMessageBuilder<Self>;
+    /// Adjusts the request that adds an address.
+    fn prepare_address(_msg: &mut AddressMessage) {}
+}
+
+impl Family for Ipv4Addr {
+    fn plug_address(ip: &IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V4(a) => Some(*a),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    fn route_address(addr: &RouteAddress) -> Option<Self> {
+        match addr {
+            RouteAddress::Inet(a) => Some(*a),
+            _ => None,
+        }
+    }
+
+    fn routes() -> RouteMessageBuilder<Self> {
+        RouteMessageBuilder::<Ipv4Addr>::new()
+    }
+
+    fn host_route(dest: Self) -> RouteMessageBuilder<Self> {
+        Self::routes().destination_prefix(dest, 32)
+    }
+
+    fn default_route(gateway: Self) -> RouteMessageBuilder<Self> {
+        Self::routes().gateway(gateway)
+    }
+}
+
+impl Family for Ipv6Addr {
+    fn plug_address(ip: &IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V6(a) if (a.segments()[0] & 0xffc0) != 0xfe80 => Some(*a),
+            _ => None,
+        }
+    }
+
+    fn route_address(addr: &RouteAddress) -> Option<Self> {
+        match addr {
+            RouteAddress::Inet6(a) => Some(*a),
+            _ => None,
+        }
+    }
+
+    fn routes() -> RouteMessageBuilder<Self> {
+        RouteMessageBuilder::<Ipv6Addr>::new()
+    }
+
+    fn host_route(dest: Self) -> RouteMessageBuilder<Self> {
+        Self::routes().destination_prefix(dest, 128)
+    }
+
+    fn default_route(gateway: Self) -> RouteMessageBuilder<Self> {
+        Self::routes().gateway(gateway)
+    }
+
+    /// Without Duplicate Address Detection (`nodad`): the address is usable
+    /// at once, not tentative for a second; the plug probes for it
+    /// beforehand instead.
+    fn prepare_address(msg: &mut AddressMessage) {
+        msg.header.flags |= AddressHeaderFlags::Nodad;
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
 }

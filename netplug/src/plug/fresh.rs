@@ -3,6 +3,7 @@
 //! announcement.
 
 use std::fs::File;
+use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
 
 use rtnetlink::packet_route::link::InfoKind;
@@ -476,7 +477,11 @@ impl Plugger {
         // The kernel would happily put the address on a second interface;
         // two interfaces answering for one address is never what a static
         // plan means, so it is refused.
-        for (index, ip, _) in inner.all_addrs().await.map_err(at(Step::AddAddress))? {
+        for (index, ip, _) in inner
+            .all_addrs::<Ipv4Addr>()
+            .await
+            .map_err(at(Step::AddAddress))?
+        {
             if ip == spec.address.ip() && index != eth {
                 let iface = match inner.link_by_index(index).await {
                     Ok(Some(link)) => link.name,
@@ -506,12 +511,12 @@ impl Plugger {
         }
         if let Some(a6) = spec.address6 {
             inner
-                .add_addr6(eth, a6.ip(), a6.prefix())
+                .add_addr(eth, a6.ip(), a6.prefix())
                 .await
                 .map_err(at(Step::AddAddress))?;
             if let Some(gw6) = spec.gateway6 {
                 inner
-                    .add_default_route6(eth, gw6)
+                    .add_default_route(eth, gw6)
                     .await
                     .map_err(at(Step::AddRoute))?;
             }

@@ -1,5 +1,7 @@
 //! Whether a plug that is there already is the one a spec asks for.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use crate::error::StepError;
 use crate::netlink::Netlink;
 use crate::ovs::PortOwner;
@@ -36,21 +38,21 @@ impl Plugger {
         {
             return Ok(false);
         }
-        let addrs = inner.addrs(eth.index).await?;
+        let addrs = inner.addrs::<Ipv4Addr>(eth.index).await?;
         if addrs != vec![(spec.address.ip(), spec.address.prefix())] {
             return Ok(false);
         }
-        if spec.gateway.is_some() && inner.default_gateway().await? != spec.gateway {
+        if spec.gateway.is_some() && inner.default_gateway::<Ipv4Addr>().await? != spec.gateway {
             return Ok(false);
         }
         // An IPv4-only spec does not look at IPv6: a change of that is a
         // new spec (a recreate), not a re-plug.
         if let Some(a6) = spec.address6
-            && inner.addrs6(eth.index).await? != vec![(a6.ip(), a6.prefix())]
+            && inner.addrs::<Ipv6Addr>(eth.index).await? != vec![(a6.ip(), a6.prefix())]
         {
             return Ok(false);
         }
-        if spec.gateway6.is_some() && inner.default_gateway6().await? != spec.gateway6 {
+        if spec.gateway6.is_some() && inner.default_gateway::<Ipv6Addr>().await? != spec.gateway6 {
             return Ok(false);
         }
         let on_bridge = match kind {

@@ -1,5 +1,7 @@
 //! What is configured on a container's interface, and where its host end is.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use ipnetwork::{Ipv4Network, Ipv6Network};
 
 use crate::error::StepError;
@@ -20,7 +22,7 @@ impl Plugger {
             return Ok(Observed::default());
         };
         let addresses = inner
-            .addrs(link.index)
+            .addrs::<Ipv4Addr>(link.index)
             .await?
             .into_iter()
             .filter_map(|(ip, len)| Ipv4Network::new(ip, len).ok())
@@ -28,14 +30,14 @@ impl Plugger {
         Ok(Observed {
             addresses,
             mac: link.mac.map(Mac::from),
-            gateway: inner.default_gateway().await?,
+            gateway: inner.default_gateway::<Ipv4Addr>().await?,
             addresses6: inner
-                .addrs6(link.index)
+                .addrs::<Ipv6Addr>(link.index)
                 .await?
                 .into_iter()
                 .filter_map(|(ip, len)| Ipv6Network::new(ip, len).ok())
                 .collect(),
-            gateway6: inner.default_gateway6().await?,
+            gateway6: inner.default_gateway::<Ipv6Addr>().await?,
         })
     }
 
