@@ -41,7 +41,7 @@ impl Ovs {
     /// An OpenFlow port number that no interface of this OVS has or has
     /// asked for, and that no other plug of this process holds, so that a
     /// new port's rules can be set before the port exists (see
-    /// [`crate::plug`]). Picked at random among the free ones, so that
+    /// [`crate::Plugger`]). Picked at random among the free ones, so that
     /// another process picking at the same moment is unlikely to pick the
     /// same; a port that gets another number anyway is caught afterwards.
     pub async fn reserve_ofport(&self) -> Result<OfportReservation> {

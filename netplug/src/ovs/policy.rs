@@ -36,7 +36,7 @@ use crate::ovsdb::Client;
 /// until the revalidators have run again after the add, 2–5 ms after
 /// `ofport` is set; OVS offers no cheap way to wait for that
 /// (`revalidator/wait` returns at the end of the next round, up to 500 ms
-/// away). So a plug deletes them instead: [`Ovs::forget_flows_to`].
+/// away). So a plug deletes them instead: [`crate::Ovs::forget_flows_to`].
 ///
 /// Hence the default, [`Settle::Ofport`]: deletes return once committed and
 /// remember the `next_cfg` that will show them applied; an add of a name

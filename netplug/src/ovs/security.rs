@@ -149,7 +149,7 @@ impl Ovs {
     }
 
     /// Sends `frames` into `bridge` as though port `ofport` had sent them,
-    /// through its rules (see [`openflow::packet_out`]): an announcement
+    /// through its rules (see `openflow::packet_out`): an announcement
     /// made this way needs no socket in the container, whose closing would
     /// cost an RCU grace period.
     pub async fn inject(&self, bridge: &str, ofport: u32, frames: &[&[u8]]) -> Result<()> {
