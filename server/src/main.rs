@@ -13,8 +13,7 @@ use dockstack_server::docker::DockerClient;
 use dockstack_server::host::{Host, HostConfig};
 use dockstack_server::policy::{Policy, SharedPolicy};
 use dockstack_server::service::HostService;
-use netplug::Ovs;
-use netplug::netlink::Netlink;
+use netplug::{Netlink, Ovs};
 use tonic::transport::Server;
 
 #[derive(Parser)]
