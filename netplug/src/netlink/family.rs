@@ -1,6 +1,7 @@
 //! The address families, IPv4 and IPv6, as the verbs on addresses and
 //! routes see them.
 
+use dockstack_types::ip6::is_link_local;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -61,7 +62,7 @@ impl Family for Ipv4Addr {
 impl Family for Ipv6Addr {
     fn plug_address(ip: &IpAddr) -> Option<Self> {
         match ip {
-            IpAddr::V6(a) if (a.segments()[0] & 0xffc0) != 0xfe80 => Some(*a),
+            IpAddr::V6(a) if !is_link_local(*a) => Some(*a),
             _ => None,
         }
     }
