@@ -175,7 +175,7 @@ fn has_interpreter(path: &str) -> bool {
 /// Adds a bare veth as a port and deletes it, each until ovs-vswitchd has
 /// applied it, over OVSDB in this process: OVS's share of any cycle.
 async fn port_cycle(ovs: &netplug::Ovs) -> Duration {
-    let nl = netplug::netlink::Netlink::current().expect("netlink");
+    let nl = netplug::Netlink::current().expect("netlink");
     let here = std::fs::File::open("/proc/thread-self/ns/net").expect("own netns");
     let index = veth(&nl, "dsfloor1", "dsfloor1p", &here).await;
     nl.set_up(index).await.expect("veth up");
@@ -198,7 +198,7 @@ async fn port_cycle(ovs: &netplug::Ovs) -> Duration {
 /// Makes a veth pair with one end in the container and deletes it, over
 /// netlink in this process: the least any add-port/del-port cycle costs.
 async fn veth_cycle(netns: &std::fs::File) -> Duration {
-    let nl = netplug::netlink::Netlink::current().expect("netlink");
+    let nl = netplug::Netlink::current().expect("netlink");
     let t = Instant::now();
     let index = veth(&nl, "dsfloor0", "eth9", netns).await;
     nl.del_link(index).await.expect("delete the veth");
@@ -206,12 +206,7 @@ async fn veth_cycle(netns: &std::fs::File) -> Duration {
 }
 
 /// A veth `name` here with its peer `peer` in `netns`; its index.
-async fn veth(
-    nl: &netplug::netlink::Netlink,
-    name: &str,
-    peer: &str,
-    netns: &std::fs::File,
-) -> u32 {
+async fn veth(nl: &netplug::Netlink, name: &str, peer: &str, netns: &std::fs::File) -> u32 {
     nl.create_veth_into(name, peer, netns, [2, 0xd5, 0, 0, 0, 9], None)
         .await
         .expect("create a veth");

@@ -1,6 +1,7 @@
 //! `netplug`: the command-line face of the netplug library, with the
 //! arguments of `ovs-docker` so either can stand in for the other.
 
+use dockstack_types::ip6::is_link_local;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -163,11 +164,11 @@ async fn run(cli: Cli) -> Result<()> {
             let (target, owner) = resolved?;
             let mac = macaddress.map(|m| m.parse::<Mac>()).transpose()?;
             let address6 = ipaddress6;
-            if let (Some(net), Some(g)) = (&address6, gateway6) {
-                let link_local = (g.segments()[0] & 0xffc0) == 0xfe80;
-                if !link_local && !net.contains(g) {
-                    bail!("--gateway6 {g} is outside the prefix of --ipaddress6 {net}");
-                }
+            if let (Some(net), Some(g)) = (&address6, gateway6)
+                && !is_link_local(g)
+                && !net.contains(g)
+            {
+                bail!("--gateway6 {g} is outside the prefix of --ipaddress6 {net}");
             }
             let spec = PlugSpec {
                 bridge,

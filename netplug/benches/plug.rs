@@ -280,6 +280,8 @@ fn peak_rss() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+// A benchmark is test code: its run reads best as one sequence.
+#[allow(clippy::too_many_lines)]
 fn main() {
     // `cargo bench` passes --bench; a filter naming something else skips.
     let all_args: Vec<String> = std::env::args().skip(1).collect();

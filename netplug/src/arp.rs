@@ -2,26 +2,15 @@
 //! and plain ARP requests, to see that a plug forwards.
 
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::os::fd::OwnedFd;
+use std::time::Duration;
 
-const ETH_P_ARP: u16 = 0x0806;
+use crate::packet::{self, ETH_P_ARP};
+pub use crate::packet::{await_frame, send_frame};
 
-/// Opens a packet socket in the calling thread's network namespace.
+/// Opens a packet socket for ARP in the calling thread's network namespace.
 pub fn open_packet_socket() -> std::io::Result<OwnedFd> {
-    // SAFETY: socket(2) takes no pointers; the result is checked below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            i32::from(ETH_P_ARP.to_be()),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    packet::open(ETH_P_ARP)
 }
 
 /// The Ethernet frame of a gratuitous ARP request for `ip` from `mac`.
@@ -74,74 +63,6 @@ pub fn await_reply(
     await_frame(socket, timeout, |frame, _| reply_from(frame, target))
 }
 
-/// Waits up to `timeout` for a frame on `socket` that `pick` (given the
-/// frame and the index of the interface it came in on) makes something
-/// of, and returns what it made; `None` when the time ran out first.
-pub fn await_frame<T>(
-    socket: &OwnedFd,
-    timeout: Duration,
-    mut pick: impl FnMut(&[u8], u32) -> Option<T>,
-) -> std::io::Result<Option<T>> {
-    let deadline = Instant::now() + timeout;
-    let mut buf = [0u8; 1514];
-    let addr_len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_ll>())
-        .map_err(|_| std::io::Error::other("sockaddr_ll out of range"))?;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(None);
-        }
-        let mut pfd = libc::pollfd {
-            fd: socket.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
-        // SAFETY: pfd is one valid pollfd that lives across the call.
-        let n = unsafe { libc::poll(&raw mut pfd, 1, ms) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 {
-            return Ok(None);
-        }
-        // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
-        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        let mut from_len = addr_len;
-        // SAFETY: buf and from are valid for writes of the lengths given,
-        // and live across the call.
-        let len = unsafe {
-            libc::recvfrom(
-                socket.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-                (&raw mut from).cast(),
-                &raw mut from_len,
-            )
-        };
-        // Negative (-1) exactly when recvfrom failed.
-        let Ok(len) = usize::try_from(len) else {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::WouldBlock {
-                continue;
-            }
-            return Err(e);
-        };
-        // The kernel's ifindexes are positive; no other names an interface.
-        let Ok(ifindex) = u32::try_from(from.sll_ifindex) else {
-            continue;
-        };
-        if let Some(picked) = pick(&buf[..len], ifindex) {
-            return Ok(Some(picked));
-        }
-    }
-}
-
 /// The sender's MAC when `frame` is an ARP reply from `target`.
 fn reply_from(frame: &[u8], target: Ipv4Addr) -> Option<[u8; 6]> {
     if frame.len() < 42 || frame[12..14] != ETH_P_ARP.to_be_bytes() || frame[20..22] != [0, 2] {
@@ -151,43 +72,6 @@ fn reply_from(frame: &[u8], target: Ipv4Addr) -> Option<[u8; 6]> {
         return None;
     }
     frame[22..28].try_into().ok()
-}
-
-/// Sends the whole Ethernet `frame` (headers included) on `ifindex`
-/// through `socket`, as it is: a test uses it for frames with a VLAN tag.
-pub fn send_frame(socket: &OwnedFd, ifindex: u32, frame: &[u8]) -> std::io::Result<()> {
-    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
-    // The kernel's ifindexes are positive ints; a larger one names no link.
-    let ifindex =
-        i32::try_from(ifindex).map_err(|_| invalid(format!("no such interface #{ifindex}")))?;
-    // Constants, in range on every Linux; checked all the same rather than
-    // truncated.
-    let family = libc::sa_family_t::try_from(libc::AF_PACKET)
-        .map_err(|_| invalid("AF_PACKET out of range".into()))?;
-    let addr_len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_ll>())
-        .map_err(|_| invalid("sockaddr_ll out of range".into()))?;
-    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = family;
-    addr.sll_protocol = ETH_P_ARP.to_be();
-    addr.sll_ifindex = ifindex;
-    addr.sll_halen = 6;
-    addr.sll_addr[..6].copy_from_slice(&[0xff; 6]);
-    // SAFETY: frame and addr are valid for the lengths passed, and live across the call.
-    let n = unsafe {
-        libc::sendto(
-            socket.as_raw_fd(),
-            frame.as_ptr().cast(),
-            frame.len(),
-            0,
-            (&raw const addr).cast(),
-            addr_len,
-        )
-    };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

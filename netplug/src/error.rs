@@ -18,7 +18,6 @@ pub enum Step {
     RemoveStale,
     CreateVeth,
     ConfigureHostEnd,
-    MoveIntoNetns,
     ConfigureContainerEnd,
     AddAddress,
     AddRoute,
@@ -38,7 +37,6 @@ impl Step {
             Step::RemoveStale => "remove_stale",
             Step::CreateVeth => "create_veth",
             Step::ConfigureHostEnd => "configure_host_end",
-            Step::MoveIntoNetns => "move_into_netns",
             Step::ConfigureContainerEnd => "configure_container_end",
             Step::AddAddress => "add_address",
             Step::AddRoute => "add_route",
@@ -58,7 +56,6 @@ impl fmt::Display for Step {
             Step::RemoveStale => "remove stale plug",
             Step::CreateVeth => "create veth pair",
             Step::ConfigureHostEnd => "configure host end",
-            Step::MoveIntoNetns => "move peer into the container",
             Step::ConfigureContainerEnd => "configure container end",
             Step::AddAddress => "add address",
             Step::AddRoute => "add route",
@@ -99,8 +96,31 @@ pub enum StepError {
     /// Stale plugs that could not be removed, every one of them.
     #[error("{}", joined(.0))]
     Teardown(Vec<TeardownError>),
-    #[error("{0}")]
-    Other(String),
+    /// Not a Linux bridge, and OVS could not say whether it has it: the
+    /// cause is kept, as "not found" would hide an OVS that is down.
+    #[error("bridge {bridge} is no Linux bridge, and Open vSwitch cannot be asked: {source}")]
+    BridgeUnknown {
+        bridge: String,
+        #[source]
+        source: OvsError,
+    },
+    /// netplug does not tag Linux bridge ports: refused rather than ignored.
+    #[error(
+        "vlan {vlan} needs an Open vSwitch bridge: {bridge} is a Linux bridge, whose ports netplug does not tag"
+    )]
+    VlanOnLinuxBridge { vlan: u16, bridge: String },
+    #[error("bridge {0} vanished")]
+    BridgeVanished(String),
+    #[error("host end vanished")]
+    HostEndVanished,
+    #[error("{0} not found in the container")]
+    IfaceNotFound(String),
+    #[error("no way to announce the address")]
+    NoWayToAnnounce,
+    #[error("the probe's thread failed: {0}")]
+    ProbeThread(#[source] tokio::task::JoinError),
+    #[error("the DAD probe's thread failed: {0}")]
+    DadThread(#[source] tokio::task::JoinError),
 }
 
 impl StepError {
@@ -119,8 +139,15 @@ impl StepError {
             StepError::Ovs(_)
             | StepError::Nft(_)
             | StepError::Netns(_)
-            | StepError::Other(_)
-            | StepError::HostNetns => None,
+            | StepError::HostNetns
+            | StepError::BridgeUnknown { .. }
+            | StepError::VlanOnLinuxBridge { .. }
+            | StepError::BridgeVanished(_)
+            | StepError::HostEndVanished
+            | StepError::IfaceNotFound(_)
+            | StepError::NoWayToAnnounce
+            | StepError::ProbeThread(_)
+            | StepError::DadThread(_) => None,
         }
     }
 }

@@ -2,25 +2,38 @@
 //! with a static IPv4 address, all or nothing. It knows nothing of Docker or
 //! gRPC: it takes a process id or a netns path and a [`PlugSpec`].
 
+// Public as modules: each is a small set of verbs that tests and tools use
+// to see a plug at work (ARP frames on a packet socket; a link's checksum
+// offload).
 pub mod arp;
-pub mod error;
 pub mod ethtool;
-pub mod hostend;
-pub mod mac;
-pub mod ndp;
-pub mod netlink;
-pub mod netns;
-pub mod nft;
-pub mod openflow;
-pub mod ovs;
-pub mod ovsdb;
-pub mod plug;
-pub mod sysctl;
-pub mod unixctl;
+
+mod error;
+mod hostend;
+mod mac;
+mod ndp;
+mod netlink;
+mod netns;
+mod nft;
+mod openflow;
+mod ovs;
+mod ovsdb;
+mod packet;
+mod plug;
+mod sysctl;
+mod unixctl;
 
 pub use error::{PlugError, Step, StepError, TeardownError, UnplugError};
 pub use hostend::{IFNAMSIZ_MAX, host_ifname, host_ifname_candidates, owner_alias};
 pub use mac::{Mac, MacError};
-pub use netns::NetnsTarget;
-pub use ovs::{Ovs, PortInfo, PortOwner, Settle};
+pub use netlink::{Deleter, Family, LinkInfoSummary, Netlink, NetlinkError};
+pub use netns::{NetnsError, NetnsTarget, run_in_netns};
+pub use nft::{NftError, parse_ports as parse_nft_ports};
+pub use ovs::{
+    OfportReservation, Ovs, OvsError, PortInfo, PortOwner, Settle, port_cookie, port_security_flows,
+};
+// What `port_security_flows` gives, named for the flows they make up.
+pub use openflow::{Action as FlowAction, Field as FlowField, FlowMod};
+pub use ovsdb::OvsdbError;
 pub use plug::{BridgeKind, Observed, Owner, PlugSpec, Plugged, Plugger};
+pub use unixctl::UnixctlError;

@@ -5,8 +5,10 @@
 //! solicitation from `::`, with whoever answers it.
 
 use std::net::Ipv6Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use crate::packet;
 
 const ETH_P_IPV6: u16 = 0x86dd;
 const IPPROTO_ICMPV6: u8 = 58;
@@ -55,19 +57,7 @@ pub const NS_FRAME_LEN: usize = 14 + 40 + 24;
 /// Opens a packet socket for IPv6 frames in the calling thread's network
 /// namespace.
 pub fn open_packet_socket() -> std::io::Result<OwnedFd> {
-    // SAFETY: socket(2) takes no pointers; the result is checked below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            i32::from(ETH_P_IPV6.to_be()),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    packet::open(ETH_P_IPV6)
 }
 
 /// ff02::1:ffXX:XXXX, the solicited-node group of `ip`, and its MAC.
@@ -148,11 +138,11 @@ pub fn probe(
 ) -> std::io::Result<Option<[u8; 6]>> {
     let frame = dad_probe_frame(mac, target);
     let half = window / 2;
-    crate::arp::send_frame(socket, ifindex, &frame)?;
+    packet::send_frame(socket, ifindex, &frame)?;
     if let Some(m) = await_claim(socket, target, mac, half)? {
         return Ok(Some(m));
     }
-    crate::arp::send_frame(socket, ifindex, &frame)?;
+    packet::send_frame(socket, ifindex, &frame)?;
     await_claim(socket, target, mac, window - half)
 }
 
@@ -162,52 +152,7 @@ fn await_claim(
     own: [u8; 6],
     timeout: Duration,
 ) -> std::io::Result<Option<[u8; 6]>> {
-    let deadline = Instant::now() + timeout;
-    let mut buf = [0u8; 256];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(None);
-        }
-        let mut pfd = libc::pollfd {
-            fd: socket.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
-        // SAFETY: pfd is one valid pollfd that lives across the call.
-        let n = unsafe { libc::poll(&raw mut pfd, 1, ms) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 {
-            return Ok(None);
-        }
-        // SAFETY: buf is valid for writes of its length during the call.
-        let len = unsafe {
-            libc::recv(
-                socket.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        // Negative (-1) exactly when recv failed.
-        let Ok(len) = usize::try_from(len) else {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::WouldBlock {
-                continue;
-            }
-            return Err(e);
-        };
-        if let Some(mac) = claimant(&buf[..len], target, own) {
-            return Ok(Some(mac));
-        }
-    }
+    packet::await_frame(socket, timeout, |frame, _| claimant(frame, target, own))
 }
 
 /// The ICMPv6 checksum over the pseudo-header and `message` (whose own

@@ -6,10 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::{BRIDGE, GATEWAY, LINUX_BRIDGE, LINUX_GATEWAY, Netns, OvsHost};
-use netplug::netlink::Netlink;
 use netplug::{
-    BridgeKind, NetnsTarget, Ovs, Owner, PlugError, PlugSpec, Plugger, Settle, Step, host_ifname,
-    host_ifname_candidates,
+    BridgeKind, Netlink, NetnsTarget, Ovs, Owner, PlugError, PlugSpec, Plugger, Settle, Step,
+    host_ifname, host_ifname_candidates,
 };
 
 fn spec(owner: &str, address: &str, bridge: &str, gateway: &str) -> PlugSpec {
@@ -835,7 +834,7 @@ fn namespace_threads_return_home() {
         .build()
         .unwrap();
     let inside = rt
-        .block_on(netplug::netns::run_in_netns(&target, || {
+        .block_on(netplug::run_in_netns(&target, || {
             std::fs::read_link("/proc/thread-self/ns/net").unwrap()
         }))
         .unwrap();
@@ -1007,7 +1006,7 @@ fn spoofing_is_dropped_on(
 fn spoofed_source_addresses_and_macs_are_dropped_allowed_ones_pass() {
     let host = OvsHost::start();
     spoofing_is_dropped_on(&host, BRIDGE, GATEWAY, "10.240.0", |port| {
-        let cookie = format!("{:#x}", netplug::ovs::port_cookie(port));
+        let cookie = format!("{:#x}", netplug::port_cookie(port));
         let flows = dump_flows(&host, BRIDGE);
         flows.contains(&cookie) || flows.contains("in_port")
     });
@@ -1403,16 +1402,11 @@ fn port_security_rules_sent_as_openflow_equal_those_ovs_ofctl_makes_of_their_tex
     let cleared = dump_flows(&host, BRIDGE);
     assert!(!cleared.contains("cookie="), "{cleared}");
 
-    let text: String = netplug::ovs::port_security_flows(
-        netplug::ovs::port_cookie(port),
-        4242,
-        mac,
-        &addrs,
-        Some(a6),
-    )
-    .iter()
-    .map(|m| format!("{m}\n"))
-    .collect();
+    let text: String =
+        netplug::port_security_flows(netplug::port_cookie(port), 4242, mac, &addrs, Some(a6))
+            .iter()
+            .map(|m| format!("{m}\n"))
+            .collect();
     let target = format!("unix:{}/{BRIDGE}.mgmt", host.dir.display());
     let mut ofctl = common::cmd("ovs-ofctl", &["--bundle", "add-flows", &target, "-"]);
     ofctl.stdin(std::process::Stdio::piped());

@@ -1,6 +1,7 @@
 //! The Docker side of the server through bollard: create, start, stop,
-//! remove, inspect and list the containers this host manages, sandboxes
-//! and applications.
+//! restart, remove, inspect and list the containers this host manages
+//! (sandboxes and applications), build the pause image, follow container
+//! events, and run commands in containers.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -617,10 +618,16 @@ fn restart_policy(policy: spec::RestartPolicy) -> Option<RestartPolicy> {
         spec::RestartPolicy::No => return None,
         spec::RestartPolicy::Always => RestartPolicyNameEnum::ALWAYS,
         spec::RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
-        spec::RestartPolicy::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
+        spec::RestartPolicy::OnFailure { .. } => RestartPolicyNameEnum::ON_FAILURE,
+    };
+    let maximum_retry_count = match policy {
+        spec::RestartPolicy::OnFailure {
+            max_retries: Some(n),
+        } => Some(i64::from(n)),
+        _ => None,
     };
     Some(RestartPolicy {
         name: Some(name),
-        maximum_retry_count: None,
+        maximum_retry_count,
     })
 }

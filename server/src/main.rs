@@ -13,8 +13,7 @@ use dockstack_server::docker::DockerClient;
 use dockstack_server::host::{Host, HostConfig};
 use dockstack_server::policy::{Policy, SharedPolicy};
 use dockstack_server::service::HostService;
-use netplug::Ovs;
-use netplug::netlink::Netlink;
+use netplug::{Netlink, Ovs};
 use tonic::transport::Server;
 
 #[derive(Parser)]
@@ -205,6 +204,22 @@ fn raise_open_files() {
     }
 }
 
+/// This host, on the Docker at `docker` (its default when `None`), with
+/// the pause image present.
+async fn make_host(config: HostConfig, docker: Option<&str>, ovs: Ovs) -> Result<Host> {
+    let host_id = &config.host_id;
+    let docker = DockerClient::connect(docker, host_id)
+        .await
+        .with_context(|| format!("host {host_id}"))?;
+    // Checked before serving so that a Docker that cannot build it is found
+    // at start-up, not when the first sandbox is wanted.
+    let pause = dockstack_server::pause::ensure_image(&docker)
+        .await
+        .with_context(|| format!("host {host_id}"))?;
+    tracing::debug!(image = %pause, "pause image present");
+    Ok(Host::new(config, docker, ovs))
+}
+
 async fn listen(args: ListenArgs) -> Result<()> {
     let ListenArgs {
         ipaddress,
@@ -243,26 +258,14 @@ async fn listen(args: ListenArgs) -> Result<()> {
         Some(db) => Ovs::new(Some(db)),
         None => Ovs::from_env(),
     };
-    let docker = DockerClient::connect(docker.as_deref(), &host_id)
-        .await
-        .with_context(|| format!("host {host_id}"))?;
-    // Checked before serving so that a Docker that cannot build it is found
-    // at start-up, not when the first sandbox is wanted.
-    let pause = dockstack_server::pause::ensure_image(&docker)
-        .await
-        .with_context(|| format!("host {host_id}"))?;
-    tracing::debug!(image = %pause, "pause image present");
-    let host = Arc::new(Host::new(
-        HostConfig {
-            host_id: host_id.clone(),
-            hook_timeout: Duration::from_secs(hook_timeout),
-            allow_hooks,
-            state_dir,
-            probe: (!no_probe).then(|| Duration::from_millis(probe_ms)),
-        },
-        docker,
-        ovs,
-    ));
+    let config = HostConfig {
+        host_id: host_id.clone(),
+        hook_timeout: Duration::from_secs(hook_timeout),
+        allow_hooks,
+        state_dir,
+        probe: (!no_probe).then(|| Duration::from_millis(probe_ms)),
+    };
+    let host = Arc::new(make_host(config, docker.as_deref(), ovs).await?);
     // Bound before the reconcile, so a bad address fails the start at once.
     let metrics = match metrics {
         Some(addr) => Some((
@@ -312,9 +315,18 @@ async fn listen(args: ListenArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(host = %host_id, %addr, tls = !insecure, "listening");
-    let service = ContainerHostServer::new(HostService::new(host, policy));
+    serve(listener, HostService::new(host, policy), tls).await
+}
+
+/// Serves gRPC on `listener` (over mutual TLS unless `tls` is `None`)
+/// until a shutdown signal.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    service: HostService,
+    tls: Option<dockstack_server::tls::SharedTls>,
+) -> Result<()> {
     let mut server = Server::builder().tcp_nodelay(true);
-    let router = server.add_service(service);
+    let router = server.add_service(ContainerHostServer::new(service));
     match tls {
         Some(config) => {
             router

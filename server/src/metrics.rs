@@ -4,9 +4,11 @@
 //!
 //! The counters are one per process, as a server is one host: every part
 //! records through [`metrics()`] whether or not anyone scrapes. The
-//! containers by state and health are read from Docker at each scrape,
-//! never kept, so they cannot drift from what `status` says.
+//! containers by state and health are read from the host (a
+//! [`ContainerSource`], which lists them from Docker) at each scrape, never
+//! kept, so they cannot drift from what `status` says.
 
+use std::future::Future;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -16,8 +18,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::host::Host;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
@@ -55,6 +55,21 @@ struct EditLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FileLabel {
     file: String,
+}
+
+/// One managed container as a scrape counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSample {
+    pub state: String,
+    /// Docker's health, empty when the container has no healthcheck.
+    pub health: String,
+}
+
+/// What a scrape reads the containers from, now (the host): the metrics
+/// know no more of it than this, so the host can record through them.
+pub trait ContainerSource {
+    /// The managed containers, or why they cannot be listed.
+    fn containers(&self) -> impl Future<Output = Result<Vec<ContainerSample>, String>> + Send;
 }
 
 /// Whether a plug was asked for (run, start: the address probed first) or
@@ -245,10 +260,10 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition, with the containers read from `host` now.
-    pub async fn render(&self, host: &Host) -> String {
+    /// The text exposition, with the containers read from `source` now.
+    pub async fn render(&self, source: &impl ContainerSource) -> String {
         let _one = self.scrape.lock().await;
-        match host.list().await {
+        match source.containers().await {
             Ok(list) => {
                 self.containers.clear();
                 for c in list {
@@ -287,7 +302,10 @@ pub fn metrics() -> &'static Metrics {
 /// Serves `GET /metrics` on `listener` until the process ends; any other
 /// path is 404. Plain HTTP, as Prometheus scrapes: bind it to an address
 /// only the monitoring network reaches.
-pub async fn serve(listener: tokio::net::TcpListener, host: Arc<Host>) {
+pub async fn serve<S>(listener: tokio::net::TcpListener, host: Arc<S>)
+where
+    S: ContainerSource + Send + Sync + 'static,
+{
     use http_body_util::Full;
     use hyper::body::Bytes;
     use hyper::{Response, StatusCode};
@@ -311,7 +329,7 @@ pub async fn serve(listener: tokio::net::TcpListener, host: Arc<Host>) {
                                 hyper::header::CONTENT_TYPE,
                                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
                             )
-                            .body(Full::new(Bytes::from(metrics().render(&host).await)))
+                            .body(Full::new(Bytes::from(metrics().render(&*host).await)))
                     } else {
                         Response::builder()
                             .status(StatusCode::NOT_FOUND)

@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
-use std::str::FromStr;
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -18,43 +17,8 @@ pub type SharedPolicy = std::sync::Arc<std::sync::RwLock<std::sync::Arc<Policy>>
 /// Where the server reads its policy when no `--policy` is given.
 pub const DEFAULT_POLICY: &str = "/etc/dockstack/policy.yaml";
 
-/// The URI SAN prefix that carries a client certificate's role.
-pub const ROLE_URI_PREFIX: &str = "dockstack:role:";
-
-/// What a client certificate lets its holder do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// `show`, `list` and `status` only.
-    Viewer,
-    /// Runs, starts, stops and destroys containers, and registers them,
-    /// within its policy; never `Exec`.
-    Operator,
-    /// Everything, within its policy (unrestricted when built in).
-    Admin,
-}
-
-impl FromStr for Role {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "operator" => Ok(Role::Operator),
-            "admin" => Ok(Role::Admin),
-            _ => Err(()),
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        })
-    }
-}
+pub use dockstack_types::Role;
+pub use dockstack_types::role::ROLE_URI_PREFIX;
 
 /// A request, as the policy sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

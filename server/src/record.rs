@@ -40,7 +40,7 @@ const SERVICE: &str = "dockstack.service";
 const CONFIG_VOLUMES: &str = "dockstack.config-volumes";
 const CONFIG_HASH: &str = "dockstack.config-hash";
 
-pub use dockstack_proto::SANDBOX_SUFFIX;
+pub use dockstack_types::SANDBOX_SUFFIX;
 
 /// The name of the sandbox of container `name`.
 pub fn sandbox_name(name: &str) -> String {
@@ -176,22 +176,23 @@ pub enum Network {
     Direct,
 }
 
-/// What a managed container is, from its labels.
+/// Which member of its pair a managed container is, from its labels (not
+/// a client's role: that is `policy::Role`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Role {
+pub enum Member {
     /// An application, as the environment file names it.
     App(Network),
     /// The sandbox of the application of this name.
     Sandbox(String),
 }
 
-pub fn role(labels: &Labels) -> Role {
+pub fn member(labels: &Labels) -> Member {
     if let Some(app) = labels.get(SANDBOX_OF).filter(|v| !v.is_empty()) {
-        return Role::Sandbox(app.clone());
+        return Member::Sandbox(app.clone());
     }
     match labels.get(SANDBOX).filter(|v| !v.is_empty()) {
-        Some(sandbox) => Role::App(Network::Sandbox(sandbox.clone())),
-        None => Role::App(Network::Direct),
+        Some(sandbox) => Member::App(Network::Sandbox(sandbox.clone())),
+        None => Member::App(Network::Direct),
     }
 }
 
@@ -435,7 +436,7 @@ mod tests {
         assert_eq!(host(&labels), Some("host1"));
         assert!(is_managed(&labels));
         assert!(differences(&s, &labels).is_empty());
-        assert_eq!(role(&labels), Role::App(Network::Direct));
+        assert_eq!(member(&labels), Member::App(Network::Direct));
     }
 
     #[test]
@@ -471,8 +472,8 @@ mod tests {
             .into_iter()
             .collect();
         let sb: Labels = sandbox_labels(&s, "host1").into_iter().collect();
-        assert_eq!(role(&app), Role::App(Network::Sandbox(sandbox.clone())));
-        assert_eq!(role(&sb), Role::Sandbox("web1".into()));
+        assert_eq!(member(&app), Member::App(Network::Sandbox(sandbox.clone())));
+        assert_eq!(member(&sb), Member::Sandbox("web1".into()));
         assert_eq!(sandbox_owner(&sandbox), Some("web1"));
         assert_eq!(sandbox_owner("web1"), None);
         assert_eq!(sandbox_owner(SANDBOX_SUFFIX), None);

@@ -1,5 +1,6 @@
-//! The gRPC face of a host: converts messages to domain types, calls
-//! [`Host`], and maps every domain error to one gRPC status.
+//! The gRPC face of a host: converts messages to domain types, checks
+//! them against the policy, calls [`Host`], and turns the category of every
+//! domain error into its gRPC code.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::pin::Pin;
@@ -12,74 +13,40 @@ use std::panic::AssertUnwindSafe;
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
-use crate::docker::DockerError;
-use crate::hooks::HookError;
-use crate::host::{ContainerStatus, Host, HostError, HostErrorKind};
+use crate::host::{Category, ContainerStatus, Host, HostError};
 use crate::host::{DnsTarget, PuppetTarget, Registration};
 use crate::metrics::metrics;
 use crate::policy::{Action, Policy, ROLE_URI_PREFIX, Refusal, Role, SharedPolicy};
 use crate::progress::{CHANNEL_CAPACITY, Progress, Reporter};
-use crate::regfiles::RegistrationError;
 use crate::spec::{ContainerSpec, SpecError, is_container_name};
 use crate::tls::{RoleClaim, caller, role_claim};
 
+/// The gRPC code of each kind of failure.
+fn code(category: Category) -> Code {
+    match category {
+        Category::NotFound => Code::NotFound,
+        Category::InvalidArgument => Code::InvalidArgument,
+        Category::PermissionDenied => Code::PermissionDenied,
+        Category::AlreadyExists => Code::AlreadyExists,
+        Category::FailedPrecondition => Code::FailedPrecondition,
+        Category::Aborted => Code::Aborted,
+        Category::Unavailable => Code::Unavailable,
+        Category::DeadlineExceeded => Code::DeadlineExceeded,
+        Category::Internal => Code::Internal,
+    }
+}
+
 impl From<SpecError> for Status {
     fn from(e: SpecError) -> Status {
-        let msg = e.to_string();
-        match e {
-            SpecError::Invalid { .. } => Status::invalid_argument(msg),
-            SpecError::Hook(HookError::NotAllowed { .. }) => Status::permission_denied(msg),
-            SpecError::Hook(_) => Status::aborted(msg),
-        }
+        Status::new(code(Category::from(&e)), e.to_string())
     }
 }
 
 impl From<HostError> for Status {
     fn from(e: HostError) -> Status {
-        use HostErrorKind as K;
-        let msg = e.to_string();
-        match *e.kind {
-            K::WrongHost { .. } => Status::failed_precondition(msg),
-            K::NotFound { .. } => Status::not_found(msg),
-            K::NotManaged { .. } | K::SpecDiffers { .. } => Status::already_exists(msg),
-            K::Docker(source) => match source {
-                DockerError::NoImage { .. } | DockerError::NotFound(_) => Status::not_found(msg),
-                DockerError::NameTaken { .. } => Status::already_exists(msg),
-                DockerError::Connect { .. } => Status::unavailable(msg),
-                DockerError::Api { .. } | DockerError::Build { .. } => Status::internal(msg),
-            },
-            K::Record(_) => Status::invalid_argument(msg),
-            K::Plug(source) => match *source {
-                netplug::PlugError::NoBridge { .. } => Status::failed_precondition(msg),
-                _ => Status::internal(msg),
-            },
-            K::Hook(HookError::NotAllowed { .. }) => Status::permission_denied(msg),
-            K::Hook(_) => Status::aborted(msg),
-            K::NotRunning { .. } | K::SandboxMissing { .. } | K::OneshotFailed { .. } => {
-                Status::failed_precondition(msg)
-            }
-            K::Pause(_) => Status::internal(msg),
-            K::Config(_) => Status::failed_precondition(msg),
-            K::Unplug(_) | K::Volume { .. } => Status::internal(msg),
-            K::Registration(source) => match source {
-                RegistrationError::InvalidName { .. } => Status::invalid_argument(msg),
-                RegistrationError::Malformed { .. }
-                | RegistrationError::Unsupported { .. }
-                | RegistrationError::Conflict { .. } => Status::failed_precondition(msg),
-                RegistrationError::Io { .. } | RegistrationError::Lock { .. } => {
-                    Status::internal(msg)
-                }
-                RegistrationError::Refused { .. } | RegistrationError::LockHeld { .. } => {
-                    Status::failed_precondition(msg)
-                }
-            },
-            K::RegistryDown { .. } | K::NotInVolume { .. } => Status::failed_precondition(msg),
-            K::BadCommand { .. } => Status::invalid_argument(msg),
-            K::ExecFailed { .. } => Status::aborted(msg),
-            K::ExecTimeout { .. } => Status::deadline_exceeded(msg),
-        }
+        Status::new(code(e.category()), e.to_string())
     }
 }
 
@@ -89,7 +56,7 @@ fn status_to_pb(s: ContainerStatus) -> pb::ContainerInfo {
         id: s.id,
         image: s.image,
         host: s.host,
-        state: s.state,
+        state: pb::ContainerState::from(s.state).into(),
         pid: s.pid,
         ip: s.ip,
         actual_addresses: s.actual_addresses,
@@ -101,9 +68,9 @@ fn status_to_pb(s: ContainerStatus) -> pb::ContainerInfo {
         gateway: s.gateway,
         ip6: s.ip6,
         gateway6: s.gateway6,
-        network: s.network,
+        network: pb::NetworkMode::from(s.network).into(),
         sandbox: s.sandbox,
-        sandbox_state: s.sandbox_state,
+        sandbox_state: pb::ContainerState::from(s.sandbox_state).into(),
         health: s.health,
         exit_code: i32::try_from(s.exit_code).unwrap_or(-1),
         environment: s.environment,

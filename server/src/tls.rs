@@ -229,7 +229,7 @@ fn role_of(cert: &CertificateDer<'_>) -> RoleClaim {
         })
         .map_or(RoleClaim::None, |r| match r.parse() {
             Ok(role) => RoleClaim::Known(role),
-            Err(()) => RoleClaim::Unknown(r.to_string()),
+            Err(_) => RoleClaim::Unknown(r.to_string()),
         })
 }
 

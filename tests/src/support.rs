@@ -1,5 +1,6 @@
 //! What end-to-end tests share: a bed with the test image, running the
-//! client, showing its output in a failure, and leak checks.
+//! client and reading its JSON, showing its output in a failure, what
+//! Docker shows of a container, waiting and pinging, and leak checks.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;

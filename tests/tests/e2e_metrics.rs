@@ -73,6 +73,7 @@ fn expect(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn metrics_count_a_run_a_replug_after_a_restart_and_a_failed_plug_exactly() {
     ensure_test_image().expect("test image");
     let bed = TestBed::new(BedOptions {

@@ -49,6 +49,7 @@ fn identity(name: &str) -> (String, String) {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn plan_and_apply_create_recreate_move_and_prune_keeping_addresses() {
     let bed = bed(2);
     let names: Vec<String> = ["pa", "pb", "pc", "pd"]

@@ -113,6 +113,7 @@ fn read_log(log: &Path) -> Vec<String> {
 // ---------------------------------------------------------------------------
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn every_rpc_reports_what_is_really_there() {
     let bed = bed(1);
     let host = bed.host(0).name().to_string();

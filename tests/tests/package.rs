@@ -42,7 +42,7 @@ impl Drop for Purge {
 }
 
 /// Files the packages install, which a purge must take away.
-const FILES: [&str; 10] = [
+const FILES: [&str; 12] = [
     "/usr/bin/dockstack-server",
     "/usr/bin/netplug",
     "/usr/bin/dockstack",
@@ -53,6 +53,8 @@ const FILES: [&str; 10] = [
     "/usr/share/zsh/vendor-completions/_dockstack",
     "/usr/share/fish/vendor_completions.d/dockstack.fish",
     "/usr/share/doc/dockstack-server/README.md",
+    "/usr/share/doc/dockstack-server/docs/server.md",
+    "/usr/share/doc/dockstack/docs/client.md",
 ];
 
 fn unit_path() -> Option<PathBuf> {

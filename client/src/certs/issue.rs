@@ -200,7 +200,7 @@ pub fn renew(dir: &Path, name: &str, days: u32, role: Option<Role>) -> Result<Re
     let role = match (role, old.role.as_deref()) {
         (Some(r), _) => r,
         (None, None) => return Err(CertError::NoRole(c)),
-        (None, Some(r)) => Role::parse(r).ok_or_else(|| CertError::UnknownRole {
+        (None, Some(r)) => r.parse::<Role>().map_err(|_| CertError::UnknownRole {
             path: c.clone(),
             role: r.to_string(),
         })?,

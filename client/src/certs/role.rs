@@ -1,46 +1,20 @@
-//! The role a client certificate carries, and its URI SAN form.
+//! The role a client certificate carries: the shared type, whose names and
+//! URI SAN form are `dockstack-types`' and so the servers' too.
 
-/// The URI SAN prefix that carries a client certificate's role.
-pub const ROLE_URI_PREFIX: &str = "dockstack:role:";
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 
-/// What a client certificate lets its holder do; the servers decide what
-/// each role may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Role {
-    /// Everything.
-    Admin,
-    /// Run, start, stop, destroy and register containers.
-    Operator,
-    /// Show, list and status only.
-    Viewer,
-}
+pub use dockstack_types::Role;
+pub use dockstack_types::role::ROLE_URI_PREFIX;
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-            Role::Viewer => "viewer",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "operator" => Some(Role::Operator),
-            "viewer" => Some(Role::Viewer),
-            _ => None,
-        }
-    }
-
-    /// The URI SAN that carries it: `dockstack:role:<role>`.
-    pub fn uri(self) -> String {
-        format!("{ROLE_URI_PREFIX}{}", self.as_str())
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// `--role`'s parser: the roles' names, which clap lists in the help, the
+/// manual page and the completions.
+pub fn role_parser() -> impl TypedValueParser<Value = Role> {
+    let values = Role::ALL.map(|r| {
+        PossibleValue::new(r.as_str()).help(match r {
+            Role::Admin => "Everything",
+            Role::Operator => "Run, start, stop, destroy and register containers",
+            Role::Viewer => "Show, list and status only",
+        })
+    });
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<Role>())
 }

@@ -139,7 +139,7 @@ pub enum CertsCommand {
     AddClient {
         /// Letters, digits, '_', '.' and '-'; its common name too.
         name: String,
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = certs::role_parser())]
         role: certs::Role,
         /// How long it is valid.
         #[arg(long, default_value_t = certs::CLIENT_VALIDITY_DAYS, value_parser = days())]
@@ -156,7 +156,7 @@ pub enum CertsCommand {
         #[arg(long, default_value_t = certs::CLIENT_VALIDITY_DAYS, value_parser = days())]
         days: u32,
         /// Give it this role instead (needed if the old one has none).
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = certs::role_parser())]
         role: Option<certs::Role>,
     },
     /// The client certificates of the TLS directory: role, expiry, revoked.

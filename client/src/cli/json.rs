@@ -8,6 +8,8 @@ use dockstack::ops::addresses::Holder;
 use dockstack_proto::ContainerInfo;
 use serde::Serialize;
 
+use super::render;
+
 /// A container as a host reports it (`show`, `status`, the outcomes).
 #[derive(Serialize)]
 pub struct Info<'a> {
@@ -52,14 +54,14 @@ impl<'a> From<&'a ContainerInfo> for Info<'a> {
             ip6: &i.ip6,
             mac: &i.mac,
             name: &i.name,
-            network: &i.network,
+            network: i.network_mode().as_str(),
             pid: i.pid,
             plugged: i.plugged,
             port: &i.port,
             sandbox: &i.sandbox,
-            sandbox_state: &i.sandbox_state,
+            sandbox_state: render::sandbox_state_shown(i),
             started_at: &i.started_at,
-            state: &i.state,
+            state: i.container_state().as_str(),
         }
     }
 }

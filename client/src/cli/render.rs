@@ -2,6 +2,7 @@
 
 use dockstack::environment::{Container, Environment};
 use dockstack_proto::ContainerInfo;
+use dockstack_types::{ContainerState, NetworkMode};
 
 /// A property `get` prints; `None` for a name it does not know.
 pub fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
@@ -33,11 +34,11 @@ pub fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
             .unwrap_or_default(),
         "volumes" => list(&c.volumes),
         "state" => c.state.to_string(),
-        "mac" => c.mac.clone().unwrap_or_else(|| mac_from_ip(c.ip)),
+        "mac" => c.effective_mac().to_string(),
         "mtu" => c.mtu.map(|m| m.to_string()).unwrap_or_default(),
         "vlan" => c.vlan.map(|v| v.to_string()).unwrap_or_default(),
         "service" => c.service.clone().unwrap_or_default(),
-        "restart" => c.restart.clone().unwrap_or_default(),
+        "restart" => c.restart.map(|r| r.to_string()).unwrap_or_default(),
         "precreation" => c.precreation.join("\n"),
         "postcreation" => c.postcreation.join("\n"),
         "postdestroy" => c.postdestroy.join("\n"),
@@ -45,30 +46,34 @@ pub fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
     })
 }
 
-/// The MAC a container without `mac` gets: the one the server derives from
-/// its address (netplug's rule, repeated here until both share one).
-fn mac_from_ip(ip: std::net::Ipv4Addr) -> String {
-    let o = ip.octets();
-    format!("02:d5:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
-}
-
 /// How `show` names a container's network: its sandbox, or that it is
 /// plugged directly (made before sandboxes).
 pub fn network_shown(i: &ContainerInfo) -> String {
-    match i.network.as_str() {
-        "sandbox" => format!("sandbox {} ({})", i.sandbox, i.sandbox_state),
-        "direct" => "direct (made before sandboxes: plugged after each start)".into(),
-        other => other.to_string(),
+    match i.network_mode() {
+        NetworkMode::Sandbox => format!("sandbox {} ({})", i.sandbox, i.sandbox_container_state()),
+        NetworkMode::Direct => "direct (made before sandboxes: plugged after each start)".into(),
+        NetworkMode::Unknown => NetworkMode::Unknown.to_string(),
+    }
+}
+
+/// The sandbox's state as the client prints it: none for a container
+/// plugged directly, which has no sandbox.
+pub fn sandbox_state_shown(i: &ContainerInfo) -> &'static str {
+    match i.network_mode() {
+        NetworkMode::Direct => "",
+        _ => i.sandbox_container_state().as_str(),
     }
 }
 
 /// What `status` says of a pair that is not as it should be.
 pub fn status_note(i: &ContainerInfo) -> String {
-    let network: String = match (i.network.as_str(), i.sandbox_state.as_str()) {
-        ("direct", _) => "direct (no sandbox)".into(),
-        ("sandbox", "missing") => "sandbox missing".into(),
-        ("sandbox", "running") => String::new(),
-        ("sandbox", s) if i.state == "running" => format!("sandbox {s}"),
+    let network: String = match (i.network_mode(), i.sandbox_container_state()) {
+        (NetworkMode::Direct, _) => "direct (no sandbox)".into(),
+        (NetworkMode::Sandbox, ContainerState::Missing) => "sandbox missing".into(),
+        (NetworkMode::Sandbox, ContainerState::Running) => String::new(),
+        (NetworkMode::Sandbox, s) if i.container_state() == ContainerState::Running => {
+            format!("sandbox {s}")
+        }
         _ => String::new(),
     };
     // Docker's health, when the container has a healthcheck.
@@ -143,15 +148,15 @@ pub fn status_table(env: &Environment, infos: &[ContainerInfo], failed_hosts: &[
         let info = infos.iter().find(|i| i.name == c.name);
         let (state, plugged, up, note) = match info {
             Some(i) => (
-                i.state.clone(),
+                i.container_state().as_str(),
                 if i.plugged { "yes" } else { "no" },
                 uptime(&i.started_at),
                 status_note(i),
             ),
             None if failed_hosts.contains(&c.host.as_str()) => {
-                ("unknown".into(), "-", "-".into(), String::new())
+                ("unknown", "-", "-".into(), String::new())
             }
-            None => ("absent".into(), "-", "-".into(), String::new()),
+            None => ("absent", "-", "-".into(), String::new()),
         };
         println!(
             "{:<16} {:<12} {:<24} {:<18}{} {:<10} {:<8} {:<10} {}",
@@ -175,7 +180,7 @@ pub fn show(i: &ContainerInfo) {
         ("host", i.host.clone()),
         ("id", i.id.chars().take(12).collect()),
         ("image", i.image.clone()),
-        ("state", i.state.clone()),
+        ("state", i.container_state().to_string()),
         ("pid", i.pid.to_string()),
         ("ip", i.ip.clone()),
         ("eth0", i.actual_addresses.join(" ")),

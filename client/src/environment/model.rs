@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-use ipnetwork::Ipv6Network;
+use dockstack_types::{Mac, RestartPolicy};
+use ipnetwork::{Ipv4Network, Ipv6Network};
 
 /// A container host from `containerhosts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,12 +70,12 @@ pub struct Container {
     pub precreation: Vec<String>,
     pub postcreation: Vec<String>,
     pub postdestroy: Vec<String>,
-    pub mac: Option<String>,
+    pub mac: Option<Mac>,
     pub mtu: Option<u32>,
     pub vlan: Option<u16>,
     /// Port security: IPv4 addresses or CIDRs, besides its own IP, that the
     /// container may send from (a keepalived VIP, say).
-    pub allowed_addresses: Vec<String>,
+    pub allowed_addresses: Vec<Ipv4Network>,
     pub env: BTreeMap<String, String>,
     pub command: Vec<String>,
     /// Default false: dockstack needs no privilege inside the container.
@@ -82,7 +83,7 @@ pub struct Container {
     /// Default none: the network is plugged from the host, and NET_ADMIN
     /// would let the container change it (keepalived needs it: add it).
     pub cap_add: Vec<String>,
-    pub restart: Option<String>,
+    pub restart: Option<RestartPolicy>,
     pub service: Option<String>,
     pub after: Vec<String>,
     /// `step`: the stage of the environment the container belongs to, 0..=1000.
@@ -94,7 +95,7 @@ pub struct Container {
     /// Default false.
     pub oneshot: bool,
     /// Absolute host paths (no `..`) holding the container's configuration.
-    pub config_volumes: Vec<String>,
+    pub config_volumes: Vec<PathBuf>,
 }
 
 /// `healthcheck` of a container, with Docker's defaults filled in.
@@ -113,6 +114,12 @@ pub struct Healthcheck {
 }
 
 impl Container {
+    /// The MAC of eth0: the one the file gives, or the one the server
+    /// derives from the IP.
+    pub fn effective_mac(&self) -> Mac {
+        self.mac.unwrap_or_else(|| Mac::from_ip(self.ip))
+    }
+
     /// `name.domain`, or the name alone when there is no domain.
     pub fn fqdn(&self) -> String {
         match &self.domain {

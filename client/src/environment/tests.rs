@@ -275,17 +275,26 @@ fn new_keys_and_their_defaults() {
         web1.dns,
         [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 254)]
     );
-    assert_eq!(web1.mac.as_deref(), Some("02:42:0a:00:00:02"));
+    assert_eq!(web1.mac, Some("02:42:0a:00:00:02".parse().unwrap()));
     assert_eq!(web1.mtu, Some(1450));
     assert_eq!(web1.vlan, Some(12));
-    assert_eq!(web1.allowed_addresses, ["10.0.0.50", "10.0.1.0/28"]);
+    assert_eq!(
+        web1.allowed_addresses,
+        [
+            "10.0.0.50/32".parse().unwrap(),
+            "10.0.1.0/28".parse().unwrap()
+        ]
+    );
     assert_eq!(web1.env["MODE"], "fast");
     assert_eq!(web1.env["EMPTY"], "");
     assert_eq!(web1.env["N"], "3");
     assert_eq!(web1.command, ["sh", "-c", "sleep 1000"]);
     assert!(!web1.privileged);
     assert_eq!(web1.cap_add, ["NET_ADMIN", "SYS_ADMIN"]);
-    assert_eq!(web1.restart.as_deref(), Some("on-failure:3"));
+    assert_eq!(
+        web1.restart.map(|r| r.to_string()).as_deref(),
+        Some("on-failure:3")
+    );
     assert_eq!(web1.service.as_deref(), Some("haproxy"));
     assert!(!web1.state);
     assert_eq!(web1.after, ["dns1"]);
@@ -755,8 +764,11 @@ fn step_healthcheck_oneshot_and_config_volumes_are_taken() {
         })
     );
     assert!(web1.oneshot);
-    assert_eq!(web1.restart.as_deref(), Some("no"));
-    assert_eq!(web1.config_volumes, ["/srv/web/conf", "/etc/web"]);
+    assert_eq!(web1.restart, Some(dockstack_types::RestartPolicy::No));
+    assert_eq!(
+        web1.config_volumes,
+        [Path::new("/srv/web/conf"), Path::new("/etc/web")]
+    );
 
     // The defaults: step 0, no healthcheck, not a oneshot, no config volume.
     let dns1 = environment.container("dns1").unwrap();
@@ -773,7 +785,7 @@ fn step_healthcheck_oneshot_and_config_volumes_are_taken() {
         let web1 = environment.container("web1").unwrap();
         assert_eq!(web1.step, n);
         assert!(web1.oneshot && web1.restart.is_none());
-        assert_eq!(web1.config_volumes, ["/srv/conf"]);
+        assert_eq!(web1.config_volumes, [Path::new("/srv/conf")]);
     }
     ok(&web1_with("    oneshot: false\n    restart: always\n"));
     ok(&web1_with(

@@ -20,7 +20,6 @@ mod hosts;
 mod keys;
 mod network;
 mod registration;
-mod rules;
 
 pub use keys::{DEFAULT_AGENT, DEFAULT_CERTCLEAN, DEFAULT_PORT, DEFAULT_RELOAD};
 

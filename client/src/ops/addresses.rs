@@ -56,7 +56,7 @@ pub fn table(infos: &[pb::ContainerInfo]) -> Vec<Holder> {
                     container: i.name.clone(),
                     host: i.host.clone(),
                     mac: i.mac.clone(),
-                    state: i.state.clone(),
+                    state: i.container_state().to_string(),
                     environment: i.environment.clone(),
                 })
             })

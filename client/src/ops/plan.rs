@@ -8,6 +8,7 @@
 //! is what the hosts run now; `--plan-id` refuses to go on when that is no
 //! longer what an earlier `plan` showed.
 
+use dockstack_types::ContainerState;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -94,8 +95,10 @@ impl Planned {
                 format!("{head} (config changed: {})", paths.join(", "))
             }
             Change::Start => match &self.found {
-                Some(f) if f.state == "running" => format!("{head} (running, not plugged)"),
-                Some(f) => format!("{head} ({})", f.state),
+                Some(f) if f.container_state() == ContainerState::Running => {
+                    format!("{head} (running, not plugged)")
+                }
+                Some(f) => format!("{head} ({})", f.container_state()),
                 None => head,
             },
             _ => head,
@@ -285,7 +288,7 @@ fn decide(
             paths: config_changed.to_vec(),
         };
     }
-    let running = info.state == "running";
+    let running = info.container_state() == ContainerState::Running;
     if c.oneshot {
         // One that succeeded is done; one that failed runs again.
         return if !running && info.exit_code != 0 {
@@ -319,7 +322,7 @@ fn plan_id(items: &[Planned], failed: &[(String, String)]) -> String {
         if let Some(f) = &p.found {
             put(&f.id);
             put(&f.spec_hash);
-            put(&f.state);
+            put(f.container_state().as_str());
             put(&f.started_at);
         }
     }

@@ -95,15 +95,19 @@ pub fn spec_of(c: &Container) -> pb::ContainerSpec {
         precreation: c.precreation.clone(),
         postcreation: c.postcreation.clone(),
         postdestroy: c.postdestroy.clone(),
-        mac: c.mac.clone().unwrap_or_default(),
+        mac: c.mac.map(|m| m.to_string()).unwrap_or_default(),
         mtu: c.mtu.unwrap_or(0),
         vlan: c.vlan.map(u32::from).unwrap_or(0),
         env: c.env.clone().into_iter().collect(),
         command: c.command.clone(),
         privileged: c.privileged,
         cap_add: c.cap_add.clone(),
-        restart: c.restart.clone().unwrap_or_default(),
-        allowed_addresses: c.allowed_addresses.clone(),
+        restart: c.restart.map(|r| r.to_string()).unwrap_or_default(),
+        allowed_addresses: c
+            .allowed_addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         healthcheck: c.healthcheck.as_ref().map(|h| pb::Healthcheck {
             test: h.test.clone(),
             interval_ms: h.interval_ms,
@@ -115,7 +119,11 @@ pub fn spec_of(c: &Container) -> pb::ContainerSpec {
         // Set by the caller, which knows the environment file.
         environment: String::new(),
         service: c.service.clone().unwrap_or_default(),
-        config_volumes: c.config_volumes.clone(),
+        config_volumes: c
+            .config_volumes
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
     }
 }
 

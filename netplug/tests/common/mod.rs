@@ -492,7 +492,7 @@ impl OvsHost {
         if !out.status.success() {
             return Vec::new();
         }
-        let mut ports = netplug::nft::parse_ports(&String::from_utf8_lossy(&out.stdout))
+        let mut ports = netplug::parse_nft_ports(&String::from_utf8_lossy(&out.stdout))
             .expect("nft's list of ports");
         ports.sort();
         ports

@@ -163,7 +163,7 @@ impl Host {
         };
         let ours = c.is_managed()
             && c.host() == Some(self.id())
-            && matches!(record::role(&c.labels), record::Role::Sandbox(_));
+            && matches!(record::member(&c.labels), record::Member::Sandbox(_));
         if !ours {
             return Err(self.err(DockerError::NameTaken {
                 name: sandbox.to_string(),

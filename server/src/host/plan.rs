@@ -35,7 +35,7 @@ impl Host {
         let listed = self.docker.list_managed().await.map_err(|e| self.err(e))?;
         let apps: HashMap<String, record::Labels> = listed
             .into_iter()
-            .filter(|l| matches!(record::role(&l.labels), record::Role::App(_)))
+            .filter(|l| matches!(record::member(&l.labels), record::Member::App(_)))
             .map(|l| (l.name, l.labels))
             .collect();
         let mut images: Vec<String> = specs.iter().map(|s| s.image.clone()).collect();

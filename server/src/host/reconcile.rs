@@ -56,8 +56,7 @@ impl Host {
         let Ok(Some(sandbox)) = self.inspect_managed(sandbox_name).await else {
             return false;
         };
-        let ours =
-            matches!(record::role(&sandbox.labels), record::Role::Sandbox(owner) if owner == name);
+        let ours = matches!(record::member(&sandbox.labels), record::Member::Sandbox(owner) if owner == name);
         if !ours || !sandbox.running || sandbox.pid == 0 || self.plugged_already(name, &sandbox) {
             return false;
         }
@@ -192,11 +191,11 @@ impl Host {
         let mut apps = BTreeSet::new();
         let mut sandboxes = Vec::new();
         for l in listed {
-            match record::role(&l.labels) {
-                record::Role::App(_) => {
+            match record::member(&l.labels) {
+                record::Member::App(_) => {
                     apps.insert(l.name);
                 }
-                record::Role::Sandbox(owner) => sandboxes.push(owner),
+                record::Member::Sandbox(owner) => sandboxes.push(owner),
             }
         }
         let synced = futures::future::join_all(

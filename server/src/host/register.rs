@@ -1,10 +1,10 @@
 //! Registration of a container in DNS and Puppet, done by the host that runs
-//! the DNS container or the Puppet master, and commands run inside managed
-//! containers (dnsmasq's reload, Puppet's cert clean and agent).
+//! the DNS container or the Puppet master: the registry containers, where
+//! their files are in their volumes, and the edits.
 //!
 //! The file edits are the `regfiles` module's (locked, atomic); this
 //! module checks that the registry container is this host's, reloads
-//! dnsmasq, and reports what changed. The client decides what goes where:
+//! dnsmasq (a command run in it, see `exec`), and reports what changed. The client decides what goes where:
 //! a request carries only the targets this host is responsible for.
 
 use std::collections::BTreeMap;
@@ -215,7 +215,7 @@ impl Host {
     async fn registry(&self, role: &'static str, name: &str) -> Result<Presence, HostError> {
         let found = self.inspect_managed(name).await;
         if let Ok(Some(c)) = &found {
-            remember(self.id(), name, &c.mounts);
+            self.seen_mounts.remember(name, &c.mounts);
         }
         Ok(match found {
             Ok(Some(c)) if c.running => Presence::Running(c),
@@ -299,7 +299,7 @@ impl Host {
                  container that exists",
             ));
         }
-        let Some(mounts) = last_seen(self.id(), name) else {
+        let Some(mounts) = self.seen_mounts.last_seen(name) else {
             return Err(refused(
                 "its volumes were never seen by this server, so nothing is edited: take its \
                  entries out by hand",
@@ -380,20 +380,23 @@ impl Host {
     }
 }
 
-/// The mounts of the registry containers this server has found, by host id
-/// and container name: what a registry container's own deregistration is
-/// checked against once a destroy has removed it. Kept for the life of the
-/// process; a server started since sees none, and refuses.
-static LAST_SEEN: Mutex<BTreeMap<(String, String), Vec<PathBuf>>> = Mutex::new(BTreeMap::new());
+/// The mounts of the registry containers this host has found, by container
+/// name: what a registry container's own deregistration is checked against
+/// once a destroy has removed it. Kept for the life of the [`Host`]; a
+/// server started since sees none, and refuses.
+#[derive(Debug, Default)]
+pub(super) struct SeenMounts(Mutex<BTreeMap<String, Vec<PathBuf>>>);
 
-fn remember(host: &str, name: &str, mounts: &[PathBuf]) {
-    let mut seen = LAST_SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    seen.insert((host.to_string(), name.to_string()), mounts.to_vec());
-}
+impl SeenMounts {
+    fn remember(&self, name: &str, mounts: &[PathBuf]) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(name.to_string(), mounts.to_vec());
+    }
 
-fn last_seen(host: &str, name: &str) -> Option<Vec<PathBuf>> {
-    let seen = LAST_SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    seen.get(&(host.to_string(), name.to_string())).cloned()
+    fn last_seen(&self, name: &str) -> Option<Vec<PathBuf>> {
+        let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(name).cloned()
+    }
 }
 
 /// Where a registration file is, for the edit.
@@ -567,10 +570,12 @@ mod tests {
 
     #[test]
     fn the_volumes_of_a_registry_container_are_remembered_per_host() {
+        // Each host keeps its own table.
+        let (h_remember, h_other) = (SeenMounts::default(), SeenMounts::default());
         let mounts = vec![PathBuf::from("/srv/dns")];
-        remember("h-remember", "dns1", &mounts);
-        assert_eq!(last_seen("h-remember", "dns1"), Some(mounts));
-        assert_eq!(last_seen("h-other", "dns1"), None);
-        assert_eq!(last_seen("h-remember", "dns2"), None);
+        h_remember.remember("dns1", &mounts);
+        assert_eq!(h_remember.last_seen("dns1"), Some(mounts));
+        assert_eq!(h_other.last_seen("dns1"), None);
+        assert_eq!(h_remember.last_seen("dns2"), None);
     }
 }

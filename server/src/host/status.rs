@@ -1,10 +1,12 @@
 //! What a client sees of a container: show, list and the status of one,
 //! one for each pair of application and sandbox.
 
+use dockstack_types::{ContainerState, NetworkMode};
 use futures::StreamExt;
 use netplug::NetnsTarget;
 
 use super::{Host, HostError, HostErrorKind, Network, Pair};
+use crate::metrics::{ContainerSample, ContainerSource};
 use crate::record;
 use crate::spec::IFACE;
 
@@ -18,7 +20,7 @@ pub struct ContainerStatus {
     pub id: String,
     pub image: String,
     pub host: String,
-    pub state: String,
+    pub state: ContainerState,
     pub pid: u32,
     pub ip: String,
     pub gateway: String,
@@ -30,11 +32,11 @@ pub struct ContainerStatus {
     pub port: String,
     pub plugged: bool,
     pub started_at: String,
-    /// `sandbox`, or `direct` for a container made before sandboxes.
-    pub network: String,
+    pub network: NetworkMode,
     pub sandbox: String,
-    /// The sandbox's state, `missing` when it is gone.
-    pub sandbox_state: String,
+    /// The sandbox's state, `Missing` when it is gone; `Unknown` for a
+    /// container plugged directly.
+    pub sandbox_state: ContainerState,
     /// Docker's health status; empty without a healthcheck.
     pub health: String,
     pub exit_code: i64,
@@ -43,6 +45,20 @@ pub struct ContainerStatus {
     pub oneshot: bool,
     pub domain: String,
     pub service: String,
+}
+
+/// A scrape counts the containers `list` shows.
+impl ContainerSource for Host {
+    async fn containers(&self) -> Result<Vec<ContainerSample>, String> {
+        let list = self.list().await.map_err(|e| e.to_string())?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerSample {
+                state: c.state.to_string(),
+                health: c.health,
+            })
+            .collect())
+    }
 }
 
 impl Host {
@@ -55,7 +71,7 @@ impl Host {
         let listed = self.docker.list_managed().await.map_err(|e| self.err(e))?;
         let apps = listed
             .into_iter()
-            .filter(|l| matches!(record::role(&l.labels), record::Role::App(_)));
+            .filter(|l| matches!(record::member(&l.labels), record::Member::App(_)));
         self.statuses(apps.map(|l| l.name).collect()).await
     }
 
@@ -95,13 +111,13 @@ impl Host {
 
     async fn status_from(&self, pair: Pair) -> Result<ContainerStatus, HostError> {
         let (network, sandbox, sandbox_state) = match &pair.network {
-            Network::Direct => ("direct", String::new(), String::new()),
+            Network::Direct => (NetworkMode::Direct, String::new(), ContainerState::Unknown),
             Network::Sandbox(sb) => (
-                "sandbox",
+                NetworkMode::Sandbox,
                 sb.clone(),
-                pair.sandbox
-                    .as_ref()
-                    .map_or_else(|| "missing".to_string(), |s| s.status.clone()),
+                pair.sandbox.as_ref().map_or(ContainerState::Missing, |s| {
+                    ContainerState::from_docker(&s.status)
+                }),
             ),
         };
         let sandbox_up = pair.holder().is_some_and(|h| h.running);
@@ -112,7 +128,7 @@ impl Host {
             id: c.id.clone(),
             image: c.image.clone(),
             host: self.config.host_id.clone(),
-            state: c.status.clone(),
+            state: ContainerState::from_docker(&c.status),
             pid: c.pid,
             ip: shown.ip,
             gateway: shown.gateway,
@@ -125,7 +141,7 @@ impl Host {
             } else {
                 String::new()
             },
-            network: network.into(),
+            network,
             sandbox,
             sandbox_state,
             health: c.health.clone(),

@@ -1,3 +1,7 @@
+//! The policy's checks: the built-in roles' rights, policy files and their
+//! errors, and what a spec of each role may reach on the host (volumes and
+//! their symlinks, config volumes).
+
 use super::*;
 use crate::spec::tests::spec;
 

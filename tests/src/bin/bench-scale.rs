@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -259,7 +259,42 @@ fn reconcile_ms(log: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn bench() -> Result<()> {
+/// What the storm on host 0 measured.
+struct Storm {
+    /// Processes SIGKILLed.
+    victims: usize,
+    /// When each address answered again, from the kill; sorted.
+    answered: Vec<Duration>,
+    /// The server's own start-event-to-plug figures; sorted.
+    since_event: Vec<f64>,
+    /// Where the server's log of the storm is kept.
+    kept: PathBuf,
+    /// Per container, from Docker's restart of its sandbox to its answer; sorted.
+    own: Vec<Duration>,
+    after_last_start: Duration,
+    docker_restarts: Duration,
+    first_after_kill: Duration,
+}
+
+/// Every figure of the report.
+struct Figures {
+    hosts: usize,
+    per_host: usize,
+    plain_took: Duration,
+    run_took: Duration,
+    status: Vec<Duration>,
+    plan: Vec<Duration>,
+    /// Each server's (VmRSS, VmHWM) in KiB.
+    rss: Vec<(u64, u64)>,
+    storm: Storm,
+    reconcile: f64,
+    kept_restart: PathBuf,
+    destroy_took: Duration,
+    left: Vec<String>,
+}
+
+/// BENCH_SCALE_HOSTS (at least 2) and BENCH_SCALE_PER_HOST, else the full size.
+fn scale() -> (usize, usize) {
     let per_host: usize = std::env::var("BENCH_SCALE_PER_HOST")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -269,6 +304,11 @@ fn bench() -> Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(HOSTS)
         .max(2);
+    (hosts, per_host)
+}
+
+fn bench() -> Result<()> {
+    let (hosts, per_host) = scale();
     ensure_test_image()?;
     let mut opts = BedOptions::hosts(hosts);
     if let Ok(filter) = std::env::var("BENCH_SCALE_SERVER_LOG") {
@@ -295,26 +335,10 @@ fn bench() -> Result<()> {
         docker(&["rm", "-f", &warm])?;
     }
 
-    // 1. Plain pairs, then dockstack's run of the same.
-    let plain: Vec<String> = (0..hosts * per_host)
-        .map(|k| bed.container_name(&format!("plain{k:03}")))
-        .collect();
-    let plain_took = plain_pairs(&plain, &pause, hosts * JOBS)?;
-    let mut all_plain = plain.clone();
-    all_plain.extend(plain.iter().map(|p| format!("{p}-pause")));
-    remove_containers(&all_plain)?;
-    let jobs = JOBS.to_string();
-    let (_, run_took) = timed(&bed, &env, &["--jobs", &jobs, "run"])?;
-    for i in 0..hosts {
-        let apps = bed.managed_apps(i);
-        ensure!(
-            apps.len() == per_host,
-            "host {i} runs {} containers, not {per_host}",
-            apps.len()
-        );
-    }
+    let (plain_took, run_took) = bring_up(&bed, &env, &pause, hosts, per_host)?;
 
     // 2. status and plan.
+    let jobs = JOBS.to_string();
     let status = medians(&bed, &env, &["--jobs", &jobs, "status"], 0)?;
     let plan = medians(&bed, &env, &["--jobs", &jobs, "plan"], 0)?;
 
@@ -329,7 +353,64 @@ fn bench() -> Result<()> {
         ));
     }
 
-    // 4. The storm on host 0.
+    let storm = storm(&bed, &containers)?;
+    let (reconcile, kept_restart) = restart_server(&mut bed, &containers)?;
+    let (destroy_took, left) = destroy(&bed, &env, hosts)?;
+
+    let figures = Figures {
+        hosts,
+        per_host,
+        plain_took,
+        run_took,
+        status,
+        plan,
+        rss,
+        storm,
+        reconcile,
+        kept_restart,
+        destroy_took,
+        left,
+    };
+    report(&figures);
+    ensure!(
+        figures.left.is_empty(),
+        "destroy left {}",
+        figures.left.join("; ")
+    );
+    bed.teardown()?;
+    Ok(())
+}
+
+/// Phase 1: plain pairs, then dockstack's run of the same; their wall times.
+fn bring_up(
+    bed: &TestBed,
+    env: &Path,
+    pause: &str,
+    hosts: usize,
+    per_host: usize,
+) -> Result<(Duration, Duration)> {
+    let plain: Vec<String> = (0..hosts * per_host)
+        .map(|k| bed.container_name(&format!("plain{k:03}")))
+        .collect();
+    let plain_took = plain_pairs(&plain, pause, hosts * JOBS)?;
+    let mut all_plain = plain.clone();
+    all_plain.extend(plain.iter().map(|p| format!("{p}-pause")));
+    remove_containers(&all_plain)?;
+    let jobs = JOBS.to_string();
+    let (_, run_took) = timed(bed, env, &["--jobs", &jobs, "run"])?;
+    for i in 0..hosts {
+        let apps = bed.managed_apps(i);
+        ensure!(
+            apps.len() == per_host,
+            "host {i} runs {} containers, not {per_host}",
+            apps.len()
+        );
+    }
+    Ok((plain_took, run_took))
+}
+
+/// Phase 4: the storm on host 0.
+fn storm(bed: &TestBed, containers: &[BedContainer]) -> Result<Storm> {
     let on0: Vec<&BedContainer> = containers.iter().filter(|c| c.host == 0).collect();
     // Sandboxes first: an application Docker restarts before its sandbox
     // dies would hold the old namespace, and its address, up.
@@ -338,7 +419,7 @@ fn bench() -> Result<()> {
         .map(|c| format!("{}.dockstack-sandbox", c.name))
         .collect();
     victims.extend(on0.iter().map(|c| c.name.clone()));
-    let before = host_ends(&bed, 0)?;
+    let before = host_ends(bed, 0)?;
     ensure!(
         on0.iter().all(|c| before.contains_key(&c.name)),
         "a container of host 0 has no host end before the storm"
@@ -347,10 +428,9 @@ fn bench() -> Result<()> {
     let killed_ns = now_ns();
     kill_all(&victims)?;
     let log_before = bed.server_log(0).len();
-    let by_name = answer_again(&bed, 0, &on0, &before, killed)?;
+    let by_name = answer_again(bed, 0, &on0, &before, killed)?;
     let mut answered: Vec<Duration> = by_name.values().copied().collect();
     answered.sort();
-    let answered_ns = killed_ns + answered.last().map_or(0, Duration::as_nanos);
     // The server's own account: from each sandbox's start event to its
     // plug, ahead of its pair's sync or by it.
     let mut since_event: Vec<f64> = bed.server_log(0)[log_before..]
@@ -365,7 +445,29 @@ fn bench() -> Result<()> {
     since_event.sort_by(f64::total_cmp);
     let kept = std::env::temp_dir().join("bench-scale-storm.log");
     std::fs::write(&kept, &bed.server_log(0)[log_before..])?;
-    // When Docker restarted each sandbox.
+    let mut storm = Storm {
+        victims: victims.len(),
+        answered,
+        since_event,
+        kept,
+        own: Vec::new(),
+        after_last_start: Duration::ZERO,
+        docker_restarts: Duration::ZERO,
+        first_after_kill: Duration::ZERO,
+    };
+    sandbox_restarts(&on0, killed_ns, &by_name, &mut storm)?;
+    Ok(storm)
+}
+
+/// The storm seen from Docker: when it restarted each sandbox (all of them
+/// after the kill), and from then to each container's answer.
+fn sandbox_restarts(
+    on0: &[&BedContainer],
+    killed_ns: u128,
+    by_name: &HashMap<String, Duration>,
+    storm: &mut Storm,
+) -> Result<()> {
+    let answered_ns = killed_ns + storm.answered.last().map_or(0, Duration::as_nanos);
     let sandboxes: Vec<String> = on0
         .iter()
         .map(|c| format!("{}.dockstack-sandbox", c.name))
@@ -412,19 +514,24 @@ fn bench() -> Result<()> {
         })
         .collect();
     own.sort();
+    storm.own = own;
     let first_start = sandbox_starts.iter().min().copied().unwrap_or(killed_ns);
     let last_start = sandbox_starts.iter().max().copied().unwrap_or(killed_ns);
-    let after_last_start = Duration::from_nanos(
+    storm.after_last_start = Duration::from_nanos(
         u64::try_from(answered_ns.saturating_sub(last_start)).unwrap_or(u64::MAX),
     );
-    let docker_restarts = Duration::from_nanos(
+    storm.docker_restarts = Duration::from_nanos(
         u64::try_from(last_start.saturating_sub(first_start)).unwrap_or(u64::MAX),
     );
-    let first_after_kill = Duration::from_nanos(
+    storm.first_after_kill = Duration::from_nanos(
         u64::try_from(first_start.saturating_sub(killed_ns)).unwrap_or(u64::MAX),
     );
+    Ok(())
+}
 
-    // 5. host 1's server killed and started again.
+/// Phase 5, host 1's server killed and started again: its start-up reconcile's
+/// `duration_ms`, and where its log from that start is kept.
+fn restart_server(bed: &mut TestBed, containers: &[BedContainer]) -> Result<(f64, PathBuf)> {
     bed.kill_server(1)?;
     let restart_log_from = bed.server_log(1).len();
     bed.start_server(1)?;
@@ -442,14 +549,18 @@ fn bench() -> Result<()> {
     std::fs::write(&kept_restart, &bed.server_log(1)[restart_log_from..])?;
     for c in containers.iter().filter(|c| c.host == 1) {
         ensure!(
-            answers(&bed, 1, c.ip, Duration::from_secs(5))?,
+            answers(bed, 1, c.ip, Duration::from_secs(5))?,
             "{} does not answer after host 1's server restarted",
             c.name
         );
     }
+    Ok((reconcile, kept_restart))
+}
 
-    // 6. destroy.
-    let (_, destroy_took) = timed(&bed, &env, &["--jobs", &jobs, "destroy"])?;
+/// Phase 6, destroy: its wall time, and what it left behind.
+fn destroy(bed: &TestBed, env: &Path, hosts: usize) -> Result<(Duration, Vec<String>)> {
+    let jobs = JOBS.to_string();
+    let (_, destroy_took) = timed(bed, env, &["--jobs", &jobs, "destroy"])?;
     let mut left = Vec::new();
     for i in 0..hosts {
         let c = bed.managed_containers(i);
@@ -462,18 +573,22 @@ fn bench() -> Result<()> {
     if !veths.is_empty() {
         left.push(format!("veths {veths:?}"));
     }
+    Ok((destroy_took, left))
+}
 
+fn report(f: &Figures) {
+    let (hosts, per_host) = (f.hosts, f.per_host);
     let n = hosts * per_host;
     println!(
         "bench-scale: {n} containers with their sandboxes on {hosts} hosts ({per_host} each); {} CPUs",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let ratio = run_took.as_secs_f64() / plain_took.as_secs_f64();
+    let ratio = f.run_took.as_secs_f64() / f.plain_took.as_secs_f64();
     println!(
         "  run of all {n}: {:.1} s; the same Docker work as plain parallel docker runs ({} at once): {:.1} s; ratio {ratio:.2} (goal <= 1.2: {})",
-        run_took.as_secs_f64(),
+        f.run_took.as_secs_f64(),
         hosts * JOBS,
-        plain_took.as_secs_f64(),
+        f.plain_took.as_secs_f64(),
         goal(ratio <= 1.2)
     );
     let show = |what: &str, v: &[Duration], goal_ms: f64| {
@@ -485,9 +600,9 @@ fn bench() -> Result<()> {
             goal(ms(v[RUNS / 2]) <= goal_ms)
         );
     };
-    show(&format!("status of {n}"), &status, 1000.0);
-    show("plan, nothing to do", &plan, 1000.0);
-    for (i, (now, peak)) in rss.iter().enumerate() {
+    show(&format!("status of {n}"), &f.status, 1000.0);
+    show("plan, nothing to do", &f.plan, 1000.0);
+    for (i, (now, peak)) in f.rss.iter().enumerate() {
         #[allow(clippy::cast_precision_loss)]
         let (now, peak) = (*now as f64 / 1024.0, *peak as f64 / 1024.0);
         println!(
@@ -495,16 +610,40 @@ fn bench() -> Result<()> {
             goal(now <= 30.0)
         );
     }
+    report_storm(&f.storm, per_host);
+    println!(
+        "  host 1's server SIGKILLed and started: start-up reconcile of {per_host} pairs {:.1} ms (goal <= 1000 ms: {})",
+        f.reconcile,
+        goal(f.reconcile <= 1000.0)
+    );
+    println!(
+        "  (host 1's server log from that start: {})",
+        f.kept_restart.display()
+    );
+    println!(
+        "  destroy of all {n}: {:.1} s; left behind: {}",
+        f.destroy_took.as_secs_f64(),
+        if f.left.is_empty() {
+            "nothing".to_string()
+        } else {
+            f.left.join("; ")
+        }
+    );
+}
+
+fn report_storm(s: &Storm, per_host: usize) {
+    let answered = &s.answered;
     println!(
         "  storm on host 0, {} processes SIGKILLed: Docker restarted the first sandbox {:.0} ms after the kill and the last {:.0} ms after the first; all {per_host} addresses answered {:.0} ms after the kill, {:.0} ms after Docker's last sandbox restart (goal <= 3000 ms: {}); median address back {:.0} ms after the kill",
-        victims.len(),
-        ms(first_after_kill),
-        ms(docker_restarts),
+        s.victims,
+        ms(s.first_after_kill),
+        ms(s.docker_restarts),
         ms(*answered.last().unwrap_or(&Duration::ZERO)),
-        ms(after_last_start),
-        goal(ms(after_last_start) <= 3000.0),
+        ms(s.after_last_start),
+        goal(ms(s.after_last_start) <= 3000.0),
         ms(answered[answered.len() / 2])
     );
+    let (own, since_event) = (&s.own, &s.since_event);
     println!(
         "  storm, each container from Docker's restart of its sandbox to its answer: median {:.0} ms, max {:.0} ms; the server's log, start event to plug: median {:.0} ms, max {:.0} ms",
         ms(own[own.len() / 2]),
@@ -515,25 +654,5 @@ fn bench() -> Result<()> {
             .unwrap_or(f64::NAN),
         since_event.last().copied().unwrap_or(f64::NAN)
     );
-    println!("  (host 0's server log of the storm: {})", kept.display());
-    println!(
-        "  host 1's server SIGKILLed and started: start-up reconcile of {per_host} pairs {reconcile:.1} ms (goal <= 1000 ms: {})",
-        goal(reconcile <= 1000.0)
-    );
-    println!(
-        "  (host 1's server log from that start: {})",
-        kept_restart.display()
-    );
-    println!(
-        "  destroy of all {n}: {:.1} s; left behind: {}",
-        destroy_took.as_secs_f64(),
-        if left.is_empty() {
-            "nothing".to_string()
-        } else {
-            left.join("; ")
-        }
-    );
-    ensure!(left.is_empty(), "destroy left {}", left.join("; "));
-    bed.teardown()?;
-    Ok(())
+    println!("  (host 0's server log of the storm: {})", s.kept.display());
 }

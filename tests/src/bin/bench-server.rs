@@ -23,6 +23,7 @@
 //! numbers depend on the machine.
 
 use std::fs;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::thread::sleep;
@@ -181,63 +182,183 @@ fn netns_of(names: &[&str]) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-fn bench() -> Result<()> {
-    ensure_test_image()?;
-    let bed = TestBed::new(BedOptions::hosts(1))?;
-    let host = bed.host(0);
-    let ns = host.netns().to_string();
-    let prefix = bed.gateway().prefix();
-    let gw = bed.gateway().ip().to_string();
-    let log_path = host.server_log();
-    let pid: u32 = fs::read_to_string(host.rundir().join("server.pid"))?
-        .trim()
-        .parse()?;
-    let (pause, pause_tags) = pause_image()?;
-    let names = |tag: &str| -> Vec<String> {
+/// The bed's one host and what every phase needs of it.
+struct Bench<'a> {
+    bed: &'a TestBed,
+    ns: String,
+    log_path: PathBuf,
+    /// The server's pid, for its memory.
+    pid: u32,
+    pause: String,
+}
+
+impl Bench<'_> {
+    /// The bed's container names `<tag>00`..`<tag>19`.
+    fn names(&self, tag: &str) -> Vec<String> {
         (0..N)
-            .map(|k| bed.container_name(&format!("{tag}{k:02}")))
+            .map(|k| self.bed.container_name(&format!("{tag}{k:02}")))
             .collect()
-    };
-    let ip_of = |k: usize| bed.subnet_ip(100 + u32::try_from(k).expect("few containers"));
-    // One ping process that sends every 2 ms and ends at the first answer.
-    let answers = |addr: std::net::Ipv4Addr, within_s: u32| -> Result<bool> {
+    }
+
+    fn ip_of(&self, k: usize) -> Ipv4Addr {
+        self.bed
+            .subnet_ip(100 + u32::try_from(k).expect("few containers"))
+    }
+
+    /// One ping process that sends every 2 ms and ends at the first answer.
+    fn answers(&self, addr: Ipv4Addr, within_s: u32) -> Result<bool> {
         Ok(Command::new("ip")
             .args([
-                "netns", "exec", &ns, "ping", "-n", "-q", "-i", "0.002", "-c", "1",
+                "netns", "exec", &self.ns, "ping", "-n", "-q", "-i", "0.002", "-c", "1",
             ])
             .args(["-w", &within_s.to_string(), &addr.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()?
             .success())
+    }
+
+    /// `ovs-docker` in the host; its ovs-vsctl finds the host's OVSDB
+    /// through OVS_RUNDIR.
+    fn ovs_docker(&self, args: &[&str]) -> Result<String> {
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.ns, "env"])
+            .arg(format!(
+                "OVS_RUNDIR={}",
+                self.bed.host(0).rundir().display()
+            ))
+            .arg("ovs-docker")
+            .args(args))
+    }
+
+    /// Nothing of the bed's containers, ports or veths left on the host
+    /// (but its management link's end, `mgmt0`, and the wire's ports).
+    fn check_clean(&self, what: &str) -> Result<()> {
+        let (bed, ns) = (self.bed, &self.ns);
+        let ports = bed.ovs_ports(0);
+        ensure!(ports.is_empty(), "{what} left ports: {ports:?}");
+        let left = bed.managed_containers(0);
+        ensure!(left.is_empty(), "{what} left containers: {left:?}");
+        let veths: Vec<String> = ip(&["-n", ns, "-o", "link", "show", "type", "veth"])?
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .filter(|n| n != "mgmt0" && !bed.host(0).wire_ports().contains(n))
+            .collect();
+        ensure!(veths.is_empty(), "{what} left veths in {ns}: {veths:?}");
+        Ok(())
+    }
+
+    /// `dockstack --jobs 20 <action>` on the environment `env`.
+    fn dockstack(&self, env: &Path, action: &str) -> Result<String> {
+        let mut cmd = self.bed.client_command();
+        cmd.arg("-f").arg(env).args(["--jobs", "20", action]);
+        run(&mut cmd)
+    }
+
+    /// The last lines of the server's log, for an error.
+    fn log_tail(&self) -> String {
+        format!(
+            "last lines of {}:\n{}",
+            self.log_path.display(),
+            tail(&self.log_path, 30)
+        )
+    }
+}
+
+/// Every figure of the report.
+#[derive(Default)]
+struct Figures {
+    pause_tags: Vec<String>,
+    sandbox_image: String,
+    rss_idle: u64,
+    rss_up: u64,
+    rss_peak: u64,
+    rss_after: u64,
+    /// Bring-up (a), seconds.
+    a: f64,
+    b_s: Vec<f64>,
+    c_s: Vec<f64>,
+    destroy_s: Vec<f64>,
+    none_ms: Vec<f64>,
+    pair_ms: Vec<f64>,
+    app_cmd_ms: Vec<f64>,
+    app_ms: Vec<f64>,
+    app_replugs: usize,
+    sb_cmd_ms: Vec<f64>,
+    sb_ms: Vec<f64>,
+    server_ms: Vec<f64>,
+}
+
+fn bench() -> Result<()> {
+    ensure_test_image()?;
+    let bed = TestBed::new(BedOptions::hosts(1))?;
+    let host = bed.host(0);
+    let pid: u32 = fs::read_to_string(host.rundir().join("server.pid"))?
+        .trim()
+        .parse()?;
+    let (pause, pause_tags) = pause_image()?;
+    let s = Bench {
+        bed: &bed,
+        ns: host.netns().to_string(),
+        log_path: host.server_log(),
+        pid,
+        pause,
+    };
+    let mut f = Figures {
+        pause_tags,
+        ..Figures::default()
     };
     // Warm dockerd's caches for both images, so the first phase pays no more than the others.
     let warm = bed.container_name("warm");
-    for image in [TEST_IMAGE, pause.as_str()] {
+    for image in [TEST_IMAGE, s.pause.as_str()] {
         docker(&["run", "-d", "--net=none", "--name", &warm, image])?;
         docker(&["rm", "-f", &warm])?;
     }
-    let rss_idle = proc_status_kib(pid, "VmRSS")?;
+    f.rss_idle = proc_status_kib(pid, "VmRSS")?;
 
-    // (a) The 2015 recipe: docker run, then ovs-docker add-port, one by one.
-    // ovs-docker's ovs-vsctl finds the host's OVSDB through OVS_RUNDIR.
-    let a_names = names("a");
-    let ovs_docker = |args: &[&str]| -> Result<String> {
-        run(Command::new("ip")
-            .args(["netns", "exec", &ns, "env"])
-            .arg(format!("OVS_RUNDIR={}", host.rundir().display()))
-            .arg("ovs-docker")
-            .args(args))
-    };
+    f.a = bring_up_2015(&s)?;
+    let c_names = s.names("c");
+    let env = write_environment(&s, &c_names);
+    bring_ups(&s, &env, &mut f)?;
+    let target = c_names[0].as_str();
+    let sandbox = format!("{target}{SANDBOX_SUFFIX}");
+    f.sandbox_image = docker(&["inspect", "-f", "{{.Config.Image}}", &sandbox])?
+        .trim()
+        .to_string();
+    let target_ip = s.ip_of(0);
+    ensure!(s.answers(target_ip, 5)?, "{target_ip} does not answer");
+
+    app_restarts(&s, target, &sandbox, &mut f)?;
+    sandbox_restarts(&s, target, &sandbox, &mut f)?;
+
+    let began = Instant::now();
+    s.dockstack(&env, "destroy")?;
+    f.destroy_s.push(began.elapsed().as_secs_f64());
+    s.check_clean("destroy")?;
+    f.rss_peak = proc_status_kib(pid, "VmHWM")?;
+    f.rss_after = proc_status_kib(pid, "VmRSS")?;
+
+    report(&s, &f);
+    bed.teardown()
+}
+
+/// (a) The 2015 recipe: docker run, then ovs-docker add-port, one by one;
+/// its seconds.
+fn bring_up_2015(s: &Bench) -> Result<f64> {
+    let bed = s.bed;
+    let prefix = bed.gateway().prefix();
+    let gw = bed.gateway().ip().to_string();
+    let a_names = s.names("a");
     let began = Instant::now();
     for (k, name) in a_names.iter().enumerate() {
         docker(&["run", "-d", "--net=none", "--name", name, TEST_IMAGE])?;
-        ovs_docker(&[
+        s.ovs_docker(&[
             "add-port",
             bed.bridge(),
             "eth0",
             name,
-            &format!("--ipaddress={}/{prefix}", ip_of(k)),
+            &format!("--ipaddress={}/{prefix}", s.ip_of(k)),
             &format!("--gateway={gw}"),
         ])?;
     }
@@ -248,19 +369,19 @@ fn bench() -> Result<()> {
         bed.ovs_ports(0).len()
     );
     ensure!(
-        bed.ping_from_host(0, ip_of(0)),
+        bed.ping_from_host(0, s.ip_of(0)),
         "{} does not answer",
-        ip_of(0)
+        s.ip_of(0)
     );
     for name in &a_names {
-        ovs_docker(&["del-ports", bed.bridge(), name])?;
+        s.ovs_docker(&["del-ports", bed.bridge(), name])?;
     }
     remove_containers(&a_names)?;
+    Ok(a)
+}
 
-    // (b) and (c), alternating: plain pairs, then dockstack's; the last
-    // dockstack round stays up for the restarts.
-    let b_names = names("b");
-    let c_names = names("c");
+/// The environment of dockstack's containers `c_names`, running [`APP_ARGV`].
+fn write_environment(s: &Bench, c_names: &[String]) -> PathBuf {
     let command = format!(
         "command: [{}]",
         APP_ARGV.map(|w| format!("{w:?}")).join(", ")
@@ -268,41 +389,25 @@ fn bench() -> Result<()> {
     let containers: Vec<BedContainer> = c_names
         .iter()
         .enumerate()
-        .map(|(k, name)| BedContainer::new(name, 0, ip_of(k)).with_yaml(&command))
+        .map(|(k, name)| BedContainer::new(name, 0, s.ip_of(k)).with_yaml(&command))
         .collect();
-    let env = bed.write_environment(&containers);
-    let dockstack = |action: &str| -> Result<String> {
-        let mut cmd = bed.client_command();
-        cmd.arg("-f").arg(&env).args(["--jobs", "20", action]);
-        run(&mut cmd)
-    };
-    // Nothing of the bed's containers, ports or veths left on the host
-    // (but its management link's end, `mgmt0`, and the wire's ports).
-    let check_clean = |what: &str| -> Result<()> {
-        let ports = bed.ovs_ports(0);
-        ensure!(ports.is_empty(), "{what} left ports: {ports:?}");
-        let left = bed.managed_containers(0);
-        ensure!(left.is_empty(), "{what} left containers: {left:?}");
-        let veths: Vec<String> = ip(&["-n", &ns, "-o", "link", "show", "type", "veth"])?
-            .lines()
-            .filter_map(|l| l.split(": ").nth(1))
-            .map(|n| n.split('@').next().unwrap_or(n).to_string())
-            .filter(|n| n != "mgmt0" && !host.wire_ports().contains(n))
-            .collect();
-        ensure!(veths.is_empty(), "{what} left veths in {ns}: {veths:?}");
-        Ok(())
-    };
-    let (mut b_s, mut c_s, mut destroy_s) = (Vec::new(), Vec::new(), Vec::new());
-    let mut rss_up = 0;
+    s.bed.write_environment(&containers)
+}
+
+/// (b) and (c), alternating: plain pairs, then dockstack's; the last
+/// dockstack round stays up for the restarts.
+fn bring_ups(s: &Bench, env: &Path, f: &mut Figures) -> Result<()> {
+    let bed = s.bed;
+    let b_names = s.names("b");
     for round in 0..ROUNDS {
-        b_s.push(plain_pairs(&b_names, &pause)?.as_secs_f64());
+        f.b_s.push(plain_pairs(&b_names, &s.pause)?.as_secs_f64());
         let mut plain: Vec<String> = b_names.clone();
         plain.extend(b_names.iter().map(|b| plain_pause(b)));
         remove_containers(&plain)?;
 
         let began = Instant::now();
-        dockstack("run")?;
-        c_s.push(began.elapsed().as_secs_f64());
+        s.dockstack(env, "run")?;
+        f.c_s.push(began.elapsed().as_secs_f64());
         ensure!(
             bed.ovs_ports(0).len() == N as usize,
             "dockstack made {} ports, not {N}",
@@ -310,28 +415,24 @@ fn bench() -> Result<()> {
         );
         let apps = bed.managed_apps(0);
         ensure!(apps.len() == N as usize, "dockstack made {apps:?}");
-        rss_up = proc_status_kib(pid, "VmRSS")?;
+        f.rss_up = proc_status_kib(s.pid, "VmRSS")?;
         if round + 1 < ROUNDS {
             let began = Instant::now();
-            dockstack("destroy")?;
-            destroy_s.push(began.elapsed().as_secs_f64());
-            check_clean("destroy")?;
+            s.dockstack(env, "destroy")?;
+            f.destroy_s.push(began.elapsed().as_secs_f64());
+            s.check_clean("destroy")?;
         }
     }
-    let target = c_names[0].as_str();
-    let sandbox = format!("{target}{SANDBOX_SUFFIX}");
-    let sandbox_image = docker(&["inspect", "-f", "{{.Config.Image}}", &sandbox])?
-        .trim()
-        .to_string();
-    let target_ip = ip_of(0);
-    ensure!(answers(target_ip, 5)?, "{target_ip} does not answer");
+    Ok(())
+}
 
-    // 2. Application restarts, each beside two plain ones (the docker
-    // command alone): of a container with `--network none`, and of the
-    // application of a plain pair, which joins its pause container's netns
-    // as dockstack's does (the same Docker work).
-    let plain = bed.container_name("plain");
-    let pair = bed.container_name("pair");
+/// Phase 2, application restarts, each beside two plain ones (the docker
+/// command alone): of a container with `--network none`, and of the
+/// application of a plain pair, which joins its pause container's netns
+/// as dockstack's does (the same Docker work).
+fn app_restarts(s: &Bench, target: &str, sandbox: &str, f: &mut Figures) -> Result<()> {
+    let plain = s.bed.container_name("plain");
+    let pair = s.bed.container_name("pair");
     let mut args = vec![
         "run",
         "-d",
@@ -343,14 +444,13 @@ fn bench() -> Result<()> {
     ];
     args.extend(APP_ARGV);
     docker(&args)?;
-    plain_pairs(std::slice::from_ref(&pair), &pause)?;
+    plain_pairs(std::slice::from_ref(&pair), &s.pause)?;
     let replugs =
-        |log: &str| replug_latencies(log, target).len() + replug_latencies(log, &sandbox).len();
-    let replugs_before = replugs(&read(&log_path));
-    let (mut none_ms, mut pair_ms) = (Vec::new(), Vec::new());
-    let (mut app_cmd_ms, mut app_ms) = (Vec::new(), Vec::new());
+        |log: &str| replug_latencies(log, target).len() + replug_latencies(log, sandbox).len();
+    let replugs_before = replugs(&read(&s.log_path));
+    let target_ip = s.ip_of(0);
     for _ in 0..APP_RESTARTS {
-        for (name, times) in [(&plain, &mut none_ms), (&pair, &mut pair_ms)] {
+        for (name, times) in [(&plain, &mut f.none_ms), (&pair, &mut f.pair_ms)] {
             let began = Instant::now();
             docker(&["restart", "-t", "0", name])?;
             times.push(ms(began));
@@ -358,33 +458,35 @@ fn bench() -> Result<()> {
 
         let began = Instant::now();
         docker(&["restart", "-t", "0", target])?;
-        app_cmd_ms.push(ms(began));
+        f.app_cmd_ms.push(ms(began));
         ensure!(
-            answers(target_ip, 5)?,
-            "{target_ip} did not answer within 5 s of its restart; last lines of {}:\n{}",
-            log_path.display(),
-            tail(&log_path, 30)
+            s.answers(target_ip, 5)?,
+            "{target_ip} did not answer within 5 s of its restart; {}",
+            s.log_tail()
         );
-        app_ms.push(ms(began));
+        f.app_ms.push(ms(began));
     }
     // A re-plug would follow the start event by some 10 ms: give it time to show.
     sleep(Duration::from_secs(1));
-    let app_replugs = replugs(&read(&log_path)) - replugs_before;
+    f.app_replugs = replugs(&read(&s.log_path)) - replugs_before;
     remove_containers(&[plain, pair.clone(), plain_pause(&pair)])?;
+    Ok(())
+}
 
-    // 3. Sandbox restarts. The application keeps the old netns, whose eth0
-    // answers until the server re-plugs: the figure runs until the
-    // application is in the new sandbox's netns and answers there.
-    let (mut sb_cmd_ms, mut sb_ms) = (Vec::new(), Vec::new());
+/// Phase 3, sandbox restarts. The application keeps the old netns, whose eth0
+/// answers until the server re-plugs: the figure runs until the
+/// application is in the new sandbox's netns and answers there.
+fn sandbox_restarts(s: &Bench, target: &str, sandbox: &str, f: &mut Figures) -> Result<()> {
+    let target_ip = s.ip_of(0);
     for _ in 0..SANDBOX_RESTARTS {
-        let seen = replug_latencies(&read(&log_path), &sandbox).len();
+        let seen = replug_latencies(&read(&s.log_path), sandbox).len();
         let old = netns_of(&[target])?.remove(0);
         let began = Instant::now();
-        docker(&["restart", "-t", "0", &sandbox])?;
-        sb_cmd_ms.push(ms(began));
+        docker(&["restart", "-t", "0", sandbox])?;
+        f.sb_cmd_ms.push(ms(began));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(v) = netns_of(&[target, &sandbox])
+            if let Ok(v) = netns_of(&[target, sandbox])
                 && v[0] == v[1]
                 && v[0] != old
             {
@@ -392,74 +494,89 @@ fn bench() -> Result<()> {
             }
             if Instant::now() > deadline {
                 bail!(
-                    "{target} not in the netns of its restarted sandbox after 30 s; last lines of {}:\n{}",
-                    log_path.display(),
-                    tail(&log_path, 30)
+                    "{target} not in the netns of its restarted sandbox after 30 s; {}",
+                    s.log_tail()
                 );
             }
             sleep(Duration::from_millis(5));
         }
         ensure!(
-            answers(target_ip, 5)?,
-            "{target_ip} did not answer within 5 s of joining its new sandbox; last lines of {}:\n{}",
-            log_path.display(),
-            tail(&log_path, 30)
+            s.answers(target_ip, 5)?,
+            "{target_ip} did not answer within 5 s of joining its new sandbox; {}",
+            s.log_tail()
         );
-        sb_ms.push(ms(began));
+        f.sb_ms.push(ms(began));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while replug_latencies(&read(&log_path), &sandbox).len() <= seen {
+        while replug_latencies(&read(&s.log_path), sandbox).len() <= seen {
             if Instant::now() > deadline {
-                bail!(
-                    "no {LOG_LINE:?} line for {sandbox}; last lines of {}:\n{}",
-                    log_path.display(),
-                    tail(&log_path, 30)
-                );
+                bail!("no {LOG_LINE:?} line for {sandbox}; {}", s.log_tail());
             }
             sleep(Duration::from_millis(20));
         }
     }
-    let mut server_ms: Vec<f64> = replug_latencies(&read(&log_path), &sandbox);
+    let mut server_ms: Vec<f64> = replug_latencies(&read(&s.log_path), sandbox);
     server_ms.drain(..server_ms.len().saturating_sub(SANDBOX_RESTARTS));
+    f.server_ms = server_ms;
+    Ok(())
+}
 
-    let began = Instant::now();
-    dockstack("destroy")?;
-    destroy_s.push(began.elapsed().as_secs_f64());
-    check_clean("destroy")?;
-    let rss_peak = proc_status_kib(pid, "VmHWM")?;
-    let rss_after = proc_status_kib(pid, "VmRSS")?;
-
-    // The report.
-    let (b, c) = (median(&b_s), median(&c_s));
+fn report(s: &Bench, f: &Figures) {
+    let pause = &s.pause;
     println!(
         "dockstack-server benchmark: {N} containers of {TEST_IMAGE} on 1 host (test bed slot {}), {} CPUs",
-        bed.slot(),
+        s.bed.slot(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!("pause image {pause}");
-    if pause_tags.len() > 1 {
-        println!("  (note: {PAUSE_IMAGE} has tags {pause_tags:?}; the newest was used)");
+    if f.pause_tags.len() > 1 {
+        println!(
+            "  (note: {PAUSE_IMAGE} has tags {:?}; the newest was used)",
+            f.pause_tags
+        );
     }
-    if sandbox_image != pause {
-        println!("  (note: the server's sandboxes run {sandbox_image}, the plain pairs {pause})");
+    if f.sandbox_image != *pause {
+        println!(
+            "  (note: the server's sandboxes run {}, the plain pairs {pause})",
+            f.sandbox_image
+        );
     }
     println!();
+    report_bring_up(f);
+    println!();
+    report_app_restarts(f);
+    println!();
+    report_sandbox_restarts(f);
+    println!();
+    println!(
+        "4. server memory: VmRSS idle {:.1} MiB, with {N} pairs {:.1} MiB, after destroy {:.1} MiB; VmHWM peak {:.1} MiB   (goal peak <= 30 MiB: {})",
+        mib(f.rss_idle),
+        mib(f.rss_up),
+        mib(f.rss_after),
+        mib(f.rss_peak),
+        goal(mib(f.rss_peak) <= 30.0)
+    );
+}
+
+fn report_bring_up(f: &Figures) {
+    let (a, b, c) = (f.a, median(&f.b_s), median(&f.c_s));
     println!("1. bring-up ({ROUNDS} rounds of (b) and (c), alternating)");
     println!("  (a) 2015: docker run --net=none + ovs-docker add-port, sequential  {a:.2} s");
     println!(
         "  (b) 20 plain pairs in parallel (pause --network none, then app --network container:)  {}",
-        stats(&b_s, "s", 2)
+        stats(&f.b_s, "s", 2)
     );
     println!(
         "  (c) dockstack --jobs 20 run, 20 pairs, until all plugged  {}",
-        stats(&c_s, "s", 2)
+        stats(&f.c_s, "s", 2)
     );
     println!(
         "      dockstack --jobs 20 destroy  {}",
-        stats(&destroy_s, "s", 2)
+        stats(&f.destroy_s, "s", 2)
     );
-    let per_round: Vec<String> = c_s
+    let per_round: Vec<String> = f
+        .c_s
         .iter()
-        .zip(&b_s)
+        .zip(&f.b_s)
         .map(|(c, b)| format!("{:.2}", c / b))
         .collect();
     println!(
@@ -473,58 +590,53 @@ fn bench() -> Result<()> {
         a / c,
         goal(a / c >= 2.5)
     );
-    println!();
+}
+
+fn report_app_restarts(f: &Figures) {
     println!("2. application restart (docker restart -t 0, {APP_RESTARTS} times)");
     println!(
         "  dockstack container, until its address answers ping  {}",
-        stats(&app_ms, "ms", 1)
+        stats(&f.app_ms, "ms", 1)
     );
     println!(
         "    of which the docker command                        {}",
-        stats(&app_cmd_ms, "ms", 1)
+        stats(&f.app_cmd_ms, "ms", 1)
     );
     println!(
         "  plain pair's application (--network container:), the docker command  {}",
-        stats(&pair_ms, "ms", 1)
+        stats(&f.pair_ms, "ms", 1)
     );
     println!(
         "  plain container, --network none, the docker command  {}",
-        stats(&none_ms, "ms", 1)
+        stats(&f.none_ms, "ms", 1)
     );
-    let ratio = median(&app_ms) / median(&pair_ms);
+    let ratio = median(&f.app_ms) / median(&f.pair_ms);
     println!(
         "  dockstack/plain pair = {ratio:.2}   (goal: the same as plain, <= 1.1: {}); dockstack/--network none = {:.2}",
         goal(ratio <= 1.1),
-        median(&app_ms) / median(&none_ms)
+        median(&f.app_ms) / median(&f.none_ms)
     );
     println!(
-        "  re-plugs logged during the application restarts: {app_replugs}   (goal 0: {})",
-        goal(app_replugs == 0)
+        "  re-plugs logged during the application restarts: {}   (goal 0: {})",
+        f.app_replugs,
+        goal(f.app_replugs == 0)
     );
-    println!();
+}
+
+fn report_sandbox_restarts(f: &Figures) {
     println!(
         "3. sandbox restart (docker restart -t 0 NAME{SANDBOX_SUFFIX}, {SANDBOX_RESTARTS} times; report only)"
     );
     println!(
         "  until the application answers from the new sandbox  {}",
-        stats(&sb_ms, "ms", 1)
+        stats(&f.sb_ms, "ms", 1)
     );
     println!(
         "    of which the docker command                       {}",
-        stats(&sb_cmd_ms, "ms", 1)
+        stats(&f.sb_cmd_ms, "ms", 1)
     );
     println!(
         "  server, start event to re-plugged + application restarted (since_event_ms)  {}",
-        stats(&server_ms, "ms", 1)
+        stats(&f.server_ms, "ms", 1)
     );
-    println!();
-    println!(
-        "4. server memory: VmRSS idle {:.1} MiB, with {N} pairs {:.1} MiB, after destroy {:.1} MiB; VmHWM peak {:.1} MiB   (goal peak <= 30 MiB: {})",
-        mib(rss_idle),
-        mib(rss_up),
-        mib(rss_after),
-        mib(rss_peak),
-        goal(mib(rss_peak) <= 30.0)
-    );
-    bed.teardown()
 }

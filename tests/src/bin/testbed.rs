@@ -1,4 +1,4 @@
-//! `dockstack-testbed`: brings a test bed up and leaves it up (for the demo), or removes a slot's bed.
+//! `dockstack-testbed`: brings a test bed up and leaves it up (for the demo), removes a slot's bed (or every slot's no process holds), or builds the test images.
 
 use std::process::ExitCode;
 

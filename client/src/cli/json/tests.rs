@@ -12,7 +12,7 @@ fn info() -> ContainerInfo {
         id: "0123456789abcdef".into(),
         image: "nginx".into(),
         host: "host1".into(),
-        state: "running".into(),
+        state: dockstack_proto::ContainerState::Running.into(),
         pid: 42,
         ip: "10.0.0.5/24".into(),
         actual_addresses: vec!["10.0.0.5/24".into()],
@@ -22,9 +22,9 @@ fn info() -> ContainerInfo {
         plugged: true,
         started_at: "2026-01-01T00:00:00Z".into(),
         gateway: "10.0.0.1".into(),
-        network: "sandbox".into(),
+        network: dockstack_proto::NetworkMode::Sandbox.into(),
         sandbox: "web1-net".into(),
-        sandbox_state: "running".into(),
+        sandbox_state: dockstack_proto::ContainerState::Running.into(),
         health: "healthy".into(),
         exit_code: 3,
         environment: "/srv/environment.yaml".into(),
@@ -35,12 +35,12 @@ fn info() -> ContainerInfo {
 /// The map the client printed for a container's facts.
 fn old_info(i: &ContainerInfo) -> serde_json::Value {
     json!({
-        "name": i.name, "id": i.id, "image": i.image, "host": i.host, "state": i.state,
+        "name": i.name, "id": i.id, "image": i.image, "host": i.host, "state": "running",
         "pid": i.pid, "ip": i.ip, "gateway": i.gateway, "ip6": i.ip6, "gateway6": i.gateway6,
         "actual_addresses": i.actual_addresses,
         "mac": i.mac, "bridge": i.bridge, "port": i.port, "plugged": i.plugged,
-        "started_at": i.started_at, "network": i.network, "sandbox": i.sandbox,
-        "sandbox_state": i.sandbox_state, "health": i.health, "exit_code": i.exit_code,
+        "started_at": i.started_at, "network": "sandbox", "sandbox": i.sandbox,
+        "sandbox_state": "running", "health": i.health, "exit_code": i.exit_code,
         "environment": i.environment,
     })
 }

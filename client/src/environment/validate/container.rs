@@ -1,19 +1,19 @@
 //! The `containers` section and each container's own keys (`containerdefault` too).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+
+use dockstack_types::network::{AllowedAddressError, MAX_ALLOWED_ADDRESSES, parse_allowed_address};
+use dockstack_types::volume::{Bind, MAX_CONFIG_VOLUMES, path_problem};
+use dockstack_types::{Mac, RestartPolicy, link, name};
+use ipnetwork::{Ipv4Network, Ipv6Network};
 
 use super::accessors::Fields;
 use super::keys::{CONTAINER_KEYS, MAX_STEP};
-use super::rules::{
-    MAX_ALLOWED_ADDRESSES, allowed_address_ok, docker_name, path_problem, restart_policy_ok,
-    volume_problem,
-};
 use super::{Checker, Placed, Reference};
 use crate::environment::model::Container;
 use crate::environment::yaml::{Entry, Node, Pos, join};
-use ipnetwork::Ipv6Network;
-use std::net::Ipv6Addr;
 
 /// A container's addresses, each with where it was written when a later check
 /// reports on it.
@@ -28,7 +28,7 @@ struct Addresses {
 
 /// The link keys of a container.
 struct Link {
-    mac: Option<String>,
+    mac: Option<Mac>,
     mtu: Option<u32>,
     vlan: Option<u16>,
 }
@@ -50,24 +50,8 @@ impl Checker {
                 continue;
             };
             let container_path = join(path, name);
-            if !docker_name(name) {
-                self.report(
-                    container.key.pos,
-                    &container_path,
-                    format!(
-                        "`{name}` is not a valid container name \
-                         (at least 2 of letters, digits, `_`, `.`, `-`; a letter or digit first)"
-                    ),
-                );
-            } else if name.ends_with(dockstack_proto::SANDBOX_SUFFIX) {
-                self.report(
-                    container.key.pos,
-                    &container_path,
-                    format!(
-                        "`{name}` ends with `{}`, which dockstack keeps for the network sandboxes it makes",
-                        dockstack_proto::SANDBOX_SUFFIX
-                    ),
-                );
+            if let Err(e) = name::check_container_name(name) {
+                self.report(container.key.pos, &container_path, e.to_string());
             }
             if let Some(built) = self.container(
                 name,
@@ -130,7 +114,7 @@ impl Checker {
         let cap_add = self.cap_add(&fields);
         let restart_value = self.value(&fields, "restart", false);
         let restart = restart_value.clone().and_then(|(n, p)| self.restart(n, &p));
-        let service = self.text_field(&fields, "service", false);
+        let service = self.service(&fields);
 
         let step = self
             .value(&fields, "step", false)
@@ -140,7 +124,7 @@ impl Checker {
         let healthcheck = self.healthcheck(&fields);
         let oneshot = self.boolean(&fields, "oneshot", false);
         if oneshot {
-            self.oneshot_conflicts(&fields, restart_value, restart.as_deref(), state);
+            self.oneshot_conflicts(&fields, restart_value, restart, state);
         }
         let config_volumes = self.config_volumes(&fields);
         let after = self.after(&fields, name, partial);
@@ -254,9 +238,9 @@ impl Checker {
             .into_iter()
             .enumerate()
         {
-            match volume_problem(&volume) {
-                Some(message) => self.report(pos, &format!("{volumes_path}[{i}]"), message),
-                None => volumes.push(volume),
+            match Bind::parse(&volume) {
+                Err(e) => self.report(pos, &format!("{volumes_path}[{i}]"), e.to_string()),
+                Ok(_) => volumes.push(volume),
             }
         }
         volumes
@@ -269,34 +253,32 @@ impl Checker {
             .and_then(|(n, p)| self.mac(n, &p));
         let mtu = self
             .value(fields, "mtu", false)
-            .and_then(|(n, p)| self.integer(n, &p, "mtu", 68, 65535))
+            .and_then(|(n, p)| {
+                let (min, max) = (link::MTU.start(), link::MTU.end());
+                self.integer(n, &p, "mtu", i64::from(*min), i64::from(*max))
+            })
             .and_then(|m| u32::try_from(m).ok());
         let vlan = self
             .value(fields, "vlan", false)
-            .and_then(|(n, p)| self.integer(n, &p, "vlan", 0, 4095))
+            // 0 is no tag, as the server reads it.
+            .and_then(|(n, p)| self.integer(n, &p, "vlan", 0, i64::from(*link::VLAN.end())))
             .and_then(|v| u16::try_from(v).ok());
         Link { mac, mtu, vlan }
     }
 
-    fn allowed_addresses(&mut self, fields: &Fields<'_>) -> Vec<String> {
+    fn allowed_addresses(&mut self, fields: &Fields<'_>) -> Vec<Ipv4Network> {
         let mut allowed_addresses = Vec::new();
         let allowed_path = fields.path("allowed_addresses");
         let listed = self.string_list(fields, "allowed_addresses", "ipv4 address or CIDR");
         if listed.len() > MAX_ALLOWED_ADDRESSES
             && let Some(entry) = fields.get("allowed_addresses")
         {
-            self.report(
-                entry.value.pos,
-                &allowed_path,
-                format!(
-                    "{} allowed addresses, at most {MAX_ALLOWED_ADDRESSES}",
-                    listed.len()
-                ),
-            );
+            let message = AllowedAddressError::TooMany(listed.len()).to_string();
+            self.report(entry.value.pos, &allowed_path, message);
         }
         for (i, (text, pos)) in listed.into_iter().enumerate() {
-            if allowed_address_ok(&text) {
-                allowed_addresses.push(text);
+            if let Ok(net) = parse_allowed_address(&text) {
+                allowed_addresses.push(net);
             } else {
                 self.report(
                     pos,
@@ -325,11 +307,11 @@ impl Checker {
         &mut self,
         fields: &Fields<'_>,
         restart_value: Option<(&Node, String)>,
-        restart: Option<&str>,
+        restart: Option<RestartPolicy>,
         state: bool,
     ) {
         if let (Some((node, path)), Some(policy)) = (restart_value, restart)
-            && policy != "no"
+            && !policy.is_no()
         {
             self.report(
                 node.pos,
@@ -423,35 +405,50 @@ impl Checker {
             .collect()
     }
 
-    pub(super) fn restart(&mut self, node: &Node, path: &str) -> Option<String> {
-        let text = self.string(node, path, "a restart policy")?;
-        if !restart_policy_ok(&text) {
-            self.report(
-                node.pos,
-                path,
-                format!(
-                    "unknown restart policy `{text}` \
-                     (expected no, always, unless-stopped, on-failure or on-failure:N)"
-                ),
-            );
+    /// `service`: a name of Docker's grammar, as the server requires.
+    fn service(&mut self, fields: &Fields<'_>) -> Option<String> {
+        let service = self.text_field(fields, "service", false)?;
+        if !service.is_empty() && !name::is_docker_name(&service) {
+            if let Some((node, path)) = self.value(fields, "service", false) {
+                let message = format!(
+                    "`{service}` is not a valid service name \
+                     (at least 2 of letters, digits, `_`, `.`, `-`; a letter or digit first)"
+                );
+                self.report(node.pos, &path, message);
+            }
             return None;
         }
-        Some(text)
+        Some(service)
+    }
+
+    pub(super) fn restart(&mut self, node: &Node, path: &str) -> Option<RestartPolicy> {
+        let text = self.string(node, path, "a restart policy")?;
+        match text.parse() {
+            Ok(policy) => Some(policy),
+            Err(e) => {
+                self.report(node.pos, path, format!("{e}"));
+                None
+            }
+        }
     }
 
     /// `config_volumes`: absolute host paths with no `..`.
-    pub(super) fn config_volumes(&mut self, fields: &Fields<'_>) -> Vec<String> {
+    pub(super) fn config_volumes(&mut self, fields: &Fields<'_>) -> Vec<PathBuf> {
         let mut out = Vec::new();
         let Some(entry) = fields.get("config_volumes") else {
             return out;
         };
         let path = fields.path("config_volumes");
         let list = entry.value.items().is_some();
-        for (i, (text, pos)) in self
-            .strings(&entry.value, &path, "host path")
-            .into_iter()
-            .enumerate()
-        {
+        let listed = self.strings(&entry.value, &path, "host path");
+        if listed.len() > MAX_CONFIG_VOLUMES {
+            let message = format!(
+                "{} config_volumes, at most {MAX_CONFIG_VOLUMES}",
+                listed.len()
+            );
+            self.report(entry.value.pos, &path, message);
+        }
+        for (i, (text, pos)) in listed.into_iter().enumerate() {
             match path_problem(&text) {
                 Some(problem) => {
                     let at = if list {
@@ -461,7 +458,7 @@ impl Checker {
                     };
                     self.report(pos, &at, format!("path `{text}` {problem}"));
                 }
-                None => out.push(text),
+                None => out.push(PathBuf::from(text)),
             }
         }
         out

@@ -3,12 +3,9 @@
 use super::Checker;
 use super::accessors::Fields;
 use super::keys::HEALTHCHECK_KEYS;
-use super::rules::{
-    DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_HEALTH_RETRIES, DEFAULT_HEALTH_TIMEOUT_MS, duration_ns,
-    health_ms,
-};
 use crate::environment::model::Healthcheck;
 use crate::environment::yaml::Node;
+use dockstack_types::health::{self, Duration, DurationError};
 
 impl Checker {
     /// `healthcheck`: `test` required, Docker's defaults for the rest. Checked in the
@@ -27,14 +24,21 @@ impl Checker {
         let test = self
             .value(&f, "test", true)
             .and_then(|(n, p)| self.health_test(n, &p));
-        let interval = self.duration_field(&f, "interval", DEFAULT_HEALTH_INTERVAL_MS, false);
-        let timeout = self.duration_field(&f, "timeout", DEFAULT_HEALTH_TIMEOUT_MS, false);
-        let start_period = self.duration_field(&f, "start_period", 0, true);
+        let interval = self.duration_field(&f, Duration::Interval, health::DEFAULT_INTERVAL_MS);
+        let timeout = self.duration_field(&f, Duration::Timeout, health::DEFAULT_TIMEOUT_MS);
+        let start_period =
+            self.duration_field(&f, Duration::StartPeriod, health::DEFAULT_START_PERIOD_MS);
         let retries = match self.value(&f, "retries", false) {
             Some((n, p)) => self
-                .integer(n, &p, "retries", 1, 1000)
+                .integer(
+                    n,
+                    &p,
+                    "retries",
+                    i64::from(*health::RETRIES.start()),
+                    i64::from(*health::RETRIES.end()),
+                )
                 .and_then(|r| u32::try_from(r).ok()),
-            None => Some(DEFAULT_HEALTH_RETRIES),
+            None => Some(health::DEFAULT_RETRIES),
         };
         Some(Healthcheck {
             test: test?,
@@ -111,37 +115,37 @@ impl Checker {
         }
     }
 
-    /// A healthcheck duration of `key`, in milliseconds: more than 0 (or 0 too with
-    /// `zero_ok`) and at most an hour; `default` when absent.
+    /// A healthcheck duration, in milliseconds, in its range (see
+    /// [`health::duration_ms`]); `default` when absent.
     pub(super) fn duration_field(
         &mut self,
         fields: &Fields<'_>,
-        key: &str,
+        which: Duration,
         default: u32,
-        zero_ok: bool,
     ) -> Option<u32> {
+        let key = which.key();
         let Some((node, path)) = self.value(fields, key, false) else {
             return Some(default);
         };
-        let Some((text, ns)) = node.scalar().and_then(|t| Some((t, duration_ns(t)?))) else {
-            self.wrong_type(
-                node,
-                &path,
-                "a duration (whole seconds, or like 500ms, 2s, 1m30s)",
-            );
-            return None;
+        let parsed = node.scalar().map(|t| (t, health::duration_ms(which, t)));
+        let message = match parsed {
+            Some((_, Ok(ms))) => return Some(ms),
+            None | Some((_, Err(DurationError::Syntax))) => {
+                self.wrong_type(
+                    node,
+                    &path,
+                    "a duration (whole seconds, or like 500ms, 2s, 1m30s)",
+                );
+                return None;
+            }
+            Some((text, Err(DurationError::OutOfRange))) => {
+                format!("{key} `{text}` is out of range {}", which.range_text())
+            }
+            Some((text, Err(DurationError::NotWholeMs))) => {
+                format!("{key} `{text}` is not a whole number of milliseconds")
+            }
         };
-        let range = if zero_ok { "0..=1h" } else { "1ms..=1h" };
-        let Some(ms) = health_ms(ns, zero_ok) else {
-            let message = format!("{key} `{text}` is out of range {range}");
-            self.report(node.pos, &path, message);
-            return None;
-        };
-        if ns % 1_000_000 != 0 {
-            let message = format!("{key} `{text}` is not a whole number of milliseconds");
-            self.report(node.pos, &path, message);
-            return None;
-        }
-        Some(ms)
+        self.report(node.pos, &path, message);
+        None
     }
 }

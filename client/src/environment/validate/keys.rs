@@ -5,8 +5,6 @@ pub const DEFAULT_PORT: u16 = 3288;
 pub const DEFAULT_RELOAD: &str = "pkill -HUP -x dnsmasq";
 pub const DEFAULT_CERTCLEAN: &str = "puppet cert clean {fqdn}";
 pub const DEFAULT_AGENT: &str = "puppet agent -t";
-/// Linux's IFNAMSIZ less the terminating NUL.
-pub(super) const MAX_IFNAME: usize = 15;
 
 pub(super) const TOP_KEYS: &[&str] = &[
     "common",

@@ -7,9 +7,10 @@ use ipnetwork::Ipv6Network;
 
 use super::Checker;
 use super::accessors::Fields;
-use super::keys::MAX_IFNAME;
-use super::rules::{MacProblem, check_gateway6, check_gateway6_alone, parse_ip6, parse_mac};
 use crate::environment::yaml::{Node, Pos};
+use dockstack_types::ip6::{check_gateway6, check_gateway6_alone, parse_ip6};
+use dockstack_types::link::check_ifname;
+use dockstack_types::{Mac, MacError};
 
 impl Checker {
     pub(super) fn subnet(
@@ -114,32 +115,20 @@ impl Checker {
         let Some((node, path)) = self.value(fields, "bridge", false) else {
             return;
         };
-        let message = if bridge.len() > MAX_IFNAME {
-            format!(
-                "bridge name `{bridge}` is {} bytes long; linux allows at most {MAX_IFNAME}",
-                bridge.len()
-            )
-        } else if bridge == "."
-            || bridge == ".."
-            || bridge.contains(['/', ':'])
-            || bridge.contains(char::is_whitespace)
-        {
-            format!("`{bridge}` is not a valid interface name")
-        } else {
-            return;
-        };
-        self.report(node.pos, &path, message);
+        if let Err(e) = check_ifname(bridge) {
+            self.report(node.pos, &path, e.to_string());
+        }
     }
 
-    pub(super) fn mac(&mut self, node: &Node, path: &str) -> Option<String> {
+    pub(super) fn mac(&mut self, node: &Node, path: &str) -> Option<Mac> {
         let text = self.string(node, path, "a mac address")?;
-        match parse_mac(&text) {
+        match Mac::parse_interface(&text) {
             Ok(mac) => Some(mac),
-            Err(MacProblem::Malformed) => {
+            Err(MacError::Syntax(_)) => {
                 self.wrong_type(node, path, "a mac address like 02:42:0a:00:00:01");
                 None
             }
-            Err(MacProblem::Multicast) => {
+            Err(MacError::Multicast(_)) => {
                 self.report(node.pos, path, format!("mac {text} is a multicast address"));
                 None
             }

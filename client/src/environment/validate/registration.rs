@@ -6,10 +6,10 @@ use super::accessors::Fields;
 use super::keys::{
     DEFAULT_AGENT, DEFAULT_CERTCLEAN, DEFAULT_RELOAD, DNS_KEYS, PUPPET_KEYS, REGISTRATION_KEYS,
 };
-use super::rules::path_problem;
 use super::{Checker, Reference};
 use crate::environment::model::{DnsRegistration, PuppetRegistration, Registration};
 use crate::environment::yaml::Entry;
+use dockstack_types::volume::path_problem;
 
 impl Checker {
     pub(super) fn registration(&mut self, entry: &Entry) -> Registration {

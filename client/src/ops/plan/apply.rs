@@ -1,6 +1,7 @@
 //! Carrying a plan out: the checks before anything is stopped, the orphans, the
 //! handovers of addresses, then step by step, each healthy before the next.
 
+use dockstack_types::ContainerState;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -337,22 +338,20 @@ async fn wait_healthy(
                     message: f.message,
                 })
             })?;
-        let running = info.state == "running";
+        let state = info.container_state();
+        let running = state == ContainerState::Running;
         match info.health.as_str() {
             "healthy" if running => return Ok(()),
             "" if running && info.plugged => return Ok(()),
             "unhealthy" => return Err(unhealthy("unhealthy".into())),
-            _ if matches!(info.state.as_str(), "exited" | "dead") => {
-                return Err(unhealthy(format!(
-                    "{} with status {}",
-                    info.state, info.exit_code
-                )));
+            _ if state.is_stopped() => {
+                return Err(unhealthy(format!("{state} with status {}", info.exit_code)));
             }
             _ => {}
         }
         if Instant::now() >= deadline {
             let what = match info.health.as_str() {
-                "" => format!("still {} and not plugged", info.state),
+                "" => format!("still {state} and not plugged"),
                 h => format!("still {h}"),
             };
             return Err(unhealthy(format!(

@@ -75,7 +75,7 @@ impl<'a> From<&'a Planned> for JsonChange<'a> {
             health: found.map(|f| f.health.as_str()),
             host: &p.host,
             id: found.map(|f| f.id.as_str()),
-            state: found.map(|f| f.state.as_str()),
+            state: found.map(|f| f.container_state().as_str()),
         }
     }
 }
@@ -135,7 +135,7 @@ mod tests {
             change,
             found: found.then(|| pb::ContainerInfo {
                 id: "abc".into(),
-                state: "running".into(),
+                state: pb::ContainerState::Running.into(),
                 health: "healthy".into(),
                 ..Default::default()
             }),

@@ -25,7 +25,7 @@ use crate::record;
 use crate::record::Network;
 use crate::spec::IFACE;
 
-pub use error::{HostError, HostErrorKind};
+pub use error::{Category, HostError, HostErrorKind};
 pub use plan::{HostPlan, PlanEntry};
 pub use reconcile::Synced;
 pub use register::{DnsTarget, PuppetTarget, Registration};
@@ -84,6 +84,9 @@ pub struct Host {
     /// still has to join the application to it (see
     /// `Host::plug_started_sandbox`).
     unjoined: Mutex<std::collections::HashSet<String>>,
+    /// The mounts of the registry containers found here (see
+    /// `register::SeenMounts`).
+    seen_mounts: register::SeenMounts,
 }
 
 type LockTable = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
@@ -181,6 +184,7 @@ impl Host {
             removed: Mutex::new(HashMap::new()),
             waiting: Mutex::new(HashMap::new()),
             unjoined: Mutex::new(std::collections::HashSet::new()),
+            seen_mounts: register::SeenMounts::default(),
         }
     }
 
@@ -286,10 +290,10 @@ impl Host {
         let Some(app) = self.inspect_managed(name).await? else {
             return Ok(None);
         };
-        let network = match record::role(&app.labels) {
-            record::Role::App(network) => network,
+        let network = match record::member(&app.labels) {
+            record::Member::App(network) => network,
             // A sandbox is no container of the user's.
-            record::Role::Sandbox(_) => return Ok(None),
+            record::Member::Sandbox(_) => return Ok(None),
         };
         let sandbox = match &network {
             Network::Sandbox(sb) => self.inspect_managed(sb).await?,

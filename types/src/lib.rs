@@ -1,0 +1,22 @@
+//! The rules that dockstack's client, server and netplug share, each written
+//! once: the client reports a broken one with the file's line, the server
+//! refuses it from any client, and both give the same verdict.
+//!
+//! No tonic and no tokio here: every crate of the workspace can depend on it.
+
+pub mod health;
+pub mod ip6;
+pub mod link;
+pub mod mac;
+pub mod name;
+pub mod network;
+pub mod restart;
+pub mod role;
+pub mod state;
+pub mod volume;
+
+pub use mac::{Mac, MacError};
+pub use name::{NameError, SANDBOX_SUFFIX};
+pub use restart::RestartPolicy;
+pub use role::Role;
+pub use state::{ContainerState, NetworkMode};
