@@ -111,7 +111,7 @@ mod tests {
                 }
                 if let Some(f) = &p.found {
                     item["id"] = json!(f.id);
-                    item["state"] = json!(f.state);
+                    item["state"] = json!(f.container_state().as_str());
                     item["health"] = json!(f.health);
                 }
                 item
