@@ -8,6 +8,7 @@ use dockstack_proto::container_host_client::ContainerHostClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::certs;
+use crate::environment::HostAddress;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -133,11 +134,11 @@ impl Connector {
     pub async fn connect(
         &self,
         host: &str,
-        ip: &str,
+        ip: &HostAddress,
         port: u16,
     ) -> Result<ContainerHostClient<Channel>, ConnectError> {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let addr = format!("{ip}:{port}");
+        let addr = ip.authority(port);
         let url = format!("{scheme}://{addr}");
         let bad = |message: String| ConnectError::Address {
             host: host.to_string(),
@@ -321,7 +322,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let host = crate::environment::ContainerHost {
             name: "h1".into(),
-            ip: "127.0.0.1".into(),
+            ip: "127.0.0.1".parse().unwrap(),
             port: 0,
         };
         certs::init(&dir, &[host], false).unwrap();
@@ -372,7 +373,10 @@ mod tests {
                 Connector::with_identity(Security::Tls(dir.clone()), name, Duration::from_secs(5))
                     .unwrap();
             async move {
-                match connector.connect("h1", "127.0.0.1", port).await {
+                match connector
+                    .connect("h1", &"127.0.0.1".parse().unwrap(), port)
+                    .await
+                {
                     Err(e) => e.to_string(),
                     Ok(mut client) => {
                         let status = client

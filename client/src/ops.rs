@@ -80,6 +80,6 @@ pub struct Outcome {
 /// Where each host is reached; `--hostip`/`--hostport` override the file.
 #[derive(Debug, Clone, Default)]
 pub struct HostOverride {
-    pub ip: Option<String>,
+    pub ip: Option<crate::environment::HostAddress>,
     pub port: Option<u16>,
 }

@@ -18,7 +18,7 @@ use super::layout::{
     DEFAULT_CLIENT, ca_cert, check_name, client_cert, client_files, crl_path, host_cert,
 };
 use super::role::Role;
-use crate::environment::ContainerHost;
+use crate::environment::{ContainerHost, HostAddress};
 
 /// The CA and the host certificates.
 const VALIDITY_DAYS: i64 = 3650;
@@ -113,10 +113,14 @@ pub(super) fn issue_host(
     issuer: &Issuer<'_, KeyPair>,
     force: bool,
 ) -> Result<(), CertError> {
-    let ip = host.ip.parse().map_err(|_| CertError::BadIp {
-        host: host.name.clone(),
-        ip: host.ip.clone(),
-    })?;
+    // The servers are reached at their addresses, which their certificates
+    // must name; a host known by name alone cannot have one.
+    let HostAddress::Ip(ip) = host.ip else {
+        return Err(CertError::BadIp {
+            host: host.name.clone(),
+            ip: host.ip.to_string(),
+        });
+    };
     let mut p = params(&host.name, VALIDITY_DAYS)?;
     p.subject_alt_names = vec![
         SanType::IpAddress(ip),

@@ -18,7 +18,7 @@ use crate::environment::ContainerHost;
 fn hosts() -> Vec<ContainerHost> {
     vec![ContainerHost {
         name: "host1".into(),
-        ip: "10.231.9.2".into(),
+        ip: "10.231.9.2".parse().unwrap(),
         port: 3288,
     }]
 }
@@ -83,7 +83,7 @@ fn init_writes_private_keys_0600_and_refuses_to_overwrite() {
     assert_eq!(mode(&dir), 0o700);
     let extra = ContainerHost {
         name: "host9".into(),
-        ip: "10.231.9.6".into(),
+        ip: "10.231.9.6".parse().unwrap(),
         port: 3288,
     };
     add_host(&dir, &extra, false).unwrap();
@@ -193,7 +193,7 @@ fn bad_names_are_refused() {
     add_client(&dir, "host7", Role::Viewer, 1, false).unwrap();
     let h7 = ContainerHost {
         name: "host7".into(),
-        ip: "10.231.9.7".into(),
+        ip: "10.231.9.7".parse().unwrap(),
         port: 3288,
     };
     let err = add_host(&dir, &h7, true).unwrap_err();

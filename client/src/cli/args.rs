@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dockstack::certs;
+use dockstack::environment::HostAddress;
 
 #[derive(Parser)]
 #[command(
@@ -44,7 +45,7 @@ pub struct Cli {
     pub insecure: bool,
     /// Send every request to this address instead of the file's host ip.
     #[arg(long, global = true)]
-    pub hostip: Option<String>,
+    pub hostip: Option<HostAddress>,
     /// Send every request to this port instead of the file's host port.
     #[arg(long, global = true)]
     pub hostport: Option<u16>,

@@ -27,7 +27,10 @@ pub fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
         "fqdn" => c.fqdn(),
         "bridge" => c.bridge.clone(),
         "host" => c.host.clone(),
-        "hostip" => env.host(&c.host).map(|h| h.ip.clone()).unwrap_or_default(),
+        "hostip" => env
+            .host(&c.host)
+            .map(|h| h.ip.to_string())
+            .unwrap_or_default(),
         "hostport" => env
             .host(&c.host)
             .map(|h| h.port.to_string())

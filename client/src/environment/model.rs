@@ -1,17 +1,71 @@
 //! The validated environment: what the rest of the client works with.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use dockstack_types::{Mac, RestartPolicy};
 use ipnetwork::{Ipv4Network, Ipv6Network};
+
+/// Where a container host's server is reached: an IP address, or a name
+/// the resolver knows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HostAddress {
+    Ip(IpAddr),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an address")]
+pub struct HostAddressError(pub String);
+
+impl HostAddress {
+    /// `address:port` as a URL takes it: an IPv6 address in brackets.
+    pub fn authority(&self, port: u16) -> String {
+        match self {
+            HostAddress::Ip(IpAddr::V6(ip)) => format!("[{ip}]:{port}"),
+            other => format!("{other}:{port}"),
+        }
+    }
+}
+
+impl FromStr for HostAddress {
+    type Err = HostAddressError;
+
+    /// An IP address, or a host name: no whitespace and nothing a URL's
+    /// authority would read as something else.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(ip) = s.parse() {
+            return Ok(HostAddress::Ip(ip));
+        }
+        let name_ok = !s.is_empty()
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "/:@?#[]".contains(c));
+        if name_ok {
+            Ok(HostAddress::Name(s.to_owned()))
+        } else {
+            Err(HostAddressError(s.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for HostAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostAddress::Ip(ip) => write!(f, "{ip}"),
+            HostAddress::Name(name) => f.write_str(name),
+        }
+    }
+}
 
 /// A container host from `containerhosts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerHost {
     pub name: String,
-    pub ip: String,
+    pub ip: HostAddress,
     /// 3288 when absent.
     pub port: u16,
 }

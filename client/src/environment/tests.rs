@@ -133,12 +133,12 @@ fn fixture_parses_unchanged() {
         [
             ContainerHost {
                 name: "host1".into(),
-                ip: "192.168.1.48".into(),
+                ip: "192.168.1.48".parse().unwrap(),
                 port: 3288
             },
             ContainerHost {
                 name: "host2".into(),
-                ip: "192.168.1.49".into(),
+                ip: "192.168.1.49".parse().unwrap(),
                 port: 3288
             },
         ]
@@ -1177,4 +1177,17 @@ fn bad_ipv6_input_is_refused_with_its_place() {
         err.to_string(),
         "env.yaml:24:10: containers.web1.ip6: prefix length /200 is out of range (1 to 128)"
     );
+}
+
+#[test]
+fn a_host_address_is_an_ip_or_a_name_and_an_ipv6_one_is_bracketed() {
+    let v6: HostAddress = "fd00::1".parse().unwrap();
+    assert_eq!(v6.authority(3288), "[fd00::1]:3288");
+    let v4: HostAddress = "10.0.0.1".parse().unwrap();
+    assert_eq!(v4.authority(3288), "10.0.0.1:3288");
+    let name: HostAddress = "host1.lab".parse().unwrap();
+    assert_eq!(name, HostAddress::Name("host1.lab".into()));
+    for bad in ["", "host 1", "a/b", "user@host", "h:1"] {
+        assert!(bad.parse::<HostAddress>().is_err(), "{bad}");
+    }
 }

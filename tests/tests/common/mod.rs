@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use dockstack::connect::{Connector, Security};
+use dockstack::environment::HostAddress;
 use dockstack_proto::container_host_client::ContainerHostClient;
 use dockstack_tests::testbed::TestBed;
 use tonic::transport::Channel;
@@ -23,7 +24,11 @@ pub fn with_grpc<T>(
         let connector = Connector::new(Security::Tls(bed.tls_dir()), Duration::from_secs(5))
             .expect("the bed's client certificate");
         let client = connector
-            .connect(host.name(), &host.mgmt_ip().to_string(), host.port())
+            .connect(
+                host.name(),
+                &HostAddress::Ip(host.mgmt_ip().into()),
+                host.port(),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         f(client).await

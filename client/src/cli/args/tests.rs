@@ -26,7 +26,10 @@ fn the_2015_form_parses() {
     assert_eq!(cli.property.as_deref(), Some("ip"));
     assert!(matches!(cli.action, Command::Get));
     let cli = parse(&["--hostip", "10.0.0.9", "--hostport", "4000", "destroy"]).unwrap();
-    assert_eq!(cli.hostip.as_deref(), Some("10.0.0.9"));
+    assert_eq!(
+        cli.hostip.map(|h| h.to_string()).as_deref(),
+        Some("10.0.0.9")
+    );
     assert_eq!(cli.hostport, Some(4000));
 }
 

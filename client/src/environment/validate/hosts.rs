@@ -7,7 +7,7 @@ use super::accessors::Fields;
 use super::hints::closest;
 use super::keys::{DEFAULT_PORT, HOST_KEYS};
 use super::{Checker, KnownHost};
-use crate::environment::model::ContainerHost;
+use crate::environment::model::{ContainerHost, HostAddress};
 use crate::environment::yaml::{Entry, Node, join};
 
 impl Checker {
@@ -91,14 +91,16 @@ impl Checker {
         })
     }
 
-    pub(super) fn host_address(&mut self, fields: &Fields<'_>) -> Option<String> {
+    pub(super) fn host_address(&mut self, fields: &Fields<'_>) -> Option<HostAddress> {
         let (node, path) = self.value(fields, "ip", true)?;
         let ip = self.string(node, &path, "an address")?;
-        if ip.contains(char::is_whitespace) {
-            self.report(node.pos, &path, format!("`{ip}` is not an address"));
-            return None;
+        match ip.parse() {
+            Ok(address) => Some(address),
+            Err(e) => {
+                self.report(node.pos, &path, format!("{e}"));
+                None
+            }
         }
-        Some(ip)
     }
 
     /// The host's name, from `host: NAME` or from a mapping (`host: *host1`) that is, or
@@ -154,7 +156,7 @@ impl Checker {
         let matches: Vec<&str> = self
             .hosts
             .iter()
-            .filter(|h| h.host.ip == ip && h.host.port == port)
+            .filter(|h| h.host.ip.to_string() == ip && h.host.port == port)
             .map(|h| h.host.name.as_str())
             .collect();
         match matches.as_slice() {
