@@ -13,6 +13,7 @@ pub mod network;
 pub mod restart;
 pub mod role;
 pub mod state;
+pub mod stop;
 pub mod volume;
 
 pub use mac::{Mac, MacError};

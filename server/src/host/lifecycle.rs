@@ -173,8 +173,9 @@ impl Host {
         self.docker.remove(sandbox).await.map_err(|e| self.err(e))
     }
 
-    /// Removes the application, its port and its sandbox, going on past
-    /// failures; every failure is returned.
+    /// Removes the application (stopped first with its own signal and grace
+    /// period: see `DockerClient::remove`), then its port, then its
+    /// sandbox, going on past failures; every failure is returned.
     async fn remove_pair(&self, name: &str, sandbox: Option<&str>) -> Vec<HostError> {
         let mut errors = Vec::new();
         if let Err(e) = self.docker.remove(name).await {
@@ -348,8 +349,8 @@ impl Host {
         self.status_of(name).await
     }
 
-    /// Removes the application, its port and its sandbox, then runs the
-    /// postdestroy hooks. Destroying a container that is not there only
+    /// Stops the application gracefully and removes it, then its port and
+    /// its sandbox, then runs the postdestroy hooks. Destroying a container that is not there only
     /// clears leftovers.
     pub async fn destroy(
         &self,
