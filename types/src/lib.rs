@@ -10,6 +10,7 @@ pub mod link;
 pub mod mac;
 pub mod name;
 pub mod network;
+pub mod resources;
 pub mod restart;
 pub mod role;
 pub mod state;

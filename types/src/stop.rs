@@ -12,10 +12,9 @@ pub const MAX_PRESTOP_LINE: usize = 4096;
 
 /// Linux's signal names, without `SIG`, as Docker's signal map has them.
 const SIGNALS: &[&str] = &[
-    "ABRT", "ALRM", "BUS", "CHLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL",
-    "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP",
-    "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ", "RTMIN",
-    "RTMAX",
+    "ABRT", "ALRM", "BUS", "CHLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE",
+    "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN",
+    "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ", "RTMIN", "RTMAX",
 ];
 
 /// The highest signal number (SIGRTMAX on Linux).
@@ -113,12 +112,31 @@ mod tests {
     #[test]
     fn signals_by_name_or_number() {
         for ok in [
-            "SIGTERM", "TERM", "sigquit", "quit", "SIGUSR1", "15", "1", "64", "SIGRTMIN+3",
-            "RTMAX-1", "SIGKILL",
+            "SIGTERM",
+            "TERM",
+            "sigquit",
+            "quit",
+            "SIGUSR1",
+            "15",
+            "1",
+            "64",
+            "SIGRTMIN+3",
+            "RTMAX-1",
+            "SIGKILL",
         ] {
             assert_eq!(check_signal(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "SIG", "SIGFOO", "0", "65", "-15", "SIGRTMIN+16", "TERM ", "1.5"] {
+        for bad in [
+            "",
+            "SIG",
+            "SIGFOO",
+            "0",
+            "65",
+            "-15",
+            "SIGRTMIN+16",
+            "TERM ",
+            "1.5",
+        ] {
             assert!(check_signal(bad).is_err(), "{bad}");
         }
     }
