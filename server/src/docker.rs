@@ -283,10 +283,13 @@ impl DockerClient {
             privileged: Some(spec.privileged),
             cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
             restart_policy: restart_policy(spec.restart_policy()),
-            ..Default::default()
+            ..runtime_host_config(&spec.runtime)
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
+            user: spec.runtime.user.clone(),
+            stop_signal: spec.runtime.stop_signal.clone(),
+            stop_timeout: spec.runtime.stop_grace_secs.map(i64::from),
             env: (!spec.env.is_empty())
                 .then(|| spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
@@ -417,7 +420,11 @@ impl DockerClient {
                 Err(DockerError::NotFound(_)) => return Ok(()),
                 Err(e) => return Err(e),
             }
-            match self.docker.remove_container(name, Some(options.clone())).await {
+            match self
+                .docker
+                .remove_container(name, Some(options.clone()))
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(e) if status_code(&e) == Some(404) => return Ok(()),
                 // Running again (a restart policy), or a removal under way.
@@ -641,6 +648,32 @@ async fn cut_into_lines(
         }
     }
     Ok(())
+}
+
+/// What the spec's runtime settings make of the application's host config.
+fn runtime_host_config(r: &spec::Runtime) -> HostConfig {
+    let map = |m: &std::collections::BTreeMap<String, String>| {
+        (!m.is_empty()).then(|| m.clone().into_iter().collect())
+    };
+    HostConfig {
+        sysctls: map(&r.sysctls),
+        tmpfs: map(&r.tmpfs),
+        ulimits: (!r.ulimits.is_empty()).then(|| {
+            r.ulimits
+                .iter()
+                .map(|(name, (soft, hard))| bollard::models::ResourcesUlimits {
+                    name: Some(name.clone()),
+                    soft: Some(*soft),
+                    hard: Some(*hard),
+                })
+                .collect()
+        }),
+        memory: r.memory_bytes.and_then(|m| i64::try_from(m).ok()),
+        nano_cpus: r.nano_cpus.and_then(|n| i64::try_from(n).ok()),
+        pids_limit: r.pids_limit,
+        init: r.init.then_some(true),
+        ..Default::default()
+    }
 }
 
 fn restart_policy(policy: spec::RestartPolicy) -> Option<RestartPolicy> {

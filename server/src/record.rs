@@ -39,6 +39,8 @@ const SERVICE: &str = "dockstack.service";
 /// JSON map): see `confighash`.
 const CONFIG_VOLUMES: &str = "dockstack.config-volumes";
 const CONFIG_HASH: &str = "dockstack.config-hash";
+/// The prestop command lines (a JSON list): what a stop runs first.
+const PRESTOP: &str = "dockstack.prestop";
 
 pub use dockstack_types::SANDBOX_SUFFIX;
 
@@ -85,8 +87,21 @@ pub fn labels(spec: &ContainerSpec, host_id: &str) -> BTreeMap<String, String> {
     if spec.oneshot {
         l.insert(ONESHOT.into(), "true".into());
     }
+    if !spec.runtime.prestop.is_empty()
+        && let Ok(lines) = serde_json::to_string(&spec.runtime.prestop)
+    {
+        l.insert(PRESTOP.into(), lines);
+    }
     network_labels(spec, &mut l);
     l
+}
+
+/// The prestop command lines a container was made with.
+pub fn prestop(labels: &Labels) -> Vec<String> {
+    labels
+        .get(PRESTOP)
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
 }
 
 /// How the spec a container was made from differs from `spec`, one entry

@@ -315,6 +315,7 @@ impl Host {
             .hash_config(record::config_volumes(&pair.app.labels))
             .await?;
         if pair.app.running && pair.holder().is_some_and(|h| h.running) {
+            self.prestop(&pair.app, reporter).await;
             reporter.step(format!("restart {name}"));
             self.docker.restart(name).await.map_err(|e| self.err(e))?;
         } else {
@@ -338,6 +339,7 @@ impl Host {
         crate::fault::point("stop", name);
         let _guard = self.lock(name).await;
         let pair = self.managed_pair(name).await?;
+        self.prestop(&pair.app, reporter).await;
         reporter.step(format!("stop {name}"));
         self.docker.stop(name).await.map_err(|e| self.err(e))?;
         reporter.step(format!("unplug {name}"));
@@ -379,7 +381,8 @@ impl Host {
         };
         let ip = record::ip(&pair.app.labels).to_string();
         let ip6 = record::ip6(&pair.app.labels).map(str::to_string);
-        reporter.step(format!("remove {name}"));
+        self.prestop(&pair.app, reporter).await;
+        reporter.step(format!("stop and remove {name}"));
         let sandbox = match &pair.network {
             Network::Sandbox(sb) => Some(sb.as_str()),
             Network::Direct => None,
