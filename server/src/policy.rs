@@ -518,13 +518,7 @@ fn check_sysctls(role: Role, p: &RolePolicy, spec: &ContainerSpec) -> Result<(),
     let Some(allow) = &p.sysctls else {
         return Ok(());
     };
-    let allowed = |key: &str| {
-        allow.iter().any(|a| match a.strip_suffix('*') {
-            Some(prefix) => key.starts_with(prefix),
-            None => a == key,
-        })
-    };
-    match spec.runtime.sysctls.keys().find(|k| !allowed(k)) {
+    match limits::first_sysctl_refused(allow, spec.runtime.sysctls.keys()) {
         None => Ok(()),
         Some(k) => Err(refuse(
             format!("sysctls.{k}"),
@@ -539,20 +533,16 @@ fn check_ulimits(role: Role, p: &RolePolicy, spec: &ContainerSpec) -> Result<(),
     let Some(allow) = &p.ulimits else {
         return Ok(());
     };
-    let within = |v: i64, max: i64| max == -1 || (v != -1 && v <= max);
-    for (name, (soft, hard)) in &spec.runtime.ulimits {
-        let ok = allow
-            .get(name)
-            .is_some_and(|max| within(*soft, *max) && within(*hard, *max));
-        if !ok {
+    match limits::first_ulimit_refused(allow, &spec.runtime.ulimits) {
+        None => Ok(()),
+        Some(name) => {
             let allowed: Vec<String> = allow.iter().map(|(k, v)| format!("{k} <= {v}")).collect();
-            return Err(refuse(
+            Err(refuse(
                 format!("ulimits.{name}"),
                 format!("the {role} policy allows only ulimits {}", names(&allowed)),
-            ));
+            ))
         }
     }
-    Ok(())
 }
 
 fn names(items: &[String]) -> String {
@@ -687,28 +677,21 @@ fn sysctl_allowlist(
     at: &str,
     bad: Bad<'_>,
 ) -> Result<Vec<String>, PolicyError> {
-    let mut out = Vec::new();
-    for (i, s) in list.iter().enumerate() {
-        // A prefix is checked as a name under it would be.
-        let probe = match s.value.strip_suffix('*') {
-            Some(prefix) => format!("{prefix}x"),
-            None => s.value.clone(),
-        };
-        let namespaced =
-            s.value == "*" || dockstack_types::resources::check_sysctl(&probe, "1").is_ok();
-        if !namespaced {
-            return Err(bad(
-                s.referenced.line(),
-                format!("{at}.sysctls[{i}]"),
-                format!(
-                    "{:?} is not a namespaced sysctl, nor a prefix of ones ending in *",
-                    s.value
-                ),
-            ));
-        }
-        out.push(s.value.clone());
+    match list
+        .iter()
+        .enumerate()
+        .find(|(_, s)| !limits::is_sysctl_entry(&s.value))
+    {
+        None => Ok(list.iter().map(|s| s.value.clone()).collect()),
+        Some((i, s)) => Err(bad(
+            s.referenced.line(),
+            format!("{at}.sysctls[{i}]"),
+            format!(
+                "{:?} is not a namespaced sysctl, nor a prefix of ones ending in *",
+                s.value
+            ),
+        )),
     }
-    Ok(out)
 }
 
 impl RoleSection {
@@ -753,9 +736,11 @@ impl RoleSection {
             target.sysctls = Some(sysctl_allowlist(list, at, bad)?);
         }
         if let Some(u) = &self.ulimits {
-            if let Some((name, _)) = u.value.iter().find(|(n, v)| {
-                !dockstack_types::resources::ULIMITS.contains(&n.as_str()) || **v < -1
-            }) {
+            if let Some((name, _)) = u
+                .value
+                .iter()
+                .find(|(n, v)| !limits::is_ulimit_ceiling(n, **v))
+            {
                 return Err(bad(
                     u.referenced.line(),
                     format!("{at}.ulimits.{name}"),
@@ -779,6 +764,8 @@ impl RoleSection {
         Ok(())
     }
 }
+
+mod limits;
 
 #[cfg(test)]
 mod tests;
