@@ -410,6 +410,30 @@ mod tests {
     use crate::spec::tests::spec;
 
     #[test]
+    fn the_stop_and_runtime_keys_are_named_in_differences_and_prestop_is_recorded() {
+        let old = spec();
+        let labels: Labels = labels(&old, "host1").into_iter().collect();
+        assert!(prestop(&labels).is_empty());
+        let mut new = spec();
+        new.runtime.stop_grace_secs = Some(60);
+        new.runtime
+            .sysctls
+            .insert("net.ipv4.ip_nonlocal_bind".into(), "1".into());
+        new.runtime.prestop = vec!["drain".into()];
+        assert_eq!(
+            spec_differences(&new, &labels),
+            [
+                "prestop[0] (none) -> drain",
+                "stop_grace_period (none) -> 60s",
+                "sysctls.net.ipv4.ip_nonlocal_bind (none) -> 1",
+            ]
+        );
+        let made: Labels = super::labels(&new, "host1").into_iter().collect();
+        assert_eq!(prestop(&made), ["drain"]);
+        assert!(spec_differences(&new, &made).is_empty());
+    }
+
+    #[test]
     fn differences_are_named_field_by_field_and_env_values_never_shown() {
         let old = spec();
         let labels: Labels = labels(&old, "host1").into_iter().collect();
