@@ -3,9 +3,12 @@
 //! recreate by `apply` run `prestop` and stop the application with its own
 //! signal, letting it exit by itself, before anything is removed.
 
+mod common;
+use common::with_grpc;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use dockstack_proto as pb;
 use dockstack_tests::support::{
     assert_nothing_left, bed, docker_exec, dockstack, inspect, ok, read, text, wait_until,
 };
@@ -133,5 +136,122 @@ fn stop_and_a_recreate_by_apply_stop_gracefully() {
     );
 
     ok(&bed, &env, &["destroy"]);
+    assert_nothing_left(&bed, 0);
+}
+
+#[test]
+fn bad_values_sent_raw_and_what_an_operators_policy_refuses() {
+    let bed = bed(1);
+    let web = bed.container_name("limits");
+    let ip = bed.subnet_ip(42);
+    let host = bed.host(0).name().to_string();
+    let spec = |f: fn(&mut pb::ContainerSpec)| {
+        let mut s = pb::ContainerSpec {
+            name: web.clone(),
+            image: "dockstack-test-busybox:latest".into(),
+            ip: ip.to_string(),
+            prefix_len: u32::from(bed.gateway().prefix()),
+            bridge: bed.bridge().to_string(),
+            running: true,
+            ..Default::default()
+        };
+        f(&mut s);
+        s
+    };
+    let bad = [
+        ("stop_signal", spec(|s| s.stop_signal = "SIGFOO".into())),
+        (
+            "stop_grace_period",
+            spec(|s| s.stop_grace_secs = Some(7200)),
+        ),
+        (
+            "not namespaced",
+            spec(|s| s.sysctls = [("kernel.hostname".into(), "x".into())].into()),
+        ),
+        (
+            "unknown ulimit",
+            spec(|s| {
+                s.ulimits = vec![pb::Ulimit {
+                    name: "files".into(),
+                    soft: 1,
+                    hard: 1,
+                }]
+            }),
+        ),
+        (
+            "tmpfs",
+            spec(|s| s.tmpfs = [("run".into(), String::new())].into()),
+        ),
+        ("memory", spec(|s| s.memory_bytes = 1024)),
+        ("pids_limit", spec(|s| s.pids_limit = -7)),
+    ];
+    let refused = with_grpc(&bed, 0, async |mut c| {
+        let mut refused = Vec::new();
+        for (what, s) in bad {
+            let r = c
+                .run(pb::RunRequest {
+                    host: host.clone(),
+                    spec: Some(s),
+                })
+                .await;
+            refused.push((what, r.err()));
+        }
+        refused
+    });
+    for (what, status) in refused {
+        let status = status.unwrap_or_else(|| panic!("{what}: accepted"));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{what}");
+        assert!(status.message().contains(what), "{what}: {status:?}");
+    }
+    assert!(bed.managed_containers(0).is_empty());
+
+    // An operator: only the sysctls and ulimits its policy names.
+    let add = bed
+        .client_command()
+        .args(["certs", "add-client", "ops", "--role", "operator"])
+        .output()
+        .expect("dockstack certs");
+    assert!(add.status.success(), "{}", text(&add));
+    let as_ops = |yaml: &str| {
+        let env = bed.write_environment(&[BedContainer::new(&web, 0, ip).with_yaml(yaml)]);
+        let out = bed
+            .client_command()
+            .args(["--as", "ops", "-f"])
+            .arg(&env)
+            .args(["-c", &web, "run"])
+            .output()
+            .expect("run dockstack");
+        (env, out)
+    };
+    for (yaml, key) in [
+        (
+            "sysctls:\n  net.ipv4.ip_forward: 1",
+            "sysctls.net.ipv4.ip_forward",
+        ),
+        ("ulimits:\n  nofile: -1", "ulimits.nofile"),
+        ("ulimits:\n  memlock: 1024", "ulimits.memlock"),
+    ] {
+        let (_, out) = as_ops(yaml);
+        let shown = text(&out);
+        assert!(!out.status.success(), "{yaml}: {shown}");
+        assert!(
+            shown.contains("role operator") && shown.contains(&format!("{web}: {key}: ")),
+            "{yaml}: {shown}"
+        );
+        assert!(
+            bed.managed_containers(0).is_empty(),
+            "{yaml} made something"
+        );
+    }
+    let (env, out) = as_ops("sysctls:\n  net.ipv4.ip_nonlocal_bind: 1\nulimits:\n  nofile: 1000");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        inspect(
+            &web,
+            "{{range .HostConfig.Ulimits}}{{.Name}}={{.Soft}}:{{.Hard}}{{end}}"
+        ),
+        "nofile=1000:1000"
+    );
+    ok(&bed, &env, &["-c", &web, "destroy"]);
     assert_nothing_left(&bed, 0);
 }
