@@ -283,10 +283,13 @@ impl DockerClient {
             privileged: Some(spec.privileged),
             cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
             restart_policy: restart_policy(spec.restart_policy()),
-            ..Default::default()
+            ..runtime_host_config(&spec.runtime)
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
+            user: spec.runtime.user.clone(),
+            stop_signal: spec.runtime.stop_signal.clone(),
+            stop_timeout: spec.runtime.stop_grace_secs.map(i64::from),
             env: (!spec.env.is_empty())
                 .then(|| spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
@@ -352,12 +355,16 @@ impl DockerClient {
         }
     }
 
+    /// Stops the container with its own stop signal and grace period (as
+    /// it was created: Docker's defaults, SIGTERM and 10 s, when none was
+    /// given), and returns once it has exited. Docker kills it only when
+    /// the grace period runs out.
     pub async fn stop(&self, name: &str) -> Result<(), DockerError> {
         let options = StopContainerOptions {
-            t: Some(10),
+            t: None,
             signal: None,
         };
-        match self.docker.stop_container(name, Some(options)).await {
+        match self.waiting().stop_container(name, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if status_code(&e) == Some(304) => Ok(()),
             Err(e) if status_code(&e) == Some(404) => Err(DockerError::NotFound(name.into())),
@@ -372,10 +379,10 @@ impl DockerClient {
     /// Stops (as [`DockerClient::stop`] does) and starts again.
     pub async fn restart(&self, name: &str) -> Result<(), DockerError> {
         let options = bollard::query_parameters::RestartContainerOptions {
-            t: Some(10),
+            t: None,
             signal: None,
         };
-        match self.docker.restart_container(name, Some(options)).await {
+        match self.waiting().restart_container(name, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if status_code(&e) == Some(404) => Err(DockerError::NotFound(name.into())),
             Err(source) => Err(DockerError::Api {
@@ -386,20 +393,50 @@ impl DockerClient {
         }
     }
 
+    /// The client for a call that lasts as long as a container's grace
+    /// period: the default timeout would cut a long one short.
+    fn waiting(&self) -> Docker {
+        self.docker.clone().with_timeout(
+            std::time::Duration::from_secs(dockstack_types::stop::MAX_GRACE_SECS)
+                + std::time::Duration::from_secs(120),
+        )
+    }
+
+    /// Stops the container gracefully (see [`DockerClient::stop`]) and only
+    /// then removes it: dockstack never kills first. The remove is not
+    /// forced, so a container its restart policy started again meanwhile is
+    /// refused and stopped again. A container that is gone is no error.
     pub async fn remove(&self, name: &str) -> Result<(), DockerError> {
         let options = RemoveContainerOptions {
-            force: true,
+            force: false,
             v: false,
             link: false,
         };
-        match self.docker.remove_container(name, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(e) if status_code(&e) == Some(404) => Ok(()),
-            Err(source) => Err(DockerError::Api {
-                op: "remove",
-                container: name.to_string(),
-                source,
-            }),
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.stop(name).await {
+                Ok(()) => {}
+                Err(DockerError::NotFound(_)) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            match self
+                .docker
+                .remove_container(name, Some(options.clone()))
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if status_code(&e) == Some(404) => return Ok(()),
+                // Running again (a restart policy), or a removal under way.
+                Err(e) if status_code(&e) == Some(409) && attempt < 3 => {}
+                Err(source) => {
+                    return Err(DockerError::Api {
+                        op: "remove",
+                        container: name.to_string(),
+                        source,
+                    });
+                }
+            }
         }
     }
 
@@ -611,6 +648,32 @@ async fn cut_into_lines(
         }
     }
     Ok(())
+}
+
+/// What the spec's runtime settings make of the application's host config.
+fn runtime_host_config(r: &spec::Runtime) -> HostConfig {
+    let map = |m: &std::collections::BTreeMap<String, String>| {
+        (!m.is_empty()).then(|| m.clone().into_iter().collect())
+    };
+    HostConfig {
+        sysctls: map(&r.sysctls),
+        tmpfs: map(&r.tmpfs),
+        ulimits: (!r.ulimits.is_empty()).then(|| {
+            r.ulimits
+                .iter()
+                .map(|(name, (soft, hard))| bollard::models::ResourcesUlimits {
+                    name: Some(name.clone()),
+                    soft: Some(*soft),
+                    hard: Some(*hard),
+                })
+                .collect()
+        }),
+        memory: r.memory_bytes.and_then(|m| i64::try_from(m).ok()),
+        nano_cpus: r.nano_cpus.and_then(|n| i64::try_from(n).ok()),
+        pids_limit: r.pids_limit,
+        init: r.init.then_some(true),
+        ..Default::default()
+    }
 }
 
 fn restart_policy(policy: spec::RestartPolicy) -> Option<RestartPolicy> {

@@ -6,6 +6,7 @@ mod error;
 mod exec;
 mod lifecycle;
 mod plan;
+mod prestop;
 mod reconcile;
 mod register;
 mod status;

@@ -2,6 +2,7 @@
 //! carries, and the per-role policy (built in, or read from a YAML file)
 //! that every request is checked against before anything is done.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
@@ -91,6 +92,12 @@ pub struct RolePolicy {
     pub privileged: bool,
     /// Capabilities `cap_add` may name; `None`: any.
     pub cap_add: Option<Vec<String>>,
+    /// Sysctls a container may set, by name or by a prefix ending in `*`
+    /// (`net.ipv4.*`); `None`: any namespaced one.
+    pub sysctls: Option<Vec<String>>,
+    /// Ulimits a container may set, each with the highest soft and hard
+    /// value (-1: unlimited); `None`: any.
+    pub ulimits: Option<BTreeMap<String, i64>>,
     /// Bridges that may be used; `None`: any.
     pub bridges: Option<Vec<String>>,
     /// Prefixes registration files must be under; `None`: anywhere.
@@ -112,6 +119,8 @@ impl RolePolicy {
             volume_root: true,
             privileged: true,
             cap_add: None,
+            sysctls: None,
+            ulimits: None,
             bridges: None,
             registration: None,
             exec: true,
@@ -145,6 +154,27 @@ impl RolePolicy {
                     .map(String::from)
                     .to_vec(),
             ),
+            // What haproxy, keepalived and databases ask for; each is the
+            // container's own network namespace's.
+            sysctls: Some(
+                [
+                    "net.ipv4.ip_nonlocal_bind",
+                    "net.ipv6.ip_nonlocal_bind",
+                    "net.core.somaxconn",
+                    "net.ipv4.ip_local_port_range",
+                    "net.ipv4.tcp_keepalive_time",
+                    "net.ipv4.tcp_keepalive_intvl",
+                    "net.ipv4.tcp_keepalive_probes",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            // kolla gives every service nofile 1048576 (the kernel's
+            // default fs.nr_open).
+            ulimits: Some(BTreeMap::from([
+                ("nofile".to_string(), 1_048_576),
+                ("nproc".to_string(), 65_536),
+            ])),
             bridges: None,
             registration: None,
             exec: false,
@@ -167,6 +197,8 @@ impl RolePolicy {
             volume_root: false,
             privileged: false,
             cap_add: Some(Vec::new()),
+            sysctls: Some(Vec::new()),
+            ulimits: Some(BTreeMap::new()),
             bridges: Some(Vec::new()),
             registration: Some(Vec::new()),
             exec: false,
@@ -355,6 +387,8 @@ impl Policy {
                 }
             }
         }
+        check_sysctls(role, p, spec)?;
+        check_ulimits(role, p, spec)?;
         if let Some(bridges) = &p.bridges
             && !bridges.contains(&spec.bridge)
         {
@@ -478,6 +512,47 @@ impl Policy {
     }
 }
 
+/// Sysctls widen what a container may do to its kernel's namespaces: only
+/// those the role's allowlist names.
+fn check_sysctls(role: Role, p: &RolePolicy, spec: &ContainerSpec) -> Result<(), Refusal> {
+    let Some(allow) = &p.sysctls else {
+        return Ok(());
+    };
+    match limits::first_sysctl_refused(allow, spec.runtime.sysctls.keys()) {
+        None => Ok(()),
+        Some(k) => Err(refuse(
+            format!("sysctls.{k}"),
+            format!("the {role} policy allows only sysctls {}", names(allow)),
+        )),
+    }
+}
+
+/// Ulimits raise what a container may take of the host: only those the
+/// role's allowlist names, up to its value.
+fn check_ulimits(role: Role, p: &RolePolicy, spec: &ContainerSpec) -> Result<(), Refusal> {
+    let Some(allow) = &p.ulimits else {
+        return Ok(());
+    };
+    match limits::first_ulimit_refused(allow, &spec.runtime.ulimits) {
+        None => Ok(()),
+        Some(name) => {
+            let allowed: Vec<String> = allow.iter().map(|(k, v)| format!("{k} <= {v}")).collect();
+            Err(refuse(
+                format!("ulimits.{name}"),
+                format!("the {role} policy allows only ulimits {}", names(&allowed)),
+            ))
+        }
+    }
+}
+
+fn names(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
 /// Whether `command` is `template` word for word, where `{name}` and
 /// `{fqdn}` stand for one word of letters, digits, `.`, `_` and `-`.
 fn matches_template(template: &str, command: &str) -> bool {
@@ -553,6 +628,8 @@ struct RoleSection {
     volumes: Option<VolumeSection>,
     privileged: Option<bool>,
     cap_add: Option<Vec<Spanned<String>>>,
+    sysctls: Option<Vec<Spanned<String>>>,
+    ulimits: Option<Spanned<BTreeMap<String, i64>>>,
     bridges: Option<Vec<String>>,
     registration: Option<Vec<Spanned<String>>>,
     exec: Option<bool>,
@@ -594,6 +671,29 @@ fn clean_paths(
         .collect()
 }
 
+/// Sysctl names, or prefixes ending in `*`, each a namespaced one.
+fn sysctl_allowlist(
+    list: &[Spanned<String>],
+    at: &str,
+    bad: Bad<'_>,
+) -> Result<Vec<String>, PolicyError> {
+    match list
+        .iter()
+        .enumerate()
+        .find(|(_, s)| !limits::is_sysctl_entry(&s.value))
+    {
+        None => Ok(list.iter().map(|s| s.value.clone()).collect()),
+        Some((i, s)) => Err(bad(
+            s.referenced.line(),
+            format!("{at}.sysctls[{i}]"),
+            format!(
+                "{:?} is not a namespaced sysctl, nor a prefix of ones ending in *",
+                s.value
+            ),
+        )),
+    }
+}
+
 impl RoleSection {
     fn apply(self, at: &str, target: &mut RolePolicy, bad: Bad<'_>) -> Result<(), PolicyError> {
         if let Some(hooks) = &self.hooks {
@@ -632,6 +732,23 @@ impl RoleSection {
             }
             target.cap_add = Some(out);
         }
+        if let Some(list) = &self.sysctls {
+            target.sysctls = Some(sysctl_allowlist(list, at, bad)?);
+        }
+        if let Some(u) = &self.ulimits {
+            if let Some((name, _)) = u
+                .value
+                .iter()
+                .find(|(n, v)| !limits::is_ulimit_ceiling(n, **v))
+            {
+                return Err(bad(
+                    u.referenced.line(),
+                    format!("{at}.ulimits.{name}"),
+                    "not one of Docker's ulimits with a limit of -1 (unlimited) or more".into(),
+                ));
+            }
+            target.ulimits = Some(u.value.clone());
+        }
         if let Some(b) = self.bridges {
             target.bridges = Some(b);
         }
@@ -647,6 +764,8 @@ impl RoleSection {
         Ok(())
     }
 }
+
+mod limits;
 
 #[cfg(test)]
 mod tests;

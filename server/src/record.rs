@@ -39,6 +39,8 @@ const SERVICE: &str = "dockstack.service";
 /// JSON map): see `confighash`.
 const CONFIG_VOLUMES: &str = "dockstack.config-volumes";
 const CONFIG_HASH: &str = "dockstack.config-hash";
+/// The prestop command lines (a JSON list): what a stop runs first.
+const PRESTOP: &str = "dockstack.prestop";
 
 pub use dockstack_types::SANDBOX_SUFFIX;
 
@@ -85,8 +87,21 @@ pub fn labels(spec: &ContainerSpec, host_id: &str) -> BTreeMap<String, String> {
     if spec.oneshot {
         l.insert(ONESHOT.into(), "true".into());
     }
+    if !spec.runtime.prestop.is_empty()
+        && let Ok(lines) = serde_json::to_string(&spec.runtime.prestop)
+    {
+        l.insert(PRESTOP.into(), lines);
+    }
     network_labels(spec, &mut l);
     l
+}
+
+/// The prestop command lines a container was made with.
+pub fn prestop(labels: &Labels) -> Vec<String> {
+    labels
+        .get(PRESTOP)
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
 }
 
 /// How the spec a container was made from differs from `spec`, one entry
@@ -393,6 +408,30 @@ pub fn plug_spec(container: &str, full_id: &str, labels: &Labels) -> Result<Plug
 mod tests {
     use super::*;
     use crate::spec::tests::spec;
+
+    #[test]
+    fn the_stop_and_runtime_keys_are_named_in_differences_and_prestop_is_recorded() {
+        let old = spec();
+        let labels: Labels = labels(&old, "host1").into_iter().collect();
+        assert!(prestop(&labels).is_empty());
+        let mut new = spec();
+        new.runtime.stop_grace_secs = Some(60);
+        new.runtime
+            .sysctls
+            .insert("net.ipv4.ip_nonlocal_bind".into(), "1".into());
+        new.runtime.prestop = vec!["drain".into()];
+        assert_eq!(
+            spec_differences(&new, &labels),
+            [
+                "prestop[0] (none) -> drain",
+                "stop_grace_period (none) -> 60s",
+                "sysctls.net.ipv4.ip_nonlocal_bind (none) -> 1",
+            ]
+        );
+        let made: Labels = super::labels(&new, "host1").into_iter().collect();
+        assert_eq!(prestop(&made), ["drain"]);
+        assert!(spec_differences(&new, &made).is_empty());
+    }
 
     #[test]
     fn differences_are_named_field_by_field_and_env_values_never_shown() {

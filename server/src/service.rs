@@ -155,7 +155,9 @@ pub fn registration_from_pb(r: pb::RegisterRequest) -> Result<Registration, Stat
     })
 }
 
-/// The audit line of a quick (non-streaming) operation.
+/// The audit line of a quick (non-streaming) operation. A `show` that
+/// succeeds logs at debug level: `apply` repeats it while it waits for
+/// health, and those polls would drown the log. A failure is a warning.
 fn audit<T>(
     client: &str,
     container: &str,
@@ -165,6 +167,9 @@ fn audit<T>(
 ) {
     metrics().operation(action, result.is_ok(), began.elapsed());
     match result {
+        Ok(_) if action == "show" => {
+            tracing::debug!(%client, %container, action, result = "ok", "operation")
+        }
         Ok(_) => tracing::info!(%client, %container, action, result = "ok", "operation"),
         Err(e) => {
             tracing::warn!(%client, %container, action, result = "error", error = %e, "operation")

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 pub use dockstack_types::RestartPolicy;
 pub use dockstack_types::network::MAX_ALLOWED_ADDRESSES;
+pub use runtime::Runtime;
 
 use crate::hooks::{HookError, check_hooks};
 
@@ -113,6 +114,8 @@ pub struct ContainerSpec {
     /// the list is part of the hash, a change of their contents is a
     /// restart, not a different spec.
     pub config_volumes: Vec<PathBuf>,
+    /// How it is stopped and what its process may use.
+    pub runtime: Runtime,
     /// Private, so that outside this module a spec can only be made through
     /// `TryFrom<pb::ContainerSpec>`, where every check is.
     checked: Checked,
@@ -181,7 +184,9 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
             .map_err(|e| bad(e.to_string()))?;
         check_oneshot(s.oneshot, s.running, restart).map_err(bad)?;
         check_records(&s).map_err(bad)?;
+        let runtime = Runtime::check(&s).map_err(bad)?;
         Ok(ContainerSpec {
+            runtime,
             config_volumes: s.config_volumes.iter().map(PathBuf::from).collect(),
             healthcheck,
             oneshot: s.oneshot,
@@ -448,6 +453,7 @@ impl ContainerSpec {
                     .join(","),
             ));
         }
+        self.runtime.describe(&mut fields);
         fields
     }
 
@@ -462,6 +468,9 @@ impl ContainerSpec {
             }
         };
         for (key, value) in self.describe() {
+            if self.runtime.flatten(key, &mut out) {
+                continue;
+            }
             match key {
                 "dns" => list(key, &self.dns, &mut out),
                 "volumes" => list(key, &self.volumes, &mut out),
@@ -505,6 +514,8 @@ impl ContainerSpec {
             .join(",")
     }
 }
+
+mod runtime;
 
 #[cfg(test)]
 pub(crate) mod tests;

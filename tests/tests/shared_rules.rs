@@ -289,6 +289,137 @@ fn others() -> Vec<Case> {
     out
 }
 
+/// How a container is stopped: signal, grace period and prestop lines.
+fn stopping() -> Vec<Case> {
+    let mut out = Vec::new();
+    for sig in [
+        "SIGTERM",
+        "quit",
+        "15",
+        "SIGRTMIN+3",
+        "SIGFOO",
+        "0",
+        "65",
+        "SIG",
+    ] {
+        out.push(case(
+            "stop_signal",
+            format!("    stop_signal: \"{sig}\"\n"),
+            move |s| s.stop_signal = sig.into(),
+        ));
+    }
+    for (text, secs) in [
+        ("10", 10),
+        ("1m30s", 90),
+        ("1h", 3600),
+        ("0", 0),
+        ("3601", 3601),
+    ] {
+        out.push(case(
+            "stop_grace_period",
+            format!("    stop_grace_period: {text}\n"),
+            move |s| s.stop_grace_secs = Some(secs),
+        ));
+    }
+    for line in ["haproxy-drain --wait 5", "echo 'unclosed", "  "] {
+        out.push(case(
+            "prestop",
+            format!("    prestop: [\"{line}\"]\n"),
+            move |s| s.prestop = vec![line.into()],
+        ));
+    }
+    out
+}
+
+/// What the process may use: sysctls, ulimits, tmpfs, user, memory, cpus
+/// and pids.
+fn resources() -> Vec<Case> {
+    let mut out = Vec::new();
+    for key in [
+        "net.ipv4.ip_nonlocal_bind",
+        "kernel.shmmax",
+        "fs.mqueue.msg_max",
+        "kernel.hostname",
+        "vm.swappiness",
+        "kernel.shm",
+    ] {
+        out.push(case(
+            "sysctl",
+            format!("    sysctls:\n      {key}: \"1\"\n"),
+            move |s| s.sysctls = [(key.to_string(), "1".to_string())].into(),
+        ));
+    }
+    for (name, soft, hard) in [
+        ("nofile", 1024, 2048),
+        ("core", -1, -1),
+        ("nofile", 10, 5),
+        ("files", 1, 1),
+        ("nproc", -2, 1),
+    ] {
+        out.push(case(
+            "ulimit",
+            format!("    ulimits:\n      {name}: {{soft: {soft}, hard: {hard}}}\n"),
+            move |s| {
+                s.ulimits = vec![pb::Ulimit {
+                    name: name.into(),
+                    soft,
+                    hard,
+                }]
+            },
+        ));
+    }
+    for (path, options) in [
+        ("/run", ""),
+        ("/tmp", "size=64m,mode=1777"),
+        ("run", ""),
+        ("/", ""),
+        ("/a/../b", ""),
+        ("/tmp", "bogus"),
+    ] {
+        let yaml = if options.is_empty() {
+            format!("    tmpfs: ['{path}']\n")
+        } else {
+            format!("    tmpfs: ['{path}:{options}']\n")
+        };
+        out.push(case("tmpfs", yaml, move |s| {
+            s.tmpfs = [(path.to_string(), options.to_string())].into()
+        }));
+    }
+    for user in ["mysql", "999:999", "a b", "a:b:c", "-x"] {
+        out.push(case("user", format!("    user: \"{user}\"\n"), move |s| {
+            s.user = user.into()
+        }));
+    }
+    for (text, bytes) in [
+        ("64m", 64u64 << 20),
+        ("1.5g", 3 << 29),
+        ("5m", 5 << 20),
+        ("17t", 17 << 40),
+    ] {
+        out.push(case("memory", format!("    memory: {text}\n"), move |s| {
+            s.memory_bytes = bytes
+        }));
+    }
+    for (text, nano) in [
+        ("1.5", 1_500_000_000u64),
+        ("0.01", 10_000_000),
+        ("0.001", 1_000_000),
+        ("2000", 2_000_000_000_000),
+    ] {
+        out.push(case("cpus", format!("    cpus: {text}\n"), move |s| {
+            s.nano_cpus = nano
+        }));
+    }
+    for n in [100i64, -1, 4_194_304, -2, 4_194_305] {
+        out.push(case(
+            "pids_limit",
+            format!("    pids_limit: {n}\n"),
+            move |s| s.pids_limit = n,
+        ));
+    }
+    out
+}
+
 #[test]
 fn client_and_server_judge_every_shared_rule_alike() {
     let cases: Vec<Case> = [
@@ -299,6 +430,8 @@ fn client_and_server_judge_every_shared_rule_alike() {
         durations(),
         ipv6(),
         others(),
+        stopping(),
+        resources(),
     ]
     .into_iter()
     .flatten()

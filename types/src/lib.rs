@@ -10,9 +10,11 @@ pub mod link;
 pub mod mac;
 pub mod name;
 pub mod network;
+pub mod resources;
 pub mod restart;
 pub mod role;
 pub mod state;
+pub mod stop;
 pub mod volume;
 
 pub use mac::{Mac, MacError};

@@ -1190,4 +1190,118 @@ fn a_host_address_is_an_ip_or_a_name_and_an_ipv6_one_is_bracketed() {
     for bad in ["", "host 1", "a/b", "user@host", "h:1"] {
         assert!(bad.parse::<HostAddress>().is_err(), "{bad}");
     }
+
+fn stop_and_runtime_keys_are_taken() {
+    let env = ok(&web1_with(
+        "    stop_signal: SIGQUIT\n    stop_grace_period: 1m30s\n    prestop: [\"drain --wait 5\"]\n    \
+         sysctls:\n      net.ipv4.ip_nonlocal_bind: 1\n    ulimits:\n      nofile: 1048576\n      \
+         nproc: {soft: 1024, hard: 2048}\n    tmpfs: ['/run:size=64m,mode=1777', /tmp]\n    \
+         user: '999:999'\n    memory: 1.5g\n    cpus: 0.5\n    pids_limit: -1\n    init: true\n",
+    ));
+    let r = &env.container("web1").unwrap().runtime;
+    assert_eq!(r.stop_signal.as_deref(), Some("SIGQUIT"));
+    assert_eq!(r.stop_grace_secs, Some(90));
+    assert_eq!(r.prestop, ["drain --wait 5"]);
+    assert_eq!(r.sysctls["net.ipv4.ip_nonlocal_bind"], "1");
+    assert_eq!(r.ulimits["nofile"], (1_048_576, 1_048_576));
+    assert_eq!(r.ulimits["nproc"], (1024, 2048));
+    assert_eq!(r.tmpfs["/run"], "size=64m,mode=1777");
+    assert_eq!(r.tmpfs["/tmp"], "");
+    assert_eq!(r.user.as_deref(), Some("999:999"));
+    assert_eq!(r.memory_bytes, Some(3 << 29));
+    assert_eq!(r.nano_cpus, Some(500_000_000));
+    assert_eq!(r.pids_limit, Some(-1));
+    assert!(r.init);
+    // Left out, each is Docker's default.
+    let dns1 = &env.container("dns1").unwrap().runtime;
+    assert_eq!(*dns1, crate::environment::model::Runtime::default());
+    // The sysctl list form and a tmpfs mapping, as compose takes them too.
+    let env = ok(&web1_with(
+        "    sysctls: [net.core.somaxconn=1024]\n    tmpfs:\n      /run: size=1m\n",
+    ));
+    let r = &env.container("web1").unwrap().runtime;
+    assert_eq!(r.sysctls["net.core.somaxconn"], "1024");
+    assert_eq!(r.tmpfs["/run"], "size=1m");
+}
+
+#[test]
+fn bad_stop_and_runtime_keys_are_named_on_their_line() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "    stop_signal: SIGFOO\n",
+            "24:18: containers.web1.stop_signal: stop_signal \"SIGFOO\" is neither a signal's name (SIGTERM, QUIT) nor its number 1..=64",
+        ),
+        (
+            "    stop_grace_period: 2h\n",
+            "24:24: containers.web1.stop_grace_period: stop_grace_period \"2h\" out of range 0..=1h",
+        ),
+        (
+            "    stop_grace_period: 1.5s\n",
+            "24:24: containers.web1.stop_grace_period: stop_grace_period \"1.5s\" is not a whole number of seconds",
+        ),
+        (
+            "    prestop: [\"echo 'hi\"]\n",
+            "24:15: containers.web1.prestop[0]: cannot split the command line: missing closing quote",
+        ),
+        (
+            "    sysctls:\n      kernel.hostname: x\n",
+            "25:24: containers.web1.sysctls.kernel.hostname: sysctl \"kernel.hostname\" is not namespaced (allowed: net.*, fs.mqueue.*, kernel.msg*, kernel.sem, kernel.shm*)",
+        ),
+        (
+            "    sysctls: [vm.swappiness]\n",
+            "24:15: containers.web1.sysctls[0]: expected KEY=VALUE, found `vm.swappiness`",
+        ),
+        (
+            "    ulimits:\n      nofile: {soft: 10, hard: 5}\n",
+            "25:15: containers.web1.ulimits.nofile: ulimit nofile: soft 10 and hard 5 must be -1 (unlimited) or more, soft at most hard",
+        ),
+        (
+            "    ulimits:\n      nofile: {soft: 10}\n",
+            "25:15: containers.web1.ulimits.nofile: missing required key `hard`",
+        ),
+        (
+            "    ulimits: [nofile]\n",
+            "24:14: containers.web1.ulimits: expected a mapping of ulimits, found a list",
+        ),
+        (
+            "    tmpfs: [run]\n",
+            "24:13: containers.web1.tmpfs[0]: tmpfs \"run\" must be an absolute container path without '..', not /",
+        ),
+        (
+            "    tmpfs: '/run:size=1m,bogus'\n",
+            "24:12: containers.web1.tmpfs: tmpfs /run: option \"bogus\" unknown or malformed",
+        ),
+        (
+            "    user: 'a b'\n",
+            "24:11: containers.web1.user: user \"a b\" is not USER[:GROUP] of names or numbers",
+        ),
+        (
+            "    memory: 5m\n",
+            "24:13: containers.web1.memory: memory \"5m\" is not a size (bytes, or with b, k, m, g, t) of 6m..=16t",
+        ),
+        (
+            "    cpus: 0\n",
+            "24:11: containers.web1.cpus: cpus \"0\" is not a decimal of 0.01..=1024",
+        ),
+        (
+            "    pids_limit: 0\n",
+            "24:17: containers.web1.pids_limit: pids_limit 0 out of range 1..=4194304 (or -1: unlimited)",
+        ),
+        (
+            "    pids_limit: -2\n",
+            "24:17: containers.web1.pids_limit: pids_limit -2 is out of range -1..=4194304",
+        ),
+        (
+            "    init: maybe\n",
+            "24:11: containers.web1.init: expected true or false, found `maybe`",
+        ),
+    ];
+    for (lines, expected) in cases {
+        assert_eq!(only(&web1_with(lines)), *expected, "{lines}");
+    }
+    let p = only(&web1_with("    ulimits:\n      nofiles: 10\n"));
+    assert!(
+        p.starts_with("25:16: containers.web1.ulimits.nofiles: unknown ulimit \"nofiles\""),
+        "{p}"
+    );
 }

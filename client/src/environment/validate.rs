@@ -20,6 +20,7 @@ mod hosts;
 mod keys;
 mod network;
 mod registration;
+mod runtime;
 
 pub use keys::{DEFAULT_AGENT, DEFAULT_CERTCLEAN, DEFAULT_PORT, DEFAULT_RELOAD};
 

@@ -79,6 +79,7 @@ impl Failure {
 
 /// The request message for one container of the environment.
 pub fn spec_of(c: &Container) -> pb::ContainerSpec {
+    let r = &c.runtime;
     pb::ContainerSpec {
         name: c.name.clone(),
         image: c.image.clone(),
@@ -124,6 +125,25 @@ pub fn spec_of(c: &Container) -> pb::ContainerSpec {
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
+        stop_signal: r.stop_signal.clone().unwrap_or_default(),
+        stop_grace_secs: r.stop_grace_secs,
+        prestop: r.prestop.clone(),
+        sysctls: r.sysctls.clone().into_iter().collect(),
+        ulimits: r
+            .ulimits
+            .iter()
+            .map(|(name, (soft, hard))| pb::Ulimit {
+                name: name.clone(),
+                soft: *soft,
+                hard: *hard,
+            })
+            .collect(),
+        tmpfs: r.tmpfs.clone().into_iter().collect(),
+        user: r.user.clone().unwrap_or_default(),
+        memory_bytes: r.memory_bytes.unwrap_or(0),
+        nano_cpus: r.nano_cpus.unwrap_or(0),
+        pids_limit: r.pids_limit.unwrap_or(0),
+        init: r.init,
     }
 }
 

@@ -173,8 +173,9 @@ impl Host {
         self.docker.remove(sandbox).await.map_err(|e| self.err(e))
     }
 
-    /// Removes the application, its port and its sandbox, going on past
-    /// failures; every failure is returned.
+    /// Removes the application (stopped first with its own signal and grace
+    /// period: see `DockerClient::remove`), then its port, then its
+    /// sandbox, going on past failures; every failure is returned.
     async fn remove_pair(&self, name: &str, sandbox: Option<&str>) -> Vec<HostError> {
         let mut errors = Vec::new();
         if let Err(e) = self.docker.remove(name).await {
@@ -314,6 +315,7 @@ impl Host {
             .hash_config(record::config_volumes(&pair.app.labels))
             .await?;
         if pair.app.running && pair.holder().is_some_and(|h| h.running) {
+            self.prestop(&pair.app, reporter).await;
             reporter.step(format!("restart {name}"));
             self.docker.restart(name).await.map_err(|e| self.err(e))?;
         } else {
@@ -337,6 +339,7 @@ impl Host {
         crate::fault::point("stop", name);
         let _guard = self.lock(name).await;
         let pair = self.managed_pair(name).await?;
+        self.prestop(&pair.app, reporter).await;
         reporter.step(format!("stop {name}"));
         self.docker.stop(name).await.map_err(|e| self.err(e))?;
         reporter.step(format!("unplug {name}"));
@@ -348,8 +351,8 @@ impl Host {
         self.status_of(name).await
     }
 
-    /// Removes the application, its port and its sandbox, then runs the
-    /// postdestroy hooks. Destroying a container that is not there only
+    /// Stops the application gracefully and removes it, then its port and
+    /// its sandbox, then runs the postdestroy hooks. Destroying a container that is not there only
     /// clears leftovers.
     pub async fn destroy(
         &self,
@@ -378,7 +381,8 @@ impl Host {
         };
         let ip = record::ip(&pair.app.labels).to_string();
         let ip6 = record::ip6(&pair.app.labels).map(str::to_string);
-        reporter.step(format!("remove {name}"));
+        self.prestop(&pair.app, reporter).await;
+        reporter.step(format!("stop and remove {name}"));
         let sandbox = match &pair.network {
             Network::Sandbox(sb) => Some(sb.as_str()),
             Network::Direct => None,

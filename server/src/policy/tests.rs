@@ -184,3 +184,66 @@ fn config_volumes_meet_the_rules_of_volume_sources() {
     s.config_volumes = vec!["/srv/ok".into()];
     assert_eq!(builtin().check_spec(Role::Operator, &s), Ok(()));
 }
+
+#[test]
+fn sysctls_and_ulimits_are_the_operators_allowlists() {
+    let p = builtin();
+    let mut s = spec();
+    s.privileged = false;
+    s.cap_add = vec![];
+    s.runtime.sysctls = [("net.ipv4.ip_nonlocal_bind".to_string(), "1".to_string())].into();
+    s.runtime.ulimits = [("nofile".to_string(), (1_048_576, 1_048_576))].into();
+    assert_eq!(p.check_spec(Role::Operator, &s), Ok(()));
+
+    let mut wider = s.clone();
+    wider
+        .runtime
+        .sysctls
+        .insert("net.ipv4.ip_forward".into(), "1".into());
+    let refused = p.check_spec(Role::Operator, &wider).unwrap_err();
+    assert_eq!(refused.key, "sysctls.net.ipv4.ip_forward", "{refused}");
+    assert!(p.check_spec(Role::Admin, &wider).is_ok());
+
+    for (name, limits) in [
+        ("nofile", (1, 2_000_000)),
+        ("nofile", (-1, -1)),
+        ("memlock", (1, 1)),
+    ] {
+        let mut wider = s.clone();
+        wider.runtime.ulimits = [(name.to_string(), limits)].into();
+        let refused = p.check_spec(Role::Operator, &wider).unwrap_err();
+        assert_eq!(refused.key, format!("ulimits.{name}"), "{refused}");
+        assert!(p.check_spec(Role::Admin, &wider).is_ok());
+    }
+
+    let text = "roles:\n  operator:\n    sysctls: [\"net.ipv4.*\"]\n    ulimits: {memlock: -1}\n";
+    let p = Policy::parse(text, Path::new("/p.yaml"), None).unwrap();
+    let mut s = s.clone();
+    s.runtime.sysctls = [("net.ipv4.ip_forward".to_string(), "1".to_string())].into();
+    s.runtime.ulimits = [("memlock".to_string(), (-1, -1))].into();
+    assert_eq!(p.check_spec(Role::Operator, &s), Ok(()));
+    s.runtime.sysctls = [("net.core.somaxconn".to_string(), "1024".to_string())].into();
+    assert_eq!(
+        p.check_spec(Role::Operator, &s).unwrap_err().key,
+        "sysctls.net.core.somaxconn"
+    );
+}
+
+#[test]
+fn a_policy_names_only_namespaced_sysctls_and_dockers_ulimits() {
+    for (text, want) in [
+        (
+            "roles:\n  operator:\n    sysctls:\n      - net.core.somaxconn\n      - vm.swappiness\n",
+            "/p.yaml:5: roles.operator.sysctls[1]",
+        ),
+        (
+            "roles:\n  operator:\n    ulimits:\n      nofiles: 10\n",
+            "/p.yaml:4: roles.operator.ulimits.nofiles",
+        ),
+    ] {
+        let err = Policy::parse(text, Path::new("/p.yaml"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(want), "{err}\nwant {want}");
+    }
+}

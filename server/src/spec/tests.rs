@@ -198,3 +198,98 @@ fn a_relative_hook_is_refused_with_the_spec() {
         "{err}"
     );
 }
+
+#[test]
+fn the_new_keys_are_hashed_only_when_given() {
+    // The hash of a spec without them is the one it always was.
+    let plain = spec();
+    let mut m = message();
+    m.stop_signal = String::new();
+    m.stop_grace_secs = None;
+    assert_eq!(ContainerSpec::try_from(m).unwrap().hash(), plain.hash());
+    type Change = fn(&mut pb::ContainerSpec);
+    let changes: [(&str, Change); 11] = [
+        ("stop_signal", |m| m.stop_signal = "SIGQUIT".into()),
+        ("stop_grace_period", |m| m.stop_grace_secs = Some(0)),
+        ("prestop[0]", |m| m.prestop = vec!["drain --now".into()]),
+        ("sysctls.net.ipv4.ip_nonlocal_bind", |m| {
+            m.sysctls = [("net.ipv4.ip_nonlocal_bind".into(), "1".into())].into()
+        }),
+        ("ulimits.nofile", |m| {
+            m.ulimits = vec![pb::Ulimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 2048,
+            }]
+        }),
+        ("tmpfs./run", |m| {
+            m.tmpfs = [("/run".into(), "size=1m".into())].into()
+        }),
+        ("user", |m| m.user = "999:999".into()),
+        ("memory", |m| m.memory_bytes = 64 << 20),
+        ("cpus", |m| m.nano_cpus = 1_500_000_000),
+        ("pids_limit", |m| m.pids_limit = 100),
+        ("init", |m| m.init = true),
+    ];
+    for (key, change) in changes {
+        let mut m = message();
+        change(&mut m);
+        let s = ContainerSpec::try_from(m).unwrap();
+        assert_ne!(s.hash(), plain.hash(), "{key}");
+        assert!(
+            s.flattened().contains_key(key),
+            "{key}: {:?}",
+            s.flattened()
+        );
+    }
+}
+
+#[test]
+fn the_server_refuses_bad_runtime_keys_itself() {
+    type Change = fn(&mut pb::ContainerSpec);
+    let cases: [(Change, &str); 12] = [
+        (|m| m.stop_signal = "SIGFOO".into(), "stop_signal"),
+        (|m| m.stop_grace_secs = Some(3601), "stop_grace_period"),
+        (|m| m.prestop = vec!["say 'unclosed".into()], "prestop"),
+        (|m| m.prestop = vec![String::new()], "prestop"),
+        (
+            |m| m.sysctls = [("kernel.hostname".into(), "x".into())].into(),
+            "not namespaced",
+        ),
+        (
+            |m| {
+                m.ulimits = vec![pb::Ulimit {
+                    name: "nofile".into(),
+                    soft: 10,
+                    hard: 5,
+                }]
+            },
+            "ulimit nofile",
+        ),
+        (
+            |m| {
+                m.ulimits = vec![pb::Ulimit {
+                    name: "files".into(),
+                    soft: 1,
+                    hard: 1,
+                }]
+            },
+            "unknown ulimit",
+        ),
+        (
+            |m| m.tmpfs = [("run".into(), String::new())].into(),
+            "tmpfs",
+        ),
+        (|m| m.user = "a b".into(), "user"),
+        (|m| m.memory_bytes = 1024, "memory"),
+        (|m| m.nano_cpus = 1, "cpus"),
+        (|m| m.pids_limit = -5, "pids_limit"),
+    ];
+    for (change, want) in cases {
+        let mut m = message();
+        change(&mut m);
+        let err = ContainerSpec::try_from(m).unwrap_err().to_string();
+        assert!(err.starts_with("container web1: "), "{err}");
+        assert!(err.contains(want), "{err}\nwant {want}");
+    }
+}

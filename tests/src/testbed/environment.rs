@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use super::bed::TestBed;
-use super::layout::{HOST_LABEL, SANDBOX_SUFFIX};
+use super::layout::{HOST_LABEL, SANDBOX_SUFFIX, TEST_IMAGE};
 use super::options::BedContainer;
 use super::tools::{docker, find_binary};
 
@@ -95,6 +95,12 @@ impl TestBed {
                 if !given.contains(key) {
                     y.push_str(&format!("    {key}: {value}\n"));
                 }
+            }
+            // The test image's `sleep infinity` (or a shell) as PID 1 ignores
+            // SIGTERM, so every graceful stop would wait out its grace
+            // period; Docker's init forwards the signal and it ends at once.
+            if c.image == TEST_IMAGE && !given.contains("init") {
+                y.push_str("    init: true\n");
             }
             for line in c.extra_yaml.lines().filter(|l| !l.trim().is_empty()) {
                 y.push_str("    ");

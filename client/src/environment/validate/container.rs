@@ -127,6 +127,7 @@ impl Checker {
             self.oneshot_conflicts(&fields, restart_value, restart, state);
         }
         let config_volumes = self.config_volumes(&fields);
+        let runtime = self.runtime(&fields);
         let after = self.after(&fields, name, partial);
 
         if partial {
@@ -166,6 +167,7 @@ impl Checker {
             healthcheck,
             oneshot,
             config_volumes,
+            runtime,
         };
         Some((container, Placed { after: after_pos }))
     }

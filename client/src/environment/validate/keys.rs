@@ -46,7 +46,19 @@ pub(super) const CONTAINER_KEYS: &[&str] = &[
     "healthcheck",
     "oneshot",
     "config_volumes",
+    "stop_signal",
+    "stop_grace_period",
+    "prestop",
+    "sysctls",
+    "ulimits",
+    "tmpfs",
+    "user",
+    "memory",
+    "cpus",
+    "pids_limit",
+    "init",
 ];
+pub(super) const ULIMIT_KEYS: &[&str] = &["soft", "hard"];
 /// The highest `step`.
 pub(super) const MAX_STEP: i64 = 1000;
 pub(super) const HEALTHCHECK_KEYS: &[&str] =

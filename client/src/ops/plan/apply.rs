@@ -408,5 +408,6 @@ fn orphan(info: &pb::ContainerInfo, host: &str) -> Container {
         healthcheck: None,
         oneshot: false,
         config_volumes: Vec::new(),
+        runtime: Default::default(),
     }
 }
