@@ -124,6 +124,12 @@ pub fn registration_from_pb(r: pb::RegisterRequest) -> Result<Registration, Stat
             Err(bad(format!("{what} {p:?} is not an absolute path")))
         }
     };
+    if let Some(d) = &r.dns {
+        check_name("dns container", &d.container)?;
+    }
+    if let Some(p) = &r.puppet {
+        check_name("puppet master", &p.master)?;
+    }
     let dns = match r.dns {
         Some(d) => Some(DnsTarget {
             hostsfile: absolute("hosts file", d.hostsfile)?,
@@ -168,11 +174,11 @@ fn audit<T>(
     metrics().operation(action, result.is_ok(), began.elapsed());
     match result {
         Ok(_) if action == "show" => {
-            tracing::debug!(%client, %container, action, result = "ok", "operation")
+            tracing::debug!(%client, ?container, action, result = "ok", "operation")
         }
-        Ok(_) => tracing::info!(%client, %container, action, result = "ok", "operation"),
+        Ok(_) => tracing::info!(%client, ?container, action, result = "ok", "operation"),
         Err(e) => {
-            tracing::warn!(%client, %container, action, result = "error", error = %e, "operation")
+            tracing::warn!(%client, ?container, action, result = "error", error = %e, "operation")
         }
     }
 }
@@ -239,7 +245,7 @@ impl HostService {
                         "it carries no dockstack role (a URI SAN {ROLE_URI_PREFIX}<role>: make one with `dockstack certs add-client NAME --role ...`)"
                     ),
                 };
-                tracing::warn!(target: "audit", %client, role = "none", action = action.name(), %container, "refused: {why}");
+                tracing::warn!(target: "audit", %client, role = "none", action = action.name(), ?container, "refused: {why}");
                 return Err(Status::permission_denied(format!(
                     "refused: certificate {client} may not {} {container}: {why}",
                     action.name()
@@ -262,7 +268,7 @@ impl Allowed {
             client = %self.client,
             role = %self.role,
             action = action.name(),
-            %container,
+            ?container,
             key = %r.key,
             rule = %r.rule,
             "refused"
@@ -545,6 +551,7 @@ impl pb::container_host_server::ContainerHost for HostService {
             .client;
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
+        check_name("container name", &req.name)?;
         let began = Instant::now();
         let result = self.host.show(&req.name).await;
         audit(&client, &req.name, "show", began, &result);

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use dockstack_proto as pb;
 use dockstack_types::volume::{Bind, MAX_CONFIG_VOLUMES, path_problem};
-use dockstack_types::{NameError, SANDBOX_SUFFIX, health, ip6, link, name, network};
+use dockstack_types::{NameError, SANDBOX_SUFFIX, health, image, ip6, link, name, network};
 use ipnetwork::{Ipv4Network, Ipv6Network};
 use netplug::Mac;
 use sha2::{Digest, Sha256};
@@ -160,6 +160,7 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
         if s.image.is_empty() {
             return Err(bad("no image given".into()));
         }
+        image::check_reference(&s.image).map_err(|e| bad(e.to_string()))?;
         link::check_ifname(&s.bridge)
             .map_err(|e| bad(format!("invalid bridge name {:?}: {e}", s.bridge)))?;
         for v in &s.volumes {

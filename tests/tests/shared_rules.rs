@@ -72,6 +72,8 @@ fn names() -> Vec<Case> {
         "-web",
         "web1.dockstack-sandbox",
         "web%1",
+        // Docker resolves a full id before a name.
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
     ] {
         out.push(Case {
             what: "name",
@@ -246,6 +248,23 @@ fn ipv6() -> Vec<Case> {
 /// Restart policies, the bridge's name, MTU, VLAN and service names.
 fn others() -> Vec<Case> {
     let mut out = Vec::new();
+    for image in [
+        "busybox",
+        "dockstack/mariadb:1f2e3d",
+        "registry.lab:5000/openstack/keystone:2024.1",
+        "../images/get?names=x&x=",
+        "busybox?x=1",
+        "Busybox",
+        "busybox:",
+    ] {
+        out.push(case(
+            "image",
+            format!("    image: \"{image}\"\n"),
+            move |s| {
+                s.image = image.into();
+            },
+        ));
+    }
     for r in [
         "no",
         "always",
@@ -443,6 +462,9 @@ fn client_and_server_judge_every_shared_rule_alike() {
         let mut file = FILE.replace("NAME", c.name).replace("EXTRA", &c.yaml);
         if c.yaml.contains("    bridge:") {
             file = file.replacen("    bridge: br0\n", "", 1);
+        }
+        if c.yaml.contains("    image:") {
+            file = file.replacen("    image: busybox\n", "", 1);
         }
         let client = environment::parse(Path::new("env.yaml"), &file);
         let mut raw = request(c.name);

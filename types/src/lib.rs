@@ -5,6 +5,7 @@
 //! No tonic and no tokio here: every crate of the workspace can depend on it.
 
 pub mod health;
+pub mod image;
 pub mod ip6;
 pub mod link;
 pub mod mac;

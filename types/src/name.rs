@@ -24,10 +24,14 @@ pub enum NameError {
 }
 
 /// Docker's rule for container names, `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (so at
-/// least two characters: Docker refuses one), at most [`MAX_NAME_LEN`] bytes.
+/// least two characters: Docker refuses one), at most [`MAX_NAME_LEN`] bytes,
+/// and not 64 hex digits: Docker resolves a full container id before a name,
+/// so such a name could reach another container.
 pub fn is_docker_name(name: &str) -> bool {
     let mut chars = name.chars();
-    name.len() >= 2
+    let id_like = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    !id_like
+        && name.len() >= 2
         && name.len() <= MAX_NAME_LEN
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
@@ -59,7 +63,9 @@ mod tests {
         for good in ["web1", "db", "a.b-c_d", "9x"] {
             assert_eq!(check_container_name(good), Ok(()), "{good}");
         }
+        let id = "0123456789abcdef".repeat(4);
         for bad in [
+            id.as_str(),
             "w",
             "",
             "-web",

@@ -85,7 +85,7 @@ impl Checker {
         )?;
         let need = !partial;
 
-        let image = self.text_field(&fields, "image", need);
+        let image = self.image(&fields, need);
         let addresses = self.addresses(&fields, name, partial);
         let domain = self.text_field(&fields, "domain", false);
         let bridge = self.text_field(&fields, "bridge", need);
@@ -405,6 +405,21 @@ impl Checker {
             .into_iter()
             .map(|(w, _)| w)
             .collect()
+    }
+
+    /// `image`: a reference in Docker's grammar, as the server requires.
+    fn image(&mut self, fields: &Fields<'_>, required: bool) -> Option<String> {
+        let image = self.text_field(fields, "image", required)?;
+        if image.trim().is_empty() {
+            return Some(image);
+        }
+        if let Err(e) = dockstack_types::image::check_reference(&image) {
+            if let Some((node, path)) = self.value(fields, "image", false) {
+                self.report(node.pos, &path, e.to_string());
+            }
+            return None;
+        }
+        Some(image)
     }
 
     /// `service`: a name of Docker's grammar, as the server requires.

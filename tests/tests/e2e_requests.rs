@@ -1,0 +1,94 @@
+//! End to end, requests sent straight to a server's gRPC API with names and
+//! images that are not Docker's: each is refused as an invalid argument
+//! before anything reaches Docker's API (where `../` and `?` in a URL path
+//! would reach another endpoint), and a name is never written raw into the
+//! server's log.
+
+mod common;
+use common::with_grpc;
+
+use dockstack_proto as pb;
+use dockstack_tests::support::bed;
+use tonic::Code;
+
+/// A path and query that bollard would put into the URL of an inspect.
+const ESCAPE: &str = "../images/get?names=busybox&x=";
+
+fn spec(name: &str, image: &str) -> pb::ContainerSpec {
+    pb::ContainerSpec {
+        name: name.into(),
+        image: image.into(),
+        ip: "10.232.9.9".into(),
+        prefix_len: 24,
+        bridge: "br0".into(),
+        running: true,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn names_and_images_outside_dockers_grammar_are_refused_on_every_rpc() {
+    let bed = bed(1);
+    let host = bed.host(0).name().to_string();
+    let forged = "x\naudit: refused client=forged role=admin action=run";
+    let codes = with_grpc(&bed, 0, async |mut c| {
+        let r = |name: &str| pb::ContainerRef {
+            host: host.clone(),
+            name: name.into(),
+        };
+        let mut codes = Vec::new();
+        codes.push(("show ../", c.show(r(ESCAPE)).await.map(|_| ()).err()));
+        codes.push(("show newline", c.show(r(forged)).await.map(|_| ()).err()));
+        let id = "0123456789abcdef".repeat(4);
+        codes.push(("show id", c.show(r(&id)).await.map(|_| ()).err()));
+        let plan = pb::PlanRequest {
+            host: host.clone(),
+            specs: vec![spec("web1", ESCAPE)],
+        };
+        codes.push(("plan image", c.plan(plan).await.map(|_| ()).err()));
+        let run = pb::RunRequest {
+            host: host.clone(),
+            spec: Some(spec("web1", "busybox?x=1")),
+        };
+        codes.push(("run image", c.run(run).await.map(|_| ()).err()));
+        let register = pb::RegisterRequest {
+            host: host.clone(),
+            name: "web1".into(),
+            ip: "10.232.9.9".into(),
+            dns: Some(pb::DnsTarget {
+                container: ESCAPE.into(),
+                hostsfile: "/srv/hosts".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        codes.push(("register dns", c.register(register).await.map(|_| ()).err()));
+        let register = pb::RegisterRequest {
+            host: host.clone(),
+            name: "web1".into(),
+            ip: "10.232.9.9".into(),
+            puppet: Some(pb::PuppetTarget {
+                master: ESCAPE.into(),
+                hieradata: "/srv/common.yaml".into(),
+                sitepp: "/srv/site.pp".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        codes.push((
+            "register puppet",
+            c.register(register).await.map(|_| ()).err(),
+        ));
+        codes
+    });
+    for (what, status) in codes {
+        let status = status.unwrap_or_else(|| panic!("{what}: accepted"));
+        assert_eq!(status.code(), Code::InvalidArgument, "{what}: {status:?}");
+    }
+    let log = bed.server_log(0);
+    assert!(
+        !log.lines()
+            .any(|l| l.trim_start().starts_with("audit: refused client=forged")),
+        "a name wrote a line of its own into the log:\n{log}"
+    );
+}
