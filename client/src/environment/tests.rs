@@ -1190,7 +1190,9 @@ fn a_host_address_is_an_ip_or_a_name_and_an_ipv6_one_is_bracketed() {
     for bad in ["", "host 1", "a/b", "user@host", "h:1"] {
         assert!(bad.parse::<HostAddress>().is_err(), "{bad}");
     }
+}
 
+#[test]
 fn stop_and_runtime_keys_are_taken() {
     let env = ok(&web1_with(
         "    stop_signal: SIGQUIT\n    stop_grace_period: 1m30s\n    prestop: [\"drain --wait 5\"]\n    \
