@@ -71,7 +71,6 @@ fn names_and_images_outside_dockers_grammar_are_refused_on_every_rpc() {
                 master: ESCAPE.into(),
                 hieradata: "/srv/common.yaml".into(),
                 sitepp: "/srv/site.pp".into(),
-                ..Default::default()
             }),
             ..Default::default()
         };
