@@ -99,7 +99,10 @@ impl TestBed {
             // The test image's `sleep infinity` (or a shell) as PID 1 ignores
             // SIGTERM, so every graceful stop would wait out its grace
             // period; Docker's init forwards the signal and it ends at once.
-            if c.image == TEST_IMAGE && !given.contains("init") {
+            // Any tag of it; not where a test gives its own command, whose
+            // start must fail as Docker's would without an init.
+            let test_image = c.image.split(':').next() == TEST_IMAGE.split(':').next();
+            if test_image && !given.contains("init") && !given.contains("command") {
                 y.push_str("    init: true\n");
             }
             for line in c.extra_yaml.lines().filter(|l| !l.trim().is_empty()) {
