@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dockstack_tests::support::{dockstack, ok, text, wait_until};
+use dockstack_tests::support::{dockstack, inspect, ok, text, wait_until};
 use dockstack_tests::testbed::{BedOptions, TestBed, docker};
 
 /// The example's addresses (last bytes in 10.0.0.0/16) that the test maps into the bed's subnet.
@@ -114,6 +114,24 @@ fn status_through(container: &str, host: Ipv4Addr, var: &str) -> Result<String, 
     .map_err(|e| format!("{e:#}"))
 }
 
+/// When each container started, in seconds after `since` (where apply's time went).
+fn start_times(names: &[String], since: time::OffsetDateTime) -> String {
+    names
+        .iter()
+        .map(|n| {
+            let started = inspect(n, "{{.State.StartedAt}}");
+            let at = time::OffsetDateTime::parse(
+                &started,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map(|t| format!("{:.1} s", (t - since).as_seconds_f64()))
+            .unwrap_or(started);
+            format!("{n} started at {at}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[test]
 fn controlplane_example_comes_up_with_galera_behind_the_vip() {
     build_images();
@@ -125,6 +143,7 @@ fn controlplane_example_comes_up_with_galera_behind_the_vip() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
 
     let started = Instant::now();
+    let wall = time::OffsetDateTime::now_utc();
     let out = dockstack(&bed, &env, &["apply", "--yes"]);
     let apply_time = started.elapsed();
     if !out.status.success() {
@@ -138,10 +157,11 @@ fn controlplane_example_comes_up_with_galera_behind_the_vip() {
         }
         panic!("apply from nothing: {}", text(&out));
     }
+    let names: Vec<String> = NAMES.iter().map(|n| name(n)).collect();
     eprintln!(
-        "apply from nothing: {:.1} s\n{}",
+        "apply from nothing: {:.1} s ({})",
         apply_time.as_secs_f64(),
-        String::from_utf8_lossy(&out.stdout)
+        start_times(&names, wall)
     );
 
     let out = dockstack(&bed, &env, &["plan"]);
