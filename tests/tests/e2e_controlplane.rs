@@ -3,6 +3,9 @@
 //! from nothing brings up two load balancers holding a VIP, a bootstrapping
 //! member and two joiners on two hosts; `plan` then shows no change, and the
 //! cluster has three members read through the VIP from the other host.
+//!
+//! About 40 s once the images exist (`apply` from nothing ~36 s); building
+//! them from nothing adds about 3.5 minutes, once.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
