@@ -5,7 +5,7 @@
 //! cluster has three members read through the VIP from the other host.
 //!
 //! About 40 s once the images exist (`apply` from nothing ~36 s); building
-//! them from nothing adds about 3.5 minutes, once.
+//! them from nothing adds 2.5 to 3.5 minutes, once.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
