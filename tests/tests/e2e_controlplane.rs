@@ -2,7 +2,8 @@
 //! `scripts/images` (Debian's MariaDB, Galera, haproxy, keepalived): `apply`
 //! from nothing brings up two load balancers holding a VIP, a bootstrapping
 //! member and two joiners on two hosts; `plan` then shows no change, and the
-//! cluster has three members read through the VIP from the other host.
+//! cluster has three members read through the VIP from the other host; a
+//! `destroy` shuts every member down cleanly (its grastate keeps a seqno).
 //!
 //! About 40 s once the images exist (`apply` from nothing ~36 s); building
 //! them from nothing adds 2.5 to 3.5 minutes, once.
@@ -188,5 +189,18 @@ fn controlplane_example_comes_up_with_galera_behind_the_vip() {
         "wsrep_cluster_size through the VIP {vip} from {reader}: {last:?}"
     );
     ok(&bed, &env, &["destroy"]);
+    // Every member was shut down, not killed: its datadir records the
+    // position it stopped at (a killed one leaves seqno -1 and must recover).
+    for member in ["galera1", "galera2", "galera3"] {
+        let state = bed.dir().join("controlplane").join(member).join("grastate.dat");
+        let text = std::fs::read_to_string(&state)
+            .unwrap_or_else(|e| panic!("{}: {e}", state.display()));
+        let seqno = text
+            .lines()
+            .find_map(|l| l.strip_prefix("seqno:"))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("{}: no seqno in\n{text}", state.display()));
+        assert_ne!(seqno, "-1", "{member} was not shut down cleanly:\n{text}");
+    }
     eprintln!("the whole test: {:.1} s", started.elapsed().as_secs_f64());
 }
