@@ -192,9 +192,11 @@ fn controlplane_example_comes_up_with_galera_behind_the_vip() {
     // Every member was shut down, not killed: its datadir records the
     // position it stopped at (a killed one leaves seqno -1 and must recover).
     for member in ["galera1", "galera2", "galera3"] {
-        let state = bed.dir().join("controlplane").join(member).join("grastate.dat");
-        let text = std::fs::read_to_string(&state)
-            .unwrap_or_else(|e| panic!("{}: {e}", state.display()));
+        // The bed's names stand in the paths too (see bed_environment).
+        let datadir = bed.dir().join("controlplane").join(name(member));
+        let state = datadir.join("grastate.dat");
+        let text =
+            std::fs::read_to_string(&state).unwrap_or_else(|e| panic!("{}: {e}", state.display()));
         let seqno = text
             .lines()
             .find_map(|l| l.strip_prefix("seqno:"))
