@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 pub use dockstack_types::RestartPolicy;
 pub use dockstack_types::network::MAX_ALLOWED_ADDRESSES;
-pub use runtime::Runtime;
+pub use dockstack_types::runtime::Runtime;
 
 use crate::hooks::{HookError, check_hooks};
 
@@ -185,7 +185,7 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
             .map_err(|e| bad(e.to_string()))?;
         check_oneshot(s.oneshot, s.running, restart).map_err(bad)?;
         check_records(&s).map_err(bad)?;
-        let runtime = Runtime::check(&s).map_err(bad)?;
+        let runtime = runtime::check(&s).map_err(bad)?;
         Ok(ContainerSpec {
             runtime,
             config_volumes: s.config_volumes.iter().map(PathBuf::from).collect(),

@@ -14,6 +14,7 @@ pub mod network;
 pub mod resources;
 pub mod restart;
 pub mod role;
+pub mod runtime;
 pub mod state;
 pub mod stop;
 pub mod volume;

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub use dockstack_types::runtime::Runtime;
 use dockstack_types::{Mac, RestartPolicy};
 use ipnetwork::{Ipv4Network, Ipv6Network};
 
@@ -152,29 +153,6 @@ pub struct Container {
     pub config_volumes: Vec<PathBuf>,
     /// How it is stopped and what it may use; all optional.
     pub runtime: Runtime,
-}
-
-/// A container's stop settings and the limits and settings Docker applies
-/// to its process; each left out is Docker's (or the image's) default.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Runtime {
-    /// `stop_signal`, as written (`SIGTERM`, `QUIT`, `15`).
-    pub stop_signal: Option<String>,
-    /// `stop_grace_period`, in whole seconds.
-    pub stop_grace_secs: Option<u32>,
-    /// `prestop`: command lines run inside the container before a stop.
-    pub prestop: Vec<String>,
-    pub sysctls: BTreeMap<String, String>,
-    /// Name -> (soft, hard); -1 is unlimited.
-    pub ulimits: BTreeMap<String, (i64, i64)>,
-    /// Container path -> mount options (empty: none).
-    pub tmpfs: BTreeMap<String, String>,
-    pub user: Option<String>,
-    pub memory_bytes: Option<u64>,
-    /// `cpus` in billionths.
-    pub nano_cpus: Option<u64>,
-    pub pids_limit: Option<i64>,
-    pub init: bool,
 }
 
 /// `healthcheck` of a container, with Docker's defaults filled in.

@@ -1,191 +1,70 @@
-//! The spec's stop settings and process limits: checked (each rule is
-//! `dockstack_types`', the client's own) and described for the hash, each
-//! only when given so that older specs hash as they did.
+//! The spec's stop settings and process limits, checked again on the
+//! server (each rule is `dockstack_types`', the client's own).
 
 use std::collections::BTreeMap;
 
 use dockstack_proto as pb;
+use dockstack_types::runtime::Runtime;
 use dockstack_types::{resources, stop};
 
-/// How a container is stopped and what its process may use; each `None`
-/// or empty is Docker's (or the image's) default.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Runtime {
-    pub stop_signal: Option<String>,
-    pub stop_grace_secs: Option<u32>,
-    /// Command lines run inside the container before it is stopped.
-    pub prestop: Vec<String>,
-    pub sysctls: BTreeMap<String, String>,
-    /// Name -> (soft, hard); -1 is unlimited.
-    pub ulimits: BTreeMap<String, (i64, i64)>,
-    /// Container path -> mount options.
-    pub tmpfs: BTreeMap<String, String>,
-    pub user: Option<String>,
-    pub memory_bytes: Option<u64>,
-    pub nano_cpus: Option<u64>,
-    pub pids_limit: Option<i64>,
-    pub init: bool,
-}
-
-impl Runtime {
-    /// The runtime half of a request, checked.
-    pub(super) fn check(s: &pb::ContainerSpec) -> Result<Self, String> {
-        let text = |t: &str| (!t.is_empty()).then(|| t.to_string());
-        if !s.stop_signal.is_empty() {
-            stop::check_signal(&s.stop_signal).map_err(|e| e.to_string())?;
-        }
-        if let Some(g) = s.stop_grace_secs {
-            stop::check_grace_secs(g).map_err(|e| e.to_string())?;
-        }
-        stop::check_prestop(&s.prestop).map_err(|e| e.to_string())?;
-        for line in &s.prestop {
-            shell_words::split(line).map_err(|e| format!("prestop command {line:?}: {e}"))?;
-        }
-        if s.sysctls.len() > resources::MAX_ENTRIES {
-            return Err(format!("at most {} sysctls", resources::MAX_ENTRIES));
-        }
-        for (k, v) in &s.sysctls {
-            resources::check_sysctl(k, v).map_err(|e| e.to_string())?;
-        }
-        let mut ulimits = BTreeMap::new();
-        if s.ulimits.len() > resources::MAX_ENTRIES {
-            return Err(format!("at most {} ulimits", resources::MAX_ENTRIES));
-        }
-        for u in &s.ulimits {
-            resources::check_ulimit(&u.name, u.soft, u.hard).map_err(|e| e.to_string())?;
-            if ulimits.insert(u.name.clone(), (u.soft, u.hard)).is_some() {
-                return Err(format!("ulimit {} given twice", u.name));
-            }
-        }
-        if s.tmpfs.len() > resources::MAX_ENTRIES {
-            return Err(format!("at most {} tmpfs mounts", resources::MAX_ENTRIES));
-        }
-        for (path, options) in &s.tmpfs {
-            resources::check_tmpfs(path, options).map_err(|e| e.to_string())?;
-        }
-        if !s.user.is_empty() {
-            resources::check_user(&s.user).map_err(|e| e.to_string())?;
-        }
-        if s.memory_bytes != 0 {
-            resources::check_memory(s.memory_bytes).map_err(|e| e.to_string())?;
-        }
-        if s.nano_cpus != 0 {
-            resources::check_nano_cpus(s.nano_cpus).map_err(|e| e.to_string())?;
-        }
-        if s.pids_limit != 0 {
-            resources::check_pids_limit(s.pids_limit).map_err(|e| e.to_string())?;
-        }
-        Ok(Runtime {
-            stop_signal: text(&s.stop_signal),
-            stop_grace_secs: s.stop_grace_secs,
-            prestop: s.prestop.clone(),
-            sysctls: s.sysctls.clone().into_iter().collect(),
-            ulimits,
-            tmpfs: s.tmpfs.clone().into_iter().collect(),
-            user: text(&s.user),
-            memory_bytes: (s.memory_bytes != 0).then_some(s.memory_bytes),
-            nano_cpus: (s.nano_cpus != 0).then_some(s.nano_cpus),
-            pids_limit: (s.pids_limit != 0).then_some(s.pids_limit),
-            init: s.init,
-        })
+/// The runtime half of a request, checked.
+pub(super) fn check(s: &pb::ContainerSpec) -> Result<Runtime, String> {
+    let text = |t: &str| (!t.is_empty()).then(|| t.to_string());
+    if !s.stop_signal.is_empty() {
+        stop::check_signal(&s.stop_signal).map_err(|e| e.to_string())?;
     }
-
-    /// The fields the hash covers, each only when given.
-    pub(super) fn describe(&self, fields: &mut Vec<(&'static str, String)>) {
-        let joined = |m: &BTreeMap<String, String>, sep: &str| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(sep)
-        };
-        if let Some(s) = &self.stop_signal {
-            fields.push(("stop_signal", s.clone()));
-        }
-        if let Some(g) = self.stop_grace_secs {
-            fields.push(("stop_grace_period", format!("{g}s")));
-        }
-        if !self.prestop.is_empty() {
-            fields.push(("prestop", self.prestop.join("\n")));
-        }
-        if !self.sysctls.is_empty() {
-            fields.push(("sysctls", joined(&self.sysctls, ",")));
-        }
-        if !self.ulimits.is_empty() {
-            fields.push(("ulimits", joined(&self.ulimits_text(), ",")));
-        }
-        if !self.tmpfs.is_empty() {
-            // Options hold commas: one mount a line.
-            fields.push(("tmpfs", joined(&self.tmpfs, "\n")));
-        }
-        if let Some(u) = &self.user {
-            fields.push(("user", u.clone()));
-        }
-        if let Some(m) = self.memory_bytes {
-            fields.push(("memory", m.to_string()));
-        }
-        if let Some(n) = self.nano_cpus {
-            fields.push(("cpus", cpus_text(n)));
-        }
-        if let Some(p) = self.pids_limit {
-            fields.push(("pids_limit", p.to_string()));
-        }
-        if self.init {
-            fields.push(("init", "true".into()));
+    if let Some(g) = s.stop_grace_secs {
+        stop::check_grace_secs(g).map_err(|e| e.to_string())?;
+    }
+    stop::check_prestop(&s.prestop).map_err(|e| e.to_string())?;
+    for line in &s.prestop {
+        shell_words::split(line).map_err(|e| format!("prestop command {line:?}: {e}"))?;
+    }
+    if s.sysctls.len() > resources::MAX_ENTRIES {
+        return Err(format!("at most {} sysctls", resources::MAX_ENTRIES));
+    }
+    for (k, v) in &s.sysctls {
+        resources::check_sysctl(k, v).map_err(|e| e.to_string())?;
+    }
+    let mut ulimits = BTreeMap::new();
+    if s.ulimits.len() > resources::MAX_ENTRIES {
+        return Err(format!("at most {} ulimits", resources::MAX_ENTRIES));
+    }
+    for u in &s.ulimits {
+        resources::check_ulimit(&u.name, u.soft, u.hard).map_err(|e| e.to_string())?;
+        if ulimits.insert(u.name.clone(), (u.soft, u.hard)).is_some() {
+            return Err(format!("ulimit {} given twice", u.name));
         }
     }
-
-    /// The entries of a map or list field for the flattened record
-    /// (`sysctls.net.ipv4.ip_forward`, `prestop[0]`); `false` for a field
-    /// that is not one of these.
-    pub(super) fn flatten(&self, key: &str, out: &mut BTreeMap<String, String>) -> bool {
-        let map = |m: &BTreeMap<String, String>, out: &mut BTreeMap<String, String>| {
-            for (k, v) in m {
-                out.insert(format!("{key}.{k}"), v.clone());
-            }
-        };
-        match key {
-            "prestop" => {
-                for (i, l) in self.prestop.iter().enumerate() {
-                    out.insert(format!("prestop[{i}]"), l.clone());
-                }
-            }
-            "sysctls" => map(&self.sysctls, out),
-            "ulimits" => map(&self.ulimits_text(), out),
-            "tmpfs" => map(&self.tmpfs, out),
-            _ => return false,
-        }
-        true
+    if s.tmpfs.len() > resources::MAX_ENTRIES {
+        return Err(format!("at most {} tmpfs mounts", resources::MAX_ENTRIES));
     }
-
-    fn ulimits_text(&self) -> BTreeMap<String, String> {
-        self.ulimits
-            .iter()
-            .map(|(k, (soft, hard))| (k.clone(), format!("{soft}:{hard}")))
-            .collect()
+    for (path, options) in &s.tmpfs {
+        resources::check_tmpfs(path, options).map_err(|e| e.to_string())?;
     }
-}
-
-/// Billionths of a CPU as the decimal a file writes (`1.5`).
-fn cpus_text(nano: u64) -> String {
-    let whole = nano / 1_000_000_000;
-    let fraction = nano % 1_000_000_000;
-    if fraction == 0 {
-        whole.to_string()
-    } else {
-        format!("{whole}.{fraction:09}")
-            .trim_end_matches('0')
-            .to_string()
+    if !s.user.is_empty() {
+        resources::check_user(&s.user).map_err(|e| e.to_string())?;
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpus_as_a_decimal() {
-        assert_eq!(cpus_text(1_500_000_000), "1.5");
-        assert_eq!(cpus_text(2_000_000_000), "2");
-        assert_eq!(cpus_text(10_000_000), "0.01");
+    if s.memory_bytes != 0 {
+        resources::check_memory(s.memory_bytes).map_err(|e| e.to_string())?;
     }
+    if s.nano_cpus != 0 {
+        resources::check_nano_cpus(s.nano_cpus).map_err(|e| e.to_string())?;
+    }
+    if s.pids_limit != 0 {
+        resources::check_pids_limit(s.pids_limit).map_err(|e| e.to_string())?;
+    }
+    Ok(Runtime {
+        stop_signal: text(&s.stop_signal),
+        stop_grace_secs: s.stop_grace_secs,
+        prestop: s.prestop.clone(),
+        sysctls: s.sysctls.clone().into_iter().collect(),
+        ulimits,
+        tmpfs: s.tmpfs.clone().into_iter().collect(),
+        user: text(&s.user),
+        memory_bytes: (s.memory_bytes != 0).then_some(s.memory_bytes),
+        nano_cpus: (s.nano_cpus != 0).then_some(s.nano_cpus),
+        pids_limit: (s.pids_limit != 0).then_some(s.pids_limit),
+        init: s.init,
+    })
 }
