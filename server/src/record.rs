@@ -380,7 +380,7 @@ pub fn plug_spec(container: &str, full_id: &str, labels: &Labels) -> Result<Plug
         None => Vec::new(),
         Some(v) => v
             .split(',')
-            .map(|a| crate::spec::parse_allowed_address(a.trim()))
+            .map(|a| dockstack_types::network::parse_allowed_address(a.trim()).ok())
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| missing(ALLOWED_ADDRESSES))?,
     };

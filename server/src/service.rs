@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dockstack_proto as pb;
+use dockstack_types::name::is_docker_name;
 use std::panic::AssertUnwindSafe;
 
 use futures::{FutureExt, Stream, StreamExt};
@@ -20,7 +21,7 @@ use crate::host::{DnsTarget, PuppetTarget, Registration};
 use crate::metrics::metrics;
 use crate::policy::{Action, Policy, ROLE_URI_PREFIX, Refusal, Role, SharedPolicy};
 use crate::progress::{CHANNEL_CAPACITY, Progress, Reporter};
-use crate::spec::{ContainerSpec, SpecError, is_container_name};
+use crate::spec::{ContainerSpec, SpecError};
 use crate::tls::{RoleClaim, caller, role_claim};
 
 /// The gRPC code of each kind of failure.
@@ -188,9 +189,9 @@ const MAX_PLAN_SPECS: usize = 10_000;
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
 
-/// A container name as a request gives it (see [`is_container_name`]).
+/// A container name as a request gives it (see [`is_docker_name`]).
 fn check_name(what: &str, name: &str) -> Result<(), Status> {
-    if is_container_name(name) {
+    if is_docker_name(name) {
         Ok(())
     } else {
         Err(Status::invalid_argument(format!(

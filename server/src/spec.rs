@@ -331,18 +331,6 @@ fn check_records(s: &pb::ContainerSpec) -> Result<(), String> {
     Ok(())
 }
 
-/// An `allowed_addresses` entry as a label records it; `None` for anything
-/// a spec could not have held.
-pub fn parse_allowed_address(s: &str) -> Option<Ipv4Network> {
-    network::parse_allowed_address(s).ok()
-}
-
-/// Docker's form of a container name (see [`name::is_docker_name`]): what
-/// every request names a container by.
-pub fn is_container_name(name: &str) -> bool {
-    name::is_docker_name(name)
-}
-
 impl ContainerSpec {
     /// The application's Docker restart policy. A container the file wants
     /// running and gives no policy is `unless-stopped`, so that it comes

@@ -39,31 +39,11 @@ impl Host {
             }));
         }
         reporter.step(format!("exec in {name}: {command}"));
-        let started = Instant::now();
-        let exec_id = match self.docker.create_exec(name, &argv).await {
-            Ok(id) => id,
-            Err(DockerError::NotFound(_)) => return Err(self.not_found(name)),
-            Err(e) => return Err(self.err(e)),
-        };
-        let run = self.docker.run_exec(name, &exec_id, |stderr, line| {
-            reporter.output_now(command, stderr, line)
-        });
-        let code = match tokio::time::timeout(self.config.hook_timeout, run).await {
-            Ok(Ok(code)) => code,
-            Ok(Err(DockerError::NotFound(_))) => {
-                return Err(self.not_found(name));
-            }
-            Ok(Err(e)) => return Err(self.err(e)),
-            Err(_) => {
-                // Docker would let it run on in the container.
-                if let Some(pid) = self.docker.exec_pid(&exec_id).await
-                    && let Ok(pid) = i32::try_from(pid)
-                {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
+        let code = match self.exec_bounded(name, &argv, command, reporter).await {
+            Ok(code) => code,
+            Err(Bounded::Docker(DockerError::NotFound(_))) => return Err(self.not_found(name)),
+            Err(Bounded::Docker(e)) => return Err(self.err(e)),
+            Err(Bounded::TimedOut) => {
                 return Err(self.err(HostErrorKind::ExecTimeout {
                     container: name.to_string(),
                     command: command.to_string(),
@@ -71,11 +51,6 @@ impl Host {
                 }));
             }
         };
-        reporter.send(Progress::HookExit {
-            hook: command.to_string(),
-            code: i32::try_from(code).unwrap_or(-1),
-            duration: started.elapsed(),
-        });
         let ok = if success.is_empty() {
             code == 0
         } else {
@@ -91,4 +66,54 @@ impl Host {
             }))
         }
     }
+
+    /// Runs `argv` inside `name` for at most the hook timeout, its output
+    /// streamed to the client and logged at debug level, and reports its
+    /// exit; one that runs past the timeout is killed, since Docker would
+    /// let it run on in the container.
+    pub(super) async fn exec_bounded(
+        &self,
+        name: &str,
+        argv: &[String],
+        command: &str,
+        reporter: &Reporter,
+    ) -> Result<i64, Bounded> {
+        let started = Instant::now();
+        let exec_id = self
+            .docker
+            .create_exec(name, argv)
+            .await
+            .map_err(Bounded::Docker)?;
+        let run = self.docker.run_exec(name, &exec_id, |stderr, line| {
+            tracing::debug!(container = name, command, stderr, "exec output: {line}");
+            reporter.output_now(command, stderr, line);
+        });
+        let code = match tokio::time::timeout(self.config.hook_timeout, run).await {
+            Ok(result) => result.map_err(Bounded::Docker)?,
+            Err(_) => {
+                if let Some(pid) = self.docker.exec_pid(&exec_id).await
+                    && let Ok(pid) = i32::try_from(pid)
+                {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                return Err(Bounded::TimedOut);
+            }
+        };
+        reporter.send(Progress::HookExit {
+            hook: command.to_string(),
+            code: i32::try_from(code).unwrap_or(-1),
+            duration: started.elapsed(),
+        });
+        Ok(code)
+    }
+}
+
+/// Why a bounded exec gave no exit status.
+#[derive(Debug)]
+pub(super) enum Bounded {
+    Docker(DockerError),
+    TimedOut,
 }

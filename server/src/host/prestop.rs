@@ -3,11 +3,10 @@
 //! client and the log. A failure is logged and the stop goes on: a drain
 //! that cannot run must not keep a container from stopping.
 
-use std::time::Instant;
-
 use super::Host;
+use super::exec::Bounded;
 use crate::docker::Inspected;
-use crate::progress::{Progress, Reporter};
+use crate::progress::Reporter;
 use crate::record;
 
 impl Host {
@@ -40,37 +39,13 @@ impl Host {
         }
         reporter.step(format!("prestop in {name}: {command}"));
         tracing::info!(container = name, command, "prestop");
-        let started = Instant::now();
-        let exec_id = self
-            .docker
-            .create_exec(name, &argv)
-            .await
-            .map_err(|e| e.to_string())?;
-        let run = self.docker.run_exec(name, &exec_id, |stderr, line| {
-            tracing::info!(container = name, command, stderr, "prestop: {line}");
-            reporter.output_now(command, stderr, line);
-        });
-        let code = match tokio::time::timeout(self.config.hook_timeout, run).await {
-            Ok(Ok(code)) => code,
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(_) => {
-                // Docker would let it run on in the container.
-                if let Some(pid) = self.docker.exec_pid(&exec_id).await
-                    && let Ok(pid) = i32::try_from(pid)
-                {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
+        let code = match self.exec_bounded(name, &argv, command, reporter).await {
+            Ok(code) => code,
+            Err(Bounded::Docker(e)) => return Err(e.to_string()),
+            Err(Bounded::TimedOut) => {
                 return Err(format!("timed out after {:?}", self.config.hook_timeout));
             }
         };
-        reporter.send(Progress::HookExit {
-            hook: command.to_string(),
-            code: i32::try_from(code).unwrap_or(-1),
-            duration: started.elapsed(),
-        });
         if code == 0 {
             Ok(())
         } else {
