@@ -180,33 +180,15 @@ async fn carry_out(
         .filter(|p| p.change != Change::Orphan)
         .map(|p| (p.container.as_str(), p))
         .collect();
-    let level_of = levels(&env);
-    let mut steps: BTreeMap<u32, BTreeMap<usize, Vec<&Container>>> = BTreeMap::new();
-    for c in &env.containers {
-        steps
-            .entry(c.step)
-            .or_default()
-            .entry(level_of.get(&c.name).copied().unwrap_or(0))
-            .or_default()
-            .push(c);
-    }
+    let steps = lanes(&env, &by_name);
+    let position = positions(&steps);
     for (step, by_level) in &steps {
-        for containers in by_level.values() {
+        for lanes in by_level.values() {
             // Containers of one service are replaced one at a time, each
-            // healthy before the next is touched (a cluster keeps its
-            // quorum); the others go at once.
-            let mut lanes: BTreeMap<String, Vec<&Container>> = BTreeMap::new();
-            for c in containers {
-                let changes = by_name
-                    .get(c.name.as_str())
-                    .is_some_and(|p| p.change != Change::Unchanged);
-                if changes {
-                    let lane = c.service.clone().unwrap_or_else(|| format!("\0{}", c.name));
-                    lanes.entry(lane).or_default().push(c);
-                }
-            }
-            let runs = lanes.into_values().map(|lane| {
-                let by_name = &by_name;
+            // healthy (and its peers with it) before the next is touched:
+            // a cluster keeps its quorum. The others go at once.
+            let runs = lanes.iter().map(|lane| {
+                let (env, by_name, position) = (&*env, &by_name, &position);
                 async move {
                     let mut done = Vec::new();
                     for c in lane {
@@ -217,9 +199,29 @@ async fn carry_out(
                             return (done, Err(e));
                         }
                         done.push((c.name.clone(), p.change.verb()));
-                        if c.healthcheck.is_some()
-                            && let Err(e) = wait_healthy(clients, c, *step, printer).await
-                        {
+                        if c.healthcheck.is_none() {
+                            continue;
+                        }
+                        let peers = peers_serving(env, by_name, position, given_up, c);
+                        let wait = async {
+                            wait_healthy(clients, c, &c.host, *step, Tolerate::Nothing, printer)
+                                .await?;
+                            // A joiner's donor may be desynced meanwhile: the
+                            // next member goes only when every peer is back.
+                            for (peer, host) in peers {
+                                wait_healthy(
+                                    clients,
+                                    peer,
+                                    host,
+                                    *step,
+                                    Tolerate::Unhealthy,
+                                    printer,
+                                )
+                                .await?;
+                            }
+                            Ok(())
+                        };
+                        if let Err(e) = wait.await {
                             return (done, Err(e));
                         }
                     }
@@ -238,16 +240,103 @@ async fn carry_out(
             }
         }
         // The next step starts only when this one's containers are well.
-        let waits = by_level
-            .values()
-            .flatten()
-            .filter(|c| c.state && !c.oneshot)
-            .map(|c| wait_healthy(clients, c, *step, printer));
+        let waits = env
+            .containers
+            .iter()
+            .filter(|c| c.step == *step && c.state && !c.oneshot)
+            .map(|c| wait_healthy(clients, c, &c.host, *step, Tolerate::Nothing, printer));
         for r in futures::future::join_all(waits).await {
             r?;
         }
     }
     Ok(())
+}
+
+/// The changed containers, by step, then level, then lane (the members of one
+/// `service` share a lane and go one at a time; any other container is a
+/// lane of its own).
+type Lanes<'e> = BTreeMap<u32, BTreeMap<usize, Vec<Vec<&'e Container>>>>;
+
+fn lanes<'e>(env: &'e Environment, by_name: &HashMap<&str, &Planned>) -> Lanes<'e> {
+    let level_of = levels(env);
+    let mut keyed: BTreeMap<u32, BTreeMap<usize, BTreeMap<String, Vec<&Container>>>> =
+        BTreeMap::new();
+    for c in &env.containers {
+        let changes = by_name
+            .get(c.name.as_str())
+            .is_some_and(|p| p.change != Change::Unchanged);
+        let level = level_of.get(&c.name).copied().unwrap_or(0);
+        let by_level = keyed.entry(c.step).or_default().entry(level).or_default();
+        if changes {
+            let lane = c.service.clone().unwrap_or_else(|| format!("\0{}", c.name));
+            by_level.entry(lane).or_default().push(c);
+        }
+    }
+    keyed
+        .into_iter()
+        .map(|(step, levels)| {
+            let levels = levels
+                .into_iter()
+                .map(|(level, lanes)| (level, lanes.into_values().collect()))
+                .collect();
+            (step, levels)
+        })
+        .collect()
+}
+
+/// When each changed container has its turn: (step, level, place in its lane).
+type Turn = (u32, usize, usize);
+
+fn positions<'e>(steps: &Lanes<'e>) -> HashMap<&'e str, Turn> {
+    let mut turns = HashMap::new();
+    for (step, levels) in steps {
+        for (level, lanes) in levels {
+            for lane in lanes {
+                for (place, c) in lane.iter().enumerate() {
+                    turns.insert(c.name.as_str(), (*step, *level, place));
+                }
+            }
+        }
+    }
+    turns
+}
+
+/// The `service` peers of `c` that serve now, after `c`'s turn, and the host
+/// each runs on: those unchanged, those whose turn came before `c`'s, and
+/// those whose old container still runs. A peer not made yet (or given up,
+/// or stopped until its turn) is not waited for.
+fn peers_serving<'e>(
+    env: &'e Environment,
+    by_name: &HashMap<&str, &'e Planned>,
+    turn_of: &HashMap<&str, Turn>,
+    given_up: &std::collections::HashSet<String>,
+    c: &Container,
+) -> Vec<(&'e Container, &'e str)> {
+    let Some(service) = &c.service else {
+        return Vec::new();
+    };
+    let mine = turn_of.get(c.name.as_str());
+    env.containers
+        .iter()
+        .filter(|peer| peer.name != c.name && peer.service.as_ref() == Some(service))
+        .filter(|peer| peer.state && !peer.oneshot && peer.healthcheck.is_some())
+        .filter_map(|peer| {
+            let p = by_name.get(peer.name.as_str())?;
+            let done = match turn_of.get(peer.name.as_str()) {
+                None => true,
+                Some(t) => mine.is_some_and(|m| t < m),
+            };
+            if done {
+                return Some((peer, peer.host.as_str()));
+            }
+            match &p.change {
+                _ if given_up.contains(&peer.name) => None,
+                Change::Recreate { from, .. } => Some((peer, from.as_str())),
+                Change::Restart { .. } | Change::Unchanged => Some((peer, peer.host.as_str())),
+                Change::Create | Change::Start | Change::Stop | Change::Orphan => None,
+            }
+        })
+        .collect()
 }
 
 /// One container's change.
@@ -311,28 +400,40 @@ fn health_deadline(c: &Container) -> Duration {
     }
 }
 
+/// What a wait for health lets pass until its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tolerate {
+    /// A container that turns unhealthy ends the wait at once.
+    Nothing,
+    /// A peer may be unhealthy for a while (a donor desynced by a joiner's
+    /// state transfer) and still come back.
+    Unhealthy,
+}
+
 /// Waits until `c` is healthy: Docker says so, or, without a healthcheck,
 /// it runs and is plugged.
 async fn wait_healthy(
     clients: &Clients,
     c: &Container,
+    host: &str,
     step: u32,
+    tolerate: Tolerate,
     printer: &dyn Printer,
 ) -> Result<(), ApplyError> {
     let unhealthy = |what: String| ApplyError::Unhealthy {
         step,
         container: c.name.clone(),
-        host: c.host.clone(),
+        host: host.to_string(),
         what,
     };
     let deadline = Instant::now() + health_deadline(c);
     let mut told = false;
     loop {
-        let info = rpc::show(clients, &c.host, &c.name)
+        let info = rpc::show(clients, host, &c.name)
             .await
             .map_err(|f: Failure| {
                 ApplyError::Op(OpError {
-                    host: c.host.clone(),
+                    host: host.to_string(),
                     container: c.name.clone(),
                     code: f.code,
                     message: f.message,
@@ -343,7 +444,9 @@ async fn wait_healthy(
         match info.health.as_str() {
             "healthy" if running => return Ok(()),
             "" if running && info.plugged => return Ok(()),
-            "unhealthy" => return Err(unhealthy("unhealthy".into())),
+            "unhealthy" if tolerate == Tolerate::Nothing => {
+                return Err(unhealthy("unhealthy".into()));
+            }
             _ if state.is_stopped() => {
                 return Err(unhealthy(format!("{state} with status {}", info.exit_code)));
             }
@@ -409,5 +512,127 @@ fn orphan(info: &pb::ContainerInfo, host: &str) -> Container {
         oneshot: false,
         config_volumes: Vec::new(),
         runtime: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn env() -> Environment {
+        let text = "\
+containerhosts:
+  h1: {ip: 10.1.0.1}
+  h2: {ip: 10.1.0.2}
+containerdefault: &member
+  image: db
+  mask: 16
+  bridge: br0
+  host: h1
+  service: galera
+  step: 3
+  healthcheck: {test: 'true'}
+containers:
+  g1: {<<: *member, ip: 10.0.0.1, step: 2}
+  g2: {<<: *member, ip: 10.0.0.2, host: h2}
+  g3: {<<: *member, ip: 10.0.0.3, host: h2}
+  g4: {<<: *member, ip: 10.0.0.4}
+  g5: {<<: *member, ip: 10.0.0.5, state: false}
+  web: {image: web, ip: 10.0.0.6, mask: 16, bridge: br0, host: h1}
+";
+        crate::environment::parse(Path::new("environment.yaml"), text).unwrap()
+    }
+
+    fn planned(container: &str, host: &str, change: Change) -> Planned {
+        Planned {
+            container: container.into(),
+            host: host.into(),
+            change,
+            found: None,
+            image_present: true,
+            image: "db".into(),
+        }
+    }
+
+    fn recreate(from: &str) -> Change {
+        Change::Recreate {
+            differences: vec!["env".into()],
+            from: from.into(),
+        }
+    }
+
+    /// The peers waited for after each member's turn, as `name@host`.
+    fn waited_for(given_up: &[&str]) -> Vec<(String, Vec<String>)> {
+        let env = env();
+        let items = [
+            planned("g1", "h1", recreate("h1")),
+            // Moves from h1 to h2: its old container serves on h1 until its turn.
+            planned("g2", "h2", recreate("h1")),
+            planned("g3", "h2", Change::Unchanged),
+            planned("g4", "h1", Change::Create),
+            planned("g5", "h1", Change::Unchanged),
+            planned("web", "h1", Change::Create),
+        ];
+        let by_name: HashMap<&str, &Planned> =
+            items.iter().map(|p| (p.container.as_str(), p)).collect();
+        let steps = lanes(&env, &by_name);
+        let turn_of = positions(&steps);
+        let given_up = given_up.iter().map(ToString::to_string).collect();
+        ["g1", "g2", "g4"]
+            .into_iter()
+            .map(|name| {
+                let c = env.container(name).unwrap();
+                let peers = peers_serving(&env, &by_name, &turn_of, &given_up, c)
+                    .into_iter()
+                    .map(|(p, host)| format!("{}@{host}", p.name))
+                    .collect();
+                (name.to_string(), peers)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_member_waits_for_the_peers_that_serve_where_they_serve() {
+        let names = |v: &[&str]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            waited_for(&[]),
+            [
+                // g2's old container still serves on h1; g4 is not made yet;
+                // g5 is meant to be stopped; web is of no service.
+                ("g1".to_string(), names(&["g2@h1", "g3@h2"])),
+                ("g2".to_string(), names(&["g1@h1", "g3@h2"])),
+                ("g4".to_string(), names(&["g1@h1", "g2@h2", "g3@h2"])),
+            ]
+        );
+        // A peer whose old container gave its address up first serves
+        // nowhere until its turn.
+        assert_eq!(waited_for(&["g2"])[0].1, names(&["g3@h2"]));
+    }
+
+    #[test]
+    fn a_service_shares_a_lane_and_the_rest_go_alone() {
+        let env = env();
+        let items = [
+            planned("g2", "h2", Change::Create),
+            planned("g4", "h1", Change::Create),
+            planned("web", "h1", Change::Create),
+        ];
+        let by_name: HashMap<&str, &Planned> =
+            items.iter().map(|p| (p.container.as_str(), p)).collect();
+        let steps = lanes(&env, &by_name);
+        let step3: Vec<Vec<&str>> = steps[&3]
+            .values()
+            .flatten()
+            .map(|lane| lane.iter().map(|c| c.name.as_str()).collect())
+            .collect();
+        assert_eq!(step3, [vec!["g2", "g4"]]);
+        let step0: Vec<Vec<&str>> = steps[&0]
+            .values()
+            .flatten()
+            .map(|lane| lane.iter().map(|c| c.name.as_str()).collect())
+            .collect();
+        assert_eq!(step0, [vec!["web"]]);
     }
 }
