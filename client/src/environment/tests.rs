@@ -1354,3 +1354,23 @@ fn first_creation_problems_are_placed() {
         "25:7: containers.web1.first_creation: expected a mapping of `env` and `command`, found a list"
     );
 }
+
+#[test]
+fn controlplane_bootstraps_galera1_at_its_first_creation_only() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/controlplane/environment.yaml"
+    );
+    let env = load(Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
+    let galera1 = env.container("galera1").unwrap();
+    let first = galera1.first_creation.as_ref().expect("galera1 bootstraps");
+    assert_eq!(first.env["GALERA_BOOTSTRAP"], "1");
+    for name in ["galera1", "galera2", "galera3"] {
+        let c = env.container(name).unwrap();
+        assert!(!c.env.contains_key("GALERA_BOOTSTRAP"), "{name}");
+        // galera2 and galera3 merge galera1's keys: not this one.
+        if name != "galera1" {
+            assert_eq!(c.first_creation, None, "{name}");
+        }
+    }
+}
