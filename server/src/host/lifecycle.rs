@@ -16,13 +16,13 @@ impl Host {
     /// Precreation hooks; the sandbox created, started and plugged; the
     /// application created in its netns and started; postcreation hooks.
     ///
-    /// `first`, the first-creation settings, are used only here, where no
-    /// container of the name exists and this run makes it; never on one
-    /// that exists, nor by a start or Docker's restart (they are not in the
-    /// container's record). A replacement is a destroy then a run, and
-    /// Docker, this server's only record, keeps nothing of a destroyed
-    /// container, so only the client can tell it from a first creation:
-    /// it leaves them out of a recreate.
+    /// `first`, the first-creation settings, are used only where no
+    /// container of the name exists and this run makes it, never on one
+    /// that exists. A replacement is a destroy then a run, and Docker, this
+    /// server's only record, keeps nothing of a destroyed container, so only
+    /// the client can tell it from a first creation: it leaves them out of
+    /// a recreate. Trusting it there risks nothing a client could not do
+    /// anyway: the same values in `env` pass the same checks.
     pub async fn run(
         &self,
         spec: &ContainerSpec,
