@@ -301,8 +301,7 @@ impl DockerClient {
             user: spec.runtime.user.clone(),
             stop_signal: spec.runtime.stop_signal.clone(),
             stop_timeout: spec.runtime.stop_grace_secs.map(i64::from),
-            env: (!env.is_empty())
-                .then(|| env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            env: (!env.is_empty()).then(|| env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             cmd: (!command.is_empty()).then_some(command),
             labels: Some(labels.into_iter().collect()),
             healthcheck: spec.healthcheck.as_ref().map(|h| {

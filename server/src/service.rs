@@ -414,14 +414,11 @@ impl pb::container_host_server::ContainerHost for HostService {
             .check_spec(who.role, &spec)
             .map_err(|r| who.refused(Action::Run, &name, &r))?;
         let client = who.client;
-        Ok(Response::new(self.stream_op(
-            client,
-            "run",
-            name,
-            |host, reporter| async move {
+        Ok(Response::new(
+            self.stream_op(client, "run", name, |host, reporter| async move {
                 host.run(&spec, first.as_ref(), &reporter).await.map(Some)
-            },
-        )))
+            }),
+        ))
     }
 
     async fn start(&self, req: Request<pb::ContainerRef>) -> Result<Response<EventStream>, Status> {

@@ -44,7 +44,10 @@ fn used_at_first_creation_only_and_never_a_difference() {
     assert_eq!(inspect(&name, "{{.Id}}"), made);
 
     // Not part of the spec: removed or changed, nothing differs.
-    for changed in ["", "first_creation:\n  env:\n    BOOT: \"2\"\n  command: [sh]\n"] {
+    for changed in [
+        "",
+        "first_creation:\n  env:\n    BOOT: \"2\"\n  command: [sh]\n",
+    ] {
         let env = bed.write_environment(&[spec("member", changed)]);
         let out = dockstack(&bed, &env, &["plan"]);
         assert_eq!(out.status.code(), Some(0), "{changed:?}: {}", text(&out));

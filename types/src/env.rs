@@ -56,7 +56,10 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert_eq!(check_variable("A", "x\0y"), Err(EnvError::Value("A".into())));
+        assert_eq!(
+            check_variable("A", "x\0y"),
+            Err(EnvError::Value("A".into()))
+        );
         assert_eq!(check_command(&["sh".into(), "-c".into()]), Ok(()));
         assert_eq!(
             check_command(&["sh".into(), "a\0".into()]),

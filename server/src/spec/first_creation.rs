@@ -83,7 +83,10 @@ mod tests {
         let err = FirstCreation::from_request("db1", Some(given(&[("A=B", "1")], &[])))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("db1") && err.contains("first_creation.env"), "{err}");
+        assert!(
+            err.contains("db1") && err.contains("first_creation.env"),
+            "{err}"
+        );
         let err = FirstCreation::from_request("db1", Some(given(&[], &["a\0"])))
             .unwrap_err()
             .to_string();
@@ -92,10 +95,16 @@ mod tests {
         let f = FirstCreation::from_request("db1", Some(given(&[("BOOT", "1")], &[])))
             .unwrap()
             .unwrap();
-        let env = BTreeMap::from([("BOOT".to_owned(), "0".to_owned()), ("X".into(), "y".into())]);
+        let env = BTreeMap::from([
+            ("BOOT".to_owned(), "0".to_owned()),
+            ("X".into(), "y".into()),
+        ]);
         assert_eq!(
             f.env_over(&env),
-            BTreeMap::from([("BOOT".to_owned(), "1".to_owned()), ("X".into(), "y".into())])
+            BTreeMap::from([
+                ("BOOT".to_owned(), "1".to_owned()),
+                ("X".into(), "y".into())
+            ])
         );
         assert_eq!(f.command_over(&["run".to_owned()]), ["run"]);
         let f = FirstCreation {

@@ -361,7 +361,9 @@ impl Checker {
     /// `first_creation`: `env` and `command` read as the container's own are;
     /// `None` when it gives neither.
     fn first_creation(&mut self, fields: &Fields<'_>) -> Option<FirstCreation> {
-        let entry = fields.get("first_creation").filter(|e| !e.value.is_null())?;
+        let entry = fields
+            .get("first_creation")
+            .filter(|e| !e.value.is_null())?;
         let sub = self.fields(
             &entry.value,
             entry.key.pos,
