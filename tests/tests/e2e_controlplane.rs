@@ -428,6 +428,21 @@ fn controlplane_example_comes_up_with_galera_behind_the_vip() {
         text(&out)
     );
 
+    // Only galera1 was made with its first-creation settings (galera2 and
+    // galera3 merge its mapping, not those), and no member keeps the flag
+    // in its own env.
+    for (member, used) in [("galera1", "used"), ("galera2", ""), ("galera3", "")] {
+        let label = inspect(
+            &name(member),
+            "{{index .Config.Labels \"dockstack.first-creation\"}}",
+        );
+        assert_eq!(label, used, "{member}");
+        let bootstrap = inspect(&name(member), "{{range .Config.Env}}{{println .}}{{end}}")
+            .lines()
+            .any(|v| v == "GALERA_BOOTSTRAP=1");
+        assert_eq!(bootstrap, member == "galera1", "{member}");
+    }
+
     // galera2 runs on the other host than lb1, which holds the VIP.
     let vip = bed.subnet_ip(u32::from(VIP));
     let reader = name("galera2");

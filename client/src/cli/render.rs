@@ -228,6 +228,9 @@ pub fn show(i: &ContainerInfo) {
         }
         println!("  {k:<8} {v}");
     }
+    if i.first_creation {
+        println!("  {:<8} with its first_creation settings", "created");
+    }
 }
 
 #[cfg(test)]
