@@ -140,18 +140,20 @@ pub fn parse_states(text: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
-/// The fewest members Synced at once within `[from_ns, to_ns]`, and when.
+/// How many members are in a state `counts` at every moment within
+/// `[from_ns, to_ns]`: `(at_ns, how_many)`, in time order.
 ///
-/// A member counts as Synced from a sample that says so until its next
+/// A member counts from a sample whose state `counts` until its next
 /// sample, and for at most `stale` after it: a member whose poller hears
 /// nothing for longer is not counted. The moments looked at are every
 /// sample of every member.
-pub fn fewest_synced(
+pub fn timeline(
     members: &BTreeMap<String, Vec<(u64, String)>>,
     from_ns: u64,
     to_ns: u64,
     stale: Duration,
-) -> (usize, u64) {
+    counts: impl Fn(&str) -> bool,
+) -> Vec<(u64, usize)> {
     let stale = u64::try_from(stale.as_nanos()).unwrap_or(u64::MAX);
     let moments: BTreeSet<u64> = members
         .values()
@@ -159,21 +161,47 @@ pub fn fewest_synced(
         .map(|(at, _)| *at)
         .filter(|at| (from_ns..=to_ns).contains(at))
         .collect();
-    let synced_at = |samples: &[(u64, String)], t: u64| {
+    let counted_at = |samples: &[(u64, String)], t: u64| {
         let last = samples.partition_point(|(at, _)| *at <= t);
         last > 0 && {
             let (at, state) = &samples[last - 1];
-            state == "Synced" && t - at <= stale
+            counts(state) && t - at <= stale
         }
     };
     moments
         .into_iter()
-        .map(|t| {
-            let n = members.values().filter(|s| synced_at(s, t)).count();
-            (n, t)
-        })
+        .map(|t| (t, members.values().filter(|s| counted_at(s, t)).count()))
+        .collect()
+}
+
+/// The fewest of a [`timeline`] and when; `(0, 0)` for an empty one.
+pub fn fewest(timeline: &[(u64, usize)]) -> (usize, u64) {
+    timeline
+        .iter()
+        .map(|(t, n)| (*n, *t))
         .min()
-        .unwrap_or((0, from_ns))
+        .unwrap_or((0, 0))
+}
+
+/// The longest stretch of a [`timeline`] with fewer than `n` counted: from
+/// the first moment below to the next moment at `n` or more.
+pub fn longest_below(timeline: &[(u64, usize)], n: usize) -> Duration {
+    let mut longest = 0;
+    let mut began = None;
+    for (t, count) in timeline {
+        match (began, *count < n) {
+            (None, true) => began = Some(*t),
+            (Some(b), false) => {
+                longest = longest.max(t - b);
+                began = None;
+            }
+            _ => {}
+        }
+    }
+    if let (Some(b), Some((last, _))) = (began, timeline.last()) {
+        longest = longest.max(last - b);
+    }
+    Duration::from_nanos(longest)
 }
 
 /// Each member's samples within `span` of `at_ns`, for a failure's message.
@@ -271,9 +299,16 @@ mod tests {
             ("c".into(), member("100 Synced")),
         ]);
         let stale = Duration::from_nanos(250);
-        assert_eq!(fewest_synced(&members, 0, 600, stale), (1, 500));
-        assert_eq!(fewest_synced(&members, 0, 200, stale), (3, 100));
+        let synced = |from, to| timeline(&members, from, to, stale, |s| s == "Synced");
+        assert_eq!(fewest(&synced(0, 600)), (1, 500));
+        assert_eq!(fewest(&synced(0, 200)), (3, 100));
         // At 310: a Synced, b a donor, c's sample 210 ns old.
-        assert_eq!(fewest_synced(&members, 0, 400, stale), (2, 310));
+        assert_eq!(fewest(&synced(0, 400)), (2, 310));
+        // Below two from 500 to 510.
+        assert_eq!(longest_below(&synced(0, 600), 2), Duration::from_nanos(10));
+        let serving = timeline(&members, 0, 600, stale, |s| {
+            s == "Synced" || s == "Donor/Desynced"
+        });
+        assert_eq!(fewest(&serving), (2, 500));
     }
 }
