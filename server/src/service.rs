@@ -408,15 +408,24 @@ impl pb::container_host_server::ContainerHost for HostService {
             req.spec
                 .ok_or_else(|| Status::invalid_argument("no spec"))?,
         )?;
-        self.policy()
+        let policy = self.policy();
+        policy
             .check_spec(who.role, &spec)
+            .map_err(|r| who.refused(Action::Run, &name, &r))?;
+        // What Docker is given for a restricted role: canonical sources.
+        let pinned = policy
+            .pin_volumes(who.role, &spec)
             .map_err(|r| who.refused(Action::Run, &name, &r))?;
         let client = who.client;
         Ok(Response::new(self.stream_op(
             client,
             "run",
             name,
-            |host, reporter| async move { host.run(&spec, &reporter).await.map(Some) },
+            |host, reporter| async move {
+                host.run(&spec, pinned.as_deref(), &reporter)
+                    .await
+                    .map(Some)
+            },
         )))
     }
 

@@ -3,11 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use super::binds::create_pinned_dirs;
 use super::{ContainerStatus, Host, HostError, HostErrorKind, Network, Pair, in_other_netns};
 use crate::confighash::ConfigHashError;
 use crate::docker::{DockerError, Inspected};
 use crate::hooks::{check_hooks, run_hooks};
 use crate::pause;
+use crate::policy::volumes::PinnedBind;
 use crate::progress::Reporter;
 use crate::record;
 use crate::spec::ContainerSpec;
@@ -15,9 +17,13 @@ use crate::spec::ContainerSpec;
 impl Host {
     /// Precreation hooks; the sandbox created, started and plugged; the
     /// application created in its netns and started; postcreation hooks.
+    /// `pinned`: the spec's binds as the policy pinned them for a role held
+    /// to a volume allowlist, admitted against every other container's
+    /// and given to Docker instead of the spec's volumes.
     pub async fn run(
         &self,
         spec: &ContainerSpec,
+        pinned: Option<&[PinnedBind]>,
         reporter: &Reporter,
     ) -> Result<ContainerStatus, HostError> {
         crate::fault::point("run", &spec.name);
@@ -70,15 +76,29 @@ impl Host {
         let sandbox = record::sandbox_name(&spec.name);
         self.clear_orphan_sandbox(&sandbox).await?;
 
+        // Held until the container is made: a run at the same time checks
+        // against these binds.
+        let _admitted = match pinned {
+            Some(binds) => Some(self.admit_binds(&spec.name, binds).await?),
+            None => None,
+        };
+
         let ip6 = spec.address6.map(|a| a.ip().to_string());
         let ctx = self.hook_context(&spec.name, &ip, ip6, "run");
         run_hooks("precreation", &spec.precreation, &ctx, reporter)
             .await
             .map_err(|e| self.err(e))?;
 
-        let created_dirs = create_volume_dirs(spec).map_err(|e| self.err(e))?;
+        let (created_dirs, binds) = match pinned {
+            Some(b) => (
+                create_pinned_dirs(&spec.name, b),
+                b.iter().map(PinnedBind::docker).collect(),
+            ),
+            None => (create_volume_dirs(spec), spec.volumes.clone()),
+        };
+        let created_dirs = created_dirs.map_err(|e| self.err(e))?;
         if let Err(e) = self
-            .create_pair(spec, &sandbox, &pause_image, reporter)
+            .create_pair(spec, binds, &sandbox, &pause_image, reporter)
             .await
         {
             // All or nothing: whatever was made of the pair goes again, its
@@ -103,6 +123,7 @@ impl Host {
     async fn create_pair(
         &self,
         spec: &ContainerSpec,
+        binds: Vec<String>,
         sandbox: &str,
         pause_image: &str,
         reporter: &Reporter,
@@ -120,7 +141,7 @@ impl Host {
         let config = self.hash_config(spec.config_volumes.clone()).await?;
         reporter.step(format!("create {} from {}", spec.name, spec.image));
         self.docker
-            .create_app(spec, sandbox, &config)
+            .create_app(spec, binds, sandbox, &config)
             .await
             .map_err(|e| self.err(e))?;
         if spec.oneshot {
@@ -422,7 +443,7 @@ fn describe_difference(spec: &ContainerSpec, existing: &Inspected) -> String {
 }
 
 /// Creates missing host directories of bind volumes, as the 2015 server
-/// did; returns the ones it created so a failed run can remove them.
+/// did, for a role that may mount from anywhere; returns the ones it created so a failed run can remove them.
 fn create_volume_dirs(spec: &ContainerSpec) -> Result<Vec<PathBuf>, HostErrorKind> {
     let mut created = Vec::new();
     for v in &spec.volumes {
@@ -450,7 +471,7 @@ fn create_volume_dirs(spec: &ContainerSpec) -> Result<Vec<PathBuf>, HostErrorKin
     Ok(created)
 }
 
-fn remove_dirs(dirs: &[PathBuf]) {
+pub(super) fn remove_dirs(dirs: &[PathBuf]) {
     for d in dirs.iter().rev() {
         let _ = std::fs::remove_dir(d);
     }
