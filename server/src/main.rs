@@ -147,7 +147,7 @@ fn policy_path(given: Option<PathBuf>) -> Option<PathBuf> {
 
 /// The server's own directories, which no role held to a volume
 /// allowlist may mount: its TLS and state directories, `--allow-hooks`,
-/// the directory of its policy file and of its own program.
+/// its policy file and its own program.
 struct OwnDirs {
     tls_dir: PathBuf,
     others: Vec<PathBuf>,
@@ -163,8 +163,10 @@ impl OwnDirs {
         let exe = std::env::current_exe().ok();
         let mut others = vec![state_dir.to_path_buf()];
         others.extend(allow_hooks.map(std::path::Path::to_path_buf));
-        others.extend(policy_file.and_then(|p| p.parent()).map(|p| p.to_path_buf()));
-        others.extend(exe.and_then(|e| e.parent().map(|p| p.to_path_buf())));
+        // The files themselves: a source that holds one (its directory or
+        // above) is refused as surely, and their neighbours are not theirs.
+        others.extend(policy_file.map(std::path::Path::to_path_buf));
+        others.extend(exe);
         // A relative --state-dir is the server's working directory's.
         let cwd = std::env::current_dir().unwrap_or_default();
         let others = others.into_iter().map(|d| cwd.join(d)).collect();
