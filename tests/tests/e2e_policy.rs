@@ -363,10 +363,8 @@ fn an_admin_runs_a_2015_style_environment_with_its_hooks_that_an_operator_may_no
     ensure_test_image().expect("test image");
     // Operators may mount from the beds' directories: what is refused is
     // the hooks.
-    let policy = std::env::temp_dir().join(format!(
-        "dockstack-policy-2015-{}.yaml",
-        std::process::id()
-    ));
+    let policy =
+        std::env::temp_dir().join(format!("dockstack-policy-2015-{}.yaml", std::process::id()));
     std::fs::write(
         &policy,
         "roles:\n  operator:\n    volumes:\n      allow: [/tmp/dockstack-testbed]\n",

@@ -68,7 +68,10 @@ fn spec(bed: &TestBed, name: &str, n: u32, volumes: &[String]) -> pb::RunRequest
 }
 
 /// A `Run` to its end: `Ok` when it succeeded, the status it failed with.
-async fn run(c: &mut ContainerHostClient<Channel>, req: pb::RunRequest) -> Result<(), tonic::Status> {
+async fn run(
+    c: &mut ContainerHostClient<Channel>,
+    req: pb::RunRequest,
+) -> Result<(), tonic::Status> {
     let mut events = c.run(req).await?.into_inner();
     while events.message().await?.is_some() {}
     Ok(())
@@ -119,7 +122,12 @@ fn an_operator_may_not_mount_what_makes_it_root_nor_have_it_created() {
             let req = spec(&bed, &web, 60, &[format!("{src}:/x")]);
             results.push((src, run(&mut c, req).await));
         }
-        let req = spec(&bed, &web, 60, &[format!("{}/data:/data", data.0.display())]);
+        let req = spec(
+            &bed,
+            &web,
+            60,
+            &[format!("{}/data:/data", data.0.display())],
+        );
         results.push(("allowed", run(&mut c, req).await));
         results
     });
@@ -132,10 +140,7 @@ fn an_operator_may_not_mount_what_makes_it_root_nor_have_it_created() {
             tonic::Code::PermissionDenied,
             "{src}: {status:?}"
         );
-        assert!(
-            status.message().contains("volumes[0]"),
-            "{src}: {status:?}"
-        );
+        assert!(status.message().contains("volumes[0]"), "{src}: {status:?}");
     }
     assert_eq!(
         hooks.exists(),
@@ -200,7 +205,11 @@ fn an_operators_volume_inside_another_containers_writable_one_is_refused_and_non
             "{which}: {status:?}"
         );
     }
-    assert!(bed.managed_containers(0).iter().all(|n| !n.contains("vol-b") && !n.contains("vol-c")));
+    assert!(
+        bed.managed_containers(0)
+            .iter()
+            .all(|n| !n.contains("vol-b") && !n.contains("vol-c"))
+    );
     // D: taken, with the real path given to Docker.
     assert!(results[3].is_ok(), "D: {:?}", results[3]);
     assert_eq!(

@@ -1,8 +1,8 @@
-//! The binds a `run` gives Docker for a role held to a volume allowlist:
-//! admitted only where no other container can swap a directory of their
-//! path for a symlink (nor they one of another's), and their missing
-//! directories created only beneath the allowed prefix, never through a
-//! symlink.
+//! The binds a `run` gives Docker and the directories it creates for them.
+//! For a role held to a volume allowlist: admitted only where no other
+//! container can swap a directory of their path for a symlink (nor they one
+//! of another's), and their missing directories created only beneath the
+//! allowed prefix, never through a symlink.
 //!
 //! Why Docker's own resolution of a bind at every later start (a `start`,
 //! its restart policy, a dockerd restart, a reboot: none passes through
@@ -27,6 +27,7 @@ use nix::sys::stat::{Mode, mkdirat};
 
 use super::{Host, HostError, HostErrorKind};
 use crate::policy::volumes::{OtherMount, PinnedBind, clash};
+use crate::spec::ContainerSpec;
 
 /// Binds admitted by runs whose containers may not exist yet, by
 /// container: a second run checks against them as against Docker's.
@@ -63,10 +64,7 @@ impl Host {
         let mut others = self.docker.list_mounts().await.map_err(|e| self.err(e))?;
         // Its own sandbox or a stale container of the name is no other.
         others.retain(|m| m.container != name);
-        let mut pending = self
-            .pending_binds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut pending = self.pending_binds.lock().unwrap_or_else(|e| e.into_inner());
         others.extend(
             pending
                 .iter()
@@ -107,7 +105,7 @@ pub(super) fn create_pinned_dirs(
         if b.source.symlink_metadata().is_ok() {
             // Admitted as canonical; still so, or it is not given to Docker.
             if b.source.canonicalize().ok().as_ref() != Some(&b.source) {
-                super::lifecycle::remove_dirs(&created);
+                remove_dirs(&created);
                 return Err(HostErrorKind::Volume {
                     name: name.to_string(),
                     path: b.source.clone(),
@@ -117,7 +115,7 @@ pub(super) fn create_pinned_dirs(
             continue;
         }
         if let Err(source) = create_beneath(&b.within, &b.source, &mut created) {
-            super::lifecycle::remove_dirs(&created);
+            remove_dirs(&created);
             return Err(HostErrorKind::Volume {
                 name: name.to_string(),
                 path: b.source.clone(),
@@ -156,6 +154,41 @@ fn create_beneath(within: &Path, path: &Path, created: &mut Vec<PathBuf>) -> std
         dir = File::from(openat(dir.as_fd(), c, nofollow, Mode::empty())?);
     }
     Ok(())
+}
+
+/// Creates missing host directories of bind volumes, as the 2015 server
+/// did, for a role that may mount from anywhere; returns the ones it created so a failed run can remove them.
+pub(super) fn create_volume_dirs(spec: &ContainerSpec) -> Result<Vec<PathBuf>, HostErrorKind> {
+    let mut created = Vec::new();
+    for v in &spec.volumes {
+        let src = Path::new(v.split(':').next().unwrap_or_default());
+        if src.exists() {
+            continue;
+        }
+        // Remember each ancestor that did not exist, outermost first.
+        let mut missing: Vec<PathBuf> = src
+            .ancestors()
+            .take_while(|p| !p.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        missing.reverse();
+        if let Err(source) = std::fs::create_dir_all(src) {
+            remove_dirs(&created);
+            return Err(HostErrorKind::Volume {
+                name: spec.name.clone(),
+                path: src.to_path_buf(),
+                source,
+            });
+        }
+        created.extend(missing);
+    }
+    Ok(created)
+}
+
+pub(super) fn remove_dirs(dirs: &[PathBuf]) {
+    for d in dirs.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! The life of a container and its sandbox: run, start, stop and destroy,
-//! with their hooks and the volume directories a run creates.
+//! with their hooks (the volume directories a run creates are in `binds`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::binds::create_pinned_dirs;
+use super::binds::{create_pinned_dirs, create_volume_dirs, remove_dirs};
 use super::{ContainerStatus, Host, HostError, HostErrorKind, Network, Pair, in_other_netns};
 use crate::confighash::ConfigHashError;
 use crate::docker::{DockerError, Inspected};
@@ -439,40 +439,5 @@ fn describe_difference(spec: &ContainerSpec, existing: &Inspected) -> String {
         "volumes, env, command, dns, domain, privileges or restart policy".into()
     } else {
         diffs.join(", ")
-    }
-}
-
-/// Creates missing host directories of bind volumes, as the 2015 server
-/// did, for a role that may mount from anywhere; returns the ones it created so a failed run can remove them.
-fn create_volume_dirs(spec: &ContainerSpec) -> Result<Vec<PathBuf>, HostErrorKind> {
-    let mut created = Vec::new();
-    for v in &spec.volumes {
-        let src = Path::new(v.split(':').next().unwrap_or_default());
-        if src.exists() {
-            continue;
-        }
-        // Remember each ancestor that did not exist, outermost first.
-        let mut missing: Vec<PathBuf> = src
-            .ancestors()
-            .take_while(|p| !p.exists())
-            .map(Path::to_path_buf)
-            .collect();
-        missing.reverse();
-        if let Err(source) = std::fs::create_dir_all(src) {
-            remove_dirs(&created);
-            return Err(HostErrorKind::Volume {
-                name: spec.name.clone(),
-                path: src.to_path_buf(),
-                source,
-            });
-        }
-        created.extend(missing);
-    }
-    Ok(created)
-}
-
-pub(super) fn remove_dirs(dirs: &[PathBuf]) {
-    for d in dirs.iter().rev() {
-        let _ = std::fs::remove_dir(d);
     }
 }
