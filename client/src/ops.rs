@@ -15,7 +15,7 @@ mod rpc;
 
 mod schedule;
 
-pub use rpc::spec_of;
+pub use rpc::{first_creation_of, spec_of};
 pub use schedule::{apply, levels, list_all, list_within};
 
 /// The name of `env`'s file as containers record it: its canonical path,

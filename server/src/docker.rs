@@ -18,7 +18,7 @@ use futures::{Stream, StreamExt};
 use crate::policy::volumes::OtherMount;
 use crate::progress::LineCutter;
 use crate::record;
-use crate::spec::{self, ContainerSpec};
+use crate::spec::{self, ContainerSpec, FirstCreation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
@@ -271,12 +271,14 @@ impl DockerClient {
     }
 
     /// Creates the application container, joined to the network namespace
-    /// of its sandbox (already plugged when it is started).
+    /// of its sandbox (already plugged when it is started). With `first`,
+    /// its env and command are the first-creation ones, and recorded so.
     /// `binds` are the spec's volumes as Docker gets them (pinned by the
     /// policy to canonical sources for a restricted role).
     pub async fn create_app(
         &self,
         spec: &ContainerSpec,
+        first: Option<&FirstCreation>,
         binds: Vec<String>,
         sandbox: &str,
         config: &std::collections::BTreeMap<String, String>,
@@ -289,19 +291,23 @@ impl DockerClient {
             restart_policy: restart_policy(spec.restart_policy()),
             ..runtime_host_config(&spec.runtime)
         };
+        // The labels are the spec's own: the hash never sees `first`.
+        let mut labels = record::app_labels(spec, &self.host_id, sandbox, config);
+        let (env, command) = match first {
+            Some(f) => {
+                record::mark_first_creation(&mut labels);
+                (f.env_over(&spec.env), f.command_over(&spec.command))
+            }
+            None => (spec.env.clone(), spec.command.clone()),
+        };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             user: spec.runtime.user.clone(),
             stop_signal: spec.runtime.stop_signal.clone(),
             stop_timeout: spec.runtime.stop_grace_secs.map(i64::from),
-            env: (!spec.env.is_empty())
-                .then(|| spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
-            labels: Some(
-                record::app_labels(spec, &self.host_id, sandbox, config)
-                    .into_iter()
-                    .collect(),
-            ),
+            env: (!env.is_empty()).then(|| env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            cmd: (!command.is_empty()).then_some(command),
+            labels: Some(labels.into_iter().collect()),
             healthcheck: spec.healthcheck.as_ref().map(|h| {
                 let ns = |ms: u32| i64::from(ms) * 1_000_000;
                 bollard::models::HealthConfig {

@@ -41,6 +41,10 @@ const CONFIG_VOLUMES: &str = "dockstack.config-volumes";
 const CONFIG_HASH: &str = "dockstack.config-hash";
 /// The prestop command lines (a JSON list): what a stop runs first.
 const PRESTOP: &str = "dockstack.prestop";
+/// `used` on an application made with first-creation settings. Not part of
+/// the spec or its hash: adding or removing the settings is never a
+/// difference.
+const FIRST_CREATION: &str = "dockstack.first-creation";
 
 pub use dockstack_types::SANDBOX_SUFFIX;
 
@@ -182,6 +186,11 @@ pub fn app_labels(
     l
 }
 
+/// Records that the application was made with first-creation settings.
+pub fn mark_first_creation(labels: &mut BTreeMap<String, String>) {
+    labels.insert(FIRST_CREATION.into(), "used".into());
+}
+
 /// How a managed container reaches its network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Network {
@@ -305,6 +314,7 @@ pub struct Shown {
     pub oneshot: bool,
     pub domain: String,
     pub service: String,
+    pub first_creation: bool,
 }
 
 pub fn shown(labels: &Labels) -> Shown {
@@ -321,6 +331,7 @@ pub fn shown(labels: &Labels) -> Shown {
         oneshot: label(ONESHOT) == "true",
         domain: label(DOMAIN),
         service: label(SERVICE),
+        first_creation: label(FIRST_CREATION) == "used",
     }
 }
 

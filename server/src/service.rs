@@ -21,7 +21,7 @@ use crate::host::{DnsTarget, PuppetTarget, Registration};
 use crate::metrics::metrics;
 use crate::policy::{Action, Policy, ROLE_URI_PREFIX, Refusal, Role, SharedPolicy};
 use crate::progress::{CHANNEL_CAPACITY, Progress, Reporter};
-use crate::spec::{ContainerSpec, SpecError};
+use crate::spec::{ContainerSpec, FirstCreation, SpecError};
 use crate::tls::{RoleClaim, caller, role_claim};
 
 /// The gRPC code of each kind of failure.
@@ -79,6 +79,7 @@ fn status_to_pb(s: ContainerStatus) -> pb::ContainerInfo {
         oneshot: s.oneshot,
         domain: s.domain,
         service: s.service,
+        first_creation: s.first_creation,
     }
 }
 
@@ -408,6 +409,7 @@ impl pb::container_host_server::ContainerHost for HostService {
             req.spec
                 .ok_or_else(|| Status::invalid_argument("no spec"))?,
         )?;
+        let first = FirstCreation::from_request(&spec.name, req.first_creation)?;
         let policy = self.policy();
         policy
             .check_spec(who.role, &spec)
@@ -422,7 +424,7 @@ impl pb::container_host_server::ContainerHost for HostService {
             "run",
             name,
             |host, reporter| async move {
-                host.run(&spec, pinned.as_deref(), &reporter)
+                host.run(&spec, first.as_ref(), pinned.as_deref(), &reporter)
                     .await
                     .map(Some)
             },

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 pub use dockstack_types::RestartPolicy;
 pub use dockstack_types::network::MAX_ALLOWED_ADDRESSES;
 pub use dockstack_types::runtime::Runtime;
+pub use first_creation::FirstCreation;
 
 use crate::hooks::{HookError, check_hooks};
 
@@ -166,6 +167,9 @@ impl TryFrom<pb::ContainerSpec> for ContainerSpec {
         for v in &s.volumes {
             Bind::parse(v).map_err(|e| bad(e.to_string()))?;
         }
+        dockstack_types::env::check_variables(&s.env).map_err(|e| bad(format!("env: {e}")))?;
+        dockstack_types::env::check_command(&s.command)
+            .map_err(|e| bad(format!("command: {e}")))?;
         let restart = (!s.restart.is_empty())
             .then(|| s.restart.parse::<RestartPolicy>())
             .transpose()
@@ -504,6 +508,7 @@ impl ContainerSpec {
     }
 }
 
+mod first_creation;
 mod runtime;
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! dockstack's end-to-end test support: the test bed of simulated container hosts ([`testbed`]), the helpers the end-to-end tests share ([`support`]) and those the benchmarks share ([`bench`](mod@bench)).
+//! dockstack's end-to-end test support: the test bed of simulated container hosts ([`testbed`]), the helpers the end-to-end tests share ([`support`]) those the benchmarks share ([`bench`](mod@bench)), and a database's load and its figures ([`load`]).
 
 pub mod bench;
+pub mod load;
 pub mod support;
 pub mod testbed;

@@ -64,6 +64,7 @@ fn spec(bed: &TestBed, name: &str, n: u32, volumes: &[String]) -> pb::RunRequest
             volumes: volumes.to_vec(),
             ..Default::default()
         }),
+        ..Default::default()
     }
 }
 

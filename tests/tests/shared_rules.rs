@@ -308,6 +308,40 @@ fn others() -> Vec<Case> {
     out
 }
 
+/// Variables and command words (`first_creation`'s are read by the same
+/// code on both sides).
+fn process() -> Vec<Case> {
+    let mut out = Vec::new();
+    for (yaml_key, key) in [
+        ("GALERA_BOOTSTRAP", "GALERA_BOOTSTRAP"),
+        ("lower.dot-ok", "lower.dot-ok"),
+        ("\"A=B\"", "A=B"),
+        ("\"\"", ""),
+        ("\"A\\0\"", "A\0"),
+    ] {
+        out.push(case(
+            "env name",
+            format!("    env:\n      {yaml_key}: \"1\"\n"),
+            move |s| s.env = [(key.to_string(), "1".to_string())].into(),
+        ));
+    }
+    for (yaml_value, value) in [("\"a b\"", "a b"), ("\"a\\0\"", "a\0")] {
+        out.push(case(
+            "env value",
+            format!("    env:\n      V: {yaml_value}\n"),
+            move |s| s.env = [("V".to_string(), value.to_string())].into(),
+        ));
+    }
+    for (yaml_word, word) in [("\"-c\"", "-c"), ("\"a\\0\"", "a\0")] {
+        out.push(case(
+            "command word",
+            format!("    command: [sh, {yaml_word}]\n"),
+            move |s| s.command = vec!["sh".into(), word.into()],
+        ));
+    }
+    out
+}
+
 /// How a container is stopped: signal, grace period and prestop lines.
 fn stopping() -> Vec<Case> {
     let mut out = Vec::new();
@@ -451,6 +485,7 @@ fn client_and_server_judge_every_shared_rule_alike() {
         others(),
         stopping(),
         resources(),
+        process(),
     ]
     .into_iter()
     .flatten()

@@ -4,6 +4,7 @@
 //!
 //! No tonic and no tokio here: every crate of the workspace can depend on it.
 
+pub mod env;
 pub mod health;
 pub mod image;
 pub mod ip6;

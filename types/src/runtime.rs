@@ -25,6 +25,33 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// The file's keys these settings come from, as [`describe`](Self::describe) names them.
+    pub const KEYS: [&'static str; 11] = [
+        "stop_signal",
+        "stop_grace_period",
+        "prestop",
+        "sysctls",
+        "ulimits",
+        "tmpfs",
+        "user",
+        "memory",
+        "cpus",
+        "pids_limit",
+        "init",
+    ];
+
+    /// The value of one of [`KEYS`](Self::KEYS) as the hash covers it; empty
+    /// when not given.
+    pub fn value(&self, key: &str) -> String {
+        let mut fields = Vec::new();
+        self.describe(&mut fields);
+        fields
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    }
+
     /// The fields the hash covers, each only when given.
     pub fn describe(&self, fields: &mut Vec<(&'static str, String)>) {
         let joined = |m: &BTreeMap<String, String>, sep: &str| {

@@ -17,6 +17,9 @@ pub struct Info<'a> {
     bridge: &'a str,
     environment: &'a str,
     exit_code: i32,
+    /// Only when true, so that other containers show as they always did.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    first_creation: bool,
     gateway: &'a str,
     gateway6: &'a str,
     health: &'a str,
@@ -44,6 +47,7 @@ impl<'a> From<&'a ContainerInfo> for Info<'a> {
             bridge: &i.bridge,
             environment: &i.environment,
             exit_code: i.exit_code,
+            first_creation: i.first_creation,
             gateway: &i.gateway,
             gateway6: &i.gateway6,
             health: &i.health,

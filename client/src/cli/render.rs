@@ -2,6 +2,7 @@
 
 use dockstack::environment::{Container, Environment};
 use dockstack_proto::ContainerInfo;
+use dockstack_types::runtime::Runtime;
 use dockstack_types::{ContainerState, NetworkMode};
 
 /// A property `get` prints; `None` for a name it does not know.
@@ -45,6 +46,31 @@ pub fn property(env: &Environment, c: &Container, p: &str) -> Option<String> {
         "precreation" => c.precreation.join("\n"),
         "postcreation" => c.postcreation.join("\n"),
         "postdestroy" => c.postdestroy.join("\n"),
+        "env" => c
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        "command" => list(&c.command),
+        "privileged" => c.privileged.to_string(),
+        "cap_add" => list(&c.cap_add),
+        "allowed_addresses" => c
+            .allowed_addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
+        "after" => list(&c.after),
+        "step" => c.step.to_string(),
+        "oneshot" => c.oneshot.to_string(),
+        "config_volumes" => c
+            .config_volumes
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        key if Runtime::KEYS.contains(&key) => c.runtime.value(key),
         _ => return None,
     })
 }
@@ -201,5 +227,51 @@ pub fn show(i: &ContainerInfo) {
             continue;
         }
         println!("  {k:<8} {v}");
+    }
+    if i.first_creation {
+        println!("  {:<8} with its first_creation settings", "created");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::property;
+
+    #[test]
+    fn get_knows_every_key_of_a_container_and_prints_an_absent_one_empty() {
+        let env = dockstack::environment::parse(
+            Path::new("environment.yaml"),
+            "\
+containerhosts:
+  h1: {ip: 10.1.0.1}
+containers:
+  db1:
+    image: db
+    ip: 10.0.0.3
+    mask: 16
+    bridge: br0
+    host: h1
+    env: {A: '1', B: two}
+    command: [mariadbd, --verbose]
+    stop_grace_period: 2m
+    ulimits: {nofile: 16384}
+    init: true
+    prestop: [/usr/local/bin/drain]
+",
+        )
+        .unwrap();
+        let c = env.container("db1").unwrap();
+        let get = |p| property(&env, c, p);
+        assert_eq!(get("env").as_deref(), Some("A=1\nB=two"));
+        assert_eq!(get("command").as_deref(), Some("mariadbd --verbose"));
+        assert_eq!(get("stop_grace_period").as_deref(), Some("120s"));
+        assert_eq!(get("ulimits").as_deref(), Some("nofile=16384:16384"));
+        assert_eq!(get("init").as_deref(), Some("true"));
+        assert_eq!(get("prestop").as_deref(), Some("/usr/local/bin/drain"));
+        assert_eq!(get("memory").as_deref(), Some(""), "a key left out");
+        assert_eq!(get("step").as_deref(), Some("0"));
+        assert_eq!(get("no_such_key"), None);
     }
 }

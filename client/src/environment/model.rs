@@ -153,6 +153,19 @@ pub struct Container {
     pub config_volumes: Vec<PathBuf>,
     /// How it is stopped and what it may use; all optional.
     pub runtime: Runtime,
+    /// Used only when the container is first made; not part of its spec.
+    pub first_creation: Option<FirstCreation>,
+}
+
+/// `first_creation`: what a container is made with the first time only (a
+/// bootstrap flag), never when it is recreated, started or restarted, and
+/// never a difference.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirstCreation {
+    /// Merged over `env`.
+    pub env: BTreeMap<String, String>,
+    /// In place of `command`; empty: `command`.
+    pub command: Vec<String>,
 }
 
 /// `healthcheck` of a container, with Docker's defaults filled in.

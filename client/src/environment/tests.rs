@@ -1307,3 +1307,70 @@ fn bad_stop_and_runtime_keys_are_named_on_their_line() {
         "{p}"
     );
 }
+
+#[test]
+fn first_creation_is_read_apart_from_env_and_command() {
+    let env = ok(&format!(
+        "{BASE}    env:\n      BOOT: \"0\"\n    first_creation:\n      env:\n        BOOT: \"1\"\n      command: mysqld --wsrep-new-cluster\n"
+    ));
+    let web = env.container("web1").unwrap();
+    assert_eq!(web.env["BOOT"], "0");
+    assert!(web.command.is_empty());
+    let first = web.first_creation.as_ref().expect("first_creation");
+    assert_eq!(first.env["BOOT"], "1");
+    assert_eq!(first.command, ["mysqld", "--wsrep-new-cluster"]);
+    assert_eq!(env.container("dns1").unwrap().first_creation, None);
+    // Empty: nothing to use.
+    let env = ok(&format!("{BASE}    first_creation: {{env: {{}}}}\n"));
+    assert_eq!(env.container("web1").unwrap().first_creation, None);
+}
+
+#[test]
+fn first_creation_problems_are_placed() {
+    // 24 first_creation:, 25 env:, 26 the variable.
+    let at = |tail: &str| only(&format!("{BASE}    first_creation:\n{tail}"));
+    assert_eq!(
+        at("      env:\n        \"A\\0B\": x\n"),
+        "26:9: containers.web1.first_creation.env.A\0B: `A\0B` is not a variable name (not empty, no `=`, no NUL)"
+    );
+    assert_eq!(
+        at("      env:\n        BOOT: \"1\\0\"\n"),
+        "26:15: containers.web1.first_creation.env.BOOT: the value of BOOT holds a NUL character"
+    );
+    assert_eq!(
+        at("      env:\n        =x: \"1\"\n"),
+        "26:9: containers.web1.first_creation.env: expected a variable name, found `=x`"
+    );
+    assert_eq!(
+        at("      comand: [sh]\n"),
+        "25:7: containers.web1.first_creation.comand: unknown key `comand` (did you mean `command`?)"
+    );
+    assert_eq!(
+        at("      command: \"sh -c 'x\"\n"),
+        "25:16: containers.web1.first_creation.command: cannot split the command line: missing closing quote"
+    );
+    assert_eq!(
+        at("      - GALERA_BOOTSTRAP=1\n"),
+        "25:7: containers.web1.first_creation: expected a mapping of `env` and `command`, found a list"
+    );
+}
+
+#[test]
+fn controlplane_bootstraps_galera1_at_its_first_creation_only() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/controlplane/environment.yaml"
+    );
+    let env = load(Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
+    let galera1 = env.container("galera1").unwrap();
+    let first = galera1.first_creation.as_ref().expect("galera1 bootstraps");
+    assert_eq!(first.env["GALERA_BOOTSTRAP"], "1");
+    for name in ["galera1", "galera2", "galera3"] {
+        let c = env.container(name).unwrap();
+        assert!(!c.env.contains_key("GALERA_BOOTSTRAP"), "{name}");
+        // galera2 and galera3 merge galera1's keys: not this one.
+        if name != "galera1" {
+            assert_eq!(c.first_creation, None, "{name}");
+        }
+    }
+}

@@ -147,6 +147,16 @@ pub fn spec_of(c: &Container) -> pb::ContainerSpec {
     }
 }
 
+/// The first-creation settings a Run of `c` carries: the server uses them
+/// only if this Run makes the container (see `apply`'s recreate, which
+/// leaves them out).
+pub fn first_creation_of(c: &Container) -> Option<pb::FirstCreation> {
+    c.first_creation.as_ref().map(|f| pb::FirstCreation {
+        env: f.env.clone().into_iter().collect(),
+        command: f.command.clone(),
+    })
+}
+
 /// Lazily connected clients, one per host. Each host has its own cell, so
 /// hosts connect in parallel (an unreachable one holds up only its own
 /// containers), and a failed connect is remembered so every container of
@@ -248,6 +258,7 @@ async fn operate_now(
                     environment: environment.to_string(),
                     ..spec_of(c)
                 }),
+                first_creation: first_creation_of(c),
             })
             .await
             .map_err(explain)?

@@ -12,17 +12,27 @@ use crate::pause;
 use crate::policy::volumes::PinnedBind;
 use crate::progress::Reporter;
 use crate::record;
-use crate::spec::ContainerSpec;
+use crate::spec::{ContainerSpec, FirstCreation};
 
 impl Host {
     /// Precreation hooks; the sandbox created, started and plugged; the
     /// application created in its netns and started; postcreation hooks.
+    ///
+    /// `first`, the first-creation settings, are used only where no
+    /// container of the name exists and this run makes it, never on one
+    /// that exists. A replacement is a destroy then a run, and Docker, this
+    /// server's only record, keeps nothing of a destroyed container, so only
+    /// the client can tell it from a first creation: it leaves them out of
+    /// a recreate. Trusting it there risks nothing a client could not do
+    /// anyway: the same values in `env` pass the same checks.
+    ///
     /// `pinned`: the spec's binds as the policy pinned them for a role held
     /// to a volume allowlist, admitted against every other container's
     /// and given to Docker instead of the spec's volumes.
     pub async fn run(
         &self,
         spec: &ContainerSpec,
+        first: Option<&FirstCreation>,
         pinned: Option<&[PinnedBind]>,
         reporter: &Reporter,
     ) -> Result<ContainerStatus, HostError> {
@@ -49,6 +59,12 @@ impl Host {
                 }));
             }
             reporter.step(format!("{} exists with the same spec", spec.name));
+            if first.is_some() {
+                reporter.step(format!(
+                    "{} exists: its first-creation settings are not used",
+                    spec.name
+                ));
+            }
             if spec.oneshot {
                 // It ran (or runs); running it again is a recreate, which
                 // `apply` does when its last run failed.
@@ -98,7 +114,7 @@ impl Host {
         };
         let created_dirs = created_dirs.map_err(|e| self.err(e))?;
         if let Err(e) = self
-            .create_pair(spec, binds, &sandbox, &pause_image, reporter)
+            .create_pair(spec, first, binds, &sandbox, &pause_image, reporter)
             .await
         {
             // All or nothing: whatever was made of the pair goes again, its
@@ -123,6 +139,7 @@ impl Host {
     async fn create_pair(
         &self,
         spec: &ContainerSpec,
+        first: Option<&FirstCreation>,
         binds: Vec<String>,
         sandbox: &str,
         pause_image: &str,
@@ -140,8 +157,11 @@ impl Host {
         }
         let config = self.hash_config(spec.config_volumes.clone()).await?;
         reporter.step(format!("create {} from {}", spec.name, spec.image));
+        if first.is_some() {
+            reporter.step(format!("{}: first creation, its settings used", spec.name));
+        }
         self.docker
-            .create_app(spec, binds, sandbox, &config)
+            .create_app(spec, first, binds, sandbox, &config)
             .await
             .map_err(|e| self.err(e))?;
         if spec.oneshot {

@@ -45,6 +45,8 @@ pub struct ContainerStatus {
     pub oneshot: bool,
     pub domain: String,
     pub service: String,
+    /// Made with first-creation settings.
+    pub first_creation: bool,
 }
 
 /// A scrape counts the containers `list` shows.
@@ -151,6 +153,7 @@ impl Host {
             oneshot: shown.oneshot,
             domain: shown.domain,
             service: shown.service,
+            first_creation: shown.first_creation,
             ..Default::default()
         };
         // What the application sees, through its own pid: an application

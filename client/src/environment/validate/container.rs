@@ -6,13 +6,13 @@ use std::path::PathBuf;
 
 use dockstack_types::network::{AllowedAddressError, MAX_ALLOWED_ADDRESSES, parse_allowed_address};
 use dockstack_types::volume::{Bind, MAX_CONFIG_VOLUMES, path_problem};
-use dockstack_types::{Mac, RestartPolicy, link, name};
+use dockstack_types::{Mac, RestartPolicy, env, link, name};
 use ipnetwork::{Ipv4Network, Ipv6Network};
 
 use super::accessors::Fields;
-use super::keys::{CONTAINER_KEYS, MAX_STEP};
+use super::keys::{CONTAINER_KEYS, FIRST_CREATION_KEYS, MAX_STEP};
 use super::{Checker, Placed, Reference};
-use crate::environment::model::Container;
+use crate::environment::model::{Container, FirstCreation};
 use crate::environment::yaml::{Entry, Node, Pos, join};
 
 /// A container's addresses, each with where it was written when a later check
@@ -104,6 +104,7 @@ impl Checker {
         let allowed_addresses = self.allowed_addresses(&fields);
         let env = self.env(&fields);
         let command = self.command(&fields);
+        let first_creation = self.first_creation(&fields);
         // Not privileged unless asked: dockstack plugs the network from the
         // host, so containers need no privilege for it, and a privileged
         // container is root on the host (some Docker hosts refuse it too).
@@ -168,6 +169,7 @@ impl Checker {
             oneshot,
             config_volumes,
             runtime,
+            first_creation,
         };
         Some((container, Placed { after: after_pos }))
     }
@@ -356,6 +358,26 @@ impl Checker {
         after
     }
 
+    /// `first_creation`: `env` and `command` read as the container's own are;
+    /// `None` when it gives neither.
+    fn first_creation(&mut self, fields: &Fields<'_>) -> Option<FirstCreation> {
+        let entry = fields
+            .get("first_creation")
+            .filter(|e| !e.value.is_null())?;
+        let sub = self.fields(
+            &entry.value,
+            entry.key.pos,
+            &fields.path("first_creation"),
+            FIRST_CREATION_KEYS,
+            "a mapping of `env` and `command`",
+        )?;
+        let first = FirstCreation {
+            env: self.env(&sub),
+            command: self.command(&sub),
+        };
+        (!first.env.is_empty() || !first.command.is_empty()).then_some(first)
+    }
+
     pub(super) fn env(&mut self, fields: &Fields<'_>) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
         let Some((node, path)) = self.value(fields, "env", false) else {
@@ -375,11 +397,22 @@ impl Checker {
                 continue;
             };
             let value_path = join(&path, key);
-            if entry.value.is_null() {
-                env.insert(key.to_owned(), String::new());
-            } else if let Some(value) = self.string(&entry.value, &value_path, "a string") {
-                env.insert(key.to_owned(), value);
+            let value = if entry.value.is_null() {
+                Some(String::new())
+            } else {
+                self.string(&entry.value, &value_path, "a string")
+            };
+            let Some(value) = value else { continue };
+            // The server's rule: what Docker's `NAME=value` can carry.
+            if let Err(e) = env::check_variable(key, &value) {
+                let pos = match e {
+                    env::EnvError::Value(_) => entry.value.pos,
+                    _ => entry.key.pos,
+                };
+                self.report(pos, &value_path, e.to_string());
+                continue;
             }
+            env.insert(key.to_owned(), value);
         }
         env
     }
@@ -388,20 +421,30 @@ impl Checker {
         let Some((node, path)) = self.value(fields, "command", false) else {
             return Vec::new();
         };
+        let words = self.command_words(node, &path);
+        // The server's rule, as for `env`.
+        if let Err(e) = env::check_command(&words) {
+            self.report(node.pos, &path, e.to_string());
+            return Vec::new();
+        }
+        words
+    }
+
+    fn command_words(&mut self, node: &Node, path: &str) -> Vec<String> {
         if let Some(line) = node.scalar() {
             return match shell_words::split(line) {
                 Ok(words) => words,
                 Err(e) => {
                     self.report(
                         node.pos,
-                        &path,
+                        path,
                         format!("cannot split the command line: {e}"),
                     );
                     Vec::new()
                 }
             };
         }
-        self.strings(node, &path, "command word")
+        self.strings(node, path, "command word")
             .into_iter()
             .map(|(w, _)| w)
             .collect()

@@ -57,7 +57,9 @@ pub(super) const CONTAINER_KEYS: &[&str] = &[
     "cpus",
     "pids_limit",
     "init",
+    "first_creation",
 ];
+pub(super) const FIRST_CREATION_KEYS: &[&str] = &["env", "command"];
 pub(super) const ULIMIT_KEYS: &[&str] = &["soft", "hard"];
 /// The highest `step`.
 pub(super) const MAX_STEP: i64 = 1000;

@@ -347,9 +347,19 @@ async fn change(
     old_gone: bool,
     printer: &dyn Printer,
 ) -> Result<(), ApplyError> {
+    // A recreate makes a replacement, not a first container: never with
+    // the first-creation settings (a bootstrap flag would bootstrap a
+    // cluster again). The server cannot tell the two apart (Docker keeps
+    // nothing of the old container), so this is where the rule is.
+    let replacement = || Container {
+        first_creation: None,
+        ..c.clone()
+    };
     match &p.change {
         Change::Create => act(clients, Action::Run, c, printer).await,
-        Change::Recreate { .. } if old_gone => act(clients, Action::Run, c, printer).await,
+        Change::Recreate { .. } if old_gone => {
+            act(clients, Action::Run, &replacement(), printer).await
+        }
         Change::Recreate { from, .. } => {
             // The old container gives its address up before the new one
             // takes it: never two holders of one address.
@@ -360,7 +370,7 @@ async fn change(
                 Progress::Step("recreate: destroying the old container"),
             );
             act(clients, Action::Destroy, &old, printer).await?;
-            act(clients, Action::Run, c, printer).await
+            act(clients, Action::Run, &replacement(), printer).await
         }
         Change::Restart { .. } => act(clients, Action::Restart, c, printer).await,
         Change::Start => act(clients, Action::Start, c, printer).await,
@@ -512,6 +522,7 @@ fn orphan(info: &pb::ContainerInfo, host: &str) -> Container {
         oneshot: false,
         config_volumes: Vec::new(),
         runtime: Default::default(),
+        first_creation: None,
     }
 }
 

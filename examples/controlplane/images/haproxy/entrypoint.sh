@@ -42,7 +42,7 @@ n=0
 for backend in $(list "$GALERA_BACKENDS"); do
   n=$((n + 1))
   [ "$n" -gt 1 ] && backup=" backup" || backup=""
-  servers+="    server member$n $backend:3306 check inter 1s fall 2 rise 2 on-marked-down shutdown-sessions$backup"$'\n'
+  servers+="    server member$n $backend:3306 check inter 1s fall 2 rise 2 agent-check agent-port 9200 agent-inter 500ms on-marked-down shutdown-sessions$backup"$'\n'
 done
 sed -e "s|@VIP_PORT@|${VIP_PORT:-3306}|g" \
   -e "s|@CHECK_USER@|${DB_CHECK_USER:-haproxy}|g" \

@@ -17,7 +17,18 @@
 #
 # mariadbd replaces this script (exec): it is PID 1 and gets Docker's SIGTERM
 # itself, which is a clean shutdown that leaves grastate.dat with its seqno.
+#
+# A command other than mariadbd's options runs instead (a client, a shell):
+# `command: [mariadb, -h, 10.0.0.10]` uses the image's client.
+#
+# haproxy's agent check is answered on port 9200 (agent.sh); a `prestop` of
+# /usr/local/bin/drain takes the member out of haproxy's rotation first.
 set -euo pipefail
+
+case "${1:-}" in
+'' | -*) ;;
+*) exec "$@" ;;
+esac
 
 datadir=/var/lib/mysql
 conf=/etc/mysql/mariadb.conf.d/99-dockstack.cnf
@@ -106,5 +117,8 @@ else
     log "clean datadir (seqno $seqno): joining $peers"
   fi
 fi
+
+rm -f /run/dockstack-drain
+socat TCP-LISTEN:9200,fork,reuseaddr SYSTEM:/usr/local/bin/agent </dev/null >/dev/null 2>&1 &
 
 exec mariadbd "${args[@]}" "$@"
