@@ -15,6 +15,7 @@ use bollard::query_parameters::{
 };
 use futures::{Stream, StreamExt};
 
+use crate::policy::volumes::OtherMount;
 use crate::progress::LineCutter;
 use crate::record;
 use crate::spec::{self, ContainerSpec, FirstCreation};
@@ -272,16 +273,19 @@ impl DockerClient {
     /// Creates the application container, joined to the network namespace
     /// of its sandbox (already plugged when it is started). With `first`,
     /// its env and command are the first-creation ones, and recorded so.
+    /// `binds` are the spec's volumes as Docker gets them (pinned by the
+    /// policy to canonical sources for a restricted role).
     pub async fn create_app(
         &self,
         spec: &ContainerSpec,
         first: Option<&FirstCreation>,
+        binds: Vec<String>,
         sandbox: &str,
         config: &std::collections::BTreeMap<String, String>,
     ) -> Result<String, DockerError> {
         let host_config = HostConfig {
             network_mode: Some(format!("container:{sandbox}")),
-            binds: (!spec.volumes.is_empty()).then(|| spec.volumes.clone()),
+            binds: (!binds.is_empty()).then_some(binds),
             privileged: Some(spec.privileged),
             cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
             restart_policy: restart_policy(spec.restart_policy()),
@@ -477,6 +481,43 @@ impl DockerClient {
             .collect();
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(listed)
+    }
+
+    /// The mounts with a host source of every container of this Docker,
+    /// managed or not, running or not.
+    pub async fn list_mounts(&self) -> Result<Vec<OtherMount>, DockerError> {
+        let options = ListContainersOptions {
+            all: true,
+            ..Default::default()
+        };
+        let list = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|source| DockerError::Api {
+                op: "list",
+                container: String::new(),
+                source,
+            })?;
+        let mut mounts = Vec::new();
+        for c in list {
+            let name = c
+                .names
+                .and_then(|n| n.into_iter().next())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .or(c.id)
+                .unwrap_or_default();
+            for m in c.mounts.unwrap_or_default() {
+                if let Some(source) = m.source.filter(|s| !s.is_empty()) {
+                    mounts.push(OtherMount {
+                        container: name.clone(),
+                        source: source.into(),
+                        writable: m.rw.unwrap_or(true),
+                    });
+                }
+            }
+        }
+        Ok(mounts)
     }
 
     /// Whether dockerd answers.

@@ -2,6 +2,7 @@
 //! managed container is (application and sandbox), and plugging and
 //! unplugging its eth0. The operations live in the submodules.
 
+mod binds;
 mod error;
 mod exec;
 mod lifecycle;
@@ -88,6 +89,10 @@ pub struct Host {
     /// The mounts of the registry containers found here (see
     /// `register::SeenMounts`).
     seen_mounts: register::SeenMounts,
+    /// One admission of pinned binds at a time (see `Host::admit_binds`).
+    bind_admission: tokio::sync::Mutex<()>,
+    /// The pinned binds of runs under way.
+    pending_binds: binds::PendingBinds,
 }
 
 type LockTable = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
@@ -186,6 +191,8 @@ impl Host {
             waiting: Mutex::new(HashMap::new()),
             unjoined: Mutex::new(std::collections::HashSet::new()),
             seen_mounts: register::SeenMounts::default(),
+            bind_admission: tokio::sync::Mutex::new(()),
+            pending_binds: binds::PendingBinds::default(),
         }
     }
 

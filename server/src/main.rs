@@ -145,11 +145,45 @@ fn policy_path(given: Option<PathBuf>) -> Option<PathBuf> {
     })
 }
 
-fn load_policy(path: Option<&std::path::Path>, tls_dir: &std::path::Path) -> Result<Policy> {
-    Ok(match path {
-        Some(p) => Policy::load(p, Some(tls_dir))?,
-        None => Policy::builtin(Some(tls_dir)),
-    })
+/// The server's own directories, which no role held to a volume
+/// allowlist may mount: its TLS and state directories, `--allow-hooks`,
+/// its policy file and its own program.
+struct OwnDirs {
+    tls_dir: PathBuf,
+    others: Vec<PathBuf>,
+}
+
+impl OwnDirs {
+    fn new(
+        tls_dir: &std::path::Path,
+        state_dir: &std::path::Path,
+        allow_hooks: Option<&std::path::Path>,
+        policy_file: Option<&std::path::Path>,
+    ) -> Self {
+        let exe = std::env::current_exe().ok();
+        let mut others = vec![state_dir.to_path_buf()];
+        others.extend(allow_hooks.map(std::path::Path::to_path_buf));
+        // The files themselves: a source that holds one (its directory or
+        // above) is refused as surely, and their neighbours are not theirs.
+        others.extend(policy_file.map(std::path::Path::to_path_buf));
+        others.extend(exe);
+        // A relative --state-dir is the server's working directory's.
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let others = others.into_iter().map(|d| cwd.join(d)).collect();
+        OwnDirs {
+            tls_dir: cwd.join(tls_dir),
+            others,
+        }
+    }
+}
+
+fn load_policy(path: Option<&std::path::Path>, own: &OwnDirs) -> Result<Policy> {
+    let mut policy = match path {
+        Some(p) => Policy::load(p, Some(&own.tls_dir))?,
+        None => Policy::builtin(Some(&own.tls_dir)),
+    };
+    policy.protect(own.others.iter().map(PathBuf::as_path));
+    Ok(policy)
 }
 
 /// On SIGHUP: the policy and the TLS settings (crl.pem above all) read
@@ -157,7 +191,7 @@ fn load_policy(path: Option<&std::path::Path>, tls_dir: &std::path::Path) -> Res
 /// leaves the server without one.
 fn reload_on_sighup(
     policy_file: Option<PathBuf>,
-    tls_dir: PathBuf,
+    own: OwnDirs,
     host_id: String,
     policy: SharedPolicy,
     tls: Option<dockstack_server::tls::SharedTls>,
@@ -169,7 +203,7 @@ fn reload_on_sighup(
     };
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            match load_policy(policy_file.as_deref(), &tls_dir) {
+            match load_policy(policy_file.as_deref(), &own) {
                 Ok(p) => {
                     tracing::info!(source = %p.source, "policy reloaded");
                     *policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
@@ -177,7 +211,7 @@ fn reload_on_sighup(
                 Err(e) => tracing::error!("policy not reloaded, the old one stays in force: {e:#}"),
             }
             if let Some(tls) = &tls {
-                match dockstack_server::tls::server_state(&tls_dir, &host_id) {
+                match dockstack_server::tls::server_state(&own.tls_dir, &host_id) {
                     Ok(c) => {
                         tracing::info!("TLS settings and revocation list reloaded");
                         *tls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
@@ -251,7 +285,13 @@ async fn listen(args: ListenArgs) -> Result<()> {
     raise_open_files();
     // Before anything else: a server never runs on a policy it could not read.
     let policy_file = policy_path(policy);
-    let policy = load_policy(policy_file.as_deref(), &tls_dir).context("policy")?;
+    let own = OwnDirs::new(
+        &tls_dir,
+        &state_dir,
+        allow_hooks.as_deref(),
+        policy_file.as_deref(),
+    );
+    let policy = load_policy(policy_file.as_deref(), &own).context("policy")?;
     tracing::info!(source = %policy.source, "policy in force");
     let policy: SharedPolicy = Arc::new(std::sync::RwLock::new(Arc::new(policy)));
     let ovs = match ovsdb {
@@ -306,7 +346,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
     };
     reload_on_sighup(
         policy_file,
-        tls_dir.clone(),
+        own,
         host_id.clone(),
         Arc::clone(&policy),
         tls.clone(),

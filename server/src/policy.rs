@@ -131,7 +131,7 @@ impl RolePolicy {
     fn operator() -> Self {
         RolePolicy {
             hook_dirs: Some(paths(&["/etc/dockstack/hooks", "/usr/local/lib/dockstack"])),
-            volume_allow: None,
+            volume_allow: Some(paths(&[volumes::DEFAULT_VOLUME_ROOT])),
             volume_deny: paths(&[
                 "/etc",
                 "/proc",
@@ -212,24 +212,6 @@ fn paths(p: &[&str]) -> Vec<PathBuf> {
     p.iter().map(PathBuf::from).collect()
 }
 
-/// `path` with its longest existing ancestor resolved (symlinks followed),
-/// the rest, which a run would create, appended.
-fn resolved(path: &Path) -> PathBuf {
-    for ancestor in path.ancestors() {
-        if let Ok(real) = ancestor.canonicalize() {
-            let rest = path.strip_prefix(ancestor).unwrap_or(Path::new(""));
-            return real.join(rest);
-        }
-    }
-    path.to_path_buf()
-}
-
-/// Whether `path` is `prefix` or under it, component by component (so
-/// `/etcetera` is not under `/etc`).
-fn under(path: &Path, prefix: &Path) -> bool {
-    path.starts_with(prefix)
-}
-
 /// The policy of every role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -238,23 +220,65 @@ pub struct Policy {
     pub viewer: RolePolicy,
     /// Where it came from: a file, or `built-in`.
     pub source: String,
+    /// What no role held to a volume allowlist may mount, be under or hold,
+    /// whatever the file says: Docker's, containerd's and OVS's state and
+    /// sockets, and the server's own directories. Every role's hook
+    /// directories are added when checked.
+    pub protected: Vec<PathBuf>,
 }
 
 impl Policy {
     /// The defaults: admin unrestricted (the 2015 environment file keeps
     /// working), operator as the README says, viewer read-only. `tls_dir`
-    /// is refused to operators as a volume source too.
+    /// is protected too (see [`Policy::protect`]).
     pub fn builtin(tls_dir: Option<&Path>) -> Self {
-        let mut operator = RolePolicy::operator();
-        if let Some(dir) = tls_dir {
-            operator.volume_deny.push(dir.to_path_buf());
-        }
-        Policy {
+        let mut policy = Policy {
             admin: RolePolicy::unrestricted(),
-            operator,
+            operator: RolePolicy::operator(),
             viewer: RolePolicy::viewer(),
             source: "built-in".into(),
+            protected: paths(volumes::PROTECTED),
+        };
+        policy.protect(tls_dir);
+        policy
+    }
+
+    /// Adds the server's own directories (its TLS and state directories,
+    /// `--allow-hooks`, the policy file's) to what a role held to an
+    /// allowlist may never mount, be under or hold.
+    pub fn protect<'a>(&mut self, dirs: impl IntoIterator<Item = &'a Path>) {
+        for d in dirs {
+            if !self.protected.iter().any(|p| p == d) {
+                self.protected.push(d.to_path_buf());
+            }
         }
+    }
+
+    /// The protected paths, with every role's hook directories: a
+    /// container that could write a program there would have it run as
+    /// root by the next `run` that names it.
+    fn protected_now(&self) -> Vec<PathBuf> {
+        let hooks = [&self.admin, &self.operator]
+            .into_iter()
+            .filter_map(|r| r.hook_dirs.as_deref())
+            .flatten();
+        self.protected.iter().chain(hooks).cloned().collect()
+    }
+
+    /// The binds of `spec` pinned for Docker, for a role held to a volume
+    /// allowlist: each source canonical, checked as by
+    /// [`Policy::check_spec`]. `None` for a role that may mount from
+    /// anywhere (an admin by default): its binds go to Docker as written.
+    pub fn pin_volumes(
+        &self,
+        role: Role,
+        spec: &ContainerSpec,
+    ) -> Result<Option<Vec<volumes::PinnedBind>>, Refusal> {
+        let p = self.of(role);
+        if p.volume_allow.is_none() {
+            return Ok(None);
+        }
+        volumes::pin(role, p, &self.protected_now(), &spec.volumes).map(Some)
     }
 
     fn of(&self, role: Role) -> &RolePolicy {
@@ -332,37 +356,11 @@ impl Policy {
                     .enumerate()
                     .map(|(i, c)| (format!("config_volumes[{i}]"), c.as_path())),
             );
+        let protected = self.protected_now();
         for (key, given) in sources {
-            // Where it really is: a symlink must not lead past a rule.
-            let real = resolved(given);
-            let src = real.as_path();
-            if src.components().all(|c| c == Component::RootDir) && !p.volume_root {
-                return Err(refuse(
-                    key,
-                    format!("the {role} policy refuses / as a volume source"),
-                ));
-            }
-            if let Some(deny) = p.volume_deny.iter().find(|d| under(src, d)) {
-                return Err(refuse(
-                    key,
-                    format!(
-                        "the {role} policy refuses volume sources under {}",
-                        deny.display()
-                    ),
-                ));
-            }
-            if let Some(allow) = &p.volume_allow
-                && !allow.iter().any(|a| under(src, a))
-            {
-                return Err(refuse(
-                    key,
-                    format!(
-                        "the {role} policy allows volume sources only under {}",
-                        list(allow)
-                    ),
-                ));
-            }
+            volumes::check_source(role, p, &protected, &key, given)?;
         }
+        self.pin_volumes(role, spec)?;
         if spec.privileged && !p.privileged {
             return Err(refuse(
                 "privileged",
@@ -464,7 +462,10 @@ impl Policy {
             files.push(("puppet.sitepp", &p.sitepp));
         }
         for (key, file) in files {
-            if !allowed.iter().any(|a| under(&resolved(file), a)) {
+            if !allowed
+                .iter()
+                .any(|a| volumes::under(&volumes::resolved(file), a))
+            {
                 return Err(refuse(
                     key,
                     format!(
@@ -766,6 +767,7 @@ impl RoleSection {
 }
 
 mod limits;
+pub mod volumes;
 
 #[cfg(test)]
 mod tests;

@@ -410,15 +410,25 @@ impl pb::container_host_server::ContainerHost for HostService {
                 .ok_or_else(|| Status::invalid_argument("no spec"))?,
         )?;
         let first = FirstCreation::from_request(&spec.name, req.first_creation)?;
-        self.policy()
+        let policy = self.policy();
+        policy
             .check_spec(who.role, &spec)
             .map_err(|r| who.refused(Action::Run, &name, &r))?;
+        // What Docker is given for a restricted role: canonical sources.
+        let pinned = policy
+            .pin_volumes(who.role, &spec)
+            .map_err(|r| who.refused(Action::Run, &name, &r))?;
         let client = who.client;
-        Ok(Response::new(
-            self.stream_op(client, "run", name, |host, reporter| async move {
-                host.run(&spec, first.as_ref(), &reporter).await.map(Some)
-            }),
-        ))
+        Ok(Response::new(self.stream_op(
+            client,
+            "run",
+            name,
+            |host, reporter| async move {
+                host.run(&spec, first.as_ref(), pinned.as_deref(), &reporter)
+                    .await
+                    .map(Some)
+            },
+        )))
     }
 
     async fn start(&self, req: Request<pb::ContainerRef>) -> Result<Response<EventStream>, Status> {

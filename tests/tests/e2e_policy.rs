@@ -168,8 +168,9 @@ fn an_operator_is_refused_what_reaches_the_host_and_runs_what_stays_inside() {
     assert!(status.message().contains("command: "), "{status:?}");
     assert_eq!(audit_lines(&bed), cases.len() + 1, "{}", bed.server_log(0));
 
-    // Inside the policy: a volume of its own, a capability it may add.
-    let data = bed.dir().join("web-data");
+    // Inside the policy: a volume of its own under the default allowlist,
+    // a capability it may add.
+    let data = Path::new("/srv/dockstack").join(&web);
     let env = bed.write_environment(&[BedContainer::new(&web, 0, ip).with_yaml(&format!(
         "volumes: [\"{}:/data\"]\ncap_add: [NET_RAW]",
         data.display()
@@ -180,6 +181,7 @@ fn an_operator_is_refused_what_reaches_the_host_and_runs_what_stays_inside() {
     let out = as_client(&bed, "ci", &env, &["destroy"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(bed.managed_containers(0).is_empty());
+    std::fs::remove_dir_all(&data).unwrap();
 }
 
 #[test]
@@ -358,7 +360,20 @@ fn key_files_are_0600_and_the_tls_directory_0700() {
 
 #[test]
 fn an_admin_runs_a_2015_style_environment_with_its_hooks_that_an_operator_may_not() {
-    let bed = bed(1);
+    ensure_test_image().expect("test image");
+    // Operators may mount from the beds' directories: what is refused is
+    // the hooks.
+    let policy =
+        std::env::temp_dir().join(format!("dockstack-policy-2015-{}.yaml", std::process::id()));
+    std::fs::write(
+        &policy,
+        "roles:\n  operator:\n    volumes:\n      allow: [/tmp/dockstack-testbed]\n",
+    )
+    .unwrap();
+    let mut opts = BedOptions::hosts(1);
+    opts.server_args = vec!["--policy".into(), policy.display().to_string()];
+    let bed = TestBed::new(opts).expect("test bed");
+    let _ = std::fs::remove_file(&policy);
     add_client(&bed, "ops", "operator");
     // As the 2015 project laid it out: hook scripts and volumes under
     // /dockervolumes (here, the bed's directory), hooks with arguments.

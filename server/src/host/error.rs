@@ -92,6 +92,10 @@ pub enum HostErrorKind {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A bind of a role held to a volume allowlist that another
+    /// container's bind could swap, or that could swap another's.
+    #[error("container {name}: refused: {reason}")]
+    VolumeClash { name: String, reason: String },
     #[error("container {name} is not running")]
     NotRunning { name: String },
     /// A oneshot that exited with a status other than 0.
@@ -162,6 +166,7 @@ impl HostErrorKind {
                 _ => C::Internal,
             },
             K::Hook(e) => hook_category(e),
+            K::VolumeClash { .. } => C::PermissionDenied,
             K::WrongHost { .. }
             | K::NotRunning { .. }
             | K::SandboxMissing { .. }
@@ -262,6 +267,9 @@ impl fmt::Display for OnHost<'_> {
                 path.display()
             ),
             K::NotRunning { name } => write!(f, "container {name} is not running on host {host}"),
+            K::VolumeClash { name, reason } => {
+                write!(f, "container {name} on host {host}: refused: {reason}")
+            }
             K::OneshotFailed { name, code } => {
                 write!(f, "oneshot {name} on host {host} exited with status {code}")
             }

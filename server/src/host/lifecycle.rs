@@ -1,13 +1,15 @@
 //! The life of a container and its sandbox: run, start, stop and destroy,
-//! with their hooks and the volume directories a run creates.
+//! with their hooks (the volume directories a run creates are in `binds`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use super::binds::{create_pinned_dirs, create_volume_dirs, remove_dirs};
 use super::{ContainerStatus, Host, HostError, HostErrorKind, Network, Pair, in_other_netns};
 use crate::confighash::ConfigHashError;
 use crate::docker::{DockerError, Inspected};
 use crate::hooks::{check_hooks, run_hooks};
 use crate::pause;
+use crate::policy::volumes::PinnedBind;
 use crate::progress::Reporter;
 use crate::record;
 use crate::spec::{ContainerSpec, FirstCreation};
@@ -23,10 +25,15 @@ impl Host {
     /// the client can tell it from a first creation: it leaves them out of
     /// a recreate. Trusting it there risks nothing a client could not do
     /// anyway: the same values in `env` pass the same checks.
+    ///
+    /// `pinned`: the spec's binds as the policy pinned them for a role held
+    /// to a volume allowlist, admitted against every other container's
+    /// and given to Docker instead of the spec's volumes.
     pub async fn run(
         &self,
         spec: &ContainerSpec,
         first: Option<&FirstCreation>,
+        pinned: Option<&[PinnedBind]>,
         reporter: &Reporter,
     ) -> Result<ContainerStatus, HostError> {
         crate::fault::point("run", &spec.name);
@@ -85,15 +92,29 @@ impl Host {
         let sandbox = record::sandbox_name(&spec.name);
         self.clear_orphan_sandbox(&sandbox).await?;
 
+        // Held until the container is made: a run at the same time checks
+        // against these binds.
+        let _admitted = match pinned {
+            Some(binds) => Some(self.admit_binds(&spec.name, binds).await?),
+            None => None,
+        };
+
         let ip6 = spec.address6.map(|a| a.ip().to_string());
         let ctx = self.hook_context(&spec.name, &ip, ip6, "run");
         run_hooks("precreation", &spec.precreation, &ctx, reporter)
             .await
             .map_err(|e| self.err(e))?;
 
-        let created_dirs = create_volume_dirs(spec).map_err(|e| self.err(e))?;
+        let (created_dirs, binds) = match pinned {
+            Some(b) => (
+                create_pinned_dirs(&spec.name, b),
+                b.iter().map(PinnedBind::docker).collect(),
+            ),
+            None => (create_volume_dirs(spec), spec.volumes.clone()),
+        };
+        let created_dirs = created_dirs.map_err(|e| self.err(e))?;
         if let Err(e) = self
-            .create_pair(spec, first, &sandbox, &pause_image, reporter)
+            .create_pair(spec, first, binds, &sandbox, &pause_image, reporter)
             .await
         {
             // All or nothing: whatever was made of the pair goes again, its
@@ -119,6 +140,7 @@ impl Host {
         &self,
         spec: &ContainerSpec,
         first: Option<&FirstCreation>,
+        binds: Vec<String>,
         sandbox: &str,
         pause_image: &str,
         reporter: &Reporter,
@@ -139,7 +161,7 @@ impl Host {
             reporter.step(format!("{}: first creation, its settings used", spec.name));
         }
         self.docker
-            .create_app(spec, first, sandbox, &config)
+            .create_app(spec, first, binds, sandbox, &config)
             .await
             .map_err(|e| self.err(e))?;
         if spec.oneshot {
@@ -437,40 +459,5 @@ fn describe_difference(spec: &ContainerSpec, existing: &Inspected) -> String {
         "volumes, env, command, dns, domain, privileges or restart policy".into()
     } else {
         diffs.join(", ")
-    }
-}
-
-/// Creates missing host directories of bind volumes, as the 2015 server
-/// did; returns the ones it created so a failed run can remove them.
-fn create_volume_dirs(spec: &ContainerSpec) -> Result<Vec<PathBuf>, HostErrorKind> {
-    let mut created = Vec::new();
-    for v in &spec.volumes {
-        let src = Path::new(v.split(':').next().unwrap_or_default());
-        if src.exists() {
-            continue;
-        }
-        // Remember each ancestor that did not exist, outermost first.
-        let mut missing: Vec<PathBuf> = src
-            .ancestors()
-            .take_while(|p| !p.exists())
-            .map(Path::to_path_buf)
-            .collect();
-        missing.reverse();
-        if let Err(source) = std::fs::create_dir_all(src) {
-            remove_dirs(&created);
-            return Err(HostErrorKind::Volume {
-                name: spec.name.clone(),
-                path: src.to_path_buf(),
-                source,
-            });
-        }
-        created.extend(missing);
-    }
-    Ok(created)
-}
-
-fn remove_dirs(dirs: &[PathBuf]) {
-    for d in dirs.iter().rev() {
-        let _ = std::fs::remove_dir(d);
     }
 }

@@ -53,7 +53,7 @@ fn the_operator_defaults_refuse_what_reaches_the_host() {
         ("volumes[0]", |s| s.volumes = vec!["/:/host".into()]),
         ("volumes[1]", |s| {
             s.volumes = vec![
-                "/srv/ok:/data".into(),
+                "/srv/dockstack/ok:/data".into(),
                 "/var/run/docker.sock:/var/run/docker.sock".into(),
             ]
         }),
@@ -86,7 +86,10 @@ fn the_operator_defaults_refuse_what_reaches_the_host() {
     let mut s = spec();
     s.privileged = false;
     s.cap_add = vec!["CAP_NET_RAW".into(), "IPC_LOCK".into()];
-    s.volumes = vec!["/srv/web:/data".into(), "/etcetera:/x".into()];
+    s.volumes = vec![
+        "/srv/dockstack/web:/data".into(),
+        "/srv/dockstack/etcetera:/x".into(),
+    ];
     s.postcreation = vec!["/etc/dockstack/hooks/post arg".into()];
     assert_eq!(p.check_spec(Role::Operator, &s), Ok(()));
 }
@@ -161,11 +164,13 @@ fn a_symlink_does_not_lead_a_volume_past_a_rule() {
     let mut s = spec();
     s.privileged = false;
     s.cap_add = vec![];
+    let mut p = builtin();
+    p.operator.volume_allow = Some(vec![dir.clone()]);
     s.volumes = vec![format!("{}/ssh:/x", link.display())];
-    let refused = builtin().check_spec(Role::Operator, &s).unwrap_err();
-    assert!(refused.rule.contains("under /etc"), "{refused}");
+    let refused = p.check_spec(Role::Operator, &s).unwrap_err();
+    assert!(refused.rule.contains("or hold /etc"), "{refused}");
     s.volumes = vec![format!("{}/not/yet:/x", dir.display())];
-    assert_eq!(builtin().check_spec(Role::Operator, &s), Ok(()));
+    assert_eq!(p.check_spec(Role::Operator, &s), Ok(()));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -177,11 +182,11 @@ fn config_volumes_meet_the_rules_of_volume_sources() {
     s.volumes = vec![];
     // The server reads what a config volume holds: /etc/shadow is no
     // operator's to have hashed.
-    s.config_volumes = vec!["/srv/ok".into(), "/etc/shadow".into()];
+    s.config_volumes = vec!["/srv/dockstack/ok".into(), "/etc/shadow".into()];
     let refused = builtin().check_spec(Role::Operator, &s).unwrap_err();
     assert_eq!(refused.key, "config_volumes[1]", "{refused}");
-    assert!(refused.rule.contains("under /etc"), "{refused}");
-    s.config_volumes = vec!["/srv/ok".into()];
+    assert!(refused.rule.contains("or hold /etc"), "{refused}");
+    s.config_volumes = vec!["/srv/dockstack/ok".into()];
     assert_eq!(builtin().check_spec(Role::Operator, &s), Ok(()));
 }
 
@@ -191,6 +196,7 @@ fn sysctls_and_ulimits_are_the_operators_allowlists() {
     let mut s = spec();
     s.privileged = false;
     s.cap_add = vec![];
+    s.volumes = vec![];
     s.runtime.sysctls = [("net.ipv4.ip_nonlocal_bind".to_string(), "1".to_string())].into();
     s.runtime.ulimits = [("nofile".to_string(), (1_048_576, 1_048_576))].into();
     assert_eq!(p.check_spec(Role::Operator, &s), Ok(()));
@@ -246,4 +252,128 @@ fn a_policy_names_only_namespaced_sysctls_and_dockers_ulimits() {
             .to_string();
         assert!(err.starts_with(want), "{err}\nwant {want}");
     }
+}
+
+/// A spec of `volumes` with nothing else the operator policy refuses.
+fn with_volumes(volumes: &[&str]) -> ContainerSpec {
+    let mut s = spec();
+    s.privileged = false;
+    s.cap_add = vec![];
+    s.volumes = volumes.iter().map(|v| v.to_string()).collect();
+    s
+}
+
+#[test]
+fn an_operator_mounts_only_under_its_allowlist_and_never_what_holds_the_hosts_keys() {
+    let mut p = builtin();
+    p.protect([Path::new("/var/lib/dockstack-state")]);
+    // What reaches root: the Docker socket's directory and what holds it,
+    // cron's spool, OVS's sockets, the operator's own hook directory.
+    let reach_root = [
+        "/run",
+        "/var",
+        "/var/lib",
+        "/usr",
+        "/run/openvswitch",
+        "/var/spool/cron",
+        "/usr/local/lib/dockstack",
+        "/srv",
+    ];
+    for src in reach_root {
+        let s = with_volumes(&[&format!("{src}:/x")]);
+        let refused = p.check_spec(Role::Operator, &s).unwrap_err();
+        assert_eq!(refused.key, "volumes[0]", "{src}: {refused}");
+        assert!(p.check_spec(Role::Admin, &s).is_ok(), "admin: {src}");
+    }
+    let s = with_volumes(&["/srv/dockstack/web/data:/x"]);
+    assert_eq!(p.check_spec(Role::Operator, &s), Ok(()));
+
+    // However wide the file's allowlist, never what is, is under or holds
+    // the server's own directories or Docker's and OVS's sockets.
+    let text = "roles:\n  operator:\n    hooks: [/srv/hooks]\n    volumes:\n      allow: [/]\n      deny: []\n";
+    let mut p = Policy::parse(text, Path::new("/p.yaml"), Some(Path::new("/srv/tls"))).unwrap();
+    p.protect([Path::new("/srv/state")]);
+    for src in [
+        "/run",
+        "/var",
+        "/var/lib",
+        "/usr",
+        "/run/openvswitch",
+        "/usr/local/lib/dockstack",
+        "/etc/dockstack",
+        "/srv",
+        "/srv/hooks",
+        "/srv/tls/x",
+        "/srv/state",
+    ] {
+        let s = with_volumes(&[&format!("{src}:/x")]);
+        let refused = p.check_spec(Role::Operator, &s).unwrap_err();
+        assert!(
+            refused.rule.contains("are, are under or hold"),
+            "{src}: {refused}"
+        );
+    }
+    let s = with_volumes(&["/var/spool/cron:/x", "/srv/data:/y"]);
+    assert_eq!(p.check_spec(Role::Operator, &s), Ok(()));
+}
+
+#[test]
+fn binds_are_pinned_to_their_real_path_and_not_nested_in_their_own_writable_ones() {
+    let dir = std::env::temp_dir().join(format!("dockstack-policy-pin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("real")).unwrap();
+    std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).unwrap();
+    let mut p = builtin();
+    p.operator.volume_allow = Some(vec![dir.clone()]);
+    let d = dir.display();
+    let s = with_volumes(&[&format!("{d}/link/x:/x:ro")]);
+    let pinned = p.pin_volumes(Role::Operator, &s).unwrap().unwrap();
+    assert_eq!(pinned[0].source, dir.join("real/x"));
+    assert_eq!(pinned[0].within, dir);
+    assert_eq!(pinned[0].docker(), format!("{d}/real/x:/x:ro"));
+    assert_eq!(p.pin_volumes(Role::Admin, &s), Ok(None));
+
+    // Inside its own writable bind, elsewhere in the container: it could
+    // replace the inner directory with a symlink.
+    let s = with_volumes(&[&format!("{d}/a:/a"), &format!("{d}/a/b:/b")]);
+    let refused = p.check_spec(Role::Operator, &s).unwrap_err();
+    assert_eq!(refused.key, "volumes[1]", "{refused}");
+    // Mounted at its own place inside it, or inside a read-only one: safe.
+    for ok in [
+        [format!("{d}/a:/a"), format!("{d}/a/b:/a/b")],
+        [format!("{d}/a:/a:ro"), format!("{d}/a/b:/b")],
+    ] {
+        let s = with_volumes(&[&ok[0], &ok[1]]);
+        assert!(p.pin_volumes(Role::Operator, &s).is_ok(), "{ok:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_bind_may_not_lie_inside_another_containers_writable_one_nor_hold_one() {
+    use volumes::{OtherMount, PinnedBind, clash};
+    let bind = |source: &str, read_only: bool| PinnedBind {
+        key: "volumes[0]".into(),
+        source: source.into(),
+        within: "/srv/dockstack".into(),
+        container: "/x".into(),
+        read_only,
+    };
+    let other = |source: &str, writable: bool| OtherMount {
+        container: "a".into(),
+        source: source.into(),
+        writable,
+    };
+    let a = "/srv/dockstack/a";
+    // Inside A's writable volume: A could swap a directory of its path.
+    let why = clash(&bind("/srv/dockstack/a/x", true), &other(a, true)).unwrap();
+    assert!(why.contains("a writable volume of container a"), "{why}");
+    assert!(clash(&bind("/srv/dockstack/a/x", true), &other(a, false)).is_none());
+    // Holding A's volume, writable: it could swap A's.
+    let why = clash(&bind("/srv/dockstack", false), &other(a, false)).unwrap();
+    assert!(why.contains("holds /srv/dockstack/a"), "{why}");
+    assert!(clash(&bind("/srv/dockstack", true), &other(a, true)).is_none());
+    // The same directory, or a neighbour: neither can swap the other.
+    assert!(clash(&bind(a, false), &other(a, true)).is_none());
+    assert!(clash(&bind("/srv/dockstack/ab", false), &other(a, true)).is_none());
 }
