@@ -321,6 +321,7 @@ impl Cluster<'_> {
         assert_eq!(f.failed, 0, "writes failed during the rolling replacement");
         Rolling {
             took,
+            gap_at: Duration::from_nanos(f.gap_from_ns.saturating_sub(from)),
             writes: f,
             fewest_synced,
             below_two_synced: load::longest_below(&synced, 2),
@@ -408,6 +409,8 @@ pub struct Rolling {
     /// How long `apply` took.
     pub took: Duration,
     pub writes: WriteFigures,
+    /// When the longest gap between writes began, from the apply's start.
+    pub gap_at: Duration,
     /// The fewest members Synced at any poll.
     pub fewest_synced: usize,
     /// The longest stretch with fewer than two Synced (an IST donor).
@@ -444,12 +447,14 @@ impl std::fmt::Display for Figures {
         )?;
         writeln!(
             f,
-            "rolling replacement: {:.1} s, {} writes attempted, {} failed, longest gap {} ms; \
-             at least {} Synced at every poll, fewer than two for at most {} ms (an IST donor)",
+            "rolling replacement: {:.1} s, {} writes attempted, {} failed, longest gap {} ms \
+             (at {:.1} s); at least {} Synced at every poll, fewer than two for at most {} ms \
+             (an IST donor)",
             r.took.as_secs_f64(),
             r.writes.attempted,
             r.writes.failed,
             ms(r.writes.longest_gap),
+            r.gap_at.as_secs_f64(),
             r.fewest_synced,
             ms(r.below_two_synced)
         )?;
