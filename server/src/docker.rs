@@ -13,6 +13,7 @@ use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptions, EventsOptions, ListContainersOptions,
     RemoveContainerOptions, StopContainerOptions,
 };
+use dockstack_types::resources;
 use futures::{Stream, StreamExt};
 
 use crate::policy::volumes::OtherMount;
@@ -253,6 +254,9 @@ impl DockerClient {
             dns_search: (!spec.domain.is_empty()).then(|| vec![spec.domain.clone()]),
             extra_hosts: Some(vec![format!("{names}:{}", spec.address.ip())]),
             restart_policy: restart_policy(spec.sandbox_restart_policy()),
+            // The pause process alone runs there, but its namespaces are
+            // the application's: nothing may fork in it beyond a few.
+            pids_limit: Some(SANDBOX_PIDS_LIMIT),
             ..Default::default()
         };
         let body = ContainerCreateBody {
@@ -697,6 +701,10 @@ async fn cut_into_lines(
     Ok(())
 }
 
+/// The most processes in a sandbox (the pause process, and `docker exec`s
+/// into it, which there are none of).
+const SANDBOX_PIDS_LIMIT: i64 = 16;
+
 /// What the spec's runtime settings make of the application's host config.
 fn runtime_host_config(r: &spec::Runtime) -> HostConfig {
     let map = |m: &std::collections::BTreeMap<String, String>| {
@@ -717,7 +725,7 @@ fn runtime_host_config(r: &spec::Runtime) -> HostConfig {
         }),
         memory: r.memory_bytes.and_then(|m| i64::try_from(m).ok()),
         nano_cpus: r.nano_cpus.and_then(|n| i64::try_from(n).ok()),
-        pids_limit: r.pids_limit,
+        pids_limit: Some(r.pids_limit.unwrap_or(resources::DEFAULT_PIDS_LIMIT)),
         init: r.init.then_some(true),
         ..Default::default()
     }

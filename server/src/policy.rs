@@ -150,7 +150,9 @@ impl RolePolicy {
             volume_root: false,
             privileged: false,
             cap_add: Some(
-                ["NET_ADMIN", "NET_RAW", "SYS_NICE", "IPC_LOCK"]
+                // Not SYS_NICE: real-time priorities let one container
+                // starve the host's other processes, the server among them.
+                ["NET_ADMIN", "NET_RAW", "IPC_LOCK"]
                     .map(String::from)
                     .to_vec(),
             ),

@@ -139,6 +139,8 @@ fn an_operator_is_refused_what_reaches_the_host_and_runs_what_stays_inside() {
         ),
         ("privileged: true", "privileged"),
         ("cap_add: [SYS_ADMIN]", "cap_add[0]"),
+        // Real-time priorities would let a container starve the host.
+        ("cap_add: [SYS_NICE]", "cap_add[0]"),
         ("postcreation: [\"/bin/sh -c true\"]", "postcreation[0]"),
     ];
     for (yaml, key) in cases {

@@ -263,3 +263,29 @@ fn bad_values_sent_raw_and_what_an_operators_policy_refuses() {
     ok(&bed, &env, &["-c", &web, "destroy"]);
     assert_nothing_left(&bed, 0);
 }
+
+#[test]
+fn a_container_without_a_pids_limit_gets_the_default_and_its_sandbox_a_small_one() {
+    let bed = bed(1);
+    let name = bed.container_name("forky");
+    let env = bed.write_environment(&[BedContainer::new(&name, 0, bed.subnet_ip(41))]);
+    ok(&bed, &env, &["-c", &name, "run"]);
+    let default = dockstack_types::resources::DEFAULT_PIDS_LIMIT.to_string();
+    assert_eq!(inspect(&name, "{{.HostConfig.PidsLimit}}"), default);
+    // In force: the container's pids cgroup (v1 or v2) has it.
+    let max = docker_exec(
+        &name,
+        &[
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+        ],
+    );
+    assert_eq!(max.trim(), default);
+    let sandbox = format!("{name}{}", dockstack_types::SANDBOX_SUFFIX);
+    assert_eq!(inspect(&sandbox, "{{.HostConfig.PidsLimit}}"), "16");
+    // The default is the server's, not the spec's: nothing differs.
+    let out = dockstack(&bed, &env, &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    ok(&bed, &env, &["-c", &name, "destroy"]);
+}

@@ -243,6 +243,11 @@ pub fn check_nano_cpus(n: u64) -> Result<(), ResourceError> {
     }
 }
 
+/// The pids limit of a container whose file gives none: enough for a
+/// database's threads, and a fork bomb stops there instead of starving the
+/// host and its server. `pids_limit: -1` lifts it.
+pub const DEFAULT_PIDS_LIMIT: i64 = 4096;
+
 /// A pids limit: 1 to the kernel's largest, or -1 for none.
 pub fn check_pids_limit(n: i64) -> Result<(), ResourceError> {
     if n == -1 || (1..=MAX_PIDS).contains(&n) {
