@@ -68,6 +68,13 @@ pub struct HookContext {
     pub timeout: Duration,
 }
 
+/// The words a hook line runs: split as a shell would (quotes, escapes, a
+/// backslash-newline continuing the word), the one split the policy's check,
+/// this module's check and the runner all use.
+pub fn words(hook: &str) -> Result<Vec<String>, shell_words::ParseError> {
+    shell_words::split(hook)
+}
+
 /// Checks hook command lines before anything runs: each program must be an
 /// absolute path without `..` and, with `allow_dir`, inside that directory.
 /// A server runs hooks as root, so a client must not be able to name any
@@ -86,7 +93,7 @@ pub fn check_hooks(
             hook: hook.clone(),
             reason,
         };
-        let argv = shell_words::split(hook).map_err(|e| HookError::Parse {
+        let argv = words(hook).map_err(|e| HookError::Parse {
             phase,
             container: container.to_string(),
             hook: hook.clone(),
@@ -132,7 +139,7 @@ async fn run_hook(
     ctx: &HookContext,
     reporter: &Reporter,
 ) -> Result<(), HookError> {
-    let argv = shell_words::split(hook).map_err(|e| HookError::Parse {
+    let argv = words(hook).map_err(|e| HookError::Parse {
         phase,
         container: ctx.container.clone(),
         hook: hook.to_string(),

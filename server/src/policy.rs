@@ -415,11 +415,24 @@ impl Policy {
         let Some(dirs) = &self.of(role).hook_dirs else {
             return Ok(());
         };
+        // The program's directory as the runner will find it: the line split
+        // as the runner splits it, and both sides canonical, so that neither
+        // an escape nor a symlink nor `..` leads from an allowed directory
+        // into another. A directory that does not exist (yet) is compared as
+        // written: `..` in it still differs, and nothing runs from it.
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let allowed: Vec<PathBuf> = dirs.iter().map(|d| canonical(d)).collect();
         for (i, hook) in hooks.iter().enumerate() {
-            let program = Path::new(hook.split_whitespace().next().unwrap_or_default());
-            let inside = program
-                .parent()
-                .is_some_and(|parent| dirs.iter().any(|d| parent == d));
+            let words = crate::hooks::words(hook).map_err(|e| {
+                refuse(
+                    format!("{phase}[{i}]"),
+                    format!("the line cannot be split into words: {e}"),
+                )
+            })?;
+            let inside = words
+                .first()
+                .and_then(|program| Path::new(program).parent())
+                .is_some_and(|parent| allowed.contains(&canonical(parent)));
             if !inside {
                 return Err(refuse(
                     format!("{phase}[{i}]"),

@@ -377,3 +377,25 @@ fn a_bind_may_not_lie_inside_another_containers_writable_one_nor_hold_one() {
     assert!(clash(&bind(a, false), &other(a, true)).is_none());
     assert!(clash(&bind("/srv/dockstack/ab", false), &other(a, true)).is_none());
 }
+
+#[test]
+fn a_hook_is_judged_by_the_words_the_runner_runs_and_by_canonical_directories() {
+    let root = std::env::temp_dir().join(format!("dockstack-hooks-{}", std::process::id()));
+    let dir = root.join("allowed");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::os::unix::fs::symlink(dir.join("sub"), root.join("link")).unwrap();
+    let text = format!("roles:\n  operator:\n    hooks: [{}]\n", dir.display());
+    let p = Policy::parse(&text, Path::new("policy.yaml"), None).unwrap();
+    let check = |hook: &str| p.check_hooks(Role::Operator, "postcreation", &[hook.to_string()]);
+    let d = dir.display();
+    // The runner joins a backslash-newline: the program is sub/prog.
+    assert!(check(&format!("{d}/sub\\\n/prog")).is_err());
+    assert!(check(&format!("{d}/prog --flag")).is_ok());
+    assert!(check(&format!("'{d}/prog' 'an argument'")).is_ok());
+    assert!(check(&format!("{d}/sub/prog")).is_err());
+    assert!(check(&format!("{d}/sub/../../prog")).is_err());
+    // A symlink to the directory's child is that child.
+    assert!(check(&format!("{}/link/prog", root.display())).is_err());
+    assert!(check(&format!("{d}/'unterminated")).is_err());
+    std::fs::remove_dir_all(&root).unwrap();
+}
