@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::fsopen::{self, Opened};
+
 /// The most a config volume may hold: it is read on every plan.
 const MAX_BYTES: u64 = 256 * 1024 * 1024;
 const MAX_ENTRIES: usize = 100_000;
@@ -96,16 +98,25 @@ fn hash_path(root: &Path) -> Result<String, ConfigHashError> {
             if bytes > MAX_BYTES {
                 return Err(ConfigHashError::TooBig(root.to_path_buf()));
             }
-            h.update(b"f");
-            h.update(meta.size().to_le_bytes());
-            let mut file = fs::File::open(&path).map_err(io(&path))?;
-            let mut buf = [0u8; 64 * 1024];
-            loop {
-                let n = file.read(&mut buf).map_err(io(&path))?;
-                if n == 0 {
-                    break;
+            // Opened only if it is still the regular file it was, and read
+            // no further than the size seen: a container may swap it for a
+            // FIFO, a device or a growing file meanwhile.
+            match fsopen::regular(&path) {
+                Ok(file) => {
+                    h.update(b"f");
+                    h.update(meta.size().to_le_bytes());
+                    let mut file = file.take(meta.size());
+                    let mut buf = [0u8; 64 * 1024];
+                    loop {
+                        let n = file.read(&mut buf).map_err(io(&path))?;
+                        if n == 0 {
+                            break;
+                        }
+                        h.update(&buf[..n]);
+                    }
                 }
-                h.update(&buf[..n]);
+                Err(Opened::Symlink | Opened::NotRegular) => h.update(b"o"),
+                Err(Opened::Errno(e)) => return Err(io(&path)(e.into())),
             }
         } else {
             // A socket or device: its name and kind are all there is.

@@ -8,6 +8,7 @@
 pub mod confighash;
 pub mod docker;
 pub mod fault;
+pub mod fsopen;
 pub mod hooks;
 pub mod host;
 pub mod metrics;

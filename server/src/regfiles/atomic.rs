@@ -31,6 +31,7 @@ use nix::sys::stat::{self, Mode, SFlag};
 use nix::unistd::{self, UnlinkatFlags};
 
 use super::{Outcome, RegistrationError};
+use crate::fsopen::{self, Opened};
 
 /// The environment variable that sets how long an edit waits for a file's
 /// lock, in milliseconds (read once, by the server).
@@ -307,19 +308,10 @@ pub(crate) fn open_below_stepwise(dir: OwnedFd, below: &Path) -> Result<OwnedFd,
     Ok(dir)
 }
 
-/// Why a file in the directory could not be opened.
-enum Opened {
-    Errno(Errno),
-    Io(io::Error),
-    Symlink,
-    NotRegular,
-}
-
 impl Opened {
     fn into_error(self, path: &Path) -> RegistrationError {
         match self {
             Opened::Errno(e) => io_err(path, e.into()),
-            Opened::Io(e) => io_err(path, e),
             Opened::Symlink => RegistrationError::Refused {
                 path: path.to_path_buf(),
                 what: "is a symbolic link: refused, not followed",
@@ -332,24 +324,9 @@ impl Opened {
     }
 }
 
-/// Opens the regular file `name` of `dir` with `flags`, never following a
-/// symlink, never blocking on a FIFO and never taking a terminal.
+/// Opens the regular file `name` of `dir` with `flags` (see [`fsopen`]).
 fn open_regular(dir: BorrowedFd<'_>, name: &str, flags: OFlag) -> Result<File, Opened> {
-    let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-    let fd = fcntl::openat(dir, name, flags, Mode::from_bits_truncate(0o644)).map_err(|e| {
-        match e {
-            Errno::ELOOP => Opened::Symlink,
-            // Opening a FIFO without a reader for writing.
-            Errno::ENXIO => Opened::NotRegular,
-            e => Opened::Errno(e),
-        }
-    })?;
-    let file = File::from(fd);
-    match file.metadata() {
-        Ok(m) if m.is_file() => Ok(file),
-        Ok(_) => Err(Opened::NotRegular),
-        Err(e) => Err(Opened::Io(e)),
-    }
+    fsopen::regular_at(dir, name, flags)
 }
 
 /// Takes the lock `name` of `dir` (created if missing), waiting up to

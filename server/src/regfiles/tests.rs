@@ -1032,3 +1032,24 @@ fn invalid_names_are_refused_before_touching_files() {
     }
     assert!(!hosts.exists());
 }
+
+#[test]
+fn a_planted_fifo_or_device_is_refused_without_being_opened() {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let dir = Scratch::new("planted");
+    let fifo = dir.0.join(HOSTS_FILE);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    // Every open of the planted node, for reading or writing, is an event.
+    let watch = Inotify::init(InitFlags::IN_NONBLOCK).unwrap();
+    watch.add_watch(&fifo, AddWatchFlags::IN_OPEN).unwrap();
+    let err = dns_add(&fifo, ip("10.0.0.2"), None, "b.lab").unwrap_err();
+    refused(&err, &fifo, "is not a regular file");
+    let err = dns_remove(&fifo, "b.lab").unwrap_err();
+    refused(&err, &fifo, "is not a regular file");
+    let opened = watch.read_events().unwrap_or_default();
+    assert!(
+        opened.is_empty(),
+        "the editors opened the planted FIFO {} times",
+        opened.len()
+    );
+}
