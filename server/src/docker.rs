@@ -238,7 +238,18 @@ impl DockerClient {
         spec: &ContainerSpec,
         pause_image: &str,
     ) -> Result<String, DockerError> {
-        let name = record::sandbox_name(&spec.name);
+        self.create_sandbox_as(spec, pause_image, &record::sandbox_name(&spec.name))
+            .await
+    }
+
+    /// [`DockerClient::create_sandbox`] under the name `name` (a replacement
+    /// made beside the sandbox it replaces, renamed once that one is gone).
+    pub async fn create_sandbox_as(
+        &self,
+        spec: &ContainerSpec,
+        pause_image: &str,
+        name: &str,
+    ) -> Result<String, DockerError> {
         // With no network Docker writes no line for the container's own
         // name; this one makes `hostname -f` print the FQDN.
         let names = if spec.domain.is_empty() {
@@ -266,7 +277,7 @@ impl DockerClient {
             host_config: Some(host_config),
             ..Default::default()
         };
-        self.create(&name, pause_image, body).await
+        self.create(name, pause_image, body).await
     }
 
     /// Creates the application container, joined to the network namespace
@@ -277,8 +288,23 @@ impl DockerClient {
         sandbox: &str,
         config: &std::collections::BTreeMap<String, String>,
     ) -> Result<String, DockerError> {
+        self.create_app_as(spec, &spec.name, sandbox, sandbox, config)
+            .await
+    }
+
+    /// [`DockerClient::create_app`] under the name `name`, joined to the
+    /// container `join` (an id, or a name) while its labels name its
+    /// sandbox `sandbox`, the name the sandbox has once renamed.
+    pub async fn create_app_as(
+        &self,
+        spec: &ContainerSpec,
+        name: &str,
+        sandbox: &str,
+        join: &str,
+        config: &std::collections::BTreeMap<String, String>,
+    ) -> Result<String, DockerError> {
         let host_config = HostConfig {
-            network_mode: Some(format!("container:{sandbox}")),
+            network_mode: Some(format!("container:{join}")),
             binds: (!spec.volumes.is_empty()).then(|| spec.volumes.clone()),
             privileged: Some(spec.privileged),
             cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
@@ -312,7 +338,26 @@ impl DockerClient {
             host_config: Some(host_config),
             ..Default::default()
         };
-        self.create(&spec.name, &spec.image, body).await
+        self.create(name, &spec.image, body).await
+    }
+
+    /// Gives the container `id` the name `name`.
+    pub async fn rename(&self, id: &str, name: &str) -> Result<(), DockerError> {
+        let options = bollard::query_parameters::RenameContainerOptions {
+            name: name.to_string(),
+        };
+        match self.docker.rename_container(id, options).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_code(&e) == Some(404) => Err(DockerError::NotFound(id.into())),
+            Err(e) if status_code(&e) == Some(409) => Err(DockerError::NameTaken {
+                name: name.to_string(),
+            }),
+            Err(source) => Err(DockerError::Api {
+                op: "rename",
+                container: name.to_string(),
+                source,
+            }),
+        }
     }
 
     async fn create(

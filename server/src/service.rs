@@ -402,6 +402,9 @@ impl pb::container_host_server::ContainerHost for HostService {
             .map(|s| s.name.clone())
             .unwrap_or_default();
         let who = self.authorize(&req, Action::Run, &name)?;
+        if req.get_ref().replace {
+            self.authorize(&req, Action::Destroy, &name)?;
+        }
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
         let spec = ContainerSpec::try_from(
@@ -412,11 +415,22 @@ impl pb::container_host_server::ContainerHost for HostService {
             .check_spec(who.role, &spec)
             .map_err(|r| who.refused(Action::Run, &name, &r))?;
         let client = who.client;
+        let (op, replace) = if req.replace {
+            ("replace", true)
+        } else {
+            ("run", false)
+        };
         Ok(Response::new(self.stream_op(
             client,
-            "run",
+            op,
             name,
-            |host, reporter| async move { host.run(&spec, &reporter).await.map(Some) },
+            move |host, reporter| async move {
+                if replace {
+                    host.replace(&spec, &reporter).await.map(Some)
+                } else {
+                    host.run(&spec, &reporter).await.map(Some)
+                }
+            },
         )))
     }
 

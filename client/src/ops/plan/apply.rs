@@ -261,6 +261,15 @@ async fn change(
     match &p.change {
         Change::Create => act(clients, Action::Run, c, printer).await,
         Change::Recreate { .. } if old_gone => act(clients, Action::Run, c, printer).await,
+        // On the same host the server makes the new pair beside the old
+        // one and moves the address over when the old one has exited.
+        Change::Recreate { from, .. } if *from == c.host => {
+            printer.progress(
+                &c.name,
+                Progress::Step("recreate: the new container made before the old one stops"),
+            );
+            act(clients, Action::Replace, c, printer).await
+        }
         Change::Recreate { from, .. } => {
             // The old container gives its address up before the new one
             // takes it: never two holders of one address.
