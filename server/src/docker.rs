@@ -42,6 +42,14 @@ pub enum DockerError {
         #[source]
         source: BollardError,
     },
+    /// A call made on a task of its own (a replacement's stop) that ended
+    /// without its answer.
+    #[error("docker {op} {container}: {message}")]
+    Task {
+        op: &'static str,
+        container: String,
+        message: String,
+    },
 }
 
 /// What the server needs to know of one container.

@@ -177,21 +177,62 @@ impl Host {
             std::iter::once(old.app.id.as_str()).chain(old.sandbox.as_ref().map(|s| s.id.as_str())),
         );
         reporter.step(format!("stop the old {name}"));
+        // The process is watched from before the stop is asked for, so its
+        // pid cannot be another's by then.
+        let exit = match self.docker.inspect(&old.app.id).await {
+            Ok(Some(app)) if app.running => ProcessExit::watch(app.pid),
+            _ => None,
+        };
+        let docker = self.docker.clone();
+        let old_id = old.app.id.clone();
+        let mut stop = tokio::spawn(async move { docker.stop(&old_id).await });
         let moved = async {
-            self.docker
-                .stop(&old.app.id)
-                .await
-                .map_err(|e| self.err(e))?;
+            let began = std::time::Instant::now();
+            // The address is free once the old application's process has
+            // exited (the kernel ends the rest of its pid namespace first):
+            // Docker's own bookkeeping of the exit, which its stop waits
+            // for, goes on beside the move.
+            let stop_done = match exit {
+                Some(exit) => tokio::select! {
+                    done = &mut stop => Some(done),
+                    () = exit.wait() => None,
+                },
+                None => Some((&mut stop).await),
+            };
+            if let Some(done) = stop_done {
+                done.map_err(|e| self.err(stop_task(name, &e)))?
+                    .map_err(|e| self.err(e))?;
+            }
+            let stopped = began.elapsed();
             reporter.step(format!("move {} to the new sandbox", spec.address));
             self.unplug(name).await?;
+            let unplugged = began.elapsed();
             self.plug(name, &next.sandbox, false, reporter).await?;
+            let plugged = began.elapsed();
             reporter.step(format!("start the new {name}"));
             self.docker
                 .start(&next.app_id)
                 .await
-                .map_err(|e| self.err(e))
+                .map_err(|e| self.err(e))?;
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+            tracing::info!(
+                container = %name,
+                stop_ms = ms(stopped),
+                unplug_ms = ms(unplugged - stopped),
+                plug_ms = ms(plugged - unplugged),
+                start_ms = ms(began.elapsed() - plugged),
+                "replaced: the address moved to the new pair"
+            );
+            Ok(())
         }
         .await;
+        // Whatever happened, Docker's stop of the old one is seen to its end.
+        let moved = match (moved, stop.await) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Ok(Ok(()))) => Ok(()),
+            (Ok(()), Ok(Err(e))) => Err(self.err(e)),
+            (Ok(()), Err(e)) => Err(self.err(stop_task(name, &e))),
+        };
         if let Err(e) = moved {
             reporter.warn(format!(
                 "the new {name} did not start ({e}): bringing the old one back"
@@ -246,5 +287,40 @@ impl Host {
                 Err(first)
             }
         }
+    }
+}
+
+/// The error of a stop whose task ended without its answer.
+fn stop_task(name: &str, e: &tokio::task::JoinError) -> DockerError {
+    DockerError::Task {
+        op: "stop",
+        container: name.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// The exit of one process, watched through a pidfd.
+struct ProcessExit(tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>);
+
+impl ProcessExit {
+    /// `None` when the process is gone already (or no pidfd can be had):
+    /// Docker's stop is then waited for alone.
+    fn watch(pid: u32) -> Option<Self> {
+        use std::os::fd::FromRawFd;
+        let pid = libc::pid_t::try_from(pid).ok().filter(|p| *p > 0)?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+        // SAFETY: the fd was just returned by the kernel and is ours alone.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        // SAFETY: the AsyncFd owns the fd, which nothing else can close.
+        unsafe { tokio::io::unix::AsyncFd::register(fd) }
+            .ok()
+            .map(ProcessExit)
+    }
+
+    /// Returns once the process has exited: a pidfd turns readable then.
+    async fn wait(self) {
+        let _ = self.0.readable().await;
     }
 }

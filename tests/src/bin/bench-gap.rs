@@ -203,7 +203,7 @@ fn recreate(bed: &TestBed, c: &BedContainer, round: usize) -> Result<Split> {
     let first_after = answers.iter().find(|t| **t >= start).copied();
     let (Some(last_before), Some(first_after)) = (last_before, first_after) else {
         bail!(
-            "round {round}: {} answers, none before the old one died or none after the new one started",
+            "round {round}: {} answers, none before the old one died or none after the new one started; events: {events:?}",
             answers.len()
         );
     };
@@ -261,6 +261,11 @@ fn bench() -> Result<()> {
     row("dockstack's own work (old die to new start)", |s| s.ours);
     row("new application's start (start to answer)", |s| s.start);
     row("the whole apply --yes", |s| s.apply);
+    // The server's own split of its part, when it logs one.
+    let log = std::fs::read_to_string(bed.host(0).server_log()).unwrap_or_default();
+    for line in log.lines().filter(|l| l.contains("replaced")) {
+        println!("  server: {}", line.trim());
+    }
     let changed = dns.with_yaml(&format!("env:\n  ROUND: \"{RUNS}\""));
     let env = bed.write_environment(std::slice::from_ref(&changed));
     timed(&bed, &env, &["destroy"])?;
