@@ -169,6 +169,7 @@ fn fields_sent_straight_to_the_api_are_checked_by_the_server() {
                 .run(pb::RunRequest {
                     host: host.clone(),
                     spec: Some(s),
+                    replace: false,
                 })
                 .await;
             refused.push((what, r.err().map(|s| s.code())));

@@ -440,6 +440,7 @@ fn a_request_for_another_host_is_refused() {
                     running: true,
                     ..Default::default()
                 }),
+                replace: false,
             })
             .await
             .map(drop),

@@ -199,6 +199,7 @@ fn bad_values_sent_raw_and_what_an_operators_policy_refuses() {
                 .run(pb::RunRequest {
                     host: host.clone(),
                     spec: Some(s),
+                    replace: false,
                 })
                 .await;
             refused.push((what, r.err()));
