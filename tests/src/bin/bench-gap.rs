@@ -12,8 +12,8 @@ use std::fs::File;
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -53,7 +53,8 @@ fn query(id: u16) -> Vec<u8> {
 /// keeps the wall-clock time of every answer (an answer with an address).
 struct Querier {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Result<Vec<SystemTime>>>,
+    answers: Arc<Mutex<Vec<SystemTime>>>,
+    handle: JoinHandle<Result<()>>,
 }
 
 impl Querier {
@@ -62,12 +63,13 @@ impl Querier {
             .with_context(|| format!("opening the namespace {netns}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let handle = std::thread::spawn(move || -> Result<Vec<SystemTime>> {
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&answers);
+        let handle = std::thread::spawn(move || -> Result<()> {
             nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
                 .context("entering the host's namespace")?;
             let socket = UdpSocket::bind("0.0.0.0:0")?;
             socket.connect(SocketAddrV4::new(server, 53))?;
-            let mut answers = Vec::new();
             let mut id: u16 = 0;
             let mut buf = [0u8; 512];
             while !flag.load(Ordering::Relaxed) {
@@ -83,7 +85,8 @@ impl Querier {
                         // An answer (QR set, no error, one record at least).
                         Ok(n) if n > 12 && buf[2] & 0x80 != 0 && buf[3] & 0x0f == 0 => {
                             if buf[6] != 0 || buf[7] != 0 {
-                                answers.push(SystemTime::now());
+                                let now = SystemTime::now();
+                                kept.lock().unwrap_or_else(|e| e.into_inner()).push(now);
                             }
                         }
                         Ok(_) => {}
@@ -97,16 +100,37 @@ impl Querier {
                     }
                 }
             }
-            Ok(answers)
+            Ok(())
         });
-        Ok(Querier { stop, handle })
+        Ok(Querier {
+            stop,
+            answers,
+            handle,
+        })
+    }
+
+    /// Waits (up to `limit`) for an answer later than `after`.
+    fn answered_after(&self, after: SystemTime, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+            if answers.last().is_some_and(|t| *t > after) {
+                return true;
+            }
+            drop(answers);
+            std::thread::sleep(EVERY);
+        }
+        false
     }
 
     fn finish(self) -> Result<Vec<SystemTime>> {
         self.stop.store(true, Ordering::Relaxed);
         self.handle
             .join()
-            .map_err(|_| anyhow!("the querier panicked"))?
+            .map_err(|_| anyhow!("the querier panicked"))??;
+        Ok(std::mem::take(
+            &mut *self.answers.lock().unwrap_or_else(|e| e.into_inner()),
+        ))
     }
 }
 
@@ -187,10 +211,12 @@ fn recreate(bed: &TestBed, c: &BedContainer, round: usize) -> Result<Split> {
     std::thread::sleep(Duration::from_millis(300));
     let since = SystemTime::now();
     let (_, apply) = timed(bed, &env, &["apply", "--yes"])?;
-    // Until the new application has answered for a while.
-    std::thread::sleep(Duration::from_millis(500));
+    // Until the new application has answered, and a little more.
+    let answered = querier.answered_after(SystemTime::now(), Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(100));
     let answers = querier.finish()?;
     let until = SystemTime::now();
+    ensure!(answered, "round {round}: no answer within 5 s of the apply");
     let new_id = docker(&["inspect", "--format", "{{.Id}}", &c.name])?
         .trim()
         .to_string();
