@@ -272,6 +272,16 @@ fn a_recreate_on_one_host_leaves_one_pair_and_one_that_cannot_start_brings_the_o
     let out = dockstack(&bed, &env, &["plan"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
+    // An old application that is not running (stopped behind dockstack's
+    // back) is replaced all the same.
+    docker(&["stop", "-t", "0", &name]).expect("docker stop");
+    let env = bed.write_environment(&[c.clone().with_yaml("env:\n  FOO: \"2\"")]);
+    ok(&bed, &env, &["apply", "--yes"]);
+    let (new_id, _) = identity(&name);
+    assert_eq!(managed_sorted(&bed, 0), pair);
+    assert_eq!(bed.ovs_ports(0).len(), 1, "{:?}", bed.ovs_ports(0));
+    assert!(bed.ping_from_host(0, ip), "{ip} does not answer");
+
     // The new process cannot start: the old container runs again, at its
     // address, and nothing of the new one is left.
     let env = bed.write_environment(&[c.clone().with_yaml("command: /nonexistent")]);

@@ -186,6 +186,9 @@ impl Host {
         let docker = self.docker.clone();
         let old_id = old.app.id.clone();
         let mut stop = tokio::spawn(async move { docker.stop(&old_id).await });
+        // Whether the stop's answer was taken already, and whether the old
+        // process had exited (so the old pair's port may be gone).
+        let (mut stop_taken, mut exited) = (false, false);
         let moved = async {
             let began = std::time::Instant::now();
             // The address is free once the old application's process has
@@ -200,9 +203,11 @@ impl Host {
                 None => Some((&mut stop).await),
             };
             if let Some(done) = stop_done {
+                stop_taken = true;
                 done.map_err(|e| self.err(stop_task(name, &e)))?
                     .map_err(|e| self.err(e))?;
             }
+            exited = true;
             let stopped = began.elapsed();
             reporter.step(format!("move {} to the new sandbox", spec.address));
             self.unplug(name).await?;
@@ -227,17 +232,26 @@ impl Host {
         }
         .await;
         // Whatever happened, Docker's stop of the old one is seen to its end.
-        let moved = match (moved, stop.await) {
-            (Err(e), _) => Err(e),
-            (Ok(()), Ok(Ok(()))) => Ok(()),
-            (Ok(()), Ok(Err(e))) => Err(self.err(e)),
-            (Ok(()), Err(e)) => Err(self.err(stop_task(name, &e))),
+        let stopped = if stop_taken {
+            Ok(())
+        } else {
+            match stop.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(self.err(e)),
+                Err(e) => Err(self.err(stop_task(name, &e))),
+            }
         };
+        let moved = moved.and(stopped);
         if let Err(e) = moved {
+            self.remove_next(name, reporter).await;
+            if !exited {
+                // The old one never stopped: its port and its pair are as
+                // they were.
+                return Err(e);
+            }
             reporter.warn(format!(
                 "the new {name} did not start ({e}): bringing the old one back"
             ));
-            self.remove_next(name, reporter).await;
             if let Err(e) = self.unplug(name).await {
                 reporter.warn(format!("rollback: {e}"));
             }
