@@ -30,6 +30,10 @@ pub fn environment_name(env: &crate::environment::Environment) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Run,
+    /// A run that replaces the container of the same name on the same host
+    /// (`apply`'s recreate): the server stops the old one only once the new
+    /// one is made.
+    Replace,
     Destroy,
     Start,
     /// Restart in its sandbox, applying changed config volumes (`apply`).
@@ -45,6 +49,7 @@ impl Action {
     pub fn name(self) -> &'static str {
         match self {
             Action::Run => "run",
+            Action::Replace => "replace",
             Action::Destroy => "destroy",
             Action::Start => "start",
             Action::Restart => "restart",

@@ -44,6 +44,14 @@ pub enum DockerError {
         #[source]
         source: BollardError,
     },
+    /// A call made on a task of its own (a replacement's stop) that ended
+    /// without its answer.
+    #[error("docker {op} {container}: {message}")]
+    Task {
+        op: &'static str,
+        container: String,
+        message: String,
+    },
 }
 
 /// What the server needs to know of one container.
@@ -240,7 +248,18 @@ impl DockerClient {
         spec: &ContainerSpec,
         pause_image: &str,
     ) -> Result<String, DockerError> {
-        let name = record::sandbox_name(&spec.name);
+        self.create_sandbox_as(spec, pause_image, &record::sandbox_name(&spec.name))
+            .await
+    }
+
+    /// [`DockerClient::create_sandbox`] under the name `name` (a replacement
+    /// made beside the sandbox it replaces, renamed once that one is gone).
+    pub async fn create_sandbox_as(
+        &self,
+        spec: &ContainerSpec,
+        pause_image: &str,
+        name: &str,
+    ) -> Result<String, DockerError> {
         // With no network Docker writes no line for the container's own
         // name; this one makes `hostname -f` print the FQDN.
         let names = if spec.domain.is_empty() {
@@ -271,7 +290,7 @@ impl DockerClient {
             host_config: Some(host_config),
             ..Default::default()
         };
-        self.create(&name, pause_image, body).await
+        self.create(name, pause_image, body).await
     }
 
     /// Creates the application container, joined to the network namespace
@@ -287,8 +306,30 @@ impl DockerClient {
         sandbox: &str,
         config: &std::collections::BTreeMap<String, String>,
     ) -> Result<String, DockerError> {
+        let at = AppPlace {
+            name: &spec.name,
+            sandbox,
+            join: sandbox,
+        };
+        self.create_app_as(spec, first, binds, at, config).await
+    }
+
+    /// [`DockerClient::create_app`] at the place `at`.
+    pub async fn create_app_as(
+        &self,
+        spec: &ContainerSpec,
+        first: Option<&FirstCreation>,
+        binds: Vec<String>,
+        at: AppPlace<'_>,
+        config: &std::collections::BTreeMap<String, String>,
+    ) -> Result<String, DockerError> {
+        let AppPlace {
+            name,
+            sandbox,
+            join,
+        } = at;
         let host_config = HostConfig {
-            network_mode: Some(format!("container:{sandbox}")),
+            network_mode: Some(format!("container:{join}")),
             binds: (!binds.is_empty()).then_some(binds),
             privileged: Some(spec.privileged),
             cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
@@ -326,7 +367,26 @@ impl DockerClient {
             host_config: Some(host_config),
             ..Default::default()
         };
-        self.create(&spec.name, &spec.image, body).await
+        self.create(name, &spec.image, body).await
+    }
+
+    /// Gives the container `id` the name `name`.
+    pub async fn rename(&self, id: &str, name: &str) -> Result<(), DockerError> {
+        let options = bollard::query_parameters::RenameContainerOptions {
+            name: name.to_string(),
+        };
+        match self.docker.rename_container(id, options).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_code(&e) == Some(404) => Err(DockerError::NotFound(id.into())),
+            Err(e) if status_code(&e) == Some(409) => Err(DockerError::NameTaken {
+                name: name.to_string(),
+            }),
+            Err(source) => Err(DockerError::Api {
+                op: "rename",
+                container: name.to_string(),
+                source,
+            }),
+        }
     }
 
     async fn create(
@@ -699,6 +759,16 @@ async fn cut_into_lines(
         }
     }
     Ok(())
+}
+
+/// Where an application container is made: its name, its sandbox's name
+/// for its labels, and the container whose network namespace it joins (the
+/// sandbox itself, or a replacement's sandbox until it takes that name).
+#[derive(Debug, Clone, Copy)]
+pub struct AppPlace<'a> {
+    pub name: &'a str,
+    pub sandbox: &'a str,
+    pub join: &'a str,
 }
 
 /// The most processes in a sandbox (the pause process, and `docker exec`s

@@ -10,6 +10,7 @@ mod plan;
 mod prestop;
 mod reconcile;
 mod register;
+mod replace;
 mod status;
 
 use std::collections::HashMap;

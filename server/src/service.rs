@@ -403,6 +403,9 @@ impl pb::container_host_server::ContainerHost for HostService {
             .map(|s| s.name.clone())
             .unwrap_or_default();
         let who = self.authorize(&req, Action::Run, &name)?;
+        if req.get_ref().replace {
+            self.authorize(&req, Action::Destroy, &name)?;
+        }
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
         let spec = ContainerSpec::try_from(
@@ -419,14 +422,25 @@ impl pb::container_host_server::ContainerHost for HostService {
             .pin_volumes(who.role, &spec)
             .map_err(|r| who.refused(Action::Run, &name, &r))?;
         let client = who.client;
+        let (op, replace) = if req.replace {
+            ("replace", true)
+        } else {
+            ("run", false)
+        };
         Ok(Response::new(self.stream_op(
             client,
-            "run",
+            op,
             name,
-            |host, reporter| async move {
-                host.run(&spec, first.as_ref(), pinned.as_deref(), &reporter)
-                    .await
-                    .map(Some)
+            move |host, reporter| async move {
+                if replace {
+                    host.replace(&spec, pinned.as_deref(), &reporter)
+                        .await
+                        .map(Some)
+                } else {
+                    host.run(&spec, first.as_ref(), pinned.as_deref(), &reporter)
+                        .await
+                        .map(Some)
+                }
             },
         )))
     }

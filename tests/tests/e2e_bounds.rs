@@ -170,6 +170,7 @@ fn fields_sent_straight_to_the_api_are_checked_by_the_server() {
                     host: host.clone(),
                     spec: Some(s),
                     first_creation: None,
+                    replace: false,
                 })
                 .await;
             refused.push((what, r.err().map(|s| s.code())));

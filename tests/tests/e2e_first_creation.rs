@@ -134,6 +134,7 @@ fn bad_values_sent_raw_are_refused() {
                     host: host.clone(),
                     spec: Some(s),
                     first_creation,
+                    replace: false,
                 })
                 .await;
             refused.push((what, r.err()));

@@ -1,7 +1,9 @@
 //! `plan` and `apply` end to end on two hosts: every container created,
 //! then day-2 changes (image, env, a move, an orphan) planned, named and
 //! applied with the same address and MAC, steps gated on health, oneshots
-//! run once, services replaced one at a time, stale plans refused.
+//! run once, services replaced one at a time, stale plans refused; a
+//! recreate on one host made beside the old container, which comes back
+//! when the new one cannot start.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -235,6 +237,62 @@ fn plan_and_apply_create_recreate_move_and_prune_keeping_addresses() {
 
     ok(&bed, &env, &["destroy"]);
     let _ = docker(&["rmi", &v2]);
+}
+
+/// The names of host `i`'s managed containers, sorted.
+fn managed_sorted(bed: &TestBed, i: usize) -> Vec<String> {
+    let mut all = bed.managed_containers(i);
+    all.sort();
+    all
+}
+
+#[test]
+fn a_recreate_on_one_host_leaves_one_pair_and_one_that_cannot_start_brings_the_old_back() {
+    let bed = bed(1);
+    let name = bed.container_name("rp");
+    let ip = bed.subnet_ip(40);
+    let c = BedContainer::new(&name, 0, ip);
+    let env = bed.write_environment(std::slice::from_ref(&c));
+    ok(&bed, &env, &["apply", "--yes"]);
+    let (old_id, _) = identity(&name);
+    let mac = eth0_mac(&name);
+    let pair = vec![name.clone(), format!("{name}{SANDBOX_SUFFIX}")];
+
+    // Made beside the old pair, then given its names: one pair, one port.
+    let env = bed.write_environment(&[c.clone().with_yaml("env:\n  FOO: \"1\"")]);
+    ok(&bed, &env, &["apply", "--yes"]);
+    let (new_id, _) = identity(&name);
+    assert_ne!(new_id, old_id, "not recreated");
+    let env_now = inspect(&name, "{{range .Config.Env}}{{.}} {{end}}");
+    assert!(env_now.contains("FOO=1"), "{env_now}");
+    assert_eq!(managed_sorted(&bed, 0), pair);
+    assert_eq!(bed.ovs_ports(0).len(), 1, "{:?}", bed.ovs_ports(0));
+    assert_eq!(eth0_mac(&name), mac);
+    assert!(bed.ping_from_host(0, ip), "{ip} does not answer");
+    let out = dockstack(&bed, &env, &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // An old application that is not running (stopped behind dockstack's
+    // back) is replaced all the same.
+    docker(&["stop", "-t", "0", &name]).expect("docker stop");
+    let env = bed.write_environment(&[c.clone().with_yaml("env:\n  FOO: \"2\"")]);
+    ok(&bed, &env, &["apply", "--yes"]);
+    let (new_id, _) = identity(&name);
+    assert_eq!(managed_sorted(&bed, 0), pair);
+    assert_eq!(bed.ovs_ports(0).len(), 1, "{:?}", bed.ovs_ports(0));
+    assert!(bed.ping_from_host(0, ip), "{ip} does not answer");
+
+    // The new process cannot start: the old container runs again, at its
+    // address, and nothing of the new one is left.
+    let env = bed.write_environment(&[c.clone().with_yaml("command: /nonexistent")]);
+    let out = dockstack(&bed, &env, &["apply", "--yes"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(identity(&name).0, new_id, "{}", text(&out));
+    assert_eq!(inspect(&name, "{{.State.Running}}"), "true");
+    assert_eq!(managed_sorted(&bed, 0), pair);
+    assert_eq!(bed.ovs_ports(0).len(), 1, "{:?}", bed.ovs_ports(0));
+    assert!(bed.ping_from_host(0, ip), "{ip} does not answer");
+    ok(&bed, &env, &["destroy"]);
 }
 
 /// A healthcheck of Docker's exec form, checked every 200 ms.

@@ -50,6 +50,7 @@ fn names_and_images_outside_dockers_grammar_are_refused_on_every_rpc() {
             host: host.clone(),
             spec: Some(spec("web1", "busybox?x=1")),
             first_creation: None,
+            replace: false,
         };
         codes.push(("run image", c.run(run).await.map(|_| ()).err()));
         let register = pb::RegisterRequest {

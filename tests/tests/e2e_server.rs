@@ -441,6 +441,7 @@ fn a_request_for_another_host_is_refused() {
                     ..Default::default()
                 }),
                 first_creation: None,
+                replace: false,
             })
             .await
             .map(drop),

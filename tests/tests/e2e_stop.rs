@@ -200,6 +200,7 @@ fn bad_values_sent_raw_and_what_an_operators_policy_refuses() {
                     host: host.clone(),
                     spec: Some(s),
                     first_creation: None,
+                    replace: false,
                 })
                 .await;
             refused.push((what, r.err()));

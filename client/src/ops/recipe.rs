@@ -108,13 +108,14 @@ impl Ctx<'_> {
         match action {
             Action::Register => self.registration(true).await.map(|()| None),
             Action::Deregister => self.registration(false).await.map(|()| None),
-            Action::Run => {
+            Action::Run | Action::Replace => {
                 let mut client = client?;
                 let node = puppet_node(env, c);
                 // A run that only checks an existing container must not
-                // clean the certificate it is using.
+                // clean the certificate it is using; a replacement is a new
+                // node under the old one's name.
                 if let Some(p) = node
-                    && !rpc::exists(&mut client, c, conn).await?
+                    && (action == Action::Replace || !rpc::exists(&mut client, c, conn).await?)
                 {
                     self.cert_clean(p).await;
                 }

@@ -251,7 +251,7 @@ async fn operate_now(
             let info = client.show(reference()).await.map_err(explain)?;
             return Ok(Some(info.into_inner()));
         }
-        Action::Run => client
+        Action::Run | Action::Replace => client
             .run(pb::RunRequest {
                 host: host.clone(),
                 spec: Some(pb::ContainerSpec {
@@ -259,6 +259,7 @@ async fn operate_now(
                     ..spec_of(c)
                 }),
                 first_creation: first_creation_of(c),
+                replace: action == Action::Replace,
             })
             .await
             .map_err(explain)?
@@ -291,7 +292,12 @@ async fn operate_now(
         Action::Register | Action::Deregister => return Ok(None),
     };
     let done = follow(stream, &c.name, printer, conn).await?;
-    if done.is_none() && matches!(action, Action::Run | Action::Start | Action::Restart) {
+    if done.is_none()
+        && matches!(
+            action,
+            Action::Run | Action::Replace | Action::Start | Action::Restart
+        )
+    {
         return Err(Failure::new(format!(
             "the server on host {} ended the {} of {} without its result (did its task fail? see the server's log)",
             c.host,

@@ -198,7 +198,9 @@ fn docker_category(e: &DockerError) -> Category {
         DockerError::NoImage { .. } | DockerError::NotFound(_) => Category::NotFound,
         DockerError::NameTaken { .. } => Category::AlreadyExists,
         DockerError::Connect { .. } => Category::Unavailable,
-        DockerError::Api { .. } | DockerError::Build { .. } => Category::Internal,
+        DockerError::Api { .. } | DockerError::Build { .. } | DockerError::Task { .. } => {
+            Category::Internal
+        }
     }
 }
 

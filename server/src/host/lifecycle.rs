@@ -37,17 +37,7 @@ impl Host {
         reporter: &Reporter,
     ) -> Result<ContainerStatus, HostError> {
         crate::fault::point("run", &spec.name);
-        // The spec checked its hooks' form; where they may come from is
-        // this host's policy.
-        if let Some(allow) = self.config.allow_hooks.as_deref() {
-            for (phase, hooks) in [
-                ("precreation", &spec.precreation),
-                ("postcreation", &spec.postcreation),
-                ("postdestroy", &spec.postdestroy),
-            ] {
-                check_hooks(phase, &spec.name, hooks, Some(allow)).map_err(|e| self.err(e))?;
-            }
-        }
+        self.check_spec_hooks(spec)?;
         let _guard = self.lock(&spec.name).await;
         let ip = spec.address.ip().to_string();
 
@@ -134,6 +124,21 @@ impl Host {
         self.status_of(&spec.name).await
     }
 
+    /// The spec checked its hooks' form; where they may come from is this
+    /// host's policy.
+    pub(super) fn check_spec_hooks(&self, spec: &ContainerSpec) -> Result<(), HostError> {
+        if let Some(allow) = self.config.allow_hooks.as_deref() {
+            for (phase, hooks) in [
+                ("precreation", &spec.precreation),
+                ("postcreation", &spec.postcreation),
+                ("postdestroy", &spec.postdestroy),
+            ] {
+                check_hooks(phase, &spec.name, hooks, Some(allow)).map_err(|e| self.err(e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The sandbox first, started and plugged; only then the application,
     /// so that its first instruction finds eth0 with its address.
     async fn create_pair(
@@ -204,7 +209,9 @@ impl Host {
         };
         let ours = c.is_managed()
             && c.host() == Some(self.id())
-            && matches!(record::member(&c.labels), record::Member::Sandbox(_));
+            // A replacement's sandbox, made under another name (see
+            // `Host::replace`), is not the orphan of the name it has.
+            && matches!(record::member(&c.labels), record::Member::Sandbox(owner) if record::sandbox_name(&owner) == sandbox);
         if !ours {
             return Err(self.err(DockerError::NameTaken {
                 name: sandbox.to_string(),
@@ -237,7 +244,7 @@ impl Host {
     /// application running in that netns. An application that runs in
     /// another netns (of a sandbox since replaced), or that started before
     /// its sandbox was plugged, is restarted into the plugged one.
-    async fn bring_up(&self, pair: &Pair, reporter: &Reporter) -> Result<(), HostError> {
+    pub(super) async fn bring_up(&self, pair: &Pair, reporter: &Reporter) -> Result<(), HostError> {
         let name = &pair.app.name;
         let Network::Sandbox(sandbox) = &pair.network else {
             let c = self.ensure_running(&pair.app).await?;
@@ -295,7 +302,7 @@ impl Host {
 
     /// Starts the container and inspects it again: plugging needs the pid
     /// of the process that now runs.
-    async fn start_running(&self, name: &str) -> Result<Inspected, HostError> {
+    pub(super) async fn start_running(&self, name: &str) -> Result<Inspected, HostError> {
         self.docker.start(name).await.map_err(|e| self.err(e))?;
         let c = self.inspect_existing(name).await?;
         if !c.running {

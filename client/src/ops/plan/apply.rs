@@ -360,6 +360,15 @@ async fn change(
         Change::Recreate { .. } if old_gone => {
             act(clients, Action::Run, &replacement(), printer).await
         }
+        // On the same host the server makes the new pair beside the old
+        // one and moves the address over when the old one has exited.
+        Change::Recreate { from, .. } if *from == c.host => {
+            printer.progress(
+                &c.name,
+                Progress::Step("recreate: the new container made before the old one stops"),
+            );
+            act(clients, Action::Replace, &replacement(), printer).await
+        }
         Change::Recreate { from, .. } => {
             // The old container gives its address up before the new one
             // takes it: never two holders of one address.
