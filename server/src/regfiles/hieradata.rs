@@ -171,7 +171,9 @@ pub fn remove(
     if let Some((line, why)) = &svc.unsupported {
         return Err(RegistrationError::unsupported(*line, why.clone()));
     }
-    let drop: Vec<usize> = svc
+    // A set: a hostile master's file may list the name 250,000 times, and
+    // every line is looked up once (one pass, not lines × duplicates).
+    let drop: std::collections::HashSet<usize> = svc
         .items
         .iter()
         .filter(|i| i.value == name)
@@ -567,6 +569,24 @@ mod tests {
             out,
             BASE.replace("  redis:\n", "  redis:\n  memcache:\n  - mc1\n")
         );
+    }
+
+    /// One pass: 200,000 duplicates of a name take well under the bound
+    /// (the editor that looked each line up in the list of lines to drop
+    /// took minutes, under the file's lock).
+    #[test]
+    fn a_name_listed_200000_times_is_taken_out_in_one_pass() {
+        let mut text = String::from("registered_services:\n  web:\n");
+        for _ in 0..200_000 {
+            text.push_str("  - a\n");
+        }
+        text.push_str("  - b\n");
+        let began = std::time::Instant::now();
+        let (out, c) = remove(&text, "web", "a").unwrap();
+        assert_eq!(c, Change::Removed);
+        assert_eq!(out, "registered_services:\n  web:\n  - b\n");
+        let took = began.elapsed();
+        assert!(took < std::time::Duration::from_secs(30), "{took:?}");
     }
 
     #[test]

@@ -71,16 +71,23 @@ pub fn remove(
     let Some(node) = find(&headers, service)? else {
         return Ok((text.to_string(), SiteChange::NoNodeLine));
     };
-    let mut out = text.to_string();
+    // The first name is the service itself and stays; each later one goes
+    // with the separator before it. The text is copied once around the
+    // spans dropped: a line of many duplicates costs one pass, not one
+    // copy of the file per duplicate.
+    let mut out = String::with_capacity(text.len());
+    let mut kept_from = 0;
     let mut changed = false;
-    // The first name is the service itself and stays; later spans come first
-    // so earlier offsets remain valid.
-    for k in (1..node.names.len()).rev() {
+    for k in 1..node.names.len() {
         if node.names[k].value.eq_ignore_ascii_case(fqdn) {
-            out.replace_range(node.names[k - 1].end..node.names[k].end, "");
+            let (start, end) = (node.names[k - 1].end, node.names[k].end);
+            // A run of duplicates: the span starts where the last one ended.
+            out.push_str(&text[kept_from..start.max(kept_from)]);
+            kept_from = end;
             changed = true;
         }
     }
+    out.push_str(&text[kept_from..]);
     let change = if changed {
         Change::Removed
     } else {
@@ -484,6 +491,26 @@ mod tests {
     use super::*;
 
     const PP: &str = "#nodes\nnode 'haproxy' ,'haproxy1.endor.lab' {\n  class { '::mymod::ha': }\n}\nnode 'redis' {\n  class { '::mymod::redis': }\n}\n";
+
+    /// One pass: a node line of 100,000 duplicates loses them all well
+    /// under the bound (one copy of the file per duplicate took minutes).
+    #[test]
+    fn a_node_line_of_100000_duplicates_loses_them_in_one_pass() {
+        let mut text = String::from("node 'web'");
+        for i in 0..100_000 {
+            let name = if i == 500 { "keep.lab" } else { "dup.lab" };
+            text.push_str(&format!(" ,'{name}'"));
+        }
+        text.push_str(" {\n}\n");
+        let pad = "x".repeat(1 << 20);
+        let text = format!("# {pad}\n{text}");
+        let began = std::time::Instant::now();
+        let (out, c) = remove(&text, "web", "DUP.lab").unwrap();
+        assert_eq!(c, SiteChange::Changed(Change::Removed));
+        assert_eq!(out, format!("# {pad}\nnode 'web' ,'keep.lab' {{\n}}\n"));
+        let took = began.elapsed();
+        assert!(took < std::time::Duration::from_secs(30), "{took:?}");
+    }
 
     #[test]
     fn add_and_remove_round_trip() {
