@@ -213,8 +213,8 @@ fn reload_on_sighup(
             if let Some(tls) = &tls {
                 match dockstack_server::tls::server_state(&own.tls_dir, &host_id) {
                     Ok(c) => {
+                        tls.replace(c);
                         tracing::info!("TLS settings and revocation list reloaded");
-                        *tls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
                     }
                     Err(e) => tracing::error!(
                         "TLS settings not reloaded, the old ones stay in force: {e}"
@@ -340,9 +340,9 @@ async fn listen(args: ListenArgs) -> Result<()> {
         );
         None
     } else {
-        Some(Arc::new(std::sync::RwLock::new(Arc::new(
+        Some(dockstack_server::tls::LiveTls::new(
             dockstack_server::tls::server_state(&tls_dir, &host_id)?,
-        ))))
+        ))
     };
     reload_on_sighup(
         policy_file,
@@ -358,6 +358,18 @@ async fn listen(args: ListenArgs) -> Result<()> {
     serve(listener, HostService::new(host, policy), tls).await
 }
 
+/// How long a connection is served before the server asks the client (by
+/// HTTP/2 GOAWAY) to open a new one: a new connection is a new handshake,
+/// with the CA, the expiry and the revocation list of the moment.
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(3600);
+/// How long the requests under way on a connection past its age may still
+/// take before it is closed: room for a `run` with slow hooks.
+const MAX_CONNECTION_AGE_GRACE: Duration = Duration::from_secs(3600);
+/// Requests under way at once on one connection; a client's further ones
+/// wait for a free stream. The client keeps a few per container of a step;
+/// a flood of costly ones (plans) on one connection is held to this.
+const MAX_CONCURRENT_STREAMS: u32 = 32;
+
 /// Serves gRPC on `listener` (over mutual TLS unless `tls` is `None`)
 /// until a shutdown signal.
 async fn serve(
@@ -365,7 +377,11 @@ async fn serve(
     service: HostService,
     tls: Option<dockstack_server::tls::SharedTls>,
 ) -> Result<()> {
-    let mut server = Server::builder().tcp_nodelay(true);
+    let mut server = Server::builder()
+        .tcp_nodelay(true)
+        .max_connection_age(MAX_CONNECTION_AGE)
+        .max_connection_age_grace(MAX_CONNECTION_AGE_GRACE)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
     let router = server.add_service(ContainerHostServer::new(service));
     match tls {
         Some(config) => {
