@@ -7,6 +7,7 @@
 
 pub mod confighash;
 pub mod docker;
+pub mod envkey;
 pub mod fault;
 pub mod hooks;
 pub mod host;

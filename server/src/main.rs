@@ -242,7 +242,8 @@ fn raise_open_files() {
 /// the pause image present.
 async fn make_host(config: HostConfig, docker: Option<&str>, ovs: Ovs) -> Result<Host> {
     let host_id = &config.host_id;
-    let docker = DockerClient::connect(docker, host_id)
+    let env_key = dockstack_server::envkey::EnvKey::load_or_create(&config.state_dir)?;
+    let docker = DockerClient::connect(docker, host_id, env_key)
         .await
         .with_context(|| format!("host {host_id}"))?;
     // Checked before serving so that a Docker that cannot build it is found

@@ -58,7 +58,11 @@ async fn connect() -> DockerClient {
             "these tests need a working dockerd: start it (`service docker start`, or `dockerd &`) and check /var/run/docker.sock: {e}"
         );
     }
-    DockerClient::connect(None, "pause-test")
+    DockerClient::connect(
+        None,
+        "pause-test",
+        crate::envkey::EnvKey::from_bytes([0; 32]),
+    )
         .await
         .unwrap_or_else(|e| panic!("dockerd is not reachable: {e}"))
 }
