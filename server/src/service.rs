@@ -185,8 +185,10 @@ fn audit<T>(
     }
 }
 
-/// The most specs one plan request may carry.
-const MAX_PLAN_SPECS: usize = 10_000;
+/// The most specs one plan request may carry: twice the containers the
+/// benchmarks run on one host. Each costs an inspect, and the hashing of
+/// its config volumes.
+const MAX_PLAN_SPECS: usize = 2_048;
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
 
@@ -583,6 +585,18 @@ impl pb::container_host_server::ContainerHost for HostService {
                 "{} specs in one plan, at most {MAX_PLAN_SPECS}",
                 req.specs.len()
             )));
+        }
+        // One spec per container: a request naming one many times would
+        // have it inspected, and its config volumes hashed, each time.
+        let mut named = std::collections::HashSet::new();
+        for spec in &req.specs {
+            if !named.insert(spec.name.as_str()) {
+                check_name("container name", &spec.name)?;
+                return Err(Status::invalid_argument(format!(
+                    "container {}: named by more than one spec of the plan",
+                    spec.name
+                )));
+            }
         }
         let specs = req
             .specs

@@ -92,3 +92,38 @@ fn names_and_images_outside_dockers_grammar_are_refused_on_every_rpc() {
         "a name wrote a line of its own into the log:\n{log}"
     );
 }
+
+/// Finding 11 of the second audit: a viewer's plan of 10,000 specs naming
+/// one container had it inspected, and its config volumes hashed, 10,000
+/// times. One spec per container, and at most 2,048 of them.
+#[test]
+fn a_plan_naming_a_container_twice_or_too_many_is_refused() {
+    let bed = bed(1);
+    let host = bed.host(0).name().to_string();
+    let plan = |names: Vec<String>| pb::PlanRequest {
+        host: host.clone(),
+        specs: names.iter().map(|n| spec(n, "busybox")).collect(),
+    };
+    let (many, twice, over, most) = with_grpc(&bed, 0, async |mut c| {
+        let many = c.plan(plan(vec!["web1".into(); 10_000])).await;
+        let twice = c.plan(plan(vec!["web1".into(), "web1".into()])).await;
+        let over = c
+            .plan(plan((0..2_049).map(|i| format!("web{i}")).collect()))
+            .await;
+        let most = c
+            .plan(plan((0..2_048).map(|i| format!("web{i}")).collect()))
+            .await;
+        (many, twice, over, most)
+    });
+    for (what, result, says) in [
+        ("10000 of one", many, "at most 2048"),
+        ("two of one", twice, "named by more than one spec"),
+        ("2049", over, "at most 2048"),
+    ] {
+        let status = result.err().unwrap_or_else(|| panic!("{what}: accepted"));
+        assert_eq!(status.code(), Code::InvalidArgument, "{what}: {status:?}");
+        assert!(status.message().contains(says), "{what}: {status:?}");
+    }
+    let most = most.expect("2048 containers, each once").into_inner();
+    assert_eq!(most.entries.len(), 2_048);
+}
