@@ -11,6 +11,7 @@ pub mod envkey;
 pub mod fault;
 pub mod hooks;
 pub mod host;
+pub mod logline;
 pub mod metrics;
 pub mod pause;
 pub mod policy;

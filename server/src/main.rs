@@ -99,9 +99,13 @@ fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: logs that go to files or journald stay plain.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // Every event one line, whatever its fields hold: a client's value
+    // never starts a line of its own (JSON escapes them itself).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+        .with_ansi(ansi)
+        .with_writer(move || dockstack_server::logline::OneLine::new(std::io::stdout(), ansi));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

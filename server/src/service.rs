@@ -358,7 +358,7 @@ where
         metrics().operation(action, matches!(result, Ok(Ok(_))), took);
         let last = match result {
             Ok(Ok(status)) => {
-                tracing::info!(%client, %container, action, duration_ms, result = "ok", "operation");
+                tracing::info!(%client, ?container, action, duration_ms, result = "ok", "operation");
                 status.map(|s| {
                     Ok(pb::Event {
                         kind: Some(pb::event::Kind::Done(status_to_pb(s))),
@@ -366,7 +366,7 @@ where
                 })
             }
             Ok(Err(e)) => {
-                tracing::warn!(%client, %container, action, duration_ms, result = "error", error = %e, "operation");
+                tracing::warn!(%client, ?container, action, duration_ms, result = "error", error = %e, "operation");
                 Some(Err(e.into()))
             }
             Err(payload) => {
@@ -374,7 +374,7 @@ where
                     "internal error: {action} of {container} panicked: {}",
                     panic_message(payload.as_ref())
                 );
-                tracing::error!(%client, %container, action, duration_ms, result = "panic", "{msg}");
+                tracing::error!(%client, ?container, action, duration_ms, result = "panic", "{msg}");
                 Some(Err(Status::internal(msg)))
             }
         };
