@@ -62,8 +62,11 @@ const SETTLE: Duration = Duration::from_secs(2);
 /// The trees whose hash is kept; past it, the cache starts over.
 const CACHED_TREES: usize = 10_000;
 
-/// Each tree's [`signature`] and hash when it was last hashed.
-static CACHE: LazyLock<Mutex<HashMap<PathBuf, ([u8; 32], String)>>> =
+/// A tree's [`signature`] and hash when it was last hashed.
+type Kept = ([u8; 32], String);
+
+/// Each tree's signature and hash when it was last hashed.
+static CACHE: LazyLock<Mutex<HashMap<PathBuf, Kept>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 /// Files whose contents were read, for the tests of the cache.
 static FILES_READ: AtomicUsize = AtomicUsize::new(0);
@@ -302,7 +305,8 @@ mod tests {
 
     #[test]
     fn an_unchanged_tree_is_not_read_again_and_a_change_is_seen() {
-        let dir = std::env::temp_dir().join(format!("dockstack-confighash-c-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("dockstack-confighash-c-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("conf.d")).unwrap();
         fs::write(dir.join("main.cfg"), "a=1\n").unwrap();

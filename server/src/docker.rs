@@ -15,9 +15,9 @@ use bollard::query_parameters::{
 };
 use futures::{Stream, StreamExt};
 
+use crate::envkey::EnvKey;
 use crate::policy::volumes::OtherMount;
 use crate::progress::LineCutter;
-use crate::envkey::EnvKey;
 use crate::record;
 use crate::spec::{self, ContainerSpec, FirstCreation};
 

@@ -516,8 +516,7 @@ mod tests {
         // A container an earlier dockstack made: hash and record in clear.
         let mut older = made.clone();
         older.insert(HASH.into(), s.legacy_hash());
-        let mut fields: BTreeMap<String, String> =
-            serde_json::from_str(&older[SPEC]).unwrap();
+        let mut fields: BTreeMap<String, String> = serde_json::from_str(&older[SPEC]).unwrap();
         fields.insert("env.SECRET".into(), "hunter2".into());
         older.insert(SPEC.into(), serde_json::to_string(&fields).unwrap());
         assert!(same_spec(&s, &older, &key()));
@@ -553,10 +552,14 @@ mod tests {
     fn allowed_addresses_survive_in_a_label() {
         let mut s = spec();
         assert!(
-            plug_spec("web1", "abc", &labels(&s, "h", &key()).into_iter().collect())
-                .unwrap()
-                .allowed_addresses
-                .is_empty()
+            plug_spec(
+                "web1",
+                "abc",
+                &labels(&s, "h", &key()).into_iter().collect()
+            )
+            .unwrap()
+            .allowed_addresses
+            .is_empty()
         );
         s.allowed_addresses = vec![
             "10.0.0.50/32".parse().unwrap(),

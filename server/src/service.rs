@@ -242,7 +242,9 @@ impl HostService {
                     RoleClaim::Revoked => {
                         "it has been revoked (its serial is in the CA's crl.pem)".to_string()
                     }
-                    RoleClaim::Expired => "it has expired (renew it with `dockstack certs renew NAME`)".to_string(),
+                    RoleClaim::Expired => {
+                        "it has expired (renew it with `dockstack certs renew NAME`)".to_string()
+                    }
                     RoleClaim::Unknown(r) => format!(
                         "its role {r:?} is not one this server knows (admin, operator, viewer)"
                     ),

@@ -239,7 +239,8 @@ fn end_of(info: &PeerInfo) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         // No expiry known (a certificate x509-parser cannot read, which
         // the handshake accepted): the connection's age bounds it instead.
         let expiry = info.not_after.map_or(Duration::MAX, |t| {
-            t.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
+            t.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
         });
         let expired = tokio::time::sleep(expiry);
         tokio::pin!(expired);

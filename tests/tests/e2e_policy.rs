@@ -285,9 +285,9 @@ fn a_connection_open_across_a_revocation_is_refused_at_its_next_request() {
     assert!(status.message().contains("revoked"), "{status:?}");
     // And the connection is closed.
     assert!(
-        wait_until(Duration::from_secs(5), || bed
-            .server_log(0)
-            .contains("closing the connection: its certificate has been revoked")),
+        wait_until(Duration::from_secs(5), || bed.server_log(0).contains(
+            "closing the connection: its certificate has been revoked"
+        )),
         "{}",
         bed.server_log(0)
     );

@@ -137,8 +137,7 @@ fn a_plan_naming_a_container_twice_or_too_many_is_refused() {
 fn a_line_break_sent_by_a_client_or_printed_by_a_container_forges_no_log_line() {
     ensure_test_image().expect("test image");
     let mut opts = BedOptions::hosts(1);
-    opts.server_env
-        .push(("RUST_LOG".into(), "debug".into()));
+    opts.server_env.push(("RUST_LOG".into(), "debug".into()));
     let bed = TestBed::new(opts).expect("test bed");
     let web = bed.container_name("web");
     let env = bed.write_environment(&[BedContainer::new(&web, 0, bed.subnet_ip(70))]);

@@ -57,7 +57,11 @@ fn env_values_reach_no_label_and_a_plan_names_a_change_without_the_value() {
         .unwrap_or_else(|e| panic!("plan JSON: {e}: {}", text(&out)));
     let change = &plan["changes"][0];
     assert_eq!(change["action"], "recreate", "{plan}");
-    assert_eq!(change["differences"], serde_json::json!(["env.SECRET"]), "{plan}");
+    assert_eq!(
+        change["differences"],
+        serde_json::json!(["env.SECRET"]),
+        "{plan}"
+    );
     let out = dockstack(&bed, &env, &["plan"]);
     let shown = text(&out);
     assert!(shown.contains("env.SECRET"), "{shown}");

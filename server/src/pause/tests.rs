@@ -63,8 +63,8 @@ async fn connect() -> DockerClient {
         "pause-test",
         crate::envkey::EnvKey::from_bytes([0; 32]),
     )
-        .await
-        .unwrap_or_else(|e| panic!("dockerd is not reachable: {e}"))
+    .await
+    .unwrap_or_else(|e| panic!("dockerd is not reachable: {e}"))
 }
 
 fn test_name(what: &str) -> String {

@@ -28,9 +28,15 @@ fn hash_changes_with_the_network_but_not_with_hooks() {
     let mut b = spec();
     b.postcreation = vec!["/bin/true".into()];
     b.running = false;
-    assert_eq!(a.hash(&crate::envkey::EnvKey::from_bytes([1; 32])), b.hash(&crate::envkey::EnvKey::from_bytes([1; 32])));
+    assert_eq!(
+        a.hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+        b.hash(&crate::envkey::EnvKey::from_bytes([1; 32]))
+    );
     b.address = "10.0.0.4/16".parse().unwrap();
-    assert_ne!(a.hash(&crate::envkey::EnvKey::from_bytes([1; 32])), b.hash(&crate::envkey::EnvKey::from_bytes([1; 32])));
+    assert_ne!(
+        a.hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+        b.hash(&crate::envkey::EnvKey::from_bytes([1; 32]))
+    );
 }
 
 #[test]
@@ -111,7 +117,10 @@ fn the_server_checks_a_dual_stack_spec_itself() {
     s.gateway6 = "fd00:10::1".into();
     let dual = ContainerSpec::try_from(s).unwrap();
     assert_eq!(dual.address6.unwrap().to_string(), "fd00:10::3/64");
-    assert_ne!(dual.hash(&crate::envkey::EnvKey::from_bytes([1; 32])), spec().hash(&crate::envkey::EnvKey::from_bytes([1; 32])));
+    assert_ne!(
+        dual.hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+        spec().hash(&crate::envkey::EnvKey::from_bytes([1; 32]))
+    );
     let labels = crate::record::labels(&dual, "host1", &crate::envkey::EnvKey::from_bytes([1; 32]));
     assert_eq!(labels["dockstack.ip6"], "fd00:10::3/64");
     let labels: crate::record::Labels = labels.into_iter().collect();
@@ -150,7 +159,10 @@ fn allowed_addresses_are_checked_and_normalised() {
     ];
     let spec = ContainerSpec::try_from(s).unwrap();
     assert_eq!(spec.allowed_addresses_label(), "10.0.0.50/32,10.0.1.0/28");
-    assert_ne!(spec.hash(&crate::envkey::EnvKey::from_bytes([1; 32])), super::tests::spec().hash(&crate::envkey::EnvKey::from_bytes([1; 32])));
+    assert_ne!(
+        spec.hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+        super::tests::spec().hash(&crate::envkey::EnvKey::from_bytes([1; 32]))
+    );
     // None given: the hash every older spec had.
     assert!(
         !super::tests::spec()
@@ -206,7 +218,12 @@ fn the_new_keys_are_hashed_only_when_given() {
     let mut m = message();
     m.stop_signal = String::new();
     m.stop_grace_secs = None;
-    assert_eq!(ContainerSpec::try_from(m).unwrap().hash(&crate::envkey::EnvKey::from_bytes([1; 32])), plain.hash(&crate::envkey::EnvKey::from_bytes([1; 32])));
+    assert_eq!(
+        ContainerSpec::try_from(m)
+            .unwrap()
+            .hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+        plain.hash(&crate::envkey::EnvKey::from_bytes([1; 32]))
+    );
     type Change = fn(&mut pb::ContainerSpec);
     let changes: [(&str, Change); 11] = [
         ("stop_signal", |m| m.stop_signal = "SIGQUIT".into()),
@@ -235,9 +252,14 @@ fn the_new_keys_are_hashed_only_when_given() {
         let mut m = message();
         change(&mut m);
         let s = ContainerSpec::try_from(m).unwrap();
-        assert_ne!(s.hash(&crate::envkey::EnvKey::from_bytes([1; 32])), plain.hash(&crate::envkey::EnvKey::from_bytes([1; 32])), "{key}");
+        assert_ne!(
+            s.hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+            plain.hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+            "{key}"
+        );
         assert!(
-            s.flattened(&crate::envkey::EnvKey::from_bytes([1; 32])).contains_key(key),
+            s.flattened(&crate::envkey::EnvKey::from_bytes([1; 32]))
+                .contains_key(key),
             "{key}: {:?}",
             s.flattened(&crate::envkey::EnvKey::from_bytes([1; 32]))
         );
