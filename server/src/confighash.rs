@@ -9,11 +9,14 @@
 //! config restart are in `<state_dir>/applied/<container id>.json`, as
 //! Docker labels cannot change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -44,11 +47,107 @@ pub enum ConfigHashError {
 }
 
 /// Each path's hash; a path that does not exist hashes as `missing`.
+/// A path unchanged since it was last hashed is not read again (see
+/// [`signature`]): plans repeat, and a volume may hold 256 MiB.
 pub fn hash_paths(paths: &[PathBuf]) -> Result<BTreeMap<String, String>, ConfigHashError> {
+    let settled_before = SystemTime::now() - SETTLE;
     paths
         .iter()
-        .map(|p| hash_path(p).map(|h| (p.display().to_string(), h)))
+        .map(|p| hash_cached(p, settled_before).map(|h| (p.display().to_string(), h)))
         .collect()
+}
+
+/// How long ago an entry must have last changed for its tree's hash to be
+/// kept: a file written twice within one tick of the file system's clock
+/// keeps its times, so a hash taken between the writes must not be kept.
+const SETTLE: Duration = Duration::from_secs(2);
+/// The trees whose hash is kept; past it, the cache starts over.
+const CACHED_TREES: usize = 10_000;
+
+/// A tree's [`signature`] and hash when it was last hashed.
+type Kept = ([u8; 32], String);
+
+/// Each tree's signature and hash when it was last hashed.
+static CACHE: LazyLock<Mutex<HashMap<PathBuf, Kept>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Files whose contents were read, for the tests of the cache.
+static FILES_READ: AtomicUsize = AtomicUsize::new(0);
+
+fn hash_cached(root: &Path, settled_before: SystemTime) -> Result<String, ConfigHashError> {
+    // Taken before the contents are read: a change meanwhile changes the
+    // next signature, so a hash kept is never older than its signature.
+    let sig = signature(root, settled_before)?;
+    let cache = || CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(sig) = sig
+        && let Some((kept, hash)) = cache().get(root)
+        && *kept == sig
+    {
+        return Ok(hash.clone());
+    }
+    let hash = hash_path(root)?;
+    if let Some(sig) = sig {
+        let mut cache = cache();
+        if cache.len() >= CACHED_TREES {
+            cache.clear();
+        }
+        cache.insert(root.to_path_buf(), (sig, hash.clone()));
+    }
+    Ok(hash)
+}
+
+/// What changes when anything under `root` does, from `lstat` alone: each
+/// entry's name, device, inode, mode, size, mtime and ctime (which no
+/// process can set back). `None` when something changed after
+/// `settled_before`, or there is too much: such a tree is not cached.
+fn signature(root: &Path, settled_before: SystemTime) -> Result<Option<[u8; 32]>, ConfigHashError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ConfigHashError::Io { path, source }
+    };
+    let settled = settled_before
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut h = Sha256::new();
+    let mut stack = vec![root.to_path_buf()];
+    let mut entries = 0usize;
+    while let Some(path) = stack.pop() {
+        entries += 1;
+        if entries > MAX_ENTRIES {
+            return Ok(None);
+        }
+        let meta = match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && path == root => {
+                return Ok(None);
+            }
+            other => other.map_err(io(&path))?,
+        };
+        if meta.mtime() >= settled || meta.ctime() >= settled {
+            return Ok(None);
+        }
+        h.update(path.as_os_str().as_encoded_bytes());
+        h.update([0]);
+        for n in [meta.dev(), meta.ino(), u64::from(meta.mode()), meta.size()] {
+            h.update(n.to_le_bytes());
+        }
+        for n in [
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+        ] {
+            h.update(n.to_le_bytes());
+        }
+        if meta.is_dir() {
+            let mut children: Vec<PathBuf> = fs::read_dir(&path)
+                .map_err(io(&path))?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<_, _>>()
+                .map_err(io(&path))?;
+            children.sort();
+            stack.extend(children);
+        }
+    }
+    Ok(Some(h.finalize().into()))
 }
 
 fn hash_path(root: &Path) -> Result<String, ConfigHashError> {
@@ -104,6 +203,7 @@ fn hash_path(root: &Path) -> Result<String, ConfigHashError> {
             match fsopen::regular(&path) {
                 Ok(file) => {
                     h.update(b"f");
+                    FILES_READ.fetch_add(1, Ordering::Relaxed);
                     h.update(meta.size().to_le_bytes());
                     let mut file = file.take(meta.size());
                     let mut buf = [0u8; 64 * 1024];
@@ -211,6 +311,36 @@ mod tests {
         assert_eq!(applied(&state, "abc").unwrap(), two);
         forget(&state, "abc");
         assert!(applied(&state, "abc").is_none());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unchanged_tree_is_not_read_again_and_a_change_is_seen() {
+        let dir =
+            std::env::temp_dir().join(format!("dockstack-confighash-c-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("conf.d")).unwrap();
+        fs::write(dir.join("main.cfg"), "a=1\n").unwrap();
+        fs::write(dir.join("conf.d/x.cfg"), "x\n").unwrap();
+        let read = || FILES_READ.load(Ordering::Relaxed);
+        // Everything just written: nothing settled, nothing kept.
+        let now = SystemTime::now() - SETTLE;
+        let before = read();
+        let one = hash_cached(&dir, now).unwrap();
+        hash_cached(&dir, now).unwrap();
+        assert_eq!(read() - before, 4, "fresh files are read every time");
+        // Settled (as if two seconds had passed): read once, then kept.
+        let later = SystemTime::now() + SETTLE;
+        let before = read();
+        assert_eq!(hash_cached(&dir, later).unwrap(), one);
+        assert_eq!(hash_cached(&dir, later).unwrap(), one);
+        assert_eq!(read() - before, 2, "a settled tree is read once");
+        // Same size, new contents: the ctime tells.
+        fs::write(dir.join("conf.d/x.cfg"), "y\n").unwrap();
+        let later = SystemTime::now() + SETTLE;
+        let two = hash_cached(&dir, later).unwrap();
+        assert_ne!(two, one);
+        assert_eq!(two, hash_path(&dir).unwrap());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

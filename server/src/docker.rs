@@ -16,6 +16,7 @@ use bollard::query_parameters::{
 use dockstack_types::resources;
 use futures::{Stream, StreamExt};
 
+use crate::envkey::EnvKey;
 use crate::policy::volumes::OtherMount;
 use crate::record;
 use crate::spec::{self, ContainerSpec, FirstCreation};
@@ -112,6 +113,8 @@ fn status_code(e: &BollardError) -> Option<u16> {
 pub struct DockerClient {
     docker: Docker,
     host_id: String,
+    /// What env values are hashed with in the labels.
+    env_key: EnvKey,
 }
 
 // bollard's client is not Debug; the host it serves is what tells clients apart.
@@ -126,7 +129,11 @@ impl std::fmt::Debug for DockerClient {
 impl DockerClient {
     /// Connects to `uri` (`unix:///var/run/docker.sock` when `None`) and
     /// negotiates the API version with the daemon.
-    pub async fn connect(uri: Option<&str>, host_id: &str) -> Result<Self, DockerError> {
+    pub async fn connect(
+        uri: Option<&str>,
+        host_id: &str,
+        env_key: EnvKey,
+    ) -> Result<Self, DockerError> {
         let shown = uri.unwrap_or("unix:///var/run/docker.sock").to_string();
         let connect_err = |source| DockerError::Connect {
             uri: shown.clone(),
@@ -144,7 +151,13 @@ impl DockerClient {
         Ok(DockerClient {
             docker,
             host_id: host_id.to_string(),
+            env_key,
         })
+    }
+
+    /// The key env values are hashed with in this host's labels.
+    pub fn env_key(&self) -> &EnvKey {
+        &self.env_key
     }
 
     pub async fn image_exists(&self, image: &str) -> Result<bool, DockerError> {
@@ -284,7 +297,7 @@ impl DockerClient {
             hostname: Some(spec.name.clone()),
             domainname: (!spec.domain.is_empty()).then(|| spec.domain.clone()),
             labels: Some(
-                record::sandbox_labels(spec, &self.host_id)
+                record::sandbox_labels(spec, &self.host_id, &self.env_key)
                     .into_iter()
                     .collect(),
             ),
@@ -338,7 +351,7 @@ impl DockerClient {
             ..runtime_host_config(&spec.runtime)
         };
         // The labels are the spec's own: the hash never sees `first`.
-        let mut labels = record::app_labels(spec, &self.host_id, sandbox, config);
+        let mut labels = record::app_labels(spec, &self.host_id, sandbox, config, &self.env_key);
         let (env, command) = match first {
             Some(f) => {
                 record::mark_first_creation(&mut labels);

@@ -7,10 +7,12 @@
 
 pub mod confighash;
 pub mod docker;
+pub mod envkey;
 pub mod fault;
 pub mod fsopen;
 pub mod hooks;
 pub mod host;
+pub mod logline;
 pub mod metrics;
 pub mod pause;
 pub mod policy;

@@ -99,9 +99,13 @@ fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: logs that go to files or journald stay plain.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // Every event one line, whatever its fields hold: a client's value
+    // never starts a line of its own (JSON escapes them itself).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+        .with_ansi(ansi)
+        .with_writer(move || dockstack_server::logline::OneLine::new(std::io::stdout(), ansi));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -213,8 +217,8 @@ fn reload_on_sighup(
             if let Some(tls) = &tls {
                 match dockstack_server::tls::server_state(&own.tls_dir, &host_id) {
                     Ok(c) => {
+                        tls.replace(c);
                         tracing::info!("TLS settings and revocation list reloaded");
-                        *tls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
                     }
                     Err(e) => tracing::error!(
                         "TLS settings not reloaded, the old ones stay in force: {e}"
@@ -242,7 +246,8 @@ fn raise_open_files() {
 /// the pause image present.
 async fn make_host(config: HostConfig, docker: Option<&str>, ovs: Ovs) -> Result<Host> {
     let host_id = &config.host_id;
-    let docker = DockerClient::connect(docker, host_id)
+    let env_key = dockstack_server::envkey::EnvKey::load_or_create(&config.state_dir)?;
+    let docker = DockerClient::connect(docker, host_id, env_key)
         .await
         .with_context(|| format!("host {host_id}"))?;
     // Checked before serving so that a Docker that cannot build it is found
@@ -340,9 +345,9 @@ async fn listen(args: ListenArgs) -> Result<()> {
         );
         None
     } else {
-        Some(Arc::new(std::sync::RwLock::new(Arc::new(
+        Some(dockstack_server::tls::LiveTls::new(
             dockstack_server::tls::server_state(&tls_dir, &host_id)?,
-        ))))
+        ))
     };
     reload_on_sighup(
         policy_file,
@@ -358,6 +363,18 @@ async fn listen(args: ListenArgs) -> Result<()> {
     serve(listener, HostService::new(host, policy), tls).await
 }
 
+/// How long a connection is served before the server asks the client (by
+/// HTTP/2 GOAWAY) to open a new one: a new connection is a new handshake,
+/// with the CA, the expiry and the revocation list of the moment.
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(3600);
+/// How long the requests under way on a connection past its age may still
+/// take before it is closed: room for a `run` with slow hooks.
+const MAX_CONNECTION_AGE_GRACE: Duration = Duration::from_secs(3600);
+/// Requests under way at once on one connection; a client's further ones
+/// wait for a free stream. The client keeps a few per container of a step;
+/// a flood of costly ones (plans) on one connection is held to this.
+const MAX_CONCURRENT_STREAMS: u32 = 32;
+
 /// Serves gRPC on `listener` (over mutual TLS unless `tls` is `None`)
 /// until a shutdown signal.
 async fn serve(
@@ -365,7 +382,11 @@ async fn serve(
     service: HostService,
     tls: Option<dockstack_server::tls::SharedTls>,
 ) -> Result<()> {
-    let mut server = Server::builder().tcp_nodelay(true);
+    let mut server = Server::builder()
+        .tcp_nodelay(true)
+        .max_connection_age(MAX_CONNECTION_AGE)
+        .max_connection_age_grace(MAX_CONNECTION_AGE_GRACE)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
     let router = server.add_service(ContainerHostServer::new(service));
     match tls {
         Some(config) => {

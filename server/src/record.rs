@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use ipnetwork::Ipv4Network;
 use netplug::{Owner, PlugSpec};
 
+use crate::envkey::{self, EnvKey};
 use crate::spec::{ContainerSpec, IFACE};
 
 const PREFIX: &str = "dockstack.";
@@ -29,7 +30,8 @@ const SANDBOX: &str = "dockstack.sandbox";
 /// On a sandbox: the name of the application it holds the netns of.
 const SANDBOX_OF: &str = "dockstack.sandbox-of";
 /// The spec's fields, one entry per list item or map key, as JSON: what
-/// a plan names a difference by.
+/// a plan names a difference by. Env values are there by their keyed
+/// hashes (see `envkey`), never in clear.
 const SPEC: &str = "dockstack.spec";
 const ENVIRONMENT: &str = "dockstack.environment";
 const ONESHOT: &str = "dockstack.oneshot";
@@ -71,12 +73,12 @@ pub enum RecordError {
 pub type Labels = HashMap<String, String>;
 
 /// The labels that make Docker the record of this container.
-pub fn labels(spec: &ContainerSpec, host_id: &str) -> BTreeMap<String, String> {
+pub fn labels(spec: &ContainerSpec, host_id: &str, key: &EnvKey) -> BTreeMap<String, String> {
     let mut l = BTreeMap::new();
     l.insert(MANAGED.into(), "true".into());
     l.insert(HOST.into(), host_id.into());
-    l.insert(HASH.into(), spec.hash());
-    if let Ok(fields) = serde_json::to_string(&spec.flattened()) {
+    l.insert(HASH.into(), spec.hash(key));
+    if let Ok(fields) = serde_json::to_string(&spec.flattened(key)) {
         l.insert(SPEC.into(), fields);
     }
     for (key, value) in [
@@ -108,14 +110,21 @@ pub fn prestop(labels: &Labels) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Whether a container with `labels` was made from `spec`: by its hash,
+/// or by the hash an earlier dockstack recorded (env values in clear).
+pub fn same_spec(spec: &ContainerSpec, labels: &Labels, key: &EnvKey) -> bool {
+    let old = hash(labels);
+    old == spec.hash(key) || old == spec.legacy_hash()
+}
+
 /// How the spec a container was made from differs from `spec`, one entry
 /// per field (`image a -> b`, `env.FOO`, `volumes[1] a -> b`); empty when
 /// the two hash alike. Environment values are named, never shown: they
 /// may be secrets.
-pub fn spec_differences(spec: &ContainerSpec, labels: &Labels) -> Vec<String> {
+pub fn spec_differences(spec: &ContainerSpec, labels: &Labels, key: &EnvKey) -> Vec<String> {
     let old_hash = hash(labels);
-    let new_hash = spec.hash();
-    if old_hash == new_hash {
+    let new_hash = spec.hash(key);
+    if same_spec(spec, labels, key) {
         return Vec::new();
     }
     let Some(old) = labels
@@ -126,7 +135,14 @@ pub fn spec_differences(spec: &ContainerSpec, labels: &Labels) -> Vec<String> {
             "spec (recorded by an earlier dockstack: hash {old_hash} -> {new_hash})"
         )];
     };
-    let new = spec.flattened();
+    let mut new = spec.flattened(key);
+    // An earlier dockstack recorded env values in clear: compared so.
+    for (k, v) in &spec.env {
+        let k = format!("env.{k}");
+        if old.get(&k).is_some_and(|o| !o.starts_with(envkey::PREFIX)) {
+            new.insert(k, v.clone());
+        }
+    }
     let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -150,11 +166,15 @@ pub fn spec_differences(spec: &ContainerSpec, labels: &Labels) -> Vec<String> {
 
 /// The labels of a sandbox: managed by this host, holding the netns of
 /// `spec`'s container, with the network spec it is plugged from.
-pub fn sandbox_labels(spec: &ContainerSpec, host_id: &str) -> BTreeMap<String, String> {
+pub fn sandbox_labels(
+    spec: &ContainerSpec,
+    host_id: &str,
+    key: &EnvKey,
+) -> BTreeMap<String, String> {
     let mut l = BTreeMap::new();
     l.insert(MANAGED.into(), "true".into());
     l.insert(HOST.into(), host_id.into());
-    l.insert(HASH.into(), spec.hash());
+    l.insert(HASH.into(), spec.hash(key));
     l.insert(SANDBOX_OF.into(), spec.name.clone());
     network_labels(spec, &mut l);
     l
@@ -167,8 +187,9 @@ pub fn app_labels(
     host_id: &str,
     sandbox: &str,
     config: &BTreeMap<String, String>,
+    key: &EnvKey,
 ) -> BTreeMap<String, String> {
-    let mut l = labels(spec, host_id);
+    let mut l = labels(spec, host_id, key);
     l.insert(SANDBOX.into(), sandbox.into());
     if !spec.config_volumes.is_empty() {
         let paths: Vec<String> = spec
@@ -420,10 +441,14 @@ mod tests {
     use super::*;
     use crate::spec::tests::spec;
 
+    fn key() -> EnvKey {
+        EnvKey::from_bytes([7; 32])
+    }
+
     #[test]
     fn the_stop_and_runtime_keys_are_named_in_differences_and_prestop_is_recorded() {
         let old = spec();
-        let labels: Labels = labels(&old, "host1").into_iter().collect();
+        let labels: Labels = labels(&old, "host1", &key()).into_iter().collect();
         assert!(prestop(&labels).is_empty());
         let mut new = spec();
         new.runtime.stop_grace_secs = Some(60);
@@ -432,28 +457,28 @@ mod tests {
             .insert("net.ipv4.ip_nonlocal_bind".into(), "1".into());
         new.runtime.prestop = vec!["drain".into()];
         assert_eq!(
-            spec_differences(&new, &labels),
+            spec_differences(&new, &labels, &key()),
             [
                 "prestop[0] (none) -> drain",
                 "stop_grace_period (none) -> 60s",
                 "sysctls.net.ipv4.ip_nonlocal_bind (none) -> 1",
             ]
         );
-        let made: Labels = super::labels(&new, "host1").into_iter().collect();
+        let made: Labels = super::labels(&new, "host1", &key()).into_iter().collect();
         assert_eq!(prestop(&made), ["drain"]);
-        assert!(spec_differences(&new, &made).is_empty());
+        assert!(spec_differences(&new, &made, &key()).is_empty());
     }
 
     #[test]
     fn differences_are_named_field_by_field_and_env_values_never_shown() {
         let old = spec();
-        let labels: Labels = labels(&old, "host1").into_iter().collect();
-        assert!(spec_differences(&old, &labels).is_empty());
+        let labels: Labels = labels(&old, "host1", &key()).into_iter().collect();
+        assert!(spec_differences(&old, &labels, &key()).is_empty());
         let mut new = spec();
         new.image = "busybox:2".into();
         new.env.insert("FOO".into(), "secret".into());
         new.volumes.push("/srv/more:/more".into());
-        let d = spec_differences(&new, &labels);
+        let d = spec_differences(&new, &labels, &key());
         assert_eq!(
             d,
             [
@@ -465,7 +490,7 @@ mod tests {
         // A container recorded before the field-by-field record.
         let mut older = labels.clone();
         older.remove(SPEC);
-        let d = spec_differences(&new, &older);
+        let d = spec_differences(&new, &older, &key());
         assert_eq!(d.len(), 1);
         assert!(
             d[0].starts_with("spec (recorded by an earlier dockstack"),
@@ -474,9 +499,43 @@ mod tests {
     }
 
     #[test]
+    fn env_values_reach_no_label_and_an_older_clear_record_still_matches() {
+        let mut s = spec();
+        s.env.insert("SECRET".into(), "hunter2".into());
+        let made = labels(&s, "host1", &key());
+        for (k, v) in &made {
+            assert!(!v.contains("hunter2"), "{k}={v}");
+        }
+        let made: Labels = made.into_iter().collect();
+        assert!(spec_differences(&s, &made, &key()).is_empty());
+        let mut changed = s.clone();
+        changed.env.insert("SECRET".into(), "hunter3".into());
+        assert_eq!(spec_differences(&changed, &made, &key()), ["env.SECRET"]);
+        // Another host's key: every value differs.
+        assert!(!same_spec(&s, &made, &EnvKey::from_bytes([8; 32])));
+        // A container an earlier dockstack made: hash and record in clear.
+        let mut older = made.clone();
+        older.insert(HASH.into(), s.legacy_hash());
+        let mut fields: BTreeMap<String, String> = serde_json::from_str(&older[SPEC]).unwrap();
+        fields.insert("env.SECRET".into(), "hunter2".into());
+        older.insert(SPEC.into(), serde_json::to_string(&fields).unwrap());
+        assert!(same_spec(&s, &older, &key()));
+        changed.image = "busybox:2".into();
+        assert_eq!(
+            spec_differences(&changed, &older, &key()),
+            ["env.SECRET", "image busybox -> busybox:2"]
+        );
+        changed.env.insert("SECRET".into(), "hunter2".into());
+        assert_eq!(
+            spec_differences(&changed, &older, &key()),
+            ["image busybox -> busybox:2"]
+        );
+    }
+
+    #[test]
     fn labels_round_trip_to_the_plug_spec() {
         let s = spec();
-        let labels: Labels = labels(&s, "host1").into_iter().collect();
+        let labels: Labels = labels(&s, "host1", &key()).into_iter().collect();
         let plug = plug_spec("web1", "abc", &labels).unwrap();
         assert_eq!(plug.address, s.address);
         assert_eq!(plug.gateway, s.gateway);
@@ -493,16 +552,20 @@ mod tests {
     fn allowed_addresses_survive_in_a_label() {
         let mut s = spec();
         assert!(
-            plug_spec("web1", "abc", &labels(&s, "h").into_iter().collect())
-                .unwrap()
-                .allowed_addresses
-                .is_empty()
+            plug_spec(
+                "web1",
+                "abc",
+                &labels(&s, "h", &key()).into_iter().collect()
+            )
+            .unwrap()
+            .allowed_addresses
+            .is_empty()
         );
         s.allowed_addresses = vec![
             "10.0.0.50/32".parse().unwrap(),
             "10.0.1.0/28".parse().unwrap(),
         ];
-        let labels: Labels = labels(&s, "host1").into_iter().collect();
+        let labels: Labels = labels(&s, "host1", &key()).into_iter().collect();
         assert_eq!(
             labels.get(ALLOWED_ADDRESSES).map(String::as_str),
             Some("10.0.0.50/32,10.0.1.0/28")
@@ -518,10 +581,10 @@ mod tests {
     fn a_pair_is_told_apart_by_its_labels() {
         let s = spec();
         let sandbox = sandbox_name(&s.name);
-        let app: Labels = app_labels(&s, "host1", &sandbox, &BTreeMap::new())
+        let app: Labels = app_labels(&s, "host1", &sandbox, &BTreeMap::new(), &key())
             .into_iter()
             .collect();
-        let sb: Labels = sandbox_labels(&s, "host1").into_iter().collect();
+        let sb: Labels = sandbox_labels(&s, "host1", &key()).into_iter().collect();
         assert_eq!(member(&app), Member::App(Network::Sandbox(sandbox.clone())));
         assert_eq!(member(&sb), Member::Sandbox("web1".into()));
         assert_eq!(sandbox_owner(&sandbox), Some("web1"));

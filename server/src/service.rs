@@ -185,8 +185,10 @@ fn audit<T>(
     }
 }
 
-/// The most specs one plan request may carry.
-const MAX_PLAN_SPECS: usize = 10_000;
+/// The most specs one plan request may carry: twice the containers the
+/// benchmarks run on one host. Each costs an inspect, and the hashing of
+/// its config volumes.
+const MAX_PLAN_SPECS: usize = 2_048;
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
 
@@ -239,6 +241,9 @@ impl HostService {
                 let why = match claim {
                     RoleClaim::Revoked => {
                         "it has been revoked (its serial is in the CA's crl.pem)".to_string()
+                    }
+                    RoleClaim::Expired => {
+                        "it has expired (renew it with `dockstack certs renew NAME`)".to_string()
                     }
                     RoleClaim::Unknown(r) => format!(
                         "its role {r:?} is not one this server knows (admin, operator, viewer)"
@@ -355,7 +360,7 @@ where
         metrics().operation(action, matches!(result, Ok(Ok(_))), took);
         let last = match result {
             Ok(Ok(status)) => {
-                tracing::info!(%client, %container, action, duration_ms, result = "ok", "operation");
+                tracing::info!(%client, ?container, action, duration_ms, result = "ok", "operation");
                 status.map(|s| {
                     Ok(pb::Event {
                         kind: Some(pb::event::Kind::Done(status_to_pb(s))),
@@ -363,7 +368,7 @@ where
                 })
             }
             Ok(Err(e)) => {
-                tracing::warn!(%client, %container, action, duration_ms, result = "error", error = %e, "operation");
+                tracing::warn!(%client, ?container, action, duration_ms, result = "error", error = %e, "operation");
                 Some(Err(e.into()))
             }
             Err(payload) => {
@@ -371,7 +376,7 @@ where
                     "internal error: {action} of {container} panicked: {}",
                     panic_message(payload.as_ref())
                 );
-                tracing::error!(%client, %container, action, duration_ms, result = "panic", "{msg}");
+                tracing::error!(%client, ?container, action, duration_ms, result = "panic", "{msg}");
                 Some(Err(Status::internal(msg)))
             }
         };
@@ -596,6 +601,18 @@ impl pb::container_host_server::ContainerHost for HostService {
                 "{} specs in one plan, at most {MAX_PLAN_SPECS}",
                 req.specs.len()
             )));
+        }
+        // One spec per container: a request naming one many times would
+        // have it inspected, and its config volumes hashed, each time.
+        let mut named = std::collections::HashSet::new();
+        for spec in &req.specs {
+            if !named.insert(spec.name.as_str()) {
+                check_name("container name", &spec.name)?;
+                return Err(Status::invalid_argument(format!(
+                    "container {}: named by more than one spec of the plan",
+                    spec.name
+                )));
+            }
         }
         let specs = req
             .specs

@@ -18,6 +18,7 @@ pub use dockstack_types::network::MAX_ALLOWED_ADDRESSES;
 pub use dockstack_types::runtime::Runtime;
 pub use first_creation::FirstCreation;
 
+use crate::envkey::EnvKey;
 use crate::hooks::{HookError, check_hooks};
 
 /// The interface every container gets.
@@ -366,27 +367,22 @@ impl ContainerSpec {
         self.mac.unwrap_or_else(|| Mac::from_ip(self.address.ip()))
     }
 
-    /// A hash of everything that shapes the container; hooks and the
-    /// desired state are not part of it.
-    pub fn hash(&self) -> String {
-        let mut h = Sha256::new();
-        let mut field = |k: &str, v: &str| {
-            h.update(k.as_bytes());
-            h.update([0]);
-            h.update(v.as_bytes());
-            h.update([0]);
-        };
-        for (k, v) in self.describe() {
-            field(k, &v);
-        }
-        h.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+    /// A hash of everything that shapes the container, env values by
+    /// their keyed hashes; hooks and the desired state are not part of it.
+    pub fn hash(&self, key: &EnvKey) -> String {
+        hash_fields(self.describe(Some(key)))
     }
 
-    /// The fields that the hash covers, for telling a user what differs.
-    pub fn describe(&self) -> Vec<(&'static str, String)> {
+    /// The hash an earlier dockstack recorded, over env values in clear:
+    /// still taken as the same spec, so that an upgrade recreates nothing.
+    pub fn legacy_hash(&self) -> String {
+        hash_fields(self.describe(None))
+    }
+
+    /// The fields that the hash covers, for telling a user what differs;
+    /// env values by their hashes under `key` (in clear without one).
+    fn describe(&self, key: Option<&EnvKey>) -> Vec<(&'static str, String)> {
+        let env_value = |v: &String| key.map_or_else(|| v.clone(), |k| k.digest(v));
         let mut fields = vec![
             ("image", self.image.clone()),
             ("ip", self.address.to_string()),
@@ -405,7 +401,7 @@ impl ContainerSpec {
                 "env",
                 self.env
                     .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
+                    .map(|(k, v)| format!("{k}={}", env_value(v)))
                     .collect::<Vec<_>>()
                     .join(","),
             ),
@@ -452,15 +448,16 @@ impl ContainerSpec {
 
     /// Every field the hash covers, lists and maps one entry each
     /// (`volumes[1]`, `env.FOO`), so that a change can be named to the
-    /// entry. Recorded on the container (see `record`).
-    pub fn flattened(&self) -> BTreeMap<String, String> {
+    /// entry. Recorded on the container (see `record`): env values by their
+    /// hashes under `key`, never in clear.
+    pub fn flattened(&self, env_key: &EnvKey) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         let list = |key: &str, items: &[String], out: &mut BTreeMap<String, String>| {
             for (i, v) in items.iter().enumerate() {
                 out.insert(format!("{key}[{i}]"), v.clone());
             }
         };
-        for (key, value) in self.describe() {
+        for (key, value) in self.describe(Some(env_key)) {
             if self.runtime.flatten(key, &mut out) {
                 continue;
             }
@@ -486,7 +483,7 @@ impl ContainerSpec {
                 }
                 "env" => {
                     for (k, v) in &self.env {
-                        out.insert(format!("env.{k}"), v.clone());
+                        out.insert(format!("env.{k}"), env_key.digest(v));
                     }
                 }
                 _ if value.is_empty() => {}
@@ -506,6 +503,21 @@ impl ContainerSpec {
             .collect::<Vec<_>>()
             .join(",")
     }
+}
+
+/// 16 bytes of SHA-256 over `fields`, in hex.
+fn hash_fields(fields: Vec<(&'static str, String)>) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in fields {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 mod first_creation;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rustls::pki_types::pem::PemObject;
 use std::collections::HashSet;
@@ -34,6 +34,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Well above what clients make (one per host and run), well below the
 /// descriptors the server raises its limit to.
 pub const MAX_HANDSHAKES: usize = 1024;
+
+/// How long a connection whose certificate a reload revoked stays open:
+/// long enough to answer what its client is sending with the reason.
+const REVOKED_CLOSE_DELAY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -87,8 +91,10 @@ fn revoked_serials(dir: &Path) -> Result<HashSet<Vec<u8>>, TlsError> {
 pub struct TlsState {
     pub config: Arc<ServerConfig>,
     /// Serials of revoked client certificates. Checked after the handshake,
-    /// by every request, so that the client is told why: a handshake
-    /// refusal reaches it only as a closed connection.
+    /// by every request against the list in force then, so that the client
+    /// is told why (a handshake refusal reaches it only as a closed
+    /// connection) and a connection opened before a revocation is refused
+    /// too.
     pub revoked: HashSet<Vec<u8>>,
 }
 
@@ -137,8 +143,30 @@ pub struct PeerInfo {
     pub subject: Option<String>,
     /// What its certificate says of its role.
     pub role: RoleClaim,
-    /// Its certificate is on the revocation list.
-    pub revoked: bool,
+    /// Its certificate's serial, looked up in the revocation list in force
+    /// at each request.
+    pub serial: Option<Vec<u8>>,
+    /// When its certificate expires: a connection outliving it is served
+    /// no more.
+    pub not_after: Option<SystemTime>,
+    /// The TLS settings in force, for the revocation list of the moment.
+    pub tls: Option<SharedTls>,
+}
+
+impl PeerInfo {
+    /// Why its certificate is no longer good, by the revocation list in
+    /// force now and the clock: [`RoleClaim::Revoked`] or
+    /// [`RoleClaim::Expired`].
+    fn lapsed(&self) -> Option<RoleClaim> {
+        if let (Some(tls), Some(serial)) = (&self.tls, &self.serial)
+            && tls.current().revoked.contains(serial)
+        {
+            return Some(RoleClaim::Revoked);
+        }
+        self.not_after
+            .is_some_and(|t| t <= SystemTime::now())
+            .then_some(RoleClaim::Expired)
+    }
 }
 
 /// The role a client certificate claims, as its URI SAN
@@ -153,21 +181,105 @@ pub enum RoleClaim {
     None,
     /// Whatever its role, the certificate is on the revocation list.
     Revoked,
+    /// The certificate has expired while its connection stayed open.
+    Expired,
 }
 
-/// The TLS settings in force; SIGHUP swaps them for ones read anew.
-pub type SharedTls = Arc<std::sync::RwLock<Arc<TlsState>>>;
+/// The TLS settings in force; SIGHUP swaps them for ones read anew and
+/// tells every open connection, so that one whose certificate the new
+/// list revokes is closed.
+#[derive(Debug)]
+pub struct LiveTls {
+    state: std::sync::RwLock<Arc<TlsState>>,
+    reloads: tokio::sync::watch::Sender<()>,
+}
+
+pub type SharedTls = Arc<LiveTls>;
+
+impl LiveTls {
+    pub fn new(state: TlsState) -> SharedTls {
+        Arc::new(LiveTls {
+            state: std::sync::RwLock::new(Arc::new(state)),
+            reloads: tokio::sync::watch::Sender::new(()),
+        })
+    }
+
+    pub fn current(&self) -> Arc<TlsState> {
+        Arc::clone(&self.state.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Puts `state` in force and has every open connection check its
+    /// certificate against it.
+    pub fn replace(&self, state: TlsState) {
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
+        self.reloads.send_replace(());
+    }
+}
 
 fn serial_of(cert: &CertificateDer<'_>) -> Option<Vec<u8>> {
     let (_, cert) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
     Some(cert.raw_serial().to_vec())
 }
 
-/// A TLS connection that tells tonic who the peer is.
-#[derive(Debug)]
+fn not_after_of(cert: &CertificateDer<'_>) -> Option<SystemTime> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let secs = u64::try_from(cert.validity().not_after.timestamp()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Resolves when the connection of `info` must close: its certificate
+/// expired, or a reload revoked it. Never for a connection without one.
+fn end_of(info: &PeerInfo) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    let (Some(tls), Some(_)) = (info.tls.clone(), info.serial.as_ref()) else {
+        return Box::pin(std::future::pending());
+    };
+    let info = info.clone();
+    let mut reloads = tls.reloads.subscribe();
+    Box::pin(async move {
+        // No expiry known (a certificate x509-parser cannot read, which
+        // the handshake accepted): the connection's age bounds it instead.
+        let expiry = info.not_after.map_or(Duration::MAX, |t| {
+            t.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        });
+        let expired = tokio::time::sleep(expiry);
+        tokio::pin!(expired);
+        loop {
+            tokio::select! {
+                () = &mut expired => return,
+                changed = reloads.changed() => {
+                    if changed.is_err() {
+                        return std::future::pending().await;
+                    }
+                    if info.lapsed().is_some() {
+                        // Requests sent meanwhile are refused naming the
+                        // revocation; a connection closed at once would
+                        // tell its client only of a broken pipe.
+                        tokio::time::sleep(REVOKED_CLOSE_DELAY).await;
+                        return;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// A TLS connection that tells tonic who the peer is, and ends (as if the
+/// peer had closed it) once its certificate is revoked or expires.
 pub struct TlsConn {
     stream: TlsStream<TcpStream>,
     info: PeerInfo,
+    end: Pin<Box<dyn Future<Output = ()> + Send>>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for TlsConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConn")
+            .field("info", &self.info)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connected for TlsConn {
@@ -184,6 +296,14 @@ impl AsyncRead for TlsConn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if !self.ended && self.end.as_mut().poll(cx).is_ready() {
+            tracing::info!(client = ?self.info.subject, peer = ?self.info.addr, "closing the connection: its certificate has been revoked or has expired");
+            self.ended = true;
+        }
+        if self.ended {
+            // End of stream: the HTTP/2 server closes the connection.
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
@@ -257,7 +377,8 @@ pub fn incoming(
                 continue;
             };
             let _ = tcp.set_nodelay(true);
-            let state = Arc::clone(&tls.read().unwrap_or_else(|e| e.into_inner()));
+            let state = tls.current();
+            let tls = Arc::clone(&tls);
             let acceptor = TlsAcceptor::from(Arc::clone(&state.config));
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -274,11 +395,18 @@ pub fn incoming(
                             addr: Some(addr),
                             subject: leaf.and_then(subject_of),
                             role: leaf.map_or(RoleClaim::None, role_of),
-                            revoked: leaf
-                                .and_then(serial_of)
-                                .is_some_and(|s| state.revoked.contains(&s)),
+                            serial: leaf.and_then(serial_of),
+                            not_after: leaf.and_then(not_after_of),
+                            tls: Some(tls),
                         };
-                        let _ = tx.send(Ok(TlsConn { stream, info })).await;
+                        let end = end_of(&info);
+                        let conn = TlsConn {
+                            stream,
+                            info,
+                            end,
+                            ended: false,
+                        };
+                        let _ = tx.send(Ok(conn)).await;
                     }
                     Ok(Err(e)) => {
                         let text = e.to_string();
@@ -311,8 +439,7 @@ pub fn incoming(
 /// warning says.
 pub fn role_claim<T>(req: &Request<T>) -> RoleClaim {
     match req.extensions().get::<PeerInfo>() {
-        Some(info) if info.revoked => RoleClaim::Revoked,
-        Some(info) => info.role.clone(),
+        Some(info) => info.lapsed().unwrap_or_else(|| info.role.clone()),
         None => RoleClaim::Known(Role::Admin),
     }
 }

@@ -230,6 +230,71 @@ fn a_revoked_certificate_is_refused_after_sighup_and_after_a_restart() {
     ok(&bed, &env, &["status"]);
 }
 
+/// Finding 5 of the second audit: revocation was checked at the
+/// handshake only, so a connection opened before `certs revoke` and
+/// SIGHUP went on being served.
+#[test]
+fn a_connection_open_across_a_revocation_is_refused_at_its_next_request() {
+    let bed = bed(1);
+    add_client(&bed, "bob", "operator");
+    let dir = bed.tls_dir();
+    let h = bed.host(0);
+    let ca = std::fs::read(dir.join("ca.pem")).unwrap();
+    let identity = Identity::from_pem(
+        std::fs::read(dir.join("bob.pem")).unwrap(),
+        std::fs::read(dir.join("bob.key")).unwrap(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let list = pb::ListRequest {
+        host: h.name().to_string(),
+    };
+    let mut client = rt.block_on(async {
+        let channel = Endpoint::from_shared(format!("https://{}", h.addr()))
+            .unwrap()
+            .tls_config(
+                ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(&ca))
+                    .identity(identity),
+            )
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect");
+        ContainerHostClient::new(channel)
+    });
+    rt.block_on(client.list(list.clone()))
+        .expect("bob is served before the revocation");
+    let out = bed
+        .client_command()
+        .args(["certs", "revoke", "bob"])
+        .output()
+        .expect("dockstack certs revoke");
+    assert!(out.status.success(), "{}", text(&out));
+    sighup(&bed, "revocation list reloaded");
+    // The same channel: its connection was opened before the revocation.
+    let status = rt
+        .block_on(client.list(list))
+        .expect_err("a revoked certificate served on its old connection");
+    assert_eq!(
+        status.code(),
+        tonic::Code::PermissionDenied,
+        "{status:?}\n{}",
+        bed.server_log(0)
+    );
+    assert!(status.message().contains("revoked"), "{status:?}");
+    // And the connection is closed.
+    assert!(
+        wait_until(Duration::from_secs(5), || bed.server_log(0).contains(
+            "closing the connection: its certificate has been revoked"
+        )),
+        "{}",
+        bed.server_log(0)
+    );
+}
+
 #[tokio::test]
 async fn a_certificate_without_a_role_is_refused_naming_its_subject() {
     let bed = TestBed::new(BedOptions::hosts(1)).expect("test bed");

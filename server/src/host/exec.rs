@@ -85,7 +85,8 @@ impl Host {
             .await
             .map_err(Bounded::Docker)?;
         let run = self.docker.run_exec(name, &exec_id, |stderr, line| {
-            tracing::debug!(container = name, command, stderr, "exec output: {line}");
+            // A container's output is anyone's text: a field, escaped.
+            tracing::debug!(container = ?name, ?command, stderr, ?line, "exec output");
             reporter.output_now(command, stderr, line);
         });
         let code = match tokio::time::timeout(self.config.hook_timeout, run).await {

@@ -42,7 +42,7 @@ impl Host {
         let ip = spec.address.ip().to_string();
 
         if let Some(existing) = self.pair(&spec.name).await? {
-            if record::hash(&existing.app.labels) != spec.hash() {
+            if !record::same_spec(spec, &existing.app.labels, self.docker.env_key()) {
                 return Err(self.err(HostErrorKind::SpecDiffers {
                     name: spec.name.clone(),
                     differs: describe_difference(spec, &existing.app),

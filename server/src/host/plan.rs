@@ -66,7 +66,9 @@ impl Host {
                         None => None,
                     };
                     let differences = match (labels, &found) {
-                        (Some(l), Some(_)) => record::spec_differences(spec, l),
+                        (Some(l), Some(_)) => {
+                            record::spec_differences(spec, l, self.docker.env_key())
+                        }
                         _ => Vec::new(),
                     };
                     let config_changed = match (labels, &found) {

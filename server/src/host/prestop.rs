@@ -38,7 +38,7 @@ impl Host {
             return Err("the command line is empty".into());
         }
         reporter.step(format!("prestop in {name}: {command}"));
-        tracing::info!(container = name, command, "prestop");
+        tracing::info!(container = ?name, ?command, "prestop");
         let code = match self.exec_bounded(name, &argv, command, reporter).await {
             Ok(code) => code,
             Err(Bounded::Docker(e)) => return Err(e.to_string()),

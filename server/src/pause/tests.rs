@@ -58,9 +58,13 @@ async fn connect() -> DockerClient {
             "these tests need a working dockerd: start it (`service docker start`, or `dockerd &`) and check /var/run/docker.sock: {e}"
         );
     }
-    DockerClient::connect(None, "pause-test")
-        .await
-        .unwrap_or_else(|e| panic!("dockerd is not reachable: {e}"))
+    DockerClient::connect(
+        None,
+        "pause-test",
+        crate::envkey::EnvKey::from_bytes([0; 32]),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("dockerd is not reachable: {e}"))
 }
 
 fn test_name(what: &str) -> String {

@@ -28,9 +28,15 @@ fn hash_changes_with_the_network_but_not_with_hooks() {
     let mut b = spec();
     b.postcreation = vec!["/bin/true".into()];
     b.running = false;
-    assert_eq!(a.hash(), b.hash());
+    assert_eq!(
+        a.hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+        b.hash(&crate::envkey::EnvKey::from_bytes([1; 32]))
+    );
     b.address = "10.0.0.4/16".parse().unwrap();
-    assert_ne!(a.hash(), b.hash());
+    assert_ne!(
+        a.hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+        b.hash(&crate::envkey::EnvKey::from_bytes([1; 32]))
+    );
 }
 
 #[test]
@@ -111,15 +117,18 @@ fn the_server_checks_a_dual_stack_spec_itself() {
     s.gateway6 = "fd00:10::1".into();
     let dual = ContainerSpec::try_from(s).unwrap();
     assert_eq!(dual.address6.unwrap().to_string(), "fd00:10::3/64");
-    assert_ne!(dual.hash(), spec().hash());
-    let labels = crate::record::labels(&dual, "host1");
+    assert_ne!(
+        dual.hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+        spec().hash(&crate::envkey::EnvKey::from_bytes([1; 32]))
+    );
+    let labels = crate::record::labels(&dual, "host1", &crate::envkey::EnvKey::from_bytes([1; 32]));
     assert_eq!(labels["dockstack.ip6"], "fd00:10::3/64");
     let labels: crate::record::Labels = labels.into_iter().collect();
     let plug = crate::record::plug_spec("web1", "id", &labels).unwrap();
     assert_eq!(plug.address6, dual.address6);
     assert_eq!(plug.gateway6, dual.gateway6);
     // No ip6: the hash every older spec had.
-    assert!(!spec().describe().iter().any(|(k, _)| k.ends_with('6')));
+    assert!(!spec().describe(None).iter().any(|(k, _)| k.ends_with('6')));
     let cases: [(&str, &str, &str); 6] = [
         ("fd00:10::zz/64", "", "not an ipv6 address"),
         ("fd00:10::3/200", "", "out of range"),
@@ -150,11 +159,14 @@ fn allowed_addresses_are_checked_and_normalised() {
     ];
     let spec = ContainerSpec::try_from(s).unwrap();
     assert_eq!(spec.allowed_addresses_label(), "10.0.0.50/32,10.0.1.0/28");
-    assert_ne!(spec.hash(), super::tests::spec().hash());
+    assert_ne!(
+        spec.hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+        super::tests::spec().hash(&crate::envkey::EnvKey::from_bytes([1; 32]))
+    );
     // None given: the hash every older spec had.
     assert!(
         !super::tests::spec()
-            .describe()
+            .describe(None)
             .iter()
             .any(|(k, _)| *k == "allowed_addresses")
     );
@@ -206,7 +218,12 @@ fn the_new_keys_are_hashed_only_when_given() {
     let mut m = message();
     m.stop_signal = String::new();
     m.stop_grace_secs = None;
-    assert_eq!(ContainerSpec::try_from(m).unwrap().hash(), plain.hash());
+    assert_eq!(
+        ContainerSpec::try_from(m)
+            .unwrap()
+            .hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+        plain.hash(&crate::envkey::EnvKey::from_bytes([1; 32]))
+    );
     type Change = fn(&mut pb::ContainerSpec);
     let changes: [(&str, Change); 11] = [
         ("stop_signal", |m| m.stop_signal = "SIGQUIT".into()),
@@ -235,11 +252,16 @@ fn the_new_keys_are_hashed_only_when_given() {
         let mut m = message();
         change(&mut m);
         let s = ContainerSpec::try_from(m).unwrap();
-        assert_ne!(s.hash(), plain.hash(), "{key}");
+        assert_ne!(
+            s.hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+            plain.hash(&crate::envkey::EnvKey::from_bytes([1; 32])),
+            "{key}"
+        );
         assert!(
-            s.flattened().contains_key(key),
+            s.flattened(&crate::envkey::EnvKey::from_bytes([1; 32]))
+                .contains_key(key),
             "{key}: {:?}",
-            s.flattened()
+            s.flattened(&crate::envkey::EnvKey::from_bytes([1; 32]))
         );
     }
 }
