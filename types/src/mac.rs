@@ -1,8 +1,9 @@
 //! Ethernet MAC addresses: parsing, printing, the MAC derived from an IPv4
-//! address, and which MACs a container's eth0 may be given.
+//! address, the IPv6 link-local address derived from a MAC, and which MACs
+//! a container's eth0 may be given.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// A MAC address. Parsed from and printed as `aa:bb:cc:dd:ee:ff`.
@@ -40,6 +41,23 @@ impl Mac {
     /// The group bit of the first octet.
     pub const fn is_multicast(self) -> bool {
         self.0[0] & 1 == 1
+    }
+
+    /// The link-local address the kernel gives an interface of this MAC
+    /// (`addr_gen_mode` 0, RFC 4291's modified EUI-64): port security lets
+    /// a port send from this one link-local address and no other.
+    pub const fn link_local(self) -> Ipv6Addr {
+        let [a, b, c, d, e, f] = self.0;
+        Ipv6Addr::new(
+            0xfe80,
+            0,
+            0,
+            0,
+            u16::from_be_bytes([a ^ 0x02, b]),
+            u16::from_be_bytes([c, 0xff]),
+            u16::from_be_bytes([0xfe, d]),
+            u16::from_be_bytes([e, f]),
+        )
     }
 
     /// The MAC a container's eth0 may be given: any unicast one.
@@ -125,6 +143,14 @@ mod tests {
         assert_eq!("02:d5:0a:00:00:03".parse::<Mac>().ok(), Some(mac));
         assert_eq!("02:d5:0a:00:00".parse::<Mac>().ok(), None);
         assert_eq!("zz:d5:0a:00:00:03".parse::<Mac>().ok(), None);
+    }
+
+    #[test]
+    fn the_link_local_address_is_the_modified_eui64_of_the_mac() {
+        let mac: Mac = "02:d5:0a:00:00:03".parse().unwrap();
+        assert_eq!(mac.link_local().to_string(), "fe80::d5:aff:fe00:3");
+        let mac: Mac = "52:54:00:12:34:56".parse().unwrap();
+        assert_eq!(mac.link_local().to_string(), "fe80::5054:ff:fe12:3456");
     }
 
     #[test]
