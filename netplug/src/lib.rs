@@ -35,5 +35,5 @@ pub use ovs::{
 // What `port_security_flows` gives, named for the flows they make up.
 pub use openflow::{Action as FlowAction, Field as FlowField, FlowMod};
 pub use ovsdb::OvsdbError;
-pub use plug::{BridgeKind, Observed, Owner, PlugSpec, Plugged, Plugger};
+pub use plug::{BridgeKind, MAX_OBSERVED_ADDRESSES, Observed, Owner, PlugSpec, Plugged, Plugger};
 pub use unixctl::UnixctlError;

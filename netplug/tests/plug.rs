@@ -1393,7 +1393,9 @@ fn router_and_dhcp_spoofing_is_dropped_on(
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         let shown = a.ip(&["-6", "addr", "show", "dev", "eth0", "scope", "link"]);
-        let line = shown.lines().find(|l| l.contains(&format!("{}/64", mac.link_local())));
+        let line = shown
+            .lines()
+            .find(|l| l.contains(&format!("{}/64", mac.link_local())));
         if line.is_some_and(|l| !l.contains("tentative")) {
             break;
         }
