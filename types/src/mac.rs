@@ -19,6 +19,9 @@ pub enum MacError {
     /// flooded, and port security could not pin the port to it.
     #[error("mac {0} is a multicast address")]
     Multicast(Mac),
+    /// 00:00:00:00:00:00 is no station's address.
+    #[error("mac {0} is the all-zero address, which no interface has")]
+    Zero(Mac),
 }
 
 impl Mac {
@@ -60,11 +63,15 @@ impl Mac {
         )
     }
 
-    /// The MAC a container's eth0 may be given: any unicast one.
+    /// The MAC a container's eth0 may be given: any unicast one but the
+    /// all-zero address.
     pub fn parse_interface(text: &str) -> Result<Self, MacError> {
         let mac: Mac = text.parse()?;
         if mac.is_multicast() {
             return Err(MacError::Multicast(mac));
+        }
+        if mac.0 == [0; 6] {
+            return Err(MacError::Zero(mac));
         }
         Ok(mac)
     }
@@ -159,6 +166,14 @@ mod tests {
         assert_eq!(
             Mac::parse_interface("03:42:0a:00:00:01").unwrap_err(),
             MacError::Multicast(Mac::new([3, 0x42, 10, 0, 0, 1]))
+        );
+        assert_eq!(
+            Mac::parse_interface("ff:ff:ff:ff:ff:ff").unwrap_err(),
+            MacError::Multicast(Mac::new([0xff; 6]))
+        );
+        assert_eq!(
+            Mac::parse_interface("00:00:00:00:00:00").unwrap_err(),
+            MacError::Zero(Mac::new([0; 6]))
         );
     }
 }
