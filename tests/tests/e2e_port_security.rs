@@ -282,7 +282,7 @@ fn an_operator_may_not_widen_port_security_and_no_one_takes_a_held_mac() {
     assert!(!exists(&name("twin")), "the twin was made");
     ok(
         &bed,
-        &bed.write_environment(&[BedContainer::new(&name("vip"), 0, bed.subnet_ip(74))]),
+        &bed.write_environment(&[BedContainer::new(name("vip"), 0, bed.subnet_ip(74))]),
         &["destroy"],
     );
     assert_nothing_left(&bed, 0);
