@@ -3,15 +3,15 @@
 //! gRPC: it takes a process id or a netns path and a [`PlugSpec`].
 
 // Public as modules: each is a small set of verbs that tests and tools use
-// to see a plug at work (ARP frames on a packet socket; a link's checksum
-// offload).
+// to see a plug at work (ARP and neighbour discovery frames on a packet
+// socket; a link's checksum offload).
 pub mod arp;
 pub mod ethtool;
+pub mod ndp;
 
 mod error;
 mod hostend;
 mod mac;
-mod ndp;
 mod netlink;
 mod netns;
 mod nft;
@@ -35,5 +35,5 @@ pub use ovs::{
 // What `port_security_flows` gives, named for the flows they make up.
 pub use openflow::{Action as FlowAction, Field as FlowField, FlowMod};
 pub use ovsdb::OvsdbError;
-pub use plug::{BridgeKind, Observed, Owner, PlugSpec, Plugged, Plugger};
+pub use plug::{BridgeKind, MAX_OBSERVED_ADDRESSES, Observed, Owner, PlugSpec, Plugged, Plugger};
 pub use unixctl::UnixctlError;

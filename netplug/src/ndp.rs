@@ -27,6 +27,11 @@ pub const NA_FRAME_LEN: usize = 14 + 40 + 24 + 8;
 /// The frame of an unsolicited neighbour advertisement of `ip` at `mac`,
 /// to all nodes, hop limit 255 (receivers drop any other).
 pub fn unsolicited_na_frame(mac: [u8; 6], ip: Ipv6Addr) -> [u8; NA_FRAME_LEN] {
+    na_frame(mac, ip, ip)
+}
+
+/// The same advertisement of `target`, sent from `source`.
+pub fn na_frame(mac: [u8; 6], source: Ipv6Addr, target: Ipv6Addr) -> [u8; NA_FRAME_LEN] {
     let mut f = [0u8; NA_FRAME_LEN];
     f[0..6].copy_from_slice(&ALL_NODES_MAC);
     f[6..12].copy_from_slice(&mac);
@@ -36,16 +41,16 @@ pub fn unsolicited_na_frame(mac: [u8; 6], ip: Ipv6Addr) -> [u8; NA_FRAME_LEN] {
     ip6[4..6].copy_from_slice(&32u16.to_be_bytes());
     ip6[6] = IPPROTO_ICMPV6;
     ip6[7] = 255;
-    ip6[8..24].copy_from_slice(&ip.octets());
+    ip6[8..24].copy_from_slice(&source.octets());
     ip6[24..40].copy_from_slice(&ALL_NODES.octets());
     let icmp = &mut f[54..86];
     icmp[0] = NEIGHBOR_ADVERTISEMENT;
     icmp[4] = FLAG_OVERRIDE;
-    icmp[8..24].copy_from_slice(&ip.octets());
+    icmp[8..24].copy_from_slice(&target.octets());
     icmp[24] = OPT_TARGET_LLADDR;
     icmp[25] = 1;
     icmp[26..32].copy_from_slice(&mac);
-    let sum = icmpv6_checksum(ip, ALL_NODES, &f[54..86]);
+    let sum = icmpv6_checksum(source, ALL_NODES, &f[54..86]);
     f[56..58].copy_from_slice(&sum.to_be_bytes());
     f
 }

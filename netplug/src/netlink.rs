@@ -305,6 +305,50 @@ impl Netlink {
             .collect())
     }
 
+    /// A link's addresses of family `A`, as [`Netlink::addrs`], read as
+    /// the kernel sends them and at most `cap` kept, those in `first` ahead
+    /// of the others; with how many it has in all. A container may give
+    /// its link any number of addresses: none of them is held in memory
+    /// beyond the cap.
+    pub async fn addrs_capped<A: Family + PartialEq>(
+        &self,
+        index: u32,
+        first: &[A],
+        cap: usize,
+    ) -> Result<(Vec<(A, u8)>, usize)> {
+        let (mut kept, mut others, mut total) = (Vec::new(), Vec::new(), 0usize);
+        self.handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_for_each(|msg| {
+                if msg.header.index == index {
+                    for attr in &msg.attributes {
+                        if let AddressAttribute::Address(ip) = attr
+                            && let Some(a) = A::plug_address(ip)
+                        {
+                            total += 1;
+                            let to = if first.contains(&a) {
+                                &mut kept
+                            } else {
+                                &mut others
+                            };
+                            if to.len() < cap {
+                                to.push((a, msg.header.prefix_len));
+                            }
+                        }
+                    }
+                }
+                futures::future::ready(Ok(()))
+            })
+            .await
+            .map_err(request("list addresses"))?;
+        kept.extend(others);
+        kept.truncate(cap);
+        Ok((kept, total))
+    }
+
     /// Every address of family `A` in the namespace (see
     /// [`Family::plug_address`]), as `(ifindex, address, prefix)`.
     pub async fn all_addrs<A: Family>(&self) -> Result<Vec<(u32, A, u8)>> {

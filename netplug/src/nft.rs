@@ -23,6 +23,9 @@ use ipnetwork::Ipv4Network;
 use crate::mac::Mac;
 
 const TABLE: &str = "bridge dockstack";
+/// UDP source ports of DHCP's and DHCPv6's servers and relays.
+const DHCP_SERVER_PORT: u16 = 67;
+const DHCPV6_SERVER_PORT: u16 = 547;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NftError {
@@ -84,6 +87,11 @@ pub fn secure_script(
     let _ = writeln!(s, "add chain {TABLE} {chain}");
     let _ = writeln!(s, "flush chain {TABLE} {chain}");
     let _ = writeln!(s, "add rule {TABLE} {chain} ether saddr != {mac} drop");
+    // A DHCP server's answers, as on OVS.
+    let _ = writeln!(
+        s,
+        "add rule {TABLE} {chain} ip protocol udp udp sport {DHCP_SERVER_PORT} drop"
+    );
     let _ = writeln!(
         s,
         "add rule {TABLE} {chain} arp saddr ether {mac} arp saddr ip {{ {addrs} }} accept"
@@ -94,19 +102,26 @@ pub fn secure_script(
         s,
         "add rule {TABLE} {chain} arp saddr ether {mac} arp saddr ip 0.0.0.0 accept"
     );
-    // A dual-stack port, as on OVS (see `ovs::port_security_flows`); nft
-    // has no name for a neighbour advertisement's target here, so it is
-    // matched as the 128 bits at offset 8 of the ICMPv6 header.
+    // A dual-stack port, as on OVS (see `ovs::port_security_flows`): only
+    // its own link-local address besides its address; nft has no name for
+    // a neighbour advertisement's target here, so it is matched as the 128
+    // bits at offset 8 of the ICMPv6 header.
     if let Some(a6) = address6 {
-        let own = format!("{a6}, fe80::/10");
+        let link_local = mac.link_local();
+        let own = format!("{a6}, {link_local}");
         let _ = writeln!(
             s,
             "add rule {TABLE} {chain} icmpv6 type {{ nd-router-advert, nd-redirect }} drop"
         );
         let _ = writeln!(
             s,
-            "add rule {TABLE} {chain} icmpv6 type nd-neighbor-advert @th,64,128 != {:#034x} @th,64,10 != 0x3fa drop",
-            u128::from(a6)
+            "add rule {TABLE} {chain} meta l4proto udp udp sport {DHCPV6_SERVER_PORT} drop"
+        );
+        let _ = writeln!(
+            s,
+            "add rule {TABLE} {chain} icmpv6 type nd-neighbor-advert @th,64,128 != {:#034x} @th,64,128 != {:#034x} drop",
+            u128::from(a6),
+            u128::from(link_local)
         );
         let _ = writeln!(s, "add rule {TABLE} {chain} ip6 saddr {{ {own} }} accept");
         let _ = writeln!(
@@ -267,6 +282,7 @@ mod tests {
             rules,
             [
                 "add rule bridge dockstack p-vethab ether saddr != 02:00:0a:00:00:05 drop",
+                "add rule bridge dockstack p-vethab ip protocol udp udp sport 67 drop",
                 "add rule bridge dockstack p-vethab arp saddr ether 02:00:0a:00:00:05 arp saddr ip { 10.0.0.5, 10.0.9.0/24 } accept",
                 "add rule bridge dockstack p-vethab ip saddr { 10.0.0.5, 10.0.9.0/24 } accept",
                 "add rule bridge dockstack p-vethab arp saddr ether 02:00:0a:00:00:05 arp saddr ip 0.0.0.0 accept",
@@ -301,8 +317,9 @@ mod dual_stack_tests {
         );
         for want in [
             "icmpv6 type { nd-router-advert, nd-redirect } drop",
-            "icmpv6 type nd-neighbor-advert @th,64,128 != 0xfd000010000000000000000000000005 @th,64,10 != 0x3fa drop",
-            "ip6 saddr { fd00:10::5, fe80::/10 } accept",
+            "meta l4proto udp udp sport 547 drop",
+            "icmpv6 type nd-neighbor-advert @th,64,128 != 0xfd000010000000000000000000000005 @th,64,128 != 0xfe8000000000000000000afffe000005 drop",
+            "ip6 saddr { fd00:10::5, fe80::aff:fe00:5 } accept",
             "ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } accept",
         ] {
             assert!(s.contains(want), "{want}\n{s}");

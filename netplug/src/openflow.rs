@@ -54,6 +54,7 @@ const ETH_TYPE_IP: u16 = 0x0800;
 const ETH_TYPE_ARP: u16 = 0x0806;
 const ETH_TYPE_IPV6: u16 = 0x86dd;
 const IP_PROTO_ICMPV6: u8 = 58;
+const IP_PROTO_UDP: u8 = 17;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenFlowError {
@@ -95,6 +96,8 @@ pub enum Field {
     Ip,
     Ipv6,
     Icmpv6Type(u8),
+    /// UDP from this source port (after `Ip` or `Ipv6`).
+    UdpSrc(u16),
     ArpSha(Mac),
     ArpSpa(Ipv4Network),
     Ipv4Src(Ipv4Network),
@@ -472,6 +475,7 @@ mod oxm {
     pub const ETH_TYPE: u8 = 5;
     pub const IP_PROTO: u8 = 10;
     pub const IPV4_SRC: u8 = 11;
+    pub const UDP_SRC: u8 = 15;
     pub const ARP_SPA: u8 = 22;
     pub const ARP_SHA: u8 = 24;
     pub const IPV6_SRC: u8 = 26;
@@ -508,7 +512,7 @@ fn encode_match(out: &mut Vec<u8>, fields: &[Field]) {
         Field::InPort(_) => 0,
         Field::EthSrc(_) => 1,
         Field::Arp | Field::Ip | Field::Ipv6 => 2,
-        Field::Icmpv6Type(_) => 3,
+        Field::Icmpv6Type(_) | Field::UdpSrc(_) => 3,
         _ => 4,
     };
     let mut sorted: Vec<&Field> = fields.iter().collect();
@@ -523,6 +527,10 @@ fn encode_match(out: &mut Vec<u8>, fields: &[Field]) {
             Field::Icmpv6Type(t) => {
                 put(oxm::IP_PROTO, &[IP_PROTO_ICMPV6], None);
                 put(oxm::ICMPV6_TYPE, &[*t], None);
+            }
+            Field::UdpSrc(p) => {
+                put(oxm::IP_PROTO, &[IP_PROTO_UDP], None);
+                put(oxm::UDP_SRC, &p.to_be_bytes(), None);
             }
             Field::ArpSha(m) => put(oxm::ARP_SHA, &m.octets(), None),
             Field::ArpSpa(n) => {
@@ -573,6 +581,7 @@ impl fmt::Display for Field {
             Field::Ip => f.write_str("ip"),
             Field::Ipv6 => f.write_str("ipv6"),
             Field::Icmpv6Type(t) => write!(f, "icmp6,icmp_type={t}"),
+            Field::UdpSrc(p) => write!(f, "nw_proto=17,tp_src={p}"),
             Field::ArpSha(m) => write!(f, "arp_sha={m}"),
             Field::ArpSpa(n) => write!(f, "arp_spa={}", v4(n)),
             Field::Ipv4Src(n) => write!(f, "nw_src={}", v4(n)),

@@ -16,4 +16,4 @@ mod teardown;
 
 pub use bridge::BridgeKind;
 pub use plugger::Plugger;
-pub use spec::{Observed, Owner, PlugSpec, Plugged};
+pub use spec::{MAX_OBSERVED_ADDRESSES, Observed, Owner, PlugSpec, Plugged};

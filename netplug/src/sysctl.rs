@@ -36,15 +36,18 @@ pub fn isolate_host_end(ifname: &str) -> io::Result<()> {
 }
 
 /// IPv6 on the container's `ifname` exactly as the plug sets it: enabled,
-/// but no router advertisement, autoconfiguration or redirect may add an
-/// address or change a route. Runs in the container's namespace, before
-/// the link goes up (an advertisement could come at once).
+/// its link-local address the EUI-64 one of its MAC (the one port security
+/// lets through), and no router advertisement, autoconfiguration or
+/// redirect may add an address or change a route. Runs in the container's
+/// namespace, before the link goes up (an advertisement could come at
+/// once, and the link-local address is made then).
 pub fn fix_container_ipv6(ifname: &str) -> io::Result<()> {
     let conf = Path::new("/proc/sys/net/ipv6/conf").join(ifname);
     for (key, value) in [
         ("accept_ra", "0"),
         ("autoconf", "0"),
         ("accept_redirects", "0"),
+        ("addr_gen_mode", "0"),
         ("disable_ipv6", "0"),
     ] {
         write(&conf.join(key), value)?;

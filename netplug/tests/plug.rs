@@ -1299,6 +1299,193 @@ fn a_dual_stack_plug_on_a_linux_bridge_gets_its_ipv6_address_and_route_and_port_
     dual_stack_on(&host, LINUX_BRIDGE, LINUX_GATEWAY, "10.240.1", "fd00:241");
 }
 
+/// Whether a UDP datagram sent in `from` from `src` to `dst` reaches a
+/// socket bound to `listen` in `to`.
+fn udp_arrives(
+    from: &Netns,
+    src: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+    to: &Netns,
+    listen: std::net::SocketAddr,
+) -> bool {
+    let rx = common::in_netns(&to.path(), || {
+        std::net::UdpSocket::bind(listen).unwrap_or_else(|e| panic!("bind {listen}: {e}"))
+    });
+    rx.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let tx = common::in_netns(&from.path(), || {
+        std::net::UdpSocket::bind(src).unwrap_or_else(|e| panic!("bind {src}: {e}"))
+    });
+    let payload = b"dockstack port security";
+    for _ in 0..3 {
+        tx.send_to(payload, dst).expect("send");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut buf = [0u8; 64];
+    loop {
+        match rx.recv_from(&mut buf) {
+            Ok((n, _)) if &buf[..n] == payload => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Whether a neighbour advertisement for `target` that `from` sends from
+/// its own link-local address (`mac`'s) reaches `to`.
+fn advertisement_arrives(
+    from: &Netns,
+    mac: netplug::Mac,
+    target: std::net::Ipv6Addr,
+    to: &Netns,
+) -> bool {
+    let rx = common::in_netns(&to.path(), || {
+        netplug::ndp::open_packet_socket().expect("packet socket")
+    });
+    common::in_netns(&from.path(), || {
+        let sock = netplug::arp::open_packet_socket().expect("packet socket");
+        let index = nix::net::if_::if_nametoindex("eth0").expect("eth0");
+        let frame = netplug::ndp::na_frame(mac.octets(), mac.link_local(), target);
+        for _ in 0..3 {
+            netplug::arp::send_frame(&sock, index, &frame).expect("send advertisement");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    netplug::arp::await_frame(&rx, Duration::from_millis(1500), |f, _| {
+        let na = f.len() >= 78 && f[12..14] == [0x86, 0xdd] && f[20] == 58 && f[54] == 136;
+        (na && f[62..78] == target.octets()).then_some(())
+    })
+    .expect("read frames")
+    .is_some()
+}
+
+/// A dual-stack container on `bridge` cannot pose as the router (fe80::1)
+/// or as a DHCP or DHCPv6 server: another IPv6 link-local source than its
+/// own, a neighbour advertisement for another link-local target, and UDP
+/// from the servers' ports 67 and 547 are dropped; its own link-local
+/// address (the EUI-64 of its MAC) and other ports pass.
+fn router_and_dhcp_spoofing_is_dropped_on(
+    host: &OvsHost,
+    bridge: &str,
+    gateway: &str,
+    net: &str,
+    net6: &str,
+) {
+    use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+    let (a, b) = (Netns::new("npr6"), Netns::new("npr6"));
+    let before = host.counts(&[&a, &b]);
+    let mut sa = spec("poser", &format!("{net}.70/24"), bridge, gateway);
+    sa.address6 = Some(format!("{net6}::70/64").parse().unwrap());
+    let mut sb = spec("victim", &format!("{net}.71/24"), bridge, gateway);
+    sb.address6 = Some(format!("{net6}::71/64").parse().unwrap());
+    plug(host, &a.target(), &sa).expect("plug a");
+    plug(host, &b.target(), &sb).expect("plug b");
+    let mac = sa.effective_mac();
+    let eth0 = common::in_netns(&a.path(), || {
+        nix::net::if_::if_nametoindex("eth0").expect("eth0")
+    });
+    let scoped = |ip: Ipv6Addr, port: u16| SocketAddr::V6(SocketAddrV6::new(ip, port, 0, eth0));
+    let all_nodes: Ipv6Addr = "ff02::1".parse().unwrap();
+    let any6 = |port: u16| SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+
+    // Its own link-local address, the kernel's, passes once its DAD is
+    // done (a socket cannot be bound to a tentative address).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let shown = a.ip(&["-6", "addr", "show", "dev", "eth0", "scope", "link"]);
+        let line = shown
+            .lines()
+            .find(|l| l.contains(&format!("{}/64", mac.link_local())));
+        if line.is_some_and(|l| !l.contains("tentative")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "eth0 has not the link-local address {} (its MAC's EUI-64): {shown}",
+            mac.link_local()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        udp_arrives(
+            &a,
+            scoped(mac.link_local(), 0),
+            scoped(all_nodes, 5301),
+            &b,
+            any6(5301)
+        ),
+        "nothing from the container's own link-local address {} got through",
+        mac.link_local()
+    );
+    // The router's link-local address: dropped.
+    let router: Ipv6Addr = "fe80::1".parse().unwrap();
+    a.ip(&["-6", "addr", "add", "fe80::1/64", "dev", "eth0", "nodad"]);
+    assert!(
+        !udp_arrives(
+            &a,
+            scoped(router, 0),
+            scoped(all_nodes, 5302),
+            &b,
+            any6(5302)
+        ),
+        "a datagram from the link-local address fe80::1, not the container's, got through"
+    );
+    // Neighbour advertisements: for its own link-local address only.
+    assert!(
+        advertisement_arrives(&a, mac, mac.link_local(), &b),
+        "an advertisement of the container's own link-local address was dropped"
+    );
+    assert!(
+        !advertisement_arrives(&a, mac, router, &b),
+        "an advertisement of fe80::1 (the router's) got through"
+    );
+
+    // DHCP: a server's answer (from port 67) is dropped, a client's passes.
+    let (a4, b4) = (format!("{net}.70"), format!("{net}.71"));
+    let at = |ip: &str, port: u16| SocketAddr::new(ip.parse().unwrap(), port);
+    assert!(
+        udp_arrives(&a, at(&a4, 68), at(&b4, 67), &b, at("0.0.0.0", 67)),
+        "a DHCP client's request was dropped"
+    );
+    assert!(
+        !udp_arrives(&a, at(&a4, 67), at(&b4, 68), &b, at("0.0.0.0", 68)),
+        "a DHCP server's answer from the container got through"
+    );
+    // DHCPv6 likewise, from port 547.
+    let (a6, b6) = (format!("{net6}::70"), format!("{net6}::71"));
+    assert!(
+        udp_arrives(&a, at(&a6, 546), at(&b6, 547), &b, any6(547)),
+        "a DHCPv6 client's request was dropped"
+    );
+    assert!(
+        !udp_arrives(&a, at(&a6, 547), at(&b6, 546), &b, any6(546)),
+        "a DHCPv6 server's answer from the container got through"
+    );
+
+    unplug(host, "poser");
+    unplug(host, "victim");
+    assert_eq!(host.counts(&[&a, &b]), before);
+}
+
+#[test]
+fn a_container_cannot_pose_as_the_router_or_a_dhcp_server_on_ovs() {
+    let host = OvsHost::start();
+    router_and_dhcp_spoofing_is_dropped_on(&host, BRIDGE, GATEWAY, "10.240.0", "fd00:240");
+}
+
+#[test]
+fn a_container_cannot_pose_as_the_router_or_a_dhcp_server_on_a_linux_bridge() {
+    let host = OvsHost::start();
+    host.add_linux_bridge();
+    router_and_dhcp_spoofing_is_dropped_on(
+        &host,
+        LINUX_BRIDGE,
+        LINUX_GATEWAY,
+        "10.240.1",
+        "fd00:241",
+    );
+}
+
 /// Duplicate Address Detection on `bridge`: an IPv6 address another
 /// namespace holds (its IPv4 address free) is refused, naming the holder's
 /// MAC, and nothing is made; a free one passes the probe.
@@ -1390,10 +1577,11 @@ fn port_security_rules_sent_as_openflow_equal_those_ovs_ofctl_makes_of_their_tex
         .expect("set port security over OpenFlow");
     let ours = dump_flows(&host, BRIDGE);
     let ours: Vec<&str> = ours.lines().filter(|l| l.contains("cookie=")).collect();
-    assert_eq!(ours.len(), 15, "{ours:#?}");
+    assert_eq!(ours.len(), 17, "{ours:#?}");
     assert!(
         ours.iter()
-            .any(|l| l.contains("nd_target=fe80::/10") && l.contains("actions=NORMAL")),
+            .any(|l| l.contains(&format!("nd_target={}", mac.link_local()))
+                && l.contains("actions=NORMAL")),
         "{ours:#?}"
     );
 

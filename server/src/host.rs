@@ -6,6 +6,7 @@ mod binds;
 mod error;
 mod exec;
 mod lifecycle;
+mod macs;
 mod plan;
 mod prestop;
 mod reconcile;
@@ -94,6 +95,10 @@ pub struct Host {
     bind_admission: tokio::sync::Mutex<()>,
     /// The pinned binds of runs under way.
     pending_binds: binds::PendingBinds,
+    /// One admission of a MAC at a time (see `Host::admit_mac`).
+    mac_admission: tokio::sync::Mutex<()>,
+    /// The MACs of runs under way.
+    pending_macs: macs::PendingMacs,
 }
 
 type LockTable = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
@@ -194,6 +199,8 @@ impl Host {
             seen_mounts: register::SeenMounts::default(),
             bind_admission: tokio::sync::Mutex::new(()),
             pending_binds: binds::PendingBinds::default(),
+            mac_admission: tokio::sync::Mutex::new(()),
+            pending_macs: macs::PendingMacs::default(),
         }
     }
 

@@ -108,6 +108,8 @@ pub struct RolePolicy {
     /// and agent) a role without `exec` may still have run, as templates
     /// whose `{name}` and `{fqdn}` stand for one name; `None`: any.
     pub registration_commands: Option<Vec<String>>,
+    /// Which `allowed_addresses`, `vlan` and `mac` a container may have.
+    pub network: network::NetworkRules,
 }
 
 impl RolePolicy {
@@ -125,6 +127,7 @@ impl RolePolicy {
             registration: None,
             exec: true,
             registration_commands: None,
+            network: network::NetworkRules::unrestricted(),
         }
     }
 
@@ -189,6 +192,7 @@ impl RolePolicy {
                 .map(String::from)
                 .to_vec(),
             ),
+            network: network::NetworkRules::operator(),
         }
     }
 
@@ -206,6 +210,7 @@ impl RolePolicy {
             exec: false,
             volume_deny: Vec::new(),
             registration_commands: Some(Vec::new()),
+            network: network::NetworkRules::none(),
         }
     }
 }
@@ -389,6 +394,7 @@ impl Policy {
         }
         check_sysctls(role, p, spec)?;
         check_ulimits(role, p, spec)?;
+        p.network.check(role, spec)?;
         if let Some(bridges) = &p.bridges
             && !bridges.contains(&spec.bridge)
         {
@@ -650,6 +656,9 @@ struct RoleSection {
     registration: Option<Vec<Spanned<String>>>,
     exec: Option<bool>,
     registration_commands: Option<Vec<String>>,
+    allowed_addresses: Option<network::AddressSection>,
+    vlans: Option<Spanned<Vec<network::VlanEntry>>>,
+    macs: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -777,11 +786,19 @@ impl RoleSection {
         if let Some(c) = self.registration_commands {
             target.registration_commands = Some(c);
         }
-        Ok(())
+        network::apply(
+            at,
+            self.allowed_addresses.as_ref(),
+            self.vlans.as_ref(),
+            self.macs.as_ref(),
+            &mut target.network,
+            bad,
+        )
     }
 }
 
 mod limits;
+pub mod network;
 pub mod volumes;
 
 #[cfg(test)]

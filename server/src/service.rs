@@ -61,6 +61,7 @@ fn status_to_pb(s: ContainerStatus) -> pb::ContainerInfo {
         pid: s.pid,
         ip: s.ip,
         actual_addresses: s.actual_addresses,
+        actual_addresses_omitted: s.actual_addresses_omitted,
         mac: s.mac,
         bridge: s.bridge,
         port: s.port,

@@ -200,3 +200,94 @@ fn fields_sent_straight_to_the_api_are_checked_by_the_server() {
     assert_eq!(inspect(&web, "{{.State.Running}}"), "true");
     ok(&bed, &env, &["-c", &web, "destroy"]);
 }
+
+/// A container with NET_ADMIN gives eth0 thousands of addresses: `show`
+/// and `list` (raw gRPC, and the client's JSON) list a bounded few, its own
+/// first, and say how many more there are, so no answer outgrows a gRPC
+/// message however many it adds.
+#[test]
+fn a_container_adding_thousands_of_addresses_is_shown_with_a_bounded_few() {
+    const ADDED: usize = 3000;
+    let bed = bed(1);
+    let name = bed.container_name("many");
+    let ip = bed.subnet_ip(90);
+    let env =
+        bed.write_environment(&[BedContainer::new(&name, 0, ip).with_yaml("cap_add: [NET_ADMIN]")]);
+    ok(&bed, &env, &["run"]);
+    // Added from the host into its namespace, in one batch: addresses of
+    // the benchmarking range, which no route leads to.
+    let pid = inspect(&name, "{{.State.Pid}}");
+    let batch: String = (0..ADDED)
+        .map(|i| format!("addr add 198.18.{}.{}/32 dev eth0\n", i / 250, i % 250 + 1))
+        .collect();
+    let mut nsenter = std::process::Command::new("nsenter")
+        .args(["-t", pid.trim(), "-n", "ip", "-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("nsenter");
+    use std::io::Write;
+    nsenter
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(batch.as_bytes())
+        .expect("write the batch");
+    assert!(
+        nsenter.wait().expect("nsenter").success(),
+        "ip -batch failed"
+    );
+
+    let own = format!("{ip}/{}", bed.gateway().prefix());
+    let check = |what: &str, info: &pb::ContainerInfo| {
+        let listed = info.actual_addresses.len();
+        assert!(
+            listed <= 2 * netplug::MAX_OBSERVED_ADDRESSES,
+            "{what} lists {listed} addresses of eth0's {}",
+            ADDED + 1
+        );
+        assert_eq!(info.actual_addresses.first(), Some(&own), "{what}");
+        assert_eq!(
+            listed + info.actual_addresses_omitted as usize,
+            ADDED + 1,
+            "{what}: {listed} listed and {} said to be omitted",
+            info.actual_addresses_omitted
+        );
+        assert!(info.plugged, "{what}: not plugged");
+    };
+    let host = bed.host(0).name().to_string();
+    let (shown, listed) = with_grpc(&bed, 0, async |mut c| {
+        let shown = c
+            .show(pb::ContainerRef {
+                host: host.clone(),
+                name: name.clone(),
+            })
+            .await
+            .expect("show")
+            .into_inner();
+        let listed = c
+            .list(pb::ListRequest { host: host.clone() })
+            .await
+            .expect("list")
+            .into_inner();
+        (shown, listed)
+    });
+    check("show", &shown);
+    let mine = listed
+        .containers
+        .iter()
+        .find(|c| c.name == name)
+        .expect("listed");
+    check("list", mine);
+    // The client says so too.
+    let out = ok(&bed, &env, &["-c", &name, "--output", "json", "show"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        json[0]["info"]["actual_addresses_omitted"],
+        shown.actual_addresses_omitted,
+        "{}",
+        text(&out)
+    );
+    let out = ok(&bed, &env, &["-c", &name, "show"]);
+    assert!(text(&out).contains("more, not listed)"), "{}", text(&out));
+    ok(&bed, &env, &["destroy"]);
+}

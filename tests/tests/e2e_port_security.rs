@@ -1,9 +1,21 @@
 //! End to end: port security of a container plugged by `dockstack-server`:
 //! no capability by default, spoofed source addresses dropped, those in
-//! `allowed_addresses` passing, the rules gone with the container.
+//! `allowed_addresses` passing, the rules gone with the container; and what
+//! the policy lets an operator's request (sent straight to the gRPC API)
+//! loosen of it: no address range beyond its own subnet, no VLAN, no MAC
+//! but its own, and for no role a MAC another container holds.
 
-use dockstack_tests::support::{assert_nothing_left, bed, docker_exec, inspect, ok};
+mod common;
+
+use std::time::Duration;
+
+use dockstack::connect::{Connector, Security};
+use dockstack::environment::HostAddress;
+use dockstack_proto as pb;
+use dockstack_proto::container_host_client::ContainerHostClient;
+use dockstack_tests::support::{assert_nothing_left, bed, docker_exec, exists, inspect, ok, text};
 use dockstack_tests::testbed::{BedContainer, TestBed, docker};
+use tonic::transport::Channel;
 
 /// The OpenFlow rules of host `i`'s bridge.
 fn flows(bed: &TestBed, i: usize) -> String {
@@ -97,4 +109,181 @@ fn spoofed_sources_are_dropped_allowed_addresses_pass_and_net_admin_is_opt_in() 
     assert_nothing_left(&bed, 0);
     let rules = flows(&bed, 0);
     assert!(!rules.contains("in_port"), "rules left: {rules}");
+}
+
+/// `dockstack certs add-client NAME --role operator`; a gRPC client of
+/// host 0 with that certificate.
+fn as_operator<T>(
+    bed: &TestBed,
+    name: &str,
+    f: impl AsyncFnOnce(ContainerHostClient<Channel>) -> T,
+) -> T {
+    let out = bed
+        .client_command()
+        .args(["certs", "add-client", name, "--role", "operator"])
+        .output()
+        .expect("dockstack certs");
+    assert!(out.status.success(), "add-client {name}: {}", text(&out));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let host = bed.host(0);
+    rt.block_on(async {
+        let connector =
+            Connector::with_identity(Security::Tls(bed.tls_dir()), name, Duration::from_secs(5))
+                .expect("the operator's certificate");
+        let client = connector
+            .connect(
+                host.name(),
+                &HostAddress::Ip(host.mgmt_ip().into()),
+                host.port(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        f(client).await
+    })
+}
+
+/// A `Run` to its end: `Ok` when it succeeded, the status it failed with.
+async fn run(
+    c: &mut ContainerHostClient<Channel>,
+    req: pb::RunRequest,
+) -> Result<(), tonic::Status> {
+    let mut events = c.run(req).await?.into_inner();
+    while events.message().await?.is_some() {}
+    Ok(())
+}
+
+/// The MAC of the interface of host `i` that holds the bed's gateway.
+fn gateway_mac(bed: &TestBed) -> String {
+    let gw = bed.gateway().ip().to_string();
+    let holder = bed
+        .run_in_host(0, &["ip", "-o", "-4", "addr", "show", "to", &gw])
+        .expect("ip addr");
+    let ifname = holder
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no interface holds {gw}: {holder}"))
+        .to_string();
+    let link = bed
+        .run_in_host(0, &["ip", "-br", "link", "show", "dev", &ifname])
+        .expect("ip link");
+    link.split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("no MAC in {link}"))
+        .to_string()
+}
+
+#[test]
+fn an_operator_may_not_widen_port_security_and_no_one_takes_a_held_mac() {
+    let bed = bed(1);
+    let gateway_mac = gateway_mac(&bed);
+    let name = |base: &str| bed.container_name(base);
+    let request = |base: &str, n: u32, change: &dyn Fn(&mut pb::ContainerSpec)| {
+        let mut spec = pb::ContainerSpec {
+            name: name(base),
+            image: "dockstack-test-busybox:latest".into(),
+            ip: bed.subnet_ip(n).to_string(),
+            prefix_len: u32::from(bed.gateway().prefix()),
+            gateway: bed.gateway().ip().to_string(),
+            bridge: bed.bridge().to_string(),
+            running: true,
+            ..Default::default()
+        };
+        change(&mut spec);
+        pb::RunRequest {
+            host: bed.host(0).name().to_string(),
+            spec: Some(spec),
+            ..Default::default()
+        }
+    };
+    let vip = bed.subnet_ip(75).to_string();
+    let refused = [
+        (
+            "open",
+            "allowed_addresses[0]: 0.0.0.0/0 is wider",
+            request("open", 70, &|s| {
+                s.allowed_addresses = vec!["0.0.0.0/0".into()];
+            }),
+        ),
+        (
+            "gwip",
+            "holds the gateway",
+            request("gwip", 71, &|s| {
+                s.allowed_addresses = vec![s.gateway.clone()];
+            }),
+        ),
+        (
+            "gwmac",
+            "mac: the operator policy allows no mac but the one derived",
+            request("gwmac", 72, &|s| {
+                s.mac = gateway_mac.clone();
+            }),
+        ),
+        (
+            "vlan",
+            "vlan: the operator policy allows only vlans none",
+            request("vlan", 73, &|s| {
+                s.vlan = 10;
+            }),
+        ),
+    ];
+    let (answers, allowed) = as_operator(&bed, "netops", async |mut c| {
+        let mut answers = Vec::new();
+        for (base, want, req) in refused {
+            answers.push((base, want, run(&mut c, req).await.err()));
+        }
+        // Within the policy: a VIP of its own subnet.
+        let allowed = run(
+            &mut c,
+            request("vip", 74, &|s| s.allowed_addresses = vec![vip.clone()]),
+        )
+        .await;
+        (answers, allowed)
+    });
+    for (base, want, answer) in answers {
+        let status = answer.unwrap_or_else(|| panic!("{base}: the operator's run was not refused"));
+        assert_eq!(
+            status.code(),
+            tonic::Code::PermissionDenied,
+            "{base}: {status:?}"
+        );
+        assert!(
+            status.message().contains(want),
+            "{base}: {}\nwant {want}",
+            status.message()
+        );
+        assert!(!exists(&name(base)), "{base} was made");
+    }
+    allowed.expect("an operator's VIP within its subnet");
+    assert!(flows(&bed, 0).contains(&format!("nw_src={vip}")));
+
+    // A MAC another container holds: refused for an admin too.
+    let holder_mac = inspect(&name("vip"), "{{index .Config.Labels \"dockstack.mac\"}}");
+    let taken = common::with_grpc(&bed, 0, async |mut c| {
+        run(
+            &mut c,
+            request("twin", 76, &|s| s.mac = holder_mac.trim().to_string()),
+        )
+        .await
+    });
+    let status = taken.expect_err("an admin's run with the MAC of another container");
+    assert_eq!(status.code(), tonic::Code::AlreadyExists, "{status:?}");
+    assert!(
+        status.message().contains(&format!(
+            "mac {} is held by container {}",
+            holder_mac.trim(),
+            name("vip")
+        )),
+        "{}",
+        status.message()
+    );
+    assert!(!exists(&name("twin")), "the twin was made");
+    ok(
+        &bed,
+        &bed.write_environment(&[BedContainer::new(name("vip"), 0, bed.subnet_ip(74))]),
+        &["destroy"],
+    );
+    assert_nothing_left(&bed, 0);
 }

@@ -1,8 +1,9 @@
 //! Ethernet MAC addresses: parsing, printing, the MAC derived from an IPv4
-//! address, and which MACs a container's eth0 may be given.
+//! address, the IPv6 link-local address derived from a MAC, and which MACs
+//! a container's eth0 may be given.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// A MAC address. Parsed from and printed as `aa:bb:cc:dd:ee:ff`.
@@ -18,6 +19,9 @@ pub enum MacError {
     /// flooded, and port security could not pin the port to it.
     #[error("mac {0} is a multicast address")]
     Multicast(Mac),
+    /// 00:00:00:00:00:00 is no station's address.
+    #[error("mac {0} is the all-zero address, which no interface has")]
+    Zero(Mac),
 }
 
 impl Mac {
@@ -42,11 +46,32 @@ impl Mac {
         self.0[0] & 1 == 1
     }
 
-    /// The MAC a container's eth0 may be given: any unicast one.
+    /// The link-local address the kernel gives an interface of this MAC
+    /// (`addr_gen_mode` 0, RFC 4291's modified EUI-64): port security lets
+    /// a port send from this one link-local address and no other.
+    pub const fn link_local(self) -> Ipv6Addr {
+        let [a, b, c, d, e, f] = self.0;
+        Ipv6Addr::new(
+            0xfe80,
+            0,
+            0,
+            0,
+            u16::from_be_bytes([a ^ 0x02, b]),
+            u16::from_be_bytes([c, 0xff]),
+            u16::from_be_bytes([0xfe, d]),
+            u16::from_be_bytes([e, f]),
+        )
+    }
+
+    /// The MAC a container's eth0 may be given: any unicast one but the
+    /// all-zero address.
     pub fn parse_interface(text: &str) -> Result<Self, MacError> {
         let mac: Mac = text.parse()?;
         if mac.is_multicast() {
             return Err(MacError::Multicast(mac));
+        }
+        if mac.0 == [0; 6] {
+            return Err(MacError::Zero(mac));
         }
         Ok(mac)
     }
@@ -128,11 +153,27 @@ mod tests {
     }
 
     #[test]
+    fn the_link_local_address_is_the_modified_eui64_of_the_mac() {
+        let mac: Mac = "02:d5:0a:00:00:03".parse().unwrap();
+        assert_eq!(mac.link_local().to_string(), "fe80::d5:aff:fe00:3");
+        let mac: Mac = "52:54:00:12:34:56".parse().unwrap();
+        assert_eq!(mac.link_local().to_string(), "fe80::5054:ff:fe12:3456");
+    }
+
+    #[test]
     fn an_interface_mac_is_unicast() {
         assert!(Mac::parse_interface("02:42:0a:00:00:01").is_ok());
         assert_eq!(
             Mac::parse_interface("03:42:0a:00:00:01").unwrap_err(),
             MacError::Multicast(Mac::new([3, 0x42, 10, 0, 0, 1]))
+        );
+        assert_eq!(
+            Mac::parse_interface("ff:ff:ff:ff:ff:ff").unwrap_err(),
+            MacError::Multicast(Mac::new([0xff; 6]))
+        );
+        assert_eq!(
+            Mac::parse_interface("00:00:00:00:00:00").unwrap_err(),
+            MacError::Zero(Mac::new([0; 6]))
         );
     }
 }

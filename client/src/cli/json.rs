@@ -14,6 +14,9 @@ use super::render;
 #[derive(Serialize)]
 pub struct Info<'a> {
     actual_addresses: &'a [String],
+    /// Only when eth0 has more than the server lists.
+    #[serde(skip_serializing_if = "is_zero")]
+    actual_addresses_omitted: u32,
     bridge: &'a str,
     environment: &'a str,
     exit_code: i32,
@@ -44,6 +47,7 @@ impl<'a> From<&'a ContainerInfo> for Info<'a> {
     fn from(i: &'a ContainerInfo) -> Self {
         Info {
             actual_addresses: &i.actual_addresses,
+            actual_addresses_omitted: i.actual_addresses_omitted,
             bridge: &i.bridge,
             environment: &i.environment,
             exit_code: i.exit_code,
@@ -185,6 +189,12 @@ impl<'a> Applied<'a> {
             plan_id,
         }
     }
+}
+
+// serde's skip_serializing_if takes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Prints `value` as one line of JSON.

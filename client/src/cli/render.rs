@@ -202,6 +202,15 @@ pub fn status_table(env: &Environment, infos: &[ContainerInfo], failed_hosts: &[
     }
 }
 
+/// eth0's addresses, and how many more it has than the server listed.
+fn eth0_shown(i: &ContainerInfo) -> String {
+    let listed = i.actual_addresses.join(" ");
+    match i.actual_addresses_omitted {
+        0 => listed,
+        n => format!("{listed} (and {n} more, not listed)"),
+    }
+}
+
 /// `show`'s fields of one container, the IPv6 ones only when it has them.
 pub fn show(i: &ContainerInfo) {
     println!("{}:", i.name);
@@ -212,7 +221,7 @@ pub fn show(i: &ContainerInfo) {
         ("state", i.container_state().to_string()),
         ("pid", i.pid.to_string()),
         ("ip", i.ip.clone()),
-        ("eth0", i.actual_addresses.join(" ")),
+        ("eth0", eth0_shown(i)),
         ("gateway", i.gateway.clone()),
         ("ip6", i.ip6.clone()),
         ("gateway6", i.gateway6.clone()),

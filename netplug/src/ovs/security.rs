@@ -13,14 +13,11 @@ use super::handle::Ovs;
 /// The top 16 bits of every cookie of netplug's flows.
 pub(super) const COOKIE_MARK: u64 = 0xd0c5 << 48;
 
-/// fe80::/10, where the kernel's own neighbour discovery comes from.
-pub(super) const LINK_LOCAL: ipnetwork::Ipv6Network = match ipnetwork::Ipv6Network::new_checked(
-    std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),
-    10,
-) {
-    Some(n) => n,
-    None => panic!("fe80::/10 is a network"),
-};
+/// The UDP source ports of DHCP's servers and relays (67) and DHCPv6's
+/// (547): a container answering a neighbour's discovery as its server
+/// would hand it the gateway and DNS of its choice.
+pub(super) const DHCP_SERVER_PORT: u16 = 67;
+pub(super) const DHCPV6_SERVER_PORT: u16 = 547;
 
 /// How long ovs-vswitchd may take to answer on a management socket.
 pub(super) const OPENFLOW_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,6 +74,11 @@ pub fn port_security_flows(
         );
         add(100, &[Field::Ip, Field::Ipv4Src(*a)], Action::Normal);
     }
+    add(
+        110,
+        &[Field::Ip, Field::UdpSrc(DHCP_SERVER_PORT)],
+        Action::Drop,
+    );
     // RFC 5227's probes (sender 0.0.0.0): nobody learns from them.
     let unspecified = ipnetwork::Ipv4Network::from(std::net::Ipv4Addr::UNSPECIFIED);
     add(
@@ -84,17 +86,25 @@ pub fn port_security_flows(
         &[Field::Arp, Field::ArpSha(mac), Field::ArpSpa(unspecified)],
         Action::Normal,
     );
-    // A dual-stack port: IPv6 from its address or a link-local one (the
-    // kernel's own, for neighbour discovery), DAD and MLD from `::`;
-    // never a router advertisement or a redirect, and a neighbour
-    // advertisement only for its own address or a link-local one.
+    // A dual-stack port: IPv6 from its address or its own link-local one
+    // (the kernel's, for neighbour discovery), DAD and MLD from `::`;
+    // never a router advertisement, a redirect or a DHCPv6 server's
+    // answer, and a neighbour advertisement only for those two addresses.
+    // Any other link-local source or target would let it pose as the
+    // router, whose address is often fe80::1.
     if let Some(a6) = address6 {
         let own = ipnetwork::Ipv6Network::from(a6);
+        let link_local = ipnetwork::Ipv6Network::from(mac.link_local());
         let any = ipnetwork::Ipv6Network::from(std::net::Ipv6Addr::UNSPECIFIED);
         for t in [134, 137] {
             add(110, &[Field::Ipv6, Field::Icmpv6Type(t)], Action::Drop);
         }
-        for target in [own, LINK_LOCAL] {
+        add(
+            110,
+            &[Field::Ipv6, Field::UdpSrc(DHCPV6_SERVER_PORT)],
+            Action::Drop,
+        );
+        for target in [own, link_local] {
             add(
                 105,
                 &[Field::Ipv6, Field::Icmpv6Type(136), Field::NdTarget(target)],
@@ -102,7 +112,7 @@ pub fn port_security_flows(
             );
         }
         add(104, &[Field::Ipv6, Field::Icmpv6Type(136)], Action::Drop);
-        for src in [own, LINK_LOCAL] {
+        for src in [own, link_local] {
             add(100, &[Field::Ipv6, Field::Ipv6Src(src)], Action::Normal);
         }
         for t in [135, 143] {
@@ -217,7 +227,7 @@ mod tests {
         assert_ne!(cookie, port_cookie("vethy"));
         let flows = port_security_flows(cookie, 7, mac, &addrs, None);
         let lines: Vec<String> = flows.iter().map(ToString::to_string).collect();
-        assert_eq!(lines.len(), 8, "{lines:#?}");
+        assert_eq!(lines.len(), 9, "{lines:#?}");
         assert_eq!(
             lines[0],
             "delete cookie=0xd0c5000000000000/0xffff000000000000,in_port=7"
@@ -228,7 +238,30 @@ mod tests {
         ));
         assert!(lines[3].ends_with("dl_src=02:d5:0a:f0:00:02,ip,nw_src=10.240.0.2,actions=NORMAL"));
         assert!(lines[5].ends_with("nw_src=10.240.0.0/28,actions=NORMAL"));
-        assert!(lines[6].ends_with("arp,arp_sha=02:d5:0a:f0:00:02,arp_spa=0.0.0.0,actions=NORMAL"));
-        assert!(lines[7].ends_with("priority=90,in_port=7,actions=drop"));
+        assert!(lines[6].ends_with(
+            "priority=110,in_port=7,dl_src=02:d5:0a:f0:00:02,ip,nw_proto=17,tp_src=67,actions=drop"
+        ));
+        assert!(lines[7].ends_with("arp,arp_sha=02:d5:0a:f0:00:02,arp_spa=0.0.0.0,actions=NORMAL"));
+        assert!(lines[8].ends_with("priority=90,in_port=7,actions=drop"));
+    }
+
+    #[test]
+    fn a_dual_stack_port_may_use_only_its_own_link_local_address() {
+        let mac: crate::mac::Mac = "02:d5:0a:f0:00:02".parse().unwrap();
+        let a6 = "fd00:240::2".parse().unwrap();
+        let flows = port_security_flows(port_cookie("vethx"), 7, mac, &[], Some(a6));
+        let lines: Vec<String> = flows.iter().map(ToString::to_string).collect();
+        let ll = "fe80::d5:aff:fef0:2";
+        for want in [
+            format!("nd_target={ll},actions=NORMAL"),
+            format!("ipv6_src={ll},actions=NORMAL"),
+            "ipv6,nw_proto=17,tp_src=547,actions=drop".to_string(),
+        ] {
+            assert!(
+                lines.iter().any(|l| l.ends_with(&want)),
+                "{want}: {lines:#?}"
+            );
+        }
+        assert!(!lines.iter().any(|l| l.contains("fe80::/")), "{lines:#?}");
     }
 }

@@ -1,6 +1,6 @@
 //! What is configured on a container's interface, and where its host end is.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnetwork::{Ipv4Network, Ipv6Network};
 
@@ -11,29 +11,52 @@ use crate::netlink::{LinkInfoSummary, Netlink, NetlinkError};
 use crate::netns::NetnsTarget;
 
 use super::plugger::Plugger;
-use super::spec::Observed;
+use super::spec::{MAX_OBSERVED_ADDRESSES, Observed};
 
 impl Plugger {
-    /// Reads what is actually configured on the container's interface.
-    pub async fn observe(&self, target: &NetnsTarget, iface: &str) -> Result<Observed, StepError> {
+    /// Reads what is actually configured on the container's interface: at
+    /// most [`MAX_OBSERVED_ADDRESSES`] addresses of each family, those of
+    /// `own` (the ones it was given) first, and how many more it has.
+    pub async fn observe(
+        &self,
+        target: &NetnsTarget,
+        iface: &str,
+        own: &[IpAddr],
+    ) -> Result<Observed, StepError> {
         let netns = target.open()?;
         let inner = Netlink::in_netns(&netns).await?;
         let Some(link) = inner.link_by_name(iface).await? else {
             return Ok(Observed::default());
         };
-        let addresses = inner
-            .addrs::<Ipv4Addr>(link.index)
-            .await?
-            .into_iter()
-            .filter_map(|(ip, len)| Ipv4Network::new(ip, len).ok())
+        let own4: Vec<Ipv4Addr> = own
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(a) => Some(*a),
+                IpAddr::V6(_) => None,
+            })
             .collect();
+        let own6: Vec<Ipv6Addr> = own
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V6(a) => Some(*a),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        let (v4, total4) = inner
+            .addrs_capped(link.index, &own4, MAX_OBSERVED_ADDRESSES)
+            .await?;
+        let (v6, total6) = inner
+            .addrs_capped(link.index, &own6, MAX_OBSERVED_ADDRESSES)
+            .await?;
         Ok(Observed {
-            addresses,
+            omitted: (total4 - v4.len()) + (total6 - v6.len()),
+            addresses: v4
+                .into_iter()
+                .filter_map(|(ip, len)| Ipv4Network::new(ip, len).ok())
+                .collect(),
             mac: link.mac.map(Mac::from),
             gateway: inner.default_gateway::<Ipv4Addr>().await?,
-            addresses6: inner
-                .addrs::<Ipv6Addr>(link.index)
-                .await?
+            addresses6: v6
                 .into_iter()
                 .filter_map(|(ip, len)| Ipv6Network::new(ip, len).ok())
                 .collect(),

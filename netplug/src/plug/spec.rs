@@ -93,4 +93,12 @@ pub struct Observed {
     /// Global (non-link-local) IPv6 addresses.
     pub addresses6: Vec<Ipv6Network>,
     pub gateway6: Option<Ipv6Addr>,
+    /// How many addresses the interface has beyond those listed: at most
+    /// [`MAX_OBSERVED_ADDRESSES`] of each family are.
+    pub omitted: usize,
 }
+
+/// At most this many addresses of each family are listed in [`Observed`]:
+/// a container with `NET_ADMIN` may add a hundred thousand, and every
+/// answer that shows them would outgrow a gRPC message.
+pub const MAX_OBSERVED_ADDRESSES: usize = 16;

@@ -96,6 +96,13 @@ pub enum HostErrorKind {
     /// container's bind could swap, or that could swap another's.
     #[error("container {name}: refused: {reason}")]
     VolumeClash { name: String, reason: String },
+    /// Another managed container of the host holds the MAC.
+    #[error("container {name}: mac {mac} is held by container {holder}")]
+    MacTaken {
+        name: String,
+        mac: dockstack_types::Mac,
+        holder: String,
+    },
     #[error("container {name} is not running")]
     NotRunning { name: String },
     /// A oneshot that exited with a status other than 0.
@@ -167,6 +174,7 @@ impl HostErrorKind {
             },
             K::Hook(e) => hook_category(e),
             K::VolumeClash { .. } => C::PermissionDenied,
+            K::MacTaken { .. } => C::AlreadyExists,
             K::WrongHost { .. }
             | K::NotRunning { .. }
             | K::SandboxMissing { .. }
@@ -272,6 +280,10 @@ impl fmt::Display for OnHost<'_> {
             K::VolumeClash { name, reason } => {
                 write!(f, "container {name} on host {host}: refused: {reason}")
             }
+            K::MacTaken { name, mac, holder } => write!(
+                f,
+                "container {name} on host {host}: refused: mac {mac} is held by container {holder} of this host"
+            ),
             K::OneshotFailed { name, code } => {
                 write!(f, "oneshot {name} on host {host} exited with status {code}")
             }

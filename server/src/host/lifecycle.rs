@@ -83,7 +83,8 @@ impl Host {
         self.clear_orphan_sandbox(&sandbox).await?;
 
         // Held until the container is made: a run at the same time checks
-        // against these binds.
+        // against this MAC and these binds.
+        let _mac = self.admit_mac(spec).await?;
         let _admitted = match pinned {
             Some(binds) => Some(self.admit_binds(&spec.name, binds).await?),
             None => None,

@@ -65,7 +65,7 @@ impl Host {
         self.check_spec_hooks(spec)?;
         let guard = self.lock(&spec.name).await;
         let old = match self.pair(&spec.name).await? {
-            Some(old) if record::hash(&old.app.labels) != spec.hash() => old,
+            Some(old) if !record::same_spec(spec, &old.app.labels, self.docker.env_key()) => old,
             _ => {
                 drop(guard);
                 return self.run(spec, None, pinned, reporter).await;

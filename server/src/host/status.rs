@@ -26,7 +26,11 @@ pub struct ContainerStatus {
     pub gateway: String,
     pub ip6: String,
     pub gateway6: String,
+    /// At most [`netplug::MAX_OBSERVED_ADDRESSES`] of each family, its own
+    /// first.
     pub actual_addresses: Vec<String>,
+    /// How many more eth0 has.
+    pub actual_addresses_omitted: u32,
     pub mac: String,
     pub bridge: String,
     pub port: String,
@@ -161,7 +165,19 @@ impl Host {
         // A dual-stack container is plugged only with its IPv6 address too.
         let mut has_ip6 = status.ip6.is_empty();
         if c.running && c.pid != 0 {
-            if let Ok(observed) = self.plugger.observe(&NetnsTarget::Pid(c.pid), IFACE).await {
+            // Its own addresses are listed ahead of any others it added.
+            let own: Vec<std::net::IpAddr> = [&status.ip, &status.ip6]
+                .into_iter()
+                .filter_map(|a| a.parse::<ipnetwork::IpNetwork>().ok())
+                .map(|n| n.ip())
+                .collect();
+            let observed = self
+                .plugger
+                .observe(&NetnsTarget::Pid(c.pid), IFACE, &own)
+                .await;
+            if let Ok(observed) = observed {
+                status.actual_addresses_omitted =
+                    u32::try_from(observed.omitted).unwrap_or(u32::MAX);
                 status.actual_addresses = observed
                     .addresses
                     .iter()

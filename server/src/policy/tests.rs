@@ -399,3 +399,144 @@ fn a_hook_is_judged_by_the_words_the_runner_runs_and_by_canonical_directories() 
     assert!(check(&format!("{d}/'unterminated")).is_err());
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// A spec an operator may run as far as the rest of the policy goes.
+fn plain() -> ContainerSpec {
+    let mut s = spec();
+    s.privileged = false;
+    s.cap_add = vec![];
+    s.volumes = vec![];
+    s
+}
+
+#[test]
+fn an_operator_may_not_turn_port_security_off_nor_take_a_vlan_or_another_mac() {
+    let p = builtin();
+    type Change = fn(&mut ContainerSpec);
+    // The spec: 10.0.0.3/16, gateway 10.0.0.100.
+    let refused: [(&str, &str, Change); 7] = [
+        (
+            "allowed_addresses[0]",
+            "0.0.0.0/0 is wider than the /28",
+            |s| s.allowed_addresses = vec!["0.0.0.0/0".parse().unwrap()],
+        ),
+        ("allowed_addresses[1]", "10.0.0.0/16 is wider", |s| {
+            s.allowed_addresses = vec![
+                "10.0.0.50/32".parse().unwrap(),
+                "10.0.0.0/16".parse().unwrap(),
+            ]
+        }),
+        (
+            "allowed_addresses[0]",
+            "outside what the operator policy allows (its own subnet 10.0.0.0/16)",
+            |s| s.allowed_addresses = vec!["10.9.0.1/32".parse().unwrap()],
+        ),
+        (
+            "allowed_addresses[0]",
+            "holds the gateway 10.0.0.100",
+            |s| s.allowed_addresses = vec!["10.0.0.96/28".parse().unwrap()],
+        ),
+        ("vlan", "allows only vlans none", |s| s.vlan = Some(10)),
+        (
+            "mac",
+            "no mac but the one derived from the ip (02:d5:0a:00:00:03)",
+            |s| s.mac = Some("52:54:00:aa:bb:cc".parse().unwrap()),
+        ),
+        ("mac", "derived from the ip", |s| {
+            s.mac = Some("02:d5:0a:00:00:64".parse().unwrap())
+        }),
+    ];
+    for (key, why, change) in refused {
+        let mut s = plain();
+        change(&mut s);
+        let r = p.check_spec(Role::Operator, &s).unwrap_err();
+        assert_eq!(r.key, key, "{r}");
+        assert!(r.rule.contains(why), "{r}\nwant {why}");
+        // An admin keeps full freedom.
+        assert!(p.check_spec(Role::Admin, &s).is_ok(), "{key}");
+    }
+    let mut s = plain();
+    s.allowed_addresses = vec![
+        "10.0.0.50/32".parse().unwrap(),
+        "10.0.1.16/28".parse().unwrap(),
+    ];
+    s.mac = Some("02:d5:0a:00:00:03".parse().unwrap());
+    assert!(p.check_spec(Role::Operator, &s).is_ok());
+}
+
+#[test]
+fn a_file_sets_the_address_ranges_vlans_and_macs_a_role_may_use() {
+    let text = "\
+roles:
+  operator:
+    allowed_addresses:
+      within: [subnet, 192.168.7.0/24]
+      min_prefix: 24
+    vlans: [10, 20-29]
+    macs: [\"02:aa:*\", 02:bb:cc:dd:ee:ff]
+  admin:
+    vlans: [100-199]
+";
+    let p = Policy::parse(text, Path::new("/p.yaml"), None).unwrap();
+    let mut s = plain();
+    s.allowed_addresses = vec![
+        "192.168.7.0/24".parse().unwrap(),
+        "10.0.5.0/24".parse().unwrap(),
+    ];
+    s.vlan = Some(25);
+    s.mac = Some("02:aa:01:02:03:04".parse().unwrap());
+    assert!(p.check_spec(Role::Operator, &s).is_ok());
+    s.mac = Some("02:bb:cc:dd:ee:ff".parse().unwrap());
+    assert!(p.check_spec(Role::Operator, &s).is_ok());
+    s.mac = Some("02:bb:cc:dd:ee:fe".parse().unwrap());
+    let r = p.check_spec(Role::Operator, &s).unwrap_err();
+    assert!(r.rule.ends_with("and 02:aa:*, 02:bb:cc:dd:ee:ff"), "{r}");
+    s.mac = None;
+    s.vlan = Some(30);
+    let r = p.check_spec(Role::Operator, &s).unwrap_err();
+    assert!(r.rule.contains("only vlans 10, 20-29"), "{r}");
+    // The admin's VLANs are narrowed; its addresses stay free.
+    assert_eq!(p.check_spec(Role::Admin, &s).unwrap_err().key, "vlan");
+    s.vlan = Some(150);
+    s.allowed_addresses = vec!["0.0.0.0/0".parse().unwrap()];
+    assert!(p.check_spec(Role::Admin, &s).is_ok());
+
+    for (text, want) in [
+        (
+            "roles:\n  operator:\n    vlans: [10, 5000]\n",
+            "/p.yaml:3: roles.operator.vlans[1]: not a VLAN id",
+        ),
+        (
+            "roles:\n  operator:\n    macs: [\"02:aa\"]\n",
+            "/p.yaml:3: roles.operator.macs[0]: \"02:aa\" is not a MAC",
+        ),
+        (
+            "roles:\n  operator:\n    allowed_addresses:\n      within: [everywhere]\n",
+            "/p.yaml:4: roles.operator.allowed_addresses.within[0]: \"everywhere\" is neither",
+        ),
+        (
+            "roles:\n  operator:\n    allowed_addresses:\n      min_prefix: 40\n",
+            "/p.yaml:4: roles.operator.allowed_addresses.min_prefix: 40 is not a prefix length",
+        ),
+    ] {
+        let err = Policy::parse(text, Path::new("/p.yaml"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(want), "{err}\nwant {want}");
+    }
+}
+
+#[test]
+fn the_hardened_policy_of_the_docs_parses() {
+    let doc = include_str!("../../../docs/policy.md");
+    let start = doc
+        .find("# /etc/dockstack/policy.yaml\n")
+        .expect("the example");
+    let text = &doc[start..];
+    let text = &text[..text.find("```").expect("its end")];
+    let p = Policy::parse(text, Path::new("/p.yaml"), None).unwrap();
+    let mut s = plain();
+    s.allowed_addresses = vec!["10.0.0.50/31".parse().unwrap()];
+    let r = p.check_spec(Role::Operator, &s).unwrap_err();
+    assert_eq!(r.key, "allowed_addresses[0]", "{r}");
+}

@@ -128,8 +128,8 @@ impl Checker {
                 self.wrong_type(node, path, "a mac address like 02:42:0a:00:00:01");
                 None
             }
-            Err(MacError::Multicast(_)) => {
-                self.report(node.pos, path, format!("mac {text} is a multicast address"));
+            Err(e @ (MacError::Multicast(_) | MacError::Zero(_))) => {
+                self.report(node.pos, path, e.to_string());
                 None
             }
         }
