@@ -32,7 +32,7 @@ use crate::spec::IFACE;
 pub use error::{Category, HostError, HostErrorKind};
 pub use plan::{HostPlan, PlanEntry};
 pub use reconcile::Synced;
-pub use register::{DnsTarget, PuppetTarget, Registration};
+pub use register::{DnsTarget, PuppetTarget, RecordOf, Registration};
 pub use status::ContainerStatus;
 
 #[derive(Debug, Clone)]

@@ -20,5 +20,6 @@ pub mod progress;
 pub mod record;
 pub mod regfiles;
 pub mod service;
+pub mod slots;
 pub mod spec;
 pub mod tls;

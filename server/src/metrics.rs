@@ -299,6 +299,14 @@ pub fn metrics() -> &'static Metrics {
     &METRICS
 }
 
+/// `/metrics` connections open at once: scrapers make one each.
+pub const MAX_METRICS_CONNECTIONS: usize = 64;
+/// `/metrics` connections open at once from one address.
+pub const MAX_METRICS_PER_PEER: usize = 4;
+/// How long one `/metrics` connection may stay open, keep-alive scrapes
+/// included: a scrape takes well under a second.
+pub const METRICS_CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serves `GET /metrics` on `listener` until the process ends; any other
 /// path is 404. Plain HTTP, as Prometheus scrapes: bind it to an address
 /// only the monitoring network reaches.
@@ -309,6 +317,7 @@ where
     use http_body_util::Full;
     use hyper::body::Bytes;
     use hyper::{Response, StatusCode};
+    let slots = crate::slots::PeerSlots::new(MAX_METRICS_CONNECTIONS, MAX_METRICS_PER_PEER);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -318,8 +327,17 @@ where
                 continue;
             }
         };
+        let slot = match slots.acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                tracing::debug!(%peer, "metrics: refused connection: {full}");
+                drop(stream);
+                continue;
+            }
+        };
         let host = Arc::clone(&host);
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
                 let host = Arc::clone(&host);
                 async move {
@@ -342,8 +360,14 @@ where
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
                 .serve_connection(io, service);
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, "metrics: connection: {e}");
+            match tokio::time::timeout(METRICS_CONNECTION_TIMEOUT, conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, "metrics: connection: {e}"),
+                Err(_) => tracing::debug!(
+                    %peer,
+                    "metrics: connection closed after {}s",
+                    METRICS_CONNECTION_TIMEOUT.as_secs()
+                ),
             }
         });
     }

@@ -97,8 +97,8 @@ pub struct RolePolicy {
     pub ulimits: Option<BTreeMap<String, i64>>,
     /// Bridges that may be used; `None`: any.
     pub bridges: Option<Vec<String>>,
-    /// Prefixes registration files must be under; `None`: anywhere.
-    pub registration: Option<Vec<PathBuf>>,
+    /// The registry containers, files and domains of its registrations.
+    pub registration: registration::RegistrationRules,
     /// `Exec` of any command.
     pub exec: bool,
     /// The commands of registration (the DNS reload, Puppet's cert clean
@@ -121,7 +121,7 @@ impl RolePolicy {
             sysctls: None,
             ulimits: None,
             bridges: None,
-            registration: None,
+            registration: registration::RegistrationRules::unrestricted(),
             exec: true,
             registration_commands: None,
             network: network::NetworkRules::unrestricted(),
@@ -178,7 +178,10 @@ impl RolePolicy {
                 ("nproc".to_string(), 65_536),
             ])),
             bridges: None,
-            registration: None,
+            // No registry container until the site's policy names its own:
+            // the admin's DNS container and Puppet master are not the
+            // operator's to edit.
+            registration: registration::RegistrationRules::none(),
             exec: false,
             registration_commands: Some(
                 [
@@ -203,7 +206,7 @@ impl RolePolicy {
             sysctls: Some(Vec::new()),
             ulimits: Some(BTreeMap::new()),
             bridges: Some(Vec::new()),
-            registration: Some(Vec::new()),
+            registration: registration::RegistrationRules::none(),
             exec: false,
             volume_deny: Vec::new(),
             registration_commands: Some(Vec::new()),
@@ -312,11 +315,37 @@ impl Policy {
         ))
     }
 
-    /// Whether `role` may have `command` run in a container: any command
-    /// with `exec`, else only a registration command of the policy.
-    pub fn check_exec(&self, role: Role, command: &str) -> Result<(), Refusal> {
+    /// Whether `role` may have `command` run in `container`: any command
+    /// with `exec`, else only a registration command of the policy; one
+    /// that names a container (a certificate clean) only in a Puppet master
+    /// the role may use, and only of a name in its domains.
+    pub fn check_exec(&self, role: Role, container: &str, command: &str) -> Result<(), Refusal> {
         let p = self.of(role);
-        if p.exec || self.is_registration_command(role, command) {
+        if p.exec {
+            return Ok(());
+        }
+        if let Some(named) = self.registration_words(role, command) {
+            let rules = &p.registration;
+            if !named.is_empty() && !rules.may_clean_in(container) {
+                return Err(refuse(
+                    "container",
+                    format!(
+                        "the {role} policy runs a command naming a container only in the \
+                         puppet masters {}",
+                        names(rules.puppet_masters.as_deref().unwrap_or_default())
+                    ),
+                ));
+            }
+            if let Some(word) = named.iter().find(|w| !rules.fqdn_allowed(w)) {
+                return Err(refuse(
+                    "command",
+                    format!(
+                        "the {role} policy names in commands only NAME.DOMAIN of the domains \
+                         {}, not {word}",
+                        names(rules.domains.as_deref().unwrap_or_default())
+                    ),
+                ));
+            }
             return Ok(());
         }
         Err(refuse(
@@ -333,9 +362,15 @@ impl Policy {
 
     /// Whether `command` is one of `role`'s registration commands.
     pub fn is_registration_command(&self, role: Role, command: &str) -> bool {
+        self.registration_words(role, command).is_some()
+    }
+
+    /// The words that stand for a container's `{name}` or `{fqdn}` in the
+    /// first of `role`'s registration commands `command` is, if any.
+    fn registration_words<'c>(&self, role: Role, command: &'c str) -> Option<Vec<&'c str>> {
         match &self.of(role).registration_commands {
-            None => true,
-            Some(templates) => templates.iter().any(|t| matches_template(t, command)),
+            None => Some(Vec::new()),
+            Some(templates) => templates.iter().find_map(|t| template_words(t, command)),
         }
     }
 
@@ -468,32 +503,13 @@ impl Policy {
                 ),
             ));
         }
-        let Some(allowed) = &self.of(role).registration else {
-            return Ok(());
-        };
-        let mut files = Vec::new();
-        if let Some(d) = &r.dns {
-            files.push(("dns.hostsfile", &d.hostsfile));
-        }
-        if let Some(p) = &r.puppet {
-            files.push(("puppet.hieradata", &p.hieradata));
-            files.push(("puppet.sitepp", &p.sitepp));
-        }
-        for (key, file) in files {
-            if !allowed
-                .iter()
-                .any(|a| volumes::under(&volumes::resolved(file), a))
-            {
-                return Err(refuse(
-                    key,
-                    format!(
-                        "the {role} policy allows registration files only under {}",
-                        list(allowed)
-                    ),
-                ));
-            }
-        }
-        Ok(())
+        self.of(role).registration.check(role, r)
+    }
+
+    /// Whether `role`'s registrations are held to the record of the
+    /// container they name, where the registry's host has it.
+    pub fn registration_held_to_record(&self, role: Role) -> bool {
+        self.of(role).registration.held_to_record()
     }
 
     /// Reads a policy file; every error names the file, line and key.
@@ -566,23 +582,34 @@ fn names(items: &[String]) -> String {
     }
 }
 
-/// Whether `command` is `template` word for word, where `{name}` and
-/// `{fqdn}` stand for one word of letters, digits, `.`, `_` and `-`.
-fn matches_template(template: &str, command: &str) -> bool {
+/// If `command` is `template` word for word, where `{name}` and `{fqdn}`
+/// stand for one word of letters, digits, `.`, `_` and `-`: those words.
+fn template_words<'c>(template: &str, command: &'c str) -> Option<Vec<&'c str>> {
     let (t, c): (Vec<&str>, Vec<&str>) = (
         template.split_whitespace().collect(),
         command.split_whitespace().collect(),
     );
-    t.len() == c.len()
-        && t.iter().zip(&c).all(|(t, c)| match *t {
+    if t.len() != c.len() {
+        return None;
+    }
+    let mut named = Vec::new();
+    for (t, c) in t.iter().zip(&c) {
+        match *t {
             "{name}" | "{fqdn}" => {
-                !c.is_empty()
+                let word = !c.is_empty()
                     && !c.starts_with('-')
                     && c.chars()
-                        .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
+                        .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch));
+                if !word {
+                    return None;
+                }
+                named.push(*c);
             }
-            t => t == *c,
-        })
+            t if t == *c => {}
+            _ => return None,
+        }
+    }
+    Some(named)
 }
 
 fn list(paths: &[PathBuf]) -> String {
@@ -623,6 +650,7 @@ mod file;
 use file::{Bad, PolicyFile};
 mod limits;
 pub mod network;
+pub mod registration;
 pub mod volumes;
 
 #[cfg(test)]

@@ -218,6 +218,30 @@ struct Allowed {
 }
 
 impl HostService {
+    /// The policy's registry containers, files and names for `who`'s role,
+    /// and, for a role held to it, the record of the container on this
+    /// host (see `policy::registration::check_record`).
+    async fn check_registration(
+        &self,
+        who: &Allowed,
+        action: Action,
+        r: &Registration,
+    ) -> Result<(), Status> {
+        let held = {
+            let policy = self.policy();
+            policy
+                .check_registration(who.role, r)
+                .map_err(|e| who.refused(action, &r.name, &e))?;
+            policy.registration_held_to_record(who.role)
+        };
+        if held {
+            let record = self.host.record_of(&r.name).await?;
+            crate::policy::registration::check_record(who.role, r, &record)
+                .map_err(|e| who.refused(action, &r.name, &e))?;
+        }
+        Ok(())
+    }
+
     pub fn new(host: Arc<Host>, policy: SharedPolicy) -> Self {
         HostService { host, policy }
     }
@@ -519,9 +543,7 @@ impl pb::container_host_server::ContainerHost for HostService {
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
         let r = registration_from_pb(req)?;
-        self.policy()
-            .check_registration(who.role, &r)
-            .map_err(|e| who.refused(Action::Register, &r.name, &e))?;
+        self.check_registration(&who, Action::Register, &r).await?;
         let client = who.client;
         Ok(Response::new(self.stream_op(
             client,
@@ -539,9 +561,8 @@ impl pb::container_host_server::ContainerHost for HostService {
         let req = req.into_inner();
         self.host.check_host(&req.host)?;
         let r = registration_from_pb(req)?;
-        self.policy()
-            .check_registration(who.role, &r)
-            .map_err(|e| who.refused(Action::Deregister, &r.name, &e))?;
+        self.check_registration(&who, Action::Deregister, &r)
+            .await?;
         let client = who.client;
         Ok(Response::new(self.stream_op(
             client,
@@ -554,7 +575,7 @@ impl pb::container_host_server::ContainerHost for HostService {
     async fn exec(&self, req: Request<pb::ExecRequest>) -> Result<Response<EventStream>, Status> {
         let who = self.authorize(&req, Action::Exec, &req.get_ref().container)?;
         self.policy()
-            .check_exec(who.role, &req.get_ref().command)
+            .check_exec(who.role, &req.get_ref().container, &req.get_ref().command)
             .map_err(|r| who.refused(Action::Exec, &req.get_ref().container, &r))?;
         let client = who.client;
         let req = req.into_inner();

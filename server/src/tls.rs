@@ -34,6 +34,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Well above what clients make (one per host and run), well below the
 /// descriptors the server raises its limit to.
 pub const MAX_HANDSHAKES: usize = 1024;
+/// Handshakes in progress from one address: far more than one client
+/// makes (a connection per host it drives), far fewer than all, so that
+/// one peer's idle connections cannot keep the others out.
+pub const MAX_HANDSHAKES_PER_PEER: usize = 32;
 
 /// How long a connection whose certificate a reload revoked stays open:
 /// long enough to answer what its client is sending with the reason.
@@ -360,7 +364,7 @@ pub fn incoming(
     tls: SharedTls,
 ) -> ReceiverStream<Result<TlsConn, io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    let slots = crate::slots::PeerSlots::new(MAX_HANDSHAKES, MAX_HANDSHAKES_PER_PEER);
     tokio::spawn(async move {
         loop {
             let (tcp, addr) = match listener.accept().await {
@@ -371,10 +375,15 @@ pub fn incoming(
                     continue;
                 }
             };
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                tracing::warn!(peer = %addr, "refused connection: {MAX_HANDSHAKES} TLS handshakes already in progress");
-                drop(tcp);
-                continue;
+            let slot = match slots.acquire(addr.ip()) {
+                Ok(slot) => slot,
+                Err(full) => {
+                    // Logged at debug level: a peer that fills its slots
+                    // would fill the log too.
+                    tracing::debug!(peer = %addr, "refused connection: {full} (TLS handshakes)");
+                    drop(tcp);
+                    continue;
+                }
             };
             let _ = tcp.set_nodelay(true);
             let state = tls.current();

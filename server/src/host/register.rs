@@ -75,7 +75,47 @@ impl Presence {
     }
 }
 
+/// What this host's record of a container says it registers as, for a
+/// registration held to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOf {
+    /// No container of that name here: of another host, or destroyed.
+    Absent,
+    /// A container of that name that is not this dockstack host's.
+    Foreign,
+    Recorded {
+        fqdn: String,
+        ip: String,
+        ip6: Option<String>,
+        service: Option<String>,
+    },
+}
+
 impl Host {
+    /// The registration the record of container `name` gives (see
+    /// [`RecordOf`]).
+    pub async fn record_of(&self, name: &str) -> Result<RecordOf, HostError> {
+        let c = match self.inspect_managed(name).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(RecordOf::Absent),
+            Err(e) if matches!(e.kind(), HostErrorKind::NotManaged { .. }) => {
+                return Ok(RecordOf::Foreign);
+            }
+            Err(e) => return Err(e),
+        };
+        let shown = crate::record::shown(&c.labels);
+        Ok(RecordOf::Recorded {
+            fqdn: if shown.domain.is_empty() {
+                name.to_string()
+            } else {
+                format!("{name}.{}", shown.domain)
+            },
+            ip: crate::record::ip(&c.labels).to_string(),
+            ip6: crate::record::ip6(&c.labels).map(str::to_string),
+            service: (!shown.service.is_empty()).then_some(shown.service),
+        })
+    }
+
     /// Adds the container's DNS line (then reloads dnsmasq) and its Puppet
     /// entries. Refuses, before touching anything, when the DNS container is
     /// not this host's running container or the master is not this host's.

@@ -48,7 +48,7 @@ struct RoleSection {
     sysctls: Option<Vec<Spanned<String>>>,
     ulimits: Option<Spanned<BTreeMap<String, i64>>>,
     bridges: Option<Vec<String>>,
-    registration: Option<Vec<Spanned<String>>>,
+    registration: Option<registration::RegistrationSection>,
     exec: Option<bool>,
     registration_commands: Option<Vec<String>>,
     allowed_addresses: Option<network::AddressSection>,
@@ -80,7 +80,7 @@ fn clean_path(p: &Spanned<String>, key: &str, bad: Bad<'_>) -> Result<PathBuf, P
     }
 }
 
-fn clean_paths(
+pub(super) fn clean_paths(
     v: &[Spanned<String>],
     key: &str,
     bad: Bad<'_>,
@@ -173,7 +173,7 @@ impl RoleSection {
             target.bridges = Some(b);
         }
         if let Some(r) = &self.registration {
-            target.registration = Some(clean_paths(r, &format!("{at}.registration"), bad)?);
+            r.apply(at, &mut target.registration, bad)?;
         }
         if let Some(e) = self.exec {
             target.exec = e;

@@ -25,7 +25,9 @@ fn viewers_read_operators_run_and_only_admins_exec() {
     assert!(p.check_action(Role::Operator, Action::Run).is_ok());
     assert!(p.check_action(Role::Operator, Action::Register).is_ok());
     // An operator's exec is only of the registration commands.
-    let refused = p.check_exec(Role::Operator, "/bin/sh -c id").unwrap_err();
+    let refused = p
+        .check_exec(Role::Operator, "web1", "/bin/sh -c id")
+        .unwrap_err();
     assert_eq!(refused.key, "command");
     assert!(
         refused
@@ -33,16 +35,29 @@ fn viewers_read_operators_run_and_only_admins_exec() {
             .contains("no exec but of the registration commands"),
         "{refused}"
     );
+    // A certificate clean only in a master the policy names (none by
+    // default), and only of a name in its domains.
+    let refused = p
+        .check_exec(
+            Role::Operator,
+            "puppet1",
+            "puppet cert clean web1.endor.lab",
+        )
+        .unwrap_err();
+    assert_eq!(refused.key, "container");
     assert!(
-        p.check_exec(Role::Operator, "puppet cert clean web1.endor.lab")
-            .is_ok()
-    );
-    assert!(
-        p.check_exec(Role::Operator, "puppet cert clean --all")
+        p.check_exec(Role::Operator, "puppet1", "puppet cert clean --all")
             .is_err()
     );
-    assert!(p.check_exec(Role::Operator, "puppet agent -t").is_ok());
-    assert!(p.check_exec(Role::Admin, "/bin/sh -c id").is_ok());
+    assert!(
+        p.check_exec(Role::Operator, "web1", "puppet agent -t")
+            .is_ok()
+    );
+    assert!(p.check_exec(Role::Admin, "web1", "/bin/sh -c id").is_ok());
+    assert!(
+        p.check_exec(Role::Admin, "puppet1", "puppet cert clean db1.admin.lab")
+            .is_ok()
+    );
 }
 
 #[test]
@@ -539,4 +554,145 @@ fn the_hardened_policy_of_the_docs_parses() {
     s.allowed_addresses = vec!["10.0.0.50/31".parse().unwrap()];
     let r = p.check_spec(Role::Operator, &s).unwrap_err();
     assert_eq!(r.key, "allowed_addresses[0]", "{r}");
+}
+
+fn registration(name: &str, fqdn: &str) -> Registration {
+    Registration {
+        name: name.into(),
+        fqdn: fqdn.into(),
+        ip: "10.0.0.3".parse().unwrap(),
+        ip6: None,
+        service: Some("haproxy".into()),
+        dns: Some(crate::host::DnsTarget {
+            container: "dns1".into(),
+            hostsfile: "/srv/registry/dns1/hosts".into(),
+            reload: "pkill -HUP -x dnsmasq".into(),
+        }),
+        puppet: Some(crate::host::PuppetTarget {
+            master: "puppet1".into(),
+            hieradata: "/srv/registry/puppet1/common.yaml".into(),
+            sitepp: "/srv/registry/puppet1/site.pp".into(),
+        }),
+    }
+}
+
+#[test]
+fn an_operator_registers_only_in_the_registries_and_domains_its_policy_names() {
+    let builtin = builtin();
+    let r = registration("web1", "web1.ops.lab");
+    // Built in: no registry container is the operator's; all the admin's.
+    let refused = builtin.check_registration(Role::Operator, &r).unwrap_err();
+    assert_eq!(refused.key, "dns.container", "{refused}");
+    assert!(builtin.check_registration(Role::Admin, &r).is_ok());
+    assert!(builtin.check_registration(Role::Viewer, &r).is_err());
+
+    let text = "\
+roles:
+  operator:
+    registration:
+      dns_containers: [dns1]
+      puppet_masters: [puppet1]
+      files: [/srv/registry]
+      domains: [ops.lab]
+";
+    let p = Policy::parse(text, Path::new("/p.yaml"), None).unwrap();
+    assert!(p.check_registration(Role::Operator, &r).is_ok());
+    assert!(p.registration_held_to_record(Role::Operator));
+    assert!(!p.registration_held_to_record(Role::Admin));
+    let refused_key = |r: &Registration| p.check_registration(Role::Operator, r).unwrap_err().key;
+    let mut other = r.clone();
+    other.dns.as_mut().unwrap().container = "dns-admin".into();
+    assert_eq!(refused_key(&other), "dns.container");
+    let mut other = r.clone();
+    other.puppet.as_mut().unwrap().master = "puppet-admin".into();
+    assert_eq!(refused_key(&other), "puppet.master");
+    let mut other = r.clone();
+    other.dns.as_mut().unwrap().hostsfile = "/srv/admin/etc/hosts".into();
+    assert_eq!(refused_key(&other), "dns.hostsfile");
+    // Another name than its own, or another domain: refused.
+    for fqdn in ["db1.ops.lab", "web1.admin.lab", "web1", "web1.xops.lab"] {
+        assert_eq!(refused_key(&registration("web1", fqdn)), "fqdn", "{fqdn}");
+    }
+    // A certificate clean in the listed master, of its domains only.
+    assert!(
+        p.check_exec(Role::Operator, "puppet1", "puppet cert clean web1.ops.lab")
+            .is_ok()
+    );
+    let refused = p
+        .check_exec(Role::Operator, "puppet1", "puppet cert clean db1.admin.lab")
+        .unwrap_err();
+    assert_eq!(refused.key, "command", "{refused}");
+    assert!(
+        p.check_exec(
+            Role::Operator,
+            "puppet-admin",
+            "puppet cert clean web1.ops.lab"
+        )
+        .is_err()
+    );
+    // The list form is the files alone.
+    let p = Policy::parse(
+        "roles:\n  operator:\n    registration: [/srv/dns]\n",
+        Path::new("/p.yaml"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(p.operator.registration.files, Some(paths(&["/srv/dns"])));
+    assert_eq!(p.operator.registration.dns_containers, Some(vec![]));
+    let err = Policy::parse(
+        "roles:\n  operator:\n    registration:\n      domains: [\"a..b\"]\n",
+        Path::new("/p.yaml"),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("roles.operator.registration.domains[0]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_held_registration_is_what_the_containers_record_says() {
+    use crate::host::RecordOf;
+    use registration::check_record;
+    let r = registration("web1", "web1.ops.lab");
+    let record = RecordOf::Recorded {
+        fqdn: "web1.ops.lab".into(),
+        ip: "10.0.0.3".into(),
+        ip6: None,
+        service: Some("haproxy".into()),
+    };
+    assert!(check_record(Role::Operator, &r, &record).is_ok());
+    assert!(check_record(Role::Operator, &r, &RecordOf::Absent).is_ok());
+    assert_eq!(
+        check_record(Role::Operator, &r, &RecordOf::Foreign)
+            .unwrap_err()
+            .key,
+        "name"
+    );
+    let mut other = r.clone();
+    other.ip = "10.0.0.9".parse().unwrap();
+    let refused = check_record(Role::Operator, &other, &record).unwrap_err();
+    assert_eq!(refused.key, "ip");
+    assert!(
+        refused.rule.contains("ip 10.0.0.3, not 10.0.0.9"),
+        "{refused}"
+    );
+    let mut other = r.clone();
+    other.service = Some("db".into());
+    assert_eq!(
+        check_record(Role::Operator, &other, &record)
+            .unwrap_err()
+            .key,
+        "service"
+    );
+    other = r.clone();
+    other.ip6 = Some("fd00::3".parse().unwrap());
+    assert_eq!(
+        check_record(Role::Operator, &other, &record)
+            .unwrap_err()
+            .key,
+        "ip6"
+    );
 }

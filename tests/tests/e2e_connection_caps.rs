@@ -1,0 +1,110 @@
+//! End to end, one peer's idle TCP connections (no TLS handshake, no HTTP
+//! request) to a server's gRPC port and to `/metrics`: beyond its share
+//! they are closed at once, and a client from another address is served.
+
+mod common;
+use common::with_grpc;
+
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use dockstack_proto as pb;
+use dockstack_tests::testbed::{BedOptions, TestBed, ensure_test_image};
+
+const METRICS_PORT: u16 = 9389;
+
+/// `n` idle connections to `addr`, opened from inside the host's network
+/// namespace: their source is the host's own address, not the root
+/// namespace's that the test's clients use.
+fn idle_connections(bed: &TestBed, addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let ns = File::open(format!("/run/netns/{}", bed.host(0).netns())).expect("the host's netns");
+    std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        (0..n)
+            .map(|i| {
+                TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                    .unwrap_or_else(|e| panic!("idle connection {i} to {addr}: {e}"))
+            })
+            .collect()
+    })
+    .join()
+    .expect("the connecting thread")
+}
+
+/// How many of `conns` the server has closed (end of stream or reset).
+fn closed(conns: &mut [TcpStream]) -> usize {
+    conns
+        .iter_mut()
+        .filter_map(|c| {
+            c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            let shut = match c.read(&mut [0u8; 64]) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+            };
+            shut.then_some(())
+        })
+        .count()
+}
+
+/// A scrape from the root namespace: its status line.
+fn scrape(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: bed\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response);
+    response.lines().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn one_peers_idle_connections_keep_no_other_client_out() {
+    // The test's own descriptors: above the server's 1024 handshake slots.
+    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .expect("getrlimit");
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard)
+        .expect("setrlimit");
+    ensure_test_image().expect("test image");
+    let bed = TestBed::new(BedOptions {
+        server_args: vec!["--metrics".into(), format!("0.0.0.0:{METRICS_PORT}")],
+        ..BedOptions::hosts(1)
+    })
+    .expect("test bed");
+    let mgmt: Ipv4Addr = bed.host(0).mgmt_ip();
+
+    // gRPC: more idle connections than the server has handshake slots.
+    let mut idle = idle_connections(&bed, bed.host(0).addr(), 1100);
+    let began = Instant::now();
+    let listed = with_grpc(&bed, 0, async |mut c| {
+        c.list(pb::ListRequest {
+            host: bed.host(0).name().to_string(),
+        })
+        .await
+    });
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "served only once the idle connections' handshakes timed out"
+    );
+    listed.expect("a list while one peer holds 1100 idle connections");
+    let shut = closed(&mut idle);
+    assert!(
+        shut >= 1100 - 32,
+        "{shut} of one peer's 1100 idle connections closed at once, want all but 32"
+    );
+    drop(idle);
+
+    // /metrics: one peer's idle connections, then a scrape from another.
+    let metrics = SocketAddr::new(mgmt.into(), METRICS_PORT);
+    let mut idle = idle_connections(&bed, metrics, 40);
+    std::thread::sleep(Duration::from_millis(500));
+    let shut = closed(&mut idle);
+    assert!(
+        shut >= 40 - 4,
+        "{shut} of one peer's 40 idle /metrics connections closed at once, want all but 4"
+    );
+    let status = scrape(metrics);
+    assert!(status.starts_with("HTTP/1.0 200"), "scrape: {status:?}");
+}
