@@ -6,14 +6,11 @@
 //! but its own, and for no role a MAC another container holds.
 
 mod common;
+use common::as_operator;
 
-use std::time::Duration;
-
-use dockstack::connect::{Connector, Security};
-use dockstack::environment::HostAddress;
 use dockstack_proto as pb;
 use dockstack_proto::container_host_client::ContainerHostClient;
-use dockstack_tests::support::{assert_nothing_left, bed, docker_exec, exists, inspect, ok, text};
+use dockstack_tests::support::{assert_nothing_left, bed, docker_exec, exists, inspect, ok};
 use dockstack_tests::testbed::{BedContainer, TestBed, docker};
 use tonic::transport::Channel;
 
@@ -109,40 +106,6 @@ fn spoofed_sources_are_dropped_allowed_addresses_pass_and_net_admin_is_opt_in() 
     assert_nothing_left(&bed, 0);
     let rules = flows(&bed, 0);
     assert!(!rules.contains("in_port"), "rules left: {rules}");
-}
-
-/// `dockstack certs add-client NAME --role operator`; a gRPC client of
-/// host 0 with that certificate.
-fn as_operator<T>(
-    bed: &TestBed,
-    name: &str,
-    f: impl AsyncFnOnce(ContainerHostClient<Channel>) -> T,
-) -> T {
-    let out = bed
-        .client_command()
-        .args(["certs", "add-client", name, "--role", "operator"])
-        .output()
-        .expect("dockstack certs");
-    assert!(out.status.success(), "add-client {name}: {}", text(&out));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let host = bed.host(0);
-    rt.block_on(async {
-        let connector =
-            Connector::with_identity(Security::Tls(bed.tls_dir()), name, Duration::from_secs(5))
-                .expect("the operator's certificate");
-        let client = connector
-            .connect(
-                host.name(),
-                &HostAddress::Ip(host.mgmt_ip().into()),
-                host.port(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        f(client).await
-    })
 }
 
 /// A `Run` to its end: `Ok` when it succeeded, the status it failed with.

@@ -4,52 +4,13 @@
 //! another container's line, and no certificate clean of another's name.
 
 mod common;
-use common::with_grpc;
+use common::{as_operator, with_grpc};
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use dockstack::connect::{Connector, Security};
-use dockstack::environment::HostAddress;
 use dockstack_proto as pb;
-use dockstack_proto::container_host_client::ContainerHostClient;
-use dockstack_tests::support::{bed, text};
+use dockstack_tests::support::bed;
 use dockstack_tests::testbed::{BedOptions, TestBed, ensure_test_image};
-use tonic::transport::Channel;
-
-/// `dockstack certs add-client NAME --role operator`; a gRPC client of
-/// host 0 with that certificate.
-fn as_operator<T>(
-    bed: &TestBed,
-    name: &str,
-    f: impl AsyncFnOnce(ContainerHostClient<Channel>) -> T,
-) -> T {
-    let out = bed
-        .client_command()
-        .args(["certs", "add-client", name, "--role", "operator"])
-        .output()
-        .expect("dockstack certs");
-    assert!(out.status.success(), "add-client {name}: {}", text(&out));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let host = bed.host(0);
-    rt.block_on(async {
-        let connector =
-            Connector::with_identity(Security::Tls(bed.tls_dir()), name, Duration::from_secs(5))
-                .expect("the operator's certificate");
-        let client = connector
-            .connect(
-                host.name(),
-                &HostAddress::Ip(host.mgmt_ip().into()),
-                host.port(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        f(client).await
-    })
-}
 
 /// A scratch directory of the admin's registry container, removed when
 /// dropped.

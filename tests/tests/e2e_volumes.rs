@@ -5,50 +5,16 @@
 //! (or above) another container's writable volume, and Docker given the
 //! source's real path, which no container can swap for a symlink.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+mod common;
+use common::as_operator;
 
-use dockstack::connect::{Connector, Security};
-use dockstack::environment::HostAddress;
+use std::path::{Path, PathBuf};
+
 use dockstack_proto as pb;
 use dockstack_proto::container_host_client::ContainerHostClient;
-use dockstack_tests::support::{bed, docker_exec, inspect, text};
+use dockstack_tests::support::{bed, docker_exec, inspect};
 use dockstack_tests::testbed::TestBed;
 use tonic::transport::Channel;
-
-/// `dockstack certs add-client NAME --role operator`; a gRPC client of
-/// host 0 with that certificate.
-fn as_operator<T>(
-    bed: &TestBed,
-    name: &str,
-    f: impl AsyncFnOnce(ContainerHostClient<Channel>) -> T,
-) -> T {
-    let out = bed
-        .client_command()
-        .args(["certs", "add-client", name, "--role", "operator"])
-        .output()
-        .expect("dockstack certs");
-    assert!(out.status.success(), "add-client {name}: {}", text(&out));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let host = bed.host(0);
-    rt.block_on(async {
-        let connector =
-            Connector::with_identity(Security::Tls(bed.tls_dir()), name, Duration::from_secs(5))
-                .expect("the operator's certificate");
-        let client = connector
-            .connect(
-                host.name(),
-                &HostAddress::Ip(host.mgmt_ip().into()),
-                host.port(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        f(client).await
-    })
-}
 
 /// A running container of the bed's test image with `volumes`.
 fn spec(bed: &TestBed, name: &str, n: u32, volumes: &[String]) -> pb::RunRequest {

@@ -93,6 +93,26 @@ impl Host {
     }
 }
 
+impl Host {
+    /// The spec's volumes as Docker gets them (`pinned`, when the policy
+    /// pinned them, or as written) and the directories made for them,
+    /// outermost first, for a failed run to remove again.
+    pub(super) fn volumes_for(
+        &self,
+        spec: &ContainerSpec,
+        pinned: Option<&[PinnedBind]>,
+    ) -> Result<(Vec<PathBuf>, Vec<String>), HostError> {
+        let (created, binds) = match pinned {
+            Some(b) => (
+                create_pinned_dirs(&spec.name, b),
+                b.iter().map(PinnedBind::docker).collect(),
+            ),
+            None => (create_volume_dirs(spec), spec.volumes.clone()),
+        };
+        Ok((created.map_err(|e| self.err(e))?, binds))
+    }
+}
+
 /// Creates the missing directories of pinned binds, each only beneath its
 /// allowed prefix and without following a symlink; returns those it
 /// created, outermost first, so a failed run can remove them.

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::binds::{create_pinned_dirs, create_volume_dirs, remove_dirs};
+use super::binds::remove_dirs;
 use super::{ContainerStatus, Host, HostError, HostErrorKind, Network, Pair, in_other_netns};
 use crate::confighash::ConfigHashError;
 use crate::docker::{DockerError, Inspected};
@@ -66,19 +66,7 @@ impl Host {
             return self.status_of(&spec.name).await;
         }
 
-        if !self
-            .docker
-            .image_exists(&spec.image)
-            .await
-            .map_err(|e| self.err(e))?
-        {
-            return Err(self.err(DockerError::NoImage {
-                image: spec.image.clone(),
-            }));
-        }
-        let pause_image = pause::ensure_image(&self.docker)
-            .await
-            .map_err(|e| self.err(e))?;
+        let pause_image = self.images_for(spec).await?;
         let sandbox = record::sandbox_name(&spec.name);
         self.clear_orphan_sandbox(&sandbox).await?;
 
@@ -96,14 +84,7 @@ impl Host {
             .await
             .map_err(|e| self.err(e))?;
 
-        let (created_dirs, binds) = match pinned {
-            Some(b) => (
-                create_pinned_dirs(&spec.name, b),
-                b.iter().map(PinnedBind::docker).collect(),
-            ),
-            None => (create_volume_dirs(spec), spec.volumes.clone()),
-        };
-        let created_dirs = created_dirs.map_err(|e| self.err(e))?;
+        let (created_dirs, binds) = self.volumes_for(spec, pinned)?;
         if let Err(e) = self
             .create_pair(spec, first, binds, &sandbox, &pause_image, reporter)
             .await
@@ -123,6 +104,24 @@ impl Host {
             .await
             .map_err(|e| self.err(e))?;
         self.status_of(&spec.name).await
+    }
+
+    /// What a pair is made from: the spec's image, which must be here, and
+    /// the pause image, built if missing; the pause image's name.
+    pub(super) async fn images_for(&self, spec: &ContainerSpec) -> Result<String, HostError> {
+        if !self
+            .docker
+            .image_exists(&spec.image)
+            .await
+            .map_err(|e| self.err(e))?
+        {
+            return Err(self.err(DockerError::NoImage {
+                image: spec.image.clone(),
+            }));
+        }
+        pause::ensure_image(&self.docker)
+            .await
+            .map_err(|e| self.err(e))
     }
 
     /// The spec checked its hooks' form; where they may come from is this

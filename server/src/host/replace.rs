@@ -20,11 +20,10 @@
 //! if the move fails, the new pair is removed and the old one brought up
 //! again.
 
-use super::binds::{create_pinned_dirs, create_volume_dirs, remove_dirs};
+use super::binds::remove_dirs;
 use super::{ContainerStatus, Host, HostError, Pair};
 use crate::docker::{AppPlace, DockerError, Inspected};
 use crate::hooks::run_hooks;
-use crate::pause;
 use crate::policy::volumes::PinnedBind;
 use crate::progress::Reporter;
 use crate::record;
@@ -77,19 +76,7 @@ impl Host {
                 .await?;
             return self.run(spec, None, pinned, reporter).await;
         }
-        if !self
-            .docker
-            .image_exists(&spec.image)
-            .await
-            .map_err(|e| self.err(e))?
-        {
-            return Err(self.err(DockerError::NoImage {
-                image: spec.image.clone(),
-            }));
-        }
-        let pause_image = pause::ensure_image(&self.docker)
-            .await
-            .map_err(|e| self.err(e))?;
+        let pause_image = self.images_for(spec).await?;
         let ip = spec.address.ip().to_string();
         let ip6 = spec.address6.map(|a| a.ip().to_string());
         let ctx = self.hook_context(&spec.name, &ip, ip6, "run");
@@ -103,14 +90,7 @@ impl Host {
             Some(binds) => Some(self.admit_binds(&spec.name, binds).await?),
             None => None,
         };
-        let (created_dirs, binds) = match pinned {
-            Some(b) => (
-                create_pinned_dirs(&spec.name, b),
-                b.iter().map(PinnedBind::docker).collect(),
-            ),
-            None => (create_volume_dirs(spec), spec.volumes.clone()),
-        };
-        let created_dirs = created_dirs.map_err(|e| self.err(e))?;
+        let (created_dirs, binds) = self.volumes_for(spec, pinned)?;
         let next = match self.make_next(spec, binds, &pause_image, reporter).await {
             Ok(next) => next,
             Err(e) => {

@@ -1,11 +1,16 @@
 //! What end-to-end tests share that needs the client library (a dev
 //! dependency, so not in the testbed library): a gRPC client of a host.
+#![allow(
+    dead_code,
+    reason = "each test binary uses what it needs of this module"
+)]
 
 use std::time::Duration;
 
 use dockstack::connect::{Connector, Security};
 use dockstack::environment::HostAddress;
 use dockstack_proto::container_host_client::ContainerHostClient;
+use dockstack_tests::support::text;
 use dockstack_tests::testbed::TestBed;
 use tonic::transport::Channel;
 
@@ -15,14 +20,46 @@ pub fn with_grpc<T>(
     i: usize,
     f: impl AsyncFnOnce(ContainerHostClient<Channel>) -> T,
 ) -> T {
+    grpc_as(bed, i, None, f)
+}
+
+/// `dockstack certs add-client NAME --role operator`; runs `f` with a gRPC
+/// client of host 0 with that certificate.
+pub fn as_operator<T>(
+    bed: &TestBed,
+    name: &str,
+    f: impl AsyncFnOnce(ContainerHostClient<Channel>) -> T,
+) -> T {
+    let out = bed
+        .client_command()
+        .args(["certs", "add-client", name, "--role", "operator"])
+        .output()
+        .expect("dockstack certs");
+    assert!(out.status.success(), "add-client {name}: {}", text(&out));
+    grpc_as(bed, 0, Some(name), f)
+}
+
+/// A gRPC client of host `i` with the certificate `identity` of the bed's
+/// TLS directory (the bed's admin client without one).
+fn grpc_as<T>(
+    bed: &TestBed,
+    i: usize,
+    identity: Option<&str>,
+    f: impl AsyncFnOnce(ContainerHostClient<Channel>) -> T,
+) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     let host = bed.host(i);
     rt.block_on(async {
-        let connector = Connector::new(Security::Tls(bed.tls_dir()), Duration::from_secs(5))
-            .expect("the bed's client certificate");
+        let security = Security::Tls(bed.tls_dir());
+        let timeout = Duration::from_secs(5);
+        let connector = match identity {
+            Some(name) => Connector::with_identity(security, name, timeout),
+            None => Connector::new(security, timeout),
+        }
+        .expect("the client certificate");
         let client = connector
             .connect(
                 host.name(),
