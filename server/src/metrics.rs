@@ -337,7 +337,6 @@ where
         };
         let host = Arc::clone(&host);
         tokio::spawn(async move {
-            let _slot = slot;
             let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
                 let host = Arc::clone(&host);
                 async move {
@@ -360,7 +359,14 @@ where
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
                 .serve_connection(io, service);
-            match tokio::time::timeout(METRICS_CONNECTION_TIMEOUT, conn).await {
+            let served = tokio::select! {
+                served = tokio::time::timeout(METRICS_CONNECTION_TIMEOUT, conn) => served,
+                () = slot.evicted() => {
+                    tracing::debug!(%peer, "metrics: closed: a newer connection of its address took its slot");
+                    return;
+                }
+            };
+            match served {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::debug!(%peer, "metrics: connection: {e}"),
                 Err(_) => tracing::debug!(

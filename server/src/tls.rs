@@ -391,7 +391,13 @@ pub fn incoming(
             let acceptor = TlsAcceptor::from(Arc::clone(&state.config));
             let tx = tx.clone();
             tokio::spawn(async move {
-                let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                let handshake = tokio::select! {
+                    h = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => h,
+                    () = slot.evicted() => {
+                        tracing::debug!(peer = %addr, "closed a handshake: a newer connection of its address took its slot");
+                        return;
+                    }
+                };
                 drop(slot);
                 match handshake {
                     Ok(Ok(stream)) => {
