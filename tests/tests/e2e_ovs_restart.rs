@@ -100,10 +100,17 @@ fn unguarded(bed: &TestBed, i: usize) -> Duration {
 }
 
 /// Kills ovs-vswitchd on both hosts (and, with `ovsdb`, stops
-/// ovsdb-server first), then starts them again as the bed does; waits for
+/// ovsdb-server after it), runs `while_down`, then starts them again as the
+/// bed does; waits for
 /// each host's rules to be back and every address to answer from the other
 /// host.
-fn restart(bed: &TestBed, boxes: &[Ctr], vip: Ipv4Addr, ovsdb: bool) -> Figures {
+fn restart(
+    bed: &TestBed,
+    boxes: &[Ctr],
+    vip: Ipv4Addr,
+    ovsdb: bool,
+    while_down: &dyn Fn(),
+) -> Figures {
     for i in 0..2 {
         let rundir = bed.host(i).rundir();
         kill_ovs_daemon(rundir, "ovs-vswitchd").expect("kill ovs-vswitchd");
@@ -111,6 +118,7 @@ fn restart(bed: &TestBed, boxes: &[Ctr], vip: Ipv4Addr, ovsdb: bool) -> Figures 
             stop_ovsdb(rundir).expect("stop ovsdb-server");
         }
     }
+    while_down();
     // The rules went with ovs-vswitchd: the servers must notice. Both
     // hosts at once, each timed from its own start.
     let wanted = |i: usize| -> Vec<String> {
@@ -254,7 +262,28 @@ fn open_vswitch_restarts_leave_every_port_secured_and_answering() {
 
     let phases = [("ovs-vswitchd", false), ("ovsdb-server and ovs-vswitchd", true)];
     for (n, (phase, ovsdb)) in phases.into_iter().enumerate() {
-        let figures = restart(&bed, &boxes, vip, ovsdb);
+        // While ovs-vswitchd is away, the port of one container goes from
+        // OVSDB: the server must find it gone and plug it again.
+        let plain = &boxes[1].name;
+        let drop_port = || {
+            if !ovsdb {
+                let port = bed
+                    .ovs_vsctl(
+                        0,
+                        &[
+                            "--bare",
+                            "--columns=name",
+                            "find",
+                            "Interface",
+                            &format!("external_ids:container_id={plain}"),
+                        ],
+                    )
+                    .expect("find the port");
+                bed.ovs_vsctl(0, &["--no-wait", "del-port", port.trim()])
+                    .expect("del-port");
+            }
+        };
+        let figures = restart(&bed, &boxes, vip, ovsdb, &drop_port);
         println!(
             "{phase} restarted: rules back (seen by ovs-ofctl) {} / {} ms after its start returned (host 0 / 1); the bridge without rules {:.1} / {:.1} ms (ovs-vswitchd's first port to the server's rules, from their logs); last of {} addresses answering across the wire {} ms after the last start",
             figures.rules_back[0].as_millis(),
@@ -272,6 +301,18 @@ fn open_vswitch_restarts_leave_every_port_secured_and_answering() {
                 .collect();
             assert!(said.len() > n, "host {i} did not say so after {phase}:\n{log}");
             println!("host {i}: {}", said[said.len() - 1]);
+        }
+        if !ovsdb {
+            let replugged = || {
+                bed.server_log(0)
+                    .lines()
+                    .any(|l| l.contains("re-plugged by reconcile") && l.contains(plain.as_str()))
+            };
+            assert!(
+                wait_until(Duration::from_secs(10), replugged),
+                "{plain}, whose port went, was not plugged again:\n{}",
+                bed.server_log(0)
+            );
         }
         let all = status(&bed, &env);
         for b in &boxes {

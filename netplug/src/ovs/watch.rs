@@ -136,4 +136,4 @@ impl Watch {
 /// How often [`Ovs::watch`] is tried again while a daemon is away: the
 /// bridge forwards without port security until the rules are back, and
 /// finding it back is the first part of that window.
-pub const WATCH_RETRY: Duration = Duration::from_millis(10);
+pub const WATCH_RETRY: Duration = Duration::from_millis(5);

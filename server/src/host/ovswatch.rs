@@ -90,19 +90,34 @@ impl Host {
     }
 
     /// Sets every managed port's rules again, after Open vSwitch lost them
-    /// (`why`, at `since`): the start-up reconcile, with every pair
-    /// plugged anew, which keeps a port that is there (its rules set
+    /// (`why`, at `since`): first the rules this server last set, straight
+    /// from memory (the window without port security closes there), then
+    /// the start-up reconcile with every pair plugged anew, which checks
+    /// each port against Docker, keeps one that is there (its rules set
     /// again) and re-plugs one that is not.
     pub async fn resecure(&self, why: &str, since: Instant) {
         let back = Instant::now();
+        let away_ms = (back - since).as_secs_f64() * 1e3;
+        match self.plugger.ovs().restore_port_security().await {
+            Ok(ports) => tracing::info!(
+                away_ms,
+                rules_back_ms = back.elapsed().as_secs_f64() * 1e3,
+                ports = ports.len(),
+                "Open vSwitch back ({why}): port security set again"
+            ),
+            Err(e) => tracing::warn!(
+                "Open vSwitch back ({why}): the remembered rules could not be set again, left to the reconcile: {e}"
+            ),
+        }
         self.plugged_table().clear();
         match self.reconcile().await {
             Ok(()) => tracing::info!(
-                away_ms = (back - since).as_secs_f64() * 1e3,
-                rules_back_ms = back.elapsed().as_secs_f64() * 1e3,
-                "Open vSwitch back ({why}): port security set again"
+                checked_ms = back.elapsed().as_secs_f64() * 1e3,
+                "Open vSwitch back: every pair checked and its port secured"
             ),
-            Err(e) => tracing::error!("Open vSwitch back ({why}): setting port security again failed: {e}"),
+            Err(e) => tracing::error!(
+                "Open vSwitch back ({why}): checking every pair failed: {e}"
+            ),
         }
     }
 }
