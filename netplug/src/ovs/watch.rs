@@ -57,6 +57,67 @@ impl Ovs {
     /// either daemon is down or not yet back (ovs-vswitchd opens a bridge's
     /// socket once it has made the bridge, with its ports).
     pub async fn watch(&self) -> Result<Watch> {
+        // The management sockets first: tried every few ms while
+        // ovs-vswitchd is away, a failed try then costs ovsdb-server no
+        // session of its own (the names come over this handle's).
+        let mut bridges = Vec::new();
+        for bridge in self.bridge_names().await? {
+            let socket = self.rundir()?.join(format!("{bridge}.mgmt"));
+            let hold = openflow::hold(&socket, OPENFLOW_TIMEOUT)
+                .await
+                .map_err(|e| OvsError::OpenFlow {
+                    bridge: bridge.clone(),
+                    error: e.to_string(),
+                })?;
+            bridges.push((bridge, hold));
+        }
+        let db = self.client.path()?;
+        let ovsdb = UnixStream::connect(db)
+            .await
+            .map_err(|source| OvsdbError::Connect {
+                path: db.to_path_buf(),
+                source,
+            })?;
+        Ok(Watch { ovsdb, bridges })
+    }
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("bridges", &self.bridges())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which daemon a [`Watch`] lost first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lost {
+    /// ovsdb-server closed the connection: it exited.
+    Ovsdb,
+    /// The management socket of `bridge` closed: ovs-vswitchd exited (and
+    /// every OpenFlow rule with it), or the bridge was deleted.
+    Vswitchd { bridge: String, error: String },
+}
+
+impl Ovs {
+    /// The names of the bridges in OVSDB.
+    pub async fn bridge_names(&self) -> Result<Vec<String>> {
+        let res = self
+            .transact(vec![json!({"op": "select", "table": "Bridge", "where": [],
+                                  "columns": ["name"]})])
+            .await?;
+        Ok(rows(&res[0])
+            .iter()
+            .filter_map(|r| optional_str(&r["name"]).map(String::from))
+            .collect())
+    }
+
+    /// Holds a connection to ovsdb-server and one to the management socket
+    /// of every bridge of this OVS, each answered by its daemon. Fails while
+    /// either daemon is down or not yet back (ovs-vswitchd opens a bridge's
+    /// socket once it has made the bridge, with its ports).
+    pub async fn watch(&self) -> Result<Watch> {
         let db = self.client.path()?;
         let ovsdb = UnixStream::connect(db)
             .await
