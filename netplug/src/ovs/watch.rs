@@ -82,64 +82,6 @@ impl Ovs {
     }
 }
 
-impl std::fmt::Debug for Watch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watch")
-            .field("bridges", &self.bridges())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Which daemon a [`Watch`] lost first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lost {
-    /// ovsdb-server closed the connection: it exited.
-    Ovsdb,
-    /// The management socket of `bridge` closed: ovs-vswitchd exited (and
-    /// every OpenFlow rule with it), or the bridge was deleted.
-    Vswitchd { bridge: String, error: String },
-}
-
-impl Ovs {
-    /// The names of the bridges in OVSDB.
-    pub async fn bridge_names(&self) -> Result<Vec<String>> {
-        let res = self
-            .transact(vec![json!({"op": "select", "table": "Bridge", "where": [],
-                                  "columns": ["name"]})])
-            .await?;
-        Ok(rows(&res[0])
-            .iter()
-            .filter_map(|r| optional_str(&r["name"]).map(String::from))
-            .collect())
-    }
-
-    /// Holds a connection to ovsdb-server and one to the management socket
-    /// of every bridge of this OVS, each answered by its daemon. Fails while
-    /// either daemon is down or not yet back (ovs-vswitchd opens a bridge's
-    /// socket once it has made the bridge, with its ports).
-    pub async fn watch(&self) -> Result<Watch> {
-        let db = self.client.path()?;
-        let ovsdb = UnixStream::connect(db)
-            .await
-            .map_err(|source| OvsdbError::Connect {
-                path: db.to_path_buf(),
-                source,
-            })?;
-        let mut bridges = Vec::new();
-        for bridge in self.bridge_names().await? {
-            let socket = self.rundir()?.join(format!("{bridge}.mgmt"));
-            let hold = openflow::hold(&socket, OPENFLOW_TIMEOUT)
-                .await
-                .map_err(|e| OvsError::OpenFlow {
-                    bridge: bridge.clone(),
-                    error: e.to_string(),
-                })?;
-            bridges.push((bridge, hold));
-        }
-        Ok(Watch { ovsdb, bridges })
-    }
-}
-
 impl Watch {
     /// The bridges whose management sockets are held.
     pub fn bridges(&self) -> Vec<&str> {
