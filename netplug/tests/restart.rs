@@ -72,7 +72,11 @@ fn a_vswitchd_restart_is_seen_and_the_remembered_rules_come_back_for_ports_still
             other => panic!("lost {other:?}"),
         }
         // b's port goes while ovs-vswitchd is away: its rules stay gone.
-        host.vsctl(&["--no-wait", "del-port", &netplug::host_ifname("npr-b", "eth0")]);
+        host.vsctl(&[
+            "--no-wait",
+            "del-port",
+            &netplug::host_ifname("npr-b", "eth0"),
+        ]);
         host.respawn("ovs-vswitchd");
         let _watch = watch_again(&ovs).await;
         let between = dump_flows(&host);

@@ -198,10 +198,19 @@ fn port_security_holds(keep: &Ctr, far: &Ctr, vip: Ipv4Addr, spoof: Ipv4Addr, pr
         &keep.name,
         &["ip", "addr", "del", &cidr(spoof), "dev", "eth0"],
     );
-    assert!(!spoofed, "a hand-added address got an answer across the wire");
-    docker_exec(&keep.name, &["ip", "addr", "add", &cidr(vip), "dev", "eth0"]);
+    assert!(
+        !spoofed,
+        "a hand-added address got an answer across the wire"
+    );
+    docker_exec(
+        &keep.name,
+        &["ip", "addr", "add", &cidr(vip), "dev", "eth0"],
+    );
     let allowed = ping_from(&keep.name, vip, far.ip);
-    docker_exec(&keep.name, &["ip", "addr", "del", &cidr(vip), "dev", "eth0"]);
+    docker_exec(
+        &keep.name,
+        &["ip", "addr", "del", &cidr(vip), "dev", "eth0"],
+    );
     assert!(allowed, "the allowed VIP was dropped");
     let own_mac = eth0_mac(&keep.name);
     let set_mac = |mac: &str| {
@@ -260,7 +269,10 @@ fn open_vswitch_restarts_leave_every_port_secured_and_answering() {
     }
     port_security_holds(&boxes[0], &boxes[2], vip, bed.subnet_ip(94), prefix);
 
-    let phases = [("ovs-vswitchd", false), ("ovsdb-server and ovs-vswitchd", true)];
+    let phases = [
+        ("ovs-vswitchd", false),
+        ("ovsdb-server and ovs-vswitchd", true),
+    ];
     for (n, (phase, ovsdb)) in phases.into_iter().enumerate() {
         // While ovs-vswitchd is away, the port of one container goes from
         // OVSDB: the server must find it gone and plug it again.
@@ -299,7 +311,10 @@ fn open_vswitch_restarts_leave_every_port_secured_and_answering() {
                 .lines()
                 .filter(|l| l.contains("port security set again"))
                 .collect();
-            assert!(said.len() > n, "host {i} did not say so after {phase}:\n{log}");
+            assert!(
+                said.len() > n,
+                "host {i} did not say so after {phase}:\n{log}"
+            );
             println!("host {i}: {}", said[said.len() - 1]);
         }
         if !ovsdb {
@@ -316,7 +331,11 @@ fn open_vswitch_restarts_leave_every_port_secured_and_answering() {
         }
         let all = status(&bed, &env);
         for b in &boxes {
-            assert_eq!(all[&b.name]["plugged"], true, "{}: {}", b.name, all[&b.name]);
+            assert_eq!(
+                all[&b.name]["plugged"], true,
+                "{}: {}",
+                b.name, all[&b.name]
+            );
         }
         port_security_holds(&boxes[0], &boxes[2], vip, bed.subnet_ip(95), prefix);
         for b in &boxes {

@@ -28,9 +28,17 @@ pub struct Ovs {
     pub(super) rows: Arc<Mutex<HashMap<String, PortRows>>>,
     /// The port-security rules last set for each port, by port name: what
     /// [`Ovs::restore_port_security`] sets again.
-    pub(super) secured: Arc<Mutex<HashMap<String, super::security::Secured>>>,
+    pub(super) secured: Arc<Mutex<HashMap<String, Secured>>>,
     /// Each bridge's datapath, for [`Ovs::forget_flows_to`].
     pub(super) datapaths: Arc<Mutex<HashMap<String, String>>>,
+}
+
+/// The rules [`Ovs::set_port_security`] last set for one port.
+#[derive(Debug, Clone)]
+pub(super) struct Secured {
+    pub(super) bridge: String,
+    pub(super) ofport: u32,
+    pub(super) flows: Vec<crate::openflow::FlowMod>,
 }
 
 impl Default for Ovs {
@@ -97,9 +105,7 @@ impl Ovs {
         self.rows.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(super) fn secured(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, super::security::Secured>> {
+    pub(super) fn secured(&self) -> std::sync::MutexGuard<'_, HashMap<String, Secured>> {
         self.secured.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::openflow::{self, FlowMod};
 
 use super::error::{OvsError, Result};
-use super::handle::Ovs;
+use super::handle::{Ovs, Secured};
 
 /// The top 16 bits of every cookie of netplug's flows.
 pub(super) const COOKIE_MARK: u64 = 0xd0c5 << 48;
@@ -22,14 +22,6 @@ pub(super) const DHCPV6_SERVER_PORT: u16 = 547;
 /// How long ovs-vswitchd may take to answer on a management socket.
 pub(super) const OPENFLOW_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) const COOKIE_MARK_MASK: u64 = 0xffff << 48;
-
-/// The rules [`Ovs::set_port_security`] last set for one port.
-#[derive(Debug, Clone)]
-pub(super) struct Secured {
-    bridge: String,
-    ofport: u32,
-    flows: Vec<FlowMod>,
-}
 
 /// The cookie of the port-security flows of `port`: netplug's mark and 48
 /// bits of a hash of the port's name, which is unique on a host.

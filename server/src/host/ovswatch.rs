@@ -115,9 +115,7 @@ impl Host {
                 checked_ms = back.elapsed().as_secs_f64() * 1e3,
                 "Open vSwitch back: every pair checked and its port secured"
             ),
-            Err(e) => tracing::error!(
-                "Open vSwitch back ({why}): checking every pair failed: {e}"
-            ),
+            Err(e) => tracing::error!("Open vSwitch back ({why}): checking every pair failed: {e}"),
         }
     }
 }
