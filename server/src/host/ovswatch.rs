@@ -10,8 +10,8 @@ use netplug::{OvsLost, OvsWatch, WATCH_RETRY};
 use super::Host;
 
 /// How long a daemon may be away before the watch is tried less often: a
-/// host without Open vSwitch (Linux bridges only) is not polled 100 times
-/// a second for ever.
+/// host without Open vSwitch (Linux bridges only) is not polled every few
+/// ms for ever.
 const FAST_RETRY_FOR: Duration = Duration::from_secs(30);
 const SLOW_RETRY: Duration = Duration::from_millis(500);
 
@@ -61,7 +61,9 @@ impl Host {
                     format!("ovs-vswitchd closed the management socket of {bridge}: {error}")
                 }
             };
-            tracing::warn!("{why}: waiting for Open vSwitch to set port security again");
+            tracing::warn!(
+                "{why}: waiting for Open vSwitch to come back, to set port security again"
+            );
             away = Some((Instant::now(), why));
         }
     }
