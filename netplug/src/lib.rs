@@ -30,7 +30,8 @@ pub use netlink::{Deleter, Family, LinkInfoSummary, Netlink, NetlinkError};
 pub use netns::{NetnsError, NetnsTarget, run_in_netns};
 pub use nft::{NftError, parse_ports as parse_nft_ports};
 pub use ovs::{
-    OfportReservation, Ovs, OvsError, PortInfo, PortOwner, Settle, port_cookie, port_security_flows,
+    Lost as OvsLost, OfportReservation, Ovs, OvsError, PortInfo, PortOwner, Settle, WATCH_RETRY,
+    Watch as OvsWatch, port_cookie, port_security_flows,
 };
 // What `port_security_flows` gives, named for the flows they make up.
 pub use openflow::{Action as FlowAction, Field as FlowField, FlowMod};

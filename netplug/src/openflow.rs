@@ -207,6 +207,33 @@ pub async fn packet_out(
     conn.with_barrier(out, "packet out").await
 }
 
+/// A connection held open to a bridge's management socket, which ends
+/// when ovs-vswitchd does: how a restart, which takes every flow with it,
+/// is noticed at once.
+pub struct Hold(Conn);
+
+/// Connects to `socket` and waits for ovs-vswitchd to answer a barrier, so
+/// that a socket file a dead ovs-vswitchd left behind is no hold.
+pub async fn hold(socket: &Path, timeout: Duration) -> Result<Hold, OpenFlowError> {
+    let mut conn = Conn::open(socket, timeout).await?;
+    conn.with_barrier(Vec::new(), "barrier").await?;
+    Ok(Hold(conn))
+}
+
+impl Hold {
+    /// Returns when the connection ends (ovs-vswitchd exited, or the
+    /// bridge went), answering ovs-vswitchd's echo requests meanwhile.
+    pub async fn closed(&mut self) -> OpenFlowError {
+        // Silence is no fault here: only the end of the stream is.
+        self.0.timeout = Duration::from_secs(365 * 24 * 3600);
+        loop {
+            if let Err(e) = self.0.recv().await {
+                return e;
+            }
+        }
+    }
+}
+
 /// Appends an `OFPAT_OUTPUT` action (16 bytes) to `port`, with no
 /// `max_len`: nothing is ever sent to the controller.
 fn output_action(out: &mut Vec<u8>, port: u32) {

@@ -12,6 +12,7 @@ mod ports;
 mod rows;
 mod security;
 mod settle;
+mod watch;
 
 pub use error::OvsError;
 pub use handle::Ovs;
@@ -20,3 +21,4 @@ pub use owner::PortOwner;
 pub use policy::Settle;
 pub use rows::PortInfo;
 pub use security::{port_cookie, port_security_flows};
+pub use watch::{Lost, WATCH_RETRY, Watch};

@@ -7,6 +7,7 @@ mod error;
 mod exec;
 mod lifecycle;
 mod macs;
+mod ovswatch;
 mod plan;
 mod prestop;
 mod reconcile;

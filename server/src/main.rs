@@ -330,6 +330,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
         Err(e) => tracing::error!("start-up reconcile failed: {e}"),
     }
     tokio::spawn(Arc::clone(&host).follow_events());
+    tokio::spawn(Arc::clone(&host).follow_ovs());
     if let Some((addr, listener)) = metrics {
         tracing::info!(%addr, "serving metrics at /metrics");
         tokio::spawn(dockstack_server::metrics::serve(

@@ -52,6 +52,6 @@ pub use layout::{
     SERVER_PORT, TEST_IMAGE, slot_dir,
 };
 pub use options::{BedContainer, BedOptions};
-pub use ovs::{start_ovsdb, stop_ovsdb};
+pub use ovs::{kill_ovs_daemon, start_ovsdb, start_vswitchd, stop_ovsdb};
 pub use preconditions::{check_preconditions, check_root};
 pub use tools::{docker, find_binary, ip, tail, target_dir};

@@ -26,8 +26,19 @@ pub struct Ovs {
     /// The rows of ports this handle made or looked up, by port name; a
     /// hint only, checked by every transaction that uses it.
     pub(super) rows: Arc<Mutex<HashMap<String, PortRows>>>,
+    /// The port-security rules last set for each port, by port name: what
+    /// [`Ovs::restore_port_security`] sets again.
+    pub(super) secured: Arc<Mutex<HashMap<String, Secured>>>,
     /// Each bridge's datapath, for [`Ovs::forget_flows_to`].
     pub(super) datapaths: Arc<Mutex<HashMap<String, String>>>,
+}
+
+/// The rules [`Ovs::set_port_security`] last set for one port.
+#[derive(Debug, Clone)]
+pub(super) struct Secured {
+    pub(super) bridge: String,
+    pub(super) ofport: u32,
+    pub(super) flows: Vec<crate::openflow::FlowMod>,
 }
 
 impl Default for Ovs {
@@ -47,6 +58,7 @@ impl Ovs {
             settle: Settle::default(),
             settle_timeout: Duration::from_secs(10),
             rows: Arc::default(),
+            secured: Arc::default(),
             datapaths: Arc::default(),
         }
     }
@@ -91,6 +103,10 @@ impl Ovs {
 
     pub(super) fn rows_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, PortRows>> {
         self.rows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn secured(&self) -> std::sync::MutexGuard<'_, HashMap<String, Secured>> {
+        self.secured.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn datapaths(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {

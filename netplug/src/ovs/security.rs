@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::openflow::{self, FlowMod};
 
 use super::error::{OvsError, Result};
-use super::handle::Ovs;
+use super::handle::{Ovs, Secured};
 
 /// The top 16 bits of every cookie of netplug's flows.
 pub(super) const COOKIE_MARK: u64 = 0xd0c5 << 48;
@@ -155,7 +155,66 @@ impl Ovs {
             .map_err(|e| OvsError::OpenFlow {
                 bridge: bridge.to_string(),
                 error: e.to_string(),
+            })?;
+        self.secured().insert(
+            port.to_string(),
+            Secured {
+                bridge: bridge.to_string(),
+                ofport,
+                flows,
+            },
+        );
+        Ok(())
+    }
+
+    /// Sets again, at once, the rules this handle last set for each port
+    /// that is still in OVSDB with the same OpenFlow port number: after
+    /// ovs-vswitchd restarted, with every rule gone, this needs no look-up
+    /// of the containers (their check follows, by a re-plug). One bundle per
+    /// bridge. Returns the ports whose rules were set; a port gone or
+    /// renumbered is left to that check.
+    pub async fn restore_port_security(&self) -> Result<Vec<String>> {
+        let res = self.transact(vec![Self::select_ofports_by_name()]).await?;
+        let now: std::collections::HashMap<String, u32> = crate::ovsdb::rows(&res[0])
+            .iter()
+            .filter_map(|r| {
+                let name = crate::ovsdb::optional_str(&r["name"])?;
+                let ofport = crate::ovsdb::optional_int(&r["ofport"])?;
+                Some((name.to_string(), u32::try_from(ofport).ok()?))
             })
+            .collect();
+        let mut by_bridge: std::collections::BTreeMap<String, (Vec<String>, Vec<FlowMod>)> =
+            Default::default();
+        for (port, secured) in self.secured().iter() {
+            if now.get(port) == Some(&secured.ofport) {
+                let entry = by_bridge.entry(secured.bridge.clone()).or_default();
+                entry.0.push(port.clone());
+                entry.1.extend(secured.flows.iter().cloned());
+            }
+        }
+        let sent = futures::future::join_all(by_bridge.into_iter().map(
+            |(bridge, (ports, flows))| async move {
+                let socket = self.mgmt_socket(&bridge)?;
+                openflow::bundle(&socket, &flows, OPENFLOW_TIMEOUT)
+                    .await
+                    .map_err(|e| OvsError::OpenFlow {
+                        bridge: bridge.clone(),
+                        error: e.to_string(),
+                    })?;
+                Ok::<_, OvsError>(ports)
+            },
+        ))
+        .await;
+        let mut restored = Vec::new();
+        for ports in sent {
+            restored.extend(ports?);
+        }
+        Ok(restored)
+    }
+
+    fn select_ofports_by_name() -> serde_json::Value {
+        serde_json::json!({"op": "select", "table": "Interface", "where": [],
+                           "columns": ["name", "ofport"]})
     }
 
     /// Sends `frames` into `bridge` as though port `ofport` had sent them,
@@ -175,6 +234,7 @@ impl Ovs {
     /// Removes the port-security rules of `port` from every bridge of this
     /// OVS; no bridge or no rules is no error.
     pub async fn clear_port_security(&self, port: &str) -> Result<()> {
+        self.secured().remove(port);
         let dir = self.rundir()?;
         let sockets: Vec<PathBuf> = match std::fs::read_dir(&dir) {
             Ok(entries) => entries

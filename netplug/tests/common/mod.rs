@@ -290,10 +290,7 @@ impl OvsHost {
         ));
         host.start_ovsdb_server();
         host.vsctl(&["--no-wait", "init"]);
-        host.start_daemon(
-            "ovs-vswitchd",
-            &[&format!("unix:{}", host.sock().display())],
-        );
+        host.start_vswitchd();
         host.vsctl(&[
             "add-br",
             BRIDGE,
@@ -318,12 +315,45 @@ impl OvsHost {
     }
 
     fn start_ovsdb_server(&mut self) {
-        let db = self.dir.join("conf.db");
-        let remote = format!("--remote=punix:{}", self.sock().display());
-        self.start_daemon("ovsdb-server", &[db.to_str().unwrap(), &remote]);
+        self.respawn("ovsdb-server");
+        self.daemons.push("ovsdb-server");
     }
 
-    fn start_daemon(&mut self, name: &'static str, args: &[&str]) {
+    fn start_vswitchd(&mut self) {
+        self.respawn("ovs-vswitchd");
+        self.daemons.push("ovs-vswitchd");
+    }
+
+    /// Starts `name` (`ovsdb-server`, `ovs-vswitchd`) as [`OvsHost::start`]
+    /// does, on this host's database; after [`OvsHost::kill_daemon`].
+    pub fn respawn(&self, name: &'static str) {
+        let db = self.dir.join("conf.db");
+        let remote = format!("--remote=punix:{}", self.sock().display());
+        let client = format!("unix:{}", self.sock().display());
+        let args: Vec<&str> = match name {
+            "ovsdb-server" => vec![db.to_str().unwrap(), &remote],
+            _ => vec![&client],
+        };
+        self.spawn_daemon(name, &args);
+    }
+
+    /// SIGKILLs one of our daemons, as a crash would end it, and waits
+    /// until it is gone; [`OvsHost::respawn`] starts it again.
+    pub fn kill_daemon(&self, name: &str) {
+        let pid = self.pid(name).expect("the daemon's pid");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("SIGKILL");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(pid) {
+            assert!(Instant::now() < deadline, "{name} survived SIGKILL");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn spawn_daemon(&self, name: &'static str, args: &[&str]) {
         let d = self.dir.display();
         let pidfile = format!("--pidfile={d}/{name}.pid");
         let log = format!("--log-file={d}/{name}.log");
@@ -333,7 +363,6 @@ impl OvsHost {
         all.extend_from_slice(args);
         all.extend_from_slice(&[&pidfile, "--detach", &log, &ctl]);
         run(self.env(&mut cmd("ip", &all)));
-        self.daemons.push(name);
     }
 
     /// Points every OVS tool at this host's run dir, never the system's.

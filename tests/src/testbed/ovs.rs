@@ -19,17 +19,7 @@ impl TestBed {
         run(Command::new(tool("ovsdb-tool")).args(["create", &db, OVS_SCHEMA]))?;
         self.ovs_daemon(i, "ovsdb-server", &ovsdb_server_args(&h.rundir))?;
         self.ovs_vsctl(i, &["--no-wait", "init"])?;
-        self.ovs_daemon(
-            i,
-            "ovs-vswitchd",
-            &[
-                format!("unix:{rd}/db.sock"),
-                format!("--pidfile={rd}/ovs-vswitchd.pid"),
-                "--detach".into(),
-                format!("--log-file={rd}/ovs-vswitchd.log"),
-                format!("--unixctl={rd}/ovs-vswitchd.ctl"),
-            ],
-        )
+        self.ovs_daemon(i, "ovs-vswitchd", &vswitchd_args(&h.rundir))
     }
 
     fn ovs_daemon(&self, i: usize, daemon: &str, args: &[String]) -> Result<()> {
@@ -111,6 +101,48 @@ pub fn start_ovsdb(netns: &str, rundir: &Path) -> Result<()> {
         .args(["netns", "exec", netns])
         .arg(tool("ovsdb-server"))
         .args(ovsdb_server_args(rundir))
+        .envs(ovs_env(rundir)))
+    .map(drop)
+}
+
+/// ovs-vswitchd's arguments for the host whose run directory is `rundir`.
+fn vswitchd_args(rundir: &Path) -> Vec<String> {
+    let rd = rundir.display();
+    vec![
+        format!("unix:{rd}/db.sock"),
+        format!("--pidfile={rd}/ovs-vswitchd.pid"),
+        "--detach".into(),
+        format!("--log-file={rd}/ovs-vswitchd.log"),
+        format!("--unixctl={rd}/ovs-vswitchd.ctl"),
+    ]
+}
+
+/// SIGKILLs the daemon (`ovs-vswitchd`, `ovsdb-server`) of the host at
+/// `rundir`, as a crash would end it (its pidfile and sockets stay
+/// behind), and waits until it is gone.
+pub fn kill_ovs_daemon(rundir: &Path, daemon: &str) -> Result<()> {
+    let pidfile = rundir.join(format!("{daemon}.pid"));
+    let pid = std::fs::read_to_string(&pidfile)
+        .with_context(|| format!("reading {}", pidfile.display()))?;
+    let pid = pid.trim();
+    run(Command::new("kill").args(["-KILL", pid]))?;
+    let gone = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        if std::time::Instant::now() > gone {
+            bail!("{daemon} (pid {pid}) still there 10 s after SIGKILL");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// Starts ovs-vswitchd again as the bed starts it, on the host's database;
+/// returns once it has detached (its bridges may still be being made).
+pub fn start_vswitchd(netns: &str, rundir: &Path) -> Result<()> {
+    run(Command::new(tool("ip"))
+        .args(["netns", "exec", netns])
+        .arg(tool("ovs-vswitchd"))
+        .args(vswitchd_args(rundir))
         .envs(ovs_env(rundir)))
     .map(drop)
 }
