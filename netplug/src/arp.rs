@@ -74,6 +74,38 @@ fn reply_from(frame: &[u8], target: Ipv4Addr) -> Option<[u8; 6]> {
     frame[22..28].try_into().ok()
 }
 
+/// Waits up to `timeout`, while `target` is probed from `own` (a MAC),
+/// for what RFC 5227 (2.1.1) counts as a conflict, and returns the other
+/// node's MAC: any ARP packet whose sender is `target` (a reply to the
+/// probe, or the holder's own request or announcement), or another node's
+/// probe for `target` (sender `0.0.0.0`) — two nodes probing for one
+/// address at once must both see it taken.
+pub fn await_conflict(
+    socket: &OwnedFd,
+    target: Ipv4Addr,
+    own: [u8; 6],
+    timeout: Duration,
+) -> std::io::Result<Option<[u8; 6]>> {
+    await_frame(socket, timeout, |frame, _| conflict_in(frame, target, own))
+}
+
+/// The other node's MAC when `frame` is a conflict for `target` probed from `own`.
+fn conflict_in(frame: &[u8], target: Ipv4Addr, own: [u8; 6]) -> Option<[u8; 6]> {
+    if frame.len() < 42 || frame[12..14] != ETH_P_ARP.to_be_bytes() {
+        return None;
+    }
+    let sender: [u8; 6] = frame[22..28].try_into().ok()?;
+    if sender == own {
+        return None;
+    }
+    let op = &frame[20..22];
+    let (sender_ip, target_ip) = (&frame[28..32], &frame[38..42]);
+    let from_holder = sender_ip == target.octets() && (op == [0, 1] || op == [0, 2]);
+    let another_probe =
+        op == [0, 1] && sender_ip == Ipv4Addr::UNSPECIFIED.octets() && target_ip == target.octets();
+    (from_holder || another_probe).then_some(sender)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +127,35 @@ mod tests {
         f[20..22].copy_from_slice(&[0, 2]);
         assert_eq!(reply_from(&f, gw), Some([2, 0, 0, 0, 0, 1]));
         assert_eq!(reply_from(&f, Ipv4Addr::new(10, 0, 0, 9)), None);
+    }
+
+    #[test]
+    fn a_conflict_is_an_answer_the_holders_own_arp_or_another_probe() {
+        let (ip, own, other) = (
+            Ipv4Addr::new(10, 0, 0, 3),
+            [2, 0, 0, 0, 0, 3],
+            [2, 0, 0, 0, 0, 9],
+        );
+        let conflict = |f: &[u8]| conflict_in(f, ip, own);
+        // The holder answers the probe.
+        let mut reply = request_frame(other, ip, Ipv4Addr::UNSPECIFIED);
+        reply[20..22].copy_from_slice(&[0, 2]);
+        assert_eq!(conflict(&reply), Some(other));
+        // The holder's own announcement or request.
+        assert_eq!(conflict(&gratuitous_arp_frame(other, ip)), Some(other));
+        // Another node probing for the same address at once.
+        let probe = request_frame(other, Ipv4Addr::UNSPECIFIED, ip);
+        assert_eq!(conflict(&probe), Some(other));
+        // Our own probe, seen on our own socket, is none.
+        assert_eq!(
+            conflict(&request_frame(own, Ipv4Addr::UNSPECIFIED, ip)),
+            None
+        );
+        // Another node asking who has the address is no claim to it.
+        let asking = request_frame(other, Ipv4Addr::new(10, 0, 0, 1), ip);
+        assert_eq!(conflict(&asking), None);
+        // A probe for another address is none either.
+        let elsewhere = request_frame(other, Ipv4Addr::UNSPECIFIED, Ipv4Addr::new(10, 0, 0, 4));
+        assert_eq!(conflict(&elsewhere), None);
     }
 }

@@ -12,10 +12,10 @@ use crate::ndp;
 use super::spec::PlugSpec;
 
 /// RFC 5227's probe of `spec`'s address from `eth` (up, with no address):
-/// an ARP request from `0.0.0.0`, twice in the window, and whoever replies
-/// for the address within it; with an IPv6 address, DAD's probe for it in
-/// the same window, on `ndp_socket`. The ARP socket is handed back for the
-/// announcement. Blocking waits run on blocking threads; the sockets are
+/// an ARP request from `0.0.0.0`, twice in the window, and whoever claims
+/// the address within it, or probes for it too ([`arp::await_conflict`]);
+/// with an IPv6 address, DAD's probe for it in the same window, on
+/// `ndp_socket`. The ARP socket is handed back for the announcement. Blocking waits run on blocking threads; the sockets are
 /// the container's already, so no thread enters its namespace.
 pub(super) async fn probe(
     socket: std::os::fd::OwnedFd,
@@ -55,12 +55,12 @@ async fn probe4(
         let unspecified = Ipv4Addr::UNSPECIFIED;
         let half = window / 2;
         arp::request(&socket, eth, mac, unspecified, ip)?;
-        if let Some(answer) = arp::await_reply(&socket, ip, half)? {
+        if let Some(answer) = arp::await_conflict(&socket, ip, mac, half)? {
             return Ok((socket, Some(Mac::from(answer))));
         }
         // A second probe, as one can be lost while the port settles.
         arp::request(&socket, eth, mac, unspecified, ip)?;
-        let answer = arp::await_reply(&socket, ip, window - half)?;
+        let answer = arp::await_conflict(&socket, ip, mac, window - half)?;
         Ok((socket, answer.map(Mac::from)))
     })
     .await
