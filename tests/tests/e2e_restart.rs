@@ -41,7 +41,10 @@ fn log(data: &Path) -> Vec<(String, f64)> {
         .lines()
         .map(|l| {
             let (word, at) = l.split_once(' ').unwrap_or_else(|| panic!("{l:?}"));
-            (word.to_string(), at.parse().unwrap_or_else(|_| panic!("{l:?}")))
+            (
+                word.to_string(),
+                at.parse().unwrap_or_else(|_| panic!("{l:?}")),
+            )
         })
         .collect()
 }
@@ -97,12 +100,16 @@ fn restart_is_graceful_in_place_and_a_services_members_go_one_at_a_time() {
         .iter()
         .map(|n| bed.dir().join(n))
         .collect();
-    let containers: Vec<BedContainer> = (0..3)
-        .map(|i| {
-            std::fs::create_dir_all(&data[i]).unwrap();
-            let (signal, service) = if i < 2 { ("TERM", true) } else { ("USR1", false) };
-            BedContainer::new(&names[i], 0, bed.subnet_ip(70 + i as u32))
-                .with_yaml(&restartable(signal, &data[i], service))
+    let kinds = [("TERM", true), ("TERM", true), ("USR1", false)];
+    let containers: Vec<BedContainer> = names
+        .iter()
+        .zip(&data)
+        .zip(kinds)
+        .zip(70..)
+        .map(|(((name, dir), (signal, service)), n)| {
+            std::fs::create_dir_all(dir).unwrap();
+            BedContainer::new(name, 0, bed.subnet_ip(n))
+                .with_yaml(&restartable(signal, dir, service))
         })
         .collect();
     let env = bed.write_environment(&containers);
@@ -128,10 +135,9 @@ fn restart_is_graceful_in_place_and_a_services_members_go_one_at_a_time() {
         assert_ne!(after.started_at, was.started_at, "{n} was not restarted");
         assert_eq!(after.addresses, was.addresses, "{n}'s address");
         assert_eq!(after.mac, was.mac, "{n}'s MAC");
-        let signal = if i < 2 { "TERM" } else { "USR1" };
         assert_eq!(
             words(&data[i]),
-            ["started", "prestop", signal, "started"],
+            ["started", "prestop", kinds[i].0, "started"],
             "{n}"
         );
     }

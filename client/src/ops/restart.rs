@@ -146,12 +146,12 @@ mod tests {
 containerhosts:
   h1: {ip: 10.1.0.1}
   h2: {ip: 10.1.0.2}
-containerdefault: {image: db, mask: 16, bridge: br0, host: h1}
+containerdefault: &c {image: db, mask: 16, bridge: br0, host: h1}
 containers:
-  g2: {ip: 10.0.0.2, service: galera, host: h2}
-  web: {ip: 10.0.0.6}
-  g1: {ip: 10.0.0.1, service: galera}
-  cache: {ip: 10.0.0.7}
+  g2: {<<: *c, ip: 10.0.0.2, service: galera, host: h2}
+  web: {<<: *c, ip: 10.0.0.6}
+  g1: {<<: *c, ip: 10.0.0.1, service: galera}
+  cache: {<<: *c, ip: 10.0.0.7}
 ";
         let env = crate::environment::parse(Path::new("environment.yaml"), text).unwrap();
         let lanes: Vec<Vec<&str>> = lanes(&env.containers)
