@@ -13,15 +13,16 @@ use dockstack_tests::support::{
 };
 use dockstack_tests::testbed::BedContainer;
 
-/// A busybox shell that logs `started`, and on `signal` logs it and exits
-/// 0; its prestop logs `prestop`. Each line ends with the host's uptime
+/// A busybox shell that logs `started`, and on `signal` logs it a second
+/// later (a restart that did not give it its grace period would kill it
+/// first) and exits 0; its prestop logs `prestop`. Each line ends with the host's uptime
 /// (/proc/uptime is not namespaced), so lines of two containers compare.
 /// A member's healthcheck logs its uptime to /data/health each time.
 fn restartable(signal: &str, data: &Path, service: bool) -> String {
     let uptime = "read u x < /proc/uptime";
     let mut yaml = format!(
         "volumes:\n- {}:/data\nstop_signal: SIG{signal}\nstop_grace_period: 20\n\
-         command: [\"sh\", \"-c\", \"trap '{uptime}; echo {signal} $u >> /data/log; exit 0' {signal}; \
+         command: [\"sh\", \"-c\", \"trap 'sleep 1; {uptime}; echo {signal} $u >> /data/log; exit 0' {signal}; \
          {uptime}; echo started $u >> /data/log; while true; do sleep 1 & wait $!; done\"]\n\
          prestop: [\"sh -c '{uptime}; echo prestop $u >> /data/log'\"]\n",
         data.display()
