@@ -94,6 +94,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::List => return containers::list(&cli, json),
         Command::Get => return containers::get(&cli),
         Command::Status => return containers::status(&cli, overrides, json).await,
+        Command::Restart => return containers::restart(&cli, overrides, json).await,
         Command::Plan => return plan::plan_command(&cli, overrides, json).await,
         Command::Addresses => {
             return addresses::addresses_command(&cli, overrides, json).await;

@@ -1,5 +1,5 @@
 //! `dockstack`: reads environment.yaml and drives the container hosts: run,
-//! destroy, start, stop, show, register and deregister containers; list, get,
+//! destroy, start, stop, restart, show, register and deregister containers; list, get,
 //! status and addresses; plan and apply; the cluster's certificates; and the
 //! shell completions and manual page, in the 2015 client's form.
 

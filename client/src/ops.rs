@@ -9,12 +9,15 @@
 use dockstack_proto as pb;
 
 pub mod addresses;
+mod health;
 pub mod plan;
 mod recipe;
+mod restart;
 mod rpc;
 
 mod schedule;
 
+pub use restart::restart;
 pub use rpc::{first_creation_of, spec_of};
 pub use schedule::{apply, levels, list_all, list_within};
 

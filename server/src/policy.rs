@@ -25,6 +25,8 @@ pub enum Action {
     List,
     Run,
     Start,
+    /// A graceful restart in place: an operator's, like start and stop.
+    Restart,
     Stop,
     Destroy,
     Register,
@@ -39,6 +41,7 @@ impl Action {
             Action::List => "list",
             Action::Run => "run",
             Action::Start => "start",
+            Action::Restart => "restart",
             Action::Stop => "stop",
             Action::Destroy => "destroy",
             Action::Register => "register",

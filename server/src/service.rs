@@ -489,8 +489,7 @@ impl pb::container_host_server::ContainerHost for HostService {
         &self,
         req: Request<pb::ContainerRef>,
     ) -> Result<Response<EventStream>, Status> {
-        // A restart is a stop and a start: whoever may start may restart.
-        let (client, name) = self.container_ref(req, Action::Start)?;
+        let (client, name) = self.container_ref(req, Action::Restart)?;
         Ok(Response::new(self.stream_op(
             client,
             "restart",

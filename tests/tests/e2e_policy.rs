@@ -126,6 +126,54 @@ fn a_viewer_reads_but_may_not_run_and_the_refusal_is_audited() {
 }
 
 #[test]
+fn an_operator_restarts_a_viewer_may_not_and_both_are_logged() {
+    let bed = bed(1);
+    add_client(&bed, "alice", "viewer");
+    add_client(&bed, "bob", "operator");
+    let web = bed.container_name("web");
+    let env = bed.write_environment(&[BedContainer::new(&web, 0, bed.subnet_ip(122))]);
+    let out = as_client(&bed, "bob", &env, &["run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let started = || {
+        let out = std::process::Command::new("docker")
+            .args(["inspect", "--format", "{{.State.StartedAt}}", &web])
+            .output()
+            .expect("docker inspect");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let before = started();
+
+    let out = as_client(&bed, "alice", &env, &["restart"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains("CN=alice")
+            && shown.contains("role viewer")
+            && shown.contains("may not restart"),
+        "{shown}"
+    );
+    assert_eq!(started(), before, "a viewer's restart restarted it");
+    assert_eq!(audit_lines(&bed), 1, "{}", bed.server_log(0));
+
+    let out = as_client(&bed, "bob", &env, &["restart"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_ne!(
+        started(),
+        before,
+        "an operator's restart did not restart it"
+    );
+    let log = bed.server_log(0);
+    assert!(
+        log.lines().any(|l| l.contains("CN=bob")
+            && l.contains("action=\"restart\"")
+            && l.contains("result=\"ok\"")),
+        "{log}"
+    );
+    let out = as_client(&bed, "bob", &env, &["destroy"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
 fn an_operator_is_refused_what_reaches_the_host_and_runs_what_stays_inside() {
     let bed = bed(1);
     add_client(&bed, "ci", "operator");

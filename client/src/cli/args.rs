@@ -81,6 +81,10 @@ pub enum Command {
     Start,
     /// Unplug and stop containers.
     Stop,
+    /// Restart running containers gracefully in their sandboxes (prestop,
+    /// stop signal, grace period; the address stays); the members of one
+    /// service one at a time, each healthy before the next.
+    Restart,
     /// Show containers as their hosts see them.
     Show,
     /// Put containers in DNS and Puppet's files again, as run does (a repair: no cert clean, no agent).

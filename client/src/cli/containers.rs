@@ -1,6 +1,6 @@
 //! The container commands: `list` and `get` from the file, `status` across the
-//! hosts, and the actions (run, destroy, start, stop, show, register,
-//! deregister) on the selected containers.
+//! hosts, and the actions (run, destroy, start, stop, restart, show,
+//! register, deregister) on the selected containers.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -102,6 +102,25 @@ pub async fn act(
         return Ok(show(&outcomes));
     }
     Ok(summarize(&outcomes, action, json))
+}
+
+/// `restart`: the selected containers, each in its sandbox; a service's
+/// members one at a time.
+pub async fn restart(cli: &Cli, overrides: HostOverride, json: bool) -> Result<ExitCode> {
+    let env = load(cli)?;
+    let containers = selected(cli, &env)?;
+    let connector = connector(cli)?;
+    let printer = printer(&containers, Action::Restart, json);
+    let outcomes = ops::restart(
+        Arc::new(env),
+        containers,
+        connector,
+        overrides,
+        cli.jobs,
+        printer,
+    )
+    .await;
+    Ok(summarize(&outcomes, Action::Restart, json))
 }
 
 /// Before any address is plugged: one parallel round trip to every host for

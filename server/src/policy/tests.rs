@@ -24,6 +24,12 @@ fn viewers_read_operators_run_and_only_admins_exec() {
     );
     assert!(p.check_action(Role::Operator, Action::Run).is_ok());
     assert!(p.check_action(Role::Operator, Action::Register).is_ok());
+    assert!(p.check_action(Role::Operator, Action::Restart).is_ok());
+    let refused = p.check_action(Role::Viewer, Action::Restart).unwrap_err();
+    assert!(
+        refused.rule.contains("viewer role may not restart"),
+        "{refused}"
+    );
     // An operator's exec is only of the registration commands.
     let refused = p
         .check_exec(Role::Operator, "web1", "/bin/sh -c id")

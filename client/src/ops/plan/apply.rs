@@ -1,17 +1,16 @@
 //! Carrying a plan out: the checks before anything is stopped, the orphans, the
 //! handovers of addresses, then step by step, each healthy before the next.
 
-use dockstack_types::ContainerState;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use dockstack_proto as pb;
 
 use super::{Change, Plan, Planned};
 use crate::connect::Connector;
 use crate::environment::{Container, Environment};
-use crate::ops::rpc::{self, Clients, Failure};
+use crate::ops::health::{self, Tolerate, Unwell};
+use crate::ops::rpc::Clients;
 use crate::ops::{Action, HostOverride, OpError, addresses, levels, recipe};
 use crate::progress::{Printer, Progress};
 
@@ -406,31 +405,8 @@ async fn act(
     })
 }
 
-/// How long a container may take to become healthy.
-fn health_deadline(c: &Container) -> Duration {
-    match &c.healthcheck {
-        Some(h) => {
-            let per_try = u64::from(h.interval_ms) + u64::from(h.timeout_ms);
-            Duration::from_millis(
-                u64::from(h.start_period_ms) + per_try * (u64::from(h.retries) + 1) + 5_000,
-            )
-        }
-        None => Duration::from_secs(30),
-    }
-}
-
-/// What a wait for health lets pass until its deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tolerate {
-    /// A container that turns unhealthy ends the wait at once.
-    Nothing,
-    /// A peer may be unhealthy for a while (a donor desynced by a joiner's
-    /// state transfer) and still come back.
-    Unhealthy,
-}
-
-/// Waits until `c` is healthy: Docker says so, or, without a healthcheck,
-/// it runs and is plugged.
+/// [`health::wait_healthy`] within an apply's step: not healthy is
+/// where the apply stops.
 async fn wait_healthy(
     clients: &Clients,
     c: &Container,
@@ -439,54 +415,17 @@ async fn wait_healthy(
     tolerate: Tolerate,
     printer: &dyn Printer,
 ) -> Result<(), ApplyError> {
-    let unhealthy = |what: String| ApplyError::Unhealthy {
-        step,
-        container: c.name.clone(),
-        host: host.to_string(),
-        what,
-    };
-    let deadline = Instant::now() + health_deadline(c);
-    let mut told = false;
-    loop {
-        let info = rpc::show(clients, host, &c.name)
-            .await
-            .map_err(|f: Failure| {
-                ApplyError::Op(OpError {
-                    host: host.to_string(),
-                    container: c.name.clone(),
-                    code: f.code,
-                    message: f.message,
-                })
-            })?;
-        let state = info.container_state();
-        let running = state == ContainerState::Running;
-        match info.health.as_str() {
-            "healthy" if running => return Ok(()),
-            "" if running && info.plugged => return Ok(()),
-            "unhealthy" if tolerate == Tolerate::Nothing => {
-                return Err(unhealthy("unhealthy".into()));
-            }
-            _ if state.is_stopped() => {
-                return Err(unhealthy(format!("{state} with status {}", info.exit_code)));
-            }
-            _ => {}
-        }
-        if Instant::now() >= deadline {
-            let what = match info.health.as_str() {
-                "" => format!("still {state} and not plugged"),
-                h => format!("still {h}"),
-            };
-            return Err(unhealthy(format!(
-                "{what} after {} s",
-                health_deadline(c).as_secs()
-            )));
-        }
-        if !told {
-            printer.progress(&c.name, Progress::Step("waiting until healthy"));
-            told = true;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    health::wait_healthy(clients, c, host, tolerate, printer)
+        .await
+        .map_err(|e| match e {
+            Unwell::Op(e) => ApplyError::Op(e),
+            Unwell::Not(what) => ApplyError::Unhealthy {
+                step,
+                container: c.name.clone(),
+                host: host.to_string(),
+                what,
+            },
+        })
 }
 
 /// An orphan as a container of the file would be, for its destroy and
