@@ -5,31 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{BRIDGE, GATEWAY, LINUX_BRIDGE, LINUX_GATEWAY, Netns, OvsHost};
+use common::{BRIDGE, GATEWAY, LINUX_BRIDGE, LINUX_GATEWAY, Netns, OvsHost, spec};
 use netplug::{
-    BridgeKind, Netlink, NetnsTarget, Ovs, Owner, PlugError, PlugSpec, Plugger, Settle, Step,
-    host_ifname, host_ifname_candidates,
+    BridgeKind, Netlink, NetnsTarget, Ovs, PlugError, PlugSpec, Plugger, Settle, Step, host_ifname,
+    host_ifname_candidates,
 };
-
-fn spec(owner: &str, address: &str, bridge: &str, gateway: &str) -> PlugSpec {
-    PlugSpec {
-        bridge: bridge.into(),
-        iface: "eth0".into(),
-        address: address.parse().unwrap(),
-        gateway: Some(gateway.parse().unwrap()),
-        address6: None,
-        gateway6: None,
-        mac: None,
-        mtu: None,
-        vlan: None,
-        allowed_addresses: Vec::new(),
-        probe: None,
-        owner: Owner {
-            name: owner.into(),
-            full_id: Some(format!("{owner}-full-id")),
-        },
-    }
-}
 
 fn ovs_spec(owner: &str, address: &str) -> PlugSpec {
     spec(owner, address, BRIDGE, GATEWAY)

@@ -7,26 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::{BRIDGE, GATEWAY, Netns, OvsHost};
-use netplug::{Ovs, OvsLost, OvsWatch, Owner, PlugSpec, Plugger};
+use netplug::{Ovs, OvsLost, OvsWatch, PlugSpec, Plugger};
 
 fn spec(owner: &str, address: &str) -> PlugSpec {
-    PlugSpec {
-        bridge: BRIDGE.into(),
-        iface: "eth0".into(),
-        address: address.parse().unwrap(),
-        gateway: Some(GATEWAY.parse().unwrap()),
-        address6: None,
-        gateway6: None,
-        mac: None,
-        mtu: None,
-        vlan: None,
-        allowed_addresses: Vec::new(),
-        probe: None,
-        owner: Owner {
-            name: owner.into(),
-            full_id: Some(format!("{owner}-full-id")),
-        },
-    }
+    common::spec(owner, address, BRIDGE, GATEWAY)
 }
 
 fn dump_flows(host: &OvsHost) -> String {

@@ -16,7 +16,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use netplug::{Ovs, Plugger};
+use netplug::{Ovs, Owner, PlugSpec, Plugger};
 use nix::sched::{CloneFlags, setns};
 
 /// The bridge every [`OvsHost`] has.
@@ -662,4 +662,26 @@ pub fn ensure_busybox_image() {
         "docker build {BUSYBOX_IMAGE}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A plug of `owner`'s eth0 with `address` on `bridge`, `gateway` its
+/// default route, and nothing else set.
+pub fn spec(owner: &str, address: &str, bridge: &str, gateway: &str) -> PlugSpec {
+    PlugSpec {
+        bridge: bridge.into(),
+        iface: "eth0".into(),
+        address: address.parse().unwrap(),
+        gateway: Some(gateway.parse().unwrap()),
+        address6: None,
+        gateway6: None,
+        mac: None,
+        mtu: None,
+        vlan: None,
+        allowed_addresses: Vec::new(),
+        probe: None,
+        owner: Owner {
+            name: owner.into(),
+            full_id: Some(format!("{owner}-full-id")),
+        },
+    }
 }
