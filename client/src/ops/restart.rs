@@ -120,6 +120,7 @@ async fn one(
             ),
         ));
     }
+    let peers = serving_peers(clients, c).await;
     let client = clients.get(&c.host).await;
     let done = recipe::act(clients, client, Action::Restart, c, printer).await?;
     if c.service.is_some() {
@@ -130,8 +131,50 @@ async fn one(
                 Unwell::Not(what) => op_error(c, format!("restarted, but {what}")),
             })?;
     }
+    // The next member goes only when every peer that served before is
+    // healthy again: a state transfer to this one may desync a donor.
+    for p in &peers {
+        health::wait_healthy(clients, p, &p.host, Tolerate::Unhealthy, printer)
+            .await
+            .map_err(|e| match e {
+                Unwell::Op(e) => e,
+                Unwell::Not(what) => {
+                    op_error(c, format!("restarted, but its peer {} is {what}", p.name))
+                }
+            })?;
+    }
     printer.done(&c.name, true, Action::Restart.name());
     Ok(done)
+}
+
+/// The other members of `c`'s `service` in the file that have a
+/// healthcheck and run now: those to be healthy again before the next.
+async fn serving_peers(clients: &Clients, c: &Container) -> Vec<Container> {
+    let Some(service) = &c.service else {
+        return Vec::new();
+    };
+    let candidates: Vec<&Container> = clients
+        .env
+        .containers
+        .iter()
+        .filter(|p| p.name != c.name && p.service.as_ref() == Some(service))
+        .filter(|p| p.state && !p.oneshot && p.healthcheck.is_some())
+        .collect();
+    let shown = futures::future::join_all(
+        candidates
+            .iter()
+            .map(|p| rpc::show(clients, &p.host, &p.name)),
+    )
+    .await;
+    candidates
+        .into_iter()
+        .zip(shown)
+        .filter(|(_, info)| {
+            info.as_ref()
+                .is_ok_and(|i| i.container_state() == ContainerState::Running)
+        })
+        .map(|(p, _)| p.clone())
+        .collect()
 }
 
 #[cfg(test)]
