@@ -528,25 +528,33 @@ impl DockerClient {
         }
     }
 
-    /// Every container of this host that dockstack manages, applications
-    /// and sandboxes, by name.
-    pub async fn list_managed(&self) -> Result<Vec<Listed>, DockerError> {
-        let mut filters = HashMap::new();
-        filters.insert("label".to_string(), record::host_filters(&self.host_id));
+    /// Every container of this Docker, stopped ones too, that `filters`
+    /// (Docker's list filters) let through.
+    async fn list_all(
+        &self,
+        filters: Option<HashMap<String, Vec<String>>>,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, DockerError> {
         let options = ListContainersOptions {
             all: true,
-            filters: Some(filters),
+            filters,
             ..Default::default()
         };
-        let list = self
-            .docker
+        self.docker
             .list_containers(Some(options))
             .await
             .map_err(|source| DockerError::Api {
                 op: "list",
                 container: String::new(),
                 source,
-            })?;
+            })
+    }
+
+    /// Every container of this host that dockstack manages, applications
+    /// and sandboxes, by name.
+    pub async fn list_managed(&self) -> Result<Vec<Listed>, DockerError> {
+        let mut filters = HashMap::new();
+        filters.insert("label".to_string(), record::host_filters(&self.host_id));
+        let list = self.list_all(Some(filters)).await?;
         let mut listed: Vec<Listed> = list
             .into_iter()
             .filter_map(|c| {
@@ -564,19 +572,7 @@ impl DockerClient {
     /// The mounts with a host source of every container of this Docker,
     /// managed or not, running or not.
     pub async fn list_mounts(&self) -> Result<Vec<OtherMount>, DockerError> {
-        let options = ListContainersOptions {
-            all: true,
-            ..Default::default()
-        };
-        let list = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|source| DockerError::Api {
-                op: "list",
-                container: String::new(),
-                source,
-            })?;
+        let list = self.list_all(None).await?;
         let mut mounts = Vec::new();
         for c in list {
             let name = c

@@ -5,7 +5,7 @@
 //! are checked by the server itself.
 
 mod common;
-use common::with_grpc;
+use common::{test_spec, with_grpc};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -143,15 +143,7 @@ fn fields_sent_straight_to_the_api_are_checked_by_the_server() {
     let id = inspect(&web, "{{.Id}}");
     let host = bed.host(0).name().to_string();
     let spec = |f: fn(&mut pb::ContainerSpec)| {
-        let mut s = pb::ContainerSpec {
-            name: format!("{web}-x"),
-            image: "dockstack-test-busybox:latest".into(),
-            ip: bed.subnet_ip(133).to_string(),
-            prefix_len: u32::from(bed.gateway().prefix()),
-            bridge: bed.bridge().to_string(),
-            running: true,
-            ..Default::default()
-        };
+        let mut s = test_spec(&bed, &format!("{web}-x"), 133);
         f(&mut s);
         s
     };

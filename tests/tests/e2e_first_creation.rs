@@ -3,7 +3,7 @@
 //! recreate by `apply`; the server refuses bad values sent raw.
 
 mod common;
-use common::with_grpc;
+use common::{test_spec, with_grpc};
 
 use dockstack_proto as pb;
 use dockstack_tests::support::{assert_nothing_left, bed, dockstack, inspect, ok, show, text};
@@ -82,15 +82,7 @@ fn bad_values_sent_raw_are_refused() {
     let bed = bed(1);
     let web = bed.container_name("rawfirst");
     let host = bed.host(0).name().to_string();
-    let spec = pb::ContainerSpec {
-        name: web.clone(),
-        image: "dockstack-test-busybox:latest".into(),
-        ip: bed.subnet_ip(51).to_string(),
-        prefix_len: u32::from(bed.gateway().prefix()),
-        bridge: bed.bridge().to_string(),
-        running: true,
-        ..Default::default()
-    };
+    let spec = test_spec(&bed, &web, 51);
     let var = |k: &str, v: &str| [(k.to_string(), v.to_string())].into();
     let bad = [
         (

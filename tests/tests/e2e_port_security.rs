@@ -6,7 +6,7 @@
 //! but its own, and for no role a MAC another container holds.
 
 mod common;
-use common::as_operator;
+use common::{as_operator, run_request, test_spec};
 
 use dockstack_proto as pb;
 use dockstack_proto::container_host_client::ContainerHostClient;
@@ -145,21 +145,11 @@ fn an_operator_may_not_widen_port_security_and_no_one_takes_a_held_mac() {
     let name = |base: &str| bed.container_name(base);
     let request = |base: &str, n: u32, change: &dyn Fn(&mut pb::ContainerSpec)| {
         let mut spec = pb::ContainerSpec {
-            name: name(base),
-            image: "dockstack-test-busybox:latest".into(),
-            ip: bed.subnet_ip(n).to_string(),
-            prefix_len: u32::from(bed.gateway().prefix()),
             gateway: bed.gateway().ip().to_string(),
-            bridge: bed.bridge().to_string(),
-            running: true,
-            ..Default::default()
+            ..test_spec(&bed, &name(base), n)
         };
         change(&mut spec);
-        pb::RunRequest {
-            host: bed.host(0).name().to_string(),
-            spec: Some(spec),
-            ..Default::default()
-        }
+        run_request(&bed, spec)
     };
     let vip = bed.subnet_ip(75).to_string();
     let refused = [

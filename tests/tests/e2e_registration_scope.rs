@@ -4,7 +4,7 @@
 //! another container's line, and no certificate clean of another's name.
 
 mod common;
-use common::{as_operator, with_grpc};
+use common::{as_operator, run_request, test_spec, with_grpc};
 
 use std::path::{Path, PathBuf};
 
@@ -33,21 +33,12 @@ async fn drain(
 
 /// A running container of the bed's test image.
 fn spec(bed: &TestBed, name: &str, n: u32, domain: &str, volumes: &[String]) -> pb::RunRequest {
-    pb::RunRequest {
-        host: bed.host(0).name().to_string(),
-        spec: Some(pb::ContainerSpec {
-            name: name.into(),
-            image: "dockstack-test-busybox:latest".into(),
-            ip: bed.subnet_ip(n).to_string(),
-            prefix_len: u32::from(bed.gateway().prefix()),
-            bridge: bed.bridge().to_string(),
-            running: true,
-            domain: domain.into(),
-            volumes: volumes.to_vec(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    let spec = pb::ContainerSpec {
+        domain: domain.into(),
+        volumes: volumes.to_vec(),
+        ..test_spec(bed, name, n)
+    };
+    run_request(bed, spec)
 }
 
 const ADMIN_LINE: &str = "10.232.200.7 admin1.admin.lab";

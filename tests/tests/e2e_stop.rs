@@ -4,7 +4,7 @@
 //! signal, letting it exit by itself, before anything is removed.
 
 mod common;
-use common::with_grpc;
+use common::{test_spec, with_grpc};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -153,15 +153,7 @@ fn bad_values_sent_raw_and_what_an_operators_policy_refuses() {
     let ip = bed.subnet_ip(42);
     let host = bed.host(0).name().to_string();
     let spec = |f: fn(&mut pb::ContainerSpec)| {
-        let mut s = pb::ContainerSpec {
-            name: web.clone(),
-            image: "dockstack-test-busybox:latest".into(),
-            ip: ip.to_string(),
-            prefix_len: u32::from(bed.gateway().prefix()),
-            bridge: bed.bridge().to_string(),
-            running: true,
-            ..Default::default()
-        };
+        let mut s = test_spec(&bed, &web, 42);
         f(&mut s);
         s
     };

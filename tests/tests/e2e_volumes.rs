@@ -6,7 +6,7 @@
 //! source's real path, which no container can swap for a symlink.
 
 mod common;
-use common::as_operator;
+use common::{as_operator, run_request, test_spec};
 
 use std::path::{Path, PathBuf};
 
@@ -18,20 +18,11 @@ use tonic::transport::Channel;
 
 /// A running container of the bed's test image with `volumes`.
 fn spec(bed: &TestBed, name: &str, n: u32, volumes: &[String]) -> pb::RunRequest {
-    pb::RunRequest {
-        host: bed.host(0).name().to_string(),
-        spec: Some(pb::ContainerSpec {
-            name: name.into(),
-            image: "dockstack-test-busybox:latest".into(),
-            ip: bed.subnet_ip(n).to_string(),
-            prefix_len: u32::from(bed.gateway().prefix()),
-            bridge: bed.bridge().to_string(),
-            running: true,
-            volumes: volumes.to_vec(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    let spec = pb::ContainerSpec {
+        volumes: volumes.to_vec(),
+        ..test_spec(bed, name, n)
+    };
+    run_request(bed, spec)
 }
 
 /// A `Run` to its end: `Ok` when it succeeded, the status it failed with.

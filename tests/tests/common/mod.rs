@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use dockstack::connect::{Connector, Security};
 use dockstack::environment::HostAddress;
+use dockstack_proto as pb;
 use dockstack_proto::container_host_client::ContainerHostClient;
 use dockstack_tests::support::text;
 use dockstack_tests::testbed::TestBed;
@@ -70,4 +71,28 @@ fn grpc_as<T>(
             .unwrap_or_else(|e| panic!("{e}"));
         f(client).await
     })
+}
+
+/// A running container `name` of the bed's test image at the bed's address
+/// `n`, on its bridge, as a raw request carries it (no gateway, nothing
+/// else set).
+pub fn test_spec(bed: &TestBed, name: &str, n: u32) -> pb::ContainerSpec {
+    pb::ContainerSpec {
+        name: name.into(),
+        image: "dockstack-test-busybox:latest".into(),
+        ip: bed.subnet_ip(n).to_string(),
+        prefix_len: u32::from(bed.gateway().prefix()),
+        bridge: bed.bridge().to_string(),
+        running: true,
+        ..Default::default()
+    }
+}
+
+/// A Run of `spec` on host 0.
+pub fn run_request(bed: &TestBed, spec: pb::ContainerSpec) -> pb::RunRequest {
+    pb::RunRequest {
+        host: bed.host(0).name().to_string(),
+        spec: Some(spec),
+        ..Default::default()
+    }
 }

@@ -80,7 +80,7 @@ impl Checker {
             node,
             owner,
             path,
-            CONTAINER_KEYS,
+            &CONTAINER_KEYS,
             "a mapping of container keys",
         )?;
         let need = !partial;

@@ -1,5 +1,7 @@
 //! The keys each mapping of the file may hold, and the values a missing key takes.
 
+use dockstack_types::runtime::Runtime;
+
 /// The port a `dockstack-server` listens on when `containerhosts` gives none.
 pub const DEFAULT_PORT: u16 = 3288;
 pub const DEFAULT_RELOAD: &str = "pkill -HUP -x dnsmasq";
@@ -15,7 +17,8 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "registered_services",
 ];
 pub(super) const HOST_KEYS: &[&str] = &["ip", "port"];
-pub(super) const CONTAINER_KEYS: &[&str] = &[
+/// A container's keys but its runtime settings ([`Runtime::KEYS`]).
+const BASE_CONTAINER_KEYS: &[&str] = &[
     "image",
     "ip",
     "mask",
@@ -46,19 +49,18 @@ pub(super) const CONTAINER_KEYS: &[&str] = &[
     "healthcheck",
     "oneshot",
     "config_volumes",
-    "stop_signal",
-    "stop_grace_period",
-    "prestop",
-    "sysctls",
-    "ulimits",
-    "tmpfs",
-    "user",
-    "memory",
-    "cpus",
-    "pids_limit",
-    "init",
     "first_creation",
 ];
+/// Every key a container may hold: the runtime settings' names are those
+/// the types crate gives them, listed once.
+pub(super) static CONTAINER_KEYS: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        BASE_CONTAINER_KEYS
+            .iter()
+            .chain(Runtime::KEYS.iter())
+            .copied()
+            .collect()
+    });
 pub(super) const FIRST_CREATION_KEYS: &[&str] = &["env", "command"];
 pub(super) const ULIMIT_KEYS: &[&str] = &["soft", "hard"];
 /// The highest `step`.
