@@ -16,6 +16,7 @@ mod certs;
 mod containers;
 pub mod exit;
 mod json;
+mod lock;
 mod plan;
 mod render;
 
@@ -96,6 +97,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status => return containers::status(&cli, overrides, json).await,
         Command::Restart => return containers::restart(&cli, overrides, json).await,
         Command::Plan => return plan::plan_command(&cli, overrides, json).await,
+        Command::Lock => return lock::lock_command(&cli, overrides, false, None).await,
+        Command::Unlock { force, host } => {
+            // `--force` is required by the parser; kept for the reader.
+            debug_assert!(*force);
+            return lock::lock_command(&cli, overrides, true, host.as_deref()).await;
+        }
         Command::Addresses => {
             return addresses::addresses_command(&cli, overrides, json).await;
         }

@@ -1,10 +1,16 @@
 //! Connections to container hosts: mutual TLS by default, a connect
 //! timeout, and errors that name the host and say what to fix.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use dockstack_proto::container_host_client::ContainerHostClient;
+use dockstack_types::lock::LEASE_HEADER;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::certs;
@@ -49,6 +55,61 @@ pub enum Security {
     Insecure,
 }
 
+/// The lease tokens of the hosts whose change lock this client holds;
+/// every request to such a host carries its token (see
+/// `dockstack_types::lock::LEASE_HEADER`), which the server's fence asks
+/// of every change. Shared by every clone of a [`Connector`].
+#[derive(Debug, Clone, Default)]
+pub struct Leases(Arc<RwLock<HashMap<String, AsciiMetadataValue>>>);
+
+impl Leases {
+    /// Sends `token` with every request to `host` from now on. A token the
+    /// server gave is ASCII hex; anything else is not sent.
+    pub fn set(&self, host: &str, token: &str) {
+        if let Ok(value) = token.parse() {
+            self.0
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(host.to_string(), value);
+        }
+    }
+
+    pub fn clear(&self, host: &str) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(host);
+    }
+
+    fn get(&self, host: &str) -> Option<AsciiMetadataValue> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)
+            .cloned()
+    }
+}
+
+/// Puts the lease token of its host, if the client holds one, on each
+/// request.
+#[derive(Debug, Clone)]
+pub struct LeaseHeader {
+    leases: Leases,
+    host: String,
+}
+
+impl Interceptor for LeaseHeader {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = self.leases.get(&self.host) {
+            req.metadata_mut().insert(LEASE_HEADER, token);
+        }
+        Ok(req)
+    }
+}
+
+/// A client of one host's containers that carries the client's lease.
+pub type HostClient = ContainerHostClient<InterceptedService<Channel, LeaseHeader>>;
+
 #[derive(Debug, Clone)]
 pub struct Connector {
     security: Security,
@@ -59,6 +120,10 @@ pub struct Connector {
     /// How long one call may take (`--timeout`); `None` leaves each call its
     /// own default.
     deadline: Option<Duration>,
+    leases: Leases,
+    /// One connection per host address, shared by every clone: the lock,
+    /// the plan and the operations of one command go over one handshake.
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
 fn read(path: PathBuf) -> Result<Vec<u8>, ConnectError> {
@@ -87,6 +152,8 @@ impl Connector {
             identity: identity.to_string(),
             timeout,
             deadline: None,
+            leases: Leases::default(),
+            channels: Arc::default(),
         })
     }
 
@@ -130,6 +197,11 @@ impl Connector {
         s.message().to_string()
     }
 
+    /// The lease tokens this client's requests carry.
+    pub fn leases(&self) -> &Leases {
+        &self.leases
+    }
+
     /// Connects to `host` at `ip:port`.
     pub async fn connect(
         &self,
@@ -137,6 +209,62 @@ impl Connector {
         ip: &HostAddress,
         port: u16,
     ) -> Result<ContainerHostClient<Channel>, ConnectError> {
+        Ok(ContainerHostClient::new(
+            self.channel(host, ip, port).await?,
+        ))
+    }
+
+    /// [`Connector::connect`], the client's lease of `host` on every request.
+    pub async fn connect_leased(
+        &self,
+        host: &str,
+        ip: &HostAddress,
+        port: u16,
+    ) -> Result<HostClient, ConnectError> {
+        let channel = self.channel(host, ip, port).await?;
+        Ok(ContainerHostClient::with_interceptor(
+            channel,
+            LeaseHeader {
+                leases: self.leases.clone(),
+                host: host.to_string(),
+            },
+        ))
+    }
+
+    /// The connection to `host` at `ip:port`: the one made before, or a
+    /// new one.
+    pub async fn channel(
+        &self,
+        host: &str,
+        ip: &HostAddress,
+        port: u16,
+    ) -> Result<Channel, ConnectError> {
+        let key = format!("{host} {}", ip.authority(port));
+        if let Some(c) = self.cached(&key) {
+            return Ok(c);
+        }
+        let channel = self.connect_channel(host, ip, port).await?;
+        self.channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, channel.clone());
+        Ok(channel)
+    }
+
+    fn cached(&self, key: &str) -> Option<Channel> {
+        self.channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    async fn connect_channel(
+        &self,
+        host: &str,
+        ip: &HostAddress,
+        port: u16,
+    ) -> Result<Channel, ConnectError> {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let addr = ip.authority(port);
         let url = format!("{scheme}://{addr}");
@@ -167,7 +295,7 @@ impl Connector {
                 addr: addr.clone(),
                 message: explain(&e, self.tls.is_some(), Some(&self.identity)),
             })?;
-        Ok(ContainerHostClient::new(channel))
+        Ok(channel)
     }
 }
 

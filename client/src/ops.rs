@@ -10,6 +10,7 @@ use dockstack_proto as pb;
 
 pub mod addresses;
 mod health;
+pub mod lock;
 pub mod plan;
 mod recipe;
 mod restart;
@@ -90,4 +91,17 @@ pub struct Outcome {
 pub struct HostOverride {
     pub ip: Option<crate::environment::HostAddress>,
     pub port: Option<u16>,
+}
+
+impl HostOverride {
+    /// Where host `h` is reached.
+    pub fn address(
+        &self,
+        h: &crate::environment::ContainerHost,
+    ) -> (crate::environment::HostAddress, u16) {
+        (
+            self.ip.clone().unwrap_or_else(|| h.ip.clone()),
+            self.port.unwrap_or(h.port),
+        )
+    }
 }

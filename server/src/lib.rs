@@ -12,6 +12,7 @@ pub mod fault;
 pub mod fsopen;
 pub mod hooks;
 pub mod host;
+pub mod lock;
 pub mod logline;
 pub mod metrics;
 pub mod pause;

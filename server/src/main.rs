@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
 use dockstack_proto::container_host_server::ContainerHostServer;
+use dockstack_proto::host_lock_server::HostLockServer;
 use dockstack_server::docker::DockerClient;
 use dockstack_server::host::{Host, HostConfig};
 use dockstack_server::policy::{Policy, SharedPolicy};
@@ -93,6 +94,18 @@ struct ListenArgs {
     /// unless given.
     #[arg(long, value_name = "ADDR:PORT")]
     metrics: Option<SocketAddr>,
+    /// How long a client's lease of this host's change lock lives without
+    /// a renewal, in milliseconds: a client that died frees the host
+    /// within it.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = dockstack_types::lock::DEFAULT_TTL_MS,
+        value_parser = clap::value_parser!(u32).range(
+            i64::from(dockstack_types::lock::MIN_TTL_MS)..=i64::from(dockstack_types::lock::MAX_TTL_MS)
+        )
+    )]
+    lock_ttl_ms: u32,
 }
 
 fn init_tracing(format: LogFormat) {
@@ -277,6 +290,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
         policy,
         log_format: _,
         metrics,
+        lock_ttl_ms,
     } = args;
     let host_id = match host_id {
         Some(h) => h,
@@ -361,7 +375,8 @@ async fn listen(args: ListenArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(host = %host_id, %addr, tls = !insecure, "listening");
-    serve(listener, HostService::new(host, policy), tls).await
+    let lock_ttl = Duration::from_millis(u64::from(lock_ttl_ms));
+    serve(listener, HostService::new(host, policy, lock_ttl), tls).await
 }
 
 /// How long a connection is served before the server asks the client (by
@@ -388,7 +403,9 @@ async fn serve(
         .max_connection_age(MAX_CONNECTION_AGE)
         .max_connection_age_grace(MAX_CONNECTION_AGE_GRACE)
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
-    let router = server.add_service(ContainerHostServer::new(service));
+    let router = server
+        .add_service(ContainerHostServer::new(service.clone()))
+        .add_service(HostLockServer::new(service));
     match tls {
         Some(config) => {
             router

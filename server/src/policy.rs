@@ -32,6 +32,8 @@ pub enum Action {
     Register,
     Deregister,
     Exec,
+    /// Breaking another's change lock (`unlock --force`): admins only.
+    Unlock,
 }
 
 impl Action {
@@ -47,6 +49,7 @@ impl Action {
             Action::Register => "register",
             Action::Deregister => "deregister",
             Action::Exec => "exec",
+            Action::Unlock => "unlock",
         }
     }
 }
@@ -304,17 +307,20 @@ impl Policy {
     pub fn check_action(&self, role: Role, action: Action) -> Result<(), Refusal> {
         let least = match action {
             Action::Show | Action::List => Role::Viewer,
+            Action::Unlock => Role::Admin,
             _ => Role::Operator,
         };
         if role >= least {
             return Ok(());
         }
+        let why = if least == Role::Admin {
+            "only the admin role may"
+        } else {
+            "viewers are read-only"
+        };
         Err(refuse(
             "",
-            format!(
-                "the {role} role may not {} (viewers are read-only)",
-                action.name()
-            ),
+            format!("the {role} role may not {} ({why})", action.name()),
         ))
     }
 

@@ -18,11 +18,14 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::host::{Category, ContainerStatus, Host, HostError};
 use crate::host::{DnsTarget, PuppetTarget, Registration};
+use crate::lock::Locks;
 use crate::metrics::metrics;
 use crate::policy::{Action, Policy, ROLE_URI_PREFIX, Refusal, Role, SharedPolicy};
 use crate::progress::{CHANNEL_CAPACITY, Progress, Reporter};
 use crate::spec::{ContainerSpec, FirstCreation, SpecError};
 use crate::tls::{RoleClaim, caller, role_claim};
+
+mod lease;
 
 /// The gRPC code of each kind of failure.
 fn code(category: Category) -> Code {
@@ -204,11 +207,12 @@ fn check_name(what: &str, name: &str) -> Result<(), Status> {
     }
 }
 
-/// The tonic service over one [`Host`].
-#[derive(Debug)]
+/// The tonic services over one [`Host`] and its change lock.
+#[derive(Debug, Clone)]
 pub struct HostService {
     host: Arc<Host>,
     policy: SharedPolicy,
+    locks: Arc<Locks>,
 }
 
 /// A caller allowed to go on: who it is, for the audit line, and its role.
@@ -242,8 +246,13 @@ impl HostService {
         Ok(())
     }
 
-    pub fn new(host: Arc<Host>, policy: SharedPolicy) -> Self {
-        HostService { host, policy }
+    /// Leases of the change lock live `lock_ttl` without a renewal.
+    pub fn new(host: Arc<Host>, policy: SharedPolicy, lock_ttl: std::time::Duration) -> Self {
+        HostService {
+            host,
+            policy,
+            locks: Arc::new(Locks::new(lock_ttl)),
+        }
     }
 
     fn policy(&self) -> Arc<Policy> {
@@ -253,7 +262,22 @@ impl HostService {
     /// Whether the caller's role may ask for `action` on `container`; a
     /// refusal is an audit line and `permission_denied`, naming the
     /// certificate's subject, its role and what it asked for.
+    /// Refused too: a change request without the live lease of this
+    /// host's change lock (see [`lease::fence`]).
     fn authorize<T>(
+        &self,
+        req: &Request<T>,
+        action: Action,
+        container: &str,
+    ) -> Result<Allowed, Status> {
+        let allowed = self.allow(req, action, container)?;
+        lease::fence(&self.locks, req, action).map_err(|e| allowed.fenced(action, container, e))?;
+        Ok(allowed)
+    }
+
+    /// [`HostService::authorize`] without the lock's fence: the role and
+    /// the policy alone.
+    fn allow<T>(
         &self,
         req: &Request<T>,
         action: Action,

@@ -9,6 +9,7 @@ pub mod health;
 pub mod image;
 pub mod ip6;
 pub mod link;
+pub mod lock;
 pub mod mac;
 pub mod name;
 pub mod network;

@@ -11,7 +11,7 @@ use dockstack::environment::HostAddress;
     name = "dockstack",
     version,
     about = "Run containers with fixed IP addresses across container hosts",
-    after_help = "Exit status: 0 success, 1 an operation failed, 2 invalid command line or environment file, 3 (plan) changes pending."
+    after_help = "Exit status: 0 success, 1 an operation failed, 2 invalid command line or environment file, 3 (plan) changes pending, 4 another holds the change lock of a host (nothing was done)."
 )]
 pub struct Cli {
     /// The environment file.
@@ -59,6 +59,11 @@ pub struct Cli {
     /// and status, 900 for operations, whose hooks may run long).
     #[arg(long, global = true)]
     pub timeout: Option<u64>,
+    /// A change (run, destroy, start, stop, restart, register, deregister,
+    /// apply) finding a host locked by another waits up to SECONDS for it,
+    /// instead of giving up at once with exit status 4.
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub wait: Option<u64>,
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
     #[command(subcommand)]
@@ -114,6 +119,20 @@ pub enum Command {
         /// Refuse unless the hosts still give this plan id (from `plan`).
         #[arg(long, value_name = "ID")]
         plan_id: Option<String>,
+    },
+    /// Who holds the change lock of each host of the file: holder, action,
+    /// file, since when.
+    Lock,
+    /// Break the change lock of the file's hosts (or --host's), whoever
+    /// holds it: the admin role only, logged as an audit line by each server.
+    Unlock {
+        /// Required: breaking another's lock lets two changes run at once
+        /// if its holder is still alive (its further changes are refused).
+        #[arg(long, required = true)]
+        force: bool,
+        /// Only this host of the file.
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
     },
     /// Make, renew, revoke and list the cluster's TLS certificates.
     Certs {

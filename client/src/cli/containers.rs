@@ -14,7 +14,7 @@ use dockstack::ops::{self, Action, HostOverride, Outcome};
 use dockstack::progress::{LinePrinter, LivePrinter, Printer};
 
 use super::args::Cli;
-use super::{connector, exit, json, load, render, selected};
+use super::{connector, exit, json, load, lock, render, selected};
 
 /// How long `run` and `start` wait for a host's addresses.
 const ADDRESS_CHECK_WAIT: Duration = Duration::from_secs(2);
@@ -82,6 +82,43 @@ pub async fn act(
     let env = load(cli)?;
     let containers = selected(cli, &env)?;
     let connector = connector(cli)?;
+    if action == Action::Show {
+        return act_now(cli, env, containers, action, connector, overrides, json).await;
+    }
+    let (locking, touched) = (env.clone(), containers.clone());
+    let work = || {
+        act_now(
+            cli,
+            env,
+            containers,
+            action,
+            connector.clone(),
+            overrides.clone(),
+            json,
+        )
+    };
+    lock::locked(
+        cli,
+        &locking,
+        &touched,
+        action.name(),
+        &connector,
+        &overrides,
+        work,
+    )
+    .await
+}
+
+/// [`act`] once the lock is held.
+async fn act_now(
+    cli: &Cli,
+    env: Environment,
+    containers: Vec<Container>,
+    action: Action,
+    connector: Connector,
+    overrides: HostOverride,
+    json: bool,
+) -> Result<ExitCode> {
     if matches!(action, Action::Run | Action::Start)
         && !addresses_free(&env, &containers, &connector, &overrides, action).await
     {
@@ -110,17 +147,24 @@ pub async fn restart(cli: &Cli, overrides: HostOverride, json: bool) -> Result<E
     let env = load(cli)?;
     let containers = selected(cli, &env)?;
     let connector = connector(cli)?;
-    let printer = printer(&containers, Action::Restart, json);
-    let outcomes = ops::restart(
-        Arc::new(env),
-        containers,
-        connector,
-        overrides,
-        cli.jobs,
-        printer,
+    let (locking, touched) = (env.clone(), containers.clone());
+    let work = || async {
+        let printer = printer(&containers, Action::Restart, json);
+        let outcomes = ops::restart(
+            Arc::new(env),
+            containers.clone(),
+            connector.clone(),
+            overrides.clone(),
+            cli.jobs,
+            printer,
+        )
+        .await;
+        Ok(summarize(&outcomes, Action::Restart, json))
+    };
+    lock::locked(
+        cli, &locking, &touched, "restart", &connector, &overrides, work,
     )
-    .await;
-    Ok(summarize(&outcomes, Action::Restart, json))
+    .await
 }
 
 /// Before any address is plugged: one parallel round trip to every host for

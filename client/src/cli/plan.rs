@@ -10,7 +10,7 @@ use dockstack::ops::{HostOverride, plan};
 use dockstack::progress::{LinePrinter, Printer};
 
 use super::args::Cli;
-use super::{Invalid, connector, exit, json, load};
+use super::{Invalid, connector, exit, json, load, lock};
 
 /// Prints `plan`, text or JSON; the hosts that could not be asked go to
 /// stderr.
@@ -61,6 +61,33 @@ pub async fn apply_command(
     }
     let env = Arc::new(load(cli)?);
     let connector = connector(cli)?;
+    // The plan is made under the lock: another's change between it and the
+    // apply would make it stale.
+    let work = || {
+        apply_locked(
+            Arc::clone(&env),
+            &connector,
+            &overrides,
+            json,
+            yes,
+            prune,
+            plan_id,
+        )
+    };
+    lock::locked(cli, &env, &[], "apply", &connector, &overrides, work).await
+}
+
+/// [`apply_command`] once the lock is held.
+async fn apply_locked(
+    env: Arc<dockstack::environment::Environment>,
+    connector: &dockstack::connect::Connector,
+    overrides: &HostOverride,
+    json: bool,
+    yes: bool,
+    prune: bool,
+    plan_id: Option<&str>,
+) -> Result<ExitCode> {
+    let (connector, overrides) = (connector.clone(), overrides.clone());
     let plan = plan::plan(Arc::clone(&env), connector.clone(), overrides.clone()).await;
     print_plan(&plan, json, true);
     if !plan.failed.is_empty() {

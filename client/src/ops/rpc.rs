@@ -9,14 +9,13 @@ use std::time::Duration;
 use dockstack_proto as pb;
 use futures::StreamExt;
 use tokio::sync::OnceCell;
-use tonic::transport::Channel;
 
 use super::{Action, HostOverride};
 use crate::connect::Connector;
 use crate::environment::{Container, Environment};
 use crate::progress::{Printer, Progress};
 
-pub(super) type Client = pb::container_host_client::ContainerHostClient<Channel>;
+pub(super) type Client = crate::connect::HostClient;
 
 /// A failed call, before it is told whose action it was.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -198,10 +197,9 @@ impl Clients {
             )));
         };
         cell.get_or_init(|| async {
-            let ip = self.overrides.ip.clone().unwrap_or_else(|| h.ip.clone());
-            let port = self.overrides.port.unwrap_or(h.port);
+            let (ip, port) = self.overrides.address(h);
             self.connector
-                .connect(host, &ip, port)
+                .connect_leased(host, &ip, port)
                 .await
                 .map_err(|e| Failure::new(e.to_string()))
         })

@@ -1,0 +1,90 @@
+//! The change lock on the command line: taking it around a change
+//! (exit status 4 when another holds it), `lock` and `unlock --force`.
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use dockstack::connect::Connector;
+use dockstack::environment::{Container, Environment};
+use dockstack::ops::HostOverride;
+use dockstack::ops::lock::{self, LockError};
+
+use super::args::Cli;
+use super::{Invalid, connector, exit, load};
+
+/// Runs `work` under the change lock of the hosts `action` on `containers`
+/// touches; gives the lock back after it. Exit status 4 when another holds
+/// a host's lock (after `--wait`), 1 when a host could not be asked.
+pub async fn locked<F, Fut>(
+    cli: &Cli,
+    env: &Environment,
+    containers: &[Container],
+    action: &'static str,
+    connector: &Connector,
+    overrides: &HostOverride,
+    work: F,
+) -> Result<ExitCode>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<ExitCode>>,
+{
+    let hosts = lock::hosts_touched(env, containers, action);
+    let wait = cli.wait.map(Duration::from_secs);
+    let held = match lock::acquire(env, connector, overrides, action, &hosts, wait).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("dockstack: {action}: {e}; nothing was done");
+            return Ok(ExitCode::from(match e {
+                LockError::Held { .. } => exit::LOCKED,
+                LockError::Failed { .. } => exit::FAILED,
+            }));
+        }
+    };
+    let result = work().await;
+    held.release().await;
+    result
+}
+
+/// The file's hosts, or `--host` alone (which must be one of them).
+fn hosts(cli: &Cli, env: &Environment, only: Option<&str>) -> Result<Vec<String>> {
+    let mut all: Vec<String> = env.hosts.iter().map(|h| h.name.clone()).collect();
+    all.sort();
+    match only {
+        None => Ok(all),
+        Some(h) if all.iter().any(|a| a == h) => Ok(vec![h.to_string()]),
+        Some(h) => Err(Invalid(format!(
+            "{}: no host {h} in containerhosts",
+            cli.file.display()
+        ))
+        .into()),
+    }
+}
+
+/// `lock`: each host's lock, free or whose; `unlock --force`: breaks them.
+pub async fn lock_command(
+    cli: &Cli,
+    overrides: HostOverride,
+    force_break: bool,
+    only: Option<&str>,
+) -> Result<ExitCode> {
+    let env = load(cli)?;
+    let hosts = hosts(cli, &env, only)?;
+    let connector = connector(cli)?;
+    let answers = lock::inspect(&env, &connector, &overrides, &hosts, force_break).await;
+    let mut failed = false;
+    for (host, answer) in answers {
+        match (answer, force_break) {
+            (Ok(None), false) => println!("{host:<16} free"),
+            (Ok(None), true) => println!("{host:<16} free (nothing to break)"),
+            (Ok(Some(h)), false) => println!("{host:<16} {}", lock::describe(&h)),
+            (Ok(Some(h)), true) => println!("{host:<16} broken: was {}", lock::describe(&h)),
+            (Err(e), _) => {
+                eprintln!("FAILED host {host}: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(exit::failed_if(failed))
+}
