@@ -125,10 +125,10 @@ impl Locks {
     fn live(&self) -> std::sync::MutexGuard<'_, Option<Lease>> {
         // Nothing panics while the mutex is held; a poisoned one is whole.
         let mut lease = self.lease.lock().unwrap_or_else(|e| e.into_inner());
-        if lease.as_ref().is_some_and(|l| l.expires <= Instant::now()) {
-            if let Some(l) = lease.take() {
-                tracing::info!(holder = %l.holder, action = l.action, file = %l.file, "lock lapsed without a renewal");
-            }
+        if lease.as_ref().is_some_and(|l| l.expires <= Instant::now())
+            && let Some(l) = lease.take()
+        {
+            tracing::info!(holder = %l.holder, action = l.action, file = %l.file, "lock lapsed without a renewal");
         }
         lease
     }

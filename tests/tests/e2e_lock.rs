@@ -59,7 +59,7 @@ fn four(bed: &TestBed) -> Vec<BedContainer> {
     (0..4)
         .map(|i| {
             BedContainer::new(
-                &bed.container_name(&format!("lk{i}")),
+                bed.container_name(&format!("lk{i}")),
                 i % bed.hosts().len(),
                 bed.subnet_ip(40 + u32::try_from(i).unwrap()),
             )
@@ -134,7 +134,7 @@ fn two_applies_at_once_one_runs_and_the_other_is_refused_or_waits() {
 #[test]
 fn a_killed_holder_frees_the_lock_within_its_time_to_live() {
     let bed = bed(1);
-    let c = BedContainer::new(&bed.container_name("killed"), 0, bed.subnet_ip(45));
+    let c = BedContainer::new(bed.container_name("killed"), 0, bed.subnet_ip(45));
     let env = bed.write_environment(std::slice::from_ref(&c));
     let env = env.canonicalize().unwrap();
 
@@ -189,7 +189,7 @@ fn a_killed_holder_frees_the_lock_within_its_time_to_live() {
 #[test]
 fn unlock_force_is_an_admins_with_an_audit_line_and_the_broken_holder_is_fenced() {
     let bed = bed(1);
-    let c = BedContainer::new(&bed.container_name("broken"), 0, bed.subnet_ip(46));
+    let c = BedContainer::new(bed.container_name("broken"), 0, bed.subnet_ip(46));
     let env = bed.write_environment(std::slice::from_ref(&c));
     let env = env.canonicalize().unwrap();
     let out = bed
@@ -311,7 +311,7 @@ fn the_locks_cost_on_a_run_and_on_an_apply_of_many_is_printed() {
     let many: Vec<BedContainer> = (0..MANY)
         .map(|i| {
             BedContainer::new(
-                &bed.container_name(&format!("cost{i}")),
+                bed.container_name(&format!("cost{i}")),
                 usize::try_from(i).unwrap() % 2,
                 bed.subnet_ip(60 + i),
             )
