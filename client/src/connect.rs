@@ -123,7 +123,8 @@ pub struct Connector {
     leases: Leases,
     /// One connection per host address, shared by every clone: the lock,
     /// the plan and the operations of one command go over one handshake.
-    channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// A host that could not be reached is kept as why.
+    channels: Arc<Mutex<HashMap<String, Result<Channel, String>>>>,
 }
 
 fn read(path: PathBuf) -> Result<Vec<u8>, ConnectError> {
@@ -232,31 +233,44 @@ impl Connector {
     }
 
     /// The connection to `host` at `ip:port`: the one made before, or a
-    /// new one.
+    /// new one. A host found unreachable is not tried again by this
+    /// command: each of its containers fails with the same error at once.
     pub async fn channel(
         &self,
         host: &str,
         ip: &HostAddress,
         port: u16,
     ) -> Result<Channel, ConnectError> {
-        let key = format!("{host} {}", ip.authority(port));
-        if let Some(c) = self.cached(&key) {
-            return Ok(c);
+        let addr = ip.authority(port);
+        let key = format!("{host} {addr}");
+        let cached = self
+            .channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        match cached {
+            Some(Ok(c)) => return Ok(c),
+            Some(Err(message)) => {
+                return Err(ConnectError::Unreachable {
+                    host: host.to_string(),
+                    addr,
+                    message,
+                });
+            }
+            None => {}
         }
-        let channel = self.connect_channel(host, ip, port).await?;
+        let result = self.connect_channel(host, ip, port).await;
+        let entry = match &result {
+            Ok(c) => Ok(c.clone()),
+            Err(ConnectError::Unreachable { message, .. }) => Err(message.clone()),
+            Err(_) => return result,
+        };
         self.channels
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, channel.clone());
-        Ok(channel)
-    }
-
-    fn cached(&self, key: &str) -> Option<Channel> {
-        self.channels
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
+            .insert(key, entry);
+        result
     }
 
     async fn connect_channel(

@@ -25,8 +25,9 @@ fn started_at(container: &str) -> SystemTime {
 
 #[test]
 fn unreachable_hosts_do_not_hold_up_the_reachable_one() {
-    // Seconds; long enough that one timeout and two are far apart.
-    const TIMEOUT: u64 = 4;
+    // Seconds; long enough that one timeout and a run, and two timeouts,
+    // are far apart.
+    const TIMEOUT: u64 = 6;
     ensure_test_image().expect("test image");
     let bed = TestBed::new(BedOptions::hosts(3)).expect("test bed");
     // The reachable host sorts last, behind both unreachable ones: hosts
@@ -74,12 +75,15 @@ fn unreachable_hosts_do_not_hold_up_the_reachable_one() {
     eprintln!(
         "connect timeout {TIMEOUT} s: client returned after {took:?}, the reachable host's container started {started:?} after the client"
     );
+    // The change lock is taken host by host in one order, so the reachable
+    // host (last) is locked once the others' connects have failed: after
+    // one connect timeout (they connect at once), not two.
     assert!(
-        started < Duration::from_secs(TIMEOUT),
-        "the reachable host's container started {started:?} after the client, not within one {TIMEOUT} s connect timeout"
+        started < Duration::from_secs(2 * TIMEOUT),
+        "the reachable host's container started {started:?} after the client, not within one {TIMEOUT} s connect timeout and the run"
     );
     assert!(
-        took < Duration::from_secs(TIMEOUT + 3),
+        took < Duration::from_secs(2 * TIMEOUT),
         "took {took:?}: more than one {TIMEOUT} s connect timeout (two would be {} s)",
         2 * TIMEOUT
     );
@@ -346,6 +350,45 @@ impl pb::container_host_server::ContainerHost for EndsEarly {
     }
 }
 
+/// The fake's change lock: always free, every lease granted.
+#[tonic::async_trait]
+impl pb::host_lock_server::HostLock for EndsEarly {
+    async fn acquire(
+        &self,
+        _: Request<pb::LockAcquireRequest>,
+    ) -> Result<Response<pb::LockGrant>, Status> {
+        Ok(Response::new(pb::LockGrant {
+            granted: true,
+            token: "0".repeat(32),
+            ttl_ms: 10_000,
+            holder: None,
+        }))
+    }
+    async fn renew(&self, r: Request<pb::LockLease>) -> Result<Response<pb::LockGrant>, Status> {
+        Ok(Response::new(pb::LockGrant {
+            granted: true,
+            token: r.into_inner().token,
+            ttl_ms: 10_000,
+            holder: None,
+        }))
+    }
+    async fn release(&self, _: Request<pb::LockLease>) -> Result<Response<pb::LockState>, Status> {
+        Ok(Response::new(pb::LockState::default()))
+    }
+    async fn inspect(
+        &self,
+        _: Request<pb::LockInspectRequest>,
+    ) -> Result<Response<pb::LockState>, Status> {
+        Ok(Response::new(pb::LockState::default()))
+    }
+    async fn r#break(
+        &self,
+        _: Request<pb::LockInspectRequest>,
+    ) -> Result<Response<pb::LockState>, Status> {
+        Ok(Response::new(pb::LockState::default()))
+    }
+}
+
 #[test]
 fn a_run_or_start_whose_stream_ends_without_its_result_fails() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -359,6 +402,7 @@ fn a_run_or_start_whose_stream_ends_without_its_result_fails() {
             .add_service(pb::container_host_server::ContainerHostServer::new(
                 EndsEarly,
             ))
+            .add_service(pb::host_lock_server::HostLockServer::new(EndsEarly))
             .serve_with_incoming(incoming),
     );
     let env =

@@ -147,7 +147,9 @@ async fn call<T>(
 }
 
 /// One round over `hosts` in order: every lease, or none (those taken
-/// given back) and who holds the first one refused.
+/// given back) and who holds the first one refused. The hosts are
+/// connected to at once; a host that cannot be reached is not locked (no
+/// change can reach it either: its containers fail on their own).
 async fn try_all(
     env: &Environment,
     connector: &Connector,
@@ -156,32 +158,27 @@ async fn try_all(
     hosts: &[String],
 ) -> Result<Result<(Vec<TakenRef>, Duration), (String, pb::LockHolder)>, LockError> {
     let file = super::environment_name(env);
+    let connects = hosts
+        .iter()
+        .map(|host| lock_client(env, connector, overrides, host));
+    let connected = futures::future::join_all(connects).await;
     let mut taken = Vec::new();
     let mut ttl = Duration::MAX;
-    for host in hosts {
-        let failed = |message| LockError::Failed {
+    for (host, client) in hosts.iter().zip(connected) {
+        let Ok(mut client) = client else { continue };
+        let request = pb::LockAcquireRequest {
             host: host.clone(),
-            message,
+            action: action.to_string(),
+            file: file.clone(),
         };
-        let step = async {
-            let mut client = lock_client(env, connector, overrides, host)
-                .await
-                .map_err(failed)?;
-            let request = pb::LockAcquireRequest {
-                host: host.clone(),
-                action: action.to_string(),
-                file: file.clone(),
-            };
-            let grant = call(connector, client.acquire(request))
-                .await
-                .map_err(failed)?;
-            Ok::<_, LockError>((client, grant))
-        };
-        let (client, grant) = match step.await {
+        let grant = match call(connector, client.acquire(request)).await {
             Ok(g) => g,
-            Err(e) => {
+            Err(message) => {
                 give_back(connector, &taken).await;
-                return Err(e);
+                return Err(LockError::Failed {
+                    host: host.clone(),
+                    message,
+                });
             }
         };
         if !grant.granted {
@@ -269,6 +266,11 @@ pub async fn acquire(
         );
     }
     let taken = Arc::new(taken);
+    let ttl = if ttl == Duration::MAX {
+        Duration::from_millis(u64::from(dockstack_types::lock::DEFAULT_TTL_MS))
+    } else {
+        ttl
+    };
     let renewer = tokio::spawn(renew(connector.clone(), Arc::clone(&taken), ttl));
     injected_hold().await;
     Ok(Lock {

@@ -107,9 +107,10 @@ impl pb::host_lock_server::HostLock for HostService {
         req: Request<pb::LockAcquireRequest>,
     ) -> Result<Response<pb::LockGrant>, Status> {
         let action = check_action(&req.get_ref().action).map_err(LockError::from)?;
-        let who = self.allow(&req, needs(action), "")?;
+        self.host.check_host(&req.get_ref().host)?;
+        let on = format!("on host {}", req.get_ref().host);
+        let who = self.allow(&req, needs(action), &on)?;
         let req = req.into_inner();
-        self.host.check_host(&req.host)?;
         let grant = match self.locks.acquire(&who.client, action, &req.file)? {
             Grant::Granted { token, lease } => pb::LockGrant {
                 granted: true,
