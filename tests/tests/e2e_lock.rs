@@ -159,25 +159,26 @@ fn a_killed_holder_frees_the_lock_within_its_time_to_live() {
     holder.wait().expect("the holder's end");
     let out = ok(&bed, &env, &["--wait", "60", "apply", "--yes"]);
     let freed = killed.elapsed();
-    eprintln!(
-        "figure: a SIGKILLed holder's lock taken by the next apply {:.2} s after the kill (TTL {} s)",
-        freed.as_secs_f64(),
-        TTL.as_secs()
-    );
     assert!(stderr(&out).contains("lock taken after"), "{}", text(&out));
     assert!(
         stderr(&out).contains("apply: 1 changes made"),
         "{}",
         text(&out)
     );
-    // The apply itself is in `freed` too; the lease lapsed by TTL + 1 s.
-    assert!(freed <= TTL + Duration::from_secs(3), "{freed:?}");
+    // The lease lapsed within TTL + 1 s (`waited`, below); the apply of one
+    // container is in `freed` too.
+    assert!(freed <= TTL + Duration::from_secs(6), "{freed:?}");
     let waited: f64 = stderr(&out)
         .split("lock taken after ")
         .nth(1)
         .and_then(|s| s.split(' ').next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("{}", text(&out)));
+    eprintln!(
+        "figure: a SIGKILLed holder's lock taken by the next apply after {waited:.1} s of waiting; that apply done {:.2} s after the kill (TTL {} s)",
+        freed.as_secs_f64(),
+        TTL.as_secs()
+    );
     assert!(
         waited <= (TTL + Duration::from_secs(1)).as_secs_f64(),
         "{waited}"
