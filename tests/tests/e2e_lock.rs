@@ -54,6 +54,14 @@ fn wait_locked(bed: &TestBed, env: &Path, action: &str) {
     );
 }
 
+/// An environment of one container on host 0 at the bed's address `n`;
+/// the container and the file's canonical path (as locks name it).
+fn one_container(bed: &TestBed, name: &str, n: u32) -> (BedContainer, std::path::PathBuf) {
+    let c = BedContainer::new(bed.container_name(name), 0, bed.subnet_ip(n));
+    let env = bed.write_environment(std::slice::from_ref(&c));
+    (c, env.canonicalize().expect("the environment file"))
+}
+
 /// Two containers on each of the bed's hosts.
 fn four(bed: &TestBed) -> Vec<BedContainer> {
     (0..4)
@@ -134,9 +142,7 @@ fn two_applies_at_once_one_runs_and_the_other_is_refused_or_waits() {
 #[test]
 fn a_killed_holder_frees_the_lock_within_its_time_to_live() {
     let bed = bed(1);
-    let c = BedContainer::new(bed.container_name("killed"), 0, bed.subnet_ip(45));
-    let env = bed.write_environment(std::slice::from_ref(&c));
-    let env = env.canonicalize().unwrap();
+    let (_, env) = one_container(&bed, "killed", 45);
 
     let mut holder = spawn(&bed, &env, &["apply", "--yes"], Some(120_000));
     wait_locked(&bed, &env, "apply");
@@ -190,9 +196,7 @@ fn a_killed_holder_frees_the_lock_within_its_time_to_live() {
 #[test]
 fn unlock_force_is_an_admins_with_an_audit_line_and_the_broken_holder_is_fenced() {
     let bed = bed(1);
-    let c = BedContainer::new(bed.container_name("broken"), 0, bed.subnet_ip(46));
-    let env = bed.write_environment(std::slice::from_ref(&c));
-    let env = env.canonicalize().unwrap();
+    let (c, env) = one_container(&bed, "broken", 46);
     let out = bed
         .client_command()
         .args(["certs", "add-client", "oper", "--role", "operator"])
