@@ -10,6 +10,7 @@ pub mod docker;
 pub mod envkey;
 pub mod fault;
 pub mod fsopen;
+pub mod gate;
 pub mod hooks;
 pub mod host;
 pub mod logline;
