@@ -14,12 +14,16 @@ mod addresses;
 mod args;
 mod certs;
 mod containers;
+mod exec;
 pub mod exit;
 mod json;
+mod logs;
 mod plan;
 mod render;
+mod terminal;
+mod watch;
 
-pub use args::Cli;
+pub use args::{Cli, parse};
 use args::{Command, OutputFormat};
 
 /// Bad input: the command line or the environment file. Nothing was done;
@@ -93,7 +97,35 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Certs { command } => return certs::certs_command(&cli, command),
         Command::List => return containers::list(&cli, json),
         Command::Get => return containers::get(&cli),
-        Command::Status => return containers::status(&cli, overrides, json).await,
+        Command::Status { watch: false } => {
+            return containers::status(&cli, overrides, json).await;
+        }
+        Command::Status { watch: true } => return watch::watch(&cli, overrides, json).await,
+        Command::Logs {
+            follow,
+            since,
+            tail,
+            timestamps,
+        } => {
+            let query = dockstack::ops::streams::LogsQuery {
+                follow: *follow,
+                since: since.as_deref().map(logs::since).transpose()?.unwrap_or(0),
+                tail: *tail,
+            };
+            return logs::logs(&cli, overrides, json, query, *timestamps).await;
+        }
+        Command::Events { follow, since } => {
+            let query = dockstack::ops::streams::EventsQuery {
+                follow: *follow,
+                since: since.as_deref().map(logs::since).transpose()?.unwrap_or(0),
+            };
+            return logs::events(&cli, overrides, json, query).await;
+        }
+        Command::Exec {
+            interactive,
+            tty,
+            command,
+        } => return exec::exec(&cli, overrides, *interactive, *tty, command).await,
         Command::Restart => return containers::restart(&cli, overrides, json).await,
         Command::Plan => return plan::plan_command(&cli, overrides, json).await,
         Command::Addresses => {
