@@ -1,106 +1,26 @@
 //! What happens to this host's managed containers, for `dockstack events`:
 //! Docker's start, die and health events of the applications and their
 //! sandboxes, and what the server itself did (plugs, re-plugs, refusals),
-//! which it notes in the [`journal`].
+//! which it notes in the [`journal`](crate::journal).
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptions;
 use futures::StreamExt;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::host::{Category, Host, HostError};
+use crate::journal::{HostEvent, journal, now_ns};
 use crate::record;
 
-/// The server's own events kept for a later `events` (since a time).
-const JOURNAL_KEPT: usize = 4_096;
 /// Events held for a client that does not read.
-pub const EVENTS_CHANNEL: usize = 256;
+pub const EVENTS_CHANNEL: usize = crate::journal::LIVE;
 /// The most containers one request may name.
 pub const MAX_CONTAINERS: usize = 2_048;
 /// How far back `events` looks when no time is given.
 const DEFAULT_SINCE: Duration = Duration::from_secs(3_600);
-
-/// One event of one container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostEvent {
-    /// Nanoseconds since 1970.
-    pub time_ns: i128,
-    /// The application it is about (a sandbox's owner for its sandbox's).
-    pub container: String,
-    pub kind: String,
-    pub detail: String,
-}
-
-impl HostEvent {
-    /// RFC 3339 with nanoseconds.
-    pub fn time(&self) -> String {
-        OffsetDateTime::from_unix_timestamp_nanos(self.time_ns)
-            .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
-            .unwrap_or_default()
-    }
-}
-
-/// The server's own events, as they happen and the last [`JOURNAL_KEPT`].
-#[derive(Debug)]
-pub struct Journal {
-    live: broadcast::Sender<HostEvent>,
-    kept: Mutex<VecDeque<HostEvent>>,
-}
-
-/// The journal of this process.
-pub fn journal() -> &'static Journal {
-    static JOURNAL: OnceLock<Journal> = OnceLock::new();
-    JOURNAL.get_or_init(|| Journal {
-        live: broadcast::channel(EVENTS_CHANNEL).0,
-        kept: Mutex::new(VecDeque::new()),
-    })
-}
-
-fn now_ns() -> i128 {
-    i128::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    )
-    .unwrap_or(0)
-}
-
-impl Journal {
-    /// Notes that `kind` happened to `container`.
-    pub fn record(&self, container: &str, kind: &str, detail: impl Into<String>) {
-        let event = HostEvent {
-            time_ns: now_ns(),
-            container: container.to_string(),
-            kind: kind.to_string(),
-            detail: detail.into(),
-        };
-        {
-            let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-            if kept.len() >= JOURNAL_KEPT {
-                kept.pop_front();
-            }
-            kept.push_back(event.clone());
-        }
-        // Nobody listening is no error.
-        let _ = self.live.send(event);
-    }
-
-    fn since(&self, time_ns: i128) -> Vec<HostEvent> {
-        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.iter()
-            .filter(|e| e.time_ns >= time_ns)
-            .cloned()
-            .collect()
-    }
-}
 
 /// What a client asks for.
 #[derive(Debug, Clone, Default)]
@@ -149,11 +69,10 @@ pub fn open(host: Arc<Host>, query: EventsQuery) -> Result<mpsc::Receiver<HostEv
     };
     let (tx, rx) = mpsc::channel(EVENTS_CHANNEL);
     // Subscribed before the past is read: nothing falls between the two.
-    let live = journal().live.subscribe();
+    let live = journal().subscribe();
     tokio::spawn(async move {
-        let wanted = |e: &HostEvent| {
-            query.containers.is_empty() || query.containers.iter().any(|c| *c == e.container)
-        };
+        let wanted =
+            |e: &HostEvent| query.containers.is_empty() || query.containers.contains(&e.container);
         let now = now_ns();
         let mut past: Vec<HostEvent> = docker_events(&host, since_ns, Some(now))
             .await
@@ -182,7 +101,10 @@ async fn follow(
     tx: &mpsc::Sender<HostEvent>,
     wanted: &impl Fn(&HostEvent) -> bool,
 ) {
-    let mut docker = host.docker().api().events(Some(options(host, from_ns, None)));
+    let mut docker = host
+        .docker()
+        .api()
+        .events(Some(options(host, from_ns, None)));
     loop {
         let event = tokio::select! {
             () = tx.closed() => return,
@@ -286,8 +208,10 @@ mod tests {
     use super::*;
 
     fn message(name: &str, action: &str, extra: &[(&str, &str)]) -> EventMessage {
-        let mut attributes: HashMap<String, String> =
-            extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut attributes: HashMap<String, String> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         attributes.insert("name".into(), name.into());
         EventMessage {
             action: Some(action.into()),
@@ -308,7 +232,10 @@ mod tests {
         assert_eq!(e.time(), "2026-12-07T08:00:01.000000001Z");
         let sandbox = format!("web1{}", record::SANDBOX_SUFFIX);
         let e = from_docker(&message(&sandbox, "start", &[])).unwrap();
-        assert_eq!((e.container.as_str(), e.kind.as_str()), ("web1", "sandbox start"));
+        assert_eq!(
+            (e.container.as_str(), e.kind.as_str()),
+            ("web1", "sandbox start")
+        );
         let e = from_docker(&message("web1", "health_status: healthy", &[])).unwrap();
         assert_eq!((e.kind.as_str(), e.detail.as_str()), ("health", "healthy"));
     }

@@ -395,13 +395,13 @@ impl Host {
             Ok(plugged) => plugged,
             Err(e) => {
                 metrics().plug_failed(e.step());
-                crate::events::journal().record(owner, "plug failed", e.to_string());
+                crate::journal::journal().record(owner, "plug failed", e.to_string());
                 return Err(self.err(e));
             }
         };
         if plugged.changed {
             metrics().plugged(kind, began.elapsed());
-            crate::events::journal().record(
+            crate::journal::journal().record(
                 owner,
                 kind.label(),
                 format!("{} {} on {}", IFACE, spec.address, spec.bridge),

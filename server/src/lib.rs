@@ -4,7 +4,8 @@
 //! (`regfiles`). `pause` owns the image of the sandboxes' pause program;
 //! `policy` who may do what, from the role in a client's certificate;
 //! `metrics` what Prometheus scrapes. `logs`, `session` and `events` are
-//! the streams of `dockstack logs`, `exec` and `events`.
+//! the streams of `dockstack logs`, `exec` and `events`; `journal` the
+//! server's own events for the last.
 
 pub mod confighash;
 pub mod docker;
@@ -14,6 +15,7 @@ pub mod fault;
 pub mod fsopen;
 pub mod hooks;
 pub mod host;
+pub mod journal;
 pub mod logline;
 pub mod logs;
 pub mod metrics;

@@ -79,10 +79,7 @@ impl LogsError {
 /// has (never, when following, until the receiver is dropped). A
 /// container named that this host does not manage is a note, not an
 /// error: the others are read.
-pub async fn open(
-    host: Arc<Host>,
-    query: LogsQuery,
-) -> Result<mpsc::Receiver<LogItem>, LogsError> {
+pub async fn open(host: Arc<Host>, query: LogsQuery) -> Result<mpsc::Receiver<LogItem>, LogsError> {
     if query.containers.len() > MAX_CONTAINERS {
         return Err(LogsError::TooMany {
             count: query.containers.len(),
@@ -112,7 +109,14 @@ pub async fn open(
                 let note = format!("not found on host {}", host.id());
                 // Room for it: nothing else was sent yet but other notes,
                 // and a client gone makes the others pointless too.
-                if tx.send(LogItem::Note { container: name, note }).await.is_err() {
+                if tx
+                    .send(LogItem::Note {
+                        container: name,
+                        note,
+                    })
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }

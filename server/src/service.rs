@@ -297,10 +297,15 @@ impl HostService {
 impl Allowed {
     /// The audit line and the status of a refusal by the policy.
     fn refused(&self, action: Action, container: &str, r: &Refusal) -> Status {
-        crate::events::journal().record(
+        crate::journal::journal().record(
             container,
             "refused",
-            format!("{} (role {}) may not {}: {r}", self.client, self.role, action.name()),
+            format!(
+                "{} (role {}) may not {}: {r}",
+                self.client,
+                self.role,
+                action.name()
+            ),
         );
         tracing::warn!(
             target: "audit",

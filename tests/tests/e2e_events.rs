@@ -13,7 +13,10 @@ use dockstack_tests::support::{assert_nothing_left, bed, inspect, ok, text, wait
 use dockstack_tests::testbed::BedContainer;
 
 fn docker(args: &[&str]) {
-    let out = std::process::Command::new("docker").args(args).output().unwrap();
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "docker {args:?}: {}", text(&out));
 }
 
@@ -55,8 +58,11 @@ fn events_follow_a_crash_the_restart_and_a_replug_in_order() {
 
     // A crash: its process killed on the host, not through Docker.
     let pid: i32 = inspect(&name, "{{.State.Pid}}").parse().unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)
-        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let host = bed.host(0).name().to_string();
     assert!(
         wait_until(Duration::from_secs(15), || {
@@ -69,21 +75,31 @@ fn events_follow_a_crash_the_restart_and_a_replug_in_order() {
         seen()
     );
     // The sandbox restarted: the server plugs it again.
-    docker(&["restart", "-t", "1", &format!("{name}{}", dockstack_types::SANDBOX_SUFFIX)]);
+    docker(&[
+        "restart",
+        "-t",
+        "1",
+        &format!("{name}{}", dockstack_types::SANDBOX_SUFFIX),
+    ]);
     assert!(
         wait_until(Duration::from_secs(20), || {
             let l = seen();
             let crash = find(&l, 0, &[&name, "die", "exit code 137"]);
             let restart = crash.and_then(|d| find(&l, d + 1, &[&name, " start"]));
             let sandbox = restart.and_then(|r| find(&l, r + 1, &[&name, "sandbox start"]));
-            sandbox.and_then(|s| find(&l, s + 1, &[&name, "replug", "eth0"])).is_some()
+            sandbox
+                .and_then(|s| find(&l, s + 1, &[&name, "replug", "eth0"]))
+                .is_some()
         }),
         "no crash, restart, sandbox start and re-plug in order: {:?}",
         seen()
     );
     // Each line has its time and host.
     for l in seen() {
-        assert!(l.starts_with("20") && l.contains(&format!(" {host} ")), "{l}");
+        assert!(
+            l.starts_with("20") && l.contains(&format!(" {host} ")),
+            "{l}"
+        );
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -92,8 +108,15 @@ fn events_follow_a_crash_the_restart_and_a_replug_in_order() {
     let mut cmd = bed.client_command();
     cmd.arg("-f").arg(&env).args(["status", "--watch"]);
     let mut term = PtyChild::spawn(cmd, 40, 200);
-    let running = |o: &str| o.lines().any(|l| l.contains(&name) && l.contains("running"));
-    assert!(term.wait_for(0, Duration::from_secs(10), running), "{:?}", term.output());
+    let running = |o: &str| {
+        o.lines()
+            .any(|l| l.contains(&name) && l.contains("running"))
+    };
+    assert!(
+        term.wait_for(0, Duration::from_secs(10), running),
+        "{:?}",
+        term.output()
+    );
     docker(&["stop", "-t", "1", &name]);
     let stopped = Instant::now();
     let mark = term.mark();
@@ -106,9 +129,15 @@ fn events_follow_a_crash_the_restart_and_a_replug_in_order() {
         "no marked change within 2 s: {:?}",
         term.since(mark)
     );
-    eprintln!("status --watch showed the change {:?} after it", stopped.elapsed());
+    eprintln!(
+        "status --watch showed the change {:?} after it",
+        stopped.elapsed()
+    );
     term.write(b"q");
-    assert_eq!(term.wait(Duration::from_secs(5)).and_then(|s| s.code()), Some(0));
+    assert_eq!(
+        term.wait(Duration::from_secs(5)).and_then(|s| s.code()),
+        Some(0)
+    );
 
     ok(&bed, &env, &["destroy"]);
     assert_nothing_left(&bed, 0);

@@ -5,12 +5,62 @@
 //! a viewer refused; every exec is an audit line.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use dockstack_tests::pty::PtyChild;
 use dockstack_tests::support::{assert_nothing_left, bed, dockstack, ok, text};
-use dockstack_tests::testbed::BedContainer;
+use dockstack_tests::testbed::{BedContainer, TestBed};
+
+/// `exec -it` under a pseudo-terminal of 33 rows and 101 columns.
+fn terminal(bed: &TestBed, env: &Path, name: &str) {
+    let mut cmd = bed.client_command();
+    cmd.arg("-f")
+        .arg(env)
+        .args(["-c", name, "exec", "-it", "--", "sh"]);
+    let mut term = PtyChild::spawn(cmd, 33, 101);
+    let wait = Duration::from_secs(10);
+    let mark = term.mark();
+    term.write(b"stty size\r");
+    assert!(
+        term.wait_for(mark, wait, |o| o.contains("33 101")),
+        "{:?}",
+        term.output()
+    );
+    // A key typed is echoed by the container's terminal.
+    let mark = term.mark();
+    term.write(b"echo typed-$((6*7))\r");
+    assert!(
+        term.wait_for(mark, wait, |o| o.contains("typed-42")),
+        "{:?}",
+        term.output()
+    );
+    // Ctrl-C reaches the command (the client is in raw mode, so it is a
+    // byte for the container's terminal, not a signal of ours).
+    let mark = term.mark();
+    term.write(b"sleep 60; echo slept\r");
+    std::thread::sleep(Duration::from_millis(500));
+    term.write(b"\x03");
+    term.write(b"echo after-$((1+1))\r");
+    assert!(
+        term.wait_for(mark, wait, |o| o.contains("after-2")),
+        "{:?}",
+        term.output()
+    );
+    assert!(!term.since(mark).contains("slept"), "{:?}", term.output());
+    // A resize reaches it too.
+    term.resize(40, 120);
+    let mark = term.mark();
+    term.write(b"stty size\r");
+    assert!(
+        term.wait_for(mark, wait, |o| o.contains("40 120")),
+        "{:?}",
+        term.output()
+    );
+    term.write(b"exit 5\r");
+    assert_eq!(term.wait(wait).and_then(|s| s.code()), Some(5));
+}
 
 #[test]
 fn exec_passes_status_terminal_and_keys_and_only_admins_may() {
@@ -20,9 +70,25 @@ fn exec_passes_status_terminal_and_keys_and_only_admins_may() {
     ok(&bed, &env, &["apply", "--yes"]);
 
     // The command's exit status is the client's; its output is ours.
-    let out = dockstack(&bed, &env, &["-c", &name, "exec", "--", "sh", "-c", "exit 7"]);
+    let out = dockstack(
+        &bed,
+        &env,
+        &["-c", &name, "exec", "--", "sh", "-c", "exit 7"],
+    );
     assert_eq!(out.status.code(), Some(7), "{}", text(&out));
-    let out = ok(&bed, &env, &["-c", &name, "exec", "--", "sh", "-c", "echo out; echo err >&2"]);
+    let out = ok(
+        &bed,
+        &env,
+        &[
+            "-c",
+            &name,
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2",
+        ],
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
 
@@ -31,7 +97,16 @@ fn exec_passes_status_terminal_and_keys_and_only_admins_may() {
         .client_command()
         .arg("-f")
         .arg(&env)
-        .args(["-c", &name, "exec", "-i", "--", "sh", "-c", "tr a-z A-Z; echo done"])
+        .args([
+            "-c",
+            &name,
+            "exec",
+            "-i",
+            "--",
+            "sh",
+            "-c",
+            "tr a-z A-Z; echo done",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -42,39 +117,13 @@ fn exec_passes_status_terminal_and_keys_and_only_admins_may() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "HELLO\ndone\n");
 
-    // -it under a terminal of 33 rows and 101 columns.
-    let mut cmd = bed.client_command();
-    cmd.arg("-f").arg(&env).args(["-c", &name, "exec", "-it", "--", "sh"]);
-    let mut term = PtyChild::spawn(cmd, 33, 101);
-    let wait = Duration::from_secs(10);
-    let mark = term.mark();
-    term.write(b"stty size\r");
-    assert!(term.wait_for(mark, wait, |o| o.contains("33 101")), "{:?}", term.output());
-    // A key typed is echoed by the container's terminal.
-    let mark = term.mark();
-    term.write(b"echo typed-$((6*7))\r");
-    assert!(term.wait_for(mark, wait, |o| o.contains("typed-42")), "{:?}", term.output());
-    // Ctrl-C reaches the command (the client is in raw mode, so it is a
-    // byte for the container's terminal, not a signal of ours).
-    let mark = term.mark();
-    term.write(b"sleep 60; echo slept\r");
-    std::thread::sleep(Duration::from_millis(500));
-    term.write(b"\x03");
-    term.write(b"echo after-$((1+1))\r");
-    assert!(term.wait_for(mark, wait, |o| o.contains("after-2")), "{:?}", term.output());
-    assert!(!term.since(mark).contains("slept"), "{:?}", term.output());
-    // A resize reaches it too.
-    term.resize(40, 120);
-    let mark = term.mark();
-    term.write(b"stty size\r");
-    assert!(term.wait_for(mark, wait, |o| o.contains("40 120")), "{:?}", term.output());
-    term.write(b"exit 5\r");
-    assert_eq!(term.wait(wait).and_then(|s| s.code()), Some(5));
+    terminal(&bed, &env, &name);
 
     // The admin's execs were audited, naming the command.
     let log = bed.server_log(0);
     assert!(
-        log.lines().any(|l| l.contains("exec session") && l.contains(&name) && l.contains("exit 7")),
+        log.lines()
+            .any(|l| l.contains("exec session") && l.contains(&name) && l.contains("exit 7")),
         "{log}"
     );
 
@@ -105,7 +154,11 @@ fn exec_passes_status_terminal_and_keys_and_only_admins_may() {
     // The server checks every field itself: an empty program is refused.
     let out = dockstack(&bed, &env, &["-c", &name, "exec", "--", ""]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("the program's name is empty"), "{}", text(&out));
+    assert!(
+        text(&out).contains("the program's name is empty"),
+        "{}",
+        text(&out)
+    );
 
     ok(&bed, &env, &["destroy"]);
     assert_nothing_left(&bed, 0);

@@ -32,7 +32,10 @@ fn read_stdin(tx: mpsc::Sender<ExecInput>) {
                     return;
                 }
                 Ok(n) => {
-                    if tx.blocking_send(ExecInput::Stdin(buf[..n].to_vec())).is_err() {
+                    if tx
+                        .blocking_send(ExecInput::Stdin(buf[..n].to_vec()))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -71,7 +74,11 @@ pub async fn exec(
         return Err(Invalid("exec needs the container: -c NAME".into()).into());
     };
     let Some(c) = env.container(name).cloned() else {
-        return Err(Invalid(format!("{}: no container {name} in this file", cli.file.display())).into());
+        return Err(Invalid(format!(
+            "{}: no container {name} in this file",
+            cli.file.display()
+        ))
+        .into());
     };
     let connector = connector(cli)?;
     let (tx, rx) = mpsc::channel(16);

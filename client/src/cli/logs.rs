@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use dockstack::ops::streams::{self, EventsQuery, LogsQuery, Streamed};
 use dockstack::ops::HostOverride;
+use dockstack::ops::streams::{self, EventsQuery, LogsQuery, Streamed};
 use dockstack_proto as pb;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -28,7 +28,10 @@ pub fn since(text: &str) -> Result<i64, Invalid> {
     match dockstack_types::health::duration_ns(text) {
         Some(ns) if ns >= 0 => {
             let back = i64::try_from(ns / 1_000_000_000).unwrap_or(i64::MAX);
-            Ok(OffsetDateTime::now_utc().unix_timestamp().saturating_sub(back).max(1))
+            Ok(OffsetDateTime::now_utc()
+                .unix_timestamp()
+                .saturating_sub(back)
+                .max(1))
         }
         _ => Err(Invalid(format!(
             "--since {text:?}: neither an RFC 3339 time (2026-12-07T08:00:00Z) nor a duration (90s, 10m, 1h30m)"
@@ -195,7 +198,12 @@ mod tests {
         let back = since("10m").unwrap();
         assert!((now - 600 - back).abs() <= 2, "{back} vs {now}");
         assert!((now - 90 - since("90").unwrap()).abs() <= 2);
-        assert!(since("yesterday").unwrap_err().0.contains("--since \"yesterday\""));
+        assert!(
+            since("yesterday")
+                .unwrap_err()
+                .0
+                .contains("--since \"yesterday\"")
+        );
     }
 
     #[test]

@@ -154,7 +154,11 @@ pub fn status_table(env: &Environment, infos: &[ContainerInfo], failed_hosts: &[
 }
 
 /// The status table's lines: a header, then one per container of the file.
-pub fn status_lines(env: &Environment, infos: &[ContainerInfo], failed_hosts: &[&str]) -> Vec<String> {
+pub fn status_lines(
+    env: &Environment,
+    infos: &[ContainerInfo],
+    failed_hosts: &[&str],
+) -> Vec<String> {
     // The IPv6 column only for a file that has dual-stack containers.
     let v6 = env.containers.iter().any(|c| c.ip6.is_some());
     let ip6_of = |c: &Container| {

@@ -90,7 +90,8 @@ pub async fn watch(cli: &Cli, overrides: HostOverride, json: bool) -> Result<Exi
         let failed_hosts: Vec<&str> = failed.iter().map(|(h, _)| h.as_str()).collect();
         if json {
             if any {
-                let items: Vec<super::json::Info> = infos.iter().map(super::json::Info::from).collect();
+                let items: Vec<super::json::Info> =
+                    infos.iter().map(super::json::Info::from).collect();
                 super::json::print(&items);
             }
         } else if terminal || any {
@@ -117,7 +118,11 @@ pub async fn watch(cli: &Cli, overrides: HostOverride, json: bool) -> Result<Exi
                 out.push_str(&format!("FAILED host {h}: {e}\n"));
             }
             let mut stdout = std::io::stdout().lock();
-            if stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()).is_err() {
+            if stdout
+                .write_all(out.as_bytes())
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
                 return Ok(ExitCode::SUCCESS);
             }
         }

@@ -46,7 +46,10 @@ pub struct EventsQuery {
 fn by_host(selected: &[Container]) -> BTreeMap<String, Vec<String>> {
     let mut hosts: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in selected {
-        hosts.entry(c.host.clone()).or_default().push(c.name.clone());
+        hosts
+            .entry(c.host.clone())
+            .or_default()
+            .push(c.name.clone());
     }
     hosts
 }
@@ -60,16 +63,22 @@ pub fn logs(
     overrides: HostOverride,
     query: LogsQuery,
 ) -> mpsc::Receiver<Streamed<pb::LogLine>> {
-    fan_in(env, selected, connector, overrides, move |mut client, host, names| {
-        let request = pb::LogsRequest {
-            host,
-            containers: names,
-            follow: query.follow,
-            since: query.since,
-            tail: query.tail,
-        };
-        async move { client.logs(request).await.map(tonic::Response::into_inner) }
-    })
+    fan_in(
+        env,
+        selected,
+        connector,
+        overrides,
+        move |mut client, host, names| {
+            let request = pb::LogsRequest {
+                host,
+                containers: names,
+                follow: query.follow,
+                since: query.since,
+                tail: query.tail,
+            };
+            async move { client.logs(request).await.map(tonic::Response::into_inner) }
+        },
+    )
 }
 
 /// The events of `selected`, every host at once.
@@ -80,15 +89,26 @@ pub fn events(
     overrides: HostOverride,
     query: EventsQuery,
 ) -> mpsc::Receiver<Streamed<pb::HostEvent>> {
-    fan_in(env, selected, connector, overrides, move |mut client, host, names| {
-        let request = pb::EventsRequest {
-            host,
-            containers: names,
-            follow: query.follow,
-            since: query.since,
-        };
-        async move { client.events(request).await.map(tonic::Response::into_inner) }
-    })
+    fan_in(
+        env,
+        selected,
+        connector,
+        overrides,
+        move |mut client, host, names| {
+            let request = pb::EventsRequest {
+                host,
+                containers: names,
+                follow: query.follow,
+                since: query.since,
+            };
+            async move {
+                client
+                    .events(request)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        },
+    )
 }
 
 /// Opens `open`'s stream on every host of `selected` and merges them.

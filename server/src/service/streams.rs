@@ -207,7 +207,9 @@ impl HostService {
         let (client, container) = (who.client, start.container.clone());
         tokio::spawn(async move {
             match session::run(host, start, input, tx).await {
-                Ok(()) => tracing::info!(%client, ?container, action = "exec", result = "ok", "operation"),
+                Ok(()) => {
+                    tracing::info!(%client, ?container, action = "exec", result = "ok", "operation")
+                }
                 Err(e) => {
                     tracing::warn!(%client, ?container, action = "exec", result = "error", error = %e, "operation");
                     let _ = result_tx.send(e.into());
