@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::CommandFactory;
 use dockstack::connect::{Connector, Security};
 use dockstack::environment::{self, Container, Environment};
 use dockstack::ops::{Action, HostOverride};
@@ -13,11 +12,13 @@ use dockstack::ops::{Action, HostOverride};
 mod addresses;
 mod args;
 mod certs;
+mod completion;
 mod containers;
 mod exec;
 pub mod exit;
 mod json;
 mod logs;
+mod manual;
 mod plan;
 mod render;
 mod terminal;
@@ -82,16 +83,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     };
     let action = match &cli.action {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "dockstack",
+            // Written at once: a reader that goes (`| head`) is no panic.
+            let _ = std::io::Write::write_all(
                 &mut std::io::stdout(),
+                completion::script(*shell).as_bytes(),
             );
             return Ok(ExitCode::SUCCESS);
         }
+        Command::CompleteContainers => {
+            completion::containers(&cli);
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Manpage => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            manual::render(&mut std::io::stdout())?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Certs { command } => return certs::certs_command(&cli, command),

@@ -168,8 +168,12 @@ pub enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
-    /// Print shell completions.
+    /// Print shell completions (bash, zsh and fish complete -c with the
+    /// file's container names).
     Completions { shell: clap_complete::Shell },
+    /// The container names of the file, one a line (for the completions).
+    #[command(hide = true)]
+    CompleteContainers,
     /// Print the manual page (roff), made from these very definitions.
     #[command(hide = true)]
     Manpage,
