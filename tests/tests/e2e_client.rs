@@ -417,5 +417,21 @@ fn a_run_or_start_whose_stream_ends_without_its_result_fails() {
             "{stderr}"
         );
     }
+    // A request the server does not offer: it is older than the client.
+    let out = std::process::Command::new(&bin)
+        .arg("--insecure")
+        .arg("-f")
+        .arg(&env)
+        .arg("logs")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "logs: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "FAILED host fake: the server does not know this request: it is older than this client (upgrade dockstack-server on that host)"
+        ),
+        "{}",
+        text(&out)
+    );
     let _ = std::fs::remove_file(&env);
 }
