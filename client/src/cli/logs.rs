@@ -82,34 +82,52 @@ pub async fn logs(
     let containers = selected(cli, &env)?;
     let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
     let prefixes = Prefixes::new(&names, !json && std::io::stdout().is_terminal());
-    let mut rx = streams::logs(
+    let rx = streams::logs(
         Arc::new(env),
         &containers,
         connector(cli)?,
         overrides,
         query,
     );
+    let printed = print_all(rx, |host, item| {
+        if json {
+            Some(log_json(host, &item).to_string())
+        } else if !item.note.is_empty() {
+            eprintln!("dockstack: {} on {host}: {}", item.container, item.note);
+            None
+        } else {
+            let time = if timestamps {
+                format!("{} ", item.time)
+            } else {
+                String::new()
+            };
+            Some(format!(
+                "{} {time}{}",
+                prefixes.of(&item.container),
+                item.line
+            ))
+        }
+    });
+    Ok(printed.await)
+}
+
+/// Prints what `render` makes of each item as it comes (nothing for
+/// `None`), and names each host that failed; exit status 1 when one did.
+async fn print_all<T>(
+    mut rx: tokio::sync::mpsc::Receiver<Streamed<T>>,
+    mut render: impl FnMut(&str, T) -> Option<String>,
+) -> ExitCode {
     let mut failed = false;
     let mut out = std::io::stdout().lock();
     while let Some(s) = rx.recv().await {
         match s {
             Streamed::Item { host, item } => {
-                let written = if json {
-                    writeln!(out, "{}", log_json(&host, &item))
-                } else if !item.note.is_empty() {
-                    eprintln!("dockstack: {} on {host}: {}", item.container, item.note);
-                    Ok(())
-                } else {
-                    let time = if timestamps {
-                        format!("{} ", item.time)
-                    } else {
-                        String::new()
-                    };
-                    writeln!(out, "{} {time}{}", prefixes.of(&item.container), item.line)
+                let Some(line) = render(&host, item) else {
+                    continue;
                 };
                 // A closed pipe (`| head`): nobody reads any more.
-                if written.and_then(|()| out.flush()).is_err() {
-                    return Ok(exit::failed_if(failed));
+                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                    break;
                 }
             }
             Streamed::Failed { host, message } => {
@@ -118,7 +136,7 @@ pub async fn logs(
             }
         }
     }
-    Ok(exit::failed_if(failed))
+    exit::failed_if(failed)
 }
 
 fn log_json(host: &str, l: &pb::LogLine) -> serde_json::Value {
@@ -146,45 +164,28 @@ pub async fn events(
     let containers = selected(cli, &env)?;
     let width = containers.iter().map(|c| c.name.len()).max().unwrap_or(0);
     let host_width = env.hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
-    let mut rx = streams::events(
+    let rx = streams::events(
         Arc::new(env),
         &containers,
         connector(cli)?,
         overrides,
         query,
     );
-    let mut failed = false;
-    let mut out = std::io::stdout().lock();
-    while let Some(s) = rx.recv().await {
-        match s {
-            Streamed::Item { host, item: e } => {
-                let written = if json {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::json!({
-                            "time": e.time, "host": host, "container": e.container,
-                            "kind": e.kind, "detail": e.detail,
-                        })
-                    )
-                } else {
-                    writeln!(
-                        out,
-                        "{} {host:<host_width$} {:<width$} {} {}",
-                        e.time, e.container, e.kind, e.detail
-                    )
-                };
-                if written.and_then(|()| out.flush()).is_err() {
-                    return Ok(exit::failed_if(failed));
-                }
-            }
-            Streamed::Failed { host, message } => {
-                failed = true;
-                eprintln!("FAILED host {host}: {message}");
-            }
-        }
-    }
-    Ok(exit::failed_if(failed))
+    let printed = print_all(rx, |host, e| {
+        Some(if json {
+            serde_json::json!({
+                "time": e.time, "host": host, "container": e.container,
+                "kind": e.kind, "detail": e.detail,
+            })
+            .to_string()
+        } else {
+            format!(
+                "{} {host:<host_width$} {:<width$} {} {}",
+                e.time, e.container, e.kind, e.detail
+            )
+        })
+    });
+    Ok(printed.await)
 }
 
 #[cfg(test)]
