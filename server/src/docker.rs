@@ -155,6 +155,12 @@ impl DockerClient {
         })
     }
 
+    /// bollard's client, for the streams that read Docker directly
+    /// (`logs`, `session`).
+    pub fn api(&self) -> &Docker {
+        &self.docker
+    }
+
     /// The key env values are hashed with in this host's labels.
     pub fn env_key(&self) -> &EnvKey {
         &self.env_key
