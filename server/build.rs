@@ -1,5 +1,6 @@
 //! Compiles the sandbox's pause program (`pause/pause.c`) into OUT_DIR, where
-//! `pause.rs` embeds it, and names its image tag after its hash.
+//! `pause.rs` embeds it, and names its image tag after its hash; and the
+//! replacement's gate (`pause/gate.c`), which `gate.rs` embeds.
 
 use std::env;
 use std::path::PathBuf;
@@ -52,4 +53,27 @@ fn main() {
     let hash = Sha256::digest(&bin);
     let tag: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
     println!("cargo:rustc-env=DOCKSTACK_PAUSE_TAG={tag}");
+
+    gate();
+}
+
+/// The gate runs in the application's image, whatever its libc: static,
+/// with glibc's (it needs getifaddrs and execvp, not worth writing raw).
+fn gate() {
+    let src = "pause/gate.c";
+    println!("cargo:rerun-if-changed={src}");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("gate");
+    let mut cmd: Command = cc::Build::new()
+        .cargo_metadata(false)
+        .opt_level_str("2")
+        .debug(false)
+        .get_compiler()
+        .to_command();
+    cmd.args(["-static", "-O2", "-s", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&out)
+        .arg(src);
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler for {src}: {e}"));
+    assert!(status.success(), "compiling {src} failed: {status}");
 }

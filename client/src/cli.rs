@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::CommandFactory;
 use dockstack::connect::{Connector, Security};
 use dockstack::environment::{self, Container, Environment};
 use dockstack::ops::{Action, HostOverride};
@@ -13,14 +12,20 @@ use dockstack::ops::{Action, HostOverride};
 mod addresses;
 mod args;
 mod certs;
+mod completion;
 mod containers;
+mod exec;
 pub mod exit;
 mod json;
 mod lock;
+mod logs;
+mod manual;
 mod plan;
 mod render;
+mod terminal;
+mod watch;
 
-pub use args::Cli;
+pub use args::{Cli, parse};
 use args::{Command, OutputFormat};
 
 /// Bad input: the command line or the environment file. Nothing was done;
@@ -79,22 +84,53 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     };
     let action = match &cli.action {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "dockstack",
+            // Written at once: a reader that goes (`| head`) is no panic.
+            let _ = std::io::Write::write_all(
                 &mut std::io::stdout(),
+                completion::script(*shell).as_bytes(),
             );
             return Ok(ExitCode::SUCCESS);
         }
+        Command::CompleteContainers => {
+            completion::containers(&cli);
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Manpage => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            manual::render(&mut std::io::stdout())?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Certs { command } => return certs::certs_command(&cli, command),
         Command::List => return containers::list(&cli, json),
         Command::Get => return containers::get(&cli),
-        Command::Status => return containers::status(&cli, overrides, json).await,
+        Command::Status { watch: false } => {
+            return containers::status(&cli, overrides, json).await;
+        }
+        Command::Status { watch: true } => return watch::watch(&cli, overrides, json).await,
+        Command::Logs {
+            follow,
+            since,
+            tail,
+            timestamps,
+        } => {
+            let query = dockstack::ops::streams::LogsQuery {
+                follow: *follow,
+                since: since.as_deref().map(logs::since).transpose()?.unwrap_or(0),
+                tail: *tail,
+            };
+            return logs::logs(&cli, overrides, json, query, *timestamps).await;
+        }
+        Command::Events { follow, since } => {
+            let query = dockstack::ops::streams::EventsQuery {
+                follow: *follow,
+                since: since.as_deref().map(logs::since).transpose()?.unwrap_or(0),
+            };
+            return logs::events(&cli, overrides, json, query).await;
+        }
+        Command::Exec {
+            interactive,
+            tty,
+            command,
+        } => return exec::exec(&cli, overrides, *interactive, *tty, command).await,
         Command::Restart => return containers::restart(&cli, overrides, json).await,
         Command::Plan => return plan::plan_command(&cli, overrides, json).await,
         Command::Lock => return lock::lock_command(&cli, overrides, false, None).await,

@@ -184,6 +184,16 @@ impl Connector {
     /// client certificate this connector presents.
     pub fn explain_status(&self, s: &tonic::Status) -> String {
         use std::error::Error as _;
+        if s.code() == tonic::Code::Unimplemented {
+            return "the server does not know this request: it is older than this client (upgrade dockstack-server on that host)".into();
+        }
+        // hyper's own failure, whatever code tonic gave it: no server's
+        // message starts so.
+        if s.message().starts_with("h2 protocol error")
+            && let Some(cause) = plain_cause(&s.message().to_lowercase(), self.tls.is_some())
+        {
+            return cause.to_string();
+        }
         if matches!(
             s.code(),
             tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
@@ -338,17 +348,61 @@ fn tls_config(dir: &Path, name: &str) -> Result<ClientTlsConfig, ConnectError> {
         .identity(identity))
 }
 
+/// The messages of `e` and its sources, each cause said once: a source
+/// whose message its parent has already said (tonic's `tcp connect error:
+/// tcp connect error`, rustls' repeated alert) is left out, and so are
+/// tonic's own wrappers that say nothing of the cause.
+fn chain_of(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let m = err.to_string();
+        if !parts.iter().any(|p| p.contains(&m)) && m != "transport error" {
+            parts.push(m);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
+/// The cause in a person's words, for the failures whose chain says
+/// nothing more than that: nothing listens, nothing answers, or something
+/// else than a dockstack server answers.
+fn plain_cause(lower: &str, tls: bool) -> Option<&'static str> {
+    if lower.contains("connection refused") {
+        Some(
+            "connection refused: nothing listens on that port (is dockstack-server running there, and is the port right?)",
+        )
+    } else if !tls
+        && (lower.contains("h2 protocol error")
+            || lower.contains("connection closed")
+            || lower.contains("broken pipe")
+            || lower.contains("connection reset"))
+    {
+        Some(
+            "it answered, but not as a dockstack server: is the port right? (a dockstack-server with TLS answers --insecure so too: then drop --insecure)",
+        )
+    } else if tls && (lower.contains("corrupt message") || lower.contains("invalidcontenttype")) {
+        Some(
+            "it answered, but not with TLS: is the port right, or is that dockstack-server running with --insecure?",
+        )
+    } else if lower.contains("timed out") || lower.contains("deadline has elapsed") {
+        Some(
+            "no answer within the connect timeout (--connect-timeout): is the address right and the host up?",
+        )
+    } else {
+        None
+    }
+}
+
 /// The same, naming the client certificate `identity` if known.
 fn explain(e: &(dyn std::error::Error + 'static), tls: bool, identity: Option<&str>) -> String {
     let name = identity.unwrap_or(certs::DEFAULT_CLIENT);
-    let mut chain = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        source = s.source();
-    }
+    let chain = chain_of(e);
     let lower = chain.to_lowercase();
+    if let Some(cause) = plain_cause(&lower, tls) {
+        return cause.to_string();
+    }
     // Our own check of the server's certificate says "invalid peer
     // certificate"; the server refusing ours shows as an alert it sent, or
     // as the connection closing right after the handshake (TLS 1.3).

@@ -5,14 +5,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 mod cli;
 
-use cli::{Cli, Invalid, exit};
+use cli::{Invalid, exit};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -4,7 +4,8 @@
 //! [`plan`] compares the file with the hosts and closes the difference,
 //! [`schedule`] decides when each container's action runs, [`recipe`] what
 //! an action is made of (the registration around it), [`rpc`] how a server
-//! is asked.
+//! is asked. [`streams`] reads logs and events of every host at once,
+//! [`session`] runs an attached command.
 
 use dockstack_proto as pb;
 
@@ -17,6 +18,8 @@ mod restart;
 mod rpc;
 
 mod schedule;
+pub mod session;
+pub mod streams;
 
 pub use restart::restart;
 pub use rpc::{first_creation_of, spec_of};

@@ -155,6 +155,12 @@ impl DockerClient {
         })
     }
 
+    /// bollard's client, for the streams that read Docker directly
+    /// (`logs`, `session`).
+    pub fn api(&self) -> &Docker {
+        &self.docker
+    }
+
     /// The key env values are hashed with in this host's labels.
     pub fn env_key(&self) -> &EnvKey {
         &self.env_key
@@ -164,6 +170,30 @@ impl DockerClient {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),
             Err(e) if status_code(&e) == Some(404) => Ok(false),
+            Err(source) => Err(DockerError::Api {
+                op: "inspect image",
+                container: image.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// The entrypoint and command of `image`'s config.
+    pub async fn image_command(
+        &self,
+        image: &str,
+    ) -> Result<(Vec<String>, Vec<String>), DockerError> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => {
+                let config = i.config.unwrap_or_default();
+                Ok((
+                    config.entrypoint.unwrap_or_default(),
+                    config.cmd.unwrap_or_default(),
+                ))
+            }
+            Err(e) if status_code(&e) == Some(404) => Err(DockerError::NoImage {
+                image: image.to_string(),
+            }),
             Err(source) => Err(DockerError::Api {
                 op: "inspect image",
                 container: image.to_string(),
@@ -324,6 +354,7 @@ impl DockerClient {
             name: &spec.name,
             sandbox,
             join: sandbox,
+            gate: None,
         };
         self.create_app_as(spec, first, binds, at, config).await
     }
@@ -341,7 +372,12 @@ impl DockerClient {
             name,
             sandbox,
             join,
+            gate,
         } = at;
+        let mut binds = binds;
+        if let Some(g) = gate {
+            binds.push(format!("{}:{}:ro", g.source.display(), crate::gate::TARGET));
+        }
         let host_config = HostConfig {
             network_mode: Some(format!("container:{join}")),
             binds: (!binds.is_empty()).then_some(binds),
@@ -359,12 +395,17 @@ impl DockerClient {
             }
             None => (spec.env.clone(), spec.command.clone()),
         };
+        let (entrypoint, command) = match gate {
+            Some(g) => (Some(g.entrypoint.clone()), g.cmd.clone()),
+            None => (None, command),
+        };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             user: spec.runtime.user.clone(),
             stop_signal: spec.runtime.stop_signal.clone(),
             stop_timeout: spec.runtime.stop_grace_secs.map(i64::from),
             env: (!env.is_empty()).then(|| env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            entrypoint,
             cmd: (!command.is_empty()).then_some(command),
             labels: Some(labels.into_iter().collect()),
             healthcheck: spec.healthcheck.as_ref().map(|h| {
@@ -634,6 +675,17 @@ pub struct AppPlace<'a> {
     pub name: &'a str,
     pub sandbox: &'a str,
     pub join: &'a str,
+    /// Started behind the gate (see `crate::gate`) rather than as itself.
+    pub gate: Option<&'a Gated>,
+}
+
+/// An application's command behind the gate: the gate program's file on
+/// the host, and the entrypoint and command that run it (`gate::wrap`).
+#[derive(Debug, Clone)]
+pub struct Gated {
+    pub source: std::path::PathBuf,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
 }
 
 /// The most processes in a sandbox (the pause process, and `docker exec`s

@@ -323,6 +323,33 @@ impl Host {
         }))
     }
 
+    /// The managed application container `name` of this host, never a
+    /// sandbox: what logs, exec sessions and events are given.
+    pub async fn application(&self, name: &str) -> Result<Inspected, HostError> {
+        Ok(self.managed_pair(name).await?.app)
+    }
+
+    /// The names of this host's managed applications (not their sandboxes).
+    pub async fn application_names(&self) -> Result<Vec<String>, HostError> {
+        let listed = self.docker.list_managed().await.map_err(|e| self.err(e))?;
+        Ok(listed
+            .into_iter()
+            .filter(|c| matches!(record::member(&c.labels), record::Member::App(_)))
+            .map(|c| c.name)
+            .collect())
+    }
+
+    /// Docker, for the streams that read it directly (logs, exec sessions,
+    /// events).
+    pub fn docker(&self) -> &DockerClient {
+        &self.docker
+    }
+
+    /// An error of this host (its id in the message).
+    pub fn error(&self, kind: impl Into<HostErrorKind>) -> HostError {
+        self.err(kind)
+    }
+
     /// The pair, which must exist.
     async fn managed_pair(&self, name: &str) -> Result<Pair, HostError> {
         self.pair(name).await?.ok_or_else(|| self.not_found(name))
@@ -368,11 +395,17 @@ impl Host {
             Ok(plugged) => plugged,
             Err(e) => {
                 metrics().plug_failed(e.step());
+                crate::journal::journal().record(owner, "plug failed", e.to_string());
                 return Err(self.err(e));
             }
         };
         if plugged.changed {
             metrics().plugged(kind, began.elapsed());
+            crate::journal::journal().record(
+                owner,
+                kind.label(),
+                format!("{} {} on {}", IFACE, spec.address, spec.bridge),
+            );
         }
         self.plugged_table()
             .insert(owner.to_string(), holder.started_at.clone());

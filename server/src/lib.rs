@@ -3,17 +3,23 @@
 //! labels in `record`), netplug, hooks and the registration file editors
 //! (`regfiles`). `pause` owns the image of the sandboxes' pause program;
 //! `policy` who may do what, from the role in a client's certificate;
-//! `metrics` what Prometheus scrapes.
+//! `metrics` what Prometheus scrapes. `logs`, `session` and `events` are
+//! the streams of `dockstack logs`, `exec` and `events`; `journal` the
+//! server's own events for the last.
 
 pub mod confighash;
 pub mod docker;
 pub mod envkey;
+pub mod events;
 pub mod fault;
 pub mod fsopen;
+pub mod gate;
 pub mod hooks;
 pub mod host;
+pub mod journal;
 pub mod lock;
 pub mod logline;
+pub mod logs;
 pub mod metrics;
 pub mod pause;
 pub mod policy;
@@ -21,6 +27,7 @@ pub mod progress;
 pub mod record;
 pub mod regfiles;
 pub mod service;
+pub mod session;
 pub mod slots;
 pub mod spec;
 pub mod tls;

@@ -81,7 +81,7 @@ pub enum PlugKind {
 }
 
 impl PlugKind {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             PlugKind::Plug => "plug",
             PlugKind::Replug => "replug",

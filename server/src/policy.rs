@@ -34,6 +34,10 @@ pub enum Action {
     Exec,
     /// Breaking another's change lock (`unlock --force`): admins only.
     Unlock,
+    /// Reading what containers printed (`logs`): a viewer's, like `show`.
+    Logs,
+    /// Reading what happened to containers (`events`): a viewer's too.
+    Events,
 }
 
 impl Action {
@@ -50,6 +54,8 @@ impl Action {
             Action::Deregister => "deregister",
             Action::Exec => "exec",
             Action::Unlock => "unlock",
+            Action::Logs => "logs",
+            Action::Events => "events",
         }
     }
 }
@@ -306,7 +312,7 @@ impl Policy {
     /// then held to the registration commands by [`Policy::check_exec`].
     pub fn check_action(&self, role: Role, action: Action) -> Result<(), Refusal> {
         let least = match action {
-            Action::Show | Action::List => Role::Viewer,
+            Action::Show | Action::List | Action::Logs | Action::Events => Role::Viewer,
             Action::Unlock => Role::Admin,
             _ => Role::Operator,
         };
@@ -367,6 +373,20 @@ impl Policy {
                     .join("; ")
             ),
         ))
+    }
+
+    /// Whether `role` may run a command of its own choosing, attached
+    /// (`dockstack exec`): only with `exec`; no registration command makes
+    /// up for it, as a session can run anything.
+    pub fn check_exec_session(&self, role: Role) -> Result<(), Refusal> {
+        if self.of(role).exec {
+            Ok(())
+        } else {
+            Err(refuse(
+                "exec",
+                format!("the {role} policy allows no exec (`exec: true` in its policy allows it)"),
+            ))
+        }
     }
 
     /// Whether `command` is one of `role`'s registration commands.

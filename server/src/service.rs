@@ -26,6 +26,7 @@ use crate::spec::{ContainerSpec, FirstCreation, SpecError};
 use crate::tls::{RoleClaim, caller, role_claim};
 
 mod lease;
+mod streams;
 
 /// The gRPC code of each kind of failure.
 fn code(category: Category) -> Code {
@@ -319,6 +320,16 @@ impl HostService {
 impl Allowed {
     /// The audit line and the status of a refusal by the policy.
     fn refused(&self, action: Action, container: &str, r: &Refusal) -> Status {
+        crate::journal::journal().record(
+            container,
+            "refused",
+            format!(
+                "{} (role {}) may not {}: {r}",
+                self.client,
+                self.role,
+                action.name()
+            ),
+        );
         tracing::warn!(
             target: "audit",
             client = %self.client,
@@ -448,6 +459,30 @@ impl pb::container_host_server::ContainerHost for HostService {
     type RegisterStream = EventStream;
     type DeregisterStream = EventStream;
     type ExecStream = EventStream;
+    type LogsStream = streams::LogStream;
+    type ExecSessionStream = streams::SessionStream;
+    type EventsStream = streams::HostEventStream;
+
+    async fn logs(
+        &self,
+        req: Request<pb::LogsRequest>,
+    ) -> Result<Response<Self::LogsStream>, Status> {
+        self.logs_stream(req).await.map(Response::new)
+    }
+
+    async fn exec_session(
+        &self,
+        req: Request<tonic::Streaming<pb::ExecSessionInput>>,
+    ) -> Result<Response<Self::ExecSessionStream>, Status> {
+        self.session_stream(req).await.map(Response::new)
+    }
+
+    async fn events(
+        &self,
+        req: Request<pb::EventsRequest>,
+    ) -> Result<Response<Self::EventsStream>, Status> {
+        self.events_stream(req).await.map(Response::new)
+    }
 
     async fn run(&self, req: Request<pb::RunRequest>) -> Result<Response<EventStream>, Status> {
         let name = req

@@ -2,7 +2,8 @@
 //! hooks that flood output keep its memory bounded and the operation is
 //! marked as cut; idle connections don't keep a client out; a timed-out
 //! exec is gone from its container; fields sent straight to the gRPC API
-//! are checked by the server itself.
+//! are checked by the server itself; a `logs` follower of a flood that
+//! does not read keeps the server small.
 
 mod common;
 use common::{test_spec, with_grpc};
@@ -282,4 +283,50 @@ fn a_container_adding_thousands_of_addresses_is_shown_with_a_bounded_few() {
     let out = ok(&bed, &env, &["-c", &name, "show"]);
     assert!(text(&out).contains("more, not listed)"), "{}", text(&out));
     ok(&bed, &env, &["destroy"]);
+}
+
+#[test]
+fn a_logs_reader_that_does_not_read_keeps_the_server_small() {
+    let bed = bed(1);
+    let name = bed.container_name("chatty");
+    // 1000-byte lines into Docker's log as fast as it takes them (Docker
+    // rotates the file), while a follower does not read.
+    let yaml = format!(
+        "init: true\ncommand: [\"sh\", \"-c\", \"yes {} | head -c 4294967296; sleep 100000\"]\n",
+        "b".repeat(999)
+    );
+    let env =
+        bed.write_environment(&[BedContainer::new(&name, 0, bed.subnet_ip(131)).with_yaml(&yaml)]);
+    ok(&bed, &env, &["-c", &name, "run"]);
+    let pid = server_pid(&bed);
+    let before = status_kib(pid, "VmRSS") / 1024;
+    let (read, peak) = with_grpc(&bed, 0, async |mut client| {
+        let mut stream = client
+            .logs(pb::LogsRequest {
+                host: bed.host(0).name().into(),
+                containers: vec![name.clone()],
+                follow: true,
+                ..Default::default()
+            })
+            .await
+            .expect("logs")
+            .into_inner();
+        let first = stream.message().await.expect("a line").expect("a line");
+        assert_eq!(first.container, name);
+        // A client that reads nothing for a while: the server waits for it.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let peak = status_kib(pid, "VmHWM") / 1024;
+        let mut read = 1u64;
+        while read < 20_000 {
+            stream.message().await.expect("a line").expect("a line");
+            read += 1;
+        }
+        (read, peak)
+    });
+    println!(
+        "server VmRSS {before} MiB before, VmHWM {peak} MiB with a follower of a flood that paused 5 s (goal < 64)"
+    );
+    assert_eq!(read, 20_000);
+    assert!(peak < 64, "the server grew to {peak} MiB");
+    ok(&bed, &env, &["-c", &name, "destroy"]);
 }

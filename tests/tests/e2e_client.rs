@@ -348,7 +348,32 @@ impl pb::container_host_server::ContainerHost for EndsEarly {
     async fn exec(&self, _: Request<pb::ExecRequest>) -> Result<Response<Events>, Status> {
         Err(Status::unimplemented("not in this fake"))
     }
+    type LogsStream = Unimplemented<pb::LogLine>;
+    async fn logs(
+        &self,
+        _: Request<pb::LogsRequest>,
+    ) -> Result<Response<Self::LogsStream>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+    type ExecSessionStream = Unimplemented<pb::ExecSessionOutput>;
+    async fn exec_session(
+        &self,
+        _: Request<tonic::Streaming<pb::ExecSessionInput>>,
+    ) -> Result<Response<Self::ExecSessionStream>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+    type EventsStream = Unimplemented<pb::HostEvent>;
+    async fn events(
+        &self,
+        _: Request<pb::EventsRequest>,
+    ) -> Result<Response<Self::EventsStream>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
 }
+
+/// The stream type of an RPC the fake does not offer.
+type Unimplemented<T> =
+    std::pin::Pin<Box<dyn tonic::codegen::tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
 
 /// The fake's change lock: always free, every lease granted.
 #[tonic::async_trait]
@@ -436,5 +461,21 @@ fn a_run_or_start_whose_stream_ends_without_its_result_fails() {
             "{stderr}"
         );
     }
+    // A request the server does not offer: it is older than the client.
+    let out = std::process::Command::new(&bin)
+        .arg("--insecure")
+        .arg("-f")
+        .arg(&env)
+        .arg("logs")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "logs: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "FAILED host fake: the server does not know this request: it is older than this client (upgrade dockstack-server on that host)"
+        ),
+        "{}",
+        text(&out)
+    );
     let _ = std::fs::remove_file(&env);
 }

@@ -179,6 +179,97 @@ fn a_shell_that_checks_its_address_first_never_finds_it_missing() {
     assert_nothing_left(&bed, 0);
 }
 
+/// A replacement's application is started before the old one stops, behind
+/// the gate: its first instruction still finds the address, its command is
+/// the spec's, and a `docker restart` of it afterwards passes the gate again.
+#[test]
+fn a_replacement_started_behind_its_gate_finds_its_address_first() {
+    let bed = bed(1);
+    let app = bed.container_name("gated");
+    let ip = bed.subnet_ip(93);
+    let prefix = bed.gateway().prefix();
+    let spec = BedContainer::new(&app, 0, ip).with_yaml(&checker_yaml(ip, prefix));
+    let env = bed.write_environment(std::slice::from_ref(&spec));
+    ok(&bed, &env, &["apply", "--yes"]);
+    let old_id = inspect(&app, "{{.Id}}");
+    let env = bed.write_environment(&[spec.with_yaml("env:\n  ROUND: \"2\"")]);
+    ok(&bed, &env, &["apply", "--yes"]);
+    assert_ne!(inspect(&app, "{{.Id}}"), old_id, "{app} was not replaced");
+    let logs = || docker(&["logs", &app]).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(5), || logs().contains("ADDRESS-OK")),
+        "the replacement did not start:\n{}",
+        logs()
+    );
+    // The spec's command, run by the gate with the address to wait for.
+    assert!(inspect(&app, "{{json .Config.Cmd}}").starts_with("[\"/bin/sh\",\"-c\""));
+    assert_eq!(
+        inspect(&app, "{{json .Config.Entrypoint}}"),
+        format!("[\"/.dockstack-gate\",\"{ip}\",\"--\"]")
+    );
+    assert!(bed.ping_from_host(0, ip), "{ip} after the replacement");
+    docker(&["restart", "-t", "5", &app]).expect("docker restart");
+    assert!(
+        wait_until(Duration::from_secs(5), || logs()
+            .matches("ADDRESS-OK")
+            .count()
+            == 2),
+        "no second start after a docker restart:\n{}",
+        logs()
+    );
+    assert!(!logs().contains("ADDRESS-MISSING"), "{}", logs());
+    ok(&bed, &env, &["plan"]);
+    ok(&bed, &env, &["destroy"]);
+    assert_nothing_left(&bed, 0);
+}
+
+/// A replacement whose program is not in its image is refused before the
+/// old container is touched.
+#[test]
+fn a_replacement_whose_program_is_missing_leaves_the_old_one_serving() {
+    let bed = bed(1);
+    let app = bed.container_name("nogate");
+    let ip = bed.subnet_ip(94);
+    let prefix = bed.gateway().prefix();
+    let spec = BedContainer::new(&app, 0, ip).with_yaml(&checker_yaml(ip, prefix));
+    let env = bed.write_environment(std::slice::from_ref(&spec));
+    ok(&bed, &env, &["apply", "--yes"]);
+    let old_id = inspect(&app, "{{.Id}}");
+    let started = inspect(&app, "{{.State.StartedAt}}");
+    let broken =
+        BedContainer::new(&app, 0, ip).with_yaml("restart: always\ncommand: [/no/such/program]");
+    let env = bed.write_environment(&[broken]);
+    let out = dockstack(&bed, &env, &["apply", "--yes"]);
+    assert!(
+        !out.status.success(),
+        "apply of a missing program succeeded"
+    );
+    assert!(text(&out).contains(&app), "{}", text(&out));
+    assert_eq!(
+        inspect(&app, "{{.Id}}"),
+        old_id,
+        "the old {app} was replaced"
+    );
+    assert_eq!(
+        inspect(&app, "{{.State.StartedAt}}"),
+        started,
+        "the old {app} was restarted"
+    );
+    assert!(
+        bed.ping_from_host(0, ip),
+        "{ip} after the refused replacement"
+    );
+    let names = docker(&["ps", "-a", "--format", "{{.Names}}"]).unwrap_or_default();
+    assert!(
+        !names
+            .lines()
+            .any(|n| n.starts_with(&app) && n.contains("dockstack-next")),
+        "a new pair was left: {names}"
+    );
+    ok(&bed, &env, &["destroy"]);
+    assert_nothing_left(&bed, 0);
+}
+
 #[test]
 fn the_application_sees_its_hostname_fqdn_resolver_and_mac_and_show_tells_the_sandbox() {
     let bed = bed(1);

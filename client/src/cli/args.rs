@@ -101,7 +101,55 @@ pub enum Command {
     /// Print one property (-p) of containers from the environment file.
     Get,
     /// A live table of every container across all hosts.
-    Status,
+    Status {
+        /// Keep the table on screen, refreshed in place, each change marked
+        /// (on a terminal; otherwise a table per change); q or Ctrl-C ends it.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// What the containers print, from every host at once, each line
+    /// prefixed by its container's name (-f after the command: follow).
+    Logs {
+        /// Go on with what they print next, across their restarts, until
+        /// interrupted (-f after the command).
+        #[arg(long)]
+        follow: bool,
+        /// Only lines since this time: RFC 3339 (2026-12-07T08:00:00Z) or a
+        /// duration back from now (90s, 10m, 1h30m).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only the last N lines of each container (before following).
+        #[arg(long, value_name = "N")]
+        tail: Option<u32>,
+        /// Show when each line was logged.
+        #[arg(long)]
+        timestamps: bool,
+    },
+    /// Run a command in a running container (-c NAME), on its host; its exit
+    /// status is dockstack's. Needs the policy's exec right (an admin's by default).
+    Exec {
+        /// Pass stdin to the command.
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// Give the command a terminal (raw mode here, this window's size).
+        #[arg(short = 't', long)]
+        tty: bool,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// What happened to the containers on every host, with time and host:
+    /// Docker's start, die and health events, dockstack's plugs, re-plugs and
+    /// refusals (-f after the command: follow).
+    Events {
+        /// Go on with what happens next, until interrupted (-f after the command).
+        #[arg(long)]
+        follow: bool,
+        /// Events since this time (RFC 3339, or a duration back from now);
+        /// default: the last hour.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+    },
     /// Every address the hosts' managed containers hold: address, container, host, MAC, state, file.
     Addresses,
     /// What apply would change on every host to match the file; changes nothing.
@@ -139,8 +187,12 @@ pub enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
-    /// Print shell completions.
+    /// Print shell completions (bash, zsh and fish complete -c with the
+    /// file's container names).
     Completions { shell: clap_complete::Shell },
+    /// The container names of the file, one a line (for the completions).
+    #[command(hide = true)]
+    CompleteContainers,
     /// Print the manual page (roff), made from these very definitions.
     #[command(hide = true)]
     Manpage,
@@ -185,6 +237,51 @@ pub enum CertsCommand {
     },
     /// The client certificates of the TLS directory: role, expiry, revoked.
     List,
+}
+
+/// The command line, with `-f` after `logs` or `events` taken as
+/// `--follow` (as `docker compose logs -f` has it): the file's `-f` goes
+/// before those commands.
+pub fn parse() -> Cli {
+    Cli::parse_from(follow_flag(std::env::args_os().collect()))
+}
+
+/// `args` with each `-f` after a `logs` or `events` command word made
+/// `--follow`. The command word is the first argument that is neither an
+/// option nor the value of one.
+pub fn follow_flag(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let takes_value = |word: &str| {
+        command.get_arguments().any(|a| {
+            a.get_action().takes_values()
+                && (a.get_long().is_some_and(|l| word == format!("--{l}"))
+                    || a.get_short().is_some_and(|s| word == format!("-{s}")))
+        })
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let word = args[i].to_string_lossy().into_owned();
+        if word == "--" {
+            return args;
+        }
+        if word.starts_with('-') {
+            i += if takes_value(&word) { 2 } else { 1 };
+            continue;
+        }
+        if word == "logs" || word == "events" {
+            for a in &mut args[i + 1..] {
+                if a == "--" {
+                    break;
+                }
+                if a == "-f" {
+                    *a = "--follow".into();
+                }
+            }
+        }
+        return args;
+    }
+    args
 }
 
 /// A client certificate's lifetime: a day to the CA's ten years.

@@ -148,6 +148,17 @@ pub fn list_table(containers: &[Container]) -> std::io::Result<()> {
 /// `status`'s table: every container of the file, as its host reports it,
 /// `unknown` on a host that did not answer.
 pub fn status_table(env: &Environment, infos: &[ContainerInfo], failed_hosts: &[&str]) {
+    for line in status_lines(env, infos, failed_hosts) {
+        println!("{line}");
+    }
+}
+
+/// The status table's lines: a header, then one per container of the file.
+pub fn status_lines(
+    env: &Environment,
+    infos: &[ContainerInfo],
+    failed_hosts: &[&str],
+) -> Vec<String> {
     // The IPv6 column only for a file that has dual-stack containers.
     let v6 = env.containers.iter().any(|c| c.ip6.is_some());
     let ip6_of = |c: &Container| {
@@ -158,7 +169,7 @@ pub fn status_table(env: &Environment, infos: &[ContainerInfo], failed_hosts: &[
             String::new()
         }
     };
-    println!(
+    let mut lines = vec![format!(
         "{:<16} {:<12} {:<24} {:<18}{} {:<10} {:<8} {:<10} NOTE",
         "NAME",
         "HOST",
@@ -172,7 +183,7 @@ pub fn status_table(env: &Environment, infos: &[ContainerInfo], failed_hosts: &[
         "STATE",
         "PLUGGED",
         "UPTIME"
-    );
+    )];
     for c in &env.containers {
         let info = infos.iter().find(|i| i.name == c.name);
         let (state, plugged, up, note) = match info {
@@ -187,7 +198,7 @@ pub fn status_table(env: &Environment, infos: &[ContainerInfo], failed_hosts: &[
             }
             None => ("absent", "-", "-".into(), String::new()),
         };
-        println!(
+        lines.push(format!(
             "{:<16} {:<12} {:<24} {:<18}{} {:<10} {:<8} {:<10} {}",
             c.name,
             c.host,
@@ -198,8 +209,9 @@ pub fn status_table(env: &Environment, infos: &[ContainerInfo], failed_hosts: &[
             plugged,
             up,
             note
-        );
+        ));
     }
+    lines
 }
 
 /// eth0's addresses, and how many more it has than the server listed.

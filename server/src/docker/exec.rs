@@ -1,6 +1,7 @@
 //! Following a container's output and running commands in it (`docker
-//! exec`): a one-shot's output to its end, and the registration commands
-//! (dnsmasq's reload, Puppet's cert clean and agent), exec and prestop.
+//! exec`): a one-shot's output to its end, a gate's first word, and the
+//! registration commands (dnsmasq's reload, Puppet's cert clean and agent),
+//! exec and prestop.
 
 use bollard::errors::Error as BollardError;
 use futures::{Stream, StreamExt};
@@ -44,6 +45,45 @@ impl DockerClient {
             Some(Err(e)) => Err(api("wait", e)),
             None => Ok(self.inspect(name).await?.map_or(-1, |c| c.exit_code)),
         }
+    }
+}
+
+impl DockerClient {
+    /// The first line of container `name`'s stderr that starts with
+    /// `prefix`, following its output from the start; `None` when the
+    /// output ends (the container stopped) first.
+    pub async fn first_stderr_line(
+        &self,
+        name: &str,
+        prefix: &str,
+    ) -> Result<Option<String>, DockerError> {
+        use bollard::container::LogOutput;
+        let options = bollard::query_parameters::LogsOptions {
+            follow: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let mut logs = std::pin::pin!(self.docker.logs(name, Some(options)));
+        let mut cutter = LineCutter::default();
+        while let Some(chunk) = logs.next().await {
+            let chunk = chunk.map_err(|source| DockerError::Api {
+                op: "logs",
+                container: name.to_string(),
+                source,
+            })?;
+            if let LogOutput::StdErr { message } = chunk {
+                let mut found = None;
+                cutter.push(&message, |l| {
+                    if found.is_none() && l.starts_with(prefix) {
+                        found = Some(l);
+                    }
+                });
+                if found.is_some() {
+                    return Ok(found);
+                }
+            }
+        }
+        Ok(None)
     }
 }
 

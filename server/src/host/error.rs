@@ -113,6 +113,8 @@ pub enum HostErrorKind {
     SandboxMissing { name: String, sandbox: String },
     #[error(transparent)]
     Pause(#[from] PauseError),
+    #[error(transparent)]
+    Gate(#[from] crate::gate::GateError),
     /// A config volume that cannot be read, or its record written.
     #[error(transparent)]
     Config(#[from] ConfigHashError),
@@ -183,6 +185,11 @@ impl HostErrorKind {
             | K::RegistryDown { .. }
             | K::NotInVolume { .. } => C::FailedPrecondition,
             K::Pause(_) | K::Unplug(_) | K::Volume { .. } => C::Internal,
+            K::Gate(crate::gate::GateError::Write { .. }) => C::Internal,
+            K::Gate(
+                crate::gate::GateError::NothingToRun { .. }
+                | crate::gate::GateError::CannotStart { .. },
+            ) => C::InvalidArgument,
             K::Registration(e) => registration_category(e),
             K::ExecFailed { .. } => C::Aborted,
             K::ExecTimeout { .. } => C::DeadlineExceeded,
@@ -270,6 +277,7 @@ impl fmt::Display for OnHost<'_> {
             | K::Hook(_)
             | K::Registration(_)
             | K::Pause(_)
+            | K::Gate(_)
             | K::Config(_) => write!(f, "host {host}: {}", self.kind),
             K::Volume { name, path, source } => write!(
                 f,

@@ -4,25 +4,27 @@
 //! the move of the address.
 //!
 //! The new sandbox is created and started (with no network: it holds a
-//! netns with nothing in it) and the new application created in it, both
-//! under names kept for dockstack (they end with the sandbox suffix, which
-//! no container of an environment file may). Only then is the old
-//! application stopped, gracefully, as a destroy stops it. Once it has
-//! exited its port goes, the new sandbox is plugged with the same address
-//! (without the RFC 5227 probe: the address was our own container's a
-//! moment ago, and that one is gone; the announcements still go out so the
-//! neighbours learn the new MAC, if any), and the new application started.
-//! The old pair is removed after that, and the new one takes its names.
+//! netns with nothing in it) and the new application created in it and
+//! started behind the gate (`crate::gate`), which runs the application's
+//! own command only once the address is there; both under names kept for
+//! dockstack (they end with the sandbox suffix, which no container of an
+//! environment file may). Only then is the old application stopped,
+//! gracefully, as a destroy stops it. Once it has exited its port goes and
+//! the new sandbox is plugged with the same address (without the RFC 5227
+//! probe: the address was our own container's a moment ago, and that one is
+//! gone; the announcements still go out so the neighbours learn the new
+//! MAC, if any), which opens the gate. The old pair is removed after that,
+//! and the new one takes its names.
 //!
 //! Never two holders: the old application has exited and its port is gone
 //! before the new sandbox gets the address. Nothing half done: if the new
-//! pair cannot be made, it is removed and the old one was never touched;
-//! if the move fails, the new pair is removed and the old one brought up
-//! again.
+//! pair cannot be made, or its program cannot be found, it is removed and
+//! the old one was never touched; if the move fails, the new pair is
+//! removed and the old one brought up again.
 
 use super::binds::remove_dirs;
 use super::{ContainerStatus, Host, HostError, Pair};
-use crate::docker::{AppPlace, DockerError, Inspected};
+use crate::docker::{AppPlace, DockerError, Gated, Inspected};
 use crate::hooks::run_hooks;
 use crate::policy::volumes::PinnedBind;
 use crate::progress::Reporter;
@@ -40,7 +42,7 @@ fn next_names(name: &str) -> (String, String) {
     )
 }
 
-/// The new pair, made and its sandbox started, its application not.
+/// The new pair, made and started, its application waiting at the gate.
 struct Next {
     sandbox: Inspected,
     app_id: String,
@@ -133,6 +135,7 @@ impl Host {
             .map_err(|e| self.err(e))?;
         let sb = self.start_running(&sandbox).await?;
         let config = self.hash_config(spec.config_volumes.clone()).await?;
+        let gated = self.gated(spec).await?;
         reporter.step(format!("create the new {} from {}", spec.name, spec.image));
         let app_id = self
             .docker
@@ -144,14 +147,66 @@ impl Host {
                     name: &app,
                     sandbox: &record::sandbox_name(&spec.name),
                     join: &sb.id,
+                    gate: Some(&gated),
                 },
                 &config,
             )
             .await
             .map_err(|e| self.err(e))?;
+        reporter.step(format!(
+            "start the new {} (it waits for its address)",
+            spec.name
+        ));
+        self.start_running(&app).await?;
+        self.gate_waits(&spec.name, &app).await?;
         Ok(Next {
             sandbox: sb,
             app_id,
+        })
+    }
+
+    /// Returns once the new application `app`'s gate says it waits for its
+    /// address, its program found; an error if it says it cannot start it
+    /// (the old one is then never touched). A log driver Docker cannot
+    /// read back leaves nothing to wait for.
+    async fn gate_waits(&self, name: &str, app: &str) -> Result<(), HostError> {
+        use crate::gate::{ANSWER_WITHIN, GateError, SAYS, WAITING};
+        let said = tokio::time::timeout(ANSWER_WITHIN, self.docker.first_stderr_line(app, SAYS));
+        let said = match said.await {
+            Ok(Ok(Some(line))) if line.starts_with(WAITING) => return Ok(()),
+            Ok(Ok(Some(line))) => line,
+            Ok(Ok(None)) => "it stopped".to_string(),
+            Ok(Err(e)) => {
+                tracing::debug!(container = %name, "the gate's output cannot be read: {e}");
+                return Ok(());
+            }
+            Err(_) => format!("its gate said nothing in {} s", ANSWER_WITHIN.as_secs()),
+        };
+        Err(self.err(GateError::CannotStart {
+            container: name.to_string(),
+            said,
+        }))
+    }
+
+    /// The spec's command (or its image's) behind the gate of its
+    /// addresses.
+    async fn gated(&self, spec: &ContainerSpec) -> Result<Gated, HostError> {
+        let source = crate::gate::install(&self.config.state_dir).map_err(|e| self.err(e))?;
+        let (entrypoint, cmd) = self
+            .docker
+            .image_command(&spec.image)
+            .await
+            .map_err(|e| self.err(e))?;
+        let addresses: Vec<std::net::IpAddr> = std::iter::once(spec.address.ip().into())
+            .chain(spec.address6.map(|a| a.ip().into()))
+            .collect();
+        let (entrypoint, cmd) =
+            crate::gate::wrap(&addresses, &spec.image, &entrypoint, &cmd, &spec.command)
+                .map_err(|e| self.err(e))?;
+        Ok(Gated {
+            source,
+            entrypoint,
+            cmd,
         })
     }
 
@@ -217,20 +272,15 @@ impl Host {
             reporter.step(format!("move {} to the new sandbox", spec.address));
             self.unplug(name).await?;
             let unplugged = began.elapsed();
+            // The new application's gate opens as the address arrives.
             self.plug(name, &next.sandbox, false, reporter).await?;
             let plugged = began.elapsed();
-            reporter.step(format!("start the new {name}"));
-            self.docker
-                .start(&next.app_id)
-                .await
-                .map_err(|e| self.err(e))?;
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
             tracing::info!(
                 container = %name,
                 stop_ms = ms(stopped),
                 unplug_ms = ms(unplugged - stopped),
                 plug_ms = ms(plugged - unplugged),
-                start_ms = ms(began.elapsed() - plugged),
                 "replaced: the address moved to the new pair"
             );
             Ok(())

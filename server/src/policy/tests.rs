@@ -12,7 +12,7 @@ fn builtin() -> Policy {
 #[test]
 fn viewers_read_operators_run_and_only_admins_exec() {
     let p = builtin();
-    for a in [Action::Show, Action::List] {
+    for a in [Action::Show, Action::List, Action::Logs, Action::Events] {
         for r in [Role::Viewer, Role::Operator, Role::Admin] {
             assert!(p.check_action(r, a).is_ok(), "{r} {a:?}");
         }
@@ -30,6 +30,13 @@ fn viewers_read_operators_run_and_only_admins_exec() {
         refused.rule.contains("viewer role may not restart"),
         "{refused}"
     );
+    // An attached exec session is an admin's by default.
+    assert!(p.check_exec_session(Role::Admin).is_ok());
+    for r in [Role::Operator, Role::Viewer] {
+        let refused = p.check_exec_session(r).unwrap_err();
+        assert_eq!(refused.key, "exec");
+        assert!(refused.rule.contains("allows no exec"), "{refused}");
+    }
     // An operator's exec is only of the registration commands.
     let refused = p
         .check_exec(Role::Operator, "web1", "/bin/sh -c id")

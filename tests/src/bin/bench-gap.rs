@@ -1,10 +1,14 @@
 //! Benchmark: how long a recreated container's address goes unanswered, and
 //! whose time that is. A dnsmasq container on a 1-host bed is asked a DNS
 //! question every 5 ms from the host's namespace while `apply --yes`
-//! recreates it (a changed `env`); Docker's events split the gap into the
-//! old container's graceful stop (its `kill` to its `die`), dockstack's own
-//! work (the old `die` to the new application's `start`) and the new
-//! application's start (its `start` to the first answer). Build the release
+//! recreates it (a changed `env`). The gap is split into the old
+//! container's graceful stop (Docker's `kill` to its `die`), dockstack's own
+//! work (the old `die` to the address back on the wire: the first ARP
+//! packet from it afterwards, which the plug's announcement sends) and the
+//! new application's start (that packet to the first answer: its gate
+//! opening, its exec and dnsmasq's start). Docker's start of the new
+//! container comes before the old one's stop (it waits behind its gate), and
+//! is printed as how long before the old `die` it was. Build the release
 //! binaries first (`cargo build --release --workspace --bins`), then
 //! `cargo run --release -p dockstack-tests --bin bench-gap`.
 
@@ -134,6 +138,77 @@ impl Querier {
     }
 }
 
+/// Keeps the wall-clock time of every ARP packet the address `ip` sends,
+/// as seen in the network namespace `netns`.
+struct ArpWatch {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<SystemTime>>>,
+    handle: JoinHandle<Result<()>>,
+}
+
+impl ArpWatch {
+    fn start(netns: &str, ip: Ipv4Addr) -> Result<Self> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let ns = File::open(format!("/run/netns/{netns}"))
+            .with_context(|| format!("opening the namespace {netns}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&seen);
+        let handle = std::thread::spawn(move || -> Result<()> {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .context("entering the host's namespace")?;
+            let proto = i32::from(u16::try_from(libc::ETH_P_ARP)?.to_be());
+            // SAFETY: socket takes plain integers and returns a new fd or -1.
+            let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto) };
+            ensure!(
+                fd >= 0,
+                "packet socket: {}",
+                std::io::Error::last_os_error()
+            );
+            // SAFETY: the fd was just returned by the kernel and is ours alone.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let timeout = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 20_000,
+            };
+            // SAFETY: the option's value is a timeval of the size given.
+            unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    std::ptr::from_ref(&timeout).cast(),
+                    u32::try_from(std::mem::size_of::<libc::timeval>())?,
+                );
+            }
+            let mut buf = [0u8; 128];
+            while !flag.load(Ordering::Relaxed) {
+                // SAFETY: buf is writable for its length.
+                let n =
+                    unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+                // Ethernet header (14), then ARP: the sender's IPv4 at 14..18.
+                if n >= 42 && buf[28..32] == ip.octets() {
+                    let now = SystemTime::now();
+                    kept.lock().unwrap_or_else(|e| e.into_inner()).push(now);
+                }
+            }
+            Ok(())
+        });
+        Ok(ArpWatch { stop, seen, handle })
+    }
+
+    fn finish(self) -> Result<Vec<SystemTime>> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle
+            .join()
+            .map_err(|_| anyhow!("the ARP watch panicked"))??;
+        Ok(std::mem::take(
+            &mut *self.seen.lock().unwrap_or_else(|e| e.into_inner()),
+        ))
+    }
+}
+
 /// One container event: what, whose id, when.
 #[derive(Debug)]
 struct Event {
@@ -198,6 +273,8 @@ struct Split {
     stop: Duration,
     ours: Duration,
     start: Duration,
+    /// How long before the old `die` Docker started the new container.
+    docker_start_ahead: Duration,
     apply: Duration,
 }
 
@@ -208,6 +285,7 @@ fn recreate(bed: &TestBed, c: &BedContainer, round: usize) -> Result<Split> {
     let changed = c.clone().with_yaml(&format!("env:\n  ROUND: \"{round}\""));
     let env = bed.write_environment(std::slice::from_ref(&changed));
     let querier = Querier::start(bed.host(0).netns(), c.ip)?;
+    let arp = ArpWatch::start(bed.host(0).netns(), c.ip)?;
     std::thread::sleep(Duration::from_millis(300));
     let since = SystemTime::now();
     let (_, apply) = timed(bed, &env, &["apply", "--yes"])?;
@@ -215,6 +293,7 @@ fn recreate(bed: &TestBed, c: &BedContainer, round: usize) -> Result<Split> {
     let answered = querier.answered_after(SystemTime::now(), Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(100));
     let answers = querier.finish()?;
+    let arps = arp.finish()?;
     let until = SystemTime::now();
     ensure!(answered, "round {round}: no answer within 5 s of the apply");
     let new_id = docker(&["inspect", "--format", "{{.Id}}", &c.name])?
@@ -225,19 +304,23 @@ fn recreate(bed: &TestBed, c: &BedContainer, round: usize) -> Result<Split> {
     let kill = at_of(&events, "kill", &old_id)?;
     let die = at_of(&events, "die", &old_id)?;
     let start = at_of(&events, "start", &new_id)?;
+    let Some(back) = arps.iter().find(|t| **t >= die).copied() else {
+        bail!("round {round}: the address sent no ARP packet after the old container died");
+    };
     let last_before = answers.iter().rev().find(|t| **t <= die).copied();
-    let first_after = answers.iter().find(|t| **t >= start).copied();
+    let first_after = answers.iter().find(|t| **t >= back).copied();
     let (Some(last_before), Some(first_after)) = (last_before, first_after) else {
         bail!(
-            "round {round}: {} answers, none before the old one died or none after the new one started; events: {events:?}",
+            "round {round}: {} answers, none before the old one died or none after its address came back; events: {events:?}",
             answers.len()
         );
     };
     Ok(Split {
         gap: between(last_before, first_after),
         stop: between(kill, die),
-        ours: between(die, start),
-        start: between(start, first_after),
+        ours: between(die, back),
+        start: between(back, first_after),
+        docker_start_ahead: between(start, die),
         apply,
     })
 }
@@ -257,12 +340,13 @@ fn bench() -> Result<()> {
         let s = recreate(&bed, &dns, round)?;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         println!(
-            "  round {round}: gap {:6.1} ms = stop {:5.1} + dockstack {:6.1} + start {:5.1} (+ {:4.1} between the last answer and the stop); apply {:.0} ms",
+            "  round {round}: gap {:6.1} ms = stop {:5.1} + dockstack {:6.1} + start {:5.1} (+ {:4.1} between the last answer and the stop); Docker started the new one {:.1} ms before; apply {:.0} ms",
             ms(s.gap),
             ms(s.stop),
             ms(s.ours),
             ms(s.start),
             ms(s.gap.saturating_sub(s.stop + s.ours + s.start)),
+            ms(s.docker_start_ahead),
             ms(s.apply)
         );
         splits.push(s);
@@ -284,8 +368,11 @@ fn bench() -> Result<()> {
     );
     row("address unanswered (last answer to first)", |s| s.gap);
     row("old container's graceful stop (kill to die)", |s| s.stop);
-    row("dockstack's own work (old die to new start)", |s| s.ours);
-    row("new application's start (start to answer)", |s| s.start);
+    row("dockstack's own work (old die to address back)", |s| s.ours);
+    row("new application's start (address to answer)", |s| s.start);
+    row("Docker's start of the new one, before the old die", |s| {
+        s.docker_start_ahead
+    });
     row("the whole apply --yes", |s| s.apply);
     // The server's own split of its part, when it logs one.
     let log = std::fs::read_to_string(bed.host(0).server_log()).unwrap_or_default();

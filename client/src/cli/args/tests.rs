@@ -123,3 +123,35 @@ fn mistakes_are_refused() {
     assert!(parse(&["--hostport", "99999", "run"]).is_err());
     assert!(parse(&["completions", "klingon"]).is_err());
 }
+
+#[test]
+fn dash_f_after_logs_or_events_follows_and_before_them_names_the_file() {
+    let args = |a: &[&str]| {
+        let v: Vec<std::ffi::OsString> = std::iter::once("dockstack")
+            .chain(a.iter().copied())
+            .map(Into::into)
+            .collect();
+        Cli::try_parse_from(follow_flag(v)).unwrap()
+    };
+    let cli = args(&["-f", "env.yaml", "-c", "web1", "logs", "-f", "--tail", "3"]);
+    assert_eq!(cli.file, PathBuf::from("env.yaml"));
+    assert!(matches!(
+        cli.action,
+        Command::Logs {
+            follow: true,
+            tail: Some(3),
+            ..
+        }
+    ));
+    let cli = args(&["--as", "logs", "events", "-f"]);
+    assert_eq!(cli.as_name, "logs");
+    assert!(matches!(cli.action, Command::Events { follow: true, .. }));
+    // Only after those commands, and not in a command's words.
+    let cli = args(&["-f", "x.yaml", "run"]);
+    assert_eq!(cli.file, PathBuf::from("x.yaml"));
+    let cli = args(&["-c", "web1", "exec", "--", "grep", "-f", "logs"]);
+    match cli.action {
+        Command::Exec { command, .. } => assert_eq!(command, ["grep", "-f", "logs"]),
+        _ => panic!("not exec"),
+    }
+}

@@ -6,7 +6,8 @@
 #   GALERA_BOOTSTRAP     1: start a new cluster, but only from an empty datadir;
 #                        a datadir that holds data always joins its peers
 #   GALERA_CLUSTER_NAME  wsrep_cluster_name (default dockstack)
-#   GALERA_SST_METHOD    wsrep_sst_method (default rsync)
+#   GALERA_SST_METHOD    wsrep_sst_method (default rsync_ist: rsync, with a
+#                        donor of an IST back among the Synced at once)
 #   GALERA_GCACHE_SIZE   gcache.size (default 256M): how far back a returning
 #                        member can catch up by IST instead of a full SST
 #   DB_ROOT_PASSWORD     with a new cluster: 'root'@'%' gets this password
@@ -49,7 +50,7 @@ sed -e "s|@NODE_ADDRESS@|$ip|g" \
   -e "s|@NODE_NAME@|$(hostname)|g" \
   -e "s|@PEERS@|$peers|g" \
   -e "s|@CLUSTER_NAME@|${GALERA_CLUSTER_NAME:-dockstack}|g" \
-  -e "s|@SST_METHOD@|${GALERA_SST_METHOD:-rsync}|g" \
+  -e "s|@SST_METHOD@|${GALERA_SST_METHOD:-rsync_ist}|g" \
   -e "s|@GCACHE_SIZE@|${GALERA_GCACHE_SIZE:-256M}|g" \
   /usr/local/share/dockstack/galera.cnf >"$conf"
 
@@ -97,7 +98,7 @@ if [ "$empty" = 1 ] && [ "${GALERA_BOOTSTRAP:-0}" = 1 ]; then
   }
   args+=(--wsrep-new-cluster)
 elif [ "$empty" = 1 ]; then
-  log "empty datadir: joining $peers (state transfer by ${GALERA_SST_METHOD:-rsync})"
+  log "empty datadir: joining $peers (state transfer by ${GALERA_SST_METHOD:-rsync_ist})"
 else
   seqno=$(sed -n 's/^seqno:[[:space:]]*//p' "$datadir/grastate.dat" 2>/dev/null || true)
   if [ "${seqno:--1}" = -1 ]; then
