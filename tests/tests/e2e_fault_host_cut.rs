@@ -40,7 +40,7 @@ fn write(bed: &TestBed, containers: &[(&str, usize, u32, u32)]) -> std::path::Pa
     let list: Vec<BedContainer> = containers
         .iter()
         .map(|(name, host, n, step)| {
-            BedContainer::new(name, *host, bed.subnet_ip(*n)).with_yaml(&format!("step: {step}\n"))
+            BedContainer::new(*name, *host, bed.subnet_ip(*n)).with_yaml(&format!("step: {step}\n"))
         })
         .collect();
     bed.write_environment(&list)

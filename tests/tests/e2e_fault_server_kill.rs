@@ -157,7 +157,7 @@ fn a_server_killed_between_the_steps_of_a_run_leaves_the_pair_whole_or_gone() {
 fn a_server_killed_between_the_steps_of_a_replacement_leaves_one_whole_pair() {
     let mut bed = bed(1);
     let name = bed.container_name("swap");
-    let write = |version: usize| {
+    let write = |bed: &TestBed, version: usize| {
         bed.write_environment(&[BedContainer::new(&name, 0, bed.subnet_ip(81))
             .with_yaml(&format!("env:\n  VERSION: \"{version}\"\n"))])
     };
@@ -167,7 +167,7 @@ fn a_server_killed_between_the_steps_of_a_replacement_leaves_one_whole_pair() {
             .find_map(|l| l.strip_prefix("VERSION=").map(str::to_string))
             .unwrap_or_else(|| panic!("{name} has no VERSION:\n{}", bed.server_log(0)))
     };
-    ok(&bed, &write(0), &["apply", "--yes"]);
+    ok(&bed, &write(&bed, 0), &["apply", "--yes"]);
     // Held after: the new pair made (the old untouched); the old stopped
     // and its address unplugged; the address in the new sandbox; the old
     // pair removed (before the new one takes the names). Which spec the
@@ -182,7 +182,7 @@ fn a_server_killed_between_the_steps_of_a_replacement_leaves_one_whole_pair() {
     .enumerate()
     {
         let began = Instant::now();
-        let env = write(i + 1);
+        let env = write(&bed, i + 1);
         kill_at(&mut bed, step, &env, &["apply", "--yes"]);
         assert!(
             whole_or_gone(&bed, &env, &name, step),
@@ -200,7 +200,7 @@ fn a_server_killed_between_the_steps_of_a_replacement_leaves_one_whole_pair() {
         serves(&bed, &env, &name, 81, step);
         eprintln!("{step}: {:.1} s", began.elapsed().as_secs_f64());
     }
-    ok(&bed, &write(0), &["destroy"]);
+    ok(&bed, &write(&bed, 0), &["destroy"]);
     assert_nothing_left(&bed, 0);
 }
 
