@@ -24,7 +24,13 @@ pub fn point(op: &str, container: &str) {
 pub fn point(_op: &str, _container: &str) {}
 
 /// The variable that holds a step for a while: `<step>:<ms>`, with `step`
-/// `gc` (between the port gc's look-ups and its removals).
+/// `gc` (between the port gc's look-ups and its removals), or one of the
+/// points between the steps of an operation, where a test kills the
+/// server: a run's `run-sandbox-made`, `run-plugged`, `run-created`,
+/// `run-started` (before the postcreation hooks); a replacement's
+/// `replace-next-made`, `replace-unplugged`, `replace-plugged`,
+/// `replace-old-removed` (before the renames); a destroy's (and a failed
+/// run's rollback's) `remove-app-removed`, `remove-unplugged`.
 pub const PAUSE_VAR: &str = "DOCKSTACK_SERVER_PAUSE";
 
 /// Sleeps when [`PAUSE_VAR`] is `<step>:<ms>`, saying so in the log.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::testbed::{BedOptions, TestBed, docker, ensure_test_image};
+use crate::testbed::{BedOptions, SANDBOX_SUFFIX, TestBed, docker, ensure_test_image};
 
 /// A bed of `hosts` hosts, with the busybox test image built.
 pub fn bed(hosts: usize) -> TestBed {
@@ -81,6 +81,38 @@ pub fn assert_nothing_left(bed: &TestBed, i: usize) {
         Vec::<String>::new(),
         "veths left on host {i}"
     );
+}
+
+/// Every pair on host `i` whole, nothing half-made: each application with
+/// its sandbox, one OVS port and one veth each, no replacement's leftover
+/// (`*.dockstack-next*`). The applications, sorted.
+pub fn assert_pairs_whole(bed: &TestBed, i: usize) -> Vec<String> {
+    let all = bed.managed_containers(i);
+    let apps: Vec<String> = bed
+        .managed_apps(i)
+        .into_iter()
+        .filter(|a| !a.contains(".dockstack-next"))
+        .collect();
+    let (ports, veths) = (bed.ovs_ports(i), host_veths(bed, i));
+    let why = format!("host {i}: containers {all:?}, ports {ports:?}, veths {veths:?}");
+    assert!(
+        !all.iter().any(|c| c.contains(".dockstack-next")),
+        "a replacement's leftover: {why}"
+    );
+    for a in &apps {
+        assert!(
+            all.contains(&format!("{a}{SANDBOX_SUFFIX}")),
+            "{a} has no sandbox: {why}"
+        );
+    }
+    assert_eq!(
+        all.len(),
+        2 * apps.len(),
+        "a sandbox without its application: {why}"
+    );
+    assert_eq!(ports.len(), apps.len(), "ports: {why}");
+    assert_eq!(veths.len(), apps.len(), "veths: {why}");
+    apps
 }
 
 /// What the server shows of one container (`show --output json`).

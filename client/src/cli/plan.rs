@@ -145,6 +145,11 @@ async fn apply_locked(
         }
         Err(e) => {
             eprintln!("FAILED apply: {e}");
+            // What the next apply is to do: the step that failed, and
+            // every later one.
+            for p in plan.undone(&applied.done, prune) {
+                eprintln!("apply: left undone: {}", p.line());
+            }
             Ok(ExitCode::from(exit::FAILED))
         }
     }

@@ -125,6 +125,15 @@ impl Plan {
         self.items.iter().filter(|p| p.change != Change::Unchanged)
     }
 
+    /// The changes an apply that did `done` (see `Applied::done`) left
+    /// undone; orphans only with `prune`.
+    pub fn undone(&self, done: &[(String, &'static str)], prune: bool) -> Vec<&Planned> {
+        self.pending()
+            .filter(|p| prune || p.change != Change::Orphan)
+            .filter(|p| !done.iter().any(|(c, _)| *c == p.container))
+            .collect()
+    }
+
     /// `verb: count`, every verb that occurs.
     pub fn summary(&self) -> BTreeMap<&'static str, usize> {
         let mut m = BTreeMap::new();

@@ -97,6 +97,7 @@ impl Host {
             remove_dirs(&created_dirs);
             return Err(e);
         }
+        crate::fault::pause("run-started").await;
 
         // A failing postcreation hook fails the run but leaves the
         // container running and plugged, so it can be inspected and fixed.
@@ -155,10 +156,12 @@ impl Host {
             .create_sandbox(spec, pause_image)
             .await
             .map_err(|e| self.err(e))?;
+        crate::fault::pause("run-sandbox-made").await;
         if spec.running {
             reporter.step(format!("start sandbox {sandbox}"));
             let sb = self.start_running(sandbox).await?;
             self.plug(&spec.name, &sb, true, reporter).await?;
+            crate::fault::pause("run-plugged").await;
         }
         let config = self.hash_config(spec.config_volumes.clone()).await?;
         reporter.step(format!("create {} from {}", spec.name, spec.image));
@@ -169,6 +172,7 @@ impl Host {
             .create_app(spec, first, binds, sandbox, &config)
             .await
             .map_err(|e| self.err(e))?;
+        crate::fault::pause("run-created").await;
         if spec.oneshot {
             reporter.step(format!("run oneshot {} to its end", spec.name));
             self.docker
@@ -229,9 +233,11 @@ impl Host {
         if let Err(e) = self.docker.remove(name).await {
             errors.push(self.err(e));
         }
+        crate::fault::pause("remove-app-removed").await;
         if let Err(e) = self.unplug(name).await {
             errors.push(e);
         }
+        crate::fault::pause("remove-unplugged").await;
         if let Some(sb) = sandbox
             && let Err(e) = self.docker.remove(sb).await
         {

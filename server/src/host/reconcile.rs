@@ -182,12 +182,17 @@ impl Host {
         Ok(Synced::Unplugged)
     }
 
-    /// At start-up, and when dockerd comes back: every pair brought in line
+    /// At start-up, and when dockerd comes back: replacements cut short
+    /// settled (see `Host::settle_replacements`), every pair brought in line
     /// (all at once: after a dockerd restart each waits only for its own
     /// plug), sandboxes whose application is gone removed, and OVS ports
     /// whose container is gone removed.
     pub async fn reconcile(&self) -> Result<(), HostError> {
-        let listed = self.docker.list_managed().await.map_err(|e| self.err(e))?;
+        let mut listed = self.docker.list_managed().await.map_err(|e| self.err(e))?;
+        let names: Vec<String> = listed.iter().map(|l| l.name.clone()).collect();
+        if self.settle_replacements(&names).await {
+            listed = self.docker.list_managed().await.map_err(|e| self.err(e))?;
+        }
         let mut apps = BTreeSet::new();
         let mut sandboxes = Vec::new();
         for l in listed {

@@ -37,9 +37,22 @@ use crate::spec::ContainerSpec;
 /// `Host::clear_orphan_sandbox`).
 fn next_names(name: &str) -> (String, String) {
     (
-        record::sandbox_name(&format!("{name}.dockstack-next")),
-        record::sandbox_name(&format!("{name}.dockstack-next-app")),
+        record::sandbox_name(&format!("{name}{NEXT}")),
+        record::sandbox_name(&format!("{name}{NEXT_APP}")),
     )
+}
+
+/// What [`next_names`] adds to the name, before the sandbox suffix.
+const NEXT: &str = ".dockstack-next";
+const NEXT_APP: &str = ".dockstack-next-app";
+
+/// The container whose replacement a container named `name` belongs to,
+/// if it is one of [`next_names`].
+fn replaced_by(name: &str) -> Option<&str> {
+    let base = record::sandbox_owner(name)?;
+    base.strip_suffix(NEXT_APP)
+        .or_else(|| base.strip_suffix(NEXT))
+        .filter(|n| !n.is_empty())
 }
 
 /// The new pair, made and started, its application waiting at the gate.
@@ -101,6 +114,7 @@ impl Host {
                 return Err(e);
             }
         };
+        crate::fault::pause("replace-next-made").await;
         self.switch(spec, &old, &next, reporter).await?;
 
         let old_ip = record::ip(&old.app.labels).to_string();
@@ -272,9 +286,11 @@ impl Host {
             reporter.step(format!("move {} to the new sandbox", spec.address));
             self.unplug(name).await?;
             let unplugged = began.elapsed();
+            crate::fault::pause("replace-unplugged").await;
             // The new application's gate opens as the address arrives.
             self.plug(name, &next.sandbox, false, reporter).await?;
             let plugged = began.elapsed();
+            crate::fault::pause("replace-plugged").await;
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
             tracing::info!(
                 container = %name,
@@ -332,6 +348,7 @@ impl Host {
         }
         let (sandbox, app) = next_names(name);
         if errors.is_empty() {
+            crate::fault::pause("replace-old-removed").await;
             for (id, from, to) in [
                 (next.app_id.as_str(), &app, name.clone()),
                 (
@@ -356,6 +373,68 @@ impl Host {
                 Err(first)
             }
         }
+    }
+}
+
+impl Host {
+    /// What replacements cut short (the server killed, or dockerd gone,
+    /// half-way) left among `listed`'s names, settled: each pair whole or
+    /// gone. True if there was any.
+    pub(super) async fn settle_replacements(&self, listed: &[String]) -> bool {
+        let replaced: std::collections::BTreeSet<&str> =
+            listed.iter().filter_map(|n| replaced_by(n)).collect();
+        for name in &replaced {
+            // A replacement under way holds this lock to its end: what is
+            // found under it is left over.
+            let _guard = self.lock(name).await;
+            if let Err(e) = self.settle_replacement(name).await {
+                tracing::error!(container = %name, "settling a replacement cut short: {e}");
+            }
+        }
+        !replaced.is_empty()
+    }
+
+    /// Where the old application is gone, the old pair was being removed
+    /// and the new one is whole: the old sandbox goes and the new pair
+    /// takes the names, as the replacement would have. Anywhere earlier the
+    /// new pair goes, and the old one is brought up again (its address
+    /// unplugged first if the new sandbox had it), as a failed replacement
+    /// leaves it.
+    async fn settle_replacement(&self, name: &str) -> Result<(), HostError> {
+        let (sandbox, app) = next_names(name);
+        let inspect =
+            |c: String| async move { self.docker.inspect(&c).await.map_err(|e| self.err(e)) };
+        let (next_sandbox, next_app) =
+            (inspect(sandbox.clone()).await?, inspect(app.clone()).await?);
+        let old = self.pair(name).await?;
+        if let (None, Some(sb), Some(new)) = (&old, &next_sandbox, &next_app) {
+            tracing::warn!(container = %name, "a replacement was cut short after the old pair's removal: finishing it");
+            let old_sandbox = record::sandbox_name(name);
+            self.docker
+                .remove(&old_sandbox)
+                .await
+                .map_err(|e| self.err(e))?;
+            self.docker
+                .rename(&new.id, name)
+                .await
+                .map_err(|e| self.err(e))?;
+            self.docker
+                .rename(&sb.id, &old_sandbox)
+                .await
+                .map_err(|e| self.err(e))?;
+            return Ok(());
+        }
+        tracing::warn!(container = %name, "a replacement was cut short: removing its new pair");
+        let reporter = Reporter::silent();
+        self.remove_next(name, &reporter).await;
+        // An old application still running was never touched: its plug
+        // stands. One that was stopped may have lost its address to the
+        // new sandbox.
+        if let Some(old) = old.filter(|o| !o.app.running) {
+            self.unplug(name).await?;
+            self.bring_up(&old, &reporter).await?;
+        }
+        Ok(())
     }
 }
 
