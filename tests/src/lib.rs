@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod controlplane;
+pub mod example;
 pub mod load;
+pub mod rabbitmq;
 pub mod support;
 pub mod testbed;

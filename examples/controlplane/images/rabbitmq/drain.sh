@@ -1,0 +1,8 @@
+#!/bin/sh
+# A `prestop`: maintenance mode (`rabbitmq-upgrade drain`) closes the
+# member's client connections and suspends its listeners, so haproxy's check
+# takes it out and clients reconnect through the VIP to another member; then
+# a short wait for haproxy to have seen it (its check runs every second).
+set -eu
+rabbitmq-upgrade drain
+sleep "${RABBITMQ_DRAIN_SECONDS:-2}"
