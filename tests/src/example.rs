@@ -49,8 +49,7 @@ fn keep_containers(yaml: &str, keep: &[&str]) -> String {
         if !line.starts_with(' ') && !line.starts_with('#') && !line.is_empty() {
             in_containers = line.starts_with("containers:");
             kept = true;
-        } else if in_containers && !line.starts_with("   ") && !line.trim_start().starts_with('#')
-        {
+        } else if in_containers && !line.starts_with("   ") && !line.trim_start().starts_with('#') {
             if let Some((name, _)) = line.trim().split_once(':') {
                 kept = keep.contains(&name);
             }

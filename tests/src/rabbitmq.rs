@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::example;
+use crate::load::{self, LoadDir, WriteFigures, now_ns};
 use crate::support::{dockstack, inspect, ok, text, wait_until};
 use crate::testbed::{BedOptions, TestBed, docker};
 
@@ -21,6 +22,26 @@ const VIP: u32 = 10;
 /// The members' addresses' last bytes, as `RABBITS`.
 const RABBIT_ADDRESSES: [u32; 3] = [31, 32, 33];
 const AMQP: &str = "/usr/local/share/dockstack/amqp.py";
+const PUBLISHER: &str = "publisher";
+
+/// A client publishing a confirmed message through the VIP every 100 ms
+/// from the host that lb1 (holding the VIP) is not on; one line a message
+/// in its volume (see amqp.py).
+const PUBLISHER_YAML: &str = "
+  publisher:
+    <<: *containerdefault
+    image: dockstack/rabbitmq:latest
+    host: *host2
+    step: 6
+    ip: 10.0.0.39
+    init: true
+    command: [python3, /usr/local/share/dockstack/amqp.py, load, 10.0.0.10, load, /load]
+    volumes:
+    - /var/lib/dockstack-demo/controlplane/publisher:/load
+    env:
+      AMQP_USER: openstack
+      AMQP_PASSWORD: controlplane
+";
 
 fn logs(container: &str) -> String {
     Command::new("docker")
@@ -59,8 +80,8 @@ fn running_nodes(container: &str) -> Result<Vec<String>, String> {
         "json",
     ])
     .map_err(|e| format!("{e:#}"))?;
-    let status: serde_json::Value =
-        serde_json::from_str(&out).map_err(|e| format!("cluster_status is not JSON ({e}): {out}"))?;
+    let status: serde_json::Value = serde_json::from_str(&out)
+        .map_err(|e| format!("cluster_status is not JSON ({e}): {out}"))?;
     let mut nodes: Vec<String> = status["running_nodes"]
         .as_array()
         .ok_or_else(|| format!("no running_nodes in {out}"))?
@@ -89,6 +110,7 @@ fn galera_synced(container: &str) -> bool {
 struct Example<'b> {
     bed: &'b TestBed,
     env: PathBuf,
+    publishes: LoadDir,
 }
 
 impl Example<'_> {
@@ -166,6 +188,84 @@ impl Example<'_> {
         }
     }
 
+    /// The drains recorded on `member`'s data volume (ns since the epoch).
+    fn drains(&self, member: &str) -> Vec<u64> {
+        let name = self.name(member);
+        let file = self
+            .bed
+            .dir()
+            .join("controlplane")
+            .join(&name)
+            .join("dockstack-drains");
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// `apply` replaces the three members one at a time (an env change)
+    /// under the publisher; each is drained before its stop. Returns the
+    /// environment file now in force and the figures.
+    fn rolling_apply(&self) -> (PathBuf, Rolling) {
+        let ids: Vec<String> = RABBITS
+            .iter()
+            .map(|r| inspect(&self.name(r), "{{.Id}}"))
+            .collect();
+        let yaml = std::fs::read_to_string(&self.env).unwrap();
+        let changed = yaml.replacen(
+            "      RABBITMQ_PEERS:",
+            "      RABBITMQ_ROLL: \"1\"\n      RABBITMQ_PEERS:",
+            1,
+        );
+        assert_ne!(
+            yaml, changed,
+            "the members' environment has no RABBITMQ_PEERS"
+        );
+        let env = self.bed.dir().join("controlplane-rolled.yaml");
+        std::fs::write(&env, changed).unwrap();
+        let from = now_ns();
+        let started = Instant::now();
+        let out = dockstack(self.bed, &env, &["apply", "--yes"]);
+        let took = started.elapsed();
+        let to = now_ns();
+        if !out.status.success() {
+            self.dump_logs();
+            panic!("rolling apply: {}", text(&out));
+        }
+        for (r, id) in RABBITS.iter().zip(&ids) {
+            assert_ne!(
+                &inspect(&self.name(r), "{{.Id}}"),
+                id,
+                "{r} was not replaced"
+            );
+            assert!(
+                self.drains(r).iter().any(|t| (from..=to).contains(t)),
+                "{r} was not drained before its stop"
+            );
+        }
+        let out = dockstack(self.bed, &env, &["plan"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "plan after the rolling apply: {}",
+            text(&out)
+        );
+        let mut last = Ok(());
+        assert!(
+            wait_until(Duration::from_secs(30), || {
+                last = self.rabbit_formed();
+                last.is_ok()
+            }),
+            "RabbitMQ's cluster after the rolling apply: {last:?}"
+        );
+        let publishes = load::write_figures(&self.publishes.writes(), from, to);
+        if publishes.failed > 0 {
+            eprintln!("the publisher's last errors:\n{}", self.publishes.errors());
+        }
+        (env, Rolling { took, publishes })
+    }
+
     /// Every process of every container of the example SIGKILLed at once,
     /// as a power loss would; Docker's restart policies bring them back
     /// and nobody gives a command. Returns when Galera has its primary
@@ -188,6 +288,7 @@ impl Example<'_> {
             );
         }
         let killed_at = Instant::now();
+        let killed_ns = now_ns();
         let out = Command::new("kill")
             .arg("-KILL")
             .args(&pids)
@@ -233,6 +334,7 @@ impl Example<'_> {
             panic!("not every container is healthy again after the power loss");
         }
         let healthy = killed_at.elapsed();
+        let publishes = load::write_figures(&self.publishes.writes(), killed_ns, now_ns());
         for g in GALERAS {
             let log = logs(&self.name(g));
             assert!(
@@ -246,8 +348,18 @@ impl Example<'_> {
             galera_back: galera_back.unwrap_or_default(),
             rabbit_back: rabbit_back.unwrap_or_default(),
             healthy,
+            publishes,
         }
     }
+}
+
+/// The rolling apply's figures.
+#[derive(Debug, Clone)]
+pub struct Rolling {
+    /// How long `apply` took.
+    pub took: Duration,
+    /// The publisher's messages through the VIP begun meanwhile.
+    pub publishes: WriteFigures,
 }
 
 /// The power loss' figures, from the kill.
@@ -261,12 +373,15 @@ pub struct PowerLoss {
     pub rabbit_back: Duration,
     /// Every container of the example healthy by Docker's healthchecks.
     pub healthy: Duration,
+    /// The publisher's messages through the VIP from the kill to then.
+    pub publishes: WriteFigures,
 }
 
 /// What one run measured.
 #[derive(Debug, Clone)]
 pub struct Figures {
     pub apply_from_nothing: Duration,
+    pub rolling: Rolling,
     pub power_loss: PowerLoss,
     pub whole: Duration,
 }
@@ -280,14 +395,28 @@ impl std::fmt::Display for Figures {
             "apply from nothing (2 load balancers, 3 Galera, 3 RabbitMQ, memcached): {:.1} s",
             s(self.apply_from_nothing)
         )?;
+        let r = &self.rolling;
+        writeln!(
+            f,
+            "rolling apply of the three RabbitMQ members: {:.1} s, {} messages published through \
+             the VIP, {} failed, longest gap {} ms",
+            s(r.took),
+            r.publishes.attempted,
+            r.publishes.failed,
+            r.publishes.longest_gap.as_millis()
+        )?;
         writeln!(
             f,
             "power loss ({} processes SIGKILLed at once): Galera's three Synced after {:.1} s, \
-             RabbitMQ's three running after {:.1} s, every container healthy after {:.1} s",
+             RabbitMQ's three running after {:.1} s, every container healthy after {:.1} s; \
+             {} messages through the VIP meanwhile, {} failed, longest gap {:.1} s",
             p.processes,
             s(p.galera_back),
             s(p.rabbit_back),
-            s(p.healthy)
+            s(p.healthy),
+            p.publishes.attempted,
+            p.publishes.failed,
+            s(p.publishes.longest_gap)
         )?;
         write!(f, "{:.1} s in all", s(self.whole))
     }
@@ -308,9 +437,24 @@ pub fn run() -> Figures {
         .chain(&[MEMCACHED])
         .copied()
         .collect();
-    let env = example::bed_environment(&bed, &keep, "", &[], "controlplane.yaml");
+    let env = example::bed_environment(
+        &bed,
+        &keep,
+        PUBLISHER_YAML,
+        &[PUBLISHER],
+        "controlplane.yaml",
+    );
     make_cookie(&bed.dir().join("controlplane"));
-    let ex = Example { bed: &bed, env };
+    let publishes = LoadDir(
+        bed.dir()
+            .join("controlplane")
+            .join(bed.container_name(PUBLISHER)),
+    );
+    let mut ex = Example {
+        bed: &bed,
+        env,
+        publishes,
+    };
 
     let started = Instant::now();
     let out = dockstack(&bed, &ex.env, &["apply", "--yes"]);
@@ -337,11 +481,24 @@ pub fn run() -> Figures {
         "RabbitMQ's cluster after apply: {last:?}"
     );
     ex.message_across_members();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            load::acked_ids(&ex.publishes.writes()).len() > 20
+        }),
+        "the publisher did not get going: {}",
+        ex.publishes.errors()
+    );
+    let (rolled, rolling) = ex.rolling_apply();
+    ex.env = rolled;
     // A message left in the queue across the power loss.
     let survivor = ex.name("rabbit2");
     let vip = ex.ip(VIP);
     assert_eq!(
-        amqp(&survivor, &["publish", &vip, "e2e", "before the power loss"]).as_deref(),
+        amqp(
+            &survivor,
+            &["publish", &vip, "e2e", "before the power loss"]
+        )
+        .as_deref(),
         Ok("published")
     );
 
@@ -356,6 +513,7 @@ pub fn run() -> Figures {
     ok(&bed, &ex.env, &["destroy"]);
     Figures {
         apply_from_nothing,
+        rolling,
         power_loss,
         whole: started.elapsed(),
     }

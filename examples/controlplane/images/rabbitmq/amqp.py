@@ -3,9 +3,10 @@
 
   amqp.py publish HOST QUEUE BODY   one persistent message, confirmed by the broker
   amqp.py get HOST QUEUE            takes one message and prints its body (exit 1: none)
-  amqp.py load HOST QUEUE FILE      publishes a confirmed message every
+  amqp.py load HOST QUEUE DIR       publishes a confirmed message every
                                     AMQP_INTERVAL seconds (0.1) until killed; one
-                                    line a message in FILE: "START_NS END_NS ok|failed [error]"
+                                    line a message in DIR/writes: "N START_NS END_NS ok|fail",
+                                    the errors in DIR/errors
 
 The queues are durable quorum queues (a copy on each member), declared by
 whoever comes first. AMQP_USER and AMQP_PASSWORD are the credentials
@@ -50,27 +51,37 @@ def publish(channel, body):
     )
 
 
-def load(host, path):
+def load(host, directory):
     interval = float(os.environ.get("AMQP_INTERVAL", "0.1"))
-    out = open(path, "a", buffering=1)
+    out = open(os.path.join(directory, "writes"), "a", buffering=1)
+    errors = open(os.path.join(directory, "errors"), "a", buffering=1)
     connection = None
     n = 0
     while True:
         start = time.time_ns()
         n += 1
-        try:
-            if connection is None or connection.is_closed:
-                connection, channel = connect(host)
-            publish(channel, f"load {n}")
-            out.write(f"{start} {time.time_ns()} ok\n")
-        except Exception as e:  # every failure counts, whatever its kind
-            out.write(f"{start} {time.time_ns()} failed {type(e).__name__}: {e}".replace("\n", " ") + "\n")
+        result = "fail"
+        # A message counts as failed when three tries within 5 s could not
+        # have it confirmed; a connection the broker closed (a member
+        # draining for its stop) is made again at once, as clients do.
+        for _ in range(3):
             try:
-                if connection is not None:
-                    connection.close()
-            except Exception:
-                pass
-            connection = None
+                if connection is None or connection.is_closed:
+                    connection, channel = connect(host)
+                publish(channel, f"load {n}")
+                result = "ok"
+                break
+            except Exception as e:  # every failure counts, whatever its kind
+                errors.write(f"{time.time_ns()} {n} {type(e).__name__}: {e}".replace("\n", " ") + "\n")
+                try:
+                    if connection is not None and connection.is_open:
+                        connection.close()
+                except Exception:
+                    pass
+                connection = None
+                if time.time_ns() - start > 5e9:
+                    break
+        out.write(f"{n} {start} {time.time_ns()} {result}\n")
         time.sleep(max(0.0, interval - (time.time_ns() - start) / 1e9))
 
 

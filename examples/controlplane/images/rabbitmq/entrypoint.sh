@@ -111,6 +111,10 @@ setpriv --reuid rabbitmq --regid rabbitmq --init-groups \
   env HOME="$home" RABBITMQ_NODENAME="$node" /usr/lib/rabbitmq/bin/rabbitmq-server \
   > >(tee -a "$console") 2>&1 &
 pid=$!
+# A member drained for its stop (maintenance mode, kept in the cluster's
+# tables) takes clients again once it runs anew.
+(rabbitmqctl -q await_startup >/dev/null 2>&1 && rabbitmq-upgrade -q revive >/dev/null 2>&1 &&
+  log "$node is up and takes clients") &
 
 stopping=0
 trap 'stopping=1; kill -TERM "$pid" 2>/dev/null || true' TERM INT
