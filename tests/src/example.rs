@@ -49,10 +49,12 @@ fn keep_containers(yaml: &str, keep: &[&str]) -> String {
         if !line.starts_with(' ') && !line.starts_with('#') && !line.is_empty() {
             in_containers = line.starts_with("containers:");
             kept = true;
-        } else if in_containers && !line.starts_with("   ") && !line.trim_start().starts_with('#') {
-            if let Some((name, _)) = line.trim().split_once(':') {
-                kept = keep.contains(&name);
-            }
+        } else if in_containers
+            && !line.starts_with("   ")
+            && !line.trim_start().starts_with('#')
+            && let Some((name, _)) = line.trim().split_once(':')
+        {
+            kept = keep.contains(&name);
         }
         if kept {
             out.push_str(line);

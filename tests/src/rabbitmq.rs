@@ -302,9 +302,12 @@ impl Example<'_> {
             if galera_back.is_none() && self.galera_formed() {
                 galera_back = Some(killed_at.elapsed());
             }
+            // One member's view while waiting (each CLI run is an Erlang
+            // VM of its own); every member's is checked below.
             if rabbit_back.is_none() {
-                match self.rabbit_formed() {
-                    Ok(()) => rabbit_back = Some(killed_at.elapsed()),
+                match running_nodes(&self.name("rabbit1")) {
+                    Ok(seen) if seen == self.nodes() => rabbit_back = Some(killed_at.elapsed()),
+                    Ok(seen) => last = format!("rabbit1 sees {seen:?} running"),
                     Err(e) => last = e,
                 }
             }
@@ -317,6 +320,14 @@ impl Example<'_> {
                  ({last})"
             );
         }
+        let mut seen = Ok(());
+        assert!(
+            wait_until(Duration::from_secs(60), || {
+                seen = self.rabbit_formed();
+                seen.is_ok()
+            }),
+            "RabbitMQ's members after the power loss: {seen:?}"
+        );
         for (n, before) in names.iter().zip(&restarts) {
             assert_ne!(
                 &inspect(n, "{{.RestartCount}}"),

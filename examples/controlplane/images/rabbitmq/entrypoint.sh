@@ -5,6 +5,9 @@
 #                         (this member among them): each is node rabbit@NAME,
 #                         its name written in /etc/hosts, and the list is the
 #                         classic-config peer discovery of a new member
+#   RABBITMQ_BOOTSTRAP    1: with no data, start a new cluster at once instead
+#                         of looking for peers (each unreachable peer costs
+#                         a try's timeouts, ten tries); with data, ignored
 #   RABBITMQ_COOKIE_FILE  the Erlang cookie shared by the members, read from a
 #                         volume (default /etc/dockstack/rabbitmq/cookie)
 #   AMQP_USER, AMQP_PASSWORD  the user a new cluster is made with (default
@@ -98,6 +101,11 @@ printf 'NODENAME=%s\n' "$node" >/etc/rabbitmq/rabbitmq-env.conf
 
 if [ -d "$home/mnesia/$node" ]; then
   log "$node: data from an earlier run; rejoining its cluster ($peers)"
+elif [ "${RABBITMQ_BOOTSTRAP:-0}" = 1 ]; then
+  log "$node: no data and RABBITMQ_BOOTSTRAP=1: a new cluster"
+  # Discovery finds no one but itself.
+  sed -i '/^cluster_formation.classic_config.nodes/d' /etc/rabbitmq/rabbitmq.conf
+  echo "cluster_formation.classic_config.nodes.1 = $node" >>/etc/rabbitmq/rabbitmq.conf
 else
   log "$node: no data; joining the first peer reachable, else a new cluster ($peers)"
 fi
@@ -111,11 +119,6 @@ setpriv --reuid rabbitmq --regid rabbitmq --init-groups \
   env HOME="$home" RABBITMQ_NODENAME="$node" /usr/lib/rabbitmq/bin/rabbitmq-server \
   > >(tee -a "$console") 2>&1 &
 pid=$!
-# A member drained for its stop (maintenance mode, kept in the cluster's
-# tables) takes clients again once it runs anew.
-(rabbitmqctl -q await_startup >/dev/null 2>&1 && rabbitmq-upgrade -q revive >/dev/null 2>&1 &&
-  log "$node is up and takes clients") &
-
 stopping=0
 trap 'stopping=1; kill -TERM "$pid" 2>/dev/null || true' TERM INT
 status=0
