@@ -97,7 +97,12 @@ sed -e "s|@USER@|$(escape "${AMQP_USER:-guest}")|g" \
   -e "s|@PASSWORD@|$(escape "${AMQP_PASSWORD:-guest}")|g" \
   /usr/local/share/dockstack/rabbitmq.conf >/etc/rabbitmq/rabbitmq.conf
 printf '%s' "$nodes" >>/etc/rabbitmq/rabbitmq.conf
-printf 'NODENAME=%s\n' "$node" >/etc/rabbitmq/rabbitmq-env.conf
+# No scheduler busy-waiting: the Erlang VM otherwise spins on idle CPUs
+# that the host's other containers need.
+cat >/etc/rabbitmq/rabbitmq-env.conf <<EOF
+NODENAME=$node
+SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"
+EOF
 
 if [ -d "$home/mnesia/$node" ]; then
   log "$node: data from an earlier run; rejoining its cluster ($peers)"
