@@ -105,7 +105,7 @@ fn health(container: &str) -> String {
         .unwrap_or_default()
 }
 
-fn logs(container: &str) -> String {
+pub(crate) fn logs(container: &str) -> String {
     Command::new("docker")
         .args(["logs", container])
         .output()
@@ -189,18 +189,7 @@ impl Cluster<'_> {
             .iter()
             .map(|m| inspect(&self.name(m), "{{.Id}}"))
             .collect();
-        let yaml = std::fs::read_to_string(&self.env).unwrap();
-        let changed = yaml.replacen(
-            "      GALERA_PEERS:",
-            "      GALERA_ROLL: \"1\"\n      GALERA_PEERS:",
-            1,
-        );
-        assert_ne!(
-            yaml, changed,
-            "the members' environment has no GALERA_PEERS"
-        );
-        let env2 = self.bed.dir().join("controlplane-rolled.yaml");
-        std::fs::write(&env2, changed).unwrap();
+        let env2 = example::rolled_environment(self.bed, &self.env, "GALERA_PEERS", "GALERA_ROLL");
         let from = now_ns();
         let started = Instant::now();
         let out = dockstack(self.bed, &env2, &["apply", "--yes"]);

@@ -135,3 +135,20 @@ pub fn bed_environment(
     std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     path
 }
+
+/// A copy of the environment file `env` in which the first container
+/// environment that has `key` gains `ROLL: "1"` before it: a change of
+/// every container sharing that environment (an anchor), which `apply`
+/// makes by replacing them. Written as the bed's `controlplane-rolled.yaml`.
+pub fn rolled_environment(bed: &TestBed, env: &Path, key: &str, roll: &str) -> PathBuf {
+    let yaml = std::fs::read_to_string(env).unwrap();
+    let changed = yaml.replacen(
+        &format!("      {key}:"),
+        &format!("      {roll}: \"1\"\n      {key}:"),
+        1,
+    );
+    assert_ne!(yaml, changed, "the members' environment has no {key}");
+    let path = bed.dir().join("controlplane-rolled.yaml");
+    std::fs::write(&path, changed).unwrap();
+    path
+}

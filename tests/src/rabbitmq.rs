@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::controlplane::logs;
 use crate::example;
 use crate::load::{self, LoadDir, WriteFigures, now_ns};
 use crate::support::{dockstack, inspect, ok, text, wait_until};
@@ -42,14 +43,6 @@ const PUBLISHER_YAML: &str = "
       AMQP_USER: openstack
       AMQP_PASSWORD: controlplane
 ";
-
-fn logs(container: &str) -> String {
-    Command::new("docker")
-        .args(["logs", container])
-        .output()
-        .map(|out| text(&out))
-        .unwrap_or_default()
-}
 
 fn tail(log: &str, n: usize) -> String {
     let lines: Vec<&str> = log.lines().collect();
@@ -153,6 +146,16 @@ impl Example<'_> {
         Ok(())
     }
 
+    /// Waits a minute at most until every member sees the three running.
+    fn wait_rabbit_formed(&self, when: &str) {
+        let mut last = Ok(());
+        let formed = wait_until(Duration::from_secs(60), || {
+            last = self.rabbit_formed();
+            last.is_ok()
+        });
+        assert!(formed, "RabbitMQ's cluster {when}: {last:?}");
+    }
+
     fn galera_formed(&self) -> bool {
         GALERAS.iter().all(|g| galera_synced(&self.name(g)))
     }
@@ -212,18 +215,8 @@ impl Example<'_> {
             .iter()
             .map(|r| inspect(&self.name(r), "{{.Id}}"))
             .collect();
-        let yaml = std::fs::read_to_string(&self.env).unwrap();
-        let changed = yaml.replacen(
-            "      RABBITMQ_PEERS:",
-            "      RABBITMQ_ROLL: \"1\"\n      RABBITMQ_PEERS:",
-            1,
-        );
-        assert_ne!(
-            yaml, changed,
-            "the members' environment has no RABBITMQ_PEERS"
-        );
-        let env = self.bed.dir().join("controlplane-rolled.yaml");
-        std::fs::write(&env, changed).unwrap();
+        let env =
+            example::rolled_environment(self.bed, &self.env, "RABBITMQ_PEERS", "RABBITMQ_ROLL");
         let from = now_ns();
         let started = Instant::now();
         let out = dockstack(self.bed, &env, &["apply", "--yes"]);
@@ -251,14 +244,7 @@ impl Example<'_> {
             "plan after the rolling apply: {}",
             text(&out)
         );
-        let mut last = Ok(());
-        assert!(
-            wait_until(Duration::from_secs(30), || {
-                last = self.rabbit_formed();
-                last.is_ok()
-            }),
-            "RabbitMQ's cluster after the rolling apply: {last:?}"
-        );
+        self.wait_rabbit_formed("after the rolling apply");
         let publishes = load::write_figures(&self.publishes.writes(), from, to);
         if publishes.failed > 0 {
             eprintln!("the publisher's last errors:\n{}", self.publishes.errors());
@@ -320,14 +306,7 @@ impl Example<'_> {
                  ({last})"
             );
         }
-        let mut seen = Ok(());
-        assert!(
-            wait_until(Duration::from_secs(60), || {
-                seen = self.rabbit_formed();
-                seen.is_ok()
-            }),
-            "RabbitMQ's members after the power loss: {seen:?}"
-        );
+        self.wait_rabbit_formed("after the power loss");
         for (n, before) in names.iter().zip(&restarts) {
             assert_ne!(
                 &inspect(n, "{{.RestartCount}}"),
@@ -481,16 +460,9 @@ pub fn run() -> Figures {
         "plan after apply: {}",
         text(&out)
     );
-    // The last two joined when apply saw them healthy; the cluster view
+    // The last two joined when apply saw them healthy; each member's view
     // follows within a moment.
-    let mut last = Ok(());
-    assert!(
-        wait_until(Duration::from_secs(30), || {
-            last = ex.rabbit_formed();
-            last.is_ok()
-        }),
-        "RabbitMQ's cluster after apply: {last:?}"
-    );
+    ex.wait_rabbit_formed("after apply");
     ex.message_across_members();
     assert!(
         wait_until(Duration::from_secs(30), || {
