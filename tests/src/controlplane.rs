@@ -4,19 +4,17 @@
 //! share, each asserting what it must show and giving its figures.
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::example;
 use crate::load::{self, LoadDir, WriteFigures, now_ns};
 use crate::support::{
     docker_exec, dockstack, eth0_addresses, eth0_mac, inspect, ok, text, wait_until,
 };
 use crate::testbed::{BedOptions, TestBed, docker};
 
-/// The example's addresses (last bytes in 10.0.0.0/16) that the test maps
-/// into the bed's subnet, the writer's (30) among them.
-const ADDRESSES: [u8; 7] = [10, 11, 12, 21, 22, 23, 30];
 const VIP: u8 = 10;
 const MEMBERS: [&str; 3] = ["galera1", "galera2", "galera3"];
 const NAMES: [&str; 6] = ["lb1", "lb2", "galera1", "galera2", "galera3", "writer"];
@@ -41,76 +39,13 @@ const WRITER: &str = "
 ";
 const ROOT_PASSWORD: &str = "controlplane";
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace holds tests/")
-        .to_path_buf()
-}
-
-/// Builds (or finds up to date) the images the example runs.
-fn build_images() {
-    let script = workspace().join("scripts/images");
-    let started = Instant::now();
-    let out = Command::new(&script)
-        .args(["haproxy", "mariadb"])
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "scripts/images could not build the example's images (it needs root, debootstrap \
-         (scripts/install-deps installs it), dockerd and apt's Debian mirror): {}",
-        text(&out)
-    );
-    eprintln!(
-        "scripts/images in {:.1} s:\n{}",
-        started.elapsed().as_secs_f64(),
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
-/// The example's environment with the bed's hosts, addresses, names and a
-/// data directory of the bed's own.
+/// The example's database tier and the writer, with the bed's hosts,
+/// addresses and names.
 fn bed_environment(bed: &TestBed) -> PathBuf {
-    let example = workspace().join("examples/controlplane/environment.yaml");
-    let mut yaml = std::fs::read_to_string(&example)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", example.display()));
-    yaml.push_str(WRITER);
-    let data = bed.dir().join("controlplane");
-    let load = data.join("load");
+    let load = bed.dir().join("controlplane/load");
     std::fs::create_dir_all(&load).unwrap();
     std::fs::write(load.join("run.sh"), load::WRITER_SCRIPT).unwrap();
-    let mut swaps: Vec<(String, String)> = vec![
-        (
-            "/var/lib/dockstack-demo/controlplane".into(),
-            data.display().to_string(),
-        ),
-        ("10.231.0.2".into(), bed.host(0).mgmt_ip().to_string()),
-        ("10.231.0.6".into(), bed.host(1).mgmt_ip().to_string()),
-        ("10.0.0.100".into(), bed.gateway().ip().to_string()),
-        (
-            "mask: 16".into(),
-            format!("mask: {}", bed.gateway().prefix()),
-        ),
-        ("host1".into(), bed.host(0).name().to_string()),
-        ("host2".into(), bed.host(1).name().to_string()),
-    ];
-    for n in ADDRESSES {
-        swaps.push((
-            format!("10.0.0.{n}"),
-            bed.subnet_ip(u32::from(n)).to_string(),
-        ));
-    }
-    for name in NAMES {
-        swaps.push((name.into(), bed.container_name(name)));
-    }
-    for (from, to) in &swaps {
-        assert!(yaml.contains(from.as_str()), "the example has no {from}");
-        yaml = yaml.replace(from.as_str(), to);
-    }
-    let path = bed.dir().join("controlplane.yaml");
-    std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-    path
+    example::bed_environment(bed, &NAMES[..5], WRITER, &["writer"], "controlplane.yaml")
 }
 
 /// `SHOW STATUS` variable `var` read through `host` from inside `container`.
@@ -170,7 +105,7 @@ fn health(container: &str) -> String {
         .unwrap_or_default()
 }
 
-fn logs(container: &str) -> String {
+pub(crate) fn logs(container: &str) -> String {
     Command::new("docker")
         .args(["logs", container])
         .output()
@@ -254,18 +189,7 @@ impl Cluster<'_> {
             .iter()
             .map(|m| inspect(&self.name(m), "{{.Id}}"))
             .collect();
-        let yaml = std::fs::read_to_string(&self.env).unwrap();
-        let changed = yaml.replacen(
-            "      GALERA_PEERS:",
-            "      GALERA_ROLL: \"1\"\n      GALERA_PEERS:",
-            1,
-        );
-        assert_ne!(
-            yaml, changed,
-            "the members' environment has no GALERA_PEERS"
-        );
-        let env2 = self.bed.dir().join("controlplane-rolled.yaml");
-        std::fs::write(&env2, changed).unwrap();
+        let env2 = example::rolled_environment(self.bed, &self.env, "GALERA_PEERS", "GALERA_ROLL");
         let from = now_ns();
         let started = Instant::now();
         let out = dockstack(self.bed, &env2, &["apply", "--yes"]);
@@ -486,7 +410,7 @@ impl std::fmt::Display for Figures {
 /// acknowledged write is lost and destroys it all; panics on whatever it
 /// must show and does not.
 pub fn run() -> Figures {
-    build_images();
+    example::build_images(&["haproxy", "mariadb"]);
     let bed = TestBed::new(BedOptions::hosts(2)).expect("test bed");
     let env = bed_environment(&bed);
     let name = |n: &str| bed.container_name(n);

@@ -2,7 +2,9 @@
 
 pub mod bench;
 pub mod controlplane;
+pub mod example;
 pub mod load;
 pub mod pty;
+pub mod rabbitmq;
 pub mod support;
 pub mod testbed;

@@ -8,6 +8,9 @@
 #                         first is active and the others are backups, so every
 #                         write goes to one member (no certification conflicts)
 #   DB_CHECK_USER         the user of haproxy's mysql-check (default haproxy)
+#   RABBITMQ_BACKENDS     optional: RabbitMQ members' addresses; haproxy then
+#                         also listens on port 5672 and spreads AMQP clients
+#                         over the members that accept connections
 #   KEEPALIVED_PEERS      the other load balancers' addresses (unicast VRRP:
 #                         nothing is multicast outside them)
 #   KEEPALIVED_PRIORITY   this one's VRRP priority (1..254; the highest holds the VIP)
@@ -48,6 +51,18 @@ sed -e "s|@VIP_PORT@|${VIP_PORT:-3306}|g" \
   -e "s|@CHECK_USER@|${DB_CHECK_USER:-haproxy}|g" \
   /usr/local/share/dockstack/haproxy.cfg >/etc/haproxy/haproxy.cfg
 printf '%s' "$servers" >>/etc/haproxy/haproxy.cfg
+if [ -n "${RABBITMQ_BACKENDS:-}" ]; then
+  # A member that drains for its stop suspends its listener: the connect
+  # check fails within two seconds and no new client goes there.
+  printf '\nlisten rabbitmq\n    bind 0.0.0.0:5672\n    balance leastconn\n'
+  printf '    option redispatch 1\n    retries 3\n'
+  # The clients of a member marked down are cut, to reconnect elsewhere.
+  n=0
+  for backend in $(list "$RABBITMQ_BACKENDS"); do
+    n=$((n + 1))
+    echo "    server rabbit$n $backend:5672 check inter 1s fall 2 rise 2 on-marked-down shutdown-sessions"
+  done
+fi >>/etc/haproxy/haproxy.cfg
 
 peers=""
 for peer in $(list "$KEEPALIVED_PEERS"); do
