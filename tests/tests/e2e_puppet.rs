@@ -137,7 +137,7 @@ fn a_node_registered_with_a_real_puppet_master_gets_its_catalog_and_destroy_clea
         "domain: {domain}\nstep: 2\n\
          volumes:\n- {}:/etc/puppet/code/environments/production\n\
          healthcheck:\n  test: [CMD, /usr/local/bin/healthcheck]\n  interval: 3s\n  \
-         timeout: 5s\n  retries: 3\n  start_period: 5m\n\
+         timeout: 5s\n  retries: 3\n  start_period: 20m\n\
          stop_grace_period: 30s",
         production.display()
     ));
