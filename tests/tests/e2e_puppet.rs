@@ -91,6 +91,7 @@ fn server_start(master: &str) -> Result<f64, String> {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn a_node_registered_with_a_real_puppet_master_gets_its_catalog_and_destroy_cleans_its_cert() {
     let started = Instant::now();
     let built =

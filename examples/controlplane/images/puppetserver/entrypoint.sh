@@ -26,8 +26,10 @@
 # The code is Debian's /etc/puppet/code: the production environment,
 # /etc/puppet/code/environments/production, is a volume from the host that
 # holds manifests/site.pp and data/common.yaml, the files dockstack's
-# registration edits (an environment with no hiera.yaml reads
-# data/common.yaml). environment_timeout is 0: every catalog sees the files
+# registration edits: Hiera's global layer, /etc/puppet/hiera.yaml, is
+# written here to read the environment's data/common.yaml (Debian's reads
+# nothing, and an environment without a hiera.yaml has no data layer).
+# environment_timeout is 0: every catalog sees the files
 # as they are. The CA (/etc/puppet/puppetserver/ca) and the server's own
 # certificate (/var/lib/puppet/ssl) are made on the first start; volumes on
 # them keep them across a recreate.
@@ -72,6 +74,17 @@ CONF
 
 sed -i -E "s|^( *)#? *max-active-instances:.*|\1max-active-instances: $instances|" \
   /etc/puppet/puppetserver/conf.d/puppetserver.conf
+
+cat >/etc/puppet/hiera.yaml <<'HIERA'
+# Written by the image's entrypoint at every start (see its top).
+version: 5
+defaults:
+  datadir: /etc/puppet/code/environments/%{::environment}/data
+  data_hash: yaml_data
+hierarchy:
+  - name: common (registered_services, written by dockstack's registration)
+    path: common.yaml
+HIERA
 
 production=/etc/puppet/code/environments/production
 mkdir -p "$production/manifests" "$production/data" /etc/puppet/puppetserver/ca \
