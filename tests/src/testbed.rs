@@ -46,7 +46,7 @@ pub use bed::TestBed;
 pub use cleanup::{cleanup_all, cleanup_slot};
 pub use host::Host;
 pub use hostnet::set_tx_checksum_offload;
-pub use images::{ensure_dnsmasq_image, ensure_test_image};
+pub use images::{ensure_dnsmasq_image, ensure_test_image, example_images};
 pub use layout::{
     BED_ROOT, DEMO_SLOT, DNSMASQ_IMAGE, HOST_LABEL, KEEP_ENV, MAX_HOSTS, MAX_SLOT, SANDBOX_SUFFIX,
     SERVER_PORT, TEST_IMAGE, slot_dir,

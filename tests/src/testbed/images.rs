@@ -1,4 +1,4 @@
-//! The locally built test images (busybox, dnsmasq), made once and serialised across processes; nothing is pulled.
+//! The locally built test images (busybox, dnsmasq), made once and serialised across processes, and the example's service images of `scripts/images`; nothing is pulled.
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -96,6 +96,28 @@ pub fn ensure_dnsmasq_image() -> Result<&'static str> {
         let _ = BUILT.set(());
     }
     Ok(DNSMASQ_IMAGE)
+}
+
+/// Builds (or finds up to date) the images `names` of
+/// `examples/controlplane/images` with `scripts/images` (Debian's packages
+/// from the machine's apt mirror, cached by their recipe); its output. The
+/// script serialises itself across processes.
+pub fn example_images(names: &[&str]) -> Result<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/images");
+    let out = Command::new(&script)
+        .args(names)
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    ensure!(
+        out.status.success(),
+        "scripts/images {} failed (it needs root, debootstrap (scripts/install-deps installs \
+         it), dockerd and apt's Debian mirror): status {:?}\n{}{}",
+        names.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn build_image_once(tag: &str, prepare: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
