@@ -51,8 +51,13 @@ impl Host {
                 holder,
             })
         };
+        // A replacement of this same container that a killed request left
+        // (`replace` removes it before making its own) holds no other's MAC.
         if let Some(c) = listed.iter().find(|c| {
-            c.name != spec.name && c.name != sandbox && record::shown(&c.labels).mac == wanted
+            c.name != spec.name
+                && c.name != sandbox
+                && super::replace::replaced_by(&c.name) != Some(spec.name.as_str())
+                && record::shown(&c.labels).mac == wanted
         }) {
             let holder = record::sandbox_owner(&c.name).unwrap_or(&c.name);
             return Err(taken(holder.to_string()));

@@ -48,7 +48,7 @@ const NEXT_APP: &str = ".dockstack-next-app";
 
 /// The container whose replacement a container named `name` belongs to,
 /// if it is one of [`next_names`].
-fn replaced_by(name: &str) -> Option<&str> {
+pub(super) fn replaced_by(name: &str) -> Option<&str> {
     let base = record::sandbox_owner(name)?;
     base.strip_suffix(NEXT_APP)
         .or_else(|| base.strip_suffix(NEXT))
