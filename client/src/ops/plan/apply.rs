@@ -23,7 +23,7 @@ pub enum ApplyError {
         image: String,
         host: String,
     },
-    #[error("{}: {}", .0.container, .0.message)]
+    #[error("{}", op_line(.0))]
     Op(OpError),
     #[error("{0}; nothing was changed")]
     Clash(String),
@@ -34,6 +34,16 @@ pub enum ApplyError {
         host: String,
         what: String,
     },
+}
+
+/// A container's failure, naming its host when the message does not (no
+/// server answered, so none could say which it was).
+fn op_line(e: &OpError) -> String {
+    if e.message.contains(&e.host) {
+        format!("{}: {}", e.container, e.message)
+    } else {
+        format!("{} on host {}: {}", e.container, e.host, e.message)
+    }
 }
 
 /// What an apply did before it ended.
