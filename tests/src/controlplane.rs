@@ -226,12 +226,14 @@ impl Cluster<'_> {
         }
         // A joiner's IST donor is Donor/Desynced until the transfer is
         // handed over (MariaDB runs its SST script in bypass mode even for
-        // IST), and keeps serving meanwhile: it counts as serving, not Synced.
+        // IST), then Joined while it applies what it queued meanwhile; it
+        // takes queries all along (wsrep_ready): it counts as serving, not
+        // Synced.
         let states = self.load.states(&self.members);
         let stale = Duration::from_millis(1500);
         let synced = load::timeline(&states, from, to, stale, |s| s == "Synced");
         let serving = load::timeline(&states, from, to, stale, |s| {
-            s == "Synced" || s == "Donor/Desynced"
+            s == "Synced" || s == "Donor/Desynced" || s == "Joined"
         });
         let (fewest_synced, _) = load::fewest(&synced);
         let (fewest_serving, at) = load::fewest(&serving);
