@@ -6,7 +6,6 @@
 //! back, `apply` completes and `plan` exits 0.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use dockstack_tests::support::{
@@ -86,15 +85,7 @@ fn a_host_cut_off_mid_apply_stops_it_at_its_step_and_the_next_apply_completes() 
     bed.restart_server(0).expect("restart host 0's server");
     let from = bed.server_log(0).len();
     let began = Instant::now();
-    let apply = bed
-        .client_command()
-        .arg("-f")
-        .arg(&env)
-        .args(["apply", "--yes"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run dockstack");
+    let apply = bed.spawn_client(&env, &["apply", "--yes"]);
     assert!(
         wait_until(Duration::from_secs(60), || bed
             .server_log(0)

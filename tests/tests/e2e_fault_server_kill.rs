@@ -6,7 +6,7 @@
 //! nothing is left over.
 
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use dockstack_tests::support::{
@@ -30,15 +30,7 @@ fn kill_at(bed: &mut TestBed, step: &str, env: &Path, args: &[&str]) {
     bed.set_server_env(PAUSE, &format!("{step}:120000"));
     bed.restart_server(0).expect("restart the server");
     let from = bed.server_log(0).len();
-    let mut client = bed
-        .client_command()
-        .arg("-f")
-        .arg(env)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run dockstack");
+    let mut client = bed.spawn_client(env, args);
     let held = wait_until(Duration::from_secs(90), || {
         log_since(bed, from).contains(&format!("{step}: held"))
     });

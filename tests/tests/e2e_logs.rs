@@ -4,7 +4,7 @@
 //! others go on; `--tail`, `--since` and `--output json` do what they say.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,15 +24,7 @@ struct Follower {
 
 impl Follower {
     fn start(bed: &TestBed, env: &std::path::Path, args: &[&str]) -> Follower {
-        let mut child = bed
-            .client_command()
-            .arg("-f")
-            .arg(env)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("dockstack logs -f");
+        let mut child = bed.spawn_client(env, args);
         let collect = |r: Box<dyn std::io::Read + Send>| {
             let lines = Arc::new(Mutex::new(Vec::new()));
             let sink = Arc::clone(&lines);

@@ -9,7 +9,7 @@ use std::fs;
 use std::io::Read;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -137,16 +137,7 @@ impl Victim {
 /// `dockstack -f ENV ARGS`; one that takes over a minute is killed and
 /// fails the test with what it said, rather than hanging it.
 fn dockstack(bed: &TestBed, env: &Path, args: &[&str]) -> Output {
-    let mut child = bed
-        .client_command()
-        .arg("-f")
-        .arg(env)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run dockstack");
+    let mut child = bed.spawn_client(env, args);
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();

@@ -26,6 +26,21 @@ impl TestBed {
         cmd
     }
 
+    /// Starts `dockstack -f ENV ARGS` in the background, its output piped,
+    /// for a test that acts while it runs (kills it, cuts its hosts,
+    /// follows its stream).
+    pub fn spawn_client(&self, env: &std::path::Path, args: &[&str]) -> std::process::Child {
+        self.client_command()
+            .arg("-f")
+            .arg(env)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run dockstack")
+    }
+
     /// Writes `environment.yaml` for `containers` into [`TestBed::dir`]; its path.
     pub fn write_environment(&self, containers: &[BedContainer]) -> PathBuf {
         let path = self.dir().join("environment.yaml");
