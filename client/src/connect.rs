@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use dockstack_proto::container_host_client::ContainerHostClient;
 use dockstack_types::lock::LEASE_HEADER;
+use dockstack_types::protocol;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -90,8 +91,34 @@ impl Leases {
     }
 }
 
-/// Puts the lease token of its host, if the client holds one, on each
-/// request.
+/// The protocol version this client says it speaks: its own, or in a
+/// debug build `$DOCKSTACK_PROTOCOL` (for the tests of a server that does
+/// not speak it).
+fn protocol_version() -> AsciiMetadataValue {
+    #[cfg(debug_assertions)]
+    if let Some(v) = std::env::var("DOCKSTACK_PROTOCOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return v;
+    }
+    AsciiMetadataValue::from(protocol::VERSION)
+}
+
+/// Puts the client's protocol version on each request.
+#[derive(Debug, Clone, Copy)]
+pub struct ProtocolHeader;
+
+impl Interceptor for ProtocolHeader {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut()
+            .insert(protocol::HEADER, protocol_version());
+        Ok(req)
+    }
+}
+
+/// Puts the client's protocol version, and the lease token of its host if
+/// the client holds one, on each request.
 #[derive(Debug, Clone)]
 pub struct LeaseHeader {
     leases: Leases,
@@ -99,7 +126,8 @@ pub struct LeaseHeader {
 }
 
 impl Interceptor for LeaseHeader {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(&mut self, req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let mut req = ProtocolHeader.call(req)?;
         if let Some(token) = self.leases.get(&self.host) {
             req.metadata_mut().insert(LEASE_HEADER, token);
         }
@@ -187,6 +215,10 @@ impl Connector {
         if s.code() == tonic::Code::Unimplemented {
             return "the server does not know this request: it is older than this client (upgrade dockstack-server on that host)".into();
         }
+        // The server's own failure, said in its words, whatever the code.
+        if s.metadata().contains_key(protocol::HEADER) {
+            return s.message().to_string();
+        }
         // hyper's own failure, whatever code tonic gave it: no server's
         // message starts so.
         if s.message().starts_with("h2 protocol error")
@@ -219,9 +251,11 @@ impl Connector {
         host: &str,
         ip: &HostAddress,
         port: u16,
-    ) -> Result<ContainerHostClient<Channel>, ConnectError> {
-        Ok(ContainerHostClient::new(
+    ) -> Result<ContainerHostClient<InterceptedService<Channel, ProtocolHeader>>, ConnectError>
+    {
+        Ok(ContainerHostClient::with_interceptor(
             self.channel(host, ip, port).await?,
+            ProtocolHeader,
         ))
     }
 
