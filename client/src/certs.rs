@@ -17,12 +17,14 @@ mod files;
 mod inventory;
 mod issue;
 mod layout;
+mod own;
 mod role;
 
 #[cfg(test)]
 mod tests;
 
 pub use crl::{Revocation, revoke};
+pub use own::refusal_cause;
 pub use inventory::{ClientCert, date, format_list, list};
 pub use issue::{CLIENT_VALIDITY_DAYS, Renewal, add_client, add_host, init, renew};
 pub use layout::{

@@ -320,7 +320,7 @@ impl HostService {
             claim => {
                 let why = match claim {
                     RoleClaim::Revoked => {
-                        "it has been revoked (its serial is in the CA's crl.pem)".to_string()
+                        "it has been revoked (its serial is in the CA's crl.pem): an admin issues a new one with `dockstack certs add-client NAME --role ROLE --force`".to_string()
                     }
                     RoleClaim::Expired => {
                         "it has expired (renew it with `dockstack certs renew NAME`)".to_string()
@@ -333,9 +333,10 @@ impl HostService {
                     ),
                 };
                 tracing::warn!(target: "audit", %client, role = "none", action = action.name(), ?container, "refused: {why}");
+                let what = [action.name(), container].join(" ");
                 return Err(Status::permission_denied(format!(
-                    "refused: certificate {client} may not {} {container}: {why}",
-                    action.name()
+                    "refused: certificate {client} may not {}: {why}",
+                    what.trim_end()
                 )));
             }
         };

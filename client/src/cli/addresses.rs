@@ -35,7 +35,7 @@ pub async fn addresses_command(cli: &Cli, overrides: HostOverride, json: bool) -
         }
     }
     for (h, e) in &failed {
-        eprintln!("FAILED host {h}: {e}");
+        eprintln!("{}", super::host_failed(h, e));
     }
     Ok(exit::failed_if(!failed.is_empty()))
 }

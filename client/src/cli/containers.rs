@@ -67,7 +67,7 @@ pub async fn status(cli: &Cli, overrides: HostOverride, json: bool) -> Result<Ex
         render::status_table(&env, &infos, &failed_hosts);
     }
     for (h, e) in &failed {
-        eprintln!("FAILED host {h}: {e}");
+        eprintln!("{}", super::host_failed(h, e));
     }
     Ok(exit::failed_if(!failed.is_empty()))
 }
