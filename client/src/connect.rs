@@ -286,11 +286,9 @@ impl Connector {
         host: &str,
         ip: &HostAddress,
         port: u16,
-    ) -> Result<ContainerHostClient<InterceptedService<Channel, ProtocolHeader>>, ConnectError>
-    {
-        Ok(ContainerHostClient::with_interceptor(
+    ) -> Result<ContainerHostClient<Channel>, ConnectError> {
+        Ok(ContainerHostClient::new(
             self.channel(host, ip, port).await?,
-            ProtocolHeader,
         ))
     }
 
@@ -414,15 +412,13 @@ impl Connector {
                     self.own_refusal()
                 });
                 if tls && explained.text == NOT_TLS {
-                    return Err(answered(
-                        match probe::probe(&addr, self.timeout).await {
-                            probe::Found::Http2 => ANSWERED_PLAINTEXT,
-                            probe::Found::Http1 => ANSWERED_HTTP,
-                            probe::Found::Tls | probe::Found::Other | probe::Found::Unknown => {
-                                ANSWERED_OTHER
-                            }
-                        },
-                    ));
+                    return Err(answered(match probe::probe(&addr, self.timeout).await {
+                        probe::Found::Http2 => ANSWERED_PLAINTEXT,
+                        probe::Found::Http1 => ANSWERED_HTTP,
+                        probe::Found::Tls | probe::Found::Other | probe::Found::Unknown => {
+                            ANSWERED_OTHER
+                        }
+                    }));
                 }
                 Err(ConnectError::Unreachable {
                     host: host.to_string(),
@@ -436,8 +432,10 @@ impl Connector {
 }
 
 /// What [`ConnectError::Answered`] says after "host H (ADDR)".
-const ANSWERED_HTTP: &str = "answered as an HTTP server, not as a dockstack server: is the port right?";
-const ANSWERED_TLS: &str = "answered with TLS, and this client was started with --insecure: drop --insecure";
+const ANSWERED_HTTP: &str =
+    "answered as an HTTP server, not as a dockstack server: is the port right?";
+const ANSWERED_TLS: &str =
+    "answered with TLS, and this client was started with --insecure: drop --insecure";
 const ANSWERED_PLAINTEXT: &str = "answered without TLS: its dockstack-server runs with --insecure (give it certificates, or pass --insecure here too)";
 const ANSWERED_OTHER: &str = "answered, but not as a dockstack server: is the port right?";
 

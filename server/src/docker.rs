@@ -257,7 +257,10 @@ impl DockerClient {
     }
 
     pub async fn inspect(&self, name: &str) -> Result<Option<Inspected>, DockerError> {
-        let resp = match self.answered(self.docker.inspect_container(name, None)).await? {
+        let resp = match self
+            .answered(self.docker.inspect_container(name, None))
+            .await?
+        {
             Ok(r) => r,
             Err(e) if status_code(&e) == Some(404) => return Ok(None),
             Err(source) => {
@@ -455,7 +458,10 @@ impl DockerClient {
         let options = bollard::query_parameters::RenameContainerOptions {
             name: name.to_string(),
         };
-        match self.answered(self.docker.rename_container(id, options)).await? {
+        match self
+            .answered(self.docker.rename_container(id, options))
+            .await?
+        {
             Ok(()) => Ok(()),
             Err(e) if status_code(&e) == Some(404) => Err(DockerError::NotFound(id.into())),
             Err(e) if status_code(&e) == Some(409) => Err(DockerError::NameTaken {
@@ -499,7 +505,10 @@ impl DockerClient {
     }
 
     pub async fn start(&self, name: &str) -> Result<(), DockerError> {
-        match self.answered(self.docker.start_container(name, None)).await? {
+        match self
+            .answered(self.docker.start_container(name, None))
+            .await?
+        {
             Ok(()) => Ok(()),
             // 304: already running.
             Err(e) if status_code(&e) == Some(304) => Ok(()),

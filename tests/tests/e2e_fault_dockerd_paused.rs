@@ -9,7 +9,7 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Output;
-use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -51,30 +51,107 @@ fn timed(bed: &TestBed, env: &Path, args: &[&str]) -> (Output, Duration) {
     (out, began.elapsed())
 }
 
-#[test]
-fn a_paused_dockerd_fails_requests_naming_docker_and_everything_works_once_resumed() {
+/// [`CALLERS`] clients calling `status` and `run` of `b` in turn for
+/// [`LOAD`], each call checked to fail saying `said`: how many calls, the
+/// slowest, and the server's footprint at the end.
+fn requests(
+    bed: &TestBed,
+    env: &Path,
+    b: &str,
+    said: &str,
+    server_pid: u32,
+) -> (usize, Duration, (u64, usize)) {
+    let stop = AtomicBool::new(false);
+    let calls = AtomicUsize::new(0);
+    let slowest = Mutex::new(Duration::ZERO);
+    std::thread::scope(|scope| {
+        for k in 0..CALLERS {
+            let (stop, calls, slowest) = (&stop, &calls, &slowest);
+            scope.spawn(move || {
+                let mut n = k;
+                while !stop.load(Ordering::Relaxed) {
+                    let args: &[&str] = if n % 2 == 0 {
+                        &["status"]
+                    } else {
+                        &["-c", b, "--wait", "30", "run"]
+                    };
+                    let (out, took) = timed(bed, env, args);
+                    assert!(
+                        !out.status.success() && both(&out).contains(said),
+                        "{args:?} during the pause: {}",
+                        text(&out)
+                    );
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    let mut s = slowest.lock().unwrap();
+                    *s = (*s).max(took);
+                    n += 1;
+                }
+            });
+        }
+        std::thread::sleep(LOAD);
+        let during = footprint(server_pid);
+        stop.store(true, Ordering::Relaxed);
+        (
+            calls.load(Ordering::Relaxed),
+            *slowest.lock().unwrap(),
+            during,
+        )
+    })
+}
+
+fn server_pid(bed: &TestBed) -> u32 {
+    std::fs::read_to_string(bed.host(0).rundir().join("server.pid"))
+        .expect("server.pid")
+        .trim()
+        .parse()
+        .expect("a pid")
+}
+
+/// Nothing piles up in the server while Docker hangs: no connection per
+/// request (a descriptor each), and no memory for one.
+fn assert_flat(before: (u64, usize), during: (u64, usize)) {
+    assert!(
+        during.1 <= before.1 + 16,
+        "the server's descriptors grew from {} to {}",
+        before.1,
+        during.1
+    );
+    assert!(
+        during.0 <= before.0 + 32 * 1024,
+        "the server's RSS grew from {} KiB to {} KiB",
+        before.0,
+        during.0
+    );
+}
+
+/// A private dockerd under `dir` with the test image, and a bed of one
+/// host whose server uses it.
+fn setup(dir: &Path) -> (PrivateDockerd, TestBed) {
     ensure_test_image().expect("test image");
-    let dir = std::env::temp_dir().join(format!("dockstack-paused-dockerd-{}", std::process::id()));
-    // Declared before the bed: dropped after it, once its server is gone.
-    let dockerd = PrivateDockerd::start(&dir).expect("a private dockerd");
+    let dockerd = PrivateDockerd::start(dir).expect("a private dockerd");
     dockerd.load_image(TEST_IMAGE).expect("the test image");
-    let uri = dockerd.uri();
     let bed = TestBed::new(BedOptions {
         server_args: vec![
             "--docker".into(),
-            uri.clone(),
+            dockerd.uri(),
             "--docker-timeout".into(),
             DOCKER_TIMEOUT_S.to_string(),
         ],
         ..BedOptions::hosts(1)
     })
     .expect("test bed");
+    (dockerd, bed)
+}
+
+#[test]
+fn a_paused_dockerd_fails_requests_naming_docker_and_everything_works_once_resumed() {
+    let dir = std::env::temp_dir().join(format!("dockstack-paused-dockerd-{}", std::process::id()));
+    // Bindings drop in reverse order: the bed (and its server) before the
+    // dockerd.
+    let (dockerd, bed) = setup(&dir);
+    let uri = dockerd.uri();
     let host = bed.host(0).name().to_string();
-    let server_pid: u32 = std::fs::read_to_string(bed.host(0).rundir().join("server.pid"))
-        .expect("server.pid")
-        .trim()
-        .parse()
-        .expect("a pid");
+    let server_pid = server_pid(&bed);
 
     let (a, b) = (bed.container_name("a"), bed.container_name("b"));
     let (ip_a, ip_b): (Ipv4Addr, Ipv4Addr) = (bed.subnet_ip(60), bed.subnet_ip(61));
@@ -130,56 +207,18 @@ fn a_paused_dockerd_fails_requests_naming_docker_and_everything_works_once_resum
     );
 
     // A minute of requests from several clients at once.
-    let stop = Arc::new(AtomicBool::new(false));
-    let calls = Arc::new(AtomicUsize::new(0));
-    let slowest = Arc::new(std::sync::Mutex::new(Duration::ZERO));
-    let bed = Arc::new(bed);
-    let callers: Vec<_> = (0..CALLERS)
-        .map(|k| {
-            let (stop, calls, slowest, bed) = (
-                Arc::clone(&stop),
-                Arc::clone(&calls),
-                Arc::clone(&slowest),
-                Arc::clone(&bed),
-            );
-            let (env, b, said) = (env.clone(), b.clone(), said.clone());
-            std::thread::spawn(move || {
-                let mut n = k;
-                while !stop.load(Ordering::Relaxed) {
-                    let args: &[&str] = if n % 2 == 0 {
-                        &["status"]
-                    } else {
-                        &["-c", &b, "--wait", "30", "run"]
-                    };
-                    let (out, took) = timed(&bed, &env, args);
-                    let all = both(&out);
-                    assert!(
-                        !out.status.success() && all.contains(&said),
-                        "{args:?} during the pause: {}",
-                        text(&out)
-                    );
-                    calls.fetch_add(1, Ordering::Relaxed);
-                    let mut s = slowest.lock().unwrap();
-                    *s = (*s).max(took);
-                    n += 1;
-                }
-            })
-        })
-        .collect();
-    std::thread::sleep(LOAD);
-    let during = footprint(server_pid);
-    stop.store(true, Ordering::Relaxed);
-    for c in callers {
-        c.join().expect("a caller");
-    }
-    let bed = Arc::into_inner(bed).expect("the callers are done");
+    let (calls, slowest, during) = requests(&bed, &env, &b, &said, server_pid);
 
     dockerd.resume().expect("SIGCONT");
     let resumed = Instant::now();
     assert!(
-        wait_until(Duration::from_secs(30), || dockstack(&bed, &env, &["status"])
-            .status
-            .success()),
+        wait_until(Duration::from_secs(30), || dockstack(
+            &bed,
+            &env,
+            &["status"]
+        )
+        .status
+        .success()),
         "status fails 30 s after dockerd was resumed: {}",
         bed.server_log(0)
     );
@@ -204,10 +243,9 @@ fn a_paused_dockerd_fails_requests_naming_docker_and_everything_works_once_resum
         second_status_took.as_millis()
     );
     println!(
-        "{} requests from {CALLERS} clients in {} s against the paused dockerd, slowest {} ms",
-        calls.load(Ordering::Relaxed),
+        "{calls} requests from {CALLERS} clients in {} s against the paused dockerd, slowest {} ms",
         LOAD.as_secs(),
-        slowest.lock().unwrap().as_millis()
+        slowest.as_millis()
     );
     println!(
         "server RSS {} KiB and {} fds before the pause, {} KiB and {} fds after {} s of requests, {} KiB and {} fds after the resume",
@@ -224,20 +262,7 @@ fn a_paused_dockerd_fails_requests_naming_docker_and_everything_works_once_resum
         status_back.as_millis(),
         run_back.as_millis()
     );
-    // Nothing piles up: no connection per request (a descriptor each), and
-    // no memory for one.
-    assert!(
-        during.1 <= before.1 + 16,
-        "the server's descriptors grew from {} to {}",
-        before.1,
-        during.1
-    );
-    assert!(
-        during.0 <= before.0 + 32 * 1024,
-        "the server's RSS grew from {} KiB to {} KiB",
-        before.0,
-        during.0
-    );
+    assert_flat(before, during);
     ok(&bed, &env, &["destroy"]);
     assert_eq!(
         dockerd.docker(&["ps", "-aq"]).unwrap().trim(),

@@ -27,7 +27,11 @@ pub enum Mismatch {
     #[error(
         "the server is newer than this client (it speaks dockstack protocol {oldest} to {server}, the client {client}): upgrade the dockstack client"
     )]
-    ClientOlder { client: u32, oldest: u32, server: u32 },
+    ClientOlder {
+        client: u32,
+        oldest: u32,
+        server: u32,
+    },
     #[error(
         "the client sent {sent:?} as its protocol version, which is no version: use a dockstack client"
     )]
@@ -67,7 +71,9 @@ mod tests {
         assert_eq!(check(Some(&VERSION.to_string())), Ok(()));
         let newer = check(Some(&(VERSION + 1).to_string())).unwrap_err();
         assert!(
-            newer.to_string().ends_with("upgrade dockstack-server there"),
+            newer
+                .to_string()
+                .ends_with("upgrade dockstack-server there"),
             "{newer}"
         );
         let older = check(Some(&(OLDEST - 1).to_string())).unwrap_err();
@@ -75,9 +81,6 @@ mod tests {
             older.to_string().ends_with("upgrade the dockstack client"),
             "{older}"
         );
-        assert!(matches!(
-            check(Some("x")),
-            Err(Mismatch::Unreadable { .. })
-        ));
+        assert!(matches!(check(Some("x")), Err(Mismatch::Unreadable { .. })));
     }
 }

@@ -169,7 +169,10 @@ mod tests {
         );
         let other = Text("received fatal alert: UnknownCA");
         let m = explain_text(&other, true, Some("ci"), || None);
-        assert!(m.contains("refused our certificate ci: is it signed"), "{m}");
+        assert!(
+            m.contains("refused our certificate ci: is it signed"),
+            "{m}"
+        );
         // What the TLS directory knows comes first.
         let m = explain_text(&other, true, Some("ci"), || Some("known".into()));
         assert_eq!(m, "known");
@@ -177,7 +180,8 @@ mod tests {
 
     #[test]
     fn a_cause_is_said_once() {
-        let refused = Text("tcp connect error: tcp connect error: Connection refused (os error 111)");
+        let refused =
+            Text("tcp connect error: tcp connect error: Connection refused (os error 111)");
         let m = explain(&refused, true, None, Some("h1"), || None);
         assert!(!m.answered);
         assert_eq!(m.text.matches("refused").count(), 1, "{m:?}");

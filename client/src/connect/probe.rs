@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn the_first_bytes_tell_the_server() {
-        assert_eq!(classify(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]), Found::Tls);
+        assert_eq!(
+            classify(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]),
+            Found::Tls
+        );
         assert_eq!(classify(b"HTTP/1.1 400 Bad Request"), Found::Http1);
         assert_eq!(
             classify(&[0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100]),
