@@ -186,6 +186,9 @@ mod tests {
         assert!(!m.answered);
         assert_eq!(m.text.matches("refused").count(), 1, "{m:?}");
         let unknown = Text("transport error: something new");
-        assert_eq!(explain_text(&unknown, true, None, || None), "something new");
+        assert_eq!(
+            explain_text(&unknown, true, None, || None),
+            "transport error: something new"
+        );
     }
 }
