@@ -54,6 +54,15 @@ fn host_failed(host: &str, message: &str) -> String {
     }
 }
 
+/// The line of a container whose action failed on `host`, the host named
+/// once (a server's message begins `host NAME: …`).
+fn container_failed(container: &str, host: &str, message: &str) -> String {
+    let message = message
+        .strip_prefix(&format!("host {host}: "))
+        .unwrap_or(message);
+    format!("FAILED {container} on {host}: {message}")
+}
+
 fn load(cli: &Cli) -> Result<Environment> {
     environment::load(&cli.file).map_err(|e| Invalid(e.to_string()).into())
 }

@@ -194,7 +194,7 @@ fn a_paused_dockerd_fails_requests_naming_docker_and_everything_works_once_resum
     let all = both(&out);
     println!("run while paused: {}", all.trim());
     assert!(
-        all.contains(&format!("host {host}: {said}")),
+        all.contains(&format!("FAILED {b} on {host}: {said}\n")),
         "{}",
         text(&out)
     );

@@ -227,7 +227,10 @@ fn show(outcomes: &[Outcome]) -> ExitCode {
     let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
     for o in &failed {
         if let Err(e) = &o.result {
-            eprintln!("FAILED {} on {}: {e}", o.container, o.host);
+            eprintln!(
+                "{}",
+                super::container_failed(&o.container, &o.host, &e.to_string())
+            );
         }
     }
     exit::failed_if(!failed.is_empty())
@@ -255,7 +258,10 @@ fn summarize(outcomes: &[Outcome], action: Action, json: bool) -> ExitCode {
         }
         for o in &failed {
             if let Err(e) = &o.result {
-                eprintln!("FAILED {} on {}: {e}", o.container, o.host);
+                eprintln!(
+                    "{}",
+                    super::container_failed(&o.container, &o.host, &e.to_string())
+                );
             }
         }
         eprintln!(
