@@ -4,6 +4,7 @@ pub mod bench;
 pub mod controlplane;
 pub mod dockerd;
 pub mod example;
+pub mod keystone;
 pub mod load;
 pub mod pty;
 pub mod rabbitmq;
