@@ -105,7 +105,14 @@ fn one_peers_idle_connections_keep_no_other_client_out() {
     });
     let mut idle = attack.connections();
     listed.expect("a list while one peer floods the port with idle connections");
-    let shut = closed(&mut idle);
+    // The last few may still wait in the kernel's accept queue, where the
+    // server has not seen them yet: give it a moment to take and close them.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut shut = closed(&mut idle);
+    while shut + 32 < idle.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        shut = closed(&mut idle);
+    }
     eprintln!(
         "grpc: {} idle connections opened, {shut} closed",
         idle.len()
