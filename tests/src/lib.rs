@@ -1,8 +1,9 @@
-//! dockstack's end-to-end test support: the test bed of simulated container hosts ([`testbed`]), the helpers the end-to-end tests share ([`support`]) those the benchmarks share ([`bench`](mod@bench)), and a database's load and its figures ([`load`]), and programs under a pseudo-terminal ([`pty`]).
+//! dockstack's end-to-end test support: the test bed of simulated container hosts ([`testbed`]), the helpers the end-to-end tests share ([`support`]) those the benchmarks share ([`bench`](mod@bench)), and a database's load and its figures ([`load`]), programs under a pseudo-terminal ([`pty`]), and a node on a bed's bridge that dockstack does not know ([`foreign`]).
 
 pub mod bench;
 pub mod controlplane;
 pub mod example;
+pub mod foreign;
 pub mod load;
 pub mod pty;
 pub mod rabbitmq;
