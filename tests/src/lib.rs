@@ -1,7 +1,8 @@
-//! dockstack's end-to-end test support: the test bed of simulated container hosts ([`testbed`]), the helpers the end-to-end tests share ([`support`]) those the benchmarks share ([`bench`](mod@bench)), and a database's load and its figures ([`load`]), programs under a pseudo-terminal ([`pty`]), and a node on a bed's bridge that dockstack does not know ([`foreign`]).
+//! dockstack's end-to-end test support: the test bed of simulated container hosts ([`testbed`]), the helpers the end-to-end tests share ([`support`]) those the benchmarks share ([`bench`](mod@bench)), and a database's load and its figures ([`load`]), programs under a pseudo-terminal ([`pty`]), a three-member etcd ([`etcd`](mod@etcd)), and a node on a bed's bridge that dockstack does not know ([`foreign`]).
 
 pub mod bench;
 pub mod controlplane;
+pub mod etcd;
 pub mod example;
 pub mod foreign;
 pub mod load;
