@@ -61,18 +61,17 @@ impl EtcdCluster {
         let issuer = Issuer::new(ca_params, ca_key);
         let issue = |name: &str, ips: &[Ipv4Addr], usages: Vec<ExtendedKeyUsagePurpose>| {
             let mut p = params(name);
-            p.subject_alt_names = ips.iter().map(|ip| SanType::IpAddress(IpAddr::V4(*ip))).collect();
+            p.subject_alt_names = ips
+                .iter()
+                .map(|ip| SanType::IpAddress(IpAddr::V4(*ip)))
+                .collect();
             p.extended_key_usages = usages;
             let key = KeyPair::generate().expect("key");
             let cert = p.signed_by(&key, &issuer).expect("cert");
             write(&dir.join(format!("{name}.pem")), &cert.pem());
             write(&dir.join(format!("{name}.key")), &key.serialize_pem());
         };
-        issue(
-            "client",
-            &[],
-            vec![ExtendedKeyUsagePurpose::ClientAuth],
-        );
+        issue("client", &[], vec![ExtendedKeyUsagePurpose::ClientAuth]);
         let hosts: Vec<usize> = (0..3).collect();
         let initial: Vec<String> = hosts
             .iter()
@@ -109,10 +108,22 @@ impl EtcdCluster {
             let child = Command::new("ip")
                 .args(["netns", "exec", h.netns(), "etcd"])
                 .arg(format!("--name={}", m.name))
-                .arg(format!("--data-dir={}", d.join(format!("{}.data", m.name)).display()))
-                .arg(format!("--listen-client-urls=https://{}:{CLIENT_PORT}", h.mgmt_ip()))
-                .arg(format!("--advertise-client-urls=https://{}:{CLIENT_PORT}", h.mgmt_ip()))
-                .arg(format!("--listen-peer-urls=https://{}:{PEER_PORT}", h.bridge_ip()))
+                .arg(format!(
+                    "--data-dir={}",
+                    d.join(format!("{}.data", m.name)).display()
+                ))
+                .arg(format!(
+                    "--listen-client-urls=https://{}:{CLIENT_PORT}",
+                    h.mgmt_ip()
+                ))
+                .arg(format!(
+                    "--advertise-client-urls=https://{}:{CLIENT_PORT}",
+                    h.mgmt_ip()
+                ))
+                .arg(format!(
+                    "--listen-peer-urls=https://{}:{PEER_PORT}",
+                    h.bridge_ip()
+                ))
                 .arg(format!(
                     "--initial-advertise-peer-urls=https://{}:{PEER_PORT}",
                     h.bridge_ip()
@@ -126,8 +137,14 @@ impl EtcdCluster {
                 .arg(format!("--key-file={}", pem(&format!("{}.key", m.name))))
                 .arg("--peer-client-cert-auth")
                 .arg(format!("--peer-trusted-ca-file={}", pem("ca.pem")))
-                .arg(format!("--peer-cert-file={}", pem(&format!("{}.pem", m.name))))
-                .arg(format!("--peer-key-file={}", pem(&format!("{}.key", m.name))))
+                .arg(format!(
+                    "--peer-cert-file={}",
+                    pem(&format!("{}.pem", m.name))
+                ))
+                .arg(format!(
+                    "--peer-key-file={}",
+                    pem(&format!("{}.key", m.name))
+                ))
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("log"))
                 .stderr(log)
@@ -135,12 +152,17 @@ impl EtcdCluster {
                 .expect("start etcd");
             m.child = Some(child);
         }
-        let healthy = wait_until(Duration::from_secs(60), || cluster.healthy(3));
+        let healthy = cluster.wait_healthy(3);
         assert!(healthy, "etcd did not come up: {}", cluster.logs());
         cluster
     }
 
-    /// Whether `members` of the members answer as healthy.
+    /// Waits up to a minute for `members` of the members to answer as
+    /// healthy (after a kill: once the others have elected a leader).
+    pub fn wait_healthy(&self, members: usize) -> bool {
+        wait_until(Duration::from_secs(60), || self.healthy(members))
+    }
+
     fn healthy(&self, members: usize) -> bool {
         let out = self.etcdctl(&["endpoint", "health"]);
         let text = String::from_utf8_lossy(&out.stdout).to_string()
@@ -205,7 +227,11 @@ impl EtcdCluster {
                 let log = std::fs::read_to_string(self.dir.join(format!("{}.log", m.name)))
                     .unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                format!("--- {} ---\n{}", m.name, tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+                format!(
+                    "--- {} ---\n{}",
+                    m.name,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
             })
             .collect::<Vec<_>>()
             .join("\n")

@@ -41,8 +41,10 @@ fn race(bed: &TestBed, env_a: &PathBuf, env_b: &PathBuf, ip: &str, rounds: usize
         );
         let loser = if a { &out_b } else { &out_a };
         assert!(
-            text(loser).contains(&format!("address {ip} of ")) && text(loser).contains("reserved in etcd")
-                || text(loser).contains(&format!("address {ip} of ")) && text(loser).contains("is held by container"),
+            text(loser).contains(&format!("address {ip} of "))
+                && text(loser).contains("reserved in etcd")
+                || text(loser).contains(&format!("address {ip} of "))
+                    && text(loser).contains("is held by container"),
             "{what} round {round}: refused without naming {ip}: {}",
             text(loser)
         );
@@ -54,7 +56,9 @@ fn race(bed: &TestBed, env_a: &PathBuf, env_b: &PathBuf, ip: &str, rounds: usize
         ok(bed, env_a, &["destroy"]);
         ok(bed, env_b, &["destroy"]);
     }
-    println!("{what}: {rounds} rounds, {won_a} won by file A (host 0), {won_b} by file B (host 1); exactly one each time");
+    println!(
+        "{what}: {rounds} rounds, {won_a} won by file A (host 0), {won_b} by file B (host 1); exactly one each time"
+    );
 }
 
 #[test]
@@ -73,12 +77,15 @@ fn two_files_racing_for_one_address_exactly_one_holds_it_with_and_without_a_memb
     let out = ok(&bed, &env_b, &["addresses"]);
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(
-        listed.lines().any(|l| l.starts_with(&ip_text) && l.contains(&a) && l.contains("held")),
+        listed
+            .lines()
+            .any(|l| l.starts_with(&ip_text) && l.contains(&a) && l.contains("held")),
         "{listed}"
     );
     ok(&bed, &env_a, &["destroy"]);
 
     etcd.kill(2);
+    assert!(etcd.wait_healthy(2), "{}", etcd.logs());
     race(&bed, &env_a, &env_b, &ip_text, ROUNDS, "member m2 killed");
 }
 
@@ -103,13 +110,17 @@ fn an_orphan_reservation_is_shown_refused_to_another_file_and_reclaimed_by_its_o
     let out = ok(&bed, &env_b, &["addresses"]);
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(
-        listed.lines().any(|l| l.starts_with(&ip.to_string()) && l.contains("orphan") && l.contains(&file_a)),
+        listed
+            .lines()
+            .any(|l| l.starts_with(&ip.to_string()) && l.contains("orphan") && l.contains(&file_a)),
         "{listed}"
     );
     let out = dockstack(&bed, &env_b, &["run"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains(&format!("address {ip} of {b} is reserved in etcd for container {a} of {file_a}")),
+        text(&out).contains(&format!(
+            "address {ip} of {b} is reserved in etcd for container {a} of {file_a}"
+        )),
         "{}",
         text(&out)
     );
@@ -118,10 +129,18 @@ fn an_orphan_reservation_is_shown_refused_to_another_file_and_reclaimed_by_its_o
     assert!(exists(&a));
     let got = etcd.etcdctl(&["get", &key, "--print-value-only"]);
     let got = String::from_utf8_lossy(&got.stdout);
-    assert!(got.contains(&bed.host(0).name().to_string()) && got.contains(&dockstack_tests::support::derived_mac(ip)), "{got}");
+    assert!(
+        got.contains(&bed.host(0).name().to_string())
+            && got.contains(&dockstack_tests::support::derived_mac(ip)),
+        "{got}"
+    );
     ok(&bed, &env_a, &["destroy"]);
     let gone = etcd.etcdctl(&["get", &key, "--print-value-only"]);
-    assert!(String::from_utf8_lossy(&gone.stdout).trim().is_empty(), "{}", text(&gone));
+    assert!(
+        String::from_utf8_lossy(&gone.stdout).trim().is_empty(),
+        "{}",
+        text(&gone)
+    );
 }
 
 #[test]
@@ -139,17 +158,26 @@ fn with_etcd_down_changes_are_refused_and_status_works() {
         let out = dockstack(&bed, &env, args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
         assert!(
-            text(&out).contains("cannot be reached") && text(&out).contains("no change is made while it is down"),
+            text(&out).contains("cannot be reached")
+                && text(&out).contains("no change is made while it is down"),
             "{args:?}: {}",
             text(&out)
         );
     }
     assert!(exists(&name), "a refused change removed the container");
     let out = ok(&bed, &env, &["status"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&name), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&name),
+        "{}",
+        text(&out)
+    );
     ok(&bed, &env, &["plan"]);
     // Without the cluster section, the servers' own lock alone: as before.
     let plain = bed.dir().join("plain.yaml");
-    std::fs::write(&plain, bed.environment_yaml(&[BedContainer::new(&name, 0, ip)])).unwrap();
+    std::fs::write(
+        &plain,
+        bed.environment_yaml(&[BedContainer::new(&name, 0, ip)]),
+    )
+    .unwrap();
     ok(&bed, &plain, &["destroy"]);
 }

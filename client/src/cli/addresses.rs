@@ -52,7 +52,10 @@ pub async fn addresses_command(cli: &Cli, overrides: HostOverride, json: bool) -
                     // A reservation whose container no host reports: a
                     // client died between reserve and plug; the next
                     // apply of its file takes it back or releases it.
-                    let state = if table.iter().any(|h| h.address == r.address && h.container == r.container) {
+                    let state = if table
+                        .iter()
+                        .any(|h| h.address == r.address && h.container == r.container)
+                    {
                         "held"
                     } else {
                         "orphan"

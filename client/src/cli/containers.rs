@@ -125,7 +125,10 @@ async fn act_now(
         return Ok(ExitCode::from(exit::FAILED));
     }
     let cluster = ops::cluster::current();
-    if let Some(s) = cluster.as_ref().filter(|_| matches!(action, Action::Run | Action::Start)) {
+    if let Some(s) = cluster
+        .as_ref()
+        .filter(|_| matches!(action, Action::Run | Action::Start))
+    {
         if let Err(e) = s.reserve(&containers).await {
             eprintln!("FAILED {e}");
             eprintln!("{}: nothing was done", action.name());
@@ -153,7 +156,9 @@ async fn act_now(
             .map(|o| o.container.clone())
             .collect();
         if let Err(e) = s.release_containers(&gone).await {
-            eprintln!("dockstack: warning: the destroyed containers' reservations were not released: {e}");
+            eprintln!(
+                "dockstack: warning: the destroyed containers' reservations were not released: {e}"
+            );
         }
     }
     Ok(summarize(&outcomes, action, json))

@@ -12,6 +12,7 @@ use accessors::Fields;
 use keys::TOP_KEYS;
 
 mod accessors;
+mod cluster;
 mod container;
 mod cross;
 mod health;
@@ -19,11 +20,12 @@ mod hints;
 mod hosts;
 mod keys;
 mod network;
-mod cluster;
 mod registration;
 mod runtime;
 
-pub use keys::{DEFAULT_AGENT, DEFAULT_CERTCLEAN, DEFAULT_CLUSTER_PREFIX, DEFAULT_PORT, DEFAULT_RELOAD};
+pub use keys::{
+    DEFAULT_AGENT, DEFAULT_CERTCLEAN, DEFAULT_CLUSTER_PREFIX, DEFAULT_PORT, DEFAULT_RELOAD,
+};
 
 /// One problem, before the file name is attached.
 #[derive(Debug)]

@@ -30,6 +30,8 @@ pub const LOCK_TTL_SECS: i64 = 10;
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a waiting client (`--wait`) asks again.
 const WAIT_POLL: Duration = Duration::from_millis(250);
+/// How often a member that has no leader yet is asked again.
+const ELECTION_POLL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClusterError {
@@ -54,7 +56,9 @@ pub enum ClusterError {
         container: String,
         by: Reservation,
     },
-    #[error("the cluster's etcd lock was lost (its lease lapsed or was revoked); nothing more is changed")]
+    #[error(
+        "the cluster's etcd lock was lost (its lease lapsed or was revoked); nothing more is changed"
+    )]
     Lost,
     #[error("etcd: {0}")]
     Etcd(String),
@@ -127,19 +131,53 @@ pub async fn connect(cluster: &Cluster) -> Result<Client, ClusterError> {
             .identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
         options = options.with_tls(config);
     }
-    let down = |message: String| ClusterError::Down {
-        endpoints: cluster.etcd.join(", "),
-        message,
-    };
-    let mut client = Client::connect(&cluster.etcd, Some(options))
-        .await
-        .map_err(|e| down(e.to_string()))?;
-    // Connecting is lazy: a status call proves an endpoint answers.
-    let probe = client.get(format!("{}/lock", cluster.prefix), None);
-    match tokio::time::timeout(CALL_TIMEOUT, probe).await {
-        Ok(Ok(_)) => Ok(client),
-        Ok(Err(e)) => Err(down(e.to_string())),
-        Err(_) => Err(down(format!("no answer within {} s", CALL_TIMEOUT.as_secs()))),
+    // Every member at once; the first that answers serves the command.
+    // One channel over all of them would keep sending to a member that is
+    // down (a refused connection fails the call rather than moving on), and
+    // etcd forwards whatever a member gets to its leader anyway.
+    let tries = cluster.etcd.iter().map(|url| {
+        let options = options.clone();
+        let key = lock_key(&cluster.prefix);
+        Box::pin(async move {
+            let mut client = Client::connect([url.as_str()], Some(options))
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            // Connecting is lazy: a read proves the member answers. A
+            // member that answers "unavailable" (its cluster electing a
+            // leader, as after a member's loss) is asked again for a while.
+            let began = Instant::now();
+            loop {
+                let left = CALL_TIMEOUT.saturating_sub(began.elapsed());
+                match tokio::time::timeout(left, client.get(key.clone(), None)).await {
+                    Ok(Ok(_)) => return Ok(client),
+                    Ok(Err(etcd_client::Error::GRpcStatus(s)))
+                        if s.code() == tonic::Code::Unavailable && left > ELECTION_POLL =>
+                    {
+                        tokio::time::sleep(ELECTION_POLL).await;
+                    }
+                    Ok(Err(e)) => return Err(format!("{url}: {e}")),
+                    Err(_) => {
+                        return Err(format!(
+                            "{url}: no answer within {} s",
+                            CALL_TIMEOUT.as_secs()
+                        ));
+                    }
+                }
+            }
+        })
+    });
+    if cluster.etcd.is_empty() {
+        return Err(ClusterError::Down {
+            endpoints: String::new(),
+            message: "no etcd URL given".into(),
+        });
+    }
+    match futures::future::select_ok(tries).await {
+        Ok((client, _)) => Ok(client),
+        Err(last) => Err(ClusterError::Down {
+            endpoints: cluster.etcd.join(", "),
+            message: last,
+        }),
     }
 }
 
@@ -208,6 +246,8 @@ pub async fn acquire(
         .id();
     let key = lock_key(&cluster.prefix);
     let began = Instant::now();
+    // Kept alive from now on: a wait (`--wait`) may outlast its lifetime.
+    let keeper = tokio::spawn(keep_alive(client.clone(), lease));
     let fence = loop {
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
@@ -217,7 +257,13 @@ pub async fn acquire(
                 Some(PutOptions::new().with_lease(lease)),
             )])
             .or_else([TxnOp::get(key.clone(), None)]);
-        let r = client.txn(txn).await.map_err(|e| etcd_err(&e))?;
+        let r = match client.txn(txn).await {
+            Ok(r) => r,
+            Err(e) => {
+                keeper.abort();
+                return Err(etcd_err(&e));
+            }
+        };
         if r.succeeded() {
             break r.header().map_or(0, etcd_client::ResponseHeader::revision);
         }
@@ -237,6 +283,7 @@ pub async fn acquire(
                 tokio::time::sleep(WAIT_POLL.min(w - elapsed)).await;
             }
             (Some(h), _) => {
+                keeper.abort();
                 let _ = client.lease_revoke(lease).await;
                 return Err(ClusterError::Held {
                     prefix: cluster.prefix.clone(),
@@ -246,7 +293,6 @@ pub async fn acquire(
             }
         }
     };
-    let keeper = tokio::spawn(keep_alive(client.clone(), lease));
     let session = Arc::new(Session {
         client,
         prefix: cluster.prefix.clone(),
@@ -346,7 +392,13 @@ impl Session {
                 _ => None,
             })
             .collect();
-        if gets.get(1).cloned().flatten().map(|(_, created, _)| created) != Some(self.fence) {
+        if gets
+            .get(1)
+            .cloned()
+            .flatten()
+            .map(|(_, created, _)| created)
+            != Some(self.fence)
+        {
             return Err(ClusterError::Lost);
         }
         let Some(Some((held, _, modified))) = gets.first().cloned() else {
@@ -393,7 +445,8 @@ impl Session {
     pub async fn release_unwanted(&self, env: &Environment) -> Result<(), ClusterError> {
         self.release_where(|r| {
             env.container(&r.container).is_none_or(|c| {
-                r.address != IpAddr::V4(c.ip) && c.ip6.map(|n| IpAddr::from(n.ip())) != Some(r.address)
+                r.address != IpAddr::V4(c.ip)
+                    && c.ip6.map(|n| IpAddr::from(n.ip())) != Some(r.address)
             })
         })
         .await

@@ -269,7 +269,9 @@ async fn carry_out(
         }
     }
     if let Some(s) = &cluster {
-        s.release_unwanted(&env).await.map_err(ApplyError::Cluster)?;
+        s.release_unwanted(&env)
+            .await
+            .map_err(ApplyError::Cluster)?;
     }
     Ok(())
 }
