@@ -6,7 +6,7 @@
 //! taken back by its own file's apply; with etcd down, changes are refused
 //! with a clear error and `status` still works.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use dockstack_tests::etcd::EtcdCluster;
 use dockstack_tests::support::{bed, dockstack, exists, ok, text};
@@ -24,7 +24,7 @@ fn write(bed: &TestBed, etcd: &EtcdCluster, file: &str, c: BedContainer) -> Path
 /// `rounds` races of `run` of both files at once (the second waits for
 /// the cluster's lock): exactly one holds the address each time, the
 /// other is refused naming it.
-fn race(bed: &TestBed, env_a: &PathBuf, env_b: &PathBuf, ip: &str, rounds: usize, what: &str) {
+fn race(bed: &TestBed, env_a: &Path, env_b: &Path, ip: &str, rounds: usize, what: &str) {
     let (mut won_a, mut won_b) = (0, 0);
     for round in 0..rounds {
         let (out_a, out_b) = std::thread::scope(|s| {

@@ -125,15 +125,16 @@ async fn act_now(
         return Ok(ExitCode::from(exit::FAILED));
     }
     let cluster = ops::cluster::current();
-    if let Some(s) = cluster
+    // Reserved in the cluster's etcd before anything is plugged.
+    let reserving = cluster
         .as_ref()
-        .filter(|_| matches!(action, Action::Run | Action::Start))
+        .filter(|_| matches!(action, Action::Run | Action::Start));
+    if let Some(s) = reserving
+        && let Err(e) = s.reserve(&containers).await
     {
-        if let Err(e) = s.reserve(&containers).await {
-            eprintln!("FAILED {e}");
-            eprintln!("{}: nothing was done", action.name());
-            return Ok(ExitCode::from(exit::FAILED));
-        }
+        eprintln!("FAILED {e}");
+        eprintln!("{}: nothing was done", action.name());
+        return Ok(ExitCode::from(exit::FAILED));
     }
     let printer = printer(&containers, action, json);
     let outcomes = ops::apply(

@@ -44,7 +44,7 @@ pub enum ClusterError {
     #[error("the cluster (etcd {prefix}) is {}{}", describe(.holder), waited_for(*.waited))]
     Held {
         prefix: String,
-        holder: LockHolder,
+        holder: Box<LockHolder>,
         waited: Option<Duration>,
     },
     #[error(
@@ -54,7 +54,7 @@ pub enum ClusterError {
     Reserved {
         address: IpAddr,
         container: String,
-        by: Reservation,
+        by: Box<Reservation>,
     },
     #[error(
         "the cluster's etcd lock was lost (its lease lapsed or was revoked); nothing more is changed"
@@ -287,7 +287,7 @@ pub async fn acquire(
                 let _ = client.lease_revoke(lease).await;
                 return Err(ClusterError::Held {
                     prefix: cluster.prefix.clone(),
-                    holder: h,
+                    holder: Box::new(h),
                     waited: wait.map(|_| elapsed),
                 });
             }
@@ -412,7 +412,7 @@ impl Session {
             return Err(ClusterError::Reserved {
                 address,
                 container: c.name.clone(),
-                by,
+                by: Box::new(by),
             });
         }
         if by.container == wanted.container && by.host == wanted.host && by.mac == wanted.mac {
