@@ -30,6 +30,8 @@ pub const LOCK_TTL_SECS: i64 = 10;
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a waiting client (`--wait`) asks again.
 const WAIT_POLL: Duration = Duration::from_millis(250);
+/// Reservations asked for at once.
+const RESERVING_AT_ONCE: usize = 16;
 /// How often a member that has no leader yet is asked again.
 const ELECTION_POLL: Duration = Duration::from_millis(200);
 
@@ -101,6 +103,13 @@ pub struct Reservation {
     pub file: String,
     pub mac: String,
     pub since_unix_ms: u64,
+}
+
+/// What a reservation found: made now, or this file's own already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Made {
+    New,
+    Kept,
 }
 
 fn now_ms() -> u64 {
@@ -346,16 +355,39 @@ impl Session {
     /// which the plan hands over); another file's never is. The first
     /// refusal ends it.
     pub async fn reserve(&self, containers: &[Container]) -> Result<(), ClusterError> {
-        for c in containers {
-            let addresses = std::iter::once(IpAddr::V4(c.ip)).chain(c.ip6.map(|n| n.ip().into()));
-            for address in addresses {
-                self.reserve_one(c, address).await?;
-            }
-        }
-        Ok(())
+        use futures::StreamExt;
+        let wanted: Vec<(&Container, IpAddr)> = containers
+            .iter()
+            .flat_map(|c| {
+                std::iter::once(IpAddr::V4(c.ip))
+                    .chain(c.ip6.map(|n| n.ip().into()))
+                    .map(move |a| (c, a))
+            })
+            .collect();
+        // Several at once: each is a round trip of its own.
+        let results: Vec<(IpAddr, Result<Made, ClusterError>)> = futures::stream::iter(wanted)
+            .map(|(c, a)| async move { (a, self.reserve_one(c, a).await) })
+            .buffer_unordered(RESERVING_AT_ONCE)
+            .collect()
+            .await;
+        let Some(err) = results.iter().find_map(|(_, r)| r.as_ref().err().cloned()) else {
+            return Ok(());
+        };
+        // Refused: what this call made is given back, so a change that did
+        // nothing leaves nothing reserved.
+        let made: Vec<IpAddr> = results
+            .iter()
+            .filter(|(_, r)| matches!(r, Ok(Made::New)))
+            .map(|(a, _)| *a)
+            .collect();
+        let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
+        let _ = self
+            .release_where(|r| made.contains(&r.address) && names.contains(&r.container))
+            .await;
+        Err(err)
     }
 
-    async fn reserve_one(&self, c: &Container, address: IpAddr) -> Result<(), ClusterError> {
+    async fn reserve_one(&self, c: &Container, address: IpAddr) -> Result<Made, ClusterError> {
         let key = address_key(&self.prefix, address);
         let wanted = Reservation {
             address,
@@ -379,7 +411,7 @@ impl Session {
             ]);
         let r = client.txn(txn).await.map_err(|e| etcd_err(&e))?;
         if r.succeeded() {
-            return Ok(());
+            return Ok(Made::New);
         }
         let gets: Vec<Option<(Vec<u8>, i64, i64)>> = r
             .op_responses()
@@ -416,7 +448,7 @@ impl Session {
             });
         }
         if by.container == wanted.container && by.host == wanted.host && by.mac == wanted.mac {
-            return Ok(());
+            return Ok(Made::Kept);
         }
         // This file's own, given to another container, host or MAC:
         // recorded anew.
@@ -428,7 +460,7 @@ impl Session {
             .and_then([TxnOp::put(key, value, None)]);
         let r = client.txn(txn).await.map_err(|e| etcd_err(&e))?;
         if r.succeeded() {
-            Ok(())
+            Ok(Made::Kept)
         } else {
             Err(ClusterError::Lost)
         }
