@@ -19,7 +19,9 @@ impl Checker {
             "a mapping with etcd, prefix and tls",
         )?;
         let mut endpoints = Vec::new();
-        for (url, pos) in self.string_list(&fields, "etcd", "URL") {
+        let given = self.string_list(&fields, "etcd", "URL");
+        let none_given = given.is_empty();
+        for (url, pos) in given {
             if url.starts_with("https://") || url.starts_with("http://") {
                 endpoints.push(url);
             } else {
@@ -30,7 +32,7 @@ impl Checker {
                 );
             }
         }
-        if endpoints.is_empty() {
+        if none_given {
             self.report(
                 fields.owner,
                 &fields.path("etcd"),
