@@ -30,6 +30,11 @@ pub const CONFLICT_KEPT: Duration = Duration::from_secs(600);
 /// age out.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
+/// How often a probe with a container's own MAC is answered (see
+/// `AddressGuard::probed`): well within a probe's window, rarely enough
+/// that a flood of probes is no flood of announcements.
+const PROBE_ANSWER_INTERVAL: Duration = Duration::from_secs(1);
+
 /// One frame is seen once on each interface of the host it crosses (with
 /// OVS's userspace datapath, on the claimant's port and again on the
 /// bridge's interface): the same bytes again within this are the same
@@ -90,6 +95,8 @@ struct Tables {
     conflicts: HashMap<String, Conflict>,
     /// The last claim's ARP part, and when it was seen (see [`SAME_FRAME`]).
     last_claim: Option<([u8; 28], Instant)>,
+    /// By owner: when a probe with its own MAC was last answered.
+    probe_answered: HashMap<String, Instant>,
 }
 
 /// The addresses this server plugged and the conflicts seen on them.
@@ -135,6 +142,7 @@ impl AddressGuard {
     pub fn unplugged(&self, owner: &str) {
         let mut t = self.tables();
         t.held.remove(owner);
+        t.probe_answered.remove(owner);
         t.conflicts.remove(owner);
         metrics().conflicts_now(t.conflicts.len());
     }
@@ -147,10 +155,9 @@ impl AddressGuard {
     /// Records what the ARP `frame`, which came in, claims; the defence
     /// due, if any.
     fn observe(&self, frame: &[u8], now: Instant) -> Option<Defence> {
-        let (_, mac, address) = arp_sender(frame)?;
+        let (op, mac, address) = arp_sender(frame)?;
         if address.is_unspecified() {
-            // A probe claims nothing yet; the container's kernel answers it.
-            return None;
+            return self.probed(op, mac, frame, now);
         }
         let mut t = self.tables();
         let (owner, held) = t
@@ -205,6 +212,41 @@ impl AddressGuard {
             );
         }
         due.then_some(Defence { owner, held })
+    }
+
+    /// A probe (sender `0.0.0.0`) claims nothing yet, and the container's
+    /// kernel answers one for its address; but not one with the
+    /// container's own MAC (another file's container given the same
+    /// address derives the same MAC): the answer goes back to that MAC,
+    /// which the bridge knows on the container's own port, and never
+    /// reaches the prober. So the container announces its address then,
+    /// a broadcast the prober does see, at most once per
+    /// [`PROBE_ANSWER_INTERVAL`].
+    fn probed(&self, op: u16, mac: Mac, frame: &[u8], now: Instant) -> Option<Defence> {
+        let target = Ipv4Addr::from(<[u8; 4]>::try_from(&frame[38..42]).ok()?);
+        if op != 1 {
+            return None;
+        }
+        let mut t = self.tables();
+        let (owner, held) = t
+            .held
+            .iter()
+            .find(|(_, h)| h.address == target && h.mac == mac)
+            .map(|(o, h)| (o.clone(), *h))?;
+        if t.probe_answered
+            .get(&owner)
+            .is_some_and(|at| now.duration_since(*at) < PROBE_ANSWER_INTERVAL)
+        {
+            return None;
+        }
+        t.probe_answered.insert(owner.clone(), now);
+        drop(t);
+        tracing::warn!(
+            container = %owner,
+            address = %target,
+            "another node probes for {target} of {owner} with the same MAC {mac}: announcing it"
+        );
+        Some(Defence { owner, held })
     }
 
     /// Drops the conflicts whose last claim is older than [`CONFLICT_KEPT`].
@@ -306,6 +348,12 @@ mod tests {
         // A probe (sender 0.0.0.0) and another address claim nothing.
         let probe = netplug::arp::request_frame(other, Ipv4Addr::UNSPECIFIED, ip);
         assert_eq!(guard.observe(&probe, t2), None);
+        // A probe with the container's own MAC is answered with an
+        // announcement, once a second at most; no conflict is counted.
+        let twin = netplug::arp::request_frame(own.octets(), Ipv4Addr::UNSPECIFIED, ip);
+        assert!(guard.observe(&twin, t2).is_some());
+        assert_eq!(guard.observe(&twin, t2 + Duration::from_millis(10)), None);
+        assert!(guard.observe(&twin, t2 + PROBE_ANSWER_INTERVAL).is_some());
         let elsewhere = garp(other, Ipv4Addr::new(10, 0, 0, 6));
         assert_eq!(guard.observe(&elsewhere, t2), None);
         assert_eq!(guard.conflict_of("web").unwrap().seen, 3);
