@@ -17,6 +17,7 @@ mod files;
 mod inventory;
 mod issue;
 mod layout;
+mod own;
 mod role;
 
 #[cfg(test)]
@@ -28,6 +29,7 @@ pub use issue::{CLIENT_VALIDITY_DAYS, Renewal, add_client, add_host, init, renew
 pub use layout::{
     CRL_FILE, DEFAULT_CLIENT, ca_cert, check_name, client_cert, client_files, crl_path, host_cert,
 };
+pub use own::refusal_cause;
 pub use role::{ROLE_URI_PREFIX, Role, role_parser};
 
 pub const DEFAULT_TLS_DIR: &str = "/etc/dockstack/tls";

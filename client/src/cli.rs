@@ -41,6 +41,28 @@ impl std::fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
+/// The line of a host that could not be asked: `FAILED host NAME: …`,
+/// the host named once, whether its message begins with it (the server's
+/// `host NAME: …`, a connection's `host NAME (ADDR) …`) or not.
+fn host_failed(host: &str, message: &str) -> String {
+    let named = format!("host {host}");
+    match message.strip_prefix(&named) {
+        Some(rest) if rest.starts_with(": ") || rest.starts_with(" (") => {
+            format!("FAILED {message}")
+        }
+        _ => format!("FAILED {named}: {message}"),
+    }
+}
+
+/// The line of a container whose action failed on `host`, the host named
+/// once (a server's message begins `host NAME: …`).
+fn container_failed(container: &str, host: &str, message: &str) -> String {
+    let message = message
+        .strip_prefix(&format!("host {host}: "))
+        .unwrap_or(message);
+    format!("FAILED {container} on {host}: {message}")
+}
+
 fn load(cli: &Cli) -> Result<Environment> {
     let mut env = environment::load(&cli.file).map_err(|e| Invalid(e.to_string()))?;
     if !cli.etcd.is_empty() {

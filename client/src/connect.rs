@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use dockstack_proto::container_host_client::ContainerHostClient;
 use dockstack_types::lock::LEASE_HEADER;
+use dockstack_types::protocol;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -15,6 +16,11 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 use crate::certs;
 use crate::environment::HostAddress;
+
+mod explain;
+mod probe;
+
+use explain::{NOT_TLS, explain, plain_cause};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -38,11 +44,22 @@ pub enum ConnectError {
         addr: String,
         message: String,
     },
-    #[error("host {host} ({addr}) is unreachable: {message}")]
+    /// No connection: nothing reached (`answered` false), or the server
+    /// refused it (TLS).
+    #[error("host {host} ({addr}){}: {message}", if *.answered { "" } else { " is unreachable" })]
     Unreachable {
         host: String,
         addr: String,
         message: String,
+        answered: bool,
+    },
+    /// Something answered, but not as a dockstack server of this
+    /// client's security: `message` says what and what to check.
+    #[error("host {host} ({addr}) {message}")]
+    Answered {
+        host: String,
+        addr: String,
+        message: &'static str,
     },
 }
 
@@ -90,8 +107,34 @@ impl Leases {
     }
 }
 
-/// Puts the lease token of its host, if the client holds one, on each
-/// request.
+/// The protocol version this client says it speaks: its own, or in a
+/// debug build `$DOCKSTACK_PROTOCOL` (for the tests of a server that does
+/// not speak it).
+fn protocol_version() -> AsciiMetadataValue {
+    #[cfg(debug_assertions)]
+    if let Some(v) = std::env::var("DOCKSTACK_PROTOCOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return v;
+    }
+    AsciiMetadataValue::from(protocol::VERSION)
+}
+
+/// Puts the client's protocol version on each request.
+#[derive(Debug, Clone, Copy)]
+pub struct ProtocolHeader;
+
+impl Interceptor for ProtocolHeader {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut()
+            .insert(protocol::HEADER, protocol_version());
+        Ok(req)
+    }
+}
+
+/// Puts the client's protocol version, and the lease token of its host if
+/// the client holds one, on each request.
 #[derive(Debug, Clone)]
 pub struct LeaseHeader {
     leases: Leases,
@@ -99,7 +142,8 @@ pub struct LeaseHeader {
 }
 
 impl Interceptor for LeaseHeader {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(&mut self, req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let mut req = ProtocolHeader.call(req)?;
         if let Some(token) = self.leases.get(&self.host) {
             req.metadata_mut().insert(LEASE_HEADER, token);
         }
@@ -124,7 +168,15 @@ pub struct Connector {
     /// One connection per host address, shared by every clone: the lock,
     /// the plan and the operations of one command go over one handshake.
     /// A host that could not be reached is kept as why.
-    channels: Arc<Mutex<HashMap<String, Result<Channel, String>>>>,
+    channels: Arc<Mutex<HashMap<String, Result<Channel, Failed>>>>,
+}
+
+/// Why a host could not be connected to, kept for the command's other
+/// requests to it.
+#[derive(Debug, Clone)]
+enum Failed {
+    Unreachable(String, bool),
+    Answered(&'static str),
 }
 
 fn read(path: PathBuf) -> Result<Vec<u8>, ConnectError> {
@@ -187,6 +239,10 @@ impl Connector {
         if s.code() == tonic::Code::Unimplemented {
             return "the server does not know this request: it is older than this client (upgrade dockstack-server on that host)".into();
         }
+        // The server's own failure, said in its words, whatever the code.
+        if s.metadata().contains_key(protocol::HEADER) {
+            return s.message().to_string();
+        }
         // hyper's own failure, whatever code tonic gave it: no server's
         // message starts so.
         if s.message().starts_with("h2 protocol error")
@@ -201,11 +257,22 @@ impl Connector {
             let tls = self.tls.is_some();
             let identity = tls.then_some(self.identity.as_str());
             return match s.source() {
-                Some(src) => explain(src, tls, identity),
-                None => explain(s, tls, identity),
+                Some(src) => explain(src, tls, identity, None, || self.own_refusal()).text,
+                None => explain(s, tls, identity, None, || self.own_refusal()).text,
             };
         }
         s.message().to_string()
+    }
+
+    /// Why a server would refuse our certificate, if the TLS directory
+    /// shows a reason (expired, revoked, of another CA).
+    fn own_refusal(&self) -> Option<String> {
+        match &self.security {
+            Security::Tls(dir) => {
+                certs::refusal_cause(dir, &self.identity, time::OffsetDateTime::now_utc())
+            }
+            Security::Insecure => None,
+        }
     }
 
     /// The lease tokens this client's requests carry.
@@ -259,21 +326,33 @@ impl Connector {
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
             .cloned();
+        let (host, addr_) = (host.to_string(), addr.clone());
         match cached {
             Some(Ok(c)) => return Ok(c),
-            Some(Err(message)) => {
+            Some(Err(Failed::Unreachable(message, answered))) => {
                 return Err(ConnectError::Unreachable {
-                    host: host.to_string(),
-                    addr,
+                    host,
+                    addr: addr_,
+                    message,
+                    answered,
+                });
+            }
+            Some(Err(Failed::Answered(message))) => {
+                return Err(ConnectError::Answered {
+                    host,
+                    addr: addr_,
                     message,
                 });
             }
             None => {}
         }
-        let result = self.connect_channel(host, ip, port).await;
+        let result = self.connect_channel(&host, ip, port).await;
         let entry = match &result {
             Ok(c) => Ok(c.clone()),
-            Err(ConnectError::Unreachable { message, .. }) => Err(message.clone()),
+            Err(ConnectError::Unreachable {
+                message, answered, ..
+            }) => Err(Failed::Unreachable(message.clone(), *answered)),
+            Err(ConnectError::Answered { message, .. }) => Err(Failed::Answered(message)),
             Err(_) => return result,
         };
         self.channels
@@ -311,17 +390,54 @@ impl Connector {
                 .tls_config(tls.clone())
                 .map_err(|e| bad(e.to_string()))?;
         }
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| ConnectError::Unreachable {
-                host: host.to_string(),
-                addr: addr.clone(),
-                message: explain(&e, self.tls.is_some(), Some(&self.identity)),
-            })?;
-        Ok(channel)
+        let answered = |message| ConnectError::Answered {
+            host: host.to_string(),
+            addr: addr.clone(),
+            message,
+        };
+        let tls = self.tls.is_some();
+        match endpoint.connect().await {
+            // Without TLS a wrong answer shows only at the first request,
+            // where the address is no longer known: what answers is asked
+            // now.
+            Ok(channel) if !tls => match probe::probe(&addr, self.timeout).await {
+                probe::Found::Tls => Err(answered(ANSWERED_TLS)),
+                probe::Found::Http1 => Err(answered(ANSWERED_HTTP)),
+                probe::Found::Other => Err(answered(ANSWERED_OTHER)),
+                probe::Found::Http2 | probe::Found::Unknown => Ok(channel),
+            },
+            Ok(channel) => Ok(channel),
+            Err(e) => {
+                let explained = explain(&e, tls, Some(&self.identity), Some(host), || {
+                    self.own_refusal()
+                });
+                if tls && explained.text == NOT_TLS {
+                    return Err(answered(match probe::probe(&addr, self.timeout).await {
+                        probe::Found::Http2 => ANSWERED_PLAINTEXT,
+                        probe::Found::Http1 => ANSWERED_HTTP,
+                        probe::Found::Tls | probe::Found::Other | probe::Found::Unknown => {
+                            ANSWERED_OTHER
+                        }
+                    }));
+                }
+                Err(ConnectError::Unreachable {
+                    host: host.to_string(),
+                    addr: addr.clone(),
+                    message: explained.text,
+                    answered: explained.answered,
+                })
+            }
+        }
     }
 }
+
+/// What [`ConnectError::Answered`] says after "host H (ADDR)".
+const ANSWERED_HTTP: &str =
+    "answered as an HTTP server, not as a dockstack server: is the port right?";
+const ANSWERED_TLS: &str =
+    "answered with TLS, and this client was started with --insecure: drop --insecure";
+const ANSWERED_PLAINTEXT: &str = "answered without TLS: its dockstack-server runs with --insecure (give it certificates, or pass --insecure here too)";
+const ANSWERED_OTHER: &str = "answered, but not as a dockstack server: is the port right?";
 
 fn tls_config(dir: &Path, name: &str) -> Result<ClientTlsConfig, ConnectError> {
     certs::check_name(name).map_err(|source| ConnectError::BadIdentity {
@@ -348,139 +464,10 @@ fn tls_config(dir: &Path, name: &str) -> Result<ClientTlsConfig, ConnectError> {
         .identity(identity))
 }
 
-/// The messages of `e` and its sources, each cause said once: a source
-/// whose message its parent has already said (tonic's `tcp connect error:
-/// tcp connect error`, rustls' repeated alert) is left out, and so are
-/// tonic's own wrappers that say nothing of the cause.
-fn chain_of(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        let m = err.to_string();
-        if !parts.iter().any(|p| p.contains(&m)) && m != "transport error" {
-            parts.push(m);
-        }
-        next = err.source();
-    }
-    parts.join(": ")
-}
-
-/// The cause in a person's words, for the failures whose chain says
-/// nothing more than that: nothing listens, nothing answers, or something
-/// else than a dockstack server answers.
-fn plain_cause(lower: &str, tls: bool) -> Option<&'static str> {
-    if lower.contains("connection refused") {
-        Some(
-            "connection refused: nothing listens on that port (is dockstack-server running there, and is the port right?)",
-        )
-    } else if !tls
-        && (lower.contains("h2 protocol error")
-            || lower.contains("connection closed")
-            || lower.contains("broken pipe")
-            || lower.contains("connection reset"))
-    {
-        Some(
-            "it answered, but not as a dockstack server: is the port right? (a dockstack-server with TLS answers --insecure so too: then drop --insecure)",
-        )
-    } else if tls && (lower.contains("corrupt message") || lower.contains("invalidcontenttype")) {
-        Some(
-            "it answered, but not with TLS: is the port right, or is that dockstack-server running with --insecure?",
-        )
-    } else if lower.contains("timed out") || lower.contains("deadline has elapsed") {
-        Some(
-            "no answer within the connect timeout (--connect-timeout): is the address right and the host up?",
-        )
-    } else {
-        None
-    }
-}
-
-/// The same, naming the client certificate `identity` if known.
-fn explain(e: &(dyn std::error::Error + 'static), tls: bool, identity: Option<&str>) -> String {
-    let name = identity.unwrap_or(certs::DEFAULT_CLIENT);
-    let chain = chain_of(e);
-    let lower = chain.to_lowercase();
-    if let Some(cause) = plain_cause(&lower, tls) {
-        return cause.to_string();
-    }
-    // Our own check of the server's certificate says "invalid peer
-    // certificate"; the server refusing ours shows as an alert it sent, or
-    // as the connection closing right after the handshake (TLS 1.3).
-    let ours = lower.contains("invalid peer certificate");
-    let hint: std::borrow::Cow<str> = if lower.contains("certificaterevoked") {
-        format!(" (the server refused certificate {name}: it has been revoked)").into()
-    } else if ours && (lower.contains("unknownissuer") || lower.contains("badsignature")) {
-        " (the server's certificate is not signed by our CA: are client and server using the same `dockstack certs init` output?)".into()
-    } else if ours && lower.contains("notvalidforname") {
-        " (the server's certificate does not name this address: re-issue it with `dockstack certs add-host --force`)".into()
-    } else if ours && lower.contains("expired") {
-        " (the server's certificate has expired: re-issue it with `dockstack certs add-host --force`)".into()
-    } else if lower.contains("certificateexpired") {
-        format!(
-            " (the server refused our certificate {name}: it has expired; renew it with `dockstack certs renew {name}`)"
-        )
-        .into()
-    } else if tls && lower.contains("fatal alert") {
-        " (the server refused our certificate: is it signed by the server's CA?)".into()
-    } else if tls
-        && (lower.contains("broken pipe")
-            || lower.contains("connection reset")
-            || lower.contains("canceled"))
-    {
-        " (the server closed the connection after the TLS handshake: it probably refused our certificate; is it signed by the server's CA, and not expired?)".into()
-    } else if tls && (lower.contains("corrupt message") || lower.contains("invalidcontenttype")) {
-        " (the server does not speak TLS: is it running with --insecure?)".into()
-    } else if !tls
-        && (lower.contains("h2 protocol error")
-            || lower.contains("broken pipe")
-            || lower.contains("connection reset")
-            || lower.contains("frame"))
-    {
-        " (the server speaks TLS: drop --insecure and pass --tls-dir with the cluster's certificates)".into()
-    } else if lower.contains("refused") {
-        " (is dockstack-server running there?)".into()
-    } else if lower.contains("timed out") || lower.contains("deadline") {
-        " (no answer within the connect timeout)".into()
-    } else {
-        "".into()
-    };
-    format!("{chain}{hint}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
-
-    #[derive(Debug)]
-    struct Text(&'static str);
-    impl std::fmt::Display for Text {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.0)
-        }
-    }
-    impl std::error::Error for Text {}
-
-    #[test]
-    fn a_revoked_or_expired_certificate_is_said_so_by_name() {
-        // As rustls puts the alert the server sent.
-        let revoked = Text("transport error: received fatal alert: CertificateRevoked");
-        let m = explain(&revoked, true, Some("alice"));
-        assert!(
-            m.ends_with("(the server refused certificate alice: it has been revoked)"),
-            "{m}"
-        );
-        let expired = Text("received fatal alert: CertificateExpired");
-        let m = explain(&expired, true, Some("ci"));
-        assert!(
-            m.contains("refused our certificate ci: it has expired"),
-            "{m}"
-        );
-        assert!(m.contains("`dockstack certs renew ci`"), "{m}");
-        let other = Text("received fatal alert: UnknownCA");
-        let m = explain(&other, true, Some("ci"));
-        assert!(m.contains("refused our certificate: is it signed"), "{m}");
-    }
 
     #[test]
     fn as_picks_the_files_and_a_missing_one_says_how_to_make_it() {
@@ -591,10 +578,14 @@ mod tests {
         assert!(!message.contains("revoked"), "{message}");
         assert_eq!(handshakes.recv().await.unwrap(), Ok(()));
 
+        // The TLS directory's crl.pem names it: what to do is said too.
         let message = call_as("alice").await;
-        assert!(
-            message.contains("the server refused certificate alice: it has been revoked"),
-            "{message}"
+        assert_eq!(
+            message,
+            format!(
+                "the server refused our certificate {}: it has been revoked; an admin issues a new one with `dockstack certs add-client alice --role ROLE --force`",
+                dir.join("alice.pem").display()
+            )
         );
         let refused = handshakes.recv().await.unwrap().unwrap_err();
         assert!(refused.contains("Revoked"), "{refused}");

@@ -4,7 +4,8 @@
 //! events; `exec` follows their output and runs commands in them.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
@@ -21,6 +22,7 @@ use crate::policy::volumes::OtherMount;
 use crate::record;
 use crate::spec::{self, ContainerSpec, FirstCreation};
 
+mod answer;
 mod exec;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,10 @@ pub enum DockerError {
         #[source]
         source: BollardError,
     },
+    /// A call Docker did not answer within `--docker-timeout`, or one made
+    /// while it still has not answered the last (see `answer`).
+    #[error("Docker ({uri}) did not answer within {secs} s")]
+    NoAnswer { uri: String, secs: u64 },
     #[error("image {image} not found (no registry is used: build or load it there)")]
     NoImage { image: String },
     #[error("container {0} not found")]
@@ -109,9 +115,19 @@ fn status_code(e: &BollardError) -> Option<u16> {
     }
 }
 
+/// How long a call to Docker that a request waits on may take unless
+/// `--docker-timeout` says otherwise: below the client's deadline for a
+/// look-up (30 s), so that the client hears that Docker is the cause.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
 #[derive(Clone)]
 pub struct DockerClient {
     docker: Docker,
+    /// The endpoint, as errors name it.
+    uri: String,
+    /// How long one call may take (`--docker-timeout`).
+    deadline: Duration,
+    answering: Arc<answer::Answering>,
     host_id: String,
     /// What env values are hashed with in the labels.
     env_key: EnvKey,
@@ -128,28 +144,37 @@ impl std::fmt::Debug for DockerClient {
 
 impl DockerClient {
     /// Connects to `uri` (`unix:///var/run/docker.sock` when `None`) and
-    /// negotiates the API version with the daemon.
+    /// negotiates the API version with the daemon; every call is given up
+    /// after `timeout` (a call that waits out a grace period excepted).
     pub async fn connect(
         uri: Option<&str>,
         host_id: &str,
         env_key: EnvKey,
+        timeout: Duration,
     ) -> Result<Self, DockerError> {
         let shown = uri.unwrap_or("unix:///var/run/docker.sock").to_string();
         let connect_err = |source| DockerError::Connect {
             uri: shown.clone(),
             source,
         };
+        let secs = timeout.as_secs().max(1);
         let docker = match uri {
             None => Docker::connect_with_local_defaults(),
             Some(u) if u.starts_with("unix://") || u.starts_with('/') => {
-                Docker::connect_with_unix(u, 120, bollard::API_DEFAULT_VERSION)
+                Docker::connect_with_unix(u, secs, bollard::API_DEFAULT_VERSION)
             }
-            Some(u) => Docker::connect_with_http(u, 120, bollard::API_DEFAULT_VERSION),
+            Some(u) => Docker::connect_with_http(u, secs, bollard::API_DEFAULT_VERSION),
         }
-        .map_err(connect_err)?;
+        .map_err(connect_err)?
+        // bollard's own limit holds for the streams read directly (logs,
+        // events): until their first answer.
+        .with_timeout(timeout);
         let docker = docker.negotiate_version().await.map_err(connect_err)?;
         Ok(DockerClient {
             docker,
+            uri: shown,
+            deadline: timeout,
+            answering: Arc::default(),
             host_id: host_id.to_string(),
             env_key,
         })
@@ -167,7 +192,7 @@ impl DockerClient {
     }
 
     pub async fn image_exists(&self, image: &str) -> Result<bool, DockerError> {
-        match self.docker.inspect_image(image).await {
+        match self.answered(self.docker.inspect_image(image)).await? {
             Ok(_) => Ok(true),
             Err(e) if status_code(&e) == Some(404) => Ok(false),
             Err(source) => Err(DockerError::Api {
@@ -183,7 +208,7 @@ impl DockerClient {
         &self,
         image: &str,
     ) -> Result<(Vec<String>, Vec<String>), DockerError> {
-        match self.docker.inspect_image(image).await {
+        match self.answered(self.docker.inspect_image(image)).await? {
             Ok(i) => {
                 let config = i.config.unwrap_or_default();
                 Ok((
@@ -232,7 +257,10 @@ impl DockerClient {
     }
 
     pub async fn inspect(&self, name: &str) -> Result<Option<Inspected>, DockerError> {
-        let resp = match self.docker.inspect_container(name, None).await {
+        let resp = match self
+            .answered(self.docker.inspect_container(name, None))
+            .await?
+        {
             Ok(r) => r,
             Err(e) if status_code(&e) == Some(404) => return Ok(None),
             Err(source) => {
@@ -430,7 +458,10 @@ impl DockerClient {
         let options = bollard::query_parameters::RenameContainerOptions {
             name: name.to_string(),
         };
-        match self.docker.rename_container(id, options).await {
+        match self
+            .answered(self.docker.rename_container(id, options))
+            .await?
+        {
             Ok(()) => Ok(()),
             Err(e) if status_code(&e) == Some(404) => Err(DockerError::NotFound(id.into())),
             Err(e) if status_code(&e) == Some(409) => Err(DockerError::NameTaken {
@@ -454,7 +485,10 @@ impl DockerClient {
             name: Some(name.to_string()),
             ..Default::default()
         };
-        match self.docker.create_container(Some(options), body).await {
+        match self
+            .answered(self.docker.create_container(Some(options), body))
+            .await?
+        {
             Ok(r) => Ok(r.id),
             Err(e) if status_code(&e) == Some(404) => Err(DockerError::NoImage {
                 image: image.to_string(),
@@ -471,7 +505,10 @@ impl DockerClient {
     }
 
     pub async fn start(&self, name: &str) -> Result<(), DockerError> {
-        match self.docker.start_container(name, None).await {
+        match self
+            .answered(self.docker.start_container(name, None))
+            .await?
+        {
             Ok(()) => Ok(()),
             // 304: already running.
             Err(e) if status_code(&e) == Some(304) => Ok(()),
@@ -493,6 +530,7 @@ impl DockerClient {
             t: None,
             signal: None,
         };
+        self.answers().await?;
         match self.waiting().stop_container(name, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if status_code(&e) == Some(304) => Ok(()),
@@ -511,6 +549,7 @@ impl DockerClient {
             t: None,
             signal: None,
         };
+        self.answers().await?;
         match self.waiting().restart_container(name, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if status_code(&e) == Some(404) => Err(DockerError::NotFound(name.into())),
@@ -523,7 +562,8 @@ impl DockerClient {
     }
 
     /// The client for a call that lasts as long as a container's grace
-    /// period: the default timeout would cut a long one short.
+    /// period: the default timeout would cut a long one short (whether
+    /// Docker answers at all is asked first, within the deadline).
     fn waiting(&self) -> Docker {
         self.docker.clone().with_timeout(
             std::time::Duration::from_secs(dockstack_types::stop::MAX_GRACE_SECS)
@@ -550,9 +590,8 @@ impl DockerClient {
                 Err(e) => return Err(e),
             }
             match self
-                .docker
-                .remove_container(name, Some(options.clone()))
-                .await
+                .answered(self.docker.remove_container(name, Some(options.clone())))
+                .await?
             {
                 Ok(()) => return Ok(()),
                 Err(e) if status_code(&e) == Some(404) => return Ok(()),
@@ -580,9 +619,8 @@ impl DockerClient {
             filters,
             ..Default::default()
         };
-        self.docker
-            .list_containers(Some(options))
-            .await
+        self.answered(self.docker.list_containers(Some(options)))
+            .await?
             .map_err(|source| DockerError::Api {
                 op: "list",
                 container: String::new(),

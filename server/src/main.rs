@@ -59,6 +59,16 @@ struct ListenArgs {
     /// Docker endpoint (default: unix:///var/run/docker.sock).
     #[arg(long)]
     docker: Option<String>,
+    /// How long a call to Docker may take, in seconds: a request whose
+    /// call Docker does not answer in time fails, naming Docker, and the
+    /// requests that follow fail at once until Docker answers again.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = dockstack_server::docker::DEFAULT_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    docker_timeout: u64,
     /// Directory with ca.pem, HOST_ID.pem and HOST_ID.key.
     #[arg(long, env = "DOCKSTACK_TLS_DIR", default_value = "/etc/dockstack/tls")]
     tls_dir: PathBuf,
@@ -257,10 +267,15 @@ fn raise_open_files() {
 
 /// This host, on the Docker at `docker` (its default when `None`), with
 /// the pause image present.
-async fn make_host(config: HostConfig, docker: Option<&str>, ovs: Ovs) -> Result<Host> {
+async fn make_host(
+    config: HostConfig,
+    docker: Option<&str>,
+    docker_timeout: Duration,
+    ovs: Ovs,
+) -> Result<Host> {
     let host_id = &config.host_id;
     let env_key = dockstack_server::envkey::EnvKey::load_or_create(&config.state_dir)?;
-    let docker = DockerClient::connect(docker, host_id, env_key)
+    let docker = DockerClient::connect(docker, host_id, env_key, docker_timeout)
         .await
         .with_context(|| format!("host {host_id}"))?;
     // Checked before serving so that a Docker that cannot build it is found
@@ -280,6 +295,7 @@ async fn listen(args: ListenArgs) -> Result<()> {
         host_id,
         ovsdb,
         docker,
+        docker_timeout,
         tls_dir,
         insecure,
         hook_timeout,
@@ -324,7 +340,8 @@ async fn listen(args: ListenArgs) -> Result<()> {
         state_dir,
         probe: (!no_probe).then(|| Duration::from_millis(probe_ms)),
     };
-    let host = Arc::new(make_host(config, docker.as_deref(), ovs).await?);
+    let docker_timeout = Duration::from_secs(docker_timeout);
+    let host = Arc::new(make_host(config, docker.as_deref(), docker_timeout, ovs).await?);
     // Bound before the reconcile, so a bad address fails the start at once.
     let metrics = match metrics {
         Some(addr) => Some((
@@ -408,8 +425,14 @@ async fn serve(
         .max_connection_age_grace(MAX_CONNECTION_AGE_GRACE)
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
     let router = server
-        .add_service(ContainerHostServer::new(service.clone()))
-        .add_service(HostLockServer::new(service));
+        .add_service(ContainerHostServer::with_interceptor(
+            service.clone(),
+            dockstack_server::service::check_protocol,
+        ))
+        .add_service(HostLockServer::with_interceptor(
+            service,
+            dockstack_server::service::check_protocol,
+        ));
     match tls {
         Some(config) => {
             router

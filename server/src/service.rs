@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use dockstack_proto as pb;
 use dockstack_types::name::is_docker_name;
+use dockstack_types::protocol;
 use std::panic::AssertUnwindSafe;
 
 use futures::{FutureExt, Stream, StreamExt};
@@ -43,15 +44,44 @@ fn code(category: Category) -> Code {
     }
 }
 
+/// The status of a failure of this server's own: its code, its message,
+/// and this server's protocol version, which tells the client that the
+/// server said it (and not its transport: a Docker that does not answer is
+/// `Unavailable` too).
+pub(crate) fn served(code: Code, message: impl Into<String>) -> Status {
+    let mut status = Status::new(code, message);
+    status.metadata_mut().insert(
+        protocol::HEADER,
+        tonic::metadata::AsciiMetadataValue::from(protocol::VERSION),
+    );
+    status
+}
+
 impl From<SpecError> for Status {
     fn from(e: SpecError) -> Status {
-        Status::new(code(Category::from(&e)), e.to_string())
+        served(code(Category::from(&e)), e.to_string())
     }
 }
 
 impl From<HostError> for Status {
     fn from(e: HostError) -> Status {
-        Status::new(code(e.category()), e.to_string())
+        served(code(e.category()), e.to_string())
+    }
+}
+
+/// Every request, before its handler: a client whose protocol version this
+/// server does not speak is refused, told which side to upgrade.
+pub fn check_protocol(req: Request<()>) -> Result<Request<()>, Status> {
+    let sent = req
+        .metadata()
+        .get(protocol::HEADER)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    match protocol::check(sent.as_deref()) {
+        Ok(()) => Ok(req),
+        Err(e) => {
+            tracing::warn!(sent = ?sent, error = %e, "request refused: protocol version");
+            Err(served(Code::FailedPrecondition, e.to_string()))
+        }
     }
 }
 
@@ -291,7 +321,7 @@ impl HostService {
             claim => {
                 let why = match claim {
                     RoleClaim::Revoked => {
-                        "it has been revoked (its serial is in the CA's crl.pem)".to_string()
+                        "it has been revoked (its serial is in the CA's crl.pem): an admin issues a new one with `dockstack certs add-client NAME --role ROLE --force`".to_string()
                     }
                     RoleClaim::Expired => {
                         "it has expired (renew it with `dockstack certs renew NAME`)".to_string()
@@ -304,9 +334,10 @@ impl HostService {
                     ),
                 };
                 tracing::warn!(target: "audit", %client, role = "none", action = action.name(), ?container, "refused: {why}");
+                let what = [action.name(), container].join(" ");
                 return Err(Status::permission_denied(format!(
-                    "refused: certificate {client} may not {} {container}: {why}",
-                    action.name()
+                    "refused: certificate {client} may not {}: {why}",
+                    what.trim_end()
                 )));
             }
         };

@@ -1,11 +1,15 @@
 //! End to end: `restart` restarts running containers in their sandboxes,
 //! gracefully (`prestop`, then the stop signal), their addresses and MACs
 //! untouched; the members of one service one at a time, each healthy
-//! before the next is stopped.
+//! before the next is stopped, so that one is healthy at every moment
+//! (polled) and every address answers throughout.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use dockstack_tests::support::{
     assert_nothing_left, bed, dockstack, eth0_addresses, eth0_mac, inspect, ok, read, text,
@@ -181,6 +185,193 @@ fn restart_is_graceful_in_place_and_a_services_members_go_one_at_a_time() {
     );
     assert_eq!(inspect(&names[2], "{{.State.Running}}"), "false");
 
+    ok(&bed, &env, &["destroy"]);
+    assert_nothing_left(&bed, 0);
+}
+
+/// One poll of the members' health: when, and each member's status.
+struct Sample {
+    at: Instant,
+    health: Vec<String>,
+}
+
+/// Docker's health status of container `name`, asked of dockerd's API
+/// directly (the docker command takes longer to start than [`POLL`]).
+fn health(name: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut sock = std::os::unix::net::UnixStream::connect("/var/run/docker.sock").ok()?;
+    write!(
+        sock,
+        "GET /containers/{name}/json HTTP/1.0\r\nHost: docker\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    sock.read_to_string(&mut answer).ok()?;
+    let (_, body) = answer.split_once("\r\n\r\n")?;
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    Some(v["State"]["Health"]["Status"].as_str()?.to_string())
+}
+
+/// Polls the health of `names` every [`POLL`] until `stop`.
+fn poll_health(names: &[String], stop: &AtomicBool) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let at = Instant::now();
+        // At once: one inspect takes dockerd some 100 ms under load.
+        let health: Option<Vec<String>> = std::thread::scope(|scope| {
+            let asked: Vec<_> = names.iter().map(|n| scope.spawn(|| health(n))).collect();
+            asked.into_iter().map(|a| a.join().ok().flatten()).collect()
+        });
+        if let Some(health) = health {
+            samples.push(Sample { at, health });
+        }
+        std::thread::sleep(POLL.saturating_sub(at.elapsed()));
+    }
+    samples
+}
+
+/// Pings `ip` from host 0 one ping at a time until `stop`; when each
+/// unanswered one was sent.
+fn lost_pings(netns: &str, ip: Ipv4Addr, stop: &AtomicBool) -> (usize, Vec<Instant>) {
+    let (mut sent, mut lost) = (0, Vec::new());
+    while !stop.load(Ordering::Relaxed) {
+        let at = Instant::now();
+        let answered = Command::new("ip")
+            .args([
+                "netns", "exec", netns, "ping", "-n", "-q", "-c1", "-W", "0.5",
+            ])
+            .arg(ip.to_string())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        sent += 1;
+        if !answered {
+            lost.push(at);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (sent, lost)
+}
+
+/// How often the members' health is polled.
+const POLL: Duration = Duration::from_millis(150);
+
+#[test]
+fn restarting_a_services_members_keeps_one_healthy_and_every_address_answering() {
+    let bed = bed(1);
+    let names: Vec<String> = (1..=3)
+        .map(|k| bed.container_name(&format!("svc{k}")))
+        .collect();
+    let ips: Vec<Ipv4Addr> = (0..3).map(|k| bed.subnet_ip(90 + k)).collect();
+    let member = "service: web\nhealthcheck:\n  test: [\"CMD\", \"true\"]\n  interval: 300ms\n  timeout: 2s\n  retries: 2\n";
+    let containers: Vec<BedContainer> = names
+        .iter()
+        .zip(&ips)
+        .map(|(n, ip)| BedContainer::new(n, 0, *ip).with_yaml(member))
+        .collect();
+    let env = bed.write_environment(&containers);
+    ok(&bed, &env, &["apply", "--yes"]);
+    let all_healthy = || {
+        names
+            .iter()
+            .all(|n| inspect(n, "{{.State.Health.Status}}") == "healthy")
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), all_healthy),
+        "the members are not healthy"
+    );
+    let started: Vec<String> = names
+        .iter()
+        .map(|n| inspect(n, "{{.State.StartedAt}}"))
+        .collect();
+
+    let stop = AtomicBool::new(false);
+    let netns = bed.host(0).netns().to_string();
+    let (samples, pings, took) = std::thread::scope(|scope| {
+        let poller = scope.spawn(|| poll_health(&names, &stop));
+        let pingers: Vec<_> = ips
+            .iter()
+            .map(|ip| scope.spawn(|| lost_pings(&netns, *ip, &stop)))
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        let began = Instant::now();
+        let out = ok(&bed, &env, &["restart"]);
+        let took = began.elapsed();
+        assert!(
+            text(&out).contains("restart: 3 succeeded, 0 failed"),
+            "{}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::Relaxed);
+        let pings: Vec<(usize, Vec<Instant>)> =
+            pingers.into_iter().map(|p| p.join().unwrap()).collect();
+        (poller.join().unwrap(), pings, took)
+    });
+
+    for (n, was) in names.iter().zip(&started) {
+        assert_ne!(
+            &inspect(n, "{{.State.StartedAt}}"),
+            was,
+            "{n} was not restarted"
+        );
+    }
+    // At every poll one member at least was healthy.
+    let fewest = samples
+        .iter()
+        .map(|s| s.health.iter().filter(|h| *h == "healthy").count())
+        .min()
+        .expect("samples");
+    assert!(fewest >= 1, "a poll found no member healthy");
+    // Each member's restart window (first poll that found it not healthy
+    // to the last), one at a time.
+    let t0 = samples[0].at;
+    let windows: Vec<Option<(Instant, Instant)>> = (0..names.len())
+        .map(|k| {
+            let down: Vec<Instant> = samples
+                .iter()
+                .filter(|s| s.health.get(k).is_some_and(|h| h != "healthy"))
+                .map(|s| s.at)
+                .collect();
+            Some((*down.first()?, *down.last()?))
+        })
+        .collect();
+    let mut seen: Vec<(Instant, Instant)> = windows.iter().flatten().copied().collect();
+    seen.sort();
+    for pair in seen.windows(2) {
+        assert!(pair[0].1 < pair[1].0, "two members were down at once");
+    }
+    // The addresses answer throughout, but for a member's own window (its
+    // sandbox holds the address, so even then they should).
+    for (k, (sent, lost)) in pings.iter().enumerate() {
+        for at in lost {
+            let inside =
+                windows[k].is_some_and(|(from, to)| *at + POLL >= from && *at <= to + POLL);
+            assert!(inside, "{} did not answer outside its restart", names[k]);
+        }
+        println!(
+            "{}: {} pings, {} lost; down (not healthy) {}",
+            names[k],
+            sent,
+            lost.len(),
+            windows[k].map_or("never seen".to_string(), |(from, to)| format!(
+                "from {} ms to {} ms",
+                from.duration_since(t0).as_millis(),
+                to.duration_since(t0).as_millis()
+            ))
+        );
+    }
+    let longest_gap = samples
+        .windows(2)
+        .map(|w| w[1].at.duration_since(w[0].at))
+        .max()
+        .unwrap_or_default();
+    println!(
+        "restart of 3 members: {} ms; {} health polls (asked every {} ms, longest gap {} ms), the fewest healthy at once {fewest}",
+        took.as_millis(),
+        samples.len(),
+        POLL.as_millis(),
+        longest_gap.as_millis()
+    );
     ok(&bed, &env, &["destroy"]);
     assert_nothing_left(&bed, 0);
 }

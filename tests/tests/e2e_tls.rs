@@ -1,6 +1,7 @@
 //! Mutual TLS between client and server, seen from both sides: a valid
 //! client works and is audited; plaintext, no certificate, another CA's
-//! certificate and an expired one are each refused, and both ends say why.
+//! certificate, an expired one and a revoked one are each refused, and
+//! both ends say why, the client in the one sentence asserted here.
 
 use dockstack_tests::support::text;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,25 @@ fn status(bed: &TestBed, extra: &[&str]) -> Output {
         .arg("status")
         .output()
         .expect("run dockstack")
+}
+
+/// The one `FAILED` line of a client's stderr, checked to say `sentence`
+/// of host 0, after its address if the connection said it, or after its
+/// name alone if the first request did (the server's refusal of our
+/// certificate comes after the TLS 1.3 handshake has ended on our side).
+fn assert_failed(bed: &TestBed, out: &Output, sentence: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("FAILED")).collect();
+    let h = bed.host(0);
+    let (named, addressed) = (
+        format!("FAILED host {}: {sentence}", h.name()),
+        format!("FAILED host {} ({}): {sentence}", h.name(), h.addr()),
+    );
+    assert!(
+        lines == [named.as_str()] || lines == [addressed.as_str()],
+        "expected:\n{addressed}\n{}",
+        text(out)
+    );
 }
 
 /// Waits until the server's log contains `needle` (log lines are written
@@ -107,10 +127,15 @@ fn plaintext_is_refused_and_both_sides_say_why() {
     let bed = TestBed::new(BedOptions::hosts(1)).expect("test bed");
     let out = status(&bed, &["--insecure"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let h = bed.host(0);
     assert!(
-        stderr.contains("--insecure"),
-        "the client does not say what to fix: {stderr}"
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "FAILED host {} ({}) answered with TLS, and this client was started with --insecure: drop --insecure\n",
+            h.name(),
+            h.addr()
+        )),
+        "{}",
+        text(&out)
     );
     assert!(
         log_contains(&bed, "plaintext client"),
@@ -136,8 +161,11 @@ fn a_certificate_of_another_ca_is_refused_and_both_sides_say_why() {
     // The other CA's whole set: the client does not trust the server either.
     let out = status(&bed, &["--tls-dir", other.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("not signed by our CA"), "{stderr}");
+    assert_failed(
+        &bed,
+        &out,
+        "the server's certificate is not signed by our CA: are client and server using the same `dockstack certs init` output?",
+    );
 
     // Our CA, but a client certificate of the other CA: the server refuses.
     let dir = mixed_dir(
@@ -148,8 +176,15 @@ fn a_certificate_of_another_ca_is_refused_and_both_sides_say_why() {
     );
     let out = status(&bed, &["--tls-dir", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("refused our certificate"), "{stderr}");
+    assert_failed(
+        &bed,
+        &out,
+        &format!(
+            "the server refused our certificate {}: it is not signed by {}; make one with this cluster's CA (`dockstack certs add-client client --role ROLE`)",
+            dir.join("client.pem").display(),
+            dir.join("ca.pem").display()
+        ),
+    );
     assert!(
         log_contains(&bed, "TLS handshake failed: invalid peer certificate"),
         "{}",
@@ -172,8 +207,15 @@ fn an_expired_certificate_is_refused_and_both_sides_say_why() {
     let dir = mixed_dir(&bed, "expired", &cert.pem(), &key.serialize_pem());
     let out = status(&bed, &["--tls-dir", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("refused our certificate"), "{stderr}");
+    assert_failed(
+        &bed,
+        &out,
+        &format!(
+            "the server refused our certificate {}: it expired on {}; renew it with `dockstack certs renew client`",
+            dir.join("client.pem").display(),
+            dockstack::certs::date(now - time::Duration::days(1))
+        ),
+    );
     assert!(log_contains(&bed, "xpired"), "{}", bed.server_log(0));
 
     // The same CA and a valid date works: the refusal was the date.
@@ -260,4 +302,41 @@ fn insecure_on_both_sides_works_and_warns_every_time() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn a_revoked_certificate_is_refused_and_the_client_says_what_to_do() {
+    let mut bed = TestBed::new(BedOptions::hosts(1)).expect("test bed");
+    let tls = bed.tls_dir();
+    let env = bed.write_environment(&[]);
+    let certs = |args: &[&str]| {
+        let out = bed
+            .client_command()
+            .arg("-f")
+            .arg(&env)
+            .arg("certs")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    certs(&["add-client", "bob", "--role", "viewer"]);
+    certs(&["revoke", "bob"]);
+    bed.restart_server(0).expect("restart the server");
+    let out = status(&bed, &["--tls-dir", tls.to_str().unwrap(), "--as", "bob"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // The server names the certificate and its address, which varies.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("FAILED"))
+        .unwrap_or_else(|| panic!("{}", text(&out)));
+    let (before, after) = (
+        format!(
+            "FAILED host {}: refused: certificate O=dockstack, CN=bob (",
+            bed.host(0).name()
+        ),
+        ") may not list: it has been revoked (its serial is in the CA's crl.pem): an admin issues a new one with `dockstack certs add-client NAME --role ROLE --force`",
+    );
+    assert!(line.starts_with(&before) && line.ends_with(after), "{line}");
 }

@@ -13,6 +13,7 @@ pub mod lock;
 pub mod mac;
 pub mod name;
 pub mod network;
+pub mod protocol;
 pub mod resources;
 pub mod restart;
 pub mod role;

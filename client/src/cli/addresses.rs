@@ -36,7 +36,7 @@ pub async fn addresses_command(cli: &Cli, overrides: HostOverride, json: bool) -
         }
     }
     for (h, e) in &failed {
-        eprintln!("FAILED host {h}: {e}");
+        eprintln!("{}", super::host_failed(h, e));
     }
     let mut failed = !failed.is_empty();
     if let Some(cluster) = &env_cluster {

@@ -67,7 +67,7 @@ pub async fn status(cli: &Cli, overrides: HostOverride, json: bool) -> Result<Ex
         render::status_table(&env, &infos, &failed_hosts);
     }
     for (h, e) in &failed {
-        eprintln!("FAILED host {h}: {e}");
+        eprintln!("{}", super::host_failed(h, e));
     }
     Ok(exit::failed_if(!failed.is_empty()))
 }
@@ -251,7 +251,10 @@ fn show(outcomes: &[Outcome]) -> ExitCode {
     let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
     for o in &failed {
         if let Err(e) = &o.result {
-            eprintln!("FAILED {} on {}: {e}", o.container, o.host);
+            eprintln!(
+                "{}",
+                super::container_failed(&o.container, &o.host, &e.to_string())
+            );
         }
     }
     exit::failed_if(!failed.is_empty())
@@ -279,7 +282,10 @@ fn summarize(outcomes: &[Outcome], action: Action, json: bool) -> ExitCode {
         }
         for o in &failed {
             if let Err(e) = &o.result {
-                eprintln!("FAILED {} on {}: {e}", o.container, o.host);
+                eprintln!(
+                    "{}",
+                    super::container_failed(&o.container, &o.host, &e.to_string())
+                );
             }
         }
         eprintln!(

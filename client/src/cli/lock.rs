@@ -103,7 +103,7 @@ pub async fn lock_command(
             (Ok(Some(h)), false) => println!("{host:<16} {}", lock::describe(&h)),
             (Ok(Some(h)), true) => println!("{host:<16} broken: was {}", lock::describe(&h)),
             (Err(e), _) => {
-                eprintln!("FAILED host {host}: {e}");
+                eprintln!("{}", super::host_failed(&host, &e.to_string()));
                 failed = true;
             }
         }

@@ -132,7 +132,7 @@ async fn print_all<T>(
             }
             Streamed::Failed { host, message } => {
                 failed = true;
-                eprintln!("FAILED host {host}: {message}");
+                eprintln!("{}", super::host_failed(&host, &message));
             }
         }
     }

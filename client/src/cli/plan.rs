@@ -26,7 +26,7 @@ fn print_plan(plan: &plan::Plan, json: bool, only_changes: bool) {
         println!("{}", plan.summary_line());
     }
     for (h, e) in &plan.failed {
-        eprintln!("FAILED host {h}: {e}");
+        eprintln!("{}", super::host_failed(h, e));
     }
 }
 

@@ -115,7 +115,7 @@ pub async fn watch(cli: &Cli, overrides: HostOverride, json: bool) -> Result<Exi
                 out.push('\n');
             }
             for (h, e) in &failed {
-                out.push_str(&format!("FAILED host {h}: {e}\n"));
+                out.push_str(&format!("{}\n", super::host_failed(h, e)));
             }
             let mut stdout = std::io::stdout().lock();
             if stdout

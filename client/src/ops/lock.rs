@@ -13,10 +13,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dockstack_proto as pb;
 use dockstack_proto::host_lock_client::HostLockClient;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use super::HostOverride;
-use crate::connect::Connector;
+use crate::connect::{Connector, ProtocolHeader};
 use crate::environment::{Container, Environment};
 
 /// How long one lock call may take.
@@ -113,7 +114,7 @@ pub struct Lock {
 #[derive(Debug, Clone)]
 struct TakenRef {
     host: String,
-    client: HostLockClient<Channel>,
+    client: HostLockClient<InterceptedService<Channel, ProtocolHeader>>,
     token: String,
 }
 
@@ -122,7 +123,7 @@ async fn lock_client(
     connector: &Connector,
     overrides: &HostOverride,
     host: &str,
-) -> Result<HostLockClient<Channel>, String> {
+) -> Result<HostLockClient<InterceptedService<Channel, ProtocolHeader>>, String> {
     let h = env
         .host(host)
         .ok_or_else(|| format!("host {host} is not in containerhosts"))?;
@@ -130,7 +131,7 @@ async fn lock_client(
     connector
         .channel(host, &ip, port)
         .await
-        .map(HostLockClient::new)
+        .map(|c| HostLockClient::with_interceptor(c, ProtocolHeader))
         .map_err(|e| e.to_string())
 }
 

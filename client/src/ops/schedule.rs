@@ -212,7 +212,15 @@ pub async fn list_within(
     for (host, task) in tasks {
         match task.await {
             Ok(Ok(mut list)) => all.append(&mut list),
-            Ok(Err(f)) => failed.push((host, f.message)),
+            // Printed after the host's name: a server's message that
+            // starts with it would say it twice.
+            Ok(Err(f)) => {
+                let message = match f.message.strip_prefix(&format!("host {host}: ")) {
+                    Some(rest) => rest.to_string(),
+                    None => f.message,
+                };
+                failed.push((host, message));
+            }
             Err(e) => {
                 let message = panicked(e, &host);
                 failed.push((host, message));

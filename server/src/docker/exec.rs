@@ -99,7 +99,7 @@ impl DockerClient {
             cmd: Some(argv.to_vec()),
             ..Default::default()
         };
-        match self.docker.create_exec(name, config).await {
+        match self.answered(self.docker.create_exec(name, config)).await? {
             Ok(c) => Ok(c.id),
             Err(e) if status_code(&e) == Some(404) => Err(DockerError::NotFound(name.into())),
             Err(source) => Err(DockerError::Api {
@@ -137,9 +137,8 @@ impl DockerClient {
         };
         let created_id = exec_id;
         let mut output = match self
-            .docker
-            .start_exec(created_id, None)
-            .await
+            .answered(self.docker.start_exec(created_id, None))
+            .await?
             .map_err(|e| api("exec", e))?
         {
             bollard::exec::StartExecResults::Attached { output, .. } => output,

@@ -212,7 +212,7 @@ fn docker_category(e: &DockerError) -> Category {
     match e {
         DockerError::NoImage { .. } | DockerError::NotFound(_) => Category::NotFound,
         DockerError::NameTaken { .. } => Category::AlreadyExists,
-        DockerError::Connect { .. } => Category::Unavailable,
+        DockerError::Connect { .. } | DockerError::NoAnswer { .. } => Category::Unavailable,
         DockerError::Api { .. } | DockerError::Build { .. } | DockerError::Task { .. } => {
             Category::Internal
         }

@@ -62,6 +62,7 @@ async fn connect() -> DockerClient {
         None,
         "pause-test",
         crate::envkey::EnvKey::from_bytes([0; 32]),
+        crate::docker::DEFAULT_TIMEOUT,
     )
     .await
     .unwrap_or_else(|e| panic!("dockerd is not reachable: {e}"))

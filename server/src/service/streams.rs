@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status, Streaming};
 
-use super::{HostService, check_name, code};
+use super::{HostService, check_name, code, served};
 use crate::events::{self, EventsError, EventsQuery};
 use crate::logs::{self, LogItem, LogsError, LogsQuery};
 use crate::policy::Action;
@@ -25,19 +25,19 @@ const MAX_STDIN_CHUNK: usize = 1024 * 1024;
 
 impl From<LogsError> for Status {
     fn from(e: LogsError) -> Status {
-        Status::new(code(e.category()), e.to_string())
+        served(code(e.category()), e.to_string())
     }
 }
 
 impl From<SessionError> for Status {
     fn from(e: SessionError) -> Status {
-        Status::new(code(e.category()), e.to_string())
+        served(code(e.category()), e.to_string())
     }
 }
 
 impl From<EventsError> for Status {
     fn from(e: EventsError) -> Status {
-        Status::new(code(e.category()), e.to_string())
+        served(code(e.category()), e.to_string())
     }
 }
 

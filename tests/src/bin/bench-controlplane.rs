@@ -4,50 +4,111 @@
 //! three members under a writer through the VIP (writes attempted and
 //! failed, the longest gap, the time an IST donor leaves fewer than two
 //! members Synced), a load balancer's stop, a member's restart and crash.
+//! With `keystone`, the example's keystone instead (with the load balancers,
+//! Galera and memcached): apply from nothing, the rolling replacement of
+//! both members under a client issuing a token through the VIP every
+//! 100 ms, and a power loss (every process of every container SIGKILLed at
+//! once) measured to the first token through the VIP.
 //! Build the binaries first (`cargo build --workspace --bins`); needs root.
 //!
-//!     bench-controlplane [RUNS]      (default 3)
+//!     bench-controlplane [RUNS]            (default 3)
+//!     bench-controlplane keystone [RUNS]   (default 1)
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use dockstack_tests::controlplane::{self, Figures};
+use dockstack_tests::keystone;
+
+fn runs(arg: Option<String>, default: usize) -> Result<usize> {
+    match arg {
+        Some(n) => n.parse().context("RUNS is a number"),
+        None => Ok(default),
+    }
+}
+
+/// `| what | min | median | max |` of `values`.
+fn row(what: &str, mut v: Vec<Duration>) {
+    v.sort();
+    println!(
+        "| {what} | {:.2} s | {:.2} s | {:.2} s |",
+        v[0].as_secs_f64(),
+        v[v.len() / 2].as_secs_f64(),
+        v[v.len() - 1].as_secs_f64()
+    );
+}
+
+fn keystone_bench(runs: usize) {
+    let mut all: Vec<keystone::Figures> = Vec::new();
+    for i in 1..=runs {
+        let f = keystone::run(true);
+        println!("== run {i} of {runs}\n{f}\n");
+        all.push(f);
+    }
+    let pick = |f: &dyn Fn(&keystone::Figures) -> Duration| all.iter().map(f).collect();
+    println!("| over {runs} runs | min | median | max |\n|---|---|---|---|");
+    row("apply from nothing", pick(&|f| f.apply_from_nothing));
+    row(
+        "rolling replacement of 2 keystone members",
+        pick(&|f| f.rolling.took),
+    );
+    row(
+        "longest gap between tokens, rolling",
+        pick(&|f| f.rolling.tokens.longest_gap),
+    );
+    row(
+        "power loss: the first token through the VIP",
+        pick(&|f| {
+            f.power_loss
+                .as_ref()
+                .map(|p| p.first_token)
+                .unwrap_or_default()
+        }),
+    );
+    row(
+        "power loss: every container healthy",
+        pick(&|f| f.power_loss.as_ref().map(|p| p.healthy).unwrap_or_default()),
+    );
+    let failed: usize = all.iter().map(|f| f.rolling.tokens.failed).sum();
+    let attempted: usize = all.iter().map(|f| f.rolling.tokens.attempted).sum();
+    println!("\ntokens failed: {failed} of {attempted} (rolling replacements)");
+}
 
 fn main() -> Result<()> {
-    let runs: usize = match std::env::args().nth(1) {
-        Some(n) => n.parse().context("RUNS is a number")?,
-        None => 3,
-    };
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("keystone") {
+        args.next();
+        keystone_bench(runs(args.next(), 1)?);
+        return Ok(());
+    }
+    let runs = runs(args.next(), 3)?;
     let mut all: Vec<Figures> = Vec::new();
     for i in 1..=runs {
         let f = controlplane::run();
         println!("== run {i} of {runs}\n{f}\n");
         all.push(f);
     }
-    let row = |what: &str, pick: &dyn Fn(&Figures) -> Duration| {
-        let mut v: Vec<Duration> = all.iter().map(pick).collect();
-        v.sort();
-        println!(
-            "| {what} | {:.2} s | {:.2} s | {:.2} s |",
-            v[0].as_secs_f64(),
-            v[v.len() / 2].as_secs_f64(),
-            v[v.len() - 1].as_secs_f64()
-        );
-    };
+    let pick = |f: &dyn Fn(&Figures) -> Duration| all.iter().map(f).collect();
     println!("| over {runs} runs | min | median | max |\n|---|---|---|---|");
-    row("apply from nothing", &|f| f.apply_from_nothing);
-    row("rolling replacement of 3 members", &|f| f.rolling.took);
-    row("longest gap between writes, rolling", &|f| {
-        f.rolling.writes.longest_gap
-    });
-    row("fewer than two Synced (IST donor)", &|f| {
-        f.rolling.below_two_synced
-    });
-    row("longest gap, a load balancer's stop", &|f| {
-        f.lb_stop.longest_gap
-    });
-    row("healthy after docker restart", &|f| f.restart);
-    row("healthy after SIGKILL of mariadbd", &|f| f.crash);
+    row("apply from nothing", pick(&|f| f.apply_from_nothing));
+    row(
+        "rolling replacement of 3 members",
+        pick(&|f| f.rolling.took),
+    );
+    row(
+        "longest gap between writes, rolling",
+        pick(&|f| f.rolling.writes.longest_gap),
+    );
+    row(
+        "fewer than two Synced (IST donor)",
+        pick(&|f| f.rolling.below_two_synced),
+    );
+    row(
+        "longest gap, a load balancer's stop",
+        pick(&|f| f.lb_stop.longest_gap),
+    );
+    row("healthy after docker restart", pick(&|f| f.restart));
+    row("healthy after SIGKILL of mariadbd", pick(&|f| f.crash));
     let failed: usize = all
         .iter()
         .map(|f| f.rolling.writes.failed + f.lb_stop.failed)

@@ -11,6 +11,10 @@
 #   RABBITMQ_BACKENDS     optional: RabbitMQ members' addresses; haproxy then
 #                         also listens on port 5672 and spreads AMQP clients
 #                         over the members that accept connections
+#   KEYSTONE_BACKENDS     optional: keystone members' addresses; haproxy then
+#                         also listens on port 5000 (HTTP) and spreads the
+#                         requests over the members that answer GET /v3 and
+#                         whose agent (port 5001) does not say they drain
 #   KEEPALIVED_PEERS      the other load balancers' addresses (unicast VRRP:
 #                         nothing is multicast outside them)
 #   KEEPALIVED_PRIORITY   this one's VRRP priority (1..254; the highest holds the VIP)
@@ -61,6 +65,16 @@ if [ -n "${RABBITMQ_BACKENDS:-}" ]; then
   for backend in $(list "$RABBITMQ_BACKENDS"); do
     n=$((n + 1))
     echo "    server rabbit$n $backend:5672 check inter 1s fall 2 rise 2 on-marked-down shutdown-sessions"
+  done
+fi >>/etc/haproxy/haproxy.cfg
+if [ -n "${KEYSTONE_BACKENDS:-}" ]; then
+  cat /usr/local/share/dockstack/haproxy-keystone.cfg
+  # A member whose agent says `maint` (its prestop drains it) gets no new
+  # request; those it holds finish, as its stop is graceful.
+  n=0
+  for backend in $(list "$KEYSTONE_BACKENDS"); do
+    n=$((n + 1))
+    echo "    server keystone$n $backend:5000 check inter 1s fall 2 rise 2 agent-check agent-port 5001 agent-inter 500ms"
   done
 fi >>/etc/haproxy/haproxy.cfg
 
