@@ -64,7 +64,17 @@ fn container_failed(container: &str, host: &str, message: &str) -> String {
 }
 
 fn load(cli: &Cli) -> Result<Environment> {
-    environment::load(&cli.file).map_err(|e| Invalid(e.to_string()).into())
+    let mut env = environment::load(&cli.file).map_err(|e| Invalid(e.to_string()))?;
+    if !cli.etcd.is_empty() {
+        let mut cluster = env.cluster.take().unwrap_or_else(|| environment::Cluster {
+            etcd: Vec::new(),
+            prefix: environment::DEFAULT_CLUSTER_PREFIX.to_string(),
+            tls: None,
+        });
+        cluster.etcd.clone_from(&cli.etcd);
+        env.cluster = Some(cluster);
+    }
+    Ok(env)
 }
 
 fn selected(cli: &Cli, env: &Environment) -> Result<Vec<Container>> {

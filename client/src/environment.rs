@@ -14,7 +14,9 @@ mod yaml;
 mod tests;
 
 pub use model::*;
-pub use validate::{DEFAULT_AGENT, DEFAULT_CERTCLEAN, DEFAULT_PORT, DEFAULT_RELOAD};
+pub use validate::{
+    DEFAULT_AGENT, DEFAULT_CERTCLEAN, DEFAULT_CLUSTER_PREFIX, DEFAULT_PORT, DEFAULT_RELOAD,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {

@@ -10,6 +10,7 @@
 use dockstack_proto as pb;
 
 pub mod addresses;
+pub mod cluster;
 mod health;
 pub mod lock;
 pub mod plan;

@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use crate::packet::{self, ETH_P_ARP};
-pub use crate::packet::{await_frame, send_frame};
+pub use crate::packet::{await_frame, await_incoming, send_frame};
 
 /// Opens a packet socket for ARP in the calling thread's network namespace.
 pub fn open_packet_socket() -> std::io::Result<OwnedFd> {
@@ -74,30 +74,29 @@ fn reply_from(frame: &[u8], target: Ipv4Addr) -> Option<[u8; 6]> {
     frame[22..28].try_into().ok()
 }
 
-/// Waits up to `timeout`, while `target` is probed from `own` (a MAC),
-/// for what RFC 5227 (2.1.1) counts as a conflict, and returns the other
-/// node's MAC: any ARP packet whose sender is `target` (a reply to the
-/// probe, or the holder's own request or announcement), or another node's
-/// probe for `target` (sender `0.0.0.0`) — two nodes probing for one
-/// address at once must both see it taken.
+/// Waits up to `timeout`, while `target` is probed, for what RFC 5227
+/// (2.1.1) counts as a conflict, and returns the other node's MAC: any ARP
+/// packet whose sender is `target` (a reply to the probe, or the holder's
+/// own request or announcement), or another node's probe for `target`
+/// (sender `0.0.0.0`) — two nodes probing for one address at once must
+/// both see it taken. Only frames that came in count: the probe's own,
+/// which the socket sees go out, are no conflict, while another node's
+/// with the same MAC (derived from the same address) is one.
 pub fn await_conflict(
     socket: &OwnedFd,
     target: Ipv4Addr,
-    own: [u8; 6],
     timeout: Duration,
 ) -> std::io::Result<Option<[u8; 6]>> {
-    await_frame(socket, timeout, |frame, _| conflict_in(frame, target, own))
+    await_incoming(socket, timeout, |frame, _| conflict_in(frame, target))
 }
 
-/// The other node's MAC when `frame` is a conflict for `target` probed from `own`.
-fn conflict_in(frame: &[u8], target: Ipv4Addr, own: [u8; 6]) -> Option<[u8; 6]> {
+/// The other node's MAC when `frame`, which came in, is a conflict for
+/// `target` being probed.
+fn conflict_in(frame: &[u8], target: Ipv4Addr) -> Option<[u8; 6]> {
     if frame.len() < 42 || frame[12..14] != ETH_P_ARP.to_be_bytes() {
         return None;
     }
     let sender: [u8; 6] = frame[22..28].try_into().ok()?;
-    if sender == own {
-        return None;
-    }
     let op = &frame[20..22];
     let (sender_ip, target_ip) = (&frame[28..32], &frame[38..42]);
     let from_holder = sender_ip == target.octets() && (op == [0, 1] || op == [0, 2]);
@@ -136,7 +135,7 @@ mod tests {
             [2, 0, 0, 0, 0, 3],
             [2, 0, 0, 0, 0, 9],
         );
-        let conflict = |f: &[u8]| conflict_in(f, ip, own);
+        let conflict = |f: &[u8]| conflict_in(f, ip);
         // The holder answers the probe.
         let mut reply = request_frame(other, ip, Ipv4Addr::UNSPECIFIED);
         reply[20..22].copy_from_slice(&[0, 2]);
@@ -146,10 +145,12 @@ mod tests {
         // Another node probing for the same address at once.
         let probe = request_frame(other, Ipv4Addr::UNSPECIFIED, ip);
         assert_eq!(conflict(&probe), Some(other));
-        // Our own probe, seen on our own socket, is none.
+        // A probe that came in with our own MAC is another node's, given
+        // the same address (and so the same derived MAC): our own never
+        // comes in (see `await_incoming`).
         assert_eq!(
             conflict(&request_frame(own, Ipv4Addr::UNSPECIFIED, ip)),
-            None
+            Some(own)
         );
         // Another node asking who has the address is no claim to it.
         let asking = request_frame(other, Ipv4Addr::new(10, 0, 0, 1), ip);

@@ -9,6 +9,7 @@ pub mod arp;
 pub mod ethtool;
 pub mod ndp;
 
+mod defend;
 mod error;
 mod hostend;
 mod mac;
@@ -23,6 +24,7 @@ mod plug;
 mod sysctl;
 mod unixctl;
 
+pub use defend::{DefendError, defend};
 pub use error::{PlugError, Step, StepError, TeardownError, UnplugError};
 pub use hostend::{IFNAMSIZ_MAX, host_ifname, host_ifname_candidates, owner_alias};
 pub use mac::{Mac, MacError};

@@ -106,13 +106,12 @@ pub fn dad_probe_frame(mac: [u8; 6], target: Ipv6Addr) -> [u8; NS_FRAME_LEN] {
 
 /// Who else claims `target` in `frame`: the MAC of a neighbour
 /// advertisement for it (its target link-layer option, else the frame's
-/// source), or of another node's DAD probe for it. Frames from `own` (a
-/// packet socket sees what it sends) are nobody else's.
-pub fn claimant(frame: &[u8], target: Ipv6Addr, own: [u8; 6]) -> Option<[u8; 6]> {
+/// source), or of another node's DAD probe for it. `frame` came in (see
+/// [`packet::await_incoming`]): one with our own MAC is another node's.
+pub fn claimant(frame: &[u8], target: Ipv6Addr) -> Option<[u8; 6]> {
     if frame.len() < NS_FRAME_LEN
         || frame[12..14] != ETH_P_IPV6.to_be_bytes()
         || frame[20] != IPPROTO_ICMPV6
-        || frame[6..12] == own
         || frame[62..78] != target.octets()
     {
         return None;
@@ -144,20 +143,19 @@ pub fn probe(
     let frame = dad_probe_frame(mac, target);
     let half = window / 2;
     packet::send_frame(socket, ifindex, &frame)?;
-    if let Some(m) = await_claim(socket, target, mac, half)? {
+    if let Some(m) = await_claim(socket, target, half)? {
         return Ok(Some(m));
     }
     packet::send_frame(socket, ifindex, &frame)?;
-    await_claim(socket, target, mac, window - half)
+    await_claim(socket, target, window - half)
 }
 
 fn await_claim(
     socket: &OwnedFd,
     target: Ipv6Addr,
-    own: [u8; 6],
     timeout: Duration,
 ) -> std::io::Result<Option<[u8; 6]>> {
-    packet::await_frame(socket, timeout, |frame, _| claimant(frame, target, own))
+    packet::await_incoming(socket, timeout, |frame, _| claimant(frame, target))
 }
 
 /// The ICMPv6 checksum over the pseudo-header and `message` (whose own
@@ -224,15 +222,16 @@ mod tests {
         assert_eq!(&f[38..54], &group.octets());
         assert_eq!(f[54], 135);
         assert_eq!(icmpv6_checksum(Ipv6Addr::UNSPECIFIED, group, &f[54..78]), 0);
-        // Our own probe, seen on the socket, claims nothing.
-        assert_eq!(claimant(&f, ip, mac), None);
+        // A probe that came in with our MAC is another node's (the same
+        // address derives the same MAC); our own never comes in.
+        assert_eq!(claimant(&f, ip), Some(mac));
         // Another node's probe for it, and an advertisement for it, do.
         let other = [0x02, 0, 0, 0, 0, 9];
-        assert_eq!(claimant(&dad_probe_frame(other, ip), ip, mac), Some(other));
+        assert_eq!(claimant(&dad_probe_frame(other, ip), ip), Some(other));
         let na = unsolicited_na_frame(other, ip);
-        assert_eq!(claimant(&na, ip, mac), Some(other));
+        assert_eq!(claimant(&na, ip), Some(other));
         // An advertisement for another address does not.
         let na = unsolicited_na_frame(other, "fd00:10::1".parse().unwrap());
-        assert_eq!(claimant(&na, ip, mac), None);
+        assert_eq!(claimant(&na, ip), None);
     }
 }

@@ -32,6 +32,27 @@ pub(crate) fn open(protocol: u16) -> std::io::Result<OwnedFd> {
 pub fn await_frame<T>(
     socket: &OwnedFd,
     timeout: Duration,
+    pick: impl FnMut(&[u8], u32) -> Option<T>,
+) -> std::io::Result<Option<T>> {
+    await_picked(socket, timeout, false, pick)
+}
+
+/// [`await_frame`] for the frames that came in from elsewhere only: a
+/// packet socket also sees each frame its namespace sends, and one that
+/// came in with the socket's own MAC as sender is another node's (two
+/// containers given one address derive one MAC from it).
+pub fn await_incoming<T>(
+    socket: &OwnedFd,
+    timeout: Duration,
+    pick: impl FnMut(&[u8], u32) -> Option<T>,
+) -> std::io::Result<Option<T>> {
+    await_picked(socket, timeout, true, pick)
+}
+
+fn await_picked<T>(
+    socket: &OwnedFd,
+    timeout: Duration,
+    incoming_only: bool,
     mut pick: impl FnMut(&[u8], u32) -> Option<T>,
 ) -> std::io::Result<Option<T>> {
     let deadline = Instant::now() + timeout;
@@ -88,6 +109,9 @@ pub fn await_frame<T>(
         let Ok(ifindex) = u32::try_from(from.sll_ifindex) else {
             continue;
         };
+        if incoming_only && from.sll_pkttype == libc::PACKET_OUTGOING {
+            continue;
+        }
         if let Some(picked) = pick(&buf[..len], ifindex) {
             return Ok(Some(picked));
         }

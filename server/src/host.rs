@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 use netplug::{NetnsTarget, Ovs, Plugger};
 
 use crate::docker::{DockerClient, Inspected};
+use crate::guard::AddressGuard;
 use crate::hooks::HookContext;
 use crate::metrics::{PlugKind, metrics};
 use crate::progress::Reporter;
@@ -100,6 +101,8 @@ pub struct Host {
     mac_admission: tokio::sync::Mutex<()>,
     /// The MACs of runs under way.
     pending_macs: macs::PendingMacs,
+    /// The plugged addresses, watched for conflicts.
+    guard: Arc<AddressGuard>,
 }
 
 type LockTable = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
@@ -202,7 +205,13 @@ impl Host {
             pending_binds: binds::PendingBinds::default(),
             mac_admission: tokio::sync::Mutex::new(()),
             pending_macs: macs::PendingMacs::default(),
+            guard: Arc::default(),
         }
+    }
+
+    /// The plugged addresses' guard (see [`AddressGuard::watch`]).
+    pub fn guard(&self) -> &Arc<AddressGuard> {
+        &self.guard
     }
 
     pub fn id(&self) -> &str {
@@ -409,6 +418,8 @@ impl Host {
         }
         self.plugged_table()
             .insert(owner.to_string(), holder.started_at.clone());
+        self.guard
+            .plugged(owner, spec.address.ip(), spec.effective_mac(), holder.pid);
         Ok(plugged.changed)
     }
 
@@ -428,6 +439,7 @@ impl Host {
 
     async fn unplug(&self, name: &str) -> Result<(), HostError> {
         self.plugged_table().remove(name);
+        self.guard.unplugged(name);
         self.unjoined().remove(name);
         self.plugger
             .unplug(name, IFACE)

@@ -3,7 +3,8 @@
 //! labels in `record`), netplug, hooks and the registration file editors
 //! (`regfiles`). `pause` owns the image of the sandboxes' pause program;
 //! `policy` who may do what, from the role in a client's certificate;
-//! `metrics` what Prometheus scrapes. `logs`, `session` and `events` are
+//! `metrics` what Prometheus scrapes; `guard` the plugged
+//! addresses' conflicts seen on the wire. `logs`, `session` and `events` are
 //! the streams of `dockstack logs`, `exec` and `events`; `journal` the
 //! server's own events for the last.
 
@@ -14,6 +15,7 @@ pub mod events;
 pub mod fault;
 pub mod fsopen;
 pub mod gate;
+pub mod guard;
 pub mod hooks;
 pub mod host;
 pub mod journal;

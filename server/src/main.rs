@@ -360,6 +360,10 @@ async fn listen(args: ListenArgs) -> Result<()> {
         ),
         Err(e) => tracing::error!("start-up reconcile failed: {e}"),
     }
+    // After the reconcile, which plugged (and so listed) every running pair.
+    if let Err(e) = Arc::clone(host.guard()).watch(tokio::runtime::Handle::current()) {
+        tracing::warn!("no address conflict watch (a packet socket needs CAP_NET_RAW): {e}");
+    }
     tokio::spawn(Arc::clone(&host).follow_events());
     tokio::spawn(Arc::clone(&host).follow_ovs());
     if let Some((addr, listener)) = metrics {

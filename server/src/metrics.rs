@@ -53,6 +53,11 @@ struct EditLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AddressLabel {
+    address: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FileLabel {
     file: String,
 }
@@ -103,6 +108,9 @@ pub struct Metrics {
     event_reconnects: Counter,
     registration_edits: Family<EditLabels, Counter>,
     registration_failures: Family<FileLabel, Counter>,
+    address_conflicts: Family<AddressLabel, Counter>,
+    address_defences: Counter,
+    addresses_in_conflict: Gauge,
     /// One scrape at a time: each clears and refills `containers`.
     scrape: tokio::sync::Mutex<()>,
 }
@@ -184,6 +192,24 @@ impl Metrics {
             "Registration file edits that failed",
             registration_failures.clone(),
         );
+        let address_conflicts = Family::<AddressLabel, Counter>::default();
+        registry.register(
+            "address_conflicts",
+            "ARP packets from another MAC claiming the address of a container plugged here, by address",
+            address_conflicts.clone(),
+        );
+        let address_defences = Counter::default();
+        registry.register(
+            "address_defences",
+            "Gratuitous ARPs sent to defend a plugged address against a conflicting claim",
+            address_defences.clone(),
+        );
+        let addresses_in_conflict = Gauge::default();
+        registry.register(
+            "addresses_in_conflict",
+            "Plugged containers whose address another MAC claims now (as `status` shows them)",
+            addresses_in_conflict.clone(),
+        );
         Metrics {
             registry,
             operations,
@@ -196,6 +222,9 @@ impl Metrics {
             event_reconnects,
             registration_edits,
             registration_failures,
+            address_conflicts,
+            address_defences,
+            addresses_in_conflict,
             scrape: tokio::sync::Mutex::new(()),
         }
     }
@@ -258,6 +287,25 @@ impl Metrics {
                 file: file.to_string(),
             })
             .inc();
+    }
+
+    /// Another MAC's ARP claimed the plugged `address`.
+    pub fn address_conflict(&self, address: &str) {
+        self.address_conflicts
+            .get_or_create(&AddressLabel {
+                address: address.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn address_defended(&self) {
+        self.address_defences.inc();
+    }
+
+    /// How many plugged containers have a conflict shown now.
+    pub fn conflicts_now(&self, count: usize) {
+        self.addresses_in_conflict
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// The text exposition, with the containers read from `source` now.

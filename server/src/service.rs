@@ -115,6 +115,7 @@ fn status_to_pb(s: ContainerStatus) -> pb::ContainerInfo {
         domain: s.domain,
         service: s.service,
         first_creation: s.first_creation,
+        conflict: s.conflict,
     }
 }
 

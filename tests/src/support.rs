@@ -251,3 +251,37 @@ impl PingLoop {
         self.handle.join().expect("ping loop")
     }
 }
+
+/// One scrape of host `i`'s `/metrics` (served on `port`): each sample's name with its labels, and its value.
+pub fn scrape(bed: &TestBed, i: usize, port: u16) -> BTreeMap<String, f64> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::new(bed.host(i).mgmt_ip().into(), port);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .expect("connect to /metrics");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: bed\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/openmetrics-text"),
+        "{head}"
+    );
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("{l}"));
+            (
+                name.to_string(),
+                value.parse().unwrap_or_else(|_| panic!("{l}")),
+            )
+        })
+        .collect()
+}

@@ -4,6 +4,7 @@
 //! refused by `run` and handed over in order by `apply`; `addresses`
 //! prints the table.
 
+use dockstack_tests::foreign::ForeignNode;
 use dockstack_tests::support::{bed, dockstack, eth0_addresses, exists, ok, text};
 use dockstack_tests::testbed::BedContainer;
 use serde_json::Value;
@@ -105,49 +106,10 @@ fn an_address_moved_in_the_file_is_refused_by_run_and_handed_over_by_apply() {
 fn an_address_something_outside_dockstack_answers_for_is_refused_naming_its_mac() {
     let bed = bed(1);
     let ip = bed.subnet_ip(90);
-    // A plain namespace on the bridge with that address: no container, no
-    // dockstack (a VM or a server, as far as the bridge can tell).
-    let foreign = format!("dsforeign{}", bed.slot());
-    let (outer, inner) = (format!("dsfo{}", bed.slot()), format!("dsfi{}", bed.slot()));
+    // A plain namespace on the bridge with that address.
     let foreign_mac = "02:00:00:00:09:90";
-    let _ = std::process::Command::new("ip")
-        .args(["netns", "del", &foreign])
-        .status();
-    let run = |argv: &[&str]| bed.run_in_host(0, argv).expect("in the host");
-    std::process::Command::new("ip")
-        .args(["netns", "add", &foreign])
-        .status()
-        .expect("ip netns add");
-    run(&[
-        "ip", "link", "add", &outer, "type", "veth", "peer", "name", &inner,
-    ]);
-    run(&["ip", "link", "set", &inner, "netns", &foreign]);
-    run(&["ip", "link", "set", &outer, "up"]);
-    bed.ovs_vsctl(0, &["add-port", bed.bridge(), &outer])
-        .expect("add-port");
-    let in_foreign = |argv: &[&str]| {
-        let mut all = vec!["netns", "exec", foreign.as_str()];
-        all.extend(argv);
-        let out = std::process::Command::new("ip")
-            .args(&all)
-            .output()
-            .expect("ip netns exec");
-        assert!(
-            out.status.success(),
-            "{argv:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    in_foreign(&["ip", "link", "set", &inner, "address", foreign_mac]);
-    in_foreign(&[
-        "ip",
-        "addr",
-        "add",
-        &format!("{ip}/{}", bed.gateway().prefix()),
-        "dev",
-        &inner,
-    ]);
-    in_foreign(&["ip", "link", "set", &inner, "up"]);
+    let foreign = ForeignNode::new(&bed, 0, "", foreign_mac.parse().unwrap());
+    foreign.add_address(ip);
 
     let name = bed.container_name("clash");
     let env = bed.write_environment(&[BedContainer::new(&name, 0, ip)]);
@@ -173,11 +135,7 @@ fn an_address_something_outside_dockstack_answers_for_is_refused_naming_its_mac(
         "the refused run left a port"
     );
 
-    bed.ovs_vsctl(0, &["del-port", bed.bridge(), &outer])
-        .expect("del-port");
-    let _ = std::process::Command::new("ip")
-        .args(["netns", "del", &foreign])
-        .status();
+    drop(foreign);
     // The address free again: the same run goes through.
     ok(&bed, &env, &["run"]);
     ok(&bed, &env, &["destroy"]);

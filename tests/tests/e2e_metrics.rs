@@ -3,46 +3,17 @@
 //! and a failed plug do, and nothing else.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use dockstack_tests::support::{dockstack, ok, text, wait_until};
+use dockstack_tests::support::{self, dockstack, ok, text, wait_until};
 use dockstack_tests::testbed::{BedContainer, BedOptions, TestBed, ensure_test_image};
 
 const METRICS_PORT: u16 = 9388;
 
-/// One scrape: each sample's name with its labels, and its value.
+/// One scrape of host 0's server.
 fn scrape(bed: &TestBed) -> BTreeMap<String, f64> {
-    let addr = SocketAddr::new(bed.host(0).mgmt_ip().into(), METRICS_PORT);
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to /metrics");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: bed\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
-    assert!(
-        head.to_ascii_lowercase()
-            .contains("content-type: application/openmetrics-text"),
-        "{head}"
-    );
-    assert!(body.ends_with("# EOF\n"), "{body}");
-    body.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (name, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("{l}"));
-            (
-                name.to_string(),
-                value.parse().unwrap_or_else(|_| panic!("{l}")),
-            )
-        })
-        .collect()
+    support::scrape(bed, 0, METRICS_PORT)
 }
 
 fn get(m: &BTreeMap<String, f64>, key: &str) -> f64 {

@@ -64,6 +64,11 @@ pub struct Cli {
     /// instead of giving up at once with exit status 4.
     #[arg(long, global = true, value_name = "SECONDS")]
     pub wait: Option<u64>,
+    /// The cluster's etcd (its client URLs, comma-separated), instead of
+    /// the file's `cluster.etcd`: the change lock and the address
+    /// reservations are kept there.
+    #[arg(long, global = true, value_name = "URLS", value_delimiter = ',')]
+    pub etcd: Vec<String>,
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
     #[command(subcommand)]

@@ -124,6 +124,18 @@ async fn act_now(
     {
         return Ok(ExitCode::from(exit::FAILED));
     }
+    let cluster = ops::cluster::current();
+    // Reserved in the cluster's etcd before anything is plugged.
+    let reserving = cluster
+        .as_ref()
+        .filter(|_| matches!(action, Action::Run | Action::Start));
+    if let Some(s) = reserving
+        && let Err(e) = s.reserve(&containers).await
+    {
+        eprintln!("FAILED {e}");
+        eprintln!("{}: nothing was done", action.name());
+        return Ok(ExitCode::from(exit::FAILED));
+    }
     let printer = printer(&containers, action, json);
     let outcomes = ops::apply(
         Arc::new(env),
@@ -137,6 +149,18 @@ async fn act_now(
     .await;
     if action == Action::Show && !json {
         return Ok(show(&outcomes));
+    }
+    if let Some(s) = cluster.as_ref().filter(|_| action == Action::Destroy) {
+        let gone: Vec<String> = outcomes
+            .iter()
+            .filter(|o| o.result.is_ok())
+            .map(|o| o.container.clone())
+            .collect();
+        if let Err(e) = s.release_containers(&gone).await {
+            eprintln!(
+                "dockstack: warning: the destroyed containers' reservations were not released: {e}"
+            );
+        }
     }
     Ok(summarize(&outcomes, action, json))
 }

@@ -18,6 +18,9 @@ pub struct Info<'a> {
     #[serde(skip_serializing_if = "is_zero")]
     actual_addresses_omitted: u32,
     bridge: &'a str,
+    /// Only when another node claims its address.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    conflict: &'a str,
     environment: &'a str,
     exit_code: i32,
     /// Only when true, so that other containers show as they always did.
@@ -49,6 +52,7 @@ impl<'a> From<&'a ContainerInfo> for Info<'a> {
             actual_addresses: &i.actual_addresses,
             actual_addresses_omitted: i.actual_addresses_omitted,
             bridge: &i.bridge,
+            conflict: &i.conflict,
             environment: &i.environment,
             exit_code: i.exit_code,
             first_creation: i.first_creation,

@@ -9,6 +9,7 @@ use anyhow::Result;
 use dockstack::connect::Connector;
 use dockstack::environment::{Container, Environment};
 use dockstack::ops::HostOverride;
+use dockstack::ops::cluster::{self, ClusterError};
 use dockstack::ops::lock::{self, LockError};
 
 use super::args::Cli;
@@ -32,9 +33,27 @@ where
 {
     let hosts = lock::hosts_touched(env, containers, action);
     let wait = cli.wait.map(Duration::from_secs);
+    // The cluster's etcd lock first, then the hosts': two clients meet on
+    // the first one they share, in one order.
+    let cluster = match &env.cluster {
+        Some(c) => match cluster::acquire(env, c, action, wait).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("dockstack: {action}: {e}; nothing was done");
+                return Ok(ExitCode::from(match e {
+                    ClusterError::Held { .. } => exit::LOCKED,
+                    _ => exit::FAILED,
+                }));
+            }
+        },
+        None => None,
+    };
     let held = match lock::acquire(env, connector, overrides, action, &hosts, wait).await {
         Ok(l) => l,
         Err(e) => {
+            if let Some(s) = &cluster {
+                s.release().await;
+            }
             eprintln!("dockstack: {action}: {e}; nothing was done");
             return Ok(ExitCode::from(match e {
                 LockError::Held { .. } => exit::LOCKED,
@@ -44,6 +63,9 @@ where
     };
     let result = work().await;
     held.release().await;
+    if let Some(s) = &cluster {
+        s.release().await;
+    }
     result
 }
 

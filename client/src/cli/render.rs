@@ -105,8 +105,13 @@ pub fn status_note(i: &ContainerInfo) -> String {
         }
         _ => String::new(),
     };
+    let conflict = if i.conflict.is_empty() {
+        String::new()
+    } else {
+        format!("CONFLICT: {}", i.conflict)
+    };
     // Docker's health, when the container has a healthcheck.
-    [i.health.as_str(), network.as_str()]
+    [i.health.as_str(), network.as_str(), conflict.as_str()]
         .into_iter()
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
@@ -251,6 +256,9 @@ pub fn show(i: &ContainerInfo) {
     }
     if i.first_creation {
         println!("  {:<8} with its first_creation settings", "created");
+    }
+    if !i.conflict.is_empty() {
+        println!("  {:<8} {}", "conflict", i.conflict);
     }
 }
 

@@ -211,6 +211,29 @@ pub struct Environment {
     /// In file order.
     pub containers: Vec<Container>,
     pub registration: Registration,
+    /// `cluster`: the etcd of a cluster shared by several files; `None`:
+    /// the servers' own change lock alone.
+    pub cluster: Option<Cluster>,
+}
+
+/// `cluster` of the environment file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// etcd's client URLs.
+    pub etcd: Vec<String>,
+    /// The key prefix of this cluster's lock and reservations.
+    pub prefix: String,
+    /// Mutual TLS to etcd; `None` for plain `http://`.
+    pub tls: Option<EtcdTls>,
+}
+
+/// `cluster.tls`: the CA that signed etcd's certificates, and this
+/// operator's certificate and key for etcd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdTls {
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 impl Environment {

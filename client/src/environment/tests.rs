@@ -1374,3 +1374,41 @@ fn controlplane_bootstraps_galera1_at_its_first_creation_only() {
         }
     }
 }
+
+#[test]
+fn cluster_names_its_etcd_prefix_and_tls() {
+    let env = ok(&format!(
+        "{BASE}cluster:\n  etcd: [https://10.0.0.11:2379, https://10.0.0.12:2379]\n  prefix: /dockstack/prod\n  tls:\n    ca: /etc/e/ca.pem\n    cert: /etc/e/me.pem\n    key: /etc/e/me.key\n"
+    ));
+    let c = env.cluster.expect("a cluster");
+    assert_eq!(c.etcd.len(), 2);
+    assert_eq!(c.prefix, "/dockstack/prod");
+    assert_eq!(c.tls.unwrap().key, Path::new("/etc/e/me.key"));
+    // Without it, none; without a prefix, the default one.
+    assert_eq!(ok(BASE).cluster, None);
+    let c = ok(&format!("{BASE}cluster:\n  etcd: http://10.0.0.11:2379\n"))
+        .cluster
+        .unwrap();
+    assert_eq!(c.prefix, DEFAULT_CLUSTER_PREFIX);
+}
+
+#[test]
+fn cluster_problems_are_placed() {
+    // 24 cluster:, 25 etcd:
+    assert_eq!(
+        only(&format!("{BASE}cluster:\n  etcd: [10.0.0.11:2379]\n")),
+        "25:10: cluster.etcd: `10.0.0.11:2379` is no etcd URL (https://HOST:PORT)"
+    );
+    assert!(
+        only(&format!(
+            "{BASE}cluster:\n  etcd: [https://10.0.0.11:2379]\n"
+        ))
+        .contains("an https:// etcd needs tls")
+    );
+    assert!(
+        only(&format!(
+            "{BASE}cluster:\n  etcd: [http://e:2379]\n  prefix: dockstack/\n"
+        ))
+        .contains("prefix `dockstack/` must start with `/`")
+    );
+}

@@ -12,6 +12,7 @@ use accessors::Fields;
 use keys::TOP_KEYS;
 
 mod accessors;
+mod cluster;
 mod container;
 mod cross;
 mod health;
@@ -22,7 +23,9 @@ mod network;
 mod registration;
 mod runtime;
 
-pub use keys::{DEFAULT_AGENT, DEFAULT_CERTCLEAN, DEFAULT_PORT, DEFAULT_RELOAD};
+pub use keys::{
+    DEFAULT_AGENT, DEFAULT_CERTCLEAN, DEFAULT_CLUSTER_PREFIX, DEFAULT_PORT, DEFAULT_RELOAD,
+};
 
 /// One problem, before the file name is attached.
 #[derive(Debug)]
@@ -94,6 +97,7 @@ impl Checker {
             hosts: Vec::new(),
             containers: Vec::new(),
             registration: Registration::default(),
+            cluster: None,
         };
         let top = match root {
             Some(root) => self.fields(root, Pos::START, "", TOP_KEYS, "a mapping"),
@@ -144,6 +148,9 @@ impl Checker {
 
         if let Some(entry) = top.get("registration") {
             environment.registration = self.registration(entry);
+        }
+        if let Some(entry) = top.get("cluster") {
+            environment.cluster = self.cluster(entry);
         }
         self.references(&environment.containers);
         self.after_cycles(&environment.containers, &placed);

@@ -55,12 +55,12 @@ async fn probe4(
         let unspecified = Ipv4Addr::UNSPECIFIED;
         let half = window / 2;
         arp::request(&socket, eth, mac, unspecified, ip)?;
-        if let Some(answer) = arp::await_conflict(&socket, ip, mac, half)? {
+        if let Some(answer) = arp::await_conflict(&socket, ip, half)? {
             return Ok((socket, Some(Mac::from(answer))));
         }
         // A second probe, as one can be lost while the port settles.
         arp::request(&socket, eth, mac, unspecified, ip)?;
-        let answer = arp::await_conflict(&socket, ip, mac, window - half)?;
+        let answer = arp::await_conflict(&socket, ip, window - half)?;
         Ok((socket, answer.map(Mac::from)))
     })
     .await

@@ -51,6 +51,8 @@ pub struct ContainerStatus {
     pub service: String,
     /// Made with first-creation settings.
     pub first_creation: bool,
+    /// Another node's claim to its address, seen on the wire; empty: none.
+    pub conflict: String,
 }
 
 /// A scrape counts the containers `list` shows.
@@ -158,6 +160,11 @@ impl Host {
             domain: shown.domain,
             service: shown.service,
             first_creation: shown.first_creation,
+            conflict: self
+                .guard
+                .conflict_of(&c.name)
+                .map(|c| c.describe())
+                .unwrap_or_default(),
             ..Default::default()
         };
         // What the application sees, through its own pid: an application

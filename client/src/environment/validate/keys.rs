@@ -15,7 +15,12 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "containers",
     "registration",
     "registered_services",
+    "cluster",
 ];
+pub(super) const CLUSTER_KEYS: &[&str] = &["etcd", "prefix", "tls"];
+pub(super) const CLUSTER_TLS_KEYS: &[&str] = &["ca", "cert", "key"];
+/// Where a cluster's keys live in etcd unless `cluster.prefix` says.
+pub const DEFAULT_CLUSTER_PREFIX: &str = "/dockstack";
 pub(super) const HOST_KEYS: &[&str] = &["ip", "port"];
 /// A container's keys but its runtime settings ([`Runtime::KEYS`]).
 const BASE_CONTAINER_KEYS: &[&str] = &[

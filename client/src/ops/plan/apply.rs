@@ -27,6 +27,8 @@ pub enum ApplyError {
     Op(OpError),
     #[error("{0}; nothing was changed")]
     Clash(String),
+    #[error("{0}")]
+    Cluster(crate::ops::cluster::ClusterError),
     #[error("step {step}: {container} on {host} is {what}; the apply stops here")]
     Unhealthy {
         step: u32,
@@ -157,6 +159,14 @@ async fn carry_out(
 ) -> Result<(), ApplyError> {
     let env = Arc::clone(&clients.env);
     let handovers = preflight(&env, plan, prune)?;
+    // Every address of the file reserved before anything is plugged: one
+    // a dead client left reserved for this file is taken back here.
+    let cluster = crate::ops::cluster::current();
+    if let Some(s) = &cluster {
+        s.reserve(&env.containers)
+            .await
+            .map_err(|e| ApplyError::Clash(e.to_string()))?;
+    }
     // Orphans first: one may hold an address a new container takes.
     for p in plan.items.iter().filter(|p| p.change == Change::Orphan) {
         if !prune {
@@ -257,6 +267,11 @@ async fn carry_out(
         for r in futures::future::join_all(waits).await {
             r?;
         }
+    }
+    if let Some(s) = &cluster {
+        s.release_unwanted(&env)
+            .await
+            .map_err(ApplyError::Cluster)?;
     }
     Ok(())
 }
