@@ -95,6 +95,11 @@ mv /etc/keepalived/keepalived.conf.new /etc/keepalived/keepalived.conf
 
 haproxy -c -q -f /etc/haproxy/haproxy.cfg
 mkdir -p /run/haproxy
+# keepalived's pid files outlive a kill (a power loss) in the container's
+# filesystem; a restarted container's small PIDs may then name a live
+# process, and keepalived would exit saying it runs already. Nothing of
+# the last run lives at this point: every pid file is stale.
+rm -f /run/keepalived.pid /run/vrrp.pid /run/checkers.pid /run/bfd.pid /run/keepalived/*.pid
 
 # -W: master-worker, -db: foreground; -n: keepalived in the foreground,
 # -l: its log on the console, -P: VRRP only (no LVS).
