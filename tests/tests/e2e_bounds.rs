@@ -14,14 +14,6 @@ use dockstack_proto as pb;
 use dockstack_tests::support::{bed, docker_exec, dockstack, inspect, ok, text};
 use dockstack_tests::testbed::{BedContainer, BedOptions, TestBed, ensure_test_image};
 
-fn server_pid(bed: &TestBed) -> u32 {
-    std::fs::read_to_string(bed.host(0).rundir().join("server.pid"))
-        .expect("server.pid")
-        .trim()
-        .parse()
-        .expect("a pid")
-}
-
 /// A field of `/proc/<pid>/status` in KiB.
 fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -47,7 +39,7 @@ fn hooks_that_flood_output_keep_the_server_small_and_are_marked_as_cut() {
     );
     let env =
         bed.write_environment(&[BedContainer::new(&web, 0, bed.subnet_ip(130)).with_yaml(&yaml)]);
-    let pid = server_pid(&bed);
+    let pid = bed.host(0).server_pid().expect("server.pid");
     let out = ok(&bed, &env, &["-c", &web, "run"]);
     let shown = text(&out);
     assert!(
@@ -298,7 +290,7 @@ fn a_logs_reader_that_does_not_read_keeps_the_server_small() {
     let env =
         bed.write_environment(&[BedContainer::new(&name, 0, bed.subnet_ip(131)).with_yaml(&yaml)]);
     ok(&bed, &env, &["-c", &name, "run"]);
-    let pid = server_pid(&bed);
+    let pid = bed.host(0).server_pid().expect("server.pid");
     let before = status_kib(pid, "VmRSS") / 1024;
     let (read, peak) = with_grpc(&bed, 0, async |mut client| {
         let mut stream = client

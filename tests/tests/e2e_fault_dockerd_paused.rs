@@ -99,14 +99,6 @@ fn requests(
     })
 }
 
-fn server_pid(bed: &TestBed) -> u32 {
-    std::fs::read_to_string(bed.host(0).rundir().join("server.pid"))
-        .expect("server.pid")
-        .trim()
-        .parse()
-        .expect("a pid")
-}
-
 /// Nothing piles up in the server while Docker hangs: no connection per
 /// request (a descriptor each), and no memory for one.
 fn assert_flat(before: (u64, usize), during: (u64, usize)) {
@@ -151,7 +143,7 @@ fn a_paused_dockerd_fails_requests_naming_docker_and_everything_works_once_resum
     let (dockerd, bed) = setup(&dir);
     let uri = dockerd.uri();
     let host = bed.host(0).name().to_string();
-    let server_pid = server_pid(&bed);
+    let server_pid = bed.host(0).server_pid().expect("server.pid");
 
     let (a, b) = (bed.container_name("a"), bed.container_name("b"));
     let (ip_a, ip_b): (Ipv4Addr, Ipv4Addr) = (bed.subnet_ip(60), bed.subnet_ip(61));

@@ -37,18 +37,11 @@ fn audit_lines(bed: &TestBed) -> usize {
     bed.server_log(0).matches("audit: refused").count()
 }
 
-fn server_pid(bed: &TestBed) -> String {
-    std::fs::read_to_string(bed.host(0).rundir().join("server.pid"))
-        .expect("server.pid")
-        .trim()
-        .to_string()
-}
-
 /// Sends SIGHUP to host 0's server and waits for its log to say `then`.
 fn sighup(bed: &TestBed, then: &str) {
     let before = bed.server_log(0).matches(then).count();
     let sent = std::process::Command::new("kill")
-        .args(["-HUP", &server_pid(bed)])
+        .args(["-HUP", &bed.host(0).server_pid().expect("server.pid").to_string()])
         .status()
         .expect("kill -HUP");
     assert!(sent.success());

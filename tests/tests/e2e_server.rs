@@ -41,15 +41,6 @@ fn fails(bed: &TestBed, env: &Path, args: &[&str]) -> Output {
     out
 }
 
-fn server_pid(bed: &TestBed, i: usize) -> i32 {
-    let path = bed.host(i).rundir().join("server.pid");
-    fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .trim()
-        .parse()
-        .expect("a pid")
-}
-
 /// The file `/proc/<pid>/ns/net` links to (`net:[4026532...]`).
 fn netns_of(pid: &str) -> String {
     fs::read_link(format!("/proc/{pid}/ns/net"))
@@ -480,7 +471,7 @@ fn hooks_run_in_order_on_the_host_with_their_environment_and_stream_output() {
     ok(&bed, &env, &["-c", &web, "destroy"]);
     assert_nothing_left(&bed, 0);
 
-    let server_netns = netns_of(&server_pid(&bed, 0).to_string());
+    let server_netns = netns_of(&bed.host(0).server_pid().expect("server.pid").to_string());
     assert_ne!(
         server_netns,
         netns_of("self"),
@@ -837,7 +828,7 @@ fn sigterm_shuts_the_server_down_cleanly_and_leaves_plugs() {
     let env = bed.write_environment(&[BedContainer::new(&web, 0, ip)]);
     ok(&bed, &env, &["-c", &web, "run"]);
 
-    let pid = nix::unistd::Pid::from_raw(server_pid(&bed, 0));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(bed.host(0).server_pid().expect("server.pid")).expect("a pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     // WNOWAIT: read the exit status but leave the child to the bed, which reaps it.
     let mut exited = WaitStatus::StillAlive;

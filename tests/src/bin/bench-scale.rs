@@ -113,14 +113,6 @@ fn plain_pairs(names: &[String], pause: &str, width: usize) -> Result<Duration> 
     Ok(began.elapsed())
 }
 
-fn server_pid(bed: &TestBed, i: usize) -> Result<u32> {
-    Ok(
-        std::fs::read_to_string(bed.host(i).rundir().join("server.pid"))?
-            .trim()
-            .parse()?,
-    )
-}
-
 /// Whether `ip` answers a ping from host `i`'s namespace within `within`.
 fn answers(bed: &TestBed, i: usize, ip: Ipv4Addr, within: Duration) -> Result<bool> {
     Ok(Command::new("ip")
@@ -346,7 +338,7 @@ fn bench() -> Result<()> {
     std::thread::sleep(Duration::from_secs(2));
     let mut rss = Vec::new();
     for i in 0..hosts {
-        let pid = server_pid(&bed, i)?;
+        let pid = bed.host(i).server_pid()?;
         rss.push((
             proc_status_kib(pid, "VmRSS")?,
             proc_status_kib(pid, "VmHWM")?,

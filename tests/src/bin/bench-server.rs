@@ -294,9 +294,7 @@ fn bench() -> Result<()> {
     ensure_test_image()?;
     let bed = TestBed::new(BedOptions::hosts(1))?;
     let host = bed.host(0);
-    let pid: u32 = fs::read_to_string(host.rundir().join("server.pid"))?
-        .trim()
-        .parse()?;
+    let pid = host.server_pid()?;
     let (pause, pause_tags) = pause_image()?;
     let s = Bench {
         bed: &bed,

@@ -56,6 +56,17 @@ impl Host {
     pub fn rundir(&self) -> &Path {
         &self.rundir
     }
+    /// The PID of the host's server, from the pid file the bed writes at
+    /// each of its starts (a restarted server is not the bed's first child).
+    pub fn server_pid(&self) -> std::io::Result<u32> {
+        let path = self.rundir.join("server.pid");
+        std::fs::read_to_string(&path)?.trim().parse().map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })
+    }
     /// The address of the host's bridge.
     pub fn bridge_ip(&self) -> Ipv4Addr {
         self.bridge_ip
