@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::Output;
+use std::process::{Child, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,20 @@ pub fn dockstack(bed: &TestBed, env: &Path, args: &[&str]) -> Output {
         .arg(env)
         .args(args)
         .output()
+        .expect("run dockstack")
+}
+
+/// `dockstack -f ENV ARGS` started with the variables `vars` (a debug
+/// build's fault points), its output piped; `wait_with_output` ends it.
+pub fn spawn(bed: &TestBed, env: &Path, args: &[&str], vars: &[(&str, String)]) -> Child {
+    bed.client_command()
+        .arg("-f")
+        .arg(env)
+        .args(args)
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run dockstack")
 }
 

@@ -8,10 +8,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
-use dockstack_tests::support::{bed, dockstack, exists, ok, text, wait_until};
+use dockstack_tests::support::{self, bed, dockstack, exists, ok, text, wait_until};
 use dockstack_tests::testbed::{BedContainer, TestBed};
 
 /// The servers' lease time to live (their default).
@@ -19,18 +19,14 @@ const TTL: Duration = Duration::from_millis(dockstack_types::lock::DEFAULT_TTL_M
 /// The client's exit status when another holds the lock.
 const LOCKED: i32 = 4;
 
-/// `dockstack -f ENV ARGS`, started, its output piped; `hold_ms` holds the
-/// lock that long before acting (a debug build's fault injection).
+/// `dockstack -f ENV ARGS`, started; `hold_ms` holds the lock that long
+/// before acting (a debug build's fault injection).
 fn spawn(bed: &TestBed, env: &Path, args: &[&str], hold_ms: Option<u64>) -> Child {
-    let mut cmd: Command = bed.client_command();
-    cmd.arg("-f").arg(env).args(args);
-    if let Some(ms) = hold_ms {
-        cmd.env("DOCKSTACK_LOCK_HOLD_MS", ms.to_string());
-    }
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run dockstack")
+    let vars: Vec<(&str, String)> = hold_ms
+        .map(|ms| ("DOCKSTACK_LOCK_HOLD_MS", ms.to_string()))
+        .into_iter()
+        .collect();
+    support::spawn(bed, env, args, &vars)
 }
 
 fn finish(child: Child) -> Output {

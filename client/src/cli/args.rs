@@ -69,6 +69,17 @@ pub struct Cli {
     /// reservations are kept there.
     #[arg(long, global = true, value_name = "URLS", value_delimiter = ',')]
     pub etcd: Vec<String>,
+    /// With --etcd: mutual TLS to it, instead of the file's `cluster.tls`:
+    /// the CA that signed etcd's certificates (with --etcd-cert and
+    /// --etcd-key).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_ca: Option<PathBuf>,
+    /// With --etcd-ca: this operator's certificate for etcd.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_cert: Option<PathBuf>,
+    /// With --etcd-ca: the key of --etcd-cert.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_key: Option<PathBuf>,
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
     #[command(subcommand)]
