@@ -71,7 +71,10 @@ fn load(cli: &Cli) -> Result<Environment> {
 
 /// The file's `cluster`, its etcd and TLS replaced by `--etcd` and
 /// `--etcd-ca/cert/key` when given (its prefix kept).
-fn etcd_flags(cli: &Cli, cluster: Option<environment::Cluster>) -> Result<Option<environment::Cluster>> {
+fn etcd_flags(
+    cli: &Cli,
+    cluster: Option<environment::Cluster>,
+) -> Result<Option<environment::Cluster>> {
     let tls = match (&cli.etcd_ca, &cli.etcd_cert, &cli.etcd_key) {
         (None, None, None) => None,
         (Some(ca), Some(cert), Some(key)) if !cli.etcd.is_empty() => {
@@ -99,7 +102,10 @@ fn etcd_flags(cli: &Cli, cluster: Option<environment::Cluster>) -> Result<Option
         .iter()
         .find(|u| !u.starts_with("https://") && !u.starts_with("http://"))
     {
-        return Err(Invalid(format!("--etcd: `{bad}` is no etcd URL (https://HOST:PORT)")).into());
+        return Err(Invalid(format!(
+            "--etcd: `{bad}` is no etcd URL (https://HOST:PORT)"
+        ))
+        .into());
     }
     let mut cluster = cluster.unwrap_or_else(|| environment::Cluster {
         etcd: Vec::new(),

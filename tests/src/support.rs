@@ -43,6 +43,27 @@ pub fn spawn(bed: &TestBed, env: &Path, args: &[&str], vars: &[(&str, String)]) 
         .expect("run dockstack")
 }
 
+/// Waits up to 30 s until `dockstack FLAGS lock` prints a line starting
+/// with `label` (a host's name, `etcd PREFIX`; empty: any line) that says
+/// it is locked for `action` of `env`; that line.
+pub fn wait_locked(bed: &TestBed, env: &Path, flags: &[&str], label: &str, action: &str) -> String {
+    let file = env.canonicalize().expect("the environment file");
+    let wanted = format!("for {action} of {}", file.display());
+    let args: Vec<&str> = flags.iter().copied().chain(["lock"]).collect();
+    let mut seen = String::new();
+    let held = wait_until(Duration::from_secs(30), || {
+        let out = dockstack(bed, env, &args);
+        seen = String::from_utf8_lossy(&out.stdout).into_owned();
+        seen.lines()
+            .any(|l| l.starts_with(label) && l.contains(&wanted))
+    });
+    assert!(held, "never `{label}` {wanted}:\n{seen}");
+    seen.lines()
+        .find(|l| l.starts_with(label) && l.contains(&wanted))
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// `dockstack ARGS` that must succeed; its output.
 pub fn ok(bed: &TestBed, env: &Path, args: &[&str]) -> Output {
     let out = dockstack(bed, env, args);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dockstack_tests::etcd::EtcdCluster;
-use dockstack_tests::support::{bed, dockstack, exists, ok, spawn, text, wait_until};
+use dockstack_tests::support::{bed, dockstack, exists, ok, spawn, text, wait_locked, wait_until};
 use dockstack_tests::testbed::{BedContainer, TestBed};
 use serde_json::Value;
 
@@ -95,7 +95,11 @@ fn two_files_racing_for_one_address_exactly_one_holds_it_with_and_without_a_memb
 
 /// The rows of `addresses --output json`: one JSON document, an array.
 fn addresses_json(bed: &TestBed, env: &Path, flags: &[&str]) -> Vec<Value> {
-    let args: Vec<&str> = flags.iter().copied().chain(["--output", "json", "addresses"]).collect();
+    let args: Vec<&str> = flags
+        .iter()
+        .copied()
+        .chain(["--output", "json", "addresses"])
+        .collect();
     let out = ok(bed, env, &args);
     let rows: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not one JSON document ({e}): {}", text(&out)));
@@ -177,23 +181,10 @@ fn a_client_killed_between_reserve_and_plug_leaves_an_orphan_its_own_file_reclai
         "an orphan left: {rows:?}"
     );
     ok(&bed, &env_a, &["destroy"]);
-    assert!(etcd.value(&key).is_empty(), "still reserved: {}", etcd.value(&key));
-}
-
-/// Waits until `lock` (with `flags`) shows the etcd lock held for `action`.
-fn wait_etcd_locked(bed: &TestBed, env: &Path, flags: &[&str], label: &str, action: &str) {
-    let wanted = format!("for {action} of {}", env.canonicalize().unwrap().display());
-    let args: Vec<&str> = flags.iter().copied().chain(["lock"]).collect();
-    let held = || {
-        let out = dockstack(bed, env, &args);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .any(|l| l.starts_with(label) && l.contains(&wanted) && l.contains(", since "))
-    };
     assert!(
-        wait_until(Duration::from_secs(30), held),
-        "never {label} {wanted}: {}",
-        text(&dockstack(bed, env, &args))
+        etcd.value(&key).is_empty(),
+        "still reserved: {}",
+        etcd.value(&key)
     );
 }
 
@@ -215,7 +206,11 @@ fn lock_shows_the_etcd_lock_and_unlock_force_breaks_it_as_an_admin_only() {
 
     let hold = ("DOCKSTACK_LOCK_HOLD_MS", "30000".to_string());
     let holder = spawn(&bed, &env, &["run"], &[hold]);
-    wait_etcd_locked(&bed, &env, &[], &label, "run");
+    let line = wait_locked(&bed, &env, &[], &label, "run");
+    assert!(
+        line.contains(", since ") && line.contains("(held "),
+        "{line}"
+    );
 
     // An operator sees it, but may not break it.
     let refused = dockstack(&bed, &env, &["--as", "oper", "unlock", "--force"]);
@@ -232,8 +227,9 @@ fn lock_shows_the_etcd_lock_and_unlock_force_breaks_it_as_an_admin_only() {
     let out = ok(&bed, &env, &["unlock", "--force"]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        said.lines()
-            .any(|l| l.starts_with(&label) && l.contains("broken: was locked by") && l.contains("for run of")),
+        said.lines().any(|l| l.starts_with(&label)
+            && l.contains("broken: was locked by")
+            && l.contains("for run of")),
         "{}",
         text(&out)
     );
@@ -292,7 +288,7 @@ fn the_etcd_flag_takes_the_lock_and_reserves_for_a_file_without_a_cluster_sectio
     let hold = ("DOCKSTACK_LOCK_HOLD_MS", "8000".to_string());
     let args: Vec<&str> = flags.iter().copied().chain(["run"]).collect();
     let run = spawn(&bed, &env, &args, &[hold]);
-    wait_etcd_locked(&bed, &env, &flags, label, "run");
+    wait_locked(&bed, &env, &flags, label, "run");
     let out = run.wait_with_output().expect("the run's output");
     assert!(out.status.success(), "{}", text(&out));
     assert!(exists(&name));
@@ -302,7 +298,11 @@ fn the_etcd_flag_takes_the_lock_and_reserves_for_a_file_without_a_cluster_sectio
         "{key}: {reserved:?}"
     );
     let rows = addresses_json(&bed, &env, &flags);
-    assert_eq!(row(&rows, &ip.to_string(), &name)["reservation"], "held", "{rows:?}");
+    assert_eq!(
+        row(&rows, &ip.to_string(), &name)["reservation"],
+        "held",
+        "{rows:?}"
+    );
     // Without the flag, the file knows no etcd.
     let out = ok(&bed, &env, &["lock"]);
     assert!(
@@ -312,7 +312,11 @@ fn the_etcd_flag_takes_the_lock_and_reserves_for_a_file_without_a_cluster_sectio
     );
     let args: Vec<&str> = flags.iter().copied().chain(["destroy"]).collect();
     ok(&bed, &env, &args);
-    assert!(etcd.value(&key).is_empty(), "still reserved: {}", etcd.value(&key));
+    assert!(
+        etcd.value(&key).is_empty(),
+        "still reserved: {}",
+        etcd.value(&key)
+    );
 }
 
 #[test]

@@ -61,20 +61,48 @@ pub async fn addresses_command(cli: &Cli, overrides: HostOverride, json: bool) -
     let row = |address: String, container: &str, host: &str, mac: &str, state: &str, file: &str| {
         println!("{address:<16} {container:<20} {host:<12} {mac:<18} {state:<10} {file}");
     };
-    row("ADDRESS".into(), "CONTAINER", "HOST", "MAC", "STATE", "FILE");
+    row(
+        "ADDRESS".into(),
+        "CONTAINER",
+        "HOST",
+        "MAC",
+        "STATE",
+        "FILE",
+    );
     for h in &table {
-        row(h.address.to_string(), &h.container, &h.host, &h.mac, &h.state, &h.environment);
+        row(
+            h.address.to_string(),
+            &h.container,
+            &h.host,
+            &h.mac,
+            &h.state,
+            &h.environment,
+        );
     }
     if env_cluster.is_some() {
         println!();
-        row("RESERVED".into(), "CONTAINER", "HOST", "MAC", "STATE", "FILE");
+        row(
+            "RESERVED".into(),
+            "CONTAINER",
+            "HOST",
+            "MAC",
+            "STATE",
+            "FILE",
+        );
         for r in &reservations {
             let state = if orphans.iter().any(|o| std::ptr::eq(*o, r)) {
                 "orphan"
             } else {
                 "held"
             };
-            row(r.address.to_string(), &r.container, &r.host, &r.mac, state, &r.file);
+            row(
+                r.address.to_string(),
+                &r.container,
+                &r.host,
+                &r.mac,
+                state,
+                &r.file,
+            );
         }
     }
     Ok(exit::failed_if(failed))

@@ -102,7 +102,10 @@ pub async fn lock_command(
     let admitted = answers.iter().any(|(_, a)| a.is_ok());
     for (host, answer) in answers {
         match answer {
-            Ok(holder) => println!("{host:<16} {}", shown(holder.as_ref().map(lock::describe), force_break)),
+            Ok(holder) => println!(
+                "{host:<16} {}",
+                shown(holder.as_ref().map(lock::describe), force_break)
+            ),
             Err(e) => {
                 eprintln!("{}", super::host_failed(&host, &e));
                 failed = true;
@@ -123,7 +126,10 @@ pub async fn lock_command(
             ),
         };
         match answer {
-            Ok(holder) => println!("{label:<16} {}", shown(holder.as_ref().map(cluster::describe), force_break)),
+            Ok(holder) => println!(
+                "{label:<16} {}",
+                shown(holder.as_ref().map(cluster::describe), force_break)
+            ),
             Err(e) => {
                 eprintln!("FAILED {label}: {e}");
                 failed = true;

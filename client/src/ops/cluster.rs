@@ -17,11 +17,11 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use dockstack_proto as pb;
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, PutOptions,
     TlsOptions, Txn, TxnOp, TxnOpResponse,
 };
-use dockstack_proto as pb;
 use serde::{Deserialize, Serialize};
 
 use crate::environment::{Cluster, Container, Environment};
@@ -636,9 +636,8 @@ async fn read_lock(client: &mut Client, prefix: &str) -> Result<Option<Held>, Cl
     let Some(kv) = r.kvs().first() else {
         return Ok(None);
     };
-    let holder = serde_json::from_slice(kv.value()).map_err(|e| {
-        ClusterError::Etcd(format!("{}: not a lock holder: {e}", lock_key(prefix)))
-    })?;
+    let holder = serde_json::from_slice(kv.value())
+        .map_err(|e| ClusterError::Etcd(format!("{}: not a lock holder: {e}", lock_key(prefix))))?;
     Ok(Some(Held {
         holder,
         lease: kv.lease(),
@@ -688,8 +687,7 @@ pub async fn force_break(
             at_unix_ms: at,
             was: &held.holder,
         };
-        let record =
-            serde_json::to_vec(&record).map_err(|e| ClusterError::Etcd(e.to_string()))?;
+        let record = serde_json::to_vec(&record).map_err(|e| ClusterError::Etcd(e.to_string()))?;
         let audit = format!("{}/audit/{at:020}-{}", cluster.prefix, std::process::id());
         let txn = Txn::new()
             .when([Compare::mod_revision(
@@ -697,7 +695,10 @@ pub async fn force_break(
                 CompareOp::Equal,
                 held.modified,
             )])
-            .and_then([TxnOp::delete(key.clone(), None), TxnOp::put(audit, record, None)]);
+            .and_then([
+                TxnOp::delete(key.clone(), None),
+                TxnOp::put(audit, record, None),
+            ]);
         // Changed meanwhile (released, or taken anew): read it again.
         if !client.txn(txn).await.map_err(|e| etcd_err(&e))?.succeeded() {
             continue;
