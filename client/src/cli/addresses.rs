@@ -34,20 +34,12 @@ pub async fn addresses_command(cli: &Cli, overrides: HostOverride, json: bool) -
         },
         None => Vec::new(),
     };
-    let held = |h: &Holder| {
-        reservations
-            .iter()
-            .any(|r| r.address == h.address && r.container == h.container)
-    };
+    let held = |h: &Holder| reservations.iter().any(|r| holds(h, r));
     // A reservation whose container no host reports on its address: the
     // next apply of its file takes it back or releases it.
     let orphans: Vec<&Reservation> = reservations
         .iter()
-        .filter(|r| {
-            !table
-                .iter()
-                .any(|h| h.address == r.address && h.container == r.container)
-        })
+        .filter(|r| !table.iter().any(|h| holds(h, r)))
         .collect();
     if json {
         let rows: Vec<json::Address> = table
@@ -106,4 +98,9 @@ pub async fn addresses_command(cli: &Cli, overrides: HostOverride, json: bool) -
         }
     }
     Ok(exit::failed_if(failed))
+}
+
+/// `h` is the container `r` reserves its address for.
+fn holds(h: &Holder, r: &Reservation) -> bool {
+    h.address == r.address && h.container == r.container
 }
