@@ -185,10 +185,12 @@ pub enum Command {
         plan_id: Option<String>,
     },
     /// Who holds the change lock of each host of the file: holder, action,
-    /// file, since when.
+    /// file, since when; with etcd, the cluster's etcd lock too.
     Lock,
     /// Break the change lock of the file's hosts (or --host's), whoever
     /// holds it: the admin role only, logged as an audit line by each server.
+    /// Without --host, with etcd, the cluster's etcd lock too, recorded in
+    /// etcd under PREFIX/audit/.
     Unlock {
         /// Required: breaking another's lock lets two changes run at once
         /// if its holder is still alive (its further changes are refused).
