@@ -65,16 +65,64 @@ fn container_failed(container: &str, host: &str, message: &str) -> String {
 
 fn load(cli: &Cli) -> Result<Environment> {
     let mut env = environment::load(&cli.file).map_err(|e| Invalid(e.to_string()))?;
-    if !cli.etcd.is_empty() {
-        let mut cluster = env.cluster.take().unwrap_or_else(|| environment::Cluster {
-            etcd: Vec::new(),
-            prefix: environment::DEFAULT_CLUSTER_PREFIX.to_string(),
-            tls: None,
-        });
-        cluster.etcd.clone_from(&cli.etcd);
-        env.cluster = Some(cluster);
-    }
+    env.cluster = etcd_flags(cli, env.cluster.take())?;
     Ok(env)
+}
+
+/// The file's `cluster`, its etcd and TLS replaced by `--etcd` and
+/// `--etcd-ca/cert/key` when given (its prefix kept).
+fn etcd_flags(
+    cli: &Cli,
+    cluster: Option<environment::Cluster>,
+) -> Result<Option<environment::Cluster>> {
+    let tls = match (&cli.etcd_ca, &cli.etcd_cert, &cli.etcd_key) {
+        (None, None, None) => None,
+        (Some(ca), Some(cert), Some(key)) if !cli.etcd.is_empty() => {
+            let absolute = |p: &std::path::PathBuf| {
+                std::path::absolute(p).map_err(|e| Invalid(format!("{}: {e}", p.display())))
+            };
+            Some(environment::EtcdTls {
+                ca: absolute(ca)?,
+                cert: absolute(cert)?,
+                key: absolute(key)?,
+            })
+        }
+        _ => {
+            return Err(Invalid(
+                "--etcd-ca, --etcd-cert and --etcd-key go together, with --etcd".into(),
+            )
+            .into());
+        }
+    };
+    if cli.etcd.is_empty() {
+        return Ok(cluster);
+    }
+    if let Some(bad) = cli
+        .etcd
+        .iter()
+        .find(|u| !u.starts_with("https://") && !u.starts_with("http://"))
+    {
+        return Err(Invalid(format!(
+            "--etcd: `{bad}` is no etcd URL (https://HOST:PORT)"
+        ))
+        .into());
+    }
+    let mut cluster = cluster.unwrap_or_else(|| environment::Cluster {
+        etcd: Vec::new(),
+        prefix: environment::DEFAULT_CLUSTER_PREFIX.to_string(),
+        tls: None,
+    });
+    cluster.etcd.clone_from(&cli.etcd);
+    if tls.is_some() {
+        cluster.tls = tls;
+    }
+    if cluster.tls.is_none() && cluster.etcd.iter().any(|u| u.starts_with("https://")) {
+        return Err(Invalid(
+            "--etcd: an https:// etcd needs --etcd-ca, --etcd-cert and --etcd-key (or the file's cluster.tls)".into(),
+        )
+        .into());
+    }
+    Ok(Some(cluster))
 }
 
 fn selected(cli: &Cli, env: &Environment) -> Result<Vec<Container>> {

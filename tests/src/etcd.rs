@@ -211,6 +211,29 @@ impl EtcdCluster {
         )
     }
 
+    /// The client's flags for this etcd (`--etcd` and its TLS), for a file
+    /// without a `cluster` section.
+    pub fn flags(&self) -> Vec<String> {
+        let pem = |n: &str| self.dir.join(n).display().to_string();
+        vec![
+            "--etcd".into(),
+            self.endpoints().join(","),
+            "--etcd-ca".into(),
+            pem("ca.pem"),
+            "--etcd-cert".into(),
+            pem("client.pem"),
+            "--etcd-key".into(),
+            pem("client.key"),
+        ]
+    }
+
+    /// The value at `key`, empty when there is none.
+    pub fn value(&self, key: &str) -> String {
+        let out = self.etcdctl(&["get", key, "--print-value-only"]);
+        assert!(out.status.success(), "etcdctl get {key}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// Kills member `i` (SIGKILL), as a host that loses power.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.members[i].child.take() {

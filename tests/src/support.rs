@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::Output;
+use std::process::{Child, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,41 @@ pub fn dockstack(bed: &TestBed, env: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run dockstack")
+}
+
+/// `dockstack -f ENV ARGS` started with the variables `vars` (a debug
+/// build's fault points), its output piped; `wait_with_output` ends it.
+pub fn spawn(bed: &TestBed, env: &Path, args: &[&str], vars: &[(&str, String)]) -> Child {
+    bed.client_command()
+        .arg("-f")
+        .arg(env)
+        .args(args)
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run dockstack")
+}
+
+/// Waits up to 30 s until `dockstack FLAGS lock` prints a line starting
+/// with `label` (a host's name, `etcd PREFIX`; empty: any line) that says
+/// it is locked for `action` of `env`; that line.
+pub fn wait_locked(bed: &TestBed, env: &Path, flags: &[&str], label: &str, action: &str) -> String {
+    let file = env.canonicalize().expect("the environment file");
+    let wanted = format!("for {action} of {}", file.display());
+    let args: Vec<&str> = flags.iter().copied().chain(["lock"]).collect();
+    let mut seen = String::new();
+    let held = wait_until(Duration::from_secs(30), || {
+        let out = dockstack(bed, env, &args);
+        seen = String::from_utf8_lossy(&out.stdout).into_owned();
+        seen.lines()
+            .any(|l| l.starts_with(label) && l.contains(&wanted))
+    });
+    assert!(held, "never `{label}` {wanted}:\n{seen}");
+    seen.lines()
+        .find(|l| l.starts_with(label) && l.contains(&wanted))
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// `dockstack ARGS` that must succeed; its output.

@@ -8,10 +8,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
-use dockstack_tests::support::{bed, dockstack, exists, ok, text, wait_until};
+use dockstack_tests::support::{self, bed, dockstack, exists, ok, text, wait_locked};
 use dockstack_tests::testbed::{BedContainer, TestBed};
 
 /// The servers' lease time to live (their default).
@@ -19,18 +19,14 @@ const TTL: Duration = Duration::from_millis(dockstack_types::lock::DEFAULT_TTL_M
 /// The client's exit status when another holds the lock.
 const LOCKED: i32 = 4;
 
-/// `dockstack -f ENV ARGS`, started, its output piped; `hold_ms` holds the
-/// lock that long before acting (a debug build's fault injection).
+/// `dockstack -f ENV ARGS`, started; `hold_ms` holds the lock that long
+/// before acting (a debug build's fault injection).
 fn spawn(bed: &TestBed, env: &Path, args: &[&str], hold_ms: Option<u64>) -> Child {
-    let mut cmd: Command = bed.client_command();
-    cmd.arg("-f").arg(env).args(args);
-    if let Some(ms) = hold_ms {
-        cmd.env("DOCKSTACK_LOCK_HOLD_MS", ms.to_string());
-    }
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run dockstack")
+    let vars: Vec<(&str, String)> = hold_ms
+        .map(|ms| ("DOCKSTACK_LOCK_HOLD_MS", ms.to_string()))
+        .into_iter()
+        .collect();
+    support::spawn(bed, env, args, &vars)
 }
 
 fn finish(child: Child) -> Output {
@@ -39,19 +35,6 @@ fn finish(child: Child) -> Output {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Waits until `dockstack lock` says a host is locked for `action`.
-fn wait_locked(bed: &TestBed, env: &Path, action: &str) {
-    let wanted = format!("for {action} of {}", env.display());
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            let out = dockstack(bed, env, &["lock"]);
-            String::from_utf8_lossy(&out.stdout).contains(&wanted)
-        }),
-        "never {wanted}: {}",
-        text(&dockstack(bed, env, &["lock"]))
-    );
 }
 
 /// An environment of one container on host 0 at the bed's address `n`;
@@ -145,7 +128,7 @@ fn a_killed_holder_frees_the_lock_within_its_time_to_live() {
     let (_, env) = one_container(&bed, "killed", 45);
 
     let mut holder = spawn(&bed, &env, &["apply", "--yes"], Some(120_000));
-    wait_locked(&bed, &env, "apply");
+    wait_locked(&bed, &env, &[], "", "apply");
     // Refused at once, naming the holder, the action and its age.
     let began = Instant::now();
     let out = dockstack(&bed, &env, &["apply", "--yes"]);
@@ -213,7 +196,7 @@ fn unlock_force_is_an_admins_with_an_audit_line_and_the_broken_holder_is_fenced(
     };
 
     let holder = spawn(&bed, &env, &["run"], Some(8_000));
-    wait_locked(&bed, &env, "run");
+    wait_locked(&bed, &env, &[], "", "run");
     // An operator sees the lock, but may not break it.
     let seen = as_oper(&["lock"]);
     assert!(seen.status.success(), "{}", text(&seen));

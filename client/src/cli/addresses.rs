@@ -1,9 +1,13 @@
-//! `addresses`: every address the hosts' managed containers hold.
+//! `addresses`: every address the hosts' managed containers hold and,
+//! with etcd, every reservation: `held` by its container, or `orphan` (a
+//! client died between reserve and plug). One table, or one JSON array.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
+use dockstack::ops::addresses::Holder;
+use dockstack::ops::cluster::Reservation;
 use dockstack::ops::{self, HostOverride};
 
 use super::args::Cli;
@@ -15,67 +19,88 @@ pub async fn addresses_command(cli: &Cli, overrides: HostOverride, json: bool) -
     let connector = connector(cli)?;
     let (infos, failed) = ops::list_all(Arc::new(env), connector, overrides).await;
     let table = ops::addresses::table(&infos);
-    if json {
-        let rows: Vec<json::Address> = table.iter().map(json::Address::from).collect();
-        json::print(&rows);
-    } else {
-        println!(
-            "{:<16} {:<20} {:<12} {:<18} {:<10} FILE",
-            "ADDRESS", "CONTAINER", "HOST", "MAC", "STATE"
-        );
-        for h in &table {
-            println!(
-                "{:<16} {:<20} {:<12} {:<18} {:<10} {}",
-                h.address.to_string(),
-                h.container,
-                h.host,
-                h.mac,
-                h.state,
-                h.environment
-            );
-        }
-    }
     for (h, e) in &failed {
         eprintln!("{}", super::host_failed(h, e));
     }
     let mut failed = !failed.is_empty();
-    if let Some(cluster) = &env_cluster {
-        match ops::cluster::reservations(cluster).await {
-            Ok(all) if json => json::print(&all),
-            Ok(all) => {
-                println!();
-                println!(
-                    "{:<16} {:<20} {:<12} {:<18} {:<10} FILE",
-                    "RESERVED", "CONTAINER", "HOST", "MAC", "STATE"
-                );
-                for r in &all {
-                    // A reservation whose container no host reports: a
-                    // client died between reserve and plug; the next
-                    // apply of its file takes it back or releases it.
-                    let state = if table
-                        .iter()
-                        .any(|h| h.address == r.address && h.container == r.container)
-                    {
-                        "held"
-                    } else {
-                        "orphan"
-                    };
-                    println!(
-                        "{:<16} {:<20} {:<12} {:<18} {:<10} {}",
-                        r.address.to_string(),
-                        r.container,
-                        r.host,
-                        r.mac,
-                        state,
-                        r.file
-                    );
-                }
-            }
+    let reservations = match &env_cluster {
+        Some(cluster) => match ops::cluster::reservations(cluster).await {
+            Ok(all) => all,
             Err(e) => {
                 eprintln!("FAILED etcd: {e}");
                 failed = true;
+                Vec::new()
             }
+        },
+        None => Vec::new(),
+    };
+    let held = |h: &Holder| reservations.iter().any(|r| holds(h, r));
+    // A reservation whose container no host reports on its address: the
+    // next apply of its file takes it back or releases it.
+    let orphans: Vec<&Reservation> = reservations
+        .iter()
+        .filter(|r| !table.iter().any(|h| holds(h, r)))
+        .collect();
+    if json {
+        let rows: Vec<json::Address> = table
+            .iter()
+            .map(|h| json::Address::held(h, held(h)))
+            .chain(orphans.iter().map(|r| json::Address::orphan(r)))
+            .collect();
+        json::print(&rows);
+        return Ok(exit::failed_if(failed));
+    }
+    let row = |address: String, container: &str, host: &str, mac: &str, state: &str, file: &str| {
+        println!("{address:<16} {container:<20} {host:<12} {mac:<18} {state:<10} {file}");
+    };
+    row(
+        "ADDRESS".into(),
+        "CONTAINER",
+        "HOST",
+        "MAC",
+        "STATE",
+        "FILE",
+    );
+    for h in &table {
+        row(
+            h.address.to_string(),
+            &h.container,
+            &h.host,
+            &h.mac,
+            &h.state,
+            &h.environment,
+        );
+    }
+    if env_cluster.is_some() {
+        println!();
+        row(
+            "RESERVED".into(),
+            "CONTAINER",
+            "HOST",
+            "MAC",
+            "STATE",
+            "FILE",
+        );
+        for r in &reservations {
+            let state = if orphans.iter().any(|o| std::ptr::eq(*o, r)) {
+                "orphan"
+            } else {
+                "held"
+            };
+            row(
+                r.address.to_string(),
+                &r.container,
+                &r.host,
+                &r.mac,
+                state,
+                &r.file,
+            );
         }
     }
     Ok(exit::failed_if(failed))
+}
+
+/// `h` is the container `r` reserves its address for.
+fn holds(h: &Holder, r: &Reservation) -> bool {
+    h.address == r.address && h.container == r.container
 }

@@ -69,6 +69,17 @@ pub struct Cli {
     /// reservations are kept there.
     #[arg(long, global = true, value_name = "URLS", value_delimiter = ',')]
     pub etcd: Vec<String>,
+    /// With --etcd: mutual TLS to it, instead of the file's `cluster.tls`:
+    /// the CA that signed etcd's certificates (with --etcd-cert and
+    /// --etcd-key).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_ca: Option<PathBuf>,
+    /// With --etcd-ca: this operator's certificate for etcd.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_cert: Option<PathBuf>,
+    /// With --etcd-ca: the key of --etcd-cert.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_key: Option<PathBuf>,
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
     #[command(subcommand)]
@@ -174,10 +185,12 @@ pub enum Command {
         plan_id: Option<String>,
     },
     /// Who holds the change lock of each host of the file: holder, action,
-    /// file, since when.
+    /// file, since when; with etcd, the cluster's etcd lock too.
     Lock,
     /// Break the change lock of the file's hosts (or --host's), whoever
     /// holds it: the admin role only, logged as an audit line by each server.
+    /// Without --host, with etcd, the cluster's etcd lock too, recorded in
+    /// etcd under PREFIX/audit/.
     Unlock {
         /// Required: breaking another's lock lets two changes run at once
         /// if its holder is still alive (its further changes are refused).

@@ -5,6 +5,7 @@
 use dockstack::environment::Container;
 use dockstack::ops::Outcome;
 use dockstack::ops::addresses::Holder;
+use dockstack::ops::cluster::Reservation;
 use dockstack_proto::ContainerInfo;
 use serde::Serialize;
 
@@ -139,7 +140,8 @@ impl<'a> From<&'a Container> for ListItem<'a> {
     }
 }
 
-/// An address a host's container holds (`addresses`).
+/// An address of `addresses`: one a host's container holds, or, with
+/// etcd, a reservation no container holds (state `orphan`).
 #[derive(Serialize)]
 pub struct Address<'a> {
     address: String,
@@ -147,18 +149,38 @@ pub struct Address<'a> {
     environment: &'a str,
     host: &'a str,
     mac: &'a str,
+    /// With etcd: `held` (reserved for this container) or `orphan`;
+    /// absent when etcd reserves the address for nobody (or there is none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reservation: Option<&'static str>,
     state: &'a str,
 }
 
-impl<'a> From<&'a Holder> for Address<'a> {
-    fn from(h: &'a Holder) -> Self {
+impl<'a> Address<'a> {
+    /// A host's container on its address; `reserved`: etcd reserves it
+    /// for that container.
+    pub fn held(h: &'a Holder, reserved: bool) -> Self {
         Address {
             address: h.address.to_string(),
             container: &h.container,
             environment: &h.environment,
             host: &h.host,
             mac: &h.mac,
+            reservation: reserved.then_some("held"),
             state: &h.state,
+        }
+    }
+
+    /// A reservation whose container no host reports.
+    pub fn orphan(r: &'a Reservation) -> Self {
+        Address {
+            address: r.address.to_string(),
+            container: &r.container,
+            environment: &r.file,
+            host: &r.host,
+            mac: &r.mac,
+            reservation: Some("orphan"),
+            state: "orphan",
         }
     }
 }

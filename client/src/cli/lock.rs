@@ -84,7 +84,8 @@ fn hosts(cli: &Cli, env: &Environment, only: Option<&str>) -> Result<Vec<String>
     }
 }
 
-/// `lock`: each host's lock, free or whose; `unlock --force`: breaks them.
+/// `lock`: each host's lock, free or whose, and the cluster's etcd lock
+/// when there is one; `unlock --force`: breaks them.
 pub async fn lock_command(
     cli: &Cli,
     overrides: HostOverride,
@@ -96,17 +97,54 @@ pub async fn lock_command(
     let connector = connector(cli)?;
     let answers = lock::inspect(&env, &connector, &overrides, &hosts, force_break).await;
     let mut failed = false;
+    // The servers check the caller's role; the etcd lock is broken only
+    // for a caller some host let break its own (an admin, by the policy).
+    let admitted = answers.iter().any(|(_, a)| a.is_ok());
     for (host, answer) in answers {
-        match (answer, force_break) {
-            (Ok(None), false) => println!("{host:<16} free"),
-            (Ok(None), true) => println!("{host:<16} free (nothing to break)"),
-            (Ok(Some(h)), false) => println!("{host:<16} {}", lock::describe(&h)),
-            (Ok(Some(h)), true) => println!("{host:<16} broken: was {}", lock::describe(&h)),
-            (Err(e), _) => {
-                eprintln!("{}", super::host_failed(&host, &e.to_string()));
+        match answer {
+            Ok(holder) => println!(
+                "{host:<16} {}",
+                shown(holder.as_ref().map(lock::describe), force_break)
+            ),
+            Err(e) => {
+                eprintln!("{}", super::host_failed(&host, &e));
+                failed = true;
+            }
+        }
+    }
+    // `--host` names one host's lock alone.
+    if let Some(c) = env.cluster.as_ref().filter(|_| only.is_none()) {
+        let label = format!("etcd {}", c.prefix);
+        let answer = match (force_break, admitted) {
+            (false, _) => cluster::inspect(c).await.map_err(|e| e.to_string()),
+            (true, true) => cluster::force_break(c, connector.identity())
+                .await
+                .map_err(|e| e.to_string()),
+            (true, false) => Err(
+                "not broken: no host let this certificate break its lock (the admin role only)"
+                    .to_string(),
+            ),
+        };
+        match answer {
+            Ok(holder) => println!(
+                "{label:<16} {}",
+                shown(holder.as_ref().map(cluster::describe), force_break)
+            ),
+            Err(e) => {
+                eprintln!("FAILED {label}: {e}");
                 failed = true;
             }
         }
     }
     Ok(exit::failed_if(failed))
+}
+
+/// A lock's line: `free`, or whose it is (or was, when broken).
+fn shown(holder: Option<String>, broken: bool) -> String {
+    match (holder, broken) {
+        (None, false) => "free".to_string(),
+        (None, true) => "free (nothing to break)".to_string(),
+        (Some(h), false) => h,
+        (Some(h), true) => format!("broken: was {h}"),
+    }
 }

@@ -8,14 +8,16 @@
 //! servers' own leases still fence each change on each host (the client
 //! takes them after the etcd lock).
 //!
-//! Keys, under the prefix: `lock` (who holds the cluster, on a lease) and
+//! Keys, under the prefix: `lock` (who holds the cluster, on a lease),
 //! `addresses/<ip>` (a reservation, without a lease: it lasts until its
-//! container is destroyed).
+//! container is destroyed) and `audit/<time>` (a lock broken by
+//! `unlock --force`: by whom, and whose it was).
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use dockstack_proto as pb;
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, PutOptions,
     TlsOptions, Txn, TxnOp, TxnOpResponse,
@@ -34,6 +36,8 @@ const WAIT_POLL: Duration = Duration::from_millis(250);
 const RESERVING_AT_ONCE: usize = 16;
 /// How often a member that has no leader yet is asked again.
 const ELECTION_POLL: Duration = Duration::from_millis(200);
+/// How long a member is given to answer before the next is tried too.
+const NEXT_MEMBER_AFTER: Duration = Duration::from_millis(300);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClusterError {
@@ -43,7 +47,7 @@ pub enum ClusterError {
     Down { endpoints: String, message: String },
     #[error("cannot read {path}: {message}")]
     Tls { path: String, message: String },
-    #[error("the cluster (etcd {prefix}) is {}{}", describe(.holder), waited_for(*.waited))]
+    #[error("the cluster (etcd {prefix}) is {}{}", describe(.holder), super::lock::waited_for(*.waited))]
     Held {
         prefix: String,
         holder: Box<LockHolder>,
@@ -66,11 +70,6 @@ pub enum ClusterError {
     Etcd(String),
 }
 
-fn waited_for(w: Option<Duration>) -> String {
-    w.map(|w| format!(" (waited {:.1} s, --wait)", w.as_secs_f64()))
-        .unwrap_or_else(|| " (--wait SECONDS waits for it)".to_string())
-}
-
 /// What the lock key holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockHolder {
@@ -80,18 +79,18 @@ pub struct LockHolder {
     pub since_unix_ms: u64,
 }
 
-/// `locked by HOLDER for ACTION of FILE (held N s)`.
+/// `locked by HOLDER for ACTION of FILE since TIME (held N s)`, as a
+/// host's lock is described.
 pub fn describe(h: &LockHolder) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    format!(
-        "locked by {} for {} of {} (held {:.1} s)",
-        h.holder,
-        h.action,
-        h.file,
-        Duration::from_millis(now.saturating_sub(h.since_unix_ms)).as_secs_f64()
-    )
+    super::lock::describe(&pb::LockHolder {
+        holder: h.holder.clone(),
+        action: h.action.clone(),
+        file: h.file.clone(),
+        since_unix_ms: h.since_unix_ms,
+        age_ms: now_ms().saturating_sub(h.since_unix_ms),
+        // Not shown; the lease's own time to live would cost a round trip.
+        expires_in_ms: 0,
+    })
 }
 
 /// One address reservation.
@@ -125,6 +124,37 @@ fn etcd_err(e: &etcd_client::Error) -> ClusterError {
 /// Connects to the cluster's etcd (mutual TLS when configured), checking
 /// that it answers.
 pub async fn connect(cluster: &Cluster) -> Result<Client, ClusterError> {
+    let key = lock_key(&cluster.prefix);
+    let probe = |mut c: Client| {
+        let key = key.clone();
+        async move { c.get(key, None).await.map(|_| ()) }
+    };
+    Ok(connect_with(cluster, probe).await?.0)
+}
+
+/// Connects to the cluster's etcd, `first` the first call: its answer
+/// proves the member answers (connecting is lazy), and it is the command's
+/// first step rather than one more round trip.
+///
+/// The members are tried in the file's order, each [`NEXT_MEMBER_AFTER`]
+/// after the one before it or at once when all before it failed; the
+/// first to answer serves the command. A healthy first member costs one
+/// TLS handshake, not one per member; one channel over all of them would
+/// keep sending to a member that is down (a refused connection fails the
+/// call rather than moving on), and etcd forwards whatever a member gets
+/// to its leader anyway. Should two answer, the other's `first` was done
+/// for nothing (a lease granted that way lapses on its own).
+async fn connect_with<T, F, Fut>(cluster: &Cluster, first: F) -> Result<(Client, T), ClusterError>
+where
+    F: Fn(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+{
+    if cluster.etcd.is_empty() {
+        return Err(ClusterError::Down {
+            endpoints: String::new(),
+            message: "no etcd URL given".into(),
+        });
+    }
     let mut options = ConnectOptions::new()
         .with_connect_timeout(CALL_TIMEOUT)
         .with_timeout(CALL_TIMEOUT);
@@ -140,53 +170,63 @@ pub async fn connect(cluster: &Cluster) -> Result<Client, ClusterError> {
             .identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
         options = options.with_tls(config);
     }
-    // Every member at once; the first that answers serves the command.
-    // One channel over all of them would keep sending to a member that is
-    // down (a refused connection fails the call rather than moving on), and
-    // etcd forwards whatever a member gets to its leader anyway.
-    let tries = cluster.etcd.iter().map(|url| {
+    let (failed, failures) = tokio::sync::watch::channel(0_usize);
+    let (failed, first) = (&failed, &first);
+    let tries = cluster.etcd.iter().enumerate().map(|(i, url)| {
         let options = options.clone();
-        let key = lock_key(&cluster.prefix);
+        let mut failures = failures.clone();
         Box::pin(async move {
-            let mut client = Client::connect([url.as_str()], Some(options))
-                .await
-                .map_err(|e| format!("{url}: {e}"))?;
-            // Connecting is lazy: a read proves the member answers. A
-            // member that answers "unavailable" (its cluster electing a
-            // leader, as after a member's loss) is asked again for a while.
-            let began = Instant::now();
-            loop {
-                let left = CALL_TIMEOUT.saturating_sub(began.elapsed());
-                match tokio::time::timeout(left, client.get(key.clone(), None)).await {
-                    Ok(Ok(_)) => return Ok(client),
-                    Ok(Err(etcd_client::Error::GRpcStatus(s)))
-                        if s.code() == tonic::Code::Unavailable && left > ELECTION_POLL =>
-                    {
-                        tokio::time::sleep(ELECTION_POLL).await;
-                    }
-                    Ok(Err(e)) => return Err(format!("{url}: {e}")),
-                    Err(_) => {
-                        return Err(format!(
-                            "{url}: no answer within {} s",
-                            CALL_TIMEOUT.as_secs()
-                        ));
-                    }
-                }
+            let turn = NEXT_MEMBER_AFTER.saturating_mul(u32::try_from(i).unwrap_or(u32::MAX));
+            let _ = tokio::time::timeout(turn, failures.wait_for(|n| *n >= i)).await;
+            let tried = try_member(url, options, first).await;
+            if tried.is_err() {
+                failed.send_modify(|n| *n += 1);
             }
+            tried
         })
     });
-    if cluster.etcd.is_empty() {
-        return Err(ClusterError::Down {
-            endpoints: String::new(),
-            message: "no etcd URL given".into(),
-        });
-    }
     match futures::future::select_ok(tries).await {
-        Ok((client, _)) => Ok(client),
+        Ok((answered, _)) => Ok(answered),
         Err(last) => Err(ClusterError::Down {
             endpoints: cluster.etcd.join(", "),
             message: last,
         }),
+    }
+}
+
+/// One member: connected, and `first` answered. A member that answers
+/// "unavailable" (its cluster electing a leader, as after a member's
+/// loss) is asked again for a while.
+async fn try_member<T, F, Fut>(
+    url: &str,
+    options: ConnectOptions,
+    first: &F,
+) -> Result<(Client, T), String>
+where
+    F: Fn(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+{
+    let client = Client::connect([url], Some(options))
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let began = Instant::now();
+    loop {
+        let left = CALL_TIMEOUT.saturating_sub(began.elapsed());
+        match tokio::time::timeout(left, first(client.clone())).await {
+            Ok(Ok(answer)) => return Ok((client, answer)),
+            Ok(Err(etcd_client::Error::GRpcStatus(s)))
+                if s.code() == tonic::Code::Unavailable && left > ELECTION_POLL =>
+            {
+                tokio::time::sleep(ELECTION_POLL).await;
+            }
+            Ok(Err(e)) => return Err(format!("{url}: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "{url}: no answer within {} s",
+                    CALL_TIMEOUT.as_secs()
+                ));
+            }
+        }
     }
 }
 
@@ -239,7 +279,10 @@ pub async fn acquire(
     action: &str,
     wait: Option<Duration>,
 ) -> Result<Arc<Session>, ClusterError> {
-    let mut client = connect(cluster).await?;
+    // The lease is the first call: one round trip less than a probe.
+    let grant = |mut c: Client| async move { c.lease_grant(LOCK_TTL_SECS, None).await };
+    let (mut client, lease) = connect_with(cluster, grant).await?;
+    let lease = lease.id();
     let file = super::environment_name(env);
     let holder = LockHolder {
         holder: whoami(),
@@ -248,11 +291,6 @@ pub async fn acquire(
         since_unix_ms: now_ms(),
     };
     let value = serde_json::to_string(&holder).map_err(|e| ClusterError::Etcd(e.to_string()))?;
-    let lease = client
-        .lease_grant(LOCK_TTL_SECS, None)
-        .await
-        .map_err(|e| etcd_err(&e))?
-        .id();
     let key = lock_key(&cluster.prefix);
     let began = Instant::now();
     // Kept alive from now on: a wait (`--wait`) may outlast its lifetime.
@@ -315,12 +353,14 @@ pub async fn acquire(
     Ok(session)
 }
 
-/// Renews the lease each third of its time to live.
+/// Renews the lease each third of its time to live, the first time a
+/// third after its grant: a short command never opens the stream.
 async fn keep_alive(mut client: Client, lease: i64) {
+    let period = Duration::from_secs(u64::try_from(LOCK_TTL_SECS).unwrap_or(10)) / 3;
+    tokio::time::sleep(period).await;
     let Ok((mut keeper, mut answers)) = client.lease_keep_alive(lease).await else {
         return;
     };
-    let period = Duration::from_secs(u64::try_from(LOCK_TTL_SECS).unwrap_or(10)) / 3;
     loop {
         if keeper.keep_alive().await.is_err() {
             return;
@@ -336,10 +376,13 @@ impl Session {
         self.keeper.abort();
         *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let mut client = self.client.clone();
-        if let Err(e) = client.lease_revoke(self.lease).await {
-            eprintln!(
+        match client.lease_revoke(self.lease).await {
+            Ok(_) => {}
+            // Gone already: broken by `unlock --force`, or lapsed.
+            Err(etcd_client::Error::GRpcStatus(s)) if s.code() == tonic::Code::NotFound => {}
+            Err(e) => eprintln!(
                 "dockstack: warning: the cluster's etcd lock was not given back ({e}); it lapses within {LOCK_TTL_SECS} s"
-            );
+            ),
         }
     }
 
@@ -371,6 +414,7 @@ impl Session {
             .collect()
             .await;
         let Some(err) = results.iter().find_map(|(_, r)| r.as_ref().err().cloned()) else {
+            injected_pause("reserved").await;
             return Ok(());
         };
         // Refused: what this call made is given back, so a change that did
@@ -509,6 +553,25 @@ impl Session {
     }
 }
 
+/// Fault injection for the tests, in debug builds only:
+/// `DOCKSTACK_CLIENT_PAUSE=<step>:<ms>` holds the client at `step` for `ms`
+/// milliseconds, saying so, so that a test can kill it there; `reserved`
+/// (every address reserved in etcd, nothing plugged yet).
+#[cfg(debug_assertions)]
+async fn injected_pause(step: &str) {
+    let Some(ms) = std::env::var("DOCKSTACK_CLIENT_PAUSE").ok().and_then(|v| {
+        let (at, ms) = v.split_once(':')?;
+        (at == step).then(|| ms.parse::<u64>().ok()).flatten()
+    }) else {
+        return;
+    };
+    eprintln!("dockstack: DOCKSTACK_CLIENT_PAUSE: held at {step} for {ms} ms");
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+#[cfg(not(debug_assertions))]
+async fn injected_pause(_step: &str) {}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -556,4 +619,94 @@ pub async fn reservations(cluster: &Cluster) -> Result<Vec<Reservation>, Cluster
         .collect();
     all.sort_by_key(|r| r.address);
     Ok(all)
+}
+
+/// The lock key's holder and what a break compares and revokes.
+struct Held {
+    holder: LockHolder,
+    lease: i64,
+    modified: i64,
+}
+
+async fn read_lock(client: &mut Client, prefix: &str) -> Result<Option<Held>, ClusterError> {
+    let r = client
+        .get(lock_key(prefix), None)
+        .await
+        .map_err(|e| etcd_err(&e))?;
+    let Some(kv) = r.kvs().first() else {
+        return Ok(None);
+    };
+    let holder = serde_json::from_slice(kv.value())
+        .map_err(|e| ClusterError::Etcd(format!("{}: not a lock holder: {e}", lock_key(prefix))))?;
+    Ok(Some(Held {
+        holder,
+        lease: kv.lease(),
+        modified: kv.mod_revision(),
+    }))
+}
+
+/// Who holds the cluster's lock, if anyone (`dockstack lock`).
+pub async fn inspect(cluster: &Cluster) -> Result<Option<LockHolder>, ClusterError> {
+    let mut client = connect(cluster).await?;
+    Ok(read_lock(&mut client, &cluster.prefix)
+        .await?
+        .map(|h| h.holder))
+}
+
+/// What `audit/<time>` records of a broken lock.
+#[derive(Debug, Serialize)]
+struct Broken<'a> {
+    action: &'static str,
+    /// This operator (user, machine, process) and the client certificate
+    /// the servers let break their locks.
+    by: String,
+    certificate: &'a str,
+    at_unix_ms: u64,
+    was: &'a LockHolder,
+}
+
+/// Breaks the cluster's lock whoever holds it (`unlock --force`): the key
+/// deleted and an audit record put in one transaction, then its lease
+/// revoked, so the holder's fenced writes fail from then on. Whose it was;
+/// none when it was free (then nothing is recorded).
+pub async fn force_break(
+    cluster: &Cluster,
+    certificate: &str,
+) -> Result<Option<LockHolder>, ClusterError> {
+    let mut client = connect(cluster).await?;
+    let key = lock_key(&cluster.prefix);
+    loop {
+        let Some(held) = read_lock(&mut client, &cluster.prefix).await? else {
+            return Ok(None);
+        };
+        let at = now_ms();
+        let record = Broken {
+            action: "unlock",
+            by: whoami(),
+            certificate,
+            at_unix_ms: at,
+            was: &held.holder,
+        };
+        let record = serde_json::to_vec(&record).map_err(|e| ClusterError::Etcd(e.to_string()))?;
+        let audit = format!("{}/audit/{at:020}-{}", cluster.prefix, std::process::id());
+        let txn = Txn::new()
+            .when([Compare::mod_revision(
+                key.clone(),
+                CompareOp::Equal,
+                held.modified,
+            )])
+            .and_then([
+                TxnOp::delete(key.clone(), None),
+                TxnOp::put(audit, record, None),
+            ]);
+        // Changed meanwhile (released, or taken anew): read it again.
+        if !client.txn(txn).await.map_err(|e| etcd_err(&e))?.succeeded() {
+            continue;
+        }
+        if held.lease != 0 {
+            // Already gone when its holder released it meanwhile: no error.
+            let _ = client.lease_revoke(held.lease).await;
+        }
+        return Ok(Some(held.holder));
+    }
 }

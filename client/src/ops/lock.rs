@@ -40,7 +40,7 @@ pub enum LockError {
     Failed { host: String, message: String },
 }
 
-fn waited_for(waited: Option<Duration>) -> String {
+pub(crate) fn waited_for(waited: Option<Duration>) -> String {
     waited
         .map(|w| format!(" (waited {:.1} s, --wait)", w.as_secs_f64()))
         .unwrap_or_else(|| " (--wait SECONDS waits for it)".to_string())

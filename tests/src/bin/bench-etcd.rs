@@ -113,6 +113,14 @@ async fn main() -> Result<()> {
         }
     }
     let [run_plain, run_etcd] = runs.map(median);
+    // Printed now: the apply of many below takes minutes.
+    println!(
+        "figure: run of one container: {:.0} ms without etcd, {:.0} ms with (medians of {RUN_ROUNDS}); lock + reservation = {:.1} ms = {:.2}% of the run",
+        ms(run_plain),
+        ms(run_etcd),
+        ms(lock + reserve),
+        100.0 * ms(lock + reserve) / ms(run_plain)
+    );
 
     // apply of MANY containers on the three hosts, with and without.
     let many: Vec<BedContainer> = (0..MANY)
@@ -145,13 +153,6 @@ async fn main() -> Result<()> {
     let apply_etcd = timed(&bed, &many_with, &["apply", "--yes"])?;
     timed(&bed, &many_with, &["destroy"])?;
 
-    println!(
-        "figure: run of one container: {:.0} ms without etcd, {:.0} ms with (medians of {RUN_ROUNDS}); lock + reservation = {:.1} ms = {:.2}% of the run",
-        ms(run_plain),
-        ms(run_etcd),
-        ms(lock + reserve),
-        100.0 * ms(lock + reserve) / ms(run_plain)
-    );
     let apply_cost = lock + reserve_many;
     println!(
         "figure: apply of {MANY} containers: {:.0} ms without etcd, {:.0} ms with; lock + {MANY} reservations = {:.0} ms = {:.2}% of the apply",

@@ -155,3 +155,32 @@ fn dash_f_after_logs_or_events_follows_and_before_them_names_the_file() {
         _ => panic!("not exec"),
     }
 }
+
+#[test]
+fn the_etcd_flags_replace_the_files_etcd_and_tls_together() {
+    let flags = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.push("lock");
+        crate::cli::etcd_flags(&parse(&all).unwrap(), None)
+    };
+    assert!(flags(&[]).unwrap().is_none());
+    let c = flags(&[
+        "--etcd",
+        "https://10.0.0.1:2379,https://10.0.0.2:2379",
+        "--etcd-ca",
+        "/e/ca.pem",
+        "--etcd-cert",
+        "/e/me.pem",
+        "--etcd-key",
+        "/e/me.key",
+    ])
+    .unwrap()
+    .unwrap();
+    assert_eq!(c.etcd.len(), 2);
+    assert_eq!(c.prefix, dockstack::environment::DEFAULT_CLUSTER_PREFIX);
+    assert_eq!(c.tls.unwrap().key, PathBuf::from("/e/me.key"));
+    let refused = |args: &[&str]| flags(args).unwrap_err().to_string();
+    assert!(refused(&["--etcd", "https://10.0.0.1:2379"]).contains("needs --etcd-ca"));
+    assert!(refused(&["--etcd", "10.0.0.1:2379"]).contains("is no etcd URL"));
+    assert!(refused(&["--etcd-ca", "/e/ca.pem"]).contains("go together, with --etcd"));
+}

@@ -110,8 +110,24 @@ fn list_addresses_and_apply_are_as_before() {
         environment: "/srv/environment.yaml".into(),
     };
     same(
-        &Address::from(&h),
+        &Address::held(&h, false),
         &json!({"address": h.address.to_string(), "container": h.container, "host": h.host, "mac": h.mac, "state": h.state, "environment": h.environment}),
+    );
+    same(
+        &Address::held(&h, true),
+        &json!({"address": h.address.to_string(), "container": h.container, "host": h.host, "mac": h.mac, "state": h.state, "environment": h.environment, "reservation": "held"}),
+    );
+    let r = dockstack::ops::cluster::Reservation {
+        address: h.address,
+        container: "web2".into(),
+        host: "host2".into(),
+        file: "/srv/b.yaml".into(),
+        mac: "02:d5:0a:00:00:06".into(),
+        since_unix_ms: 0,
+    };
+    same(
+        &Address::orphan(&r),
+        &json!({"address": h.address.to_string(), "container": r.container, "host": r.host, "mac": r.mac, "state": "orphan", "environment": r.file, "reservation": "orphan"}),
     );
     let done = vec![("web1".to_string(), "create")];
     for error in [None, Some("boom".to_string())] {
