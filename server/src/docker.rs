@@ -166,9 +166,10 @@ impl DockerClient {
             Some(u) => Docker::connect_with_http(u, secs, bollard::API_DEFAULT_VERSION),
         }
         .map_err(connect_err)?
-        // bollard's own limit holds for the streams read directly (logs,
-        // events): until their first answer.
-        .with_timeout(timeout);
+        // bollard's own limit: the longest a call may take while Docker
+        // answers pings (see `answer`), and for the streams read directly
+        // (logs, events) until their first answer.
+        .with_timeout(timeout * answer::BUSY_FACTOR);
         let docker = docker.negotiate_version().await.map_err(connect_err)?;
         Ok(DockerClient {
             docker,

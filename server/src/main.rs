@@ -59,9 +59,10 @@ struct ListenArgs {
     /// Docker endpoint (default: unix:///var/run/docker.sock).
     #[arg(long)]
     docker: Option<String>,
-    /// How long a call to Docker may take, in seconds: a request whose
-    /// call Docker does not answer in time fails, naming Docker, and the
-    /// requests that follow fail at once until Docker answers again.
+    /// How long a call to Docker may take, in seconds: past it, a Docker
+    /// that does not answer a ping either is taken as hung (the request
+    /// fails, naming Docker, and the requests that follow fail at once until
+    /// Docker answers again); a busy one is waited on up to six times as long.
     #[arg(
         long,
         value_name = "SECONDS",

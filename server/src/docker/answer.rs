@@ -3,6 +3,9 @@
 //! fail at once, until a probe finds Docker answering again. A dockerd that
 //! hangs (paused, wedged on a storage driver) then costs one call's wait,
 //! not one wait and one open connection per request that comes meanwhile.
+//! A dockerd that is only busy (a hundred creates queued behind its locks)
+//! still answers a ping at once: a call past its deadline is waited on
+//! while Docker does, up to [`BUSY_FACTOR`] deadlines.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,6 +21,14 @@ use super::{DockerClient, DockerError};
 /// dockerd that is restarting refuses them rather than hanging).
 const PROBE_PAUSE: Duration = Duration::from_millis(200);
 
+/// How many deadlines a call may take while Docker answers pings meanwhile:
+/// 6 × the default 20 s is kubelet's 2 minutes for a runtime request.
+pub(super) const BUSY_FACTOR: u32 = 6;
+
+/// The longest a ping may take, past a call's deadline, for Docker to count
+/// as busy rather than hung.
+const PING_WITHIN: Duration = Duration::from_secs(5);
+
 /// Shared by every clone of a [`DockerClient`].
 #[derive(Debug, Default)]
 pub(super) struct Answering {
@@ -28,9 +39,13 @@ pub(super) struct Answering {
 impl DockerClient {
     /// The error of a call Docker did not answer in time.
     fn no_answer(&self) -> DockerError {
+        self.no_answer_within(self.deadline)
+    }
+
+    fn no_answer_within(&self, waited: Duration) -> DockerError {
         DockerError::NoAnswer {
             uri: self.uri.clone(),
-            secs: self.deadline.as_secs(),
+            secs: waited.as_secs(),
         }
     }
 
@@ -44,13 +59,38 @@ impl DockerClient {
         if self.answering.silent.load(Ordering::Acquire) {
             return Err(self.no_answer());
         }
-        match tokio::time::timeout(self.deadline, call).await {
-            Ok(Err(BollardError::RequestTimeoutError)) | Err(_) => {
-                self.went_silent();
-                Err(self.no_answer())
+        let mut call = std::pin::pin!(call);
+        let mut waited = Duration::ZERO;
+        loop {
+            let answer = tokio::time::timeout(self.deadline, &mut call).await;
+            waited += self.deadline;
+            match answer {
+                Ok(Err(BollardError::RequestTimeoutError)) => break,
+                Ok(answer) => return Ok(answer),
+                // Busy for too long is this call's failure alone; only a
+                // Docker that does not ping either fails the calls to come.
+                Err(_) if waited >= self.deadline * BUSY_FACTOR => {
+                    return Err(self.no_answer_within(waited));
+                }
+                Err(_) if !self.pings().await => break,
+                Err(_) => tracing::debug!(
+                    docker = %self.uri,
+                    waited_s = waited.as_secs(),
+                    "Docker is slow to answer a call but answers a ping: still waiting"
+                ),
             }
-            Ok(answer) => Ok(answer),
         }
+        self.went_silent();
+        Err(self.no_answer_within(waited))
+    }
+
+    /// Whether Docker answers a ping soon: busy, not hung.
+    async fn pings(&self) -> bool {
+        let within = PING_WITHIN.min(self.deadline);
+        matches!(
+            tokio::time::timeout(within, self.docker.ping()).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Before a call that may rightly take longer than the deadline (a stop
