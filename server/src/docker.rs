@@ -166,10 +166,11 @@ impl DockerClient {
             Some(u) => Docker::connect_with_http(u, secs, bollard::API_DEFAULT_VERSION),
         }
         .map_err(connect_err)?
-        // bollard's own limit: the longest a call may take while Docker
-        // answers pings (see `answer`), and for the streams read directly
-        // (logs, events) until their first answer.
-        .with_timeout(timeout * answer::BUSY_FACTOR);
+        // bollard's own limit, one deadline past the longest a call may
+        // take while Docker answers pings (see `answer`), so that `answer`
+        // decides; it holds alone for the streams read directly (logs,
+        // events) until their first answer.
+        .with_timeout(timeout * (answer::BUSY_FACTOR + 1));
         let docker = docker.negotiate_version().await.map_err(connect_err)?;
         Ok(DockerClient {
             docker,

@@ -41,7 +41,10 @@ fn audit_lines(bed: &TestBed) -> usize {
 fn sighup(bed: &TestBed, then: &str) {
     let before = bed.server_log(0).matches(then).count();
     let sent = std::process::Command::new("kill")
-        .args(["-HUP", &bed.host(0).server_pid().expect("server.pid").to_string()])
+        .args([
+            "-HUP",
+            &bed.host(0).server_pid().expect("server.pid").to_string(),
+        ])
         .status()
         .expect("kill -HUP");
     assert!(sent.success());

@@ -828,7 +828,9 @@ fn sigterm_shuts_the_server_down_cleanly_and_leaves_plugs() {
     let env = bed.write_environment(&[BedContainer::new(&web, 0, ip)]);
     ok(&bed, &env, &["-c", &web, "run"]);
 
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(bed.host(0).server_pid().expect("server.pid")).expect("a pid"));
+    let pid = nix::unistd::Pid::from_raw(
+        i32::try_from(bed.host(0).server_pid().expect("server.pid")).expect("a pid"),
+    );
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     // WNOWAIT: read the exit status but leave the child to the bed, which reaps it.
     let mut exited = WaitStatus::StillAlive;

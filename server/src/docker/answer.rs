@@ -138,3 +138,6 @@ async fn probe(docker: Docker, answering: Arc<Answering>, deadline: Duration, ur
         "Docker answers again"
     );
 }
+
+#[cfg(test)]
+mod tests;
