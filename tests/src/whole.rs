@@ -106,6 +106,7 @@ impl Example<'_> {
     /// The three clients' figures for what they began in `[from, to]`.
     fn clients(&self, from: u64, to: u64) -> Clients {
         Clients {
+            from_ns: from,
             writes: load::write_figures(&self.writes.writes(), from, to),
             tokens: load::write_figures(&self.tokens.writes(), from, to),
             publishes: load::write_figures(&self.publishes.writes(), from, to),
@@ -305,6 +306,8 @@ impl Example<'_> {
 /// The three clients' figures over one stretch.
 #[derive(Debug, Clone)]
 pub struct Clients {
+    /// When the stretch began (ns since the epoch).
+    pub from_ns: u64,
     /// The Galera writer's INSERTs through the VIP.
     pub writes: WriteFigures,
     /// The keystone client's tokens through the VIP.
@@ -368,10 +371,11 @@ impl std::fmt::Display for Clients {
         ] {
             write!(
                 f,
-                "{sep}{what} {} attempted, {} failed, longest gap {} ms",
+                "{sep}{what} {} attempted, {} failed, longest gap {} ms (from {:.1} s)",
                 c.attempted,
                 c.failed,
-                c.longest_gap.as_millis()
+                c.longest_gap.as_millis(),
+                c.gap_from_ns.saturating_sub(self.from_ns) as f64 / 1e9
             )?;
             sep = "; ";
         }
