@@ -30,9 +30,10 @@
 //! token); `bench-controlplane whole` runs it several times. The steps are
 //! in `dockstack_tests::whole`.
 //!
-//! About 14 minutes (843.7 s: the apply from nothing 278 s, the rolling
-//! apply 315 s, the power loss 102 s to every container healthy) while
-//! other tests kept the 2-CPU machine's load average between 25 and 68;
+//! About 12.5 to 14.5 minutes (750 to 876 s over three runs: the apply from
+//! nothing 179 to 335 s, the rolling apply 313 to 361 s, the power loss 98
+//! to 148 s to every container healthy) while other tests kept the 2-CPU
+//! machine's load average between 23 and 68;
 //! RabbitMQ's boots and keystone's loads set its length. One bring-up
 //! serves every step: the RabbitMQ and keystone tests it replaces took
 //! 6.5 and 27 minutes each under lighter loads.
