@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::example;
+use crate::example::{self, logs};
 use crate::load::{self, LoadDir, WriteFigures, now_ns};
 use crate::support::{
     docker_exec, dockstack, eth0_addresses, eth0_mac, inspect, ok, text, wait_until,
@@ -20,8 +20,9 @@ const MEMBERS: [&str; 3] = ["galera1", "galera2", "galera3"];
 const NAMES: [&str; 6] = ["lb1", "lb2", "galera1", "galera2", "galera3", "writer"];
 
 /// The writer: one INSERT per connection through the VIP every ~50 ms from
-/// the host lb1 (holding the VIP) is not on, and a poller of each member.
-const WRITER: &str = "
+/// the host lb1 (holding the VIP) is not on, and a poller of each member;
+/// its files are in [`writer_load`]'s directory.
+pub(crate) const WRITER: &str = "
   writer:
     <<: *containerdefault
     image: dockstack/mariadb:latest
@@ -39,12 +40,19 @@ const WRITER: &str = "
 ";
 const ROOT_PASSWORD: &str = "controlplane";
 
-/// The example's database tier and the writer, with the bed's hosts,
-/// addresses and names.
-fn bed_environment(bed: &TestBed) -> PathBuf {
+/// The writer's directory (its script, and what it records), made ready
+/// before the writer of [`WRITER`] runs.
+pub(crate) fn writer_load(bed: &TestBed) -> LoadDir {
     let load = bed.dir().join("controlplane/load");
     std::fs::create_dir_all(&load).unwrap();
     std::fs::write(load.join("run.sh"), load::WRITER_SCRIPT).unwrap();
+    LoadDir(load)
+}
+
+/// The example's database tier and the writer, with the bed's hosts,
+/// addresses and names.
+fn bed_environment(bed: &TestBed) -> PathBuf {
+    writer_load(bed);
     example::bed_environment(bed, &NAMES[..5], WRITER, &["writer"], "controlplane.yaml")
 }
 
@@ -77,7 +85,7 @@ fn status_through(container: &str, host: Ipv4Addr, var: &str) -> Result<String, 
 }
 
 /// When each container started, in seconds after `since` (where apply's time went).
-fn start_times(names: &[String], since: time::OffsetDateTime) -> String {
+pub(crate) fn start_times(names: &[String], since: time::OffsetDateTime) -> String {
     names
         .iter()
         .map(|n| {
@@ -105,12 +113,22 @@ fn health(container: &str) -> String {
         .unwrap_or_default()
 }
 
-pub(crate) fn logs(container: &str) -> String {
-    Command::new("docker")
-        .args(["logs", container])
-        .output()
-        .map(|out| text(&out))
-        .unwrap_or_default()
+/// Every write `load`'s writer had acknowledged is on each Galera member of
+/// `members` (container names); returns how many. The acknowledgements are
+/// read first: a write acknowledged later may or may not be there yet.
+pub(crate) fn nothing_lost(load: &LoadDir, members: &[String]) -> usize {
+    let acked = load::acked_ids(&load.writes());
+    assert!(!acked.is_empty(), "the writer wrote nothing");
+    for m in members {
+        let held = ids_on(m);
+        let missing: Vec<_> = acked.difference(&held).take(10).collect();
+        assert!(
+            missing.is_empty(),
+            "{m} lacks acknowledged writes {missing:?} (of {})",
+            acked.len()
+        );
+    }
+    acked.len()
 }
 
 /// The ids a member holds, read after every write it has seen applied.
@@ -189,7 +207,8 @@ impl Cluster<'_> {
             .iter()
             .map(|m| inspect(&self.name(m), "{{.Id}}"))
             .collect();
-        let env2 = example::rolled_environment(self.bed, &self.env, "GALERA_PEERS", "GALERA_ROLL");
+        let env2 =
+            example::rolled_environment(self.bed, &self.env, &[("GALERA_PEERS", "GALERA_ROLL")]);
         let from = now_ns();
         let started = Instant::now();
         let out = dockstack(self.bed, &env2, &["apply", "--yes"]);
@@ -314,18 +333,7 @@ impl Cluster<'_> {
     /// Every acknowledged write is on every member.
     fn nothing_lost(&self) -> usize {
         ok(self.bed, &self.env, &["-c", &self.name("writer"), "stop"]);
-        let acked = load::acked_ids(&self.load.writes());
-        assert!(!acked.is_empty(), "the writer wrote nothing");
-        for m in MEMBERS {
-            let held = ids_on(&self.name(m));
-            let missing: Vec<_> = acked.difference(&held).take(10).collect();
-            assert!(
-                missing.is_empty(),
-                "{m} lacks acknowledged writes {missing:?} (of {})",
-                acked.len()
-            );
-        }
-        acked.len()
+        nothing_lost(&self.load, &MEMBERS.map(|m| self.name(m)))
     }
 }
 
@@ -417,29 +425,11 @@ pub fn run() -> Figures {
     let env = bed_environment(&bed);
     let name = |n: &str| bed.container_name(n);
 
-    let out = dockstack(&bed, &env, &["plan"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-
+    let names: Vec<String> = NAMES.iter().map(|n| name(n)).collect();
     let started = Instant::now();
     let wall = time::OffsetDateTime::now_utc();
-    let out = dockstack(&bed, &env, &["apply", "--yes"]);
-    let apply_time = started.elapsed();
-    if !out.status.success() {
-        for n in NAMES {
-            eprintln!("== docker logs {}\n{}", name(n), logs(&name(n)));
-        }
-        panic!("apply from nothing: {}", text(&out));
-    }
-    let names: Vec<String> = NAMES.iter().map(|n| name(n)).collect();
+    let apply_time = example::apply_from_nothing(&bed, &env, &names);
     let started_at = start_times(&names, wall);
-
-    let out = dockstack(&bed, &env, &["plan"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "plan after apply: {}",
-        text(&out)
-    );
 
     // Only galera1 was made with its first-creation settings (galera2 and
     // galera3 merge its mapping, not those), and no member keeps the flag

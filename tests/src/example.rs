@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::support::text;
+use crate::support::{dockstack, text};
 use crate::testbed::TestBed;
 
 pub fn workspace() -> PathBuf {
@@ -136,19 +136,74 @@ pub fn bed_environment(
     path
 }
 
-/// A copy of the environment file `env` in which the first container
-/// environment that has `key` gains `ROLL: "1"` before it: a change of
-/// every container sharing that environment (an anchor), which `apply`
-/// makes by replacing them. Written as the bed's `controlplane-rolled.yaml`.
-pub fn rolled_environment(bed: &TestBed, env: &Path, key: &str, roll: &str) -> PathBuf {
-    let yaml = std::fs::read_to_string(env).unwrap();
-    let changed = yaml.replacen(
-        &format!("      {key}:"),
-        &format!("      {roll}: \"1\"\n      {key}:"),
-        1,
-    );
-    assert_ne!(yaml, changed, "the members' environment has no {key}");
+/// A copy of the environment file `env` in which, for each `(key, roll)`
+/// of `rolls`, the first container environment that has `key` gains
+/// `roll: "1"` before it: a change of every container sharing that
+/// environment (an anchor), which `apply` makes by replacing them, the
+/// members of one `service` one at a time. Written as the bed's
+/// `controlplane-rolled.yaml`.
+pub fn rolled_environment(bed: &TestBed, env: &Path, rolls: &[(&str, &str)]) -> PathBuf {
+    let mut yaml = std::fs::read_to_string(env).unwrap();
+    for (key, roll) in rolls {
+        let changed = yaml.replacen(
+            &format!("      {key}:"),
+            &format!("      {roll}: \"1\"\n      {key}:"),
+            1,
+        );
+        assert_ne!(yaml, changed, "the members' environment has no {key}");
+        yaml = changed;
+    }
     let path = bed.dir().join("controlplane-rolled.yaml");
-    std::fs::write(&path, changed).unwrap();
+    std::fs::write(&path, yaml).unwrap();
     path
+}
+
+/// `container`'s output, as `docker logs` gives it (nothing when it is gone).
+pub fn logs(container: &str) -> String {
+    Command::new("docker")
+        .args(["logs", container])
+        .output()
+        .map(|out| text(&out))
+        .unwrap_or_default()
+}
+
+/// The last `n` lines of `log`.
+pub fn tail(log: &str, n: usize) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The last 40 lines of each container of `names`' output, printed.
+pub fn dump_logs(names: &[String]) {
+    for n in names {
+        eprintln!("== docker logs {n}\n{}", tail(&logs(n), 40));
+    }
+}
+
+/// `apply` of `env` on a bed where nothing of it exists yet, then `plan`,
+/// which must show no change (the oneshots are not run again). Returns
+/// the apply's time; when it fails, prints the output of `containers`.
+pub fn apply_from_nothing(bed: &TestBed, env: &Path, containers: &[String]) -> Duration {
+    let out = dockstack(bed, env, &["plan"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "plan before the first apply: {}",
+        text(&out)
+    );
+    let started = Instant::now();
+    let out = dockstack(bed, env, &["apply", "--yes"]);
+    let took = started.elapsed();
+    if !out.status.success() {
+        dump_logs(containers);
+        panic!("apply from nothing: {}", text(&out));
+    }
+    let out = dockstack(bed, env, &["plan"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "plan after the apply from nothing: {}",
+        text(&out)
+    );
+    took
 }

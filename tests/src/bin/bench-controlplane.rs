@@ -4,21 +4,22 @@
 //! three members under a writer through the VIP (writes attempted and
 //! failed, the longest gap, the time an IST donor leaves fewer than two
 //! members Synced), a load balancer's stop, a member's restart and crash.
-//! With `keystone`, the example's keystone instead (with the load balancers,
-//! Galera and memcached): apply from nothing, the rolling replacement of
-//! both members under a client issuing a token through the VIP every
-//! 100 ms, and a power loss (every process of every container SIGKILLed at
-//! once) measured to the first token through the VIP.
+//! With `whole`, the whole example instead (with RabbitMQ, memcached and
+//! keystone): apply from nothing, one rolling apply of every Galera,
+//! RabbitMQ and keystone member under the writer, a client issuing a token
+//! through the VIP every 100 ms and a publisher, and a power loss (every
+//! process of every container SIGKILLed at once) measured to each cluster
+//! formed and to the first token through the VIP.
 //! Build the binaries first (`cargo build --workspace --bins`); needs root.
 //!
-//!     bench-controlplane [RUNS]            (default 3)
-//!     bench-controlplane keystone [RUNS]   (default 1)
+//!     bench-controlplane [RUNS]         (default 3)
+//!     bench-controlplane whole [RUNS]   (default 1)
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use dockstack_tests::controlplane::{self, Figures};
-use dockstack_tests::keystone;
+use dockstack_tests::whole;
 
 fn runs(arg: Option<String>, default: usize) -> Result<usize> {
     match arg {
@@ -38,47 +39,66 @@ fn row(what: &str, mut v: Vec<Duration>) {
     );
 }
 
-fn keystone_bench(runs: usize) {
-    let mut all: Vec<keystone::Figures> = Vec::new();
+fn whole_bench(runs: usize) {
+    let mut all: Vec<whole::Figures> = Vec::new();
     for i in 1..=runs {
-        let f = keystone::run(true);
+        let f = whole::run();
         println!("== run {i} of {runs}\n{f}\n");
         all.push(f);
     }
-    let pick = |f: &dyn Fn(&keystone::Figures) -> Duration| all.iter().map(f).collect();
+    let pick = |f: &dyn Fn(&whole::Figures) -> Duration| all.iter().map(f).collect();
     println!("| over {runs} runs | min | median | max |\n|---|---|---|---|");
     row("apply from nothing", pick(&|f| f.apply_from_nothing));
     row(
-        "rolling replacement of 2 keystone members",
+        "rolling apply of 3 Galera, 3 RabbitMQ, 2 keystone members",
         pick(&|f| f.rolling.took),
     );
     row(
+        "longest gap between INSERTs, rolling",
+        pick(&|f| f.rolling.clients.writes.longest_gap),
+    );
+    row(
         "longest gap between tokens, rolling",
-        pick(&|f| f.rolling.tokens.longest_gap),
+        pick(&|f| f.rolling.clients.tokens.longest_gap),
+    );
+    row(
+        "longest gap between messages, rolling",
+        pick(&|f| f.rolling.clients.publishes.longest_gap),
+    );
+    row(
+        "power loss: Galera's three Synced",
+        pick(&|f| f.power_loss.galera_back),
+    );
+    row(
+        "power loss: RabbitMQ's three running",
+        pick(&|f| f.power_loss.rabbit_back),
     );
     row(
         "power loss: the first token through the VIP",
-        pick(&|f| {
-            f.power_loss
-                .as_ref()
-                .map(|p| p.first_token)
-                .unwrap_or_default()
-        }),
+        pick(&|f| f.power_loss.first_token),
     );
     row(
         "power loss: every container healthy",
-        pick(&|f| f.power_loss.as_ref().map(|p| p.healthy).unwrap_or_default()),
+        pick(&|f| f.power_loss.healthy),
     );
-    let failed: usize = all.iter().map(|f| f.rolling.tokens.failed).sum();
-    let attempted: usize = all.iter().map(|f| f.rolling.tokens.attempted).sum();
-    println!("\ntokens failed: {failed} of {attempted} (rolling replacements)");
+    let sum =
+        |f: &dyn Fn(&whole::Rolling) -> usize| -> usize { all.iter().map(|r| f(&r.rolling)).sum() };
+    println!(
+        "\nfailed during the rolling applies: INSERTs {} of {}, tokens {} of {}, messages {} of {}",
+        sum(&|r| r.clients.writes.failed),
+        sum(&|r| r.clients.writes.attempted),
+        sum(&|r| r.clients.tokens.failed),
+        sum(&|r| r.clients.tokens.attempted),
+        sum(&|r| r.clients.publishes.failed),
+        sum(&|r| r.clients.publishes.attempted)
+    );
 }
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1).peekable();
-    if args.peek().map(String::as_str) == Some("keystone") {
+    if args.peek().map(String::as_str) == Some("whole") {
         args.next();
-        keystone_bench(runs(args.next(), 1)?);
+        whole_bench(runs(args.next(), 1)?);
         return Ok(());
     }
     let runs = runs(args.next(), 3)?;
