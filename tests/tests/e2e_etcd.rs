@@ -197,12 +197,7 @@ fn lock_shows_the_etcd_lock_and_unlock_force_breaks_it_as_an_admin_only() {
     let env = write(&bed, &etcd, "env.yaml", BedContainer::new(&name, 0, ip));
     let label = format!("etcd {}", etcd.prefix());
     let lock_key = format!("{}/lock", etcd.prefix());
-    let out = bed
-        .client_command()
-        .args(["certs", "add-client", "oper", "--role", "operator"])
-        .output()
-        .expect("dockstack certs");
-    assert!(out.status.success(), "{}", text(&out));
+    bed.add_client("oper", "operator");
 
     let hold = ("DOCKSTACK_LOCK_HOLD_MS", "30000".to_string());
     let holder = spawn(&bed, &env, &["run"], &[hold]);

@@ -133,12 +133,7 @@ fn exec_passes_status_terminal_and_keys_and_only_admins_may() {
         ("ops1", "operator", "the operator policy allows no exec"),
         ("view1", "viewer", "the viewer role may not exec"),
     ] {
-        let made = bed
-            .client_command()
-            .args(["certs", "add-client", who, "--role", role])
-            .output()
-            .unwrap();
-        assert!(made.status.success(), "{}", text(&made));
+        bed.add_client(who, role);
         let out = dockstack(&bed, &env, &["--as", who, "-c", &name, "exec", "--", "id"]);
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         assert!(text(&out).contains(why), "{}", text(&out));

@@ -180,12 +180,7 @@ fn a_killed_holder_frees_the_lock_within_its_time_to_live() {
 fn unlock_force_is_an_admins_with_an_audit_line_and_the_broken_holder_is_fenced() {
     let bed = bed(1);
     let (c, env) = one_container(&bed, "broken", 46);
-    let out = bed
-        .client_command()
-        .args(["certs", "add-client", "oper", "--role", "operator"])
-        .output()
-        .expect("dockstack certs");
-    assert!(out.status.success(), "{}", text(&out));
+    bed.add_client("oper", "operator");
     let as_oper = |args: &[&str]| {
         bed.client_command()
             .args(["--as", "oper", "-f"])

@@ -13,16 +13,6 @@ use dockstack_tests::support::{bed, ok, text, wait_until};
 use dockstack_tests::testbed::{BedContainer, BedOptions, TestBed, ensure_test_image};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
-/// `dockstack certs add-client NAME --role ROLE` in the bed's TLS directory.
-fn add_client(bed: &TestBed, name: &str, role: &str) {
-    let out = bed
-        .client_command()
-        .args(["certs", "add-client", name, "--role", role])
-        .output()
-        .expect("dockstack certs");
-    assert!(out.status.success(), "add-client {name}: {}", text(&out));
-}
-
 /// `dockstack --as NAME -f ENV ARGS`.
 fn as_client(bed: &TestBed, name: &str, env: &Path, args: &[&str]) -> Output {
     bed.client_command()
@@ -103,7 +93,7 @@ fn exec_as(
 #[test]
 fn a_viewer_reads_but_may_not_run_and_the_refusal_is_audited() {
     let bed = bed(1);
-    add_client(&bed, "alice", "viewer");
+    bed.add_client("alice", "viewer");
     let web = bed.container_name("web");
     let env = bed.write_environment(&[BedContainer::new(&web, 0, bed.subnet_ip(120))]);
     let out = as_client(&bed, "alice", &env, &["status"]);
@@ -124,8 +114,8 @@ fn a_viewer_reads_but_may_not_run_and_the_refusal_is_audited() {
 #[test]
 fn an_operator_restarts_a_viewer_may_not_and_both_are_logged() {
     let bed = bed(1);
-    add_client(&bed, "alice", "viewer");
-    add_client(&bed, "bob", "operator");
+    bed.add_client("alice", "viewer");
+    bed.add_client("bob", "operator");
     let web = bed.container_name("web");
     let env = bed.write_environment(&[BedContainer::new(&web, 0, bed.subnet_ip(122))]);
     let out = as_client(&bed, "bob", &env, &["run"]);
@@ -172,7 +162,7 @@ fn an_operator_restarts_a_viewer_may_not_and_both_are_logged() {
 #[test]
 fn an_operator_is_refused_what_reaches_the_host_and_runs_what_stays_inside() {
     let bed = bed(1);
-    add_client(&bed, "ci", "operator");
+    bed.add_client("ci", "operator");
     let web = bed.container_name("web");
     let ip = bed.subnet_ip(121);
     let cases = [
@@ -233,7 +223,7 @@ fn an_operator_is_refused_what_reaches_the_host_and_runs_what_stays_inside() {
 #[test]
 fn a_revoked_certificate_is_refused_after_sighup_and_after_a_restart() {
     let mut bed = bed(1);
-    add_client(&bed, "bob", "operator");
+    bed.add_client("bob", "operator");
     let env = bed.write_environment(&[]);
     let out = as_client(&bed, "bob", &env, &["status"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -280,7 +270,7 @@ fn a_revoked_certificate_is_refused_after_sighup_and_after_a_restart() {
 #[test]
 fn a_connection_open_across_a_revocation_is_refused_at_its_next_request() {
     let bed = bed(1);
-    add_client(&bed, "bob", "operator");
+    bed.add_client("bob", "operator");
     let dir = bed.tls_dir();
     let h = bed.host(0);
     let ca = std::fs::read(dir.join("ca.pem")).unwrap();
@@ -399,7 +389,7 @@ fn a_bad_policy_stops_the_server_at_its_line_and_a_bad_one_on_sighup_keeps_the_o
     let mut opts = BedOptions::hosts(1);
     opts.server_args = vec!["--policy".into(), path.display().to_string()];
     let mut bed = TestBed::new(opts).expect("test bed");
-    add_client(&bed, "op", "operator");
+    bed.add_client("op", "operator");
     let web = bed.container_name("web");
     let ip = bed.subnet_ip(122);
     let with_cap = |cap: &str| {
@@ -454,7 +444,7 @@ fn a_bad_policy_stops_the_server_at_its_line_and_a_bad_one_on_sighup_keeps_the_o
 #[test]
 fn key_files_are_0600_and_the_tls_directory_0700() {
     let bed = bed(1);
-    add_client(&bed, "carol", "viewer");
+    bed.add_client("carol", "viewer");
     let dir = bed.tls_dir();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700, "{}", dir.display());
@@ -485,7 +475,7 @@ fn an_admin_runs_a_2015_style_environment_with_its_hooks_that_an_operator_may_no
     opts.server_args = vec!["--policy".into(), policy.display().to_string()];
     let bed = TestBed::new(opts).expect("test bed");
     let _ = std::fs::remove_file(&policy);
-    add_client(&bed, "ops", "operator");
+    bed.add_client("ops", "operator");
     // As the 2015 project laid it out: hook scripts and volumes under
     // /dockervolumes (here, the bed's directory), hooks with arguments.
     let root = bed.dir().join("dockervolumes");

@@ -207,12 +207,7 @@ fn bad_values_sent_raw_and_what_an_operators_policy_refuses() {
     assert!(bed.managed_containers(0).is_empty());
 
     // An operator: only the sysctls and ulimits its policy names.
-    let add = bed
-        .client_command()
-        .args(["certs", "add-client", "ops", "--role", "operator"])
-        .output()
-        .expect("dockstack certs");
-    assert!(add.status.success(), "{}", text(&add));
+    bed.add_client("ops", "operator");
     let as_ops = |yaml: &str| {
         let env = bed.write_environment(&[BedContainer::new(&web, 0, ip).with_yaml(yaml)]);
         let out = bed

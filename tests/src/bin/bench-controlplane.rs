@@ -39,6 +39,9 @@ fn row(what: &str, mut v: Vec<Duration>) {
     );
 }
 
+/// One figure of a run of the whole control plane.
+type Figure = fn(&whole::Figures) -> Duration;
+
 fn whole_bench(runs: usize) {
     let mut all: Vec<whole::Figures> = Vec::new();
     for i in 1..=runs {
@@ -46,41 +49,38 @@ fn whole_bench(runs: usize) {
         println!("== run {i} of {runs}\n{f}\n");
         all.push(f);
     }
-    let pick = |f: &dyn Fn(&whole::Figures) -> Duration| all.iter().map(f).collect();
     println!("| over {runs} runs | min | median | max |\n|---|---|---|---|");
-    row("apply from nothing", pick(&|f| f.apply_from_nothing));
-    row(
-        "rolling apply of 3 Galera, 3 RabbitMQ, 2 keystone members",
-        pick(&|f| f.rolling.took),
-    );
-    row(
-        "longest gap between INSERTs, rolling",
-        pick(&|f| f.rolling.clients.writes.longest_gap),
-    );
-    row(
-        "longest gap between tokens, rolling",
-        pick(&|f| f.rolling.clients.tokens.longest_gap),
-    );
-    row(
-        "longest gap between messages, rolling",
-        pick(&|f| f.rolling.clients.publishes.longest_gap),
-    );
-    row(
-        "power loss: Galera's three Synced",
-        pick(&|f| f.power_loss.galera_back),
-    );
-    row(
-        "power loss: RabbitMQ's three running",
-        pick(&|f| f.power_loss.rabbit_back),
-    );
-    row(
-        "power loss: the first token through the VIP",
-        pick(&|f| f.power_loss.first_token),
-    );
-    row(
-        "power loss: every container healthy",
-        pick(&|f| f.power_loss.healthy),
-    );
+    let rows: [(&str, Figure); 9] = [
+        ("apply from nothing", |f| f.apply_from_nothing),
+        (
+            "rolling apply of 3 Galera, 3 RabbitMQ, 2 keystone members",
+            |f| f.rolling.took,
+        ),
+        ("longest gap between INSERTs, rolling", |f| {
+            f.rolling.clients.writes.longest_gap
+        }),
+        ("longest gap between tokens, rolling", |f| {
+            f.rolling.clients.tokens.longest_gap
+        }),
+        ("longest gap between messages, rolling", |f| {
+            f.rolling.clients.publishes.longest_gap
+        }),
+        ("power loss: Galera's three Synced", |f| {
+            f.power_loss.galera_back
+        }),
+        ("power loss: RabbitMQ's three running", |f| {
+            f.power_loss.rabbit_back
+        }),
+        ("power loss: the first token through the VIP", |f| {
+            f.power_loss.first_token
+        }),
+        ("power loss: every container healthy", |f| {
+            f.power_loss.healthy
+        }),
+    ];
+    for (what, figure) in rows {
+        row(what, all.iter().map(figure).collect());
+    }
     let sum =
         |f: &dyn Fn(&whole::Rolling) -> usize| -> usize { all.iter().map(|r| f(&r.rolling)).sum() };
     println!(

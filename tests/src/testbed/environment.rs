@@ -26,6 +26,21 @@ impl TestBed {
         cmd
     }
 
+    /// `dockstack certs add-client NAME --role ROLE` in the bed's TLS
+    /// directory: a client certificate `--as NAME` then uses.
+    pub fn add_client(&self, name: &str, role: &str) {
+        let out = self
+            .client_command()
+            .args(["certs", "add-client", name, "--role", role])
+            .output()
+            .expect("dockstack certs");
+        assert!(
+            out.status.success(),
+            "add-client {name}: {}",
+            crate::support::text(&out)
+        );
+    }
+
     /// Starts `dockstack -f ENV ARGS` in the background, its output piped,
     /// for a test that acts while it runs (kills it, cuts its hosts,
     /// follows its stream).

@@ -11,7 +11,6 @@ use dockstack::connect::{Connector, Security};
 use dockstack::environment::HostAddress;
 use dockstack_proto as pb;
 use dockstack_proto::container_host_client::ContainerHostClient;
-use dockstack_tests::support::text;
 use dockstack_tests::testbed::TestBed;
 use tonic::transport::Channel;
 
@@ -31,12 +30,7 @@ pub fn as_operator<T>(
     name: &str,
     f: impl AsyncFnOnce(ContainerHostClient<Channel>) -> T,
 ) -> T {
-    let out = bed
-        .client_command()
-        .args(["certs", "add-client", name, "--role", "operator"])
-        .output()
-        .expect("dockstack certs");
-    assert!(out.status.success(), "add-client {name}: {}", text(&out));
+    bed.add_client(name, "operator");
     grpc_as(bed, 0, Some(name), f)
 }
 
