@@ -519,7 +519,18 @@ pub fn run() -> Figures {
     // log (the kernel's cache, which outlives the process) before the
     // commit was acknowledged.
     ok(&bed, &ex.env, &["-c", &ex.name(WRITER), "stop"]);
-    let acked = controlplane::nothing_lost(&ex.writes, &ex.galeras());
+    // A member whose application Docker's restart policy started before
+    // its sandbox was plugged again is restarted into it by the server (its
+    // first instruction must see its address), which can come after every
+    // container was healthy: each member is read once it is Synced again.
+    let galeras = ex.galeras();
+    assert!(
+        wait_until(Duration::from_secs(300), || galeras
+            .iter()
+            .all(|g| galera_synced(g))),
+        "a Galera member is not Synced again after the power loss"
+    );
+    let acked = controlplane::nothing_lost(&ex.writes, &galeras);
 
     ok(&bed, &ex.env, &["destroy"]);
     Figures {
