@@ -1,14 +1,15 @@
 /*
- * The gate of a replacement's new application: `gate ADDRESS... -- PROGRAM
- * ARGS...` waits until every ADDRESS is on an interface of the network
- * namespace it runs in, then executes PROGRAM (searched in PATH, as Docker
- * searches an entrypoint) in its place.
+ * The gate of every application: `gate ADDRESS... -- PROGRAM ARGS...` waits
+ * until every ADDRESS is on an interface of the network namespace it runs
+ * in, then executes PROGRAM (searched in PATH, as Docker searches an
+ * entrypoint) in its place.
  *
- * A same-host replacement starts its new application before the old one
- * stops, behind this gate, so that Docker's start of the container is not
- * part of the address's gap; the application's own first instruction still
- * runs only once its address is there. The address is plugged by the server
- * a moment after the old application exits.
+ * Docker may start an application by itself in a netns not yet plugged (a
+ * restart policy after a power loss); the gate holds it until the server
+ * has plugged it. A same-host replacement starts its new application
+ * before the old one stops, behind this gate, so that Docker's start of the
+ * container is not part of the address's gap; the address is plugged by the
+ * server a moment after the old application exits.
  *
  * Route netlink's address groups are joined before the first look, so that
  * an address added between the look and the wait wakes the wait. SIGTERM

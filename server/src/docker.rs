@@ -83,6 +83,9 @@ pub struct Inspected {
     pub health: String,
     /// The status it exited with (when it has).
     pub exit_code: i64,
+    /// Its entrypoint is the gate (`crate::gate`): whatever starts it, its
+    /// own program runs only once its address is in its netns.
+    pub gated: bool,
 }
 
 /// One container of a listing.
@@ -310,6 +313,11 @@ impl DockerClient {
                 .filter(|s| s != "none")
                 .unwrap_or_default(),
             exit_code: state.exit_code.unwrap_or(0),
+            gated: config
+                .entrypoint
+                .as_ref()
+                .and_then(|e| e.first())
+                .is_some_and(|e| e == crate::gate::TARGET),
         }))
     }
 
@@ -367,30 +375,13 @@ impl DockerClient {
         self.create(name, pause_image, body).await
     }
 
-    /// Creates the application container, joined to the network namespace
-    /// of its sandbox (already plugged when it is started). With `first`,
-    /// its env and command are the first-creation ones, and recorded so.
-    /// `binds` are the spec's volumes as Docker gets them (pinned by the
-    /// policy to canonical sources for a restricted role).
+    /// Creates the application container at the place `at`, joined to the
+    /// network namespace of its sandbox, its program behind the gate. With
+    /// `first`, its env and command are the first-creation ones (the gate's
+    /// command carries the latter), and recorded so. `binds` are the spec's
+    /// volumes as Docker gets them (pinned by the policy to canonical
+    /// sources for a restricted role).
     pub async fn create_app(
-        &self,
-        spec: &ContainerSpec,
-        first: Option<&FirstCreation>,
-        binds: Vec<String>,
-        sandbox: &str,
-        config: &std::collections::BTreeMap<String, String>,
-    ) -> Result<String, DockerError> {
-        let at = AppPlace {
-            name: &spec.name,
-            sandbox,
-            join: sandbox,
-            gate: None,
-        };
-        self.create_app_as(spec, first, binds, at, config).await
-    }
-
-    /// [`DockerClient::create_app`] at the place `at`.
-    pub async fn create_app_as(
         &self,
         spec: &ContainerSpec,
         first: Option<&FirstCreation>,
@@ -405,12 +396,14 @@ impl DockerClient {
             gate,
         } = at;
         let mut binds = binds;
-        if let Some(g) = gate {
-            binds.push(format!("{}:{}:ro", g.source.display(), crate::gate::TARGET));
-        }
+        binds.push(format!(
+            "{}:{}:ro",
+            gate.source.display(),
+            crate::gate::TARGET
+        ));
         let host_config = HostConfig {
             network_mode: Some(format!("container:{join}")),
-            binds: (!binds.is_empty()).then_some(binds),
+            binds: Some(binds),
             privileged: Some(spec.privileged),
             cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
             restart_policy: restart_policy(spec.restart_policy()),
@@ -418,16 +411,12 @@ impl DockerClient {
         };
         // The labels are the spec's own: the hash never sees `first`.
         let mut labels = record::app_labels(spec, &self.host_id, sandbox, config, &self.env_key);
-        let (env, command) = match first {
+        let env = match first {
             Some(f) => {
                 record::mark_first_creation(&mut labels);
-                (f.env_over(&spec.env), f.command_over(&spec.command))
+                f.env_over(&spec.env)
             }
-            None => (spec.env.clone(), spec.command.clone()),
-        };
-        let (entrypoint, command) = match gate {
-            Some(g) => (Some(g.entrypoint.clone()), g.cmd.clone()),
-            None => (None, command),
+            None => spec.env.clone(),
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
@@ -435,8 +424,8 @@ impl DockerClient {
             stop_signal: spec.runtime.stop_signal.clone(),
             stop_timeout: spec.runtime.stop_grace_secs.map(i64::from),
             env: (!env.is_empty()).then(|| env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            entrypoint,
-            cmd: (!command.is_empty()).then_some(command),
+            entrypoint: Some(gate.entrypoint.clone()),
+            cmd: Some(gate.cmd.clone()),
             labels: Some(labels.into_iter().collect()),
             healthcheck: spec.healthcheck.as_ref().map(|h| {
                 let ns = |ms: u32| i64::from(ms) * 1_000_000;
@@ -715,8 +704,8 @@ pub struct AppPlace<'a> {
     pub name: &'a str,
     pub sandbox: &'a str,
     pub join: &'a str,
-    /// Started behind the gate (see `crate::gate`) rather than as itself.
-    pub gate: Option<&'a Gated>,
+    /// The gate (see `crate::gate`) its program starts behind.
+    pub gate: &'a Gated,
 }
 
 /// An application's command behind the gate: the gate program's file on

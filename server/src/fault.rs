@@ -30,7 +30,8 @@ pub fn point(_op: &str, _container: &str) {}
 /// `run-started` (before the postcreation hooks); a replacement's
 /// `replace-next-made`, `replace-unplugged`, `replace-plugged`,
 /// `replace-old-removed` (before the renames); a destroy's (and a failed
-/// run's rollback's) `remove-app-removed`, `remove-unplugged`.
+/// run's rollback's) `remove-app-removed`, `remove-unplugged`; and
+/// `replug`, before a restarted sandbox is plugged again.
 pub const PAUSE_VAR: &str = "DOCKSTACK_SERVER_PAUSE";
 
 /// Sleeps when [`PAUSE_VAR`] is `<step>:<ms>`, saying so in the log.

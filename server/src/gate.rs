@@ -1,8 +1,13 @@
-//! The gate a replacement's new application starts behind (`pause/gate.c`):
-//! the container runs before the old one stops, and the gate executes the
-//! application's own command only once its address is in the netns. Docker's
-//! start of the container (tens of milliseconds of runc) is then out of the
-//! address's gap, and the application still never runs without its address.
+//! The gate every application starts behind (`pause/gate.c`): it executes
+//! the application's own command only once its address is in the netns.
+//!
+//! Docker starts applications by itself (a restart policy, after a power
+//! loss or a dockerd restart), maybe in its sandbox's new netns before the
+//! server has plugged it; behind the gate the application's first
+//! instruction still finds its address, and it need not be restarted once
+//! the plug is done. A replacement's new application runs before the old
+//! one stops, waiting here, so that Docker's start of the container (tens
+//! of milliseconds of runc) is out of the address's gap.
 //!
 //! The program is embedded in the server and written to the state directory
 //! under a name holding its hash, so a file a container has mounted is never
@@ -27,6 +32,32 @@ pub const SAYS: &str = "dockstack gate: ";
 /// The gate's line once it waits for its addresses, its program found.
 pub const WAITING: &str = "dockstack gate: waiting for";
 
+/// The gate's process name (`/proc/PID/comm`) until it executes the
+/// program: its file's name at [`TARGET`], which fits the kernel's 15
+/// bytes.
+pub const COMM: &str = ".dockstack-gate";
+const _: () = assert!(COMM.len() <= 15);
+
+/// Whether the gate still holds the container whose main process is `pid`
+/// (Docker's; with `init` it is the init, and the gate its child): `None`
+/// once that process is gone, `Some(false)` once the program runs.
+pub fn holds(pid: u32) -> Option<bool> {
+    let comm =
+        |p: &str| fs::read_to_string(format!("/proc/{p}/comm")).map(|c| c.trim_end().to_string());
+    let main = comm(&pid.to_string()).ok()?;
+    if main == COMM {
+        return Some(true);
+    }
+    let children =
+        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let children: Vec<&str> = children.split_whitespace().collect();
+    // An init that has not forked yet is still on its way to the gate.
+    if main == "docker-init" && children.is_empty() {
+        return Some(true);
+    }
+    Some(children.iter().any(|c| comm(c).is_ok_and(|c| c == COMM)))
+}
+
 /// How long the gate may take to say it waits: it does at once.
 pub const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -44,7 +75,7 @@ pub enum GateError {
     )]
     NothingToRun { image: String },
     /// The gate ended before it waited: the program cannot be run.
-    #[error("the new {container} cannot start: {said}")]
+    #[error("{container} cannot start: {said}")]
     CannotStart { container: String, said: String },
 }
 

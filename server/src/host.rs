@@ -159,6 +159,12 @@ fn in_other_netns(app: &Inspected, holder: &Inspected) -> bool {
     }
 }
 
+/// Whether both are known to be in one network namespace (unlike
+/// `!in_other_netns`, an unknown is not one).
+fn same_netns(app: &Inspected, holder: &Inspected) -> bool {
+    matches!((netns_of(app.pid), netns_of(holder.pid)), (Some(a), Some(h)) if a == h)
+}
+
 /// The identity of the network namespace of process `pid`.
 fn netns_of(pid: u32) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;

@@ -15,10 +15,16 @@ use dockstack_tests::support::{
 };
 use dockstack_tests::testbed::{BedContainer, SANDBOX_SUFFIX, TestBed, docker};
 
-/// A command that exits at once on SIGTERM, so dockerd's shutdown and the
-/// server's restarts of applications wait for nothing.
-const STOPPABLE: &str =
-    r#"command: [/bin/sh, -c, "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"]"#;
+/// A command that says at each start whether eth0 has `ip` (its first
+/// instruction), and exits at once on SIGTERM, so dockerd's shutdown and
+/// the server's restarts of applications wait for nothing.
+fn stoppable(ip: Ipv4Addr, prefix: u8) -> String {
+    format!(
+        "command: [/bin/sh, -c, \"if ip -4 -o addr show dev eth0 | grep -q ' {ip}/{prefix} '; \
+         then echo ADDRESS-OK; else echo ADDRESS-MISSING; fi; \
+         trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done\"]"
+    )
+}
 
 fn dockerd_answers() -> bool {
     Command::new("docker")
@@ -103,12 +109,15 @@ fn dockerd_restart_brings_every_pair_of_two_hosts_back_at_its_address() {
     let mut containers: Vec<BedContainer> = up
         .iter()
         .map(|(name, host, ip, yaml)| {
-            BedContainer::new(name, *host, *ip).with_yaml(&format!("{STOPPABLE}\n{yaml}"))
+            BedContainer::new(name, *host, *ip)
+                .with_yaml(&format!("{}\n{yaml}", stoppable(*ip, prefix)))
         })
         .collect();
     containers.push(
-        BedContainer::new(&down, 1, bed.subnet_ip(84))
-            .with_yaml(&format!("{STOPPABLE}\nrestart: \"no\"")),
+        BedContainer::new(&down, 1, bed.subnet_ip(84)).with_yaml(&format!(
+            "{}\nrestart: \"no\"",
+            stoppable(bed.subnet_ip(84), prefix)
+        )),
     );
     let env = bed.write_environment(&containers);
     ok(&bed, &env, &["run"]);
@@ -174,6 +183,11 @@ fn dockerd_restart_brings_every_pair_of_two_hosts_back_at_its_address() {
             "{name} is not in the netns of {sandbox}"
         );
         assert_eq!(eth0_addresses(name), vec![format!("{ip}/{prefix}")]);
+        // Started once by dockerd's return, by Docker or by the server,
+        // and never without its address: not restarted into its sandbox.
+        let logs = docker(&["logs", name]).unwrap_or_default();
+        assert!(!logs.contains("ADDRESS-MISSING"), "{name}:\n{logs}");
+        assert_eq!(logs.matches("ADDRESS-OK").count(), 2, "{name}:\n{logs}");
     }
     let all = status(&bed, &env);
     for (name, ..) in &up {

@@ -430,6 +430,84 @@ fn a_sandbox_that_restarts_is_plugged_again_and_its_application_joins_it() {
     assert_nothing_left(&bed, 0);
 }
 
+/// A power loss for one pair: its sandbox's and its application's
+/// processes SIGKILLed, and Docker's restart policies bring both back. The
+/// server's plug is held back (a fault point), so Docker starts the
+/// application in the new netns before it is plugged: it waits behind
+/// its gate, its first instruction finds its address, and the server does
+/// not restart it.
+#[test]
+fn a_pair_killed_comes_back_with_one_start_that_finds_its_address() {
+    let mut bed = bed(1);
+    bed.set_server_env("DOCKSTACK_SERVER_PAUSE", "replug:3000");
+    bed.restart_server(0).expect("restart the server");
+    let app = bed.container_name("both");
+    let ip = bed.subnet_ip(93);
+    let prefix = bed.gateway().prefix();
+    let env = bed
+        .write_environment(&[BedContainer::new(&app, 0, ip).with_yaml(&checker_yaml(ip, prefix))]);
+    ok(&bed, &env, &["-c", &app, "run"]);
+    let sandbox = format!("{app}{SANDBOX_SUFFIX}");
+    let netns = |c: &str| {
+        std::fs::read_link(format!("/proc/{}/ns/net", pid_of(c)))
+            .map(|l| l.display().to_string())
+            .unwrap_or_default()
+    };
+    // Both streams: the gate speaks on stderr.
+    let logs = || {
+        let out = std::process::Command::new("docker")
+            .args(["logs", &app])
+            .output()
+            .expect("docker logs");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let rounds = 3;
+    for round in 0..rounds {
+        // The sandbox first, and the application once Docker has brought
+        // the sandbox back (the order that makes the application's start
+        // find its new netns not yet plugged).
+        let app_pid = pid_of(&app);
+        crash(&sandbox);
+        crash(&app);
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                let now = pid_of(&app);
+                now != "0"
+                    && now != app_pid
+                    && netns(&app) == netns(&sandbox)
+                    && logs().matches("ADDRESS-OK").count() > round + 1
+            }),
+            "{app} is not back in its new sandbox after round {round}:\n{}\n{}",
+            logs(),
+            bed.server_log(0)
+        );
+        assert!(
+            wait_until(Duration::from_secs(5), || bed.ping_from_host(0, ip)),
+            "{ip} after round {round}"
+        );
+    }
+    // Settled: no late restart by the server is still to come.
+    std::thread::sleep(Duration::from_secs(2));
+    let logs = logs();
+    assert!(!logs.contains("ADDRESS-MISSING"), "{logs}");
+    assert_eq!(
+        logs.matches("ADDRESS-OK").count(),
+        rounds + 1,
+        "one start per round, none by the server:\n{logs}\n{}",
+        bed.server_log(0)
+    );
+    let held = logs.matches("dockstack gate: waiting for").count();
+    println!("{rounds} rounds: the application waited behind its gate for the plug in {held}");
+    assert!(
+        held >= 1,
+        "Docker never started {app} before its plug:\n{logs}"
+    );
+    assert_eq!(eth0_addresses(&app), vec![format!("{ip}/{prefix}")]);
+    assert_eq!(show(&bed, &env, &app)["plugged"], true);
+    ok(&bed, &env, &["-c", &app, "destroy"]);
+    assert_nothing_left(&bed, 0);
+}
+
 #[test]
 fn a_container_of_the_previous_release_is_still_plugged_directly_on_each_start() {
     let bed = bed(1);

@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 
 use super::binds::remove_dirs;
-use super::{ContainerStatus, Host, HostError, HostErrorKind, Network, Pair, in_other_netns};
+use super::{
+    ContainerStatus, Host, HostError, HostErrorKind, Network, Pair, in_other_netns, same_netns,
+};
 use crate::confighash::ConfigHashError;
-use crate::docker::{DockerError, Inspected};
+use crate::docker::{AppPlace, DockerError, Gated, Inspected};
 use crate::hooks::{check_hooks, run_hooks};
 use crate::pause;
 use crate::policy::volumes::PinnedBind;
@@ -164,12 +166,19 @@ impl Host {
             crate::fault::pause("run-plugged").await;
         }
         let config = self.hash_config(spec.config_volumes.clone()).await?;
+        let gated = self.gated(spec, first).await?;
         reporter.step(format!("create {} from {}", spec.name, spec.image));
         if first.is_some() {
             reporter.step(format!("{}: first creation, its settings used", spec.name));
         }
+        let at = AppPlace {
+            name: &spec.name,
+            sandbox,
+            join: sandbox,
+            gate: &gated,
+        };
         self.docker
-            .create_app(spec, first, binds, sandbox, &config)
+            .create_app(spec, first, binds, at, &config)
             .await
             .map_err(|e| self.err(e))?;
         crate::fault::pause("run-created").await;
@@ -195,9 +204,39 @@ impl Host {
             }
         } else if spec.running {
             reporter.step(format!("start {}", spec.name));
-            self.start_running(&spec.name).await?;
+            let app = self.start_running(&spec.name).await?;
+            self.gate_passed(&spec.name, &app).await?;
         }
         Ok(())
+    }
+
+    /// Returns once the gate of the application `app`, just started with
+    /// its address there, has executed its program; an error in the
+    /// gate's words if it could not (a program not in the image), as
+    /// Docker's start would have said for an entrypoint of its own.
+    async fn gate_passed(&self, name: &str, app: &Inspected) -> Result<(), HostError> {
+        use crate::gate::{ANSWER_WITHIN, GateError, SAYS, holds};
+        let deadline = std::time::Instant::now() + ANSWER_WITHIN;
+        loop {
+            match holds(app.pid) {
+                Some(false) => return Ok(()),
+                None => break,
+                Some(true) if std::time::Instant::now() >= deadline => {
+                    tracing::warn!(container = %name, "its gate still waits for its address");
+                    return Ok(());
+                }
+                Some(true) => tokio::time::sleep(std::time::Duration::from_millis(2)).await,
+            }
+        }
+        // Gone: the gate, or a program that ran and ended at once.
+        let said = tokio::time::timeout(ANSWER_WITHIN, self.docker.first_stderr_line(name, SAYS));
+        match said.await {
+            Ok(Ok(Some(said))) => Err(self.err(GateError::CannotStart {
+                container: name.to_string(),
+                said,
+            })),
+            _ => Ok(()),
+        }
     }
 
     /// A sandbox of this name whose application is gone is removed; a
@@ -249,7 +288,8 @@ impl Host {
     /// Brings a pair up: its sandbox running and plugged, then the
     /// application running in that netns. An application that runs in
     /// another netns (of a sandbox since replaced), or that started before
-    /// its sandbox was plugged, is restarted into the plugged one.
+    /// its sandbox was plugged without a gate to hold it, is restarted into
+    /// the plugged one.
     pub(super) async fn bring_up(&self, pair: &Pair, reporter: &Reporter) -> Result<(), HostError> {
         let name = &pair.app.name;
         let Network::Sandbox(sandbox) = &pair.network else {
@@ -273,8 +313,9 @@ impl Host {
 
     /// Puts the application into the netns of `sb`, just plugged (`changed`
     /// if the plug had to make or mend anything). A running application
-    /// that is elsewhere, or that may have started before the plug, is
-    /// restarted. A stopped one is started when `start` is set.
+    /// that is elsewhere, or that may have started before the plug (in
+    /// this netns, but not behind the gate: a container made by an older
+    /// server), is restarted. A stopped one is started when `start` is set.
     pub(super) async fn join(
         &self,
         pair: &Pair,
@@ -286,7 +327,12 @@ impl Host {
         let name = &pair.app.name;
         let app = self.inspect_existing(name).await?;
         if app.running {
-            if changed || in_other_netns(&app, sb) {
+            // Behind its gate in this very netns, it has run nothing
+            // before its address was there: a restart would only cost a
+            // stop (a database's whole grace period, when it is still
+            // starting) and a start.
+            let waited = app.gated && same_netns(&app, sb);
+            if (changed && !waited) || in_other_netns(&app, sb) {
                 reporter.step(format!("restart {name} into its plugged sandbox"));
                 self.docker.restart(name).await.map_err(|e| self.err(e))?;
             }
@@ -297,6 +343,37 @@ impl Host {
             self.start_running(name).await?;
         }
         Ok(())
+    }
+
+    /// The command the application runs (its image's, under the spec's
+    /// `command`, under the first creation's) behind the gate of its
+    /// addresses. Every application starts so: Docker starts it by itself
+    /// too (a restart policy after a power loss may start it in a new,
+    /// unplugged netns), and its first instruction must still find its
+    /// address.
+    pub(super) async fn gated(
+        &self,
+        spec: &ContainerSpec,
+        first: Option<&FirstCreation>,
+    ) -> Result<Gated, HostError> {
+        let source = crate::gate::install(&self.config.state_dir).map_err(|e| self.err(e))?;
+        let (entrypoint, cmd) = self
+            .docker
+            .image_command(&spec.image)
+            .await
+            .map_err(|e| self.err(e))?;
+        let addresses: Vec<std::net::IpAddr> = std::iter::once(spec.address.ip().into())
+            .chain(spec.address6.map(|a| a.ip().into()))
+            .collect();
+        let command = first.map_or_else(|| spec.command.clone(), |f| f.command_over(&spec.command));
+        let (entrypoint, cmd) =
+            crate::gate::wrap(&addresses, &spec.image, &entrypoint, &cmd, &command)
+                .map_err(|e| self.err(e))?;
+        Ok(Gated {
+            source,
+            entrypoint,
+            cmd,
+        })
     }
 
     async fn ensure_running(&self, c: &Inspected) -> Result<Inspected, HostError> {

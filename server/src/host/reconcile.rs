@@ -52,6 +52,9 @@ impl Host {
             return false;
         };
         let _act = self.act_lock(name).await;
+        // A test holds the plug here, the pair's other acts with it, so
+        // that Docker's restart policy starts the application first.
+        crate::fault::pause("replug").await;
         let began = Instant::now();
         let Ok(Some(sandbox)) = self.inspect_managed(sandbox_name).await else {
             return false;

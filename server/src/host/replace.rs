@@ -24,7 +24,7 @@
 
 use super::binds::remove_dirs;
 use super::{ContainerStatus, Host, HostError, Pair};
-use crate::docker::{AppPlace, DockerError, Gated, Inspected};
+use crate::docker::{AppPlace, DockerError, Inspected};
 use crate::hooks::run_hooks;
 use crate::policy::volumes::PinnedBind;
 use crate::progress::Reporter;
@@ -149,11 +149,11 @@ impl Host {
             .map_err(|e| self.err(e))?;
         let sb = self.start_running(&sandbox).await?;
         let config = self.hash_config(spec.config_volumes.clone()).await?;
-        let gated = self.gated(spec).await?;
+        let gated = self.gated(spec, None).await?;
         reporter.step(format!("create the new {} from {}", spec.name, spec.image));
         let app_id = self
             .docker
-            .create_app_as(
+            .create_app(
                 spec,
                 None,
                 binds,
@@ -161,7 +161,7 @@ impl Host {
                     name: &app,
                     sandbox: &record::sandbox_name(&spec.name),
                     join: &sb.id,
-                    gate: Some(&gated),
+                    gate: &gated,
                 },
                 &config,
             )
@@ -200,28 +200,6 @@ impl Host {
             container: name.to_string(),
             said,
         }))
-    }
-
-    /// The spec's command (or its image's) behind the gate of its
-    /// addresses.
-    async fn gated(&self, spec: &ContainerSpec) -> Result<Gated, HostError> {
-        let source = crate::gate::install(&self.config.state_dir).map_err(|e| self.err(e))?;
-        let (entrypoint, cmd) = self
-            .docker
-            .image_command(&spec.image)
-            .await
-            .map_err(|e| self.err(e))?;
-        let addresses: Vec<std::net::IpAddr> = std::iter::once(spec.address.ip().into())
-            .chain(spec.address6.map(|a| a.ip().into()))
-            .collect();
-        let (entrypoint, cmd) =
-            crate::gate::wrap(&addresses, &spec.image, &entrypoint, &cmd, &spec.command)
-                .map_err(|e| self.err(e))?;
-        Ok(Gated {
-            source,
-            entrypoint,
-            cmd,
-        })
     }
 
     /// Removes what [`Host::make_next`] made, if anything.
