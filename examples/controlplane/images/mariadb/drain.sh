@@ -1,8 +1,46 @@
 #!/bin/sh
-# A `prestop` for a member behind haproxy: the agent check tells haproxy to
-# send no new clients here, then this waits until haproxy has asked (its
-# agent-inter is 500 ms) and the last short transactions are done, so the
-# stop that follows cuts no client off.
+# A `prestop` for a member behind haproxy. The agent check tells haproxy to
+# send no new clients here; once haproxy has asked (its agent-inter is
+# 500 ms), the clients' connections are closed as each falls idle, so the
+# stop that follows cuts no query off.
+#
+# A pool (keystone's) keeps its connections to this member through the VIP
+# whatever haproxy says of new ones, and uses them until the member's
+# shutdown closes them under a query in progress. Closed while idle, each is
+# found dead by the pool's check when next taken, and made again through
+# the VIP to another member. A busy one is left to finish its statement;
+# after GALERA_DRAIN_SECONDS (5) the stop goes ahead whatever is left.
 set -eu
 touch /run/dockstack-drain
-sleep "${GALERA_DRAIN_SECONDS:-1.5}"
+sleep "${GALERA_DRAIN_AGENT_SECONDS:-1.5}"
+sql() {
+  mariadb --protocol=socket -uroot -N -B --connect-timeout=3 -e "$1"
+}
+# The clients that came over the network: not this container's own checks
+# over the socket, nor the server's threads.
+clients="FROM information_schema.PROCESSLIST WHERE HOST <> '' AND HOST <> 'localhost' \
+  AND COMMAND NOT IN ('Daemon', 'Binlog Dump') AND ID <> CONNECTION_ID()"
+bound=${GALERA_DRAIN_SECONDS:-5}
+deadline=$(($(date +%s) + bound))
+closed=0
+while :; do
+  for id in $(sql "SELECT ID $clients AND COMMAND = 'Sleep'"); do
+    # Gone meanwhile, or busy again: the next round sees.
+    if sql "KILL CONNECTION $id" 2>/dev/null; then
+      closed=$((closed + 1))
+    fi
+  done
+  left=$(sql "SELECT COUNT(*) $clients") || {
+    echo "drain: cannot list the client connections; stopping" >&2
+    exit 0
+  }
+  if [ "$left" -eq 0 ]; then
+    echo "drain: $closed idle client connections closed"
+    exit 0
+  fi
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "drain: $left client connections still busy after ${bound} s; stopping" >&2
+    exit 0
+  fi
+  sleep 0.05
+done
