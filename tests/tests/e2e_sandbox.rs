@@ -53,6 +53,13 @@ fn pid_of(container: &str) -> String {
     inspect(container, "{{.State.Pid}}")
 }
 
+/// The network namespace `container`'s process is in, as its link reads.
+fn netns(container: &str) -> String {
+    std::fs::read_link(format!("/proc/{}/ns/net", pid_of(container)))
+        .map(|l| l.display().to_string())
+        .unwrap_or_default()
+}
+
 /// Kills the container's process from the host: `docker kill` counts as a
 /// stop by the user on this Docker, and no policy would restart it.
 fn crash(container: &str) {
@@ -393,11 +400,6 @@ fn a_sandbox_that_restarts_is_plugged_again_and_its_application_joins_it() {
         .write_environment(&[BedContainer::new(&app, 0, ip).with_yaml(&checker_yaml(ip, prefix))]);
     ok(&bed, &env, &["-c", &app, "run"]);
     let sandbox = format!("{app}{SANDBOX_SUFFIX}");
-    let netns = |c: &str| {
-        std::fs::read_link(format!("/proc/{}/ns/net", pid_of(c)))
-            .map(|l| l.display().to_string())
-            .unwrap_or_default()
-    };
     for (round, how) in ["killed", "docker restart"].into_iter().enumerate() {
         let app_pid = pid_of(&app);
         match how {
@@ -448,11 +450,6 @@ fn a_pair_killed_comes_back_with_one_start_that_finds_its_address() {
         .write_environment(&[BedContainer::new(&app, 0, ip).with_yaml(&checker_yaml(ip, prefix))]);
     ok(&bed, &env, &["-c", &app, "run"]);
     let sandbox = format!("{app}{SANDBOX_SUFFIX}");
-    let netns = |c: &str| {
-        std::fs::read_link(format!("/proc/{}/ns/net", pid_of(c)))
-            .map(|l| l.display().to_string())
-            .unwrap_or_default()
-    };
     // Both streams: the gate speaks on stderr.
     let logs = || {
         let out = std::process::Command::new("docker")

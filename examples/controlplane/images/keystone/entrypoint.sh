@@ -47,8 +47,11 @@ use_stderr = true
 [database]
 connection = $db_url
 # A connection the VIP's haproxy cut (a member drained or replaced) is
-# noticed when taken from the pool and made again.
-connection_recycle_time = 600
+# noticed when taken from the pool and made again. A connection older than
+# a second is not used for another request but made again, through the VIP:
+# so a drained member (galera's drain) soon holds no busy connection of the
+# pool, and one the drain closes, idle for 2 s, is never in use.
+connection_recycle_time = 1
 max_retries = -1
 
 [cache]
