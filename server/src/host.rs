@@ -5,6 +5,7 @@
 mod binds;
 mod error;
 mod exec;
+mod gate;
 mod lifecycle;
 mod macs;
 mod ovswatch;

@@ -8,7 +8,7 @@ use super::{
     ContainerStatus, Host, HostError, HostErrorKind, Network, Pair, in_other_netns, same_netns,
 };
 use crate::confighash::ConfigHashError;
-use crate::docker::{AppPlace, DockerError, Gated, Inspected};
+use crate::docker::{AppPlace, DockerError, Inspected};
 use crate::hooks::{check_hooks, run_hooks};
 use crate::pause;
 use crate::policy::volumes::PinnedBind;
@@ -210,35 +210,6 @@ impl Host {
         Ok(())
     }
 
-    /// Returns once the gate of the application `app`, just started with
-    /// its address there, has executed its program; an error in the
-    /// gate's words if it could not (a program not in the image), as
-    /// Docker's start would have said for an entrypoint of its own.
-    async fn gate_passed(&self, name: &str, app: &Inspected) -> Result<(), HostError> {
-        use crate::gate::{ANSWER_WITHIN, GateError, SAYS, holds};
-        let deadline = std::time::Instant::now() + ANSWER_WITHIN;
-        loop {
-            match holds(app.pid) {
-                Some(false) => return Ok(()),
-                None => break,
-                Some(true) if std::time::Instant::now() >= deadline => {
-                    tracing::warn!(container = %name, "its gate still waits for its address");
-                    return Ok(());
-                }
-                Some(true) => tokio::time::sleep(std::time::Duration::from_millis(2)).await,
-            }
-        }
-        // Gone: the gate, or a program that ran and ended at once.
-        let said = tokio::time::timeout(ANSWER_WITHIN, self.docker.first_stderr_line(name, SAYS));
-        match said.await {
-            Ok(Ok(Some(said))) => Err(self.err(GateError::CannotStart {
-                container: name.to_string(),
-                said,
-            })),
-            _ => Ok(()),
-        }
-    }
-
     /// A sandbox of this name whose application is gone is removed; a
     /// container of this name that is not a sandbox of ours is an error.
     pub(super) async fn clear_orphan_sandbox(&self, sandbox: &str) -> Result<(), HostError> {
@@ -343,37 +314,6 @@ impl Host {
             self.start_running(name).await?;
         }
         Ok(())
-    }
-
-    /// The command the application runs (its image's, under the spec's
-    /// `command`, under the first creation's) behind the gate of its
-    /// addresses. Every application starts so: Docker starts it by itself
-    /// too (a restart policy after a power loss may start it in a new,
-    /// unplugged netns), and its first instruction must still find its
-    /// address.
-    pub(super) async fn gated(
-        &self,
-        spec: &ContainerSpec,
-        first: Option<&FirstCreation>,
-    ) -> Result<Gated, HostError> {
-        let source = crate::gate::install(&self.config.state_dir).map_err(|e| self.err(e))?;
-        let (entrypoint, cmd) = self
-            .docker
-            .image_command(&spec.image)
-            .await
-            .map_err(|e| self.err(e))?;
-        let addresses: Vec<std::net::IpAddr> = std::iter::once(spec.address.ip().into())
-            .chain(spec.address6.map(|a| a.ip().into()))
-            .collect();
-        let command = first.map_or_else(|| spec.command.clone(), |f| f.command_over(&spec.command));
-        let (entrypoint, cmd) =
-            crate::gate::wrap(&addresses, &spec.image, &entrypoint, &cmd, &command)
-                .map_err(|e| self.err(e))?;
-        Ok(Gated {
-            source,
-            entrypoint,
-            cmd,
-        })
     }
 
     async fn ensure_running(&self, c: &Inspected) -> Result<Inspected, HostError> {

@@ -179,29 +179,6 @@ impl Host {
         })
     }
 
-    /// Returns once the new application `app`'s gate says it waits for its
-    /// address, its program found; an error if it says it cannot start it
-    /// (the old one is then never touched). A log driver Docker cannot
-    /// read back leaves nothing to wait for.
-    async fn gate_waits(&self, name: &str, app: &str) -> Result<(), HostError> {
-        use crate::gate::{ANSWER_WITHIN, GateError, SAYS, WAITING};
-        let said = tokio::time::timeout(ANSWER_WITHIN, self.docker.first_stderr_line(app, SAYS));
-        let said = match said.await {
-            Ok(Ok(Some(line))) if line.starts_with(WAITING) => return Ok(()),
-            Ok(Ok(Some(line))) => line,
-            Ok(Ok(None)) => "it stopped".to_string(),
-            Ok(Err(e)) => {
-                tracing::debug!(container = %name, "the gate's output cannot be read: {e}");
-                return Ok(());
-            }
-            Err(_) => format!("its gate said nothing in {} s", ANSWER_WITHIN.as_secs()),
-        };
-        Err(self.err(GateError::CannotStart {
-            container: name.to_string(),
-            said,
-        }))
-    }
-
     /// Removes what [`Host::make_next`] made, if anything.
     async fn remove_next(&self, name: &str, reporter: &Reporter) {
         let (sandbox, app) = next_names(name);
